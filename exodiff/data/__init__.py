@@ -1,0 +1,79 @@
+"""Presets as data: skin sites, formulations (later: devices).
+
+Each preset file is TOML. A preset is a table; every physical value in it is a
+table ``{ value = "18.3 um", range = ["13 um", "23 um"], source = "...",
+estimate = false, note = "..." }`` so that value, literature range and source
+travel together. Plain strings (``kind``, ``bottom``, ``hindrance``,
+``description``) are not quantities.  Sub-table ``layers`` (skin sites) holds
+one table per layer, top to bottom in file order.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from functools import cache
+from importlib import resources
+from typing import Any
+
+KINDS = {"skin": "skin_sites.toml", "formulation": "formulations.toml"}
+
+
+@cache
+def load(kind: str) -> dict[str, Any]:
+    """Return the raw preset table of one kind, with metadata.
+
+    Parameters
+    ----------
+    kind : {"skin", "formulation"}
+    """
+    name = KINDS[kind]
+    with resources.files(__name__).joinpath(name).open("rb") as fh:
+        return tomllib.load(fh)
+
+
+def names(kind: str) -> list[str]:
+    """Names of the presets of one kind, in file order."""
+    return list(load(kind))
+
+
+def _is_entry(v: Any) -> bool:
+    return isinstance(v, dict) and "value" in v
+
+
+def _strip(table: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in table.items():
+        if _is_entry(v):
+            out[k] = v["value"]
+        elif isinstance(v, dict):
+            out[k] = _strip(v)
+        else:
+            out[k] = v
+    return out
+
+
+def values(kind: str, name: str) -> dict[str, Any]:
+    """Values of one preset without metadata, as written (strings with units).
+
+    The scenario layer parses them exactly like user input, so every preset
+    value is dimension-checked too.  ``description`` is dropped.
+    """
+    out = _strip(load(kind)[name])
+    out.pop("description", None)
+    return out
+
+
+def entries(kind: str, name: str) -> list[tuple[str, dict[str, Any]]]:
+    """Flattened ``(dotted key, entry)`` pairs of one preset, for listings."""
+    flat: list[tuple[str, dict[str, Any]]] = []
+
+    def walk(prefix: str, table: dict[str, Any]) -> None:
+        for k, v in table.items():
+            key = f"{prefix}{k}"
+            if _is_entry(v):
+                flat.append((key, v))
+            elif isinstance(v, dict):
+                walk(key + ".", v)
+
+    walk("", load(kind)[name])
+    return flat

@@ -1,0 +1,95 @@
+"""User-facing errors.
+
+A user error (bad key, wrong unit, out-of-range value, missing file) is never a
+traceback: it is one line per problem naming the file, the dotted key, what was
+given and what is expected.  The command line prints those lines and exits
+with status 2.  Solver failures (NaN, a step that cannot be completed) are
+``SolverError`` and are reported the same way, naming time and region.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem found in a user's input.
+
+    Parameters
+    ----------
+    file : str
+        The file the problem is in (or ``"<scenario>"`` for in-memory input).
+    key : str
+        Dotted key, e.g. ``"skin.layers.dermis.thickness"``; empty for
+        file-level problems (missing file, TOML syntax).
+    given : str
+        What was given, as the user wrote it (already ``repr``-ready text).
+    expected : str
+        What is expected: units, range, allowed names, a "did you mean".
+    """
+
+    file: str
+    key: str
+    given: str
+    expected: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}: {self.key}" if self.key else f"{self.file}"
+        if self.given:
+            return f"{where}: got {self.given}; expected {self.expected}"
+        return f"{where}: {self.expected}"
+
+
+class UserError(Exception):
+    """Base class of every error caused by user input; exit status 2."""
+
+    def lines(self) -> list[str]:
+        return [str(self)]
+
+
+class ScenarioError(UserError):
+    """All problems found in one scenario file, collected.
+
+    Parameters
+    ----------
+    issues : list of Issue
+        Every problem found, in file order where possible.
+    """
+
+    def __init__(self, issues: list[Issue]):
+        self.issues = list(issues)
+        super().__init__("\n".join(str(i) for i in self.issues))
+
+    def lines(self) -> list[str]:
+        return [str(i) for i in self.issues]
+
+
+class SolverError(UserError):
+    """The solver could not continue (non-finite values, step size collapse).
+
+    The message names the simulated time and the region (layer) where it
+    happened; it is reported like a user error because the usual cause is a
+    non-physical parameter combination.
+    """
+
+
+class ParameterProblem(Exception):
+    """Raised by physics functions when an input they need is missing or unusable.
+
+    The scenario layer turns it into an :class:`Issue` naming the file.
+
+    Parameters
+    ----------
+    key : str
+        Full dotted scenario key, e.g. ``"formulation.diameter"`` or
+        ``"skin.layers.dermis.fibre_radius"``.
+    given : str
+        What was given (``"nothing"`` when missing).
+    expected : str
+        What is expected.
+    """
+
+    def __init__(self, key: str, given: str, expected: str):
+        self.key, self.given, self.expected = key, given, expected
+        super().__init__(f"{key}: got {given}; expected {expected}")

@@ -1,0 +1,227 @@
+"""Every scenario key in one table: kind, units, range, default, meaning.
+
+This table is the single source for validation (``exodiff.scenario``), for the
+SI conversion (every quantity is converted to ``si_unit`` before inner code
+sees it) and for the key reference in ``docs/scenario.md``.  A key that is not
+here is an error with a did-you-mean.
+
+Ranges are physical admissibility (a negative thickness, a partition below
+zero), not literature ranges; literature ranges live with the presets in
+``exodiff/data``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Field:
+    """Specification of one scenario key.
+
+    Parameters
+    ----------
+    kind : str
+        ``"quantity"`` (string with units, converted to ``si_unit``),
+        ``"number"`` (bare dimensionless float), ``"integer"``, ``"string"``,
+        ``"choice"`` (one of ``choices``), ``"bool"``, ``"quantity_list"``
+        (list of strings with units), ``"resolution"`` (``"auto"`` or a table).
+    si_unit : str
+        For quantities: the SI unit the value is converted to (a pint unit
+        string; ``"dose/m^2"`` style placeholders are resolved by the scenario
+        layer for amounts in the scenario's dose unit).
+    dimension : str
+        Human-readable dimension used in error messages ("a length").
+    low, high : float
+        Admissible range in SI; ``low_open``/``high_open`` make a bound strict.
+    choices : tuple of str
+        Allowed values of a ``"choice"``.
+    default : Any
+        Default in SI (``None``: no default; the key is optional or comes from
+        a preset).
+    doc : str
+        One-line meaning, shown in the docs.
+    """
+
+    kind: str
+    doc: str
+    si_unit: str = ""
+    dimension: str = ""
+    low: float = -math.inf
+    high: float = math.inf
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple[str, ...] = ()
+    default: Any = None
+    example: str = ""
+
+    def range_text(self) -> str:
+        """Describe the admissible range, e.g. ``"> 0 m"`` or ``"in [0, 1)"``."""
+        lo, hi = self.low, self.high
+        unit = f" {self.si_unit}" if self.si_unit else ""
+        if math.isinf(lo) and math.isinf(hi):
+            return ""
+        if math.isinf(hi):
+            return f"{'>' if self.low_open else '>='} {lo:g}{unit}"
+        if math.isinf(lo):
+            return f"{'<' if self.high_open else '<='} {hi:g}{unit}"
+        lb = "(" if self.low_open else "["
+        rb = ")" if self.high_open else "]"
+        return f"in {lb}{lo:g}, {hi:g}{rb}{unit}"
+
+    def in_range(self, x: float) -> bool:
+        if x != x:  # NaN
+            return False
+        if self.low_open and not x > self.low:
+            return False
+        if not self.low_open and not x >= self.low:
+            return False
+        if self.high_open and not x < self.high:
+            return False
+        if not self.high_open and not x <= self.high:
+            return False
+        return True
+
+
+def _q(doc, si_unit, dimension, example="", **kw):
+    return Field("quantity", doc, si_unit=si_unit, dimension=dimension, example=example, **kw)
+
+
+def _n(doc, example="", **kw):
+    return Field("number", doc, example=example, **kw)
+
+
+# Amount-bearing quantities carry the scenario's dose unit (particles, ug,
+# ug protein, mol ...).  "[amount]" below stands for it; the scenario layer
+# checks the remaining dimension and keeps the amount in the user's unit.
+AMOUNT = "[amount]"
+
+META = {
+    "name": Field("string", "Human-readable name of the scenario.", example='"MSC exosomes, forearm"'),
+    "description": Field("string", "Free text.", example='"..."'),
+}
+
+SKIN = {
+    "preset": Field("string", 'Body-site preset from exodiff/data/skin_sites.toml, or "none" for explicit layers.',
+                    default="forearm", example='"forearm"'),
+    "bottom": Field("choice", "Bottom boundary: perfect sink (flux booked to `cleared`) or no flux.",
+                    choices=("sink", "no_flux"), default="sink", example='"sink"'),
+    "temperature": _q("Skin temperature (Stokes-Einstein).", "K", "a temperature", '"32 degC"',
+                      low=250.0, high=330.0, default=305.15),
+    "viscosity": _q("Viscosity of vehicle and interstitial fluid (Stokes-Einstein).", "Pa*s", "a dynamic viscosity",
+                    '"0.764 mPa*s"', low=0.0, low_open=True, default=0.764e-3),
+    # "layers" is a table of tables; its entries follow LAYER.
+}
+
+LAYER = {
+    "thickness": _q("Layer thickness.", "m", "a length", '"15 um"', low=0.0, low_open=True, high=0.1),
+    "diffusivity": _q("Diffusivity of the active in this layer; overrides the value computed from the active.",
+                      "m^2/s", "a diffusivity (length^2/time)", '"1e-7 cm^2/s"', low=0.0),
+    "partition": _n("Partition coefficient relative to the vehicle (c_layer / c_vehicle at equilibrium); "
+                    "overrides the computed value.", '0.5', low=0.0),
+    "degradation_rate": _q("First-order degradation rate; overrides ln 2 / formulation.half_life.", "1/s",
+                           "a rate (1/time)", '"0.02 1/h"', low=0.0),
+    "uptake_rate": _q("First-order cell uptake rate; overrides formulation.uptake_rate x uptake_weight.", "1/s",
+                      "a rate (1/time)", '"0.01 1/h"', low=0.0),
+    "clearance_rate": _q("First-order clearance to the circulation; overrides the size-dependent value.", "1/s",
+                         "a rate (1/time)", '"0.1 1/h"', low=0.0),
+    "hindrance": Field("choice", "Hindered-transport model of this layer: fibre matrix (Ogston), size-selective "
+                       "pore pathway (stratum corneum), or none (free diffusion).",
+                       choices=("ogston", "pore", "none"), example='"ogston"'),
+    "fibre_radius": _q("Fibre radius of the matrix (Ogston).", "m", "a length", '"5 nm"', low=0.0, low_open=True),
+    "fibre_volume_fraction": _n("Fibre volume fraction of the matrix (Ogston).", "0.02", low=0.0, high=1.0,
+                                high_open=True),
+    "accessible_fraction": _n("Volume fraction of the layer open to vesicles (interstitial space); "
+                              "multiplies the partition of particles.", "0.2", low=0.0, low_open=True, high=1.0),
+    "pore_radius": _q("Effective radius of the size-selective pathway (pore model).", "m", "a length", '"20 nm"',
+                      low=0.0, low_open=True),
+    "porosity": _n("Volume fraction of the pathway (pore model).", "0.001", low=0.0, low_open=True, high=1.0),
+    "tortuosity": _n("Tortuosity of the pathway (pore model): path length / thickness.", "3", low=1.0),
+    "uptake_weight": _n("Relative cell-uptake capacity of the layer; multiplies formulation.uptake_rate.", "1",
+                        low=0.0),
+    "vascular_clearance_rate": _q("Clearance rate of a small solute by blood capillaries (size-dependent "
+                                  "scaling applied).", "1/s", "a rate (1/time)", '"1 1/h"', low=0.0),
+    "lymphatic_clearance_rate": _q("Clearance rate of particles by lymphatics (size-dependent scaling "
+                                   "applied).", "1/s", "a rate (1/time)", '"0.01 1/h"', low=0.0),
+    "capillary_pore_radius": _q("Effective radius of capillary wall pores (vascular clearance cut-off).", "m",
+                                "a length", '"4.5 nm"', low=0.0, low_open=True),
+    "lymphatic_size_scale": _q("Particle radius at which lymphatic uptake falls by e (lymphatic clearance).",
+                               "m", "a length", '"25 nm"', low=0.0, low_open=True),
+}
+
+FORMULATION = {
+    "preset": Field("string", "Formulation preset from exodiff/data/formulations.toml "
+                    '(msc_exosome, plant_exosome, liposome, caffeine, custom, ...).', default="custom",
+                    example='"msc_exosome"'),
+    "kind": Field("choice", "What the active is; selects the transport physics.",
+                  choices=("vesicle", "small_molecule"), example='"vesicle"'),
+    "vehicle": Field("choice", "Vehicle model: well-mixed film (finite) or constant donor (infinite).",
+                     choices=("finite", "infinite"), default="finite", example='"finite"'),
+    "dose": _q("Applied dose per skin area, in the dose unit of your choice.", AMOUNT + "/m^2",
+               "an amount per area", '"1e10 particles/cm^2"', low=0.0, low_open=True),
+    "concentration": _q("Concentration in the vehicle (with vehicle_thickness for a finite dose).",
+                        AMOUNT + "/m^3", "an amount per volume", '"1 ug/cm^3"', low=0.0, low_open=True),
+    "vehicle_thickness": _q("Thickness of the applied film.", "m", "a length", '"20 um"', low=0.0,
+                            low_open=True, high=0.01, default=20e-6),
+    "evaporation_fraction": _n("Volatile fraction of the vehicle that evaporates (film shrinks, amount kept).",
+                               "0.5", low=0.0, high=1.0, high_open=True, default=0.0),
+    "evaporation_time": _q("Time constant of evaporation.", "s", "a time", '"20 min"', low=0.0, low_open=True,
+                           default=1800.0),
+    "wash_off_time": _q("Time at which the remaining vehicle is washed off (booked to `removed`).", "s",
+                        "a time", '"8 h"', low=0.0, low_open=True),
+    "diameter": _q("Hydrodynamic diameter of the vesicle (or solute).", "m", "a length", '"70 nm"', low=0.0,
+                   low_open=True, high=1e-5),
+    "deformability": _n("Deformability: fractional reduction of the effective radius when squeezing through "
+                        "a pore (0 rigid, towards 1 ultra-deformable).", "0.3", low=0.0, high=1.0,
+                        high_open=True),
+    "half_life": _q("Half-life of the active in tissue (degradation); sets degradation_rate = ln 2 / half_life.",
+                    "s", "a time", '"36 h"', low=0.0, low_open=True),
+    "uptake_rate": _q("Cell uptake rate in a layer of uptake_weight 1.", "1/s", "a rate (1/time)",
+                      '"0.02 1/h"', low=0.0),
+    "free_diffusivity": _q("Diffusivity in the vehicle fluid; overrides Stokes-Einstein.", "m^2/s",
+                           "a diffusivity (length^2/time)", '"5e-8 cm^2/s"', low=0.0, low_open=True),
+    "molecular_weight": _q("Molecular weight of a small molecule (Potts-Guy).", "g/mol", "a molar mass",
+                           '"194.2 g/mol"', low=0.0, low_open=True, high=1e7),
+    "log_kow": _n("log10 octanol-water partition coefficient (Potts-Guy).", "-0.07", low=-10.0, high=15.0),
+    "kp": _q("Stratum corneum permeability coefficient; overrides Potts-Guy.", "m/s", "a velocity",
+             '"1.1e-4 cm/h"', low=0.0, low_open=True),
+}
+
+DELIVERY = {
+    "method": Field("choice", "Delivery method.", choices=("topical", "microneedle", "laser"),
+                    default="topical", example='"topical"'),
+}
+
+SIMULATION = {
+    "duration": _q("Simulated time.", "s", "a time", '"48 h"', low=0.0, low_open=True),
+    "output_interval": _q("Spacing of output times (from 0 to duration).", "s", "a time", '"1 h"', low=0.0,
+                          low_open=True),
+    "output_times": Field("quantity_list", "Explicit output times (strings with units).", si_unit="s",
+                          dimension="a time", example='["10 min", "1 h", "24 h"]', low=0.0),
+    "tolerance": _n("Relative local error tolerance of the adaptive time stepping.", "1e-5", low=0.0,
+                    low_open=True, high=0.1, default=1e-5),
+    "resolution": Field("resolution", '"auto", or a table { dz = "1 um" } (largest cell) or '
+                        "{ cells = 80 } (cells per layer).", default="auto", example='"auto"'),
+}
+
+OUTPUT = {
+    "directory": Field("string", "Output directory (default results/<scenario file stem>).",
+                       example='"results/msc_forearm"'),
+    "plots": Field("bool", "Write PNG plots.", default=True, example="true"),
+    "profile_times": Field("quantity_list", "Times of the depth-profile plot (default: a few spread over the run).",
+                           si_unit="s", dimension="a time", example='["1 h", "8 h", "48 h"]', low=0.0),
+}
+
+SECTIONS: dict[str, dict[str, Field]] = {
+    "meta": META,
+    "skin": SKIN,
+    "formulation": FORMULATION,
+    "delivery": DELIVERY,
+    "simulation": SIMULATION,
+    "output": OUTPUT,
+}
+
+#: Layer names with a fixed meaning; explicit layers may use any other name.
+STANDARD_LAYERS = ("stratum_corneum", "viable_epidermis", "dermis")
