@@ -1,0 +1,94 @@
+"""Time-step control shared by the 1D column and the r-z unit cell.
+
+TR-BDF2 (Bank et al. 1985; Hosea & Shampine 1996, Appl. Numer. Math. 20:21)
+is a one-step, second-order, L-stable scheme: a trapezoidal stage to
+``t + gamma h`` followed by a BDF2 stage to ``t + h``, with
+``gamma = 2 - sqrt(2)`` so both stages use the same iteration matrix
+coefficient ``gamma h / 2``.  L-stability is what damps the start: the
+stiff, high-wavenumber content of a discontinuous initial state (a full
+vehicle over empty skin) is annihilated rather than left to ring, as it
+would with Crank-Nicolson.
+
+Local error estimate: the method is an ESDIRK with stage derivatives
+``F_n, F_gamma, F_{n+1}`` and weights ``b = (w, w, d)``,
+``w = sqrt(2)/4``, ``d = gamma/2``; the embedded third-order weights of
+Hosea & Shampine are ``bhat = ((1 - w)/3, (3w + 1)/3, d/3)``.  The estimate
+is ``h * sum_i (b_i - bhat_i) F_i``, a linear combination with zero sum,
+so it vanishes for a steady state.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ._jit import jit
+
+GAMMA = 2.0 - math.sqrt(2.0)
+#: coefficient of the implicit operator in both stages
+ALPHA_TR = GAMMA / 2.0
+#: BDF2 stage: y1 - D*h*F(y1) = A*y_gamma - B*y_n
+BDF_D = (1.0 - GAMMA) / (2.0 - GAMMA)
+BDF_A = 1.0 / (GAMMA * (2.0 - GAMMA))
+BDF_B = (1.0 - GAMMA) ** 2 / (GAMMA * (2.0 - GAMMA))
+_W = math.sqrt(2.0) / 4.0
+_D = GAMMA / 2.0
+#: error weights b - bhat; they sum to zero
+ERR_1 = _W - (1.0 - _W) / 3.0
+ERR_2 = _W - (3.0 * _W + 1.0) / 3.0
+ERR_3 = _D - _D / 3.0
+
+SAFETY = 0.9
+GROW_MAX = 5.0
+SHRINK_MIN = 0.2
+
+
+@jit
+def next_step(h, err):
+    """Step size after a step of size ``h`` with scaled error ``err``.
+
+    Parameters
+    ----------
+    h : float
+        Step just attempted, s.
+    err : float
+        Scaled local error norm (1 means exactly at tolerance).
+
+    Returns
+    -------
+    float
+        Proposed next step, s.  The local error of TR-BDF2 is O(h^3).
+    """
+    if err <= 0.0:
+        return h * GROW_MAX
+    fac = SAFETY * err ** (-1.0 / 3.0)
+    if fac > GROW_MAX:
+        fac = GROW_MAX
+    if fac < SHRINK_MIN:
+        fac = SHRINK_MIN
+    return h * fac
+
+
+@jit
+def landing_step(h_try, remaining):
+    """Step that lands exactly on the next stop without leaving a sliver.
+
+    Parameters
+    ----------
+    h_try : float
+        Step the controller proposes, s.
+    remaining : float
+        Time left to the next stop (output time or event), s.
+
+    Returns
+    -------
+    h : float
+        Step to take, s.
+    last : bool
+        True when the step ends exactly on the stop.
+    """
+    if h_try >= remaining * (1.0 - 1e-12):
+        return remaining, True
+    if 2.0 * h_try > remaining:
+        # two equal steps instead of a full one and a tiny remainder
+        return 0.5 * remaining, False
+    return h_try, False
