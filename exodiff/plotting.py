@@ -1,0 +1,108 @@
+"""Plots of one run: depth-time map, depth profiles, amounts by compartment.
+
+Each function takes the result Dataset and returns a matplotlib Figure; the
+caller decides where it goes.  The non-interactive Agg backend is used so
+plotting works on machines without a display.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.colors import LogNorm  # noqa: E402
+
+
+def _interfaces(ds):
+    return [float(x) for x in ds.attrs.get("layer_interfaces_um", [])][1:-1]
+
+
+def _label_layers(ax, ds, axis="y"):
+    faces = [float(x) for x in ds.attrs.get("layer_interfaces_um", [])]
+    names = [str(x) for x in ds["layer"].values]
+    for z in faces[1:-1]:
+        (ax.axhline if axis == "y" else ax.axvline)(z, color="0.3", lw=0.6, ls="--")
+    return faces, names
+
+
+def depth_time_map(ds, max_depth_um: float | None = None):
+    """Concentration over depth and time on a log colour scale."""
+    c = ds["concentration"].values
+    t = ds["time"].values
+    z = ds["depth"].values
+    fig, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
+    pos = c[c > 0]
+    if pos.size:
+        vmax = float(pos.max())
+        vmin = max(float(pos.min()), vmax * 1e-8)
+        norm = LogNorm(vmin=vmin, vmax=vmax)
+        data = np.where(c > vmin, c, vmin)
+    else:
+        norm, data = None, c
+    mesh = ax.pcolormesh(t, z, data.T, norm=norm, shading="nearest", cmap="viridis")
+    fig.colorbar(mesh, ax=ax, label=f"concentration ({ds['concentration'].attrs['units']})")
+    faces, names = _label_layers(ax, ds)
+    for i, name in enumerate(names):
+        if i + 1 < len(faces):
+            ax.text(t[-1], 0.5 * (faces[i] + faces[i + 1]), f" {name}", va="center", fontsize=7, color="w",
+                    ha="right")
+    ax.set_ylim(max_depth_um if max_depth_um else z[-1], 0)
+    ax.set_xlabel("time (h)")
+    ax.set_ylabel("depth (um)")
+    ax.set_title(ds.attrs.get("title", ""))
+    return fig
+
+
+def profiles(ds, times_h=None):
+    """Depth profiles of concentration at chosen times (log scale)."""
+    t = ds["time"].values
+    if times_h is None:
+        idx = np.unique(np.linspace(1, t.size - 1, min(5, t.size - 1)).round().astype(int))
+    else:
+        idx = np.unique([int(np.argmin(np.abs(t - x))) for x in times_h])
+    fig, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
+    z = ds["depth"].values
+    any_pos = False
+    for k in idx:
+        c = ds["concentration"].values[k]
+        any_pos |= bool(np.any(c > 0))
+        ax.plot(z, c, label=f"{t[k]:.3g} h")
+    if any_pos:
+        ax.set_yscale("log")
+        top = ds["concentration"].values[idx].max()
+        ax.set_ylim(top * 1e-8, top * 2)
+    _label_layers(ax, ds, axis="x")
+    ax.set_xlabel("depth (um)")
+    ax.set_ylabel(f"concentration ({ds['concentration'].attrs['units']})")
+    ax.legend(title="time", fontsize=8)
+    ax.set_title(ds.attrs.get("title", ""))
+    return fig
+
+
+def compartments(ds):
+    """Fraction of the dose in each compartment over time."""
+    fig, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
+    t = ds["time"].values
+    for comp in ds["compartment"].values:
+        f = ds["fraction"].sel(compartment=comp).values
+        if np.any(f != 0):
+            ax.plot(t, f, label=str(comp))
+    ax.set_yscale("symlog", linthresh=1e-6)
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("time (h)")
+    ax.set_ylabel("fraction of applied dose")
+    ax.legend(fontsize=8, ncol=2)
+    ax.set_title(ds.attrs.get("title", ""))
+    return fig
+
+
+def all_figures(ds, profile_times_h=None) -> dict:
+    """Every standard figure of a run, by file stem."""
+    return {
+        "concentration_map": depth_time_map(ds),
+        "profiles": profiles(ds, profile_times_h),
+        "compartments": compartments(ds),
+    }
