@@ -1,0 +1,369 @@
+"""The one shared unit registry, and conversion at the edge.
+
+Every physical quantity a user writes is a string with units (``"15 um"``,
+``"2 h"``, ``"1e10 particles/cm^2"``, ``"32 degC"``).  This module parses
+those strings with pint, checks their dimension and converts them to plain SI
+floats; inner code (physics, grid, kernels) never sees a pint object.  As in
+MetPy, there is exactly one :data:`ureg`, built once at import: quantities
+from different registries cannot be combined, and building one takes a
+noticeable fraction of a second.
+
+Amount units (what a dose is counted in)
+----------------------------------------
+- ``particle`` (alias ``particles``) is a base unit of its own dimension,
+  ``[particle]``: particles cannot be converted to mass or moles.
+- Mass (``ug``, ``mg``, ...) and amount of substance (``mol``, ``nmol``, ...)
+  work as usual.
+- ``protein`` is a *tag*: a dimensionless unit of value 1, so
+  ``"1 ug protein/cm^2"`` parses and means one microgram (of protein) per
+  square centimetre.  It is a label that travels with the dose unit into the
+  results (``"ug protein"``), nothing more: ``"ug protein"`` and ``"ug"``
+  convert 1:1.  Tags are accepted only in amount-bearing keys (dose,
+  concentration); ``"15 um protein"`` as a thickness is refused.
+
+Temperatures: pint treats ``degC`` as an offset unit; ``"32 degC"`` converts
+to 305.15 K.  The registry converts offset units to kelvin inside products
+(``autoconvert_offset_to_baseunit``), as MetPy does.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from functools import lru_cache
+
+import pint
+
+__all__ = [
+    "ureg",
+    "Quantity",
+    "UnitParseError",
+    "DimensionError",
+    "AMOUNT_DIMENSIONS",
+    "TAGS",
+    "parse",
+    "dimensionality",
+    "has_dimension",
+    "describe_dimension",
+    "to_si",
+    "parse_amount",
+    "format_unit",
+    "format_quantity",
+    "quantity_text",
+]
+
+#: The shared registry.  ``autoconvert_offset_to_baseunit`` lets ``degC``
+#: appear inside products and quotients (it then means kelvin); a plain
+#: ``"32 degC"`` is an absolute temperature either way.
+ureg = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
+
+# A count of vesicles has its own dimension so that a particle dose can never
+# be silently compared with (or converted to) a mass or a molar dose.
+ureg.define("particle = [particle] = _ = particles")
+# Tag units: dimensionless labels of value 1 (see the module docstring).
+ureg.define("protein = []")
+
+Quantity = ureg.Quantity
+
+#: Units that are labels, allowed only in amount-bearing keys.
+TAGS = frozenset({"protein"})
+
+#: Dimensions a dose may be counted in, with a canonical unit used when a
+#: user's unit cannot be split into an amount part and a geometric part
+#: (``"1 mM"`` has no separate amount factor: it becomes ``mol``).
+AMOUNT_DIMENSIONS: dict[str, str] = {
+    "[particle]": "particle",
+    "[mass]": "ug",
+    "[substance]": "mol",
+}
+
+# Names for dimensions users meet, so an error can say "got '15 s' (a time)".
+_DIMENSION_NAMES = {
+    "[length]": "a length",
+    "[time]": "a time",
+    "1 / [time]": "a rate (1/time)",
+    "[temperature]": "a temperature",
+    "[mass]": "a mass",
+    "[substance]": "an amount of substance",
+    "[particle]": "a number of particles",
+    "[length] ** 2": "an area",
+    "[length] ** 3": "a volume",
+    "1 / [length] ** 2": "a number per area",
+    "1 / [length] ** 3": "a number per volume",
+    "[length] ** 2 / [time]": "a diffusivity (length^2/time)",
+    "[length] / [time]": "a velocity",
+    "[mass] / [length] / [time]": "a dynamic viscosity",
+    "[mass] / [substance]": "a molar mass",
+    "[mass] * [length] ** 2 / [time] ** 2": "an energy",
+    "[particle] / [length] ** 2": "particles per area",
+    "[mass] / [length] ** 2": "a mass per area",
+    "[substance] / [length] ** 2": "an amount of substance per area",
+    "[particle] / [length] ** 3": "particles per volume",
+    "[mass] / [length] ** 3": "a mass per volume",
+    "[substance] / [length] ** 3": "a molar concentration",
+    "dimensionless": "a pure number (no units)",
+}
+
+# A quantity string must start with a number: pint happily reads "um" as
+# 1 um, which is far more likely a slip than an intention.
+_LEADING_NUMBER = re.compile(r"^\s*[-+]?(\d|\.\d|inf|nan)", re.IGNORECASE)
+
+
+class UnitParseError(ValueError):
+    """A string could not be read as a number with units.
+
+    The message is short and meant to be appended to "expected ..." text,
+    e.g. ``"unknown unit 'umm'"``.
+    """
+
+
+class DimensionError(ValueError):
+    """A quantity has the wrong dimension; the message names the one it has."""
+
+
+@lru_cache(maxsize=4096)
+def parse(text: str) -> pint.Quantity:
+    """Parse ``"<number> <units>"`` into a pint Quantity.
+
+    Parameters
+    ----------
+    text : str
+        E.g. ``"15 um"``, ``"0.02 1/h"``, ``"32 degC"``.
+
+    Returns
+    -------
+    pint.Quantity
+        Cached: treat it as read-only.
+
+    Raises
+    ------
+    UnitParseError
+        Empty text, no leading number, unknown unit or malformed expression.
+    """
+    if not isinstance(text, str):
+        raise UnitParseError(f"not a string ({type(text).__name__})")
+    if not text.strip():
+        raise UnitParseError("empty text")
+    if not _LEADING_NUMBER.match(text):
+        raise UnitParseError("a number must come first")
+    try:
+        q = ureg.Quantity(text)
+    except pint.UndefinedUnitError as exc:
+        names = ", ".join(repr(n) for n in exc.unit_names) if exc.unit_names else "?"
+        raise UnitParseError(f"unknown unit {names}") from None
+    except Exception as exc:  # pint's parser raises many kinds (tokenize, assertion, ...)
+        raise UnitParseError(f"cannot read it as a number with units ({type(exc).__name__})") from None
+    if not isinstance(q, pint.Quantity):  # defensive: a bare number
+        q = ureg.Quantity(q)
+    m = q.magnitude
+    if isinstance(m, bool) or not isinstance(m, (int, float)):
+        raise UnitParseError("not a single number with units")
+    return q
+
+
+@lru_cache(maxsize=256)
+def dimensionality(unit: str) -> pint.util.UnitsContainer:
+    """Dimensionality of a unit string, e.g. ``"m^2/s"`` -> ``[length]**2/[time]``."""
+    return ureg.parse_units(unit).dimensionality
+
+
+def has_dimension(q: pint.Quantity, unit: str) -> bool:
+    """Whether quantity ``q`` can be converted to ``unit``."""
+    return q.dimensionality == dimensionality(unit)
+
+
+def describe_dimension(dims: pint.util.UnitsContainer | pint.Quantity) -> str:
+    """Human name of a dimensionality (``"a length"``), or pint's text for it."""
+    if isinstance(dims, pint.Quantity):
+        dims = dims.dimensionality
+    text = str(dims) if dims else "dimensionless"
+    return _DIMENSION_NAMES.get(text, text)
+
+
+def _check_tags(q: pint.Quantity, allow_tags: bool) -> None:
+    if not allow_tags:
+        tags = sorted(TAGS.intersection(name for name, _ in q.unit_items()))
+        if tags:
+            raise DimensionError(f"the tag '{tags[0]}' is only allowed in a dose or concentration")
+
+
+@lru_cache(maxsize=4096)
+def to_si(text: str, unit: str) -> float:
+    """Parse ``text`` and convert it to ``unit``; return the magnitude.
+
+    Parameters
+    ----------
+    text : str
+        Number with units, e.g. ``"32 degC"``.
+    unit : str
+        Target unit (a pint unit string), usually the SI unit of a schema
+        field, e.g. ``"K"``.
+
+    Returns
+    -------
+    float
+        ``text`` expressed in ``unit`` (``"32 degC"``, ``"K"`` -> 305.15).
+
+    Raises
+    ------
+    UnitParseError
+        The text is not a number with units.
+    DimensionError
+        The dimension differs from ``unit``'s (message: what it is instead).
+    """
+    q = parse(text)
+    _check_tags(q, allow_tags=False)
+    if not has_dimension(q, unit):
+        raise DimensionError(_dimension_phrase(q))
+    return _convert(q, unit)
+
+
+@lru_cache(maxsize=1024)
+def _conversion(src: str, dst: str) -> tuple[str, float]:
+    """How to convert magnitudes from unit ``src`` to ``dst``.
+
+    ``("div", n)`` when the factor is ``1/n`` for an integer ``n`` (decimal
+    prefixes, 1/h -> 1/s): dividing by the exactly representable ``n`` gives
+    the correctly rounded result (``100 um`` -> ``1e-4 m`` exactly, where
+    multiplying by the inexact ``1e-6`` would give ``9.999999999999999e-05``).
+    ``("mul", f)`` for other multiplicative conversions (an integer ``f``
+    snapped to it exactly), ``("pint", 0)`` for
+    offset units (degC), which pint converts itself.
+    """
+    if ureg.Quantity(0.0, src).to(dst).magnitude != 0.0:
+        return "pint", 0.0
+    f = float(ureg.Quantity(1.0, src).to(dst).magnitude)
+    if 0.0 < f < 1.0:
+        n = round(1.0 / f)
+        if n > 0 and abs(1.0 / f - n) <= 1e-9 * n:
+            return "div", float(n)
+    elif f > 1.0 and abs(f - round(f)) <= 1e-9 * f:
+        # pint composes factors in binary (mL -> m^3 gives 999999.9999999999):
+        # snap to the integer it means.
+        return "mul", float(round(f))
+    return "mul", f
+
+
+def _convert(q: pint.Quantity, unit: str) -> float:
+    how, f = _conversion(str(q.units), unit)
+    m = q.magnitude
+    if how == "div":
+        return float(m) / f
+    if how == "mul":
+        return float(m) * f
+    return float(q.to(unit).magnitude)
+
+
+def _dimension_phrase(q: pint.Quantity) -> str:
+    if q.dimensionless and not q.unit_items():
+        return "no units"
+    return describe_dimension(q)
+
+
+@lru_cache(maxsize=1024)
+def parse_amount(text: str, per: str) -> tuple[float, str, str]:
+    """Parse an amount-bearing quantity, keeping the user's amount unit.
+
+    A dose ``"1e10 particles/cm^2"`` is an amount per area; the area part is
+    converted to SI while the amount stays in the unit the user counts in.
+
+    Parameters
+    ----------
+    text : str
+        E.g. ``"1e10 particles/cm^2"``, ``"1 ug protein/cm^2"``, ``"1 mM"``.
+    per : str
+        The SI unit of the geometric part: ``"1/m^2"`` (per area) or
+        ``"1/m^3"`` (per volume).
+
+    Returns
+    -------
+    value : float
+        Magnitude in ``amount_unit * per`` (``1e14`` for the first example).
+    amount_unit : str
+        The amount unit as text (``"particle"``, ``"ug protein"``, ``"mol"``).
+    amount_dimension : str
+        One of :data:`AMOUNT_DIMENSIONS` (``"[particle]"``, ``"[mass]"``,
+        ``"[substance]"``).
+
+    Raises
+    ------
+    UnitParseError, DimensionError
+        As :func:`to_si`; a :class:`DimensionError` also when what remains
+        after removing ``per`` is not a number of particles, a mass or an
+        amount of substance.
+    """
+    q = parse(text)
+    per_dims = dimensionality(per)
+    amount_dims = q.dimensionality / per_dims
+    key = str(amount_dims) if amount_dims else "dimensionless"
+    if key not in AMOUNT_DIMENSIONS:
+        raise DimensionError(_dimension_phrase(q))
+    # Split the user's units into amount factors (particles, mass, moles and
+    # tags) and geometric factors (lengths, volumes), so that "ug protein/mL"
+    # keeps "ug protein" as the dose unit.
+    amount = ureg.dimensionless
+    for name, power in q.unit_items():
+        udims = ureg.get_dimensionality(name)
+        if not udims or any(d in udims for d in AMOUNT_DIMENSIONS):
+            amount = amount * ureg.Unit(name) ** power
+    if amount.dimensionality != amount_dims or not amount.dimensionality:
+        # e.g. "mM": the amount is folded into one unit; count in the
+        # canonical unit of that dimension instead.
+        amount = ureg.Unit(AMOUNT_DIMENSIONS[key])
+    value = _convert(q, str(amount * ureg.parse_units(per)))
+    return value, format_unit(amount), key
+
+
+def format_unit(unit: pint.Unit | str) -> str:
+    """Compact ASCII text of a unit: ``"ug protein"``, ``"particle"``, ``"um^2/s"``.
+
+    Symbols where pint has them, ``u`` for micro, factors separated by a
+    space, a single ``/`` before the denominator.  The result parses back.
+    """
+    if isinstance(unit, str):
+        unit = ureg.parse_units(unit)
+    num, den = [], []
+    for name, power in unit._units.items():
+        sym = ureg.get_symbol(name).replace("µ", "u").replace("μ", "u")
+        if not sym.isascii():  # e.g. "°C": the name parses back and is ASCII
+            sym = name
+        p = abs(power)
+        text = sym if p == 1 else f"{sym}^{p:g}"
+        (num if power > 0 else den).append(text)
+    top = " ".join(num) if num else "1"
+    if not den:
+        return top
+    bottom = den[0] if len(den) == 1 else "(" + " ".join(den) + ")"
+    return f"{top}/{bottom}"
+
+
+def format_quantity(value: float, unit: str, digits: int = 4) -> str:
+    """Format a float in ``unit`` for a message: ``format_quantity(1.83e-05, "m")`` -> ``"1.83e-05 m"``.
+
+    Parameters
+    ----------
+    value : float
+        Magnitude in ``unit``.
+    unit : str
+        Unit text, written as given.
+    digits : int
+        Significant digits.
+    """
+    if math.isfinite(value):
+        return f"{value:.{digits}g} {unit}".rstrip()
+    return f"{value} {unit}".rstrip()
+
+
+def quantity_text(q: pint.Quantity) -> str:
+    """Exact, re-parseable text of a Quantity (``repr`` of the magnitude + :func:`format_unit`).
+
+    Used when a caller hands a pint Quantity as a scenario value (e.g. a
+    parameter fit); the scenario stores it as text so it serialises to TOML.
+    Quantities from other registries are accepted through their text.
+    """
+    m = q.magnitude
+    if hasattr(m, "item"):  # numpy scalar
+        m = m.item()
+    if not isinstance(q, ureg.Quantity):
+        q = ureg.Quantity(m, str(q.units))
+    return f"{m!r} {format_unit(q.units)}"
