@@ -1,0 +1,432 @@
+"""Per-layer transport coefficients from the active and the layer.
+
+:func:`layer_coefficients` is the one entry point the problem builder calls
+(docs/dev/contracts.md).  It reads the resolved scenario dicts (SI floats),
+applies the rule "a value given for the layer always wins", and otherwise
+computes each coefficient from
+
+- the active (:class:`Active`, built from the ``formulation`` dict), and
+- the layer's hindrance model (``"pore"``, ``"ogston"``, ``"none"``), looked
+  up in :data:`HINDRANCE_MODELS`.
+
+Shaped for what comes next without rework:
+
+- polydisperse populations: call :func:`coefficients_for` once per size class
+  with ``Active.with_radius(r)``;
+- targeting: :func:`exodiff.physics.rates.uptake_rate` takes a multiplier;
+- another obstruction model (e.g. Amsden 1998): add one
+  :class:`HindranceModel` to :data:`HINDRANCE_MODELS` and its name to the
+  ``hindrance`` choices in ``exodiff/schema.py``;
+- cargo released from vesicles: a second :class:`Active` of kind
+  ``small_molecule`` gives its own coefficients through the same function.
+
+A missing or unusable input raises :class:`exodiff.errors.ParameterProblem`
+with the full dotted key, so the scenario layer reports it as a one-line
+error.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Mapping
+
+from ..errors import ParameterProblem
+from . import rates, transport
+
+__all__ = ["LayerCoefficients", "Active", "HindranceModel", "HINDRANCE_MODELS", "layer_coefficients",
+           "coefficients_for", "DEFAULT_TEMPERATURE", "DEFAULT_VISCOSITY"]
+
+#: Skin surface temperature used when the skin dict has none, K (32 degC;
+#: OECD TG 428 convention).
+DEFAULT_TEMPERATURE = 305.15
+#: Water viscosity at 32 degC, Pa s (IAPWS 2008).
+DEFAULT_VISCOSITY = 0.764e-3
+
+_SMALL_MOLECULE_KEYS = ("molecular_weight", "log_kow", "kp")
+
+
+@dataclass(frozen=True)
+class LayerCoefficients:
+    """Transport coefficients of the active in one layer, SI.
+
+    Attributes
+    ----------
+    diffusivity : float
+        m^2/s.
+    partition : float
+        Equilibrium ratio c_layer / c_vehicle, -.
+    degradation_rate, uptake_rate, clearance_rate : float
+        First-order rates, 1/s.
+    """
+
+    diffusivity: float
+    partition: float
+    degradation_rate: float = 0.0
+    uptake_rate: float = 0.0
+    clearance_rate: float = 0.0
+
+    @property
+    def loss_rate(self) -> float:
+        """Total first-order loss rate, 1/s."""
+        return self.degradation_rate + self.uptake_rate + self.clearance_rate
+
+    @property
+    def permeance(self) -> float:
+        """Diffusivity x partition, m^2/s (the layer's conductance times thickness)."""
+        return self.diffusivity * self.partition
+
+
+@dataclass(frozen=True)
+class Active:
+    """What moves, as the physics needs it (SI; ``None`` = not given).
+
+    Build with :meth:`from_formulation`.  Accessors that need an input which is
+    missing raise :class:`ParameterProblem` naming the formulation key.
+
+    Attributes
+    ----------
+    kind : {"vesicle", "small_molecule"} or None
+        Given, or inferred: a formulation with molecular_weight, log_kow or kp
+        is a small molecule; one with only a diameter a vesicle.
+    diameter : float or None
+        Hydrodynamic diameter, m.
+    deformability : float
+        0 (rigid) to < 1; 0 when not given.
+    free_diffusivity, molecular_weight, log_kow, kp, half_life, uptake_rate
+        As the FORMULATION keys of exodiff/schema.py (SI).
+    temperature, viscosity : float
+        Of the skin fluid, K and Pa s (Stokes-Einstein).
+    """
+
+    kind: str | None
+    diameter: float | None = None
+    deformability: float = 0.0
+    free_diffusivity: float | None = None
+    molecular_weight: float | None = None
+    log_kow: float | None = None
+    kp: float | None = None
+    half_life: float | None = None
+    uptake_rate: float | None = None
+    temperature: float = DEFAULT_TEMPERATURE
+    viscosity: float = DEFAULT_VISCOSITY
+
+    @classmethod
+    def from_formulation(cls, formulation: Mapping[str, Any], skin: Mapping[str, Any] | None = None) -> "Active":
+        """Collect the active's properties from the resolved formulation (and skin) dicts."""
+        f = formulation
+        skin = skin or {}
+        kind = f.get("kind")
+        if kind is None:
+            if any(f.get(k) is not None for k in _SMALL_MOLECULE_KEYS):
+                kind = "small_molecule"
+            elif f.get("diameter") is not None:
+                kind = "vesicle"
+        return cls(
+            kind=kind,
+            diameter=_opt(f, "diameter"),
+            deformability=float(f.get("deformability") or 0.0),
+            free_diffusivity=_opt(f, "free_diffusivity"),
+            molecular_weight=_opt(f, "molecular_weight"),
+            log_kow=_opt(f, "log_kow"),
+            kp=_opt(f, "kp"),
+            half_life=_opt(f, "half_life"),
+            uptake_rate=_opt(f, "uptake_rate"),
+            temperature=float(skin.get("temperature", DEFAULT_TEMPERATURE)),
+            viscosity=float(skin.get("viscosity", DEFAULT_VISCOSITY)),
+        )
+
+    def with_radius(self, radius: float) -> "Active":
+        """The same active with another hydrodynamic radius (one size class of a population)."""
+        return replace(self, diameter=2.0 * radius, free_diffusivity=None)
+
+    # -- derived properties, raising ParameterProblem when an input is missing --
+    def require_kind(self, why: str) -> str:
+        if self.kind is None:
+            # Nothing tells what the active is (a custom formulation): the
+            # diameter is what a vesicle needs, and names the usual omission.
+            raise ParameterProblem(
+                "formulation.diameter", "nothing",
+                f'a hydrodynamic diameter (e.g. "70 nm"; or kind = "small_molecule" with molecular_weight and '
+                f"log_kow): {why}")
+        return self.kind
+
+    def radius(self, why: str) -> float:
+        """Hydrodynamic radius, m: diameter / 2, or for a small molecule from its molecular weight."""
+        if self.diameter is not None:
+            return 0.5 * self.diameter
+        if self.kind == "small_molecule":
+            if self.molecular_weight is None:
+                raise ParameterProblem("formulation.molecular_weight", "nothing",
+                                       f'a molar mass (e.g. "194.19 g/mol") or formulation.diameter: {why}')
+            return transport.solute_radius_from_mw(self.molecular_weight)
+        raise ParameterProblem("formulation.diameter", "nothing", f'a hydrodynamic diameter (e.g. "70 nm"): {why}')
+
+    def effective_radius(self, why: str) -> float:
+        """Radius presented to a pore, m (deformability shrinks it; small molecules are rigid)."""
+        r = self.radius(why)
+        if self.kind == "vesicle":
+            return transport.effective_radius(r, self.deformability)
+        return r
+
+    def d_free(self, why: str) -> float:
+        """Free diffusivity, m^2/s: given, else Stokes-Einstein at the skin temperature and viscosity."""
+        if self.free_diffusivity is not None:
+            return self.free_diffusivity
+        return transport.stokes_einstein(self.radius(why + "; or give formulation.free_diffusivity"),
+                                         self.temperature, self.viscosity)
+
+
+def _opt(d: Mapping[str, Any], key: str) -> float | None:
+    v = d.get(key)
+    return None if v is None else float(v)
+
+
+class _Layer:
+    """A layer dict with its name; reads keys and raises ParameterProblem when one is missing."""
+
+    def __init__(self, name: str, spec: Mapping[str, Any]):
+        self.name = name
+        self.spec = spec
+
+    def key(self, k: str) -> str:
+        return f"skin.layers.{self.name}.{k}"
+
+    def has(self, k: str) -> bool:
+        return self.spec.get(k) is not None
+
+    def get(self, k: str, default: float | None = None) -> float | None:
+        v = self.spec.get(k)
+        return default if v is None else float(v)
+
+    def need(self, k: str, what: str) -> float:
+        v = self.spec.get(k)
+        if v is None:
+            raise ParameterProblem(self.key(k), "nothing", what)
+        return float(v)
+
+    @property
+    def hindrance(self) -> str | None:
+        return self.spec.get("hindrance")
+
+
+# -- hindrance models ----------------------------------------------------------
+@dataclass(frozen=True)
+class HindranceModel:
+    """One hindered-transport model of a layer.
+
+    Attributes
+    ----------
+    partition : callable (Active, _Layer) -> float
+        Partition coefficient relative to the vehicle.
+    diffusivity : callable (Active, _Layer, partition) -> float
+        Diffusivity, m^2/s; receives the layer's effective partition (given
+        or computed), which the Potts-Guy split needs.
+    doc : str
+        One line for the docs.
+    """
+
+    partition: Callable[[Active, _Layer], float]
+    diffusivity: Callable[[Active, _Layer, float], float]
+    doc: str
+
+
+def _why(layer: _Layer, what: str) -> str:
+    return f'needed for the {what} in layer "{layer.name}" (or give {layer.key(what)} directly)'
+
+
+# "pore": the stratum corneum.  Vesicles: Renkin pore pathway with a
+# deformable effective radius.  Small molecules: Potts-Guy kp split into K, D.
+def _pore_partition(a: Active, ly: _Layer) -> float:
+    kind = a.require_kind(_why(ly, "partition"))
+    if kind == "small_molecule":
+        if a.log_kow is None:
+            raise ParameterProblem("formulation.log_kow", "nothing",
+                                   f"log10 Kow (Potts-Guy, K_sc = Kow^0.71): {_why(ly, 'partition')}")
+        return transport.sc_partition_from_kow(a.log_kow)
+    r_eff = a.effective_radius(_why(ly, "partition"))
+    rp = ly.need("pore_radius", f'the effective pore radius (e.g. "10 nm") of the pore model: {_why(ly, "partition")}')
+    eps = ly.need("porosity", f"the pathway volume fraction (e.g. 1e-5) of the pore model: {_why(ly, 'partition')}")
+    return transport.pore_partition(r_eff / rp, eps)
+
+
+def _pore_diffusivity(a: Active, ly: _Layer, partition: float) -> float:
+    kind = a.require_kind(_why(ly, "diffusivity"))
+    if kind == "small_molecule":
+        kp = a.kp
+        if kp is None:
+            why = f"Potts-Guy kp {_why(ly, 'diffusivity')}; or give formulation.kp"
+            if a.molecular_weight is None:
+                raise ParameterProblem("formulation.molecular_weight", "nothing", f'a molar mass (e.g. "194.19 g/mol"): {why}')
+            if a.log_kow is None:
+                raise ParameterProblem("formulation.log_kow", "nothing", f"log10 Kow: {why}")
+            kp = transport.potts_guy_kp(a.molecular_weight, a.log_kow)
+        if not partition > 0.0:
+            raise ParameterProblem(ly.key("partition"), f"{partition:g}",
+                                   f"> 0 to split kp into D = kp h / K (or give {ly.key('diffusivity')} directly)")
+        h = ly.need("thickness", "a layer thickness (needed to split kp into D and K)")
+        return transport.potts_guy_split(kp, partition, h)
+    why = _why(ly, "diffusivity")
+    r_eff = a.effective_radius(why)
+    rp = ly.need("pore_radius", f'the effective pore radius (e.g. "10 nm") of the pore model: {why}')
+    tau = ly.get("tortuosity", 1.0)
+    return transport.pore_diffusivity(a.d_free(why), r_eff / rp, tau)
+
+
+# "ogston": fibre matrix (viable epidermis, dermis).  Vesicles: Ogston D
+# and partition x accessible (extracellular) fraction.  Small molecules: Ogston
+# D with the solute radius; partition 1 (they reach the tissue water, in and
+# between cells; binding is not modelled: give `partition` for lipophilic ones).
+def _ogston_inputs(ly: _Layer, what: str) -> tuple[float, float]:
+    why = _why(ly, what)
+    rf = ly.need("fibre_radius", f'the fibre radius (e.g. "50 nm") of the Ogston model: {why}')
+    phi = ly.need("fibre_volume_fraction", f"the fibre volume fraction (e.g. 0.2) of the Ogston model: {why}")
+    return rf, phi
+
+
+def _ogston_partition(a: Active, ly: _Layer) -> float:
+    kind = a.require_kind(_why(ly, "partition"))
+    if kind == "small_molecule":
+        return 1.0
+    rf, phi = _ogston_inputs(ly, "partition")
+    r = a.radius(_why(ly, "partition"))
+    return ly.get("accessible_fraction", 1.0) * transport.ogston_partition(r, rf, phi)
+
+
+def _ogston_diffusivity(a: Active, ly: _Layer, partition: float) -> float:
+    why = _why(ly, "diffusivity")
+    a.require_kind(why)
+    rf, phi = _ogston_inputs(ly, "diffusivity")
+    r = a.radius(why)
+    tau = ly.get("tortuosity", 1.0)
+    return a.d_free(why) * transport.ogston_diffusion(r, rf, phi) / (tau * tau)
+
+
+# "none": free diffusion in the fluid of the layer.
+def _none_partition(a: Active, ly: _Layer) -> float:
+    return ly.get("accessible_fraction", 1.0)
+
+
+def _none_diffusivity(a: Active, ly: _Layer, partition: float) -> float:
+    return a.d_free(_why(ly, "diffusivity"))
+
+
+#: Hindrance models by the name used in ``skin.layers.<name>.hindrance``.
+HINDRANCE_MODELS: dict[str, HindranceModel] = {
+    "pore": HindranceModel(_pore_partition, _pore_diffusivity,
+                           "size-selective pore pathway (Renkin) for vesicles; Potts-Guy kp split for small molecules"),
+    "ogston": HindranceModel(_ogston_partition, _ogston_diffusivity,
+                             "random fibre matrix (Ogston) with an optional tortuosity and accessible fraction"),
+    "none": HindranceModel(_none_partition, _none_diffusivity, "free diffusion, partition 1"),
+}
+
+
+def _model(ly: _Layer, what: str) -> HindranceModel:
+    name = ly.hindrance
+    if name is None:
+        raise ParameterProblem(ly.key("hindrance"), "nothing",
+                               f'one of {", ".join(HINDRANCE_MODELS)}: {_why(ly, what)}')
+    try:
+        return HINDRANCE_MODELS[name]
+    except KeyError:
+        raise ParameterProblem(ly.key("hindrance"), repr(name), f'one of {", ".join(HINDRANCE_MODELS)}') from None
+
+
+def _clearance(a: Active, ly: _Layer) -> float:
+    kv = ly.get("vascular_clearance_rate", 0.0)
+    kl = ly.get("lymphatic_clearance_rate", 0.0)
+    if kv <= 0.0 and kl <= 0.0:
+        return 0.0
+    why = _why(ly, "clearance_rate")
+    r = a.radius(why)
+    rcap = ly.need("capillary_pore_radius", f'the capillary pore radius (e.g. "4.5 nm"): {why}') if kv > 0 else 1.0
+    scale = ly.need("lymphatic_size_scale", f'the lymphatic size scale (e.g. "20 nm"): {why}') if kl > 0 else 1.0
+    return rates.clearance_rate(r, kv, rcap, kl, scale)
+
+
+def _uptake(a: Active, ly: _Layer) -> float:
+    if a.uptake_rate is None or a.uptake_rate == 0.0:
+        return 0.0
+    w = ly.need("uptake_weight", "the layer's relative cell-uptake capacity (0 no living cells, 1 as the viable "
+                "epidermis), needed because formulation.uptake_rate is set (or give "
+                f"{ly.key('uptake_rate')} directly)")
+    return rates.uptake_rate(a.uptake_rate, w)
+
+
+def coefficients_for(active: Active, layer_name: str, layer: Mapping[str, Any]) -> LayerCoefficients:
+    """Coefficients of one layer for an already built :class:`Active`.
+
+    Same rules as :func:`layer_coefficients`; use this directly for size
+    classes or a released cargo.
+    """
+    ly = _Layer(layer_name, layer)
+    if ly.has("partition"):
+        partition = ly.get("partition")
+    else:
+        partition = _model(ly, "partition").partition(active, ly)
+    if ly.has("diffusivity"):
+        diffusivity = ly.get("diffusivity")
+    else:
+        diffusivity = _model(ly, "diffusivity").diffusivity(active, ly, partition)
+    if ly.has("degradation_rate"):
+        k_deg = ly.get("degradation_rate")
+    else:
+        k_deg = rates.degradation_rate(active.half_life)
+    k_up = ly.get("uptake_rate") if ly.has("uptake_rate") else _uptake(active, ly)
+    k_cl = ly.get("clearance_rate") if ly.has("clearance_rate") else _clearance(active, ly)
+    out = LayerCoefficients(diffusivity=float(diffusivity), partition=float(partition),
+                            degradation_rate=float(k_deg), uptake_rate=float(k_up), clearance_rate=float(k_cl))
+    for field_name in ("diffusivity", "partition", "degradation_rate", "uptake_rate", "clearance_rate"):
+        v = getattr(out, field_name)
+        if not (math.isfinite(v) and v >= 0.0):
+            raise ParameterProblem(ly.key(field_name), f"{v!r} (computed)",
+                                   "a finite value >= 0; check the inputs of this layer or give it directly")
+    return out
+
+
+def layer_coefficients(formulation: Mapping[str, Any], layer_name: str, layer: Mapping[str, Any],
+                       skin: Mapping[str, Any]) -> LayerCoefficients:
+    """Transport coefficients of the active in one layer (the physics contract).
+
+    Parameters
+    ----------
+    formulation : mapping
+        ``Scenario.resolved["formulation"]`` (SI floats; kind, diameter,
+        deformability, half_life, uptake_rate, free_diffusivity,
+        molecular_weight, log_kow, kp as given).
+    layer_name : str
+        Key of the layer in ``skin.layers`` (used in error keys).
+    layer : mapping
+        ``skin.layers[layer_name]``: thickness and any LAYER key.
+    skin : mapping
+        ``Scenario.resolved["skin"]`` (temperature K, viscosity Pa s).
+
+    Returns
+    -------
+    LayerCoefficients
+
+    Rules
+    -----
+    - ``diffusivity``, ``partition``, ``degradation_rate``, ``uptake_rate``,
+      ``clearance_rate`` given for the layer always win.
+    - Otherwise D and K follow the layer's ``hindrance`` model
+      (:data:`HINDRANCE_MODELS`): ``"pore"`` (stratum corneum: Renkin pore
+      pathway for vesicles, Potts-Guy split for small molecules, a given
+      formulation.kp wins over Potts-Guy), ``"ogston"`` (fibre matrix),
+      ``"none"`` (free).  The free diffusivity is formulation.free_diffusivity
+      if given, else Stokes-Einstein from diameter/2 (vesicles) or from the
+      molecular-weight radius (small molecules).
+    - Degradation ``ln 2 / half_life`` in every layer (0 without half_life);
+      uptake ``formulation.uptake_rate x uptake_weight`` (0 without
+      uptake_rate); clearance size-dependent from the layer's vascular and
+      lymphatic rates (0 where the layer has neither).
+
+    Raises
+    ------
+    ParameterProblem
+        An input needed for a computed coefficient is missing, e.g.
+        ``formulation.diameter`` for a custom formulation on a layer without
+        a direct diffusivity.
+    """
+    active = Active.from_formulation(formulation, skin)
+    return coefficients_for(active, layer_name, layer)
