@@ -1,0 +1,169 @@
+"""Command line: ``exodiff run | validate | presets | sweep | compare``.
+
+User errors (:class:`~exodiff.errors.UserError`: a bad scenario, a solver
+stop caused by parameters, a missing file) print one line per problem,
+``exodiff: error: FILE: dotted.key: got ...; expected ...``, and exit with
+status 2, without a traceback and before anything is written.  Ctrl-C exits
+with 130.  Any other exception is a bug in exodiff and keeps its traceback.
+
+Heavy modules (numba, xarray, matplotlib) are imported only by ``run``, so
+``validate`` and ``presets`` answer quickly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import UserError
+
+__all__ = ["main", "build_parser"]
+
+PROG = "exodiff"
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+#: Said before the first (compiling) run when the solver module gives no
+#: estimate of its own, s.
+DEFAULT_COMPILE_SECONDS = 15
+
+
+def _err(line: str) -> None:
+    print(f"{PROG}: error: {line}", file=sys.stderr)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from .errors import ScenarioError
+    from .scenario import load_scenario
+
+    status = 0
+    for file in args.files:
+        try:
+            sc = load_scenario(file)
+        except ScenarioError as exc:
+            for line in exc.lines():
+                _err(line)
+            status = EXIT_USER_ERROR
+            continue
+        r = sc.resolved
+        n = len(r["skin"]["layers"])
+        print(f"{file}: ok ({sc.name}, {n} layer{'s' if n != 1 else ''}, method {r['delivery']['method']})")
+    return status
+
+
+def _presets(args: argparse.Namespace) -> int:
+    from .presets import format_presets
+
+    print(format_presets(args.kind))
+    return 0
+
+
+def _check_output_directory(directory: Path) -> None:
+    # Fail before a long solve rather than after it.
+    if directory.exists() and not directory.is_dir():
+        raise UserError(f"{directory}: output directory is an existing file; expected a directory (-o DIR)")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .scenario import load_scenario
+
+    sc = load_scenario(args.file)
+    if args.output is not None:
+        directory = Path(args.output)
+    elif sc.resolved["output"].get("directory"):
+        directory = Path(sc.resolved["output"]["directory"])
+    else:
+        directory = Path("results") / (sc.path.stem if sc.path else "run")
+    _check_output_directory(directory)
+    plots = bool(sc.resolved["output"].get("plots", True)) and not args.no_plots
+
+    from . import outputs, solve
+
+    if not args.quiet and not solve.kernels_cached():
+        seconds = getattr(solve, "COMPILE_SECONDS", DEFAULT_COMPILE_SECONDS)
+        print(f"compiling the solver (first run only, about {seconds:.0f} s; later runs use the cache)",
+              file=sys.stderr, flush=True)
+    ds = solve.run(sc, progress=not args.quiet)
+    paths = outputs.write_outputs(ds, sc, directory, plots=plots)
+    if isinstance(paths, dict):
+        paths = list(paths.values())
+    print(f"{sc.name}: results in {directory}/")
+    for p in paths:
+        print(f"  {Path(p).name}")
+    print(outputs.summary_table(ds))
+    return 0
+
+
+def _not_yet(command: str):
+    def handler(args: argparse.Namespace) -> int:
+        _err(f"'{command}' is not yet available in this version (it is planned); "
+             "use 'exodiff run' on each scenario for now")
+        return EXIT_USER_ERROR
+
+    return handler
+
+
+def _preset_kinds() -> list[str]:
+    from . import data
+
+    return list(data.KINDS)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests)."""
+    p = argparse.ArgumentParser(
+        prog=PROG,
+        description="Transport of vesicles and small molecules through human skin.",
+        epilog="Scenario keys: docs/scenario.md.  Exit status: 0 ok, 2 bad input or solver stop, 130 interrupted.",
+    )
+    p.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    r = sub.add_parser("run", help="run one scenario: result.nc, summary.json, plots",
+                       description="Run one scenario and write result.nc, summary.json and plots.")
+    r.add_argument("file", metavar="FILE", help="scenario file (TOML)")
+    r.add_argument("-o", "--output", metavar="DIR",
+                   help="output directory (default: output.directory, else results/<file stem>)")
+    r.add_argument("--quiet", action="store_true", help="no progress output")
+    r.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
+    r.set_defaults(func=_run)
+
+    v = sub.add_parser("validate", help="check scenario files without running",
+                       description="Check scenario files without running them.")
+    v.add_argument("files", metavar="FILE", nargs="+", help="scenario files (TOML)")
+    v.set_defaults(func=_validate)
+
+    kinds = _preset_kinds()
+    pr = sub.add_parser("presets", help="list presets with values, ranges and sources",
+                        description="List presets with values, ranges and sources.")
+    pr.add_argument("kind", nargs="?", choices=kinds, help="only this kind (default: all)")
+    pr.set_defaults(func=_presets)
+
+    for name, what in (("sweep", "run a parameter sweep (not yet available)"),
+                       ("compare", "compare scenarios side by side (not yet available)")):
+        s = sub.add_parser(name, help=what, description=what)
+        s.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+        s.set_defaults(func=_not_yet(name))
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``exodiff`` console script and ``python -m exodiff``.
+
+    Returns
+    -------
+    int
+        Exit status: 0, 2 (user error) or 130 (interrupted).
+    """
+    try:
+        args = build_parser().parse_args(argv)
+        return args.func(args)
+    except UserError as exc:
+        for line in exc.lines():
+            _err(line)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
