@@ -167,7 +167,9 @@ def _failure(problem, status, fstate, istate, u) -> SolverError:
 
 def tissue_amounts(problem: Problem1D, raw: RawSolution) -> np.ndarray:
     """Amount in each layer at each output time, dose unit/m^2, shape (k, L)."""
-    cap = problem.kernel_arrays()["cap"][1:]
+    # the tissue capacities K dz, as kernel_arrays()["cap"][1:] computes them,
+    # without building every other kernel array (this runs after each solve)
+    cap = problem.cell_values("partition") * problem.grid.widths
     m = raw.u[:, 1:] * cap
     return np.stack([m[:, sl].sum(axis=1) for sl in problem.grid.layer_slices], axis=1)
 
@@ -178,6 +180,9 @@ def vehicle_amount(problem: Problem1D, raw: RawSolution) -> np.ndarray:
 
     if problem.vehicle == "infinite":
         return np.full(raw.times.size, problem.dose)
+    if problem.evaporation_fraction <= 0.0:
+        # vehicle_capacity returns h0 unchanged: skip one compiled call per output
+        return problem.vehicle_thickness * raw.u[:, 0]
     h = np.array([vehicle_capacity(t, problem.vehicle_thickness, problem.evaporation_fraction,
                                    problem.evaporation_time) for t in raw.times])
     return h * raw.u[:, 0]
