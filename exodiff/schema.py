@@ -138,7 +138,9 @@ LAYER = {
     "pore_radius": _q("Effective radius of the size-selective pathway (pore model).", "m", "a length", '"20 nm"',
                       low=0.0, low_open=True),
     "porosity": _n("Volume fraction of the pathway (pore model).", "0.001", low=0.0, low_open=True, high=1.0),
-    "tortuosity": _n("Tortuosity of the pathway (pore model): path length / thickness.", "3", low=1.0),
+    "tortuosity": _n("Tortuosity of the pathway: path length / thickness; divides the diffusivity by its square "
+                     "(pore model; in the Ogston model the detour around cells and fibre bundles, default 1).",
+                     "3", low=1.0),
     "uptake_weight": _n("Relative cell-uptake capacity of the layer; multiplies formulation.uptake_rate.", "1",
                         low=0.0),
     "vascular_clearance_rate": _q("Clearance rate of a small solute by blood capillaries (size-dependent "
