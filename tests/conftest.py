@@ -1,0 +1,90 @@
+"""Shared test set-up.
+
+Hypothesis: the "exodiff" profile has no deadline, because the first call of
+a Numba kernel compiles (seconds) and would trip hypothesis' timing check.
+"""
+
+from __future__ import annotations
+
+import tomllib
+
+import pytest
+from hypothesis import settings
+
+settings.register_profile("exodiff", deadline=None)
+settings.load_profile("exodiff")
+
+
+# Preset data in the format of exodiff/data/*.toml, with round numbers, so
+# scenario tests do not depend on the shipped literature values.
+FAKE_SKIN = """
+[forearm]
+description = "test site"
+bottom = "sink"
+temperature = { value = "32 degC", range = ["31 degC", "33 degC"], source = "test" }
+viscosity = { value = "1 mPa*s", source = "test" }
+
+[forearm.layers.stratum_corneum]
+thickness = { value = "15 um", range = ["10 um", "20 um"], source = "test" }
+hindrance = "pore"
+pore_radius = { value = "10 nm", source = "test" }
+porosity = { value = 1e-5, source = "test" }
+
+[forearm.layers.viable_epidermis]
+thickness = { value = "60 um", source = "test" }
+hindrance = "ogston"
+uptake_weight = { value = 1.0, source = "test" }
+
+[forearm.layers.dermis]
+thickness = { value = "1 mm", source = "test" }
+uptake_weight = { value = 0.1, source = "test" }
+lymphatic_clearance_rate = { value = "0.05 1/h", source = "test" }
+
+[back]
+bottom = "no_flux"
+[back.layers.stratum_corneum]
+thickness = { value = "11 um", source = "test" }
+[back.layers.dermis]
+thickness = { value = "2 mm", source = "test" }
+
+[broken]
+[broken.layers.top]
+thickness = { value = "15 s", source = "test" }
+colour = "red"
+"""
+
+FAKE_FORMULATIONS = """
+[custom]
+description = "nothing preset"
+
+[msc_exosome]
+kind = "vesicle"
+diameter = { value = "70 nm", range = ["50 nm", "100 nm"], source = "test" }
+half_life = { value = "36 h", source = "test" }
+deformability = { value = 0.3, source = "test" }
+uptake_rate = { value = "0.02 1/h", source = "test" }
+
+[stock]
+kind = "vesicle"
+diameter = { value = "100 nm", source = "test" }
+concentration = { value = "1e11 particles/mL", source = "test" }
+"""
+
+
+@pytest.fixture
+def fake_presets(monkeypatch):
+    """Replace the package preset data by FAKE_SKIN / FAKE_FORMULATIONS.
+
+    The physics is stubbed too (it would need inputs these presets leave
+    out); tests of the physics hook install their own stub.
+    """
+    import exodiff.data
+    import exodiff.physics
+    from exodiff.scenario import clear_preset_cache
+
+    tables = {"skin": tomllib.loads(FAKE_SKIN), "formulation": tomllib.loads(FAKE_FORMULATIONS)}
+    monkeypatch.setattr(exodiff.data, "load", lambda kind: tables[kind])
+    monkeypatch.setattr(exodiff.physics, "layer_coefficients", lambda formulation, name, layer, skin: None)
+    clear_preset_cache()
+    yield tables
+    clear_preset_cache()

@@ -1,0 +1,234 @@
+"""The command line on bad input: exit 2, one line per issue, no traceback, nothing written."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+import exodiff
+from exodiff import cli
+from exodiff.errors import ScenarioError, SolverError
+from exodiff.scenario import load_scenario
+
+PACKAGE_ROOT = str(Path(exodiff.__file__).resolve().parent.parent)
+
+GOOD = """
+[meta]
+name = "membrane"
+[skin]
+preset = "none"
+[skin.layers.membrane]
+thickness = "100 um"
+diffusivity = "1e-8 cm^2/s"
+partition = 0.5
+[formulation]
+vehicle = "infinite"
+concentration = "1 mg/cm^3"
+[simulation]
+duration = "5 h"
+"""
+
+# name -> (file text, number of issues it has)
+BAD = {
+    "unknown_key": (GOOD.replace("partition = 0.5", "partiton = 0.5"), 1),
+    "wrong_dimension": (GOOD.replace('duration = "5 h"', 'duration = "5 m"'), 1),
+    "bare_number": (GOOD.replace('duration = "5 h"', "duration = 5"), 1),
+    "out_of_range": (GOOD.replace('"100 um"', '"-100 um"'), 1),
+    "bad_choice": (GOOD.replace('"infinite"', '"infinit"'), 1),
+    "syntax": (GOOD.replace('preset = "none"', "preset = none"), 1),
+    "interval_and_times": (GOOD + 'output_interval = "1 h"\noutput_times = ["1 h"]\n', 1),
+    "planned_method": (GOOD + '[delivery]\nmethod = "laser"\npulse_energy = "20 mJ"\n', 1),
+    "many": (GOOD.replace("partition = 0.5", "partiton = 0.5")
+             .replace('duration = "5 h"', "duration = 5")
+             .replace('"infinite"', '"infinit"')
+             .replace("[skin]", "[skin]\nbotom = \"sink\"")
+             + "[outptu]\nplots = true\n", 5),
+}
+
+
+def exodiff_cmd(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=PACKAGE_ROOT)
+    return subprocess.run([sys.executable, "-m", "exodiff", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def check_user_error(proc: subprocess.CompletedProcess, n_lines: int) -> list[str]:
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == n_lines, proc.stderr
+    assert all(line.startswith("exodiff: error: ") for line in lines)
+    return lines
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_run_bad_scenario(tmp_path, case):
+    text, n = BAD[case]
+    f = tmp_path / f"{case}.toml"
+    f.write_text(text)
+    if case != "syntax":  # the same count in-process, so the CLI adds and drops nothing
+        with pytest.raises(ScenarioError) as info:
+            load_scenario(f)
+        assert len(info.value.issues) == n
+    out = tmp_path / "out"
+    proc = exodiff_cmd("run", str(f), "-o", str(out), cwd=tmp_path)
+    lines = check_user_error(proc, n)
+    assert all(f"exodiff: error: {f}: " in line for line in lines)
+    assert not out.exists()
+    assert not (tmp_path / "results").exists()
+    assert proc.stdout == ""
+
+
+def test_validate_reports_every_issue_of_every_file(tmp_path):
+    good = tmp_path / "good.toml"
+    good.write_text(GOOD)
+    bad = tmp_path / "bad.toml"
+    bad.write_text(BAD["many"][0])
+    proc = exodiff_cmd("validate", str(good), str(bad), str(tmp_path / "missing.toml"), cwd=tmp_path)
+    lines = check_user_error(proc, BAD["many"][1] + 1)
+    assert proc.stdout == f"{good}: ok (membrane, 1 layer, method topical)\n"
+    text = "\n".join(lines)
+    for expected in ('did you mean "partition"', 'skin.botom: unknown key; did you mean "bottom"',
+                     "simulation.duration: got 5 (a bare number)", 'did you mean "infinite"',
+                     'outptu: unknown key; did you mean "output"'):
+        assert expected in text
+    assert lines[-1] == f"exodiff: error: {tmp_path / 'missing.toml'}: no such file"
+
+
+def test_run_missing_file(tmp_path):
+    proc = exodiff_cmd("run", "nope.toml", "-o", str(tmp_path / "out"), cwd=tmp_path)
+    assert check_user_error(proc, 1) == ["exodiff: error: nope.toml: no such file"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_not_yet_available_commands(tmp_path):
+    for command in ("sweep", "compare"):
+        proc = exodiff_cmd(command, "a.toml", cwd=tmp_path)
+        (line,) = check_user_error(proc, 1)
+        assert "not yet available in this version" in line
+
+
+def test_validate_ok_exit_zero(tmp_path):
+    good = tmp_path / "good.toml"
+    good.write_text(GOOD)
+    proc = exodiff_cmd("validate", str(good), cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stderr == ""
+    assert proc.stdout.strip() == f"{good}: ok (membrane, 1 layer, method topical)"
+
+
+# --------------------------------------------------------------------------
+# In-process: the run command's wiring, with the solver and outputs stubbed
+
+
+@pytest.fixture
+def good_file(tmp_path):
+    f = tmp_path / "crank.toml"
+    f.write_text(GOOD)
+    return f
+
+
+@pytest.fixture
+def fake_run(monkeypatch):
+    """Stub exodiff.solve / exodiff.outputs; record what the CLI asks of them."""
+    import exodiff.outputs
+    import exodiff.solve
+
+    calls = {}
+
+    def run(sc, progress):
+        calls["run"] = (sc.name, progress)
+        return "DATASET"
+
+    def write_outputs(ds, sc, directory, plots):
+        calls["write"] = (ds, Path(directory), plots)
+        return [Path(directory) / "result.nc", Path(directory) / "summary.json"]
+
+    monkeypatch.setattr(exodiff.solve, "run", run)
+    monkeypatch.setattr(exodiff.solve, "kernels_cached", lambda: calls.setdefault("cached", False))
+    monkeypatch.setattr(exodiff.outputs, "write_outputs", write_outputs)
+    monkeypatch.setattr(exodiff.outputs, "summary_table", lambda ds: "SUMMARY")
+    return calls
+
+
+def test_run_wiring(good_file, tmp_path, fake_run, capsys):
+    assert cli.main(["run", str(good_file), "-o", str(tmp_path / "o")]) == 0
+    out, err = capsys.readouterr()
+    assert fake_run["run"] == ("membrane", True)
+    assert fake_run["write"] == ("DATASET", tmp_path / "o", True)
+    assert "compiling the solver (first run only" in err
+    assert f"results in {tmp_path / 'o'}/" in out and "result.nc" in out and out.rstrip().endswith("SUMMARY")
+
+
+def test_run_quiet_no_plots_default_directory(good_file, tmp_path, fake_run, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["run", str(good_file), "--quiet", "--no-plots"]) == 0
+    _, err = capsys.readouterr()
+    assert err == ""
+    assert fake_run["run"] == ("membrane", False)
+    assert fake_run["write"] == ("DATASET", Path("results") / "crank", False)
+
+
+def test_solver_error_exit_2_nothing_written(good_file, tmp_path, fake_run, monkeypatch, capsys):
+    import exodiff.solve
+
+    def fail(sc, progress):
+        raise SolverError("non-finite concentration at t = 1.5 h in dermis")
+
+    monkeypatch.setattr(exodiff.solve, "run", fail)
+    assert cli.main(["run", str(good_file), "-o", str(tmp_path / "o")]) == 2
+    _, err = capsys.readouterr()
+    assert err.splitlines()[-1] == "exodiff: error: non-finite concentration at t = 1.5 h in dermis"
+    assert "write" not in fake_run
+
+
+def test_output_path_is_a_file(good_file, tmp_path, fake_run, capsys):
+    target = tmp_path / "taken"
+    target.write_text("")
+    assert cli.main(["run", str(good_file), "-o", str(target)]) == 2
+    assert "run" not in fake_run
+    assert "is an existing file" in capsys.readouterr().err
+
+
+def test_keyboard_interrupt_exit_130(good_file, monkeypatch, capsys):
+    import exodiff.scenario
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(exodiff.scenario, "load_scenario", interrupted)
+    assert cli.main(["validate", str(good_file)]) == 130
+    assert capsys.readouterr().err == "exodiff: interrupted\n"
+
+
+def test_bugs_keep_their_traceback(good_file, monkeypatch):
+    import exodiff.scenario
+
+    def bug(*a, **k):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(exodiff.scenario, "load_scenario", bug)
+    with pytest.raises(RuntimeError, match="a bug"):
+        cli.main(["validate", str(good_file)])
+
+
+def test_presets_command_calls_format_presets(monkeypatch, capsys):
+    seen = []
+    fake = types.ModuleType("exodiff.presets")
+    fake.format_presets = lambda kind: seen.append(kind) or f"TABLE {kind}"
+    monkeypatch.setitem(sys.modules, "exodiff.presets", fake)
+    monkeypatch.setattr(exodiff, "presets", fake, raising=False)
+    assert cli.main(["presets", "skin"]) == 0
+    assert cli.main(["presets"]) == 0
+    assert seen == ["skin", None]
+    assert capsys.readouterr().out == "TABLE skin\nTABLE None\n"
+
+
+def test_usage_error_is_exit_2(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["presets", "planets"])
+    assert info.value.code == 2
