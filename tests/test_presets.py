@@ -214,3 +214,17 @@ def test_format_presets_marks_estimates_and_shortens_sources():
 def test_format_presets_unknown_kind():
     with pytest.raises(UserError, match="skin"):
         format_presets("devices")
+
+
+def test_parameter_tables_are_current():
+    """docs/parameters.md is generated from the data files; regenerate it after editing them."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "docs" / "gen_parameters.py"
+    if not path.exists():  # pragma: no cover - installed package without docs
+        pytest.skip("docs/ not present")
+    spec = importlib.util.spec_from_file_location("gen_parameters", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.OUT.read_text(encoding="utf-8") == mod.render(), "run: python docs/gen_parameters.py"
