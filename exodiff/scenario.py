@@ -288,11 +288,12 @@ def _preset_file(kind: str) -> str:
     return f"exodiff/data/{data.KINDS[kind]}"
 
 
-def _preset_names(kind: str) -> list[str]:
+@lru_cache(maxsize=8)
+def _preset_names(kind: str) -> tuple[str, ...]:
     try:
-        return data.names(kind)
+        return tuple(data.names(kind))
     except FileNotFoundError:  # a broken installation: say so instead of a traceback
-        return []
+        return ()
 
 
 @lru_cache(maxsize=64)
@@ -314,6 +315,8 @@ def _skin_preset(name: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]], 
             ck.add(f"{prefix}layers.{lname}", _show(ltable), "a table of layer properties")
             continue
         layers[lname] = ck.table(f"{prefix}layers.{lname}.", LAYER, ltable)
+        if "thickness" in ltable and "thickness" not in layers[lname]:
+            layers[lname]["thickness"] = _BAD  # reported here; not "missing" in the scenario
     return scalars, layers, tuple(ck.issues)
 
 
@@ -345,6 +348,7 @@ def _formulation_preset(name: str) -> tuple[dict[str, Any], dict[str, Any], tupl
 
 def clear_preset_cache() -> None:
     """Forget parsed presets (after editing preset data in a running session, or in tests)."""
+    _preset_names.cache_clear()
     _skin_preset.cache_clear()
     _formulation_preset.cache_clear()
 
@@ -637,11 +641,16 @@ def _check_physics(ck: _Checker, resolved: dict[str, Any]) -> None:
     from .physics import layer_coefficients  # imported late: physics is not needed to read a file
 
     skin, form = resolved["skin"], resolved["formulation"]
+    seen: set[str] = set()
     for name, layer in skin["layers"].items():
         try:
             layer_coefficients(form, name, layer, skin)
         except ParameterProblem as p:
-            ck.add(p.key, p.given, p.expected)
+            # A missing formulation key shows up once per layer; one line
+            # (the first layer's) says what to add.
+            if p.key not in seen:
+                seen.add(p.key)
+                ck.add(p.key, p.given, p.expected)
 
 
 def _unique(issues: list[Issue]) -> list[Issue]:

@@ -314,6 +314,9 @@ def parse_amount(text: str, per: str) -> tuple[float, str, str]:
     return value, format_unit(amount), key
 
 
+_ASCII_SYMBOLS = {"degree_Celsius": "degC", "degree_Fahrenheit": "degF"}
+
+
 def format_unit(unit: pint.Unit | str) -> str:
     """Compact ASCII text of a unit: ``"ug protein"``, ``"particle"``, ``"um^2/s"``.
 
@@ -325,8 +328,8 @@ def format_unit(unit: pint.Unit | str) -> str:
     num, den = [], []
     for name, power in unit._units.items():
         sym = ureg.get_symbol(name).replace("µ", "u").replace("μ", "u")
-        if not sym.isascii():  # e.g. "°C": the name parses back and is ASCII
-            sym = name
+        if not sym.isascii():  # "°C": use an ASCII spelling that parses back
+            sym = _ASCII_SYMBOLS.get(name, name)
         p = abs(power)
         text = sym if p == 1 else f"{sym}^{p:g}"
         (num if power > 0 else den).append(text)

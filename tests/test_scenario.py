@@ -453,6 +453,17 @@ def test_parameter_problems_become_issues(fake_presets, monkeypatch):
                                         'e.g. "70 nm"']
 
 
+def test_same_parameter_problem_reported_once(fake_presets, monkeypatch):
+    def physics(formulation, name, layer, skin):
+        raise ParameterProblem("formulation.diameter", "nothing", f"a length (needed in layer {name})")
+
+    monkeypatch.setattr(exodiff.physics, "layer_coefficients", physics)
+    d = minimal()
+    d["skin"]["layers"]["second"] = {"thickness": "1 mm"}
+    (issue,) = issues_of(d)
+    assert issue.expected == "a length (needed in layer membrane)"
+
+
 def test_physics_not_called_when_input_is_bad(fake_presets, monkeypatch):
     calls = []
     monkeypatch.setattr(exodiff.physics, "layer_coefficients", lambda *a: calls.append(a))
@@ -617,3 +628,24 @@ plots = true
         }
         assert len(issues) == 7
         assert all(i.file == str(tmp_path / "case.toml") for i in issues)
+
+
+# --------------------------------------------------------------------------
+# Documentation
+
+
+def test_key_reference_in_docs_is_current():
+    """docs/scenario.md's key tables equal what docs/gen_scenario_keys.py makes from the schema."""
+    import importlib.util
+
+    script = Path(__file__).resolve().parent.parent / "docs" / "gen_scenario_keys.py"
+    if not script.exists():
+        pytest.skip("docs/ not present (installed package only)")
+    spec = importlib.util.spec_from_file_location("gen_scenario_keys", script)
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    page = gen.PAGE.read_text()
+    assert gen.splice(page, gen.render()) == page, "run: python docs/gen_scenario_keys.py"
+    for section in ("meta", "skin", "formulation", "delivery", "simulation", "output"):
+        assert f"### `[{section}]`" in page
+    assert "| `thickness` |" in page and "| `dose` |" in page
