@@ -111,8 +111,7 @@ def _table(spec) -> list[str]:
 
 def render() -> str:
     """The generated block, markers included."""
-    from exodiff.scenario import RESOLUTION
-    from exodiff.schema import LAYER, SECTIONS
+    from exodiff.schema import LAYER, RESOLUTION, SECTIONS
 
     out = [BEGIN, "", "Generated from `exodiff/schema.py`; do not edit by hand. Ranges are physical admissibility "
            "in SI; literature ranges are in [parameters.md](parameters.md).", ""]

@@ -34,7 +34,7 @@ from typing import Any, Mapping
 
 from . import data, units
 from .errors import Issue, ParameterProblem, ScenarioError
-from .schema import AMOUNT, LAYER, SECTIONS, Field
+from .schema import AMOUNT, LAYER, RESOLUTION, SECTIONS, Field
 
 __all__ = ["Scenario", "load_scenario", "to_toml", "clear_preset_cache", "IMPLEMENTED_METHODS", "PLANNED_METHODS"]
 
@@ -253,12 +253,6 @@ class _Checker:
 def _plural(dimension: str) -> str:
     return dimension.replace("a ", "", 1) + "s" if dimension.startswith("a ") else dimension
 
-
-RESOLUTION = {
-    "dz": Field("quantity", "Largest cell size.", si_unit="m", dimension="a length", example='"1 um"',
-                low=0.0, low_open=True),
-    "cells": Field("integer", "Cells per layer.", example="80", low=4),
-}
 
 # Where else a misplaced key lives, for "did you mean" across sections.
 _KEY_HOME: dict[str, str] = {}

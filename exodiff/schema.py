@@ -208,6 +208,12 @@ SIMULATION = {
                         "{ cells = 80 } (cells per layer).", default="auto", example='"auto"'),
 }
 
+#: Keys of a ``simulation.resolution`` table (instead of ``"auto"``); exactly one is given.
+RESOLUTION = {
+    "dz": _q("Largest cell size.", "m", "a length", '"1 um"', low=0.0, low_open=True),
+    "cells": Field("integer", "Cells per layer.", example="80", low=4),
+}
+
 OUTPUT = {
     "directory": Field("string", "Output directory (default results/<scenario file stem>).",
                        example='"results/msc_forearm"'),
