@@ -107,15 +107,16 @@ def _is_number(x: Any) -> bool:
 
 
 class _Checker:
-    """Collects issues of one source (a scenario file or a preset file).
+    """Checks values and collects the issues of one source.
 
-    ``prefix`` is prepended to every key: ``"skin."`` for the skin section of
-    a scenario, ``"forearm."`` for the forearm preset in skin_sites.toml.
+    The source is a scenario file (keys like ``"skin.bottom"``) or a preset
+    data file (keys like ``"forearm.layers.dermis.thickness"``); callers
+    pass full dotted keys.
     """
 
-    def __init__(self, file: str, issues: list[Issue] | None = None):
+    def __init__(self, file: str):
         self.file = file
-        self.issues: list[Issue] = [] if issues is None else issues
+        self.issues: list[Issue] = []
 
     def add(self, key: str, given: str, expected: str) -> object:
         self.issues.append(Issue(self.file, key, given, expected))
