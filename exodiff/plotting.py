@@ -16,6 +16,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
 
 
+def _figure():
+    # a fixed layout: constrained/tight layout costs ~0.5 s per log-scaled
+    # axis (tick bounding boxes), which would dominate a cached CLI run
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig.subplots_adjust(left=0.12, right=0.95, bottom=0.12, top=0.92)
+    return fig, ax
+
+
 def _interfaces(ds):
     return [float(x) for x in ds.attrs.get("layer_interfaces_um", [])][1:-1]
 
@@ -33,7 +41,8 @@ def depth_time_map(ds, max_depth_um: float | None = None):
     c = ds["concentration"].values
     t = ds["time"].values
     z = ds["depth"].values
-    fig, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
+    fig, ax = _figure()
+    fig.subplots_adjust(right=0.98)
     pos = c[c > 0]
     if pos.size:
         vmax = float(pos.max())
@@ -63,7 +72,7 @@ def profiles(ds, times_h=None):
         idx = np.unique(np.linspace(1, t.size - 1, min(5, t.size - 1)).round().astype(int))
     else:
         idx = np.unique([int(np.argmin(np.abs(t - x))) for x in times_h])
-    fig, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
+    fig, ax = _figure()
     z = ds["depth"].values
     any_pos = False
     for k in idx:
@@ -84,7 +93,7 @@ def profiles(ds, times_h=None):
 
 def compartments(ds):
     """Fraction of the dose in each compartment over time."""
-    fig, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
+    fig, ax = _figure()
     t = ds["time"].values
     for comp in ds["compartment"].values:
         f = ds["fraction"].sel(compartment=comp).values

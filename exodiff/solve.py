@@ -111,7 +111,7 @@ def integrate(problem: Problem1D, progress: bool = False, desc: str = "solving")
     m_ref = problem.amount_scale()
     t0 = _time.perf_counter()
     if progress and stops.size:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
 
         chunks = np.array_split(np.arange(stops.size), min(stops.size, 100))
         bar = tqdm(total=stops.size, desc=desc, unit="output", delay=0.5, leave=False)
