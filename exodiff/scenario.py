@@ -623,6 +623,12 @@ def _resolve(user: dict[str, Any], file: str, default_name: str) -> dict[str, An
         "simulation": _resolve_simulation(ck, get("simulation")),
     }
     resolved["output"] = _resolve_output(ck, get("output"), resolved["simulation"].get("duration"))
+    target = resolved["formulation"].get("target_layer")
+    layers = list(resolved["skin"].get("layers", {}))
+    if target is not None and layers and target not in layers:
+        ck.add("formulation.target_layer", _show(target),
+               f"one of the scenario's layers: {_names(layers)}"
+               + (f"; {hint}" if (hint := _did_you_mean(target, layers)) else ""))
     if ck.issues:
         raise ScenarioError(_unique(ck.issues))
     _check_physics(ck, resolved)

@@ -182,6 +182,8 @@ FORMULATION = {
                     "s", "a time", '"36 h"', low=0.0, low_open=True),
     "uptake_rate": _q("Cell uptake rate in a layer of uptake_weight 1.", "1/s", "a rate (1/time)",
                       '"0.02 1/h"', low=0.0),
+    "target_layer": Field("string", "Layer whose amount, peak time and uptake the summary reports (default: "
+                          "dermis if present, else the deepest layer).", example='"viable_epidermis"'),
     "free_diffusivity": _q("Diffusivity in the vehicle fluid; overrides Stokes-Einstein.", "m^2/s",
                            "a diffusivity (length^2/time)", '"5e-8 cm^2/s"', low=0.0, low_open=True),
     "molecular_weight": _q("Molecular weight of a small molecule (Potts-Guy).", "g/mol", "a molar mass",

@@ -195,27 +195,58 @@ def mass_balance_error(problem: Problem1D, raw: RawSolution) -> np.ndarray:
     Infinite donor: ``(layers + compartments - supplied) / max(supplied, ...)``,
     the reference being what has entered the skin.
     """
-    L = len(problem.layers)
-    b, removed, supplied, _ = (3 * L, 3 * L + 1, 3 * L + 2, 3 * L + 3)
+    finite = problem.vehicle == "finite"
     tissue = tissue_amounts(problem, raw).sum(axis=1)
-    lost = raw.comp[:, :b + 1].sum(axis=1)
-    if problem.vehicle == "finite":
-        total = vehicle_amount(problem, raw) + tissue + lost + raw.comp[:, removed]
-        return (total - problem.dose) / problem.dose
-    sup = raw.comp[:, supplied]
+    vehicle = vehicle_amount(problem, raw) if finite else None
+    return balance_error(vehicle, tissue, raw.comp, problem.dose, len(problem.layers), finite)
+
+
+def balance_error(vehicle, tissue, comp, dose, n_layers, finite) -> np.ndarray:
+    """Relative mass balance error from its parts (shared by the 1D and r-z drivers).
+
+    Parameters
+    ----------
+    vehicle : float64[k] or None
+        Amount in the vehicle (finite vehicle only).
+    tissue : float64[k]
+        Amount in all tissue cells.
+    comp : float64[k, 3 n_layers + 3]
+        Compartments (layout of :func:`exodiff.kernels.column1d.compartment_slots`).
+    dose : float
+        Applied amount, in the same units (per area in 1D, per unit cell in r-z).
+    n_layers : int
+    finite : bool
+        Finite vehicle; otherwise a constant donor, checked against ``supplied``.
+    """
+    L = n_layers
+    b, removed, supplied = 3 * L, 3 * L + 1, 3 * L + 2
+    lost = comp[:, :b + 1].sum(axis=1)
+    if finite:
+        total = vehicle + tissue + lost + comp[:, removed]
+        return (total - dose) / dose
+    sup = comp[:, supplied]
     ref = np.maximum(np.abs(sup), 1e-300)
     return np.where(sup > 0, (tissue + lost - sup) / ref, 0.0)
 
 
 def kernels_cached() -> bool:
-    """True when the compiled 1D kernel is already in Numba's on-disk cache."""
+    """True when the compiled 1D kernel is in Numba's on-disk cache and current.
+
+    Reads Numba's cache index (private API; if it moves, report "cached" rather
+    than announce a compile that will not happen).  An index whose source stamp
+    no longer matches the kernel's file loads as empty, like a missing one.
+    """
     try:
         from .kernels.column1d import integrate_column
 
-        cache = integrate_column._cache
-        return os.path.exists(os.path.join(cache._cache_path, cache._index_name))
-    except Exception:  # private Numba API: if it moves, do not claim a compile
+        return bool(integrate_column._cache._cache_file._load_index())
+    except Exception:
         return True
+
+
+#: compile time of the 1D kernels in a cold process, measured on the 2-core
+#: development machine (benchmarks/bench_solver_1d.py, track_compile_seconds)
+COMPILE_SECONDS = 8
 
 
 def run(scenario, progress: bool = False):
