@@ -15,7 +15,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-KINDS = {"skin": "skin_sites.toml", "formulation": "formulations.toml"}
+KINDS = {"skin": "skin_sites.toml", "formulation": "formulations.toml", "device": "devices.toml",
+         "follicle": "follicles.toml"}
 
 
 @cache
@@ -24,7 +25,7 @@ def load(kind: str) -> dict[str, Any]:
 
     Parameters
     ----------
-    kind : {"skin", "formulation"}
+    kind : {"skin", "formulation", "device", "follicle"}
     """
     name = KINDS[kind]
     with resources.files(__name__).joinpath(name).open("rb") as fh:
