@@ -7,6 +7,14 @@ per-layer assembly the problem builder calls (:mod:`.coefficients`).  See
 
 from __future__ import annotations
 
-from .coefficients import HINDRANCE_MODELS, Active, LayerCoefficients, coefficients_for, layer_coefficients
+from .coefficients import (
+    HINDRANCE_MODELS,
+    Active,
+    LayerCoefficients,
+    cargo_coefficients,
+    coefficients_for,
+    layer_coefficients,
+)
 
-__all__ = ["layer_coefficients", "coefficients_for", "LayerCoefficients", "Active", "HINDRANCE_MODELS"]
+__all__ = ["layer_coefficients", "coefficients_for", "cargo_coefficients", "LayerCoefficients", "Active",
+           "HINDRANCE_MODELS"]

@@ -6,19 +6,20 @@ applies the rule "a value given for the layer always wins", and otherwise
 computes each coefficient from
 
 - the active (:class:`Active`, built from the ``formulation`` dict), and
-- the layer's hindrance model (``"pore"``, ``"ogston"``, ``"none"``), looked
-  up in :data:`HINDRANCE_MODELS`.
+- the layer's hindrance model (``"pore"``, ``"ogston"``, ``"amsden"``,
+  ``"johnson"``, ``"none"``), looked up in :data:`HINDRANCE_MODELS`.
 
-Shaped for what comes next without rework:
+Extension points, and what uses them:
 
-- polydisperse populations: call :func:`coefficients_for` once per size class
-  with ``Active.with_radius(r)``;
-- targeting: :func:`exodiff.physics.rates.uptake_rate` takes a multiplier;
-- another obstruction model (e.g. Amsden 1998): add one
-  :class:`HindranceModel` to :data:`HINDRANCE_MODELS` and its name to the
-  ``hindrance`` choices in ``exodiff/schema.py``;
-- cargo released from vesicles: a second :class:`Active` of kind
-  ``small_molecule`` gives its own coefficients through the same function.
+- polydisperse populations: :func:`coefficients_for` once per size class
+  with ``Active.with_radius(r)`` (:mod:`exodiff.problem`);
+- targeting: ``Active.targeting_factor`` multiplies the uptake of
+  ``Active.target_layer`` (:func:`exodiff.physics.rates.uptake_rate`);
+- another hindrance model: one :class:`HindranceModel` in
+  :data:`HINDRANCE_MODELS` and its name in the ``hindrance`` choices of
+  ``exodiff/schema.py``;
+- cargo released from vesicles: ``Active.cargo_of(formulation["cargo"])``
+  gives its own coefficients through :func:`cargo_coefficients`.
 
 A missing or unusable input raises :class:`exodiff.errors.ParameterProblem`
 with the full dotted key, so the scenario layer reports it as a one-line
@@ -35,7 +36,7 @@ from ..errors import ParameterProblem
 from . import rates, transport
 
 __all__ = ["LayerCoefficients", "Active", "HindranceModel", "HINDRANCE_MODELS", "layer_coefficients",
-           "coefficients_for", "DEFAULT_TEMPERATURE", "DEFAULT_VISCOSITY"]
+           "coefficients_for", "cargo_coefficients", "DIRECT_KEYS", "DEFAULT_TEMPERATURE", "DEFAULT_VISCOSITY"]
 
 #: Skin surface temperature used when the skin dict has none, K (32 degC;
 #: OECD TG 428 convention).
@@ -110,10 +111,19 @@ class Active:
     uptake_rate: float | None = None
     temperature: float = DEFAULT_TEMPERATURE
     viscosity: float = DEFAULT_VISCOSITY
+    half_life_by_layer: tuple[tuple[str, float], ...] = ()
+    target_layer: str | None = None
+    targeting_factor: float = 1.0
+    prefix: str = "formulation"
 
     @classmethod
-    def from_formulation(cls, formulation: Mapping[str, Any], skin: Mapping[str, Any] | None = None) -> "Active":
-        """Collect the active's properties from the resolved formulation (and skin) dicts."""
+    def from_formulation(cls, formulation: Mapping[str, Any], skin: Mapping[str, Any] | None = None,
+                         prefix: str = "formulation") -> "Active":
+        """Collect the active's properties from the resolved formulation (and skin) dicts.
+
+        ``prefix`` is the dotted key of the table the values come from, used
+        in error messages (``"formulation.cargo"`` for a released cargo).
+        """
         f = formulation
         skin = skin or {}
         kind = f.get("kind")
@@ -122,6 +132,7 @@ class Active:
                 kind = "small_molecule"
             elif f.get("diameter") is not None:
                 kind = "vesicle"
+        by_layer = f.get("half_life_by_layer") or {}
         return cls(
             kind=kind,
             diameter=_opt(f, "diameter"),
@@ -134,11 +145,53 @@ class Active:
             uptake_rate=_opt(f, "uptake_rate"),
             temperature=float(skin.get("temperature", DEFAULT_TEMPERATURE)),
             viscosity=float(skin.get("viscosity", DEFAULT_VISCOSITY)),
+            half_life_by_layer=tuple((str(k), float(v)) for k, v in by_layer.items()),
+            target_layer=f.get("target_layer"),
+            targeting_factor=float(f.get("targeting_factor", 1.0)),
+            prefix=prefix,
         )
 
+    @classmethod
+    def cargo_of(cls, cargo: Mapping[str, Any], skin: Mapping[str, Any] | None = None) -> "Active":
+        """The free cargo released by a vesicle (``formulation.cargo``): a solute of its own.
+
+        The cargo is a small molecule for the physics (Potts-Guy in the
+        stratum corneum, molecular-weight radius elsewhere) unless its table
+        says ``kind``; targeting does not apply to it.
+        """
+        spec = {k: v for k, v in cargo.items() if k not in ("target_layer", "targeting_factor")}
+        spec.setdefault("kind", "small_molecule")
+        return cls.from_formulation(spec, skin, prefix="formulation.cargo")
+
+    def key(self, name: str) -> str:
+        """Full dotted key of one of this active's inputs, for messages."""
+        return f"{self.prefix}.{name}"
+
+    def layer_half_life(self, layer_name: str) -> float | None:
+        """Half-life in one layer: ``half_life_by_layer[layer]`` if given, else ``half_life``."""
+        for name, value in self.half_life_by_layer:
+            if name == layer_name:
+                return value
+        return self.half_life
+
+    def uptake_multiplier(self, layer_name: str) -> float:
+        """Targeting factor in the target layer, 1 elsewhere."""
+        return self.targeting_factor if self.target_layer is not None and layer_name == self.target_layer else 1.0
+
     def with_radius(self, radius: float) -> "Active":
-        """The same active with another hydrodynamic radius (one size class of a population)."""
-        return replace(self, diameter=2.0 * radius, free_diffusivity=None)
+        """The same active with another hydrodynamic radius (one size class of a population).
+
+        A given ``free_diffusivity`` is scaled with the radius (Stokes-Einstein,
+        ``D ~ 1/r``) rather than dropped, so a class at the nominal diameter
+        keeps exactly the given value.
+        """
+        d_free = self.free_diffusivity
+        if d_free is not None:
+            if self.diameter:
+                d_free = d_free * (0.5 * self.diameter) / radius
+            else:
+                d_free = None
+        return replace(self, diameter=2.0 * radius, free_diffusivity=d_free)
 
     # -- derived properties, raising ParameterProblem when an input is missing --
     def require_kind(self, why: str) -> str:
@@ -146,7 +199,7 @@ class Active:
             # Nothing tells what the active is (a custom formulation): the
             # diameter is what a vesicle needs, and names the usual omission.
             raise ParameterProblem(
-                "formulation.diameter", "nothing",
+                self.key("diameter"), "nothing",
                 f'a hydrodynamic diameter (e.g. "70 nm"; or kind = "small_molecule" with molecular_weight and '
                 f"log_kow): {why}")
         return self.kind
@@ -157,10 +210,10 @@ class Active:
             return 0.5 * self.diameter
         if self.kind == "small_molecule":
             if self.molecular_weight is None:
-                raise ParameterProblem("formulation.molecular_weight", "nothing",
-                                       f'a molar mass (e.g. "194.19 g/mol") or formulation.diameter: {why}')
+                raise ParameterProblem(self.key("molecular_weight"), "nothing",
+                                       f'a molar mass (e.g. "194.19 g/mol") or {self.key("diameter")}: {why}')
             return transport.solute_radius_from_mw(self.molecular_weight)
-        raise ParameterProblem("formulation.diameter", "nothing", f'a hydrodynamic diameter (e.g. "70 nm"): {why}')
+        raise ParameterProblem(self.key("diameter"), "nothing", f'a hydrodynamic diameter (e.g. "70 nm"): {why}')
 
     def effective_radius(self, why: str) -> float:
         """Radius presented to a pore, m (deformability shrinks it; small molecules are rigid)."""
@@ -173,7 +226,7 @@ class Active:
         """Free diffusivity, m^2/s: given, else Stokes-Einstein at the skin temperature and viscosity."""
         if self.free_diffusivity is not None:
             return self.free_diffusivity
-        return transport.stokes_einstein(self.radius(why + "; or give formulation.free_diffusivity"),
+        return transport.stokes_einstein(self.radius(why + f"; or give {self.key('free_diffusivity')}"),
                                          self.temperature, self.viscosity)
 
 
@@ -241,13 +294,16 @@ def _pore_partition(a: Active, ly: _Layer) -> float:
     kind = a.require_kind(_why(ly, "partition"))
     if kind == "small_molecule":
         if a.log_kow is None:
-            raise ParameterProblem("formulation.log_kow", "nothing",
+            raise ParameterProblem(a.key("log_kow"), "nothing",
                                    f"log10 Kow (Potts-Guy, K_sc = Kow^0.71): {_why(ly, 'partition')}")
         return transport.sc_partition_from_kow(a.log_kow)
     r_eff = a.effective_radius(_why(ly, "partition"))
     rp = ly.need("pore_radius", f'the effective pore radius (e.g. "10 nm") of the pore model: {_why(ly, "partition")}')
     eps = ly.need("porosity", f"the pathway volume fraction (e.g. 1e-5) of the pore model: {_why(ly, 'partition')}")
-    return transport.pore_partition(r_eff / rp, eps)
+    gsd = ly.get("pore_radius_gsd", 1.0)
+    if gsd <= 1.0:
+        return transport.pore_partition(r_eff / rp, eps)
+    return eps * transport.lognormal_pore_moments(r_eff, rp, gsd)[0]
 
 
 def _pore_diffusivity(a: Active, ly: _Layer, partition: float) -> float:
@@ -255,11 +311,11 @@ def _pore_diffusivity(a: Active, ly: _Layer, partition: float) -> float:
     if kind == "small_molecule":
         kp = a.kp
         if kp is None:
-            why = f"Potts-Guy kp {_why(ly, 'diffusivity')}; or give formulation.kp"
+            why = f"Potts-Guy kp {_why(ly, 'diffusivity')}; or give {a.key('kp')}"
             if a.molecular_weight is None:
-                raise ParameterProblem("formulation.molecular_weight", "nothing", f'a molar mass (e.g. "194.19 g/mol"): {why}')
+                raise ParameterProblem(a.key("molecular_weight"), "nothing", f'a molar mass (e.g. "194.19 g/mol"): {why}')
             if a.log_kow is None:
-                raise ParameterProblem("formulation.log_kow", "nothing", f"log10 Kow: {why}")
+                raise ParameterProblem(a.key("log_kow"), "nothing", f"log10 Kow: {why}")
             kp = transport.potts_guy_kp(a.molecular_weight, a.log_kow)
         if not partition > 0.0:
             raise ParameterProblem(ly.key("partition"), f"{partition:g}",
@@ -270,7 +326,11 @@ def _pore_diffusivity(a: Active, ly: _Layer, partition: float) -> float:
     r_eff = a.effective_radius(why)
     rp = ly.need("pore_radius", f'the effective pore radius (e.g. "10 nm") of the pore model: {why}')
     tau = ly.get("tortuosity", 1.0)
-    return transport.pore_diffusivity(a.d_free(why), r_eff / rp, tau)
+    gsd = ly.get("pore_radius_gsd", 1.0)
+    if gsd <= 1.0:
+        return transport.pore_diffusivity(a.d_free(why), r_eff / rp, tau)
+    # porosity only scales K; D is the ratio of the two pore-volume averages
+    return transport.distributed_pore_pathway(a.d_free(why), r_eff, rp, gsd, 1.0, tau)[0]
 
 
 # "ogston": fibre matrix (viable epidermis, dermis).  Vesicles: Ogston D
@@ -302,6 +362,31 @@ def _ogston_diffusivity(a: Active, ly: _Layer, partition: float) -> float:
     return a.d_free(why) * transport.ogston_diffusion(r, rf, phi) / (tau * tau)
 
 
+# "amsden" and "johnson": the same fibre matrix with another law for D (the
+# partition is geometry, Ogston's accessible volume, whatever the dynamics).
+def _amsden_diffusivity(a: Active, ly: _Layer, partition: float) -> float:
+    why = _why(ly, "diffusivity")
+    a.require_kind(why)
+    rf, phi = _ogston_inputs(ly, "diffusivity")
+    r = a.radius(why)
+    tau = ly.get("tortuosity", 1.0)
+    return a.d_free(why) * transport.amsden_diffusion(r, rf, phi, ly.get("mesh_size")) / (tau * tau)
+
+
+def _johnson_diffusivity(a: Active, ly: _Layer, partition: float) -> float:
+    why = _why(ly, "diffusivity")
+    a.require_kind(why)
+    rf, phi = _ogston_inputs(ly, "diffusivity")
+    if phi >= transport.JACKSON_JAMES_PHI_MAX:
+        raise ParameterProblem(ly.key("fibre_volume_fraction"), f"{phi:g}",
+                               f"< {transport.JACKSON_JAMES_PHI_MAX:.3f} for the johnson model (the Jackson-James "
+                               "permeability of a fibre network is valid for dilute networks only); use ogston or "
+                               "amsden")
+    r = a.radius(why)
+    tau = ly.get("tortuosity", 1.0)
+    return a.d_free(why) * transport.johnson_diffusion(r, rf, phi) / (tau * tau)
+
+
 # "none": free diffusion in the fluid of the layer.
 def _none_partition(a: Active, ly: _Layer) -> float:
     return ly.get("accessible_fraction", 1.0)
@@ -317,6 +402,12 @@ HINDRANCE_MODELS: dict[str, HindranceModel] = {
                            "size-selective pore pathway (Renkin) for vesicles; Potts-Guy kp split for small molecules"),
     "ogston": HindranceModel(_ogston_partition, _ogston_diffusivity,
                              "random fibre matrix (Ogston) with an optional tortuosity and accessible fraction"),
+    "amsden": HindranceModel(_ogston_partition, _amsden_diffusivity,
+                             "fibre matrix, Amsden's obstruction-scaling law for D (optional mesh_size); "
+                             "partition as ogston"),
+    "johnson": HindranceModel(_ogston_partition, _johnson_diffusivity,
+                              "fibre matrix, Brinkman hydrodynamic x Johansson obstruction for D (Johnson et al. "
+                              "1996); partition as ogston"),
     "none": HindranceModel(_none_partition, _none_diffusivity, "free diffusion, partition 1"),
 }
 
@@ -348,9 +439,9 @@ def _uptake(a: Active, ly: _Layer) -> float:
     if a.uptake_rate is None or a.uptake_rate == 0.0:
         return 0.0
     w = ly.need("uptake_weight", "the layer's relative cell-uptake capacity (0 no living cells, 1 as the viable "
-                "epidermis), needed because formulation.uptake_rate is set (or give "
+                f"epidermis), needed because {a.key('uptake_rate')} is set (or give "
                 f"{ly.key('uptake_rate')} directly)")
-    return rates.uptake_rate(a.uptake_rate, w)
+    return rates.uptake_rate(a.uptake_rate, w, a.uptake_multiplier(ly.name))
 
 
 def coefficients_for(active: Active, layer_name: str, layer: Mapping[str, Any]) -> LayerCoefficients:
@@ -371,7 +462,7 @@ def coefficients_for(active: Active, layer_name: str, layer: Mapping[str, Any]) 
     if ly.has("degradation_rate"):
         k_deg = ly.get("degradation_rate")
     else:
-        k_deg = rates.degradation_rate(active.half_life)
+        k_deg = rates.degradation_rate(active.layer_half_life(layer_name))
     k_up = ly.get("uptake_rate") if ly.has("uptake_rate") else _uptake(active, ly)
     k_cl = ly.get("clearance_rate") if ly.has("clearance_rate") else _clearance(active, ly)
     out = LayerCoefficients(diffusivity=float(diffusivity), partition=float(partition),
@@ -412,14 +503,21 @@ def layer_coefficients(formulation: Mapping[str, Any], layer_name: str, layer: M
     - Otherwise D and K follow the layer's ``hindrance`` model
       (:data:`HINDRANCE_MODELS`): ``"pore"`` (stratum corneum: Renkin pore
       pathway for vesicles, Potts-Guy split for small molecules, a given
-      formulation.kp wins over Potts-Guy), ``"ogston"`` (fibre matrix),
-      ``"none"`` (free).  The free diffusivity is formulation.free_diffusivity
+      formulation.kp wins over Potts-Guy), ``"ogston"``, ``"amsden"``,
+      ``"johnson"`` (fibre matrix), ``"none"`` (free).  The free diffusivity is formulation.free_diffusivity
       if given, else Stokes-Einstein from diameter/2 (vesicles) or from the
       molecular-weight radius (small molecules).
-    - Degradation ``ln 2 / half_life`` in every layer (0 without half_life);
-      uptake ``formulation.uptake_rate x uptake_weight`` (0 without
-      uptake_rate); clearance size-dependent from the layer's vascular and
-      lymphatic rates (0 where the layer has neither).
+    - ``"amsden"`` and ``"johnson"`` are the fibre matrix with other laws for
+      D (Amsden's obstruction scaling; Brinkman x Johansson obstruction); K
+      as ``"ogston"``.  ``"pore"`` with ``pore_radius_gsd > 1`` averages the
+      Renkin factors over a log-normal distribution of pore radii.
+    - Degradation ``ln 2 / half_life`` in every layer, with
+      ``formulation.half_life_by_layer[layer]`` replacing ``half_life`` in
+      that layer (0 without a half-life); uptake ``formulation.uptake_rate x
+      uptake_weight``, times ``formulation.targeting_factor`` in
+      ``formulation.target_layer`` (0 without uptake_rate); clearance
+      size-dependent from the layer's vascular and lymphatic rates (0 where
+      the layer has neither).
 
     Raises
     ------
@@ -430,3 +528,23 @@ def layer_coefficients(formulation: Mapping[str, Any], layer_name: str, layer: M
     """
     active = Active.from_formulation(formulation, skin)
     return coefficients_for(active, layer_name, layer)
+
+
+#: Layer keys that are coefficients of *the* active (the vesicle); a released
+#: cargo computes its own and ignores them.
+DIRECT_KEYS = ("diffusivity", "partition", "degradation_rate", "uptake_rate", "clearance_rate")
+
+
+def cargo_coefficients(cargo: Mapping[str, Any], layer_name: str, layer: Mapping[str, Any],
+                       skin: Mapping[str, Any]) -> LayerCoefficients:
+    """Coefficients of a released cargo (``formulation.cargo``) in one layer.
+
+    The cargo is a solute with its own size, partition, half-life, uptake
+    and clearance (:meth:`Active.cargo_of`).  The layer's direct coefficient
+    values (``diffusivity``, ``partition``, the rates) describe the vesicle
+    and are ignored here; everything else of the layer (hindrance model,
+    fibres, pores, uptake weight, clearance rates) applies.
+    """
+    active = Active.cargo_of(cargo, skin)
+    bare = {k: v for k, v in layer.items() if k not in DIRECT_KEYS}
+    return coefficients_for(active, layer_name, bare)
