@@ -19,6 +19,19 @@ conserves linear invariants).
 An infinite donor replaces the vehicle row by ``u_0 = c_donor``; then
 ``supplied`` (the cumulative flux into the skin) is the reference amount.
 
+Both implicit stages are solved in *delta form*: for the increment of ``u``
+over the stage, with right-hand side ``(stage rhs) - (C - alpha A) u_prev``
+built from the conservative face fluxes ``A u_prev``.  In exact arithmetic
+this is the same scheme.  In floating point the mass balance error of a
+step is the sum of the residuals of the tridiagonal solve, of order
+``eps * alpha g |x|`` per node, and ``alpha g / C`` reaches 1e7-1e9 in thin,
+permeable cells with large steps.  Solving for ``u`` itself (``x = u``) the
+relative balance error (of the dose, or of ``supplied`` for a constant
+donor) reached 2e-9 in 300 random layer stacks, above the driver's 1e-9
+limit; solving for the increment, which is small wherever the column is
+near steady, the worst of the same stacks is 8e-11 and 247 of 300 stay
+below 1e-13.
+
 All arrays are float64 in SI.  Called once per run (or once per chunk of
 output times when a progress bar is shown); no Python runs per step.
 """
@@ -127,7 +140,10 @@ def compartment_rates(u, g, g1, cdeg, cup, ccl, node_layer, n_layers, out):
 
 @jit
 def solve_stage(alpha, cap, g, g1, loss, infinite, c_donor, rhs, lower, diag, upper, x, scratch):
-    """Solve ``(diag(cap) - alpha A) x = rhs`` for one implicit stage."""
+    """Solve ``(diag(cap) - alpha A) x = rhs`` for one implicit stage.
+
+    An infinite donor pins ``x[0] = c_donor`` (0 when ``x`` is an increment).
+    """
     n = cap.shape[0]
     for i in range(n):
         gl = g1 if i == 1 else (g[i] if i > 0 else 0.0)
@@ -249,22 +265,30 @@ def integrate_column(
                 cap_n[0] = vehicle_capacity(t, h0, evap_frac, evap_tau)
                 cap_g[0] = vehicle_capacity(tg, h0, evap_frac, evap_tau)
                 cap_1[0] = vehicle_capacity(t1, h0, evap_frac, evap_tau)
-            # stage 1: trapezoidal rule to t + gamma h
+            # stage 1: trapezoidal rule to t + gamma h,
+            #   (C_g - a A) u_g = C_n u + a A u,
+            # solved in delta form for u_g - u (see the module docstring)
             apply_operator(u, g, g1, loss, fn)
             compartment_rates(u, g, g1, cdeg, cup, ccl, node_layer, n_layers, rn)
             a = ALPHA_TR * h
             for i in range(n):
-                rhs[i] = cap_n[i] * u[i] + a * fn[i]
-            solve_stage(a, cap_g, g, g1, loss, infinite, c_donor, rhs, lower, diag, upper, ug, scratch)
+                rhs[i] = (cap_n[i] - cap_g[i]) * u[i] + 2.0 * a * fn[i]
+            solve_stage(a, cap_g, g, g1, loss, infinite, 0.0, rhs, lower, diag, upper, ug, scratch)
+            for i in range(n):
+                ug[i] += u[i]
             apply_operator(ug, g, g1, loss, fg)
             compartment_rates(ug, g, g1, cdeg, cup, ccl, node_layer, n_layers, rg)
             for j in range(nc):
                 compg[j] = comp[j] + a * (rn[j] + rg[j])
-            # stage 2: BDF2 through t, t + gamma h to t + h
+            # stage 2: BDF2 through t, t + gamma h to t + h,
+            #   (C_1 - d A) u_1 = BDF_A C_g u_g - BDF_B C_n u,
+            # in delta form for u_1 - u_g
             d = BDF_D * h
             for i in range(n):
-                rhs[i] = BDF_A * cap_g[i] * ug[i] - BDF_B * cap_n[i] * u[i]
-            solve_stage(d, cap_1, g, g1, loss, infinite, c_donor, rhs, lower, diag, upper, u1, scratch)
+                rhs[i] = BDF_A * cap_g[i] * ug[i] - BDF_B * cap_n[i] * u[i] - cap_1[i] * ug[i] + d * fg[i]
+            solve_stage(d, cap_1, g, g1, loss, infinite, 0.0, rhs, lower, diag, upper, u1, scratch)
+            for i in range(n):
+                u1[i] += ug[i]
             apply_operator(u1, g, g1, loss, f1)
             compartment_rates(u1, g, g1, cdeg, cup, ccl, node_layer, n_layers, r1)
             for j in range(nc):
