@@ -2,31 +2,128 @@
 
 Every metric is a function of the result Dataset only, so a stored
 ``result.nc`` gives the same numbers as the run that wrote it, and
-``summary.json``, ``exodiff compare`` and sweeps all agree.
+``summary.json``, ``exodiff compare`` and sweeps all agree.  Only the
+geometry-free variables are used (``fraction(time, compartment)``,
+``loss_by_layer(time, process, layer)``, the laterally averaged
+``concentration(time, depth)``), so 1D and unit-cell (r-z) runs are measured
+alike.
 
-Definitions (``f`` = fraction of the applied dose, ``t_end`` the last output):
+Definitions.  ``f_X(t)`` is the fraction of the applied dose ``D`` in
+compartment ``X`` (``amount_X / D``), ``t_end`` the last output time,
+``L_p,X(t)`` the amount removed in layer ``X`` by process ``p`` (degraded,
+taken up, cleared) up to ``t``, and ``S(t)`` what has left through the bottom
+boundary (the sink).
 
-- ``fraction_<compartment>``: ``f`` in each compartment at ``t_end``.
+- ``fraction_<X>``: ``f_X(t_end)`` for every compartment (vehicle, each
+  layer, degraded, taken_up, cleared, removed).
+- ``fraction_<X>_at_<t>h``: ``f_X(t)`` at a chosen time ``t`` (hours; e.g.
+  ``fraction_dermis_at_24h``).  Exact at output times; between two output
+  times, linear interpolation in time.
 - ``delivered_<layer>``: fraction of the dose that has *entered* the layer by
-  ``t_end``: what is in it or below it, plus everything removed in it or below
-  it (degraded, taken up, cleared) and the bottom sink.  It is the time
-  integral of the flux through the layer's top face.
+  ``t_end``: ``sum_{Y at or below layer} (f_Y + sum_p L_p,Y / D) + S / D``,
+  what is in it or below it plus everything removed in it or below it and the
+  sink.  It is the time integral of the flux through the layer's top face.
 - target layer ``T`` (``formulation.target_layer`` if given, else ``dermis``
-  if present, else the deepest layer): ``target_peak_time_h``, the time of the
-  largest amount in ``T``; ``target_peak_fraction``; ``target_auc_h``, the
-  area under ``f_T(t)`` (trapezoid, fraction x hours); ``target_uptake``, the
-  fraction taken up by cells of ``T`` by ``t_end``.
+  if present, else the deepest layer):
+
+  - ``delivered_target``: ``delivered_<T>`` under a name that is the same in
+    every run, so runs with different target layers share a column;
+  - ``target_peak_time_h``: ``argmax_t f_T(t)`` over the output times (the
+    first one on a tie); NaN when ``f_T`` is zero throughout (nothing arrives);
+  - ``target_peak_fraction``: ``max_t f_T(t)``;
+  - ``target_auc_h``: ``integral_0^t_end f_T(t) dt`` by the trapezoid rule over
+    the output times (fraction of dose x hours; ``target_auc_h / t_end`` is the
+    time-averaged fraction in ``T``);
+  - ``target_uptake``: ``L_taken_up,T(t_end) / D``, the fraction taken up by
+    the cells of ``T``.
+
 - ``mean_penetration_depth_um``: amount-weighted mean depth of the active in
-  the tissue at ``t_end`` (cell centres), NaN when the tissue holds nothing.
-- ``max_mass_balance_error``: largest relative error over the outputs.
+  the tissue at ``t_end``, ``sum_i z_i c_i w_i / sum_i c_i w_i`` over the cells
+  (centre depth ``z_i``, width ``w_i``, laterally averaged concentration
+  ``c_i``); NaN when the tissue holds nothing.
+- ``systemic_fraction``: ``f_cleared(t_end)``, what reached the circulation.
+- ``max_mass_balance_error``: ``max_t |mass_balance_error(t)|``.
+- ``end_time_h``: ``t_end``; ``target_layer``: ``T``.
+
+Several species (a ``species`` dimension, e.g. ``vesicle`` and its released
+``cargo``): every per-species metric above is computed for each species,
+relative to that species' applied amount (a ``applied_dose(species)``
+variable when present, else the ``applied_dose`` attribute).  The primary
+species (``vesicle`` if present, else the first) keeps the plain names; the
+others are prefixed with their name: ``cargo_delivered_target`` is the
+fraction of the loaded cargo delivered to the target layer,
+``cargo_fraction_dermis_at_24h`` and so on.  ``target_layer``,
+``max_mass_balance_error`` (over all species) and ``end_time_h`` are
+shared.
+
+Size classes (a ``size_class`` dimension splitting a polydisperse
+preparation): the metrics are those of the whole preparation; amounts,
+concentrations and removed amounts are summed over the classes and the
+fractions recomputed against the total applied dose.
 """
 
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import xarray as xr
+
+#: Name of the primary species when a run tracks several.
+PRIMARY_SPECIES = "vesicle"
+
+
+# --------------------------------------------------------------------------
+# Views of a result: the whole preparation, one species
+
+
+def totals(ds: xr.Dataset) -> xr.Dataset:
+    """The whole preparation: sum a ``size_class`` dimension away (see module docstring)."""
+    if "size_class" not in ds.dims:
+        return ds
+    out = ds.copy()
+    for name in ("amount", "concentration", "loss_by_layer", "flux_systemic", "flux_into_skin"):
+        if name in out and "size_class" in out[name].dims:
+            out[name] = out[name].sum("size_class", keep_attrs=True)
+    if "amount" in out and "fraction" in out:
+        dose = out["applied_dose"].sum("size_class") if "applied_dose" in out and \
+            "size_class" in out["applied_dose"].dims else out.attrs["applied_dose"]
+        out["fraction"] = (out["amount"] / dose).assign_attrs(ds["fraction"].attrs)
+    if "applied_dose" in out and "size_class" in out["applied_dose"].dims:
+        out["applied_dose"] = out["applied_dose"].sum("size_class", keep_attrs=True)
+    if "mass_balance_error" in out and "size_class" in out["mass_balance_error"].dims:
+        out["mass_balance_error"] = abs(out["mass_balance_error"]).max("size_class")
+    return out.drop_dims([d for d in ("size_class",) if d in out.dims])
+
+
+def species_names(ds: xr.Dataset) -> list[str | None]:
+    """The species of a run, primary first; ``[None]`` for a run without a ``species`` dimension."""
+    if "species" not in ds.dims:
+        return [None]
+    names = [str(s) for s in ds["species"].values]
+    if PRIMARY_SPECIES in names:
+        names.remove(PRIMARY_SPECIES)
+        names.insert(0, PRIMARY_SPECIES)
+    return names
+
+
+def species_view(ds: xr.Dataset, species: str | None) -> xr.Dataset:
+    """The variables of one species, without the ``species`` dimension (``None``: ``ds`` itself)."""
+    if species is None:
+        return ds
+    return ds.sel(species=species, drop=True)
+
+
+def applied_dose(ds: xr.Dataset) -> float:
+    """Applied amount per cm^2 of one species' view (variable ``applied_dose``, else the attribute)."""
+    if "applied_dose" in ds.data_vars:
+        return float(ds["applied_dose"].values)
+    return float(ds.attrs["applied_dose"])
+
+
+# --------------------------------------------------------------------------
+# Single metrics
 
 
 def target_layer(ds: xr.Dataset, requested: str | None = None) -> str:
@@ -38,7 +135,7 @@ def target_layer(ds: xr.Dataset, requested: str | None = None) -> str:
 
 
 def delivered(ds: xr.Dataset) -> dict[str, np.ndarray]:
-    """Fraction of the dose that has entered each layer, over time.
+    """Fraction of the dose that has entered each layer, over time (one species).
 
     Returns
     -------
@@ -46,7 +143,7 @@ def delivered(ds: xr.Dataset) -> dict[str, np.ndarray]:
         layer name -> float64[time].
     """
     layers = [str(x) for x in ds["layer"].values]
-    dose = float(ds.attrs["applied_dose"])
+    dose = applied_dose(ds)
     frac = ds["fraction"]
     loss = ds["loss_by_layer"].sum("process") / dose
     # cleared = first-order clearance in layers + the bottom sink
@@ -59,38 +156,138 @@ def delivered(ds: xr.Dataset) -> dict[str, np.ndarray]:
     return out
 
 
+def _cell_widths(ds: xr.Dataset) -> np.ndarray:
+    if "cell_width" in ds:
+        return ds["cell_width"].values
+    # centres only: faces halfway between them, the outer faces mirrored
+    z = ds["depth"].values
+    if z.size == 1:
+        return np.ones(1)
+    mid = 0.5 * (z[1:] + z[:-1])
+    faces = np.concatenate([[max(0.0, 2 * z[0] - mid[0])], mid, [2 * z[-1] - mid[-1]]])
+    return np.diff(faces)
+
+
 def mean_penetration_depth(ds: xr.Dataset, time_index: int = -1) -> float:
-    """Amount-weighted mean depth (um) of the active in the tissue."""
+    """Amount-weighted mean depth (um) of the active in the tissue (one species)."""
     c = ds["concentration"].isel(time=time_index).values
-    w = ds["cell_width"].values
-    m = c * w
+    m = c * _cell_widths(ds)
     tot = m.sum()
     if not tot > 0:
         return math.nan
     return float((m * ds["depth"].values).sum() / tot)
 
 
-def summary(ds: xr.Dataset, target: str | None = None) -> dict:
-    """Headline metrics of one run as a flat JSON-ready dict (see module docstring)."""
+def time_key(t_h: float) -> str:
+    """Suffix of a metric at a chosen time: ``24.0 -> "24h"``, ``0.5 -> "0.5h"``."""
+    return f"{float(t_h):g}h"
+
+
+def at_time(series: np.ndarray, t: np.ndarray, t_h: float) -> float:
+    """``series`` at ``t_h`` hours: exact at an output time, else linear in time."""
+    if not (t[0] - 1e-9 <= t_h <= t[-1] * (1 + 1e-12) + 1e-9):
+        raise ValueError(f"time {t_h:g} h is outside the run (0 to {t[-1]:g} h)")
+    k = np.flatnonzero(np.isclose(t, t_h, rtol=1e-12, atol=1e-9))
+    if k.size:
+        return float(series[k[0]])
+    return float(np.interp(t_h, t, series))
+
+
+def _trapezoid(y: np.ndarray, x: np.ndarray) -> float:
+    return float(np.trapezoid(y, x)) if hasattr(np, "trapezoid") else float(np.trapz(y, x))
+
+
+def _species_metrics(ds: xr.Dataset, T: str, times_h) -> dict:
+    """Every per-species metric of one species' view (unprefixed names)."""
     t = ds["time"].values
     frac = ds["fraction"]
+    comps = [str(c) for c in ds["compartment"].values]
     out: dict = {}
-    for comp in ds["compartment"].values:
+    for comp in comps:
         out[f"fraction_{comp}"] = float(frac.sel(compartment=comp).values[-1])
+    for th in times_h or ():
+        for comp in comps:
+            out[f"fraction_{comp}_at_{time_key(th)}"] = at_time(frac.sel(compartment=comp).values, t, th)
     deliv = delivered(ds)
     for name, series in deliv.items():
         out[f"delivered_{name}"] = float(series[-1])
-    T = target_layer(ds, target)
+    out["delivered_target"] = out[f"delivered_{T}"]
     fT = frac.sel(compartment=T).values
     k = int(np.argmax(fT))
-    out["target_layer"] = T
-    out["target_peak_time_h"] = float(t[k])
-    out["target_peak_fraction"] = float(fT[k])
-    out["target_auc_h"] = float(np.trapezoid(fT, t)) if hasattr(np, "trapezoid") else float(np.trapz(fT, t))
-    dose = float(ds.attrs["applied_dose"])
-    out["target_uptake"] = float(ds["loss_by_layer"].sel(process="taken_up", layer=T).values[-1] / dose)
+    reached = bool(fT[k] > 0)
+    out["target_peak_time_h"] = float(t[k]) if reached else math.nan
+    out["target_peak_fraction"] = float(fT[k]) if reached else 0.0
+    out["target_auc_h"] = _trapezoid(fT, t)
+    out["target_uptake"] = float(ds["loss_by_layer"].sel(process="taken_up", layer=T).values[-1]
+                                 / applied_dose(ds))
     out["mean_penetration_depth_um"] = mean_penetration_depth(ds)
     out["systemic_fraction"] = out.get("fraction_cleared", math.nan)
-    out["max_mass_balance_error"] = float(np.max(np.abs(ds["mass_balance_error"].values)))
-    out["end_time_h"] = float(t[-1])
     return out
+
+
+def summary(ds: xr.Dataset, target: str | None = None, times=None) -> dict:
+    """Headline metrics of one run as a flat JSON-ready dict (see module docstring).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A run's result.
+    target : str, optional
+        Target layer (``formulation.target_layer``); default dermis, else the
+        deepest layer.
+    times : sequence of float, optional
+        Times (hours) at which to report the fraction in every compartment
+        (``fraction_<X>_at_<t>h``); each within the run.
+
+    Returns
+    -------
+    dict
+        Metric name -> float (``target_layer`` a str), in a fixed order.
+    """
+    ds = totals(ds)
+    T = target_layer(ds, target)
+    times_h = [float(x) for x in times] if times is not None else []
+    out: dict = {}
+    for i, s in enumerate(species_names(ds)):
+        prefix = "" if i == 0 else f"{s}_"
+        for k, v in _species_metrics(species_view(ds, s), T, times_h).items():
+            out[prefix + k] = v
+    out["target_layer"] = T
+    out["max_mass_balance_error"] = float(np.max(np.abs(ds["mass_balance_error"].values)))
+    out["end_time_h"] = float(ds["time"].values[-1])
+    return out
+
+
+# --------------------------------------------------------------------------
+# Words for tables and reports
+
+_LABELS = {
+    "delivered_target": "delivered to the target layer (fraction of dose)",
+    "target_layer": "target layer",
+    "target_peak_time_h": "time of peak amount in target layer (h)",
+    "target_peak_fraction": "peak fraction of dose in target layer",
+    "target_auc_h": "AUC of fraction in target layer (h)",
+    "target_uptake": "taken up by cells of target layer (fraction of dose)",
+    "mean_penetration_depth_um": "mean penetration depth at end (um)",
+    "systemic_fraction": "reached the circulation at end (fraction of dose)",
+    "max_mass_balance_error": "max relative mass balance error",
+    "end_time_h": "end time (h)",
+}
+_AT = re.compile(r"^fraction_(?P<comp>.+)_at_(?P<t>[0-9.e+-]+)h$")
+
+
+def label(key: str, species: list[str] | None = None) -> str:
+    """Human-readable label of a metric name, e.g. ``"dermis at 24 h (fraction of dose)"``."""
+    for s in species or ():
+        if key.startswith(f"{s}_"):
+            return f"{s}: {label(key[len(s) + 1:])}"
+    if key in _LABELS:
+        return _LABELS[key]
+    m = _AT.match(key)
+    if m:
+        return f"{m['comp']} at {m['t']} h (fraction of dose)"
+    if key.startswith("fraction_"):
+        return f"{key[len('fraction_'):]} at end (fraction of dose)"
+    if key.startswith("delivered_"):
+        return f"delivered to {key[len('delivered_'):]} (fraction of dose)"
+    return key

@@ -45,7 +45,7 @@ def write_netcdf(ds, path: Path) -> Path:
     return Path(path)
 
 
-def write_outputs(ds, sc=None, directory=None, plots: bool = True) -> list[Path]:
+def write_outputs(ds, sc=None, directory=None, plots: bool = True, times=None) -> list[Path]:
     """Write ``result.nc``, ``summary.json`` and PNG plots.
 
     Parameters
@@ -59,6 +59,9 @@ def write_outputs(ds, sc=None, directory=None, plots: bool = True) -> list[Path]
         ``results/<scenario file stem>``.
     plots : bool
         Also write the PNG plots.
+    times : sequence of float, optional
+        Hours at which ``summary.json`` also reports the fraction in every
+        compartment (``exodiff compare`` passes its ``times``).
 
     Returns
     -------
@@ -75,7 +78,7 @@ def write_outputs(ds, sc=None, directory=None, plots: bool = True) -> list[Path]
     out.mkdir(parents=True, exist_ok=True)
     written = [write_netcdf(ds, out / "result.nc")]
     target = res.get("formulation", {}).get("target_layer")
-    summ = summary(ds, target)
+    summ = summary(ds, target, times)
     summ = {"scenario": ds.attrs.get("title", ""), "exodiff_version": ds.attrs.get("exodiff_version"),
             "dose_unit": ds.attrs.get("dose_unit"), "applied_dose_per_cm2": ds.attrs.get("applied_dose"),
             "metrics": summ}
@@ -107,9 +110,11 @@ def summary_table(ds, target: str | None = None) -> str:
         lines.append(f"  {str(comp):<{width}}  {s[f'fraction_{comp}']:.4g}")
     T = s["target_layer"]
     depth = s["mean_penetration_depth_um"]
+    peak = s["target_peak_time_h"]
     lines += [
-        f"  delivered to {T}: {s[f'delivered_{T}']:.4g} of dose; peak in {T} at {s['target_peak_time_h']:.3g} h "
-        f"({s['target_peak_fraction']:.3g} of dose)",
+        f"  delivered to {T}: {s[f'delivered_{T}']:.4g} of dose; "
+        + (f"none reaches {T}" if peak != peak else
+           f"peak in {T} at {peak:.3g} h ({s['target_peak_fraction']:.3g} of dose)"),
         f"  mean penetration depth: {'n/a' if depth != depth else f'{depth:.4g} um'}; "
         f"mass balance error: {s['max_mass_balance_error']:.1e}",
     ]
