@@ -5,6 +5,7 @@ Public API (see ``docs/scenario.md``)::
     import exodiff
     sc = exodiff.load_scenario("scenarios/topical_msc_exosome.toml")
     ds = exodiff.run(sc)            # xarray.Dataset
+    table = exodiff.compare("scenarios/compare_topical_formulations.toml")  # metrics by variant
 
 Submodules are imported on first use so that ``import exodiff`` (and the
 command line) stays quick; numba, xarray and matplotlib load only when a run
@@ -15,7 +16,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "load_scenario", "run", "Scenario", "UserError", "ScenarioError", "SolverError"]
+__all__ = ["__version__", "load_scenario", "run", "compare", "Scenario", "UserError", "ScenarioError",
+           "SolverError"]
 
 
 def __getattr__(name):
@@ -27,6 +29,12 @@ def __getattr__(name):
         from .solve import run
 
         return run
+    if name == "compare":
+        # the submodule, callable as exodiff.compare(...) (see exodiff/compare.py);
+        # import_module, as "from . import compare" would come back here
+        import importlib
+
+        return importlib.import_module(".compare", __name__)
     if name in ("UserError", "ScenarioError", "SolverError"):
         from . import errors
 

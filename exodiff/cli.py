@@ -96,6 +96,26 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from . import compare
+
+    times = None
+    if args.times is not None:
+        times = [t.strip() for item in args.times for t in item.split(",") if t.strip()] or args.times
+    if args.jobs is not None and args.jobs < 1:
+        raise UserError(f"--jobs: got {args.jobs}; expected a whole number >= 1")
+    plan = compare.prepare(args.files if len(args.files) > 1 else args.files[0], times)
+    directory = Path(args.output) if args.output is not None else compare.default_directory(plan)
+    _check_output_directory(directory)
+    cmp = compare.execute(plan, jobs=args.jobs, progress=not args.quiet)
+    paths = cmp.write(directory, plots=not args.no_plots)
+    print(f"{cmp.title}: {len(cmp.variants)} variants compared; results in {directory}/")
+    print(compare.format_table(cmp.table))
+    print(f"written: {', '.join(p.name for p in paths if p.parent == directory)}; "
+          f"per variant <variant>/result.nc, summary.json")
+    return 0
+
+
 def _not_yet(command: str):
     def handler(args: argparse.Namespace) -> int:
         _err(f"'{command}' is not yet available in this version (it is planned); "
@@ -141,11 +161,29 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("kind", nargs="?", choices=kinds, help="only this kind (default: all)")
     pr.set_defaults(func=_presets)
 
-    for name, what in (("sweep", "run a parameter sweep (not yet available)"),
-                       ("compare", "compare scenarios side by side (not yet available)")):
+    for name, what in (("sweep", "run a parameter sweep (not yet available)"),):
         s = sub.add_parser(name, help=what, description=what)
         s.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
         s.set_defaults(func=_not_yet(name))
+
+    c = sub.add_parser(
+        "compare", help="compare formulations or delivery methods side by side",
+        description="Run scenarios side by side and write a metrics table (console, CSV, Markdown), overlay "
+                    "plots, per-variant results and one self-contained HTML report. Give several scenario "
+                    "files (one variant each), or one file with a [compare] table of variants.",
+        epilog="The [compare] table and every metric: docs/compare.md.")
+    c.add_argument("files", metavar="FILE", nargs="+", help="scenario files (TOML)")
+    c.add_argument("-o", "--output", metavar="DIR",
+                   help="output directory (default: output.directory of a file with a [compare] table, else "
+                        "results/<file stem>; results/compare for several files)")
+    c.add_argument("--times", metavar="TIME", nargs="+",
+                   help='times at which to tabulate the fraction of dose in each compartment, e.g. --times "6 h" '
+                        '"24 h" (or "6 h, 24 h"); replaces [compare] times; default: the end of each run')
+    c.add_argument("-j", "--jobs", metavar="N", type=int,
+                   help="worker processes (default: one per core, at most one per variant; 1: serial)")
+    c.add_argument("--quiet", action="store_true", help="no progress output")
+    c.add_argument("--no-plots", action="store_true", help="no plots (the report then has none)")
+    c.set_defaults(func=_compare)
     return p
 
 

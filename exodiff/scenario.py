@@ -46,8 +46,8 @@ IMPLEMENTED_METHODS = ("topical",)
 PLANNED_METHODS = ("microneedle", "laser")
 
 #: Top-level tables that belong to other commands and are carried along
-#: unvalidated (``exodiff sweep`` checks its own table).
-PASS_THROUGH_SECTIONS = ("sweep",)
+#: unvalidated (``exodiff sweep`` and ``exodiff compare`` check their own).
+PASS_THROUGH_SECTIONS = ("sweep", "compare")
 
 #: Compartment names of the result dataset; a layer may not take one.
 RESERVED_LAYER_NAMES = ("vehicle", "degraded", "taken_up", "cleared", "removed")

@@ -107,7 +107,7 @@ def test_run_missing_file(tmp_path):
 
 
 def test_not_yet_available_commands(tmp_path):
-    for command in ("sweep", "compare"):
+    for command in ("sweep",):
         proc = exodiff_cmd(command, "a.toml", cwd=tmp_path)
         (line,) = check_user_error(proc, 1)
         assert "not yet available in this version" in line
