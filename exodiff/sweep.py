@@ -1,0 +1,275 @@
+"""Parameter sweeps: :func:`sweep` runs every point of a ``[sweep]`` table.
+
+::
+
+    import exodiff
+    ds = exodiff.sweep("scenarios/sweep_vesicle_size.toml", jobs=2, directory="results/size")
+    ds["delivered_dermis"].sel({"formulation.deformability": 0.9})
+
+The flow (each step its own module in :mod:`exodiff.sweeps`):
+
+1. :func:`plan`: load the scenario, check the ``[sweep]`` table, expand the
+   points and validate every point through :meth:`Scenario.replace`, all
+   before anything runs or is written (all problems reported together);
+2. :func:`execute`: warm the compiled solver once in this process, then run
+   the points through an executor (:mod:`exodiff.executors`: in-process,
+   process pool, dask), writing each finished point at once when there is a
+   directory;
+3. :func:`~exodiff.sweeps.combine.combine`: one Dataset with the metrics of
+   every point (``sweep.nc``).
+
+Batching was measured and not built: a 1D point spends ~85 % of its time in
+the compiled kernel, metrics and bookkeeping, and the Python call overhead a
+batched kernel could remove is a few percent (``docs/performance.md``,
+"Sweeps").  The per-point costs that were cut instead: validation happens
+once in the parent (workers get validated scenarios), point files are
+NetCDF-3 encoded in the workers (not NetCDF-4, ~25 ms each), workers are
+forked from the warmed parent (no import, no cache load).
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from .sweeps.definition import Point, SweepDefinition, check_points, parse_sweep, scenario_hash
+
+__all__ = ["sweep", "plan", "execute", "SweepPlan", "warm_solver"]
+
+
+@dataclass
+class SweepPlan:
+    """A checked sweep, ready to run.
+
+    Attributes
+    ----------
+    base : Scenario
+        The scenario without its ``[sweep]`` table.
+    definition : SweepDefinition
+    points : list of Point
+    scenarios : list of Scenario
+        The validated scenario of every point.
+    hash : str
+        :func:`~exodiff.sweeps.definition.scenario_hash` of base and table.
+    file : str
+        The scenario's file label.
+    """
+
+    base: Any
+    definition: SweepDefinition
+    points: list[Point]
+    scenarios: list
+    hash: str
+    file: str
+
+    @property
+    def size(self) -> int:
+        return len(self.points)
+
+
+def plan(scenario, definition: Mapping[str, Any] | None = None) -> SweepPlan:
+    """Load, check and expand a sweep; validate every point.
+
+    Parameters
+    ----------
+    scenario : Scenario, path or dict
+        A scenario with a ``[sweep]`` table (or any scenario, with ``definition``).
+    definition : dict, optional
+        A sweep table to use instead of the scenario's own, e.g.
+        ``{"mode": "grid", "formulation.diameter": ["50 nm", "100 nm"]}``.
+
+    Returns
+    -------
+    SweepPlan
+
+    Raises
+    ------
+    ScenarioError
+        Every problem of the scenario, the table or a point, one line each.
+    """
+    from .scenario import Scenario, load_scenario
+
+    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    table = dict(definition) if definition is not None else sc.user.get("sweep")
+    base = sc.replace({"sweep": None}) if "sweep" in sc.user else sc
+    defn = parse_sweep(table, base, sc.file)
+    points = defn.points()
+    scenarios = check_points(base, defn, points, sc.file)
+    return SweepPlan(base=base, definition=defn, points=points, scenarios=scenarios,
+                     hash=scenario_hash(base.user, defn.table), file=sc.file)
+
+
+#: the smallest scenario that goes through every compiled function of a 1D run
+_WARM_SCENARIO = {
+    "meta": {"name": "warm-up"},
+    "skin": {"preset": "none", "layers": {"m": {"thickness": "10 um", "diffusivity": "1e-7 cm^2/s",
+                                                "partition": 1.0}}},
+    "formulation": {"preset": "custom", "vehicle": "finite", "concentration": "1 ug/cm^3",
+                    "vehicle_thickness": "10 um", "evaporation_fraction": 0.5},
+    "simulation": {"duration": "1 min", "output_interval": "30 s", "resolution": {"cells": 4}},
+}
+
+
+def warm_solver() -> None:
+    """Compile (or load from Numba's cache) the solver and import the run's modules.
+
+    Called once in the parent before any worker starts, so workers never
+    write the cache concurrently, and forked workers inherit the compiled
+    code; dask workers call it once each.
+    """
+    from .metrics import summary
+    from .scenario import load_scenario
+    from .solve import run
+
+    summary(run(load_scenario(_WARM_SCENARIO)))
+
+
+def execute(plan: SweepPlan, executor, store=None, done: dict | None = None, save_profiles: bool = False,
+            progress: bool = False) -> dict:
+    """Run the points of ``plan`` not in ``done``; return every outcome by index.
+
+    Parameters
+    ----------
+    plan : SweepPlan
+    executor : Executor
+        Started here if needed; closed by the caller.
+    store : PointStore, optional
+        Write each point the moment it finishes.
+    done : dict, optional
+        Outcomes of points finished earlier (``--resume``).
+    save_profiles : bool
+    progress : bool
+        A progress bar (points done, failures, time left) on stderr.
+    """
+    from .sweeps.point import PointTask, run_point
+
+    outcomes = dict(done or {})
+    todo = [i for i in range(plan.size) if i not in outcomes]
+    if not todo:
+        return outcomes
+    if progress:
+        from . import solve
+
+        if not solve.kernels_cached():
+            print(f"compiling the solver (first run only, about {getattr(solve, 'COMPILE_SECONDS', 15):.0f} s; "
+                  "later runs use the cache)", file=sys.stderr, flush=True)
+    warm_solver()
+    if store is not None:
+        store.begin()
+    tasks = [PointTask(i, plan.scenarios[i], plan.points[i].overrides, plan.hash, save_profiles,
+                       encode=store is not None) for i in todo]
+    executor.start()
+    executor.warm(warm_solver)
+    failed = sum(1 for o in outcomes.values() if not o.ok)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=plan.size, initial=len(outcomes), desc="sweep", unit="point",
+                   file=sys.stderr, dynamic_ncols=True)
+        bar.set_postfix_str(f"failed {failed}", refresh=False)
+    try:
+        for out in executor.map_unordered(run_point, tasks):
+            if store is not None:
+                store.write(out)
+            out.data = None
+            outcomes[out.index] = out
+            if not out.ok:
+                failed += 1
+            if bar is not None:
+                if not out.ok:
+                    bar.set_postfix_str(f"failed {failed}", refresh=False)
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return outcomes
+
+
+def sweep(scenario, jobs: int | None = None, directory=None, *, definition: Mapping[str, Any] | None = None,
+          resume: bool = False, scheduler: str | None = None, dask_local: int | None = None, executor=None,
+          save_profiles: bool = False, progress: bool = False):
+    """Run a parameter sweep and return its combined Dataset.
+
+    Parameters
+    ----------
+    scenario : Scenario, path, dict or SweepPlan
+        A scenario with a ``[sweep]`` table (docs/sweeps.md).
+    jobs : int, optional
+        Worker processes (default: every core); 1 runs in this process.
+    directory : path, optional
+        Write each finished point to ``directory/points/`` at once and the
+        result to ``directory/sweep.nc``.  Default: nothing is written.
+    definition : dict, optional
+        A sweep table to use instead of the scenario's.
+    resume : bool
+        Keep the finished points in ``directory`` and run the rest; refused
+        when they come from a changed scenario or sweep table.
+    scheduler : str, optional
+        Address of a dask.distributed scheduler to run the points on.
+    dask_local : int, optional
+        Start a dask LocalCluster with this many worker processes.
+    executor : Executor, optional
+        Use this executor (started here, not closed).
+    save_profiles : bool
+        Keep ``fraction`` and ``amount`` over time for every point.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    xarray.Dataset
+        Every metric of :func:`exodiff.metrics.summary` over the swept keys
+        (grid: one dimension per key) or over ``point`` (zip, sample); failed
+        points NaN, with their ``error``.
+
+    Raises
+    ------
+    ScenarioError
+        A bad scenario, sweep table or point (before anything runs).
+    UserError
+        A directory that cannot be used, a refused resume, dask missing.
+    """
+    from .executors import make_executor
+    from .outputs import write_netcdf
+    from .sweeps.combine import combine
+    from .sweeps.store import PointStore
+
+    p = scenario if isinstance(scenario, SweepPlan) else plan(scenario, definition)
+    store = PointStore(directory, p) if directory is not None else None
+    if resume and store is None:
+        from .errors import UserError
+
+        raise UserError("resume: needs the directory of the sweep to continue (directory=...)")
+    done = store.check(resume) if store is not None else {}
+    owned = executor is None
+    if owned:
+        executor = make_executor(jobs, scheduler, dask_local)
+    try:
+        outcomes = execute(p, executor, store, done, save_profiles, progress)
+    except BaseException:
+        if owned:
+            executor.close(cancel=True)
+        raise
+    if owned:
+        executor.close()
+    ds = combine(p, outcomes, save_profiles)
+    if store is not None:
+        write_netcdf(ds, store.result_path)
+    return ds
+
+
+class _CallableModule(types.ModuleType):
+    """``exodiff.sweep(...)`` works whether ``exodiff.sweep`` is this module or the function.
+
+    Importing the submodule (``import exodiff.sweep``) makes the package
+    attribute the module; calling it calls :func:`sweep`.
+    """
+
+    def __call__(self, *args, **kwargs):
+        return sweep(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
