@@ -116,6 +116,65 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    from . import sweep as sweeping
+    from .sweeps import report
+
+    p = sweeping.plan(args.file)
+    if args.dry_run:
+        print(report.points_table(p))
+        return 0
+    res = p.base.resolved
+    if args.output is not None:
+        directory = Path(args.output)
+    elif res["output"].get("directory"):
+        directory = Path(res["output"]["directory"])
+    else:
+        directory = Path("results") / (p.base.path.stem if p.base.path else "sweep")
+    _check_output_directory(directory)
+    try:
+        ds = sweeping.sweep(p, jobs=args.jobs, directory=directory, resume=args.resume, scheduler=args.scheduler,
+                            dask_local=args.dask_local, save_profiles=args.save_profiles, progress=not args.quiet)
+    except KeyboardInterrupt:
+        done = len(list((directory / "points").glob("p*.nc"))) if (directory / "points").is_dir() else 0
+        again = f"{PROG} sweep {args.file} --resume" + (f" -o {args.output}" if args.output is not None else "")
+        print(f"{PROG}: interrupted: {done} of {p.size} points finished and kept in {directory / 'points'}/; "
+              f"continue with: {again}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        from concurrent.futures.process import BrokenProcessPool
+
+        if not isinstance(exc, BrokenProcessPool):
+            raise
+        _err(f"a worker process died ({exc}); finished points are kept in {directory / 'points'}/; "
+             f"continue with --resume")
+        return 1
+    for m in [*(args.plot or []), *([args.best] if args.best else [])]:
+        report.check_metric(ds, m, "--best" if m == args.best else "--plot")
+    print(report.result_text(ds, directory))
+    written = ["sweep.nc", f"points/ ({p.size} point files)"]
+    sens = None
+    if ds.attrs.get("sweep_mode") == "sample":
+        from . import sensitivity
+
+        sens = sensitivity.sensitivity(ds)
+        sensitivity.write_csv(sens, directory / "sensitivity.csv")
+        written.append("sensitivity.csv")
+        shown = list(dict.fromkeys(m for m in (*sensitivity.DEFAULT_METRICS, *([args.best] if args.best else []))
+                                   if m in sens["metric"].values))
+        print(f"sensitivity (PRCC over {sens.attrs['points']} points; strongest first, "
+              "+ rises / - falls with the parameter, n.s. not significant at 5 %):")
+        print(sensitivity.ranking_text(sens, shown))
+    if bool(res["output"].get("plots", True)) and not args.no_plots:
+        paths = report.write_plots(ds, directory, args.plot or None, sens,
+                                   None if sens is None else list(sensitivity.DEFAULT_METRICS))
+        written += [q.name for q in paths]
+    print("written: " + ", ".join(written))
+    if args.best:
+        print(report.best_table(ds, args.best, args.top, args.minimize))
+    return 0
+
+
 def _not_yet(command: str):
     def handler(args: argparse.Namespace) -> int:
         _err(f"'{command}' is not yet available in this version (it is planned); "
@@ -161,10 +220,35 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("kind", nargs="?", choices=kinds, help="only this kind (default: all)")
     pr.set_defaults(func=_presets)
 
-    for name, what in (("sweep", "run a parameter sweep (not yet available)"),):
-        s = sub.add_parser(name, help=what, description=what)
-        s.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-        s.set_defaults(func=_not_yet(name))
+    s = sub.add_parser(
+        "sweep", help="run a parameter sweep: grid, zip or Latin-hypercube sample of scenario keys",
+        description="Run every point of the scenario's [sweep] table (grid, zip or Latin-hypercube sample) and "
+                    "write one NetCDF per finished point (DIR/points/), the combined sweep.nc, plots, and for a "
+                    "sample the sensitivity ranking (sensitivity.csv).",
+        epilog="The [sweep] table, outputs, resume and clusters: docs/sweeps.md.")
+    s.add_argument("file", metavar="FILE", help="scenario file (TOML) with a [sweep] table")
+    s.add_argument("-o", "--output", metavar="DIR",
+                   help="output directory (default: output.directory, else results/<file stem>)")
+    where = s.add_mutually_exclusive_group()
+    where.add_argument("-j", "--jobs", metavar="N", type=int,
+                       help="local worker processes (default: one per core; 1: in this process)")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run on an existing dask.distributed cluster (needs the [distributed] extra)")
+    where.add_argument("--dask-local", metavar="N", type=int,
+                       help="start a dask LocalCluster of N worker processes (needs the [distributed] extra)")
+    s.add_argument("--resume", action="store_true",
+                   help="keep the finished points in DIR and run the rest (refused if the scenario changed)")
+    s.add_argument("--dry-run", action="store_true", help="print the points and exit")
+    s.add_argument("--save-profiles", action="store_true",
+                   help="keep amount and fraction over time for every point in sweep.nc")
+    s.add_argument("--best", metavar="METRIC", help="print the best points for this metric")
+    s.add_argument("--top", metavar="K", type=int, default=10, help="rows of the --best table (default 10)")
+    s.add_argument("--minimize", action="store_true", help="with --best: smallest values first")
+    s.add_argument("--plot", metavar="METRIC", action="append",
+                   help="plot this metric (repeatable; default: delivered to the target layer and its AUC)")
+    s.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=_sweep)
 
     c = sub.add_parser(
         "compare", help="compare formulations or delivery methods side by side",
