@@ -122,7 +122,12 @@ def _sweep(args: argparse.Namespace) -> int:
 
     p = sweeping.plan(args.file)
     if args.dry_run:
-        print(report.points_table(p))
+        try:
+            print(report.points_table(p), flush=True)
+        except BrokenPipeError:  # "--dry-run | head": the reader has what it wanted
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     res = p.base.resolved
     if args.output is not None:
