@@ -34,6 +34,10 @@ INTRO = {
     "delivery": "How the formulation is applied.",
     "simulation": "Time span, outputs and numerics.",
     "resolution": 'Keys of a `simulation.resolution` table (instead of `"auto"`); give exactly one.',
+    "cargo": "Released cargo, tracked as a second species (results get a `species` dimension, `vesicle` and "
+             "`cargo`). The free cargo is a solute with its own properties; vesicles release it at "
+             "`release_rate` in tissue and on degradation. Amounts of the cargo species are counted in vesicle "
+             "equivalents (the cargo one vesicle carries), `cargo_amount` in the loading's unit.",
     "output": "What is written (the command line's `-o DIR` wins over `directory`).",
 }
 
@@ -49,8 +53,11 @@ def _unit_text(field) -> str:
         return f"{field.dimension} [{field.si_unit.replace(AMOUNT, 'dose unit')}]"
     if field.kind == "quantity_list":
         return f"list of {field.dimension.replace('a ', '', 1)}s [{field.si_unit}]"
+    if field.kind == "quantity_table":
+        return f"table of layer name to {field.dimension} [{field.si_unit}]"
     return {"number": "number", "integer": "whole number", "string": "text", "bool": "true / false",
-            "choice": "name", "resolution": '"auto" or table'}.get(field.kind, field.kind)
+            "choice": "name", "resolution": '"auto" or table', "table": "table",
+            "loading": "amount per dose unit, or number"}.get(field.kind, field.kind)
 
 
 def _example_unit(field) -> str | None:
@@ -111,7 +118,7 @@ def _table(spec) -> list[str]:
 
 def render() -> str:
     """The generated block, markers included."""
-    from exodiff.schema import LAYER, RESOLUTION, SECTIONS
+    from exodiff.schema import CARGO, LAYER, RESOLUTION, SECTIONS
 
     out = [BEGIN, "", "Generated from `exodiff/schema.py`; do not edit by hand. Ranges are physical admissibility "
            "in SI; literature ranges are in [parameters.md](parameters.md).", ""]
@@ -119,6 +126,8 @@ def render() -> str:
         out += [f"### `[{section}]`", "", INTRO.get(section, ""), "", *_table(spec), ""]
         if section == "skin":
             out += ["### `[skin.layers.<name>]`", "", INTRO["layers"], "", *_table(LAYER), ""]
+        if section == "formulation":
+            out += ["### `[formulation.cargo]`", "", INTRO["cargo"], "", *_table(CARGO), ""]
         if section == "simulation":
             out += ["### `simulation.resolution = { ... }`", "", INTRO["resolution"], "", *_table(RESOLUTION), ""]
     out.append(END)

@@ -108,8 +108,29 @@ def compartments(ds):
     return fig
 
 
+def _species(ds, name: str):
+    """One species of a run with a ``species`` dimension, titled, as a plain single-species dataset."""
+    one = ds.sel(species=name, drop=True)
+    one.attrs = dict(ds.attrs)
+    if name != "vesicle":
+        label = ds.attrs.get("cargo_name", name)
+        one.attrs["title"] = f"{ds.attrs.get('title', '')}: {label} (free + in vesicles)"
+    return one
+
+
 def all_figures(ds, profile_times_h=None) -> dict:
-    """Every standard figure of a run, by file stem."""
+    """Every standard figure of a run, by file stem.
+
+    With a tracked cargo (a ``species`` dimension) the standard figures show
+    the vesicles and a second set, suffixed ``_cargo``, the cargo.
+    """
+    if "species" in ds.dims:
+        out = {}
+        for name in [str(x) for x in ds["species"].values]:
+            one = _species(ds, name)
+            suffix = "" if name == "vesicle" else f"_{name}"
+            out.update({f"{k}{suffix}": v for k, v in all_figures(one, profile_times_h).items()})
+        return out
     return {
         "concentration_map": depth_time_map(ds),
         "profiles": profiles(ds, profile_times_h),

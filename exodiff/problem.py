@@ -39,6 +39,43 @@ class Layer:
     degradation_rate: float = 0.0
     uptake_rate: float = 0.0
     clearance_rate: float = 0.0
+    release_rate: float = 0.0
+
+
+#: Loss processes of a column, in compartment-slot order; ``released`` (a
+#: vesicle that set its cargo free) exists only when a cargo is tracked.
+PROCESSES = ("degraded", "taken_up", "cleared", "released")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One independent (or one-way coupled) transport column on the shared grid.
+
+    A monodisperse run is one column.  A polydisperse preparation is one
+    column per size class (the same equations with the class's
+    coefficients); a released cargo is one more column fed by the vesicle
+    columns.  All columns take a common time step in one compiled call.
+
+    Attributes
+    ----------
+    species : {"vesicle", "cargo"}
+    layers : tuple of Layer
+        The column's coefficients, top to bottom (``release_rate`` > 0 only
+        for vesicles that release a tracked cargo).
+    weight : float
+        Share of the vehicle concentration at application (a size class's
+        number fraction; 0 for a cargo, which starts inside the vesicles).
+    diameter : float or None
+        Class diameter, m (vesicle classes).
+    source_to : int
+        Index of the column this one's released cargo feeds, -1 for none.
+    """
+
+    species: str
+    layers: tuple
+    weight: float = 1.0
+    diameter: float | None = None
+    source_to: int = -1
 
 
 @dataclass(frozen=True)
@@ -68,6 +105,12 @@ class Problem1D:
         Relative local error tolerance.
     dose_unit : str
         Amount unit of the dose (``"particle"``, ``"ug"``, ...).
+    columns : tuple of Column
+        Size classes and a cargo solved together (see :class:`Column`);
+        empty for one column with ``layers`` (the usual case).  ``layers``
+        then holds the coefficients of the nominal (median) vesicle.
+    release_on_degradation : float
+        Fraction of a degraded vesicle's cargo set free (cargo runs).
     """
 
     layers: tuple
@@ -83,6 +126,8 @@ class Problem1D:
     wash_off_time: float | None = None
     dose_unit: str = "1"
     meta: dict = field(default_factory=dict)
+    columns: tuple = ()
+    release_on_degradation: float = 1.0
 
     # -- construction ---------------------------------------------------------
     @classmethod
@@ -128,6 +173,27 @@ class Problem1D:
     def cell_values(self, attr: str) -> np.ndarray:
         """Per-cell array of one Layer attribute."""
         vals = np.array([getattr(ly, attr) for ly in self.layers], dtype=float)
+        return vals[self.grid.layer_of_cell]
+
+    @property
+    def all_columns(self) -> tuple:
+        """The columns solved: ``columns``, or one column of ``layers`` with weight 1."""
+        if self.columns:
+            return self.columns
+        return (Column(species="vesicle", layers=self.layers, weight=1.0),)
+
+    @property
+    def n_processes(self) -> int:
+        """Loss processes per layer in the compartment layout: 4 with a tracked cargo, else 3."""
+        return 4 if any(c.species == "cargo" for c in self.columns) else 3
+
+    @property
+    def has_cargo(self) -> bool:
+        return any(c.species == "cargo" for c in self.columns)
+
+    def column_values(self, column, attr: str) -> np.ndarray:
+        """Per-cell array of one Layer attribute of one column."""
+        vals = np.array([getattr(ly, attr) for ly in column.layers], dtype=float)
         return vals[self.grid.layer_of_cell]
 
     def amount_scale(self) -> float:
@@ -177,6 +243,52 @@ class Problem1D:
         return dict(cap=cap, g=g, node_layer=node_layer, **loss)
 
 
+    def columns_arrays(self) -> dict:
+        """Stacked node arrays of every column for :func:`exodiff.kernels.column1d.integrate_columns`.
+
+        Returns
+        -------
+        dict
+            ``cap`` (S, n) m, ``g`` (S, n+1) m/s, ``closs`` (S, P, n) m/s
+            (``k C`` per loss process, :data:`PROCESSES` order),
+            ``csrc`` (S, n) m/s (rate of released cargo per unit ``u``),
+            ``source_to`` (S,), ``weight`` (S,), ``m_ref`` (S,) and ``node_layer``.
+        """
+        cols = self.all_columns
+        P = self.n_processes
+        S = len(cols)
+        w = self.grid.widths
+        n = w.size + 1
+        cap = np.zeros((S, n))
+        g = np.zeros((S, n + 1))
+        closs = np.zeros((S, P, n))
+        csrc = np.zeros((S, n))
+        f_deg = self.release_on_degradation
+        for s, col in enumerate(cols):
+            K = self.column_values(col, "partition")
+            D = self.column_values(col, "diffusivity")
+            cap[s, 1:] = K * w
+            cap[s, 0] = self.vehicle_thickness
+            half = 2.0 * D * K / w
+            g[s, 1] = half[0]
+            a, b = half[:-1], half[1:]
+            ab = a + b
+            g[s, 2:n] = np.divide(a * b, ab, out=np.zeros_like(ab), where=ab > 0)
+            g[s, n] = half[-1] if self.bottom == "sink" else 0.0
+            for p, attr in enumerate(("degradation_rate", "uptake_rate", "clearance_rate", "release_rate")[:P]):
+                closs[s, p, 1:] = self.column_values(col, attr) * cap[s, 1:]
+            if col.source_to >= 0:
+                csrc[s, 1:] = closs[s, 3, 1:] + f_deg * closs[s, 0, 1:]
+        node_layer = np.empty(n, dtype=np.int64)
+        node_layer[0] = -1
+        node_layer[1:] = self.grid.layer_of_cell
+        weight = np.array([c.weight for c in cols], dtype=float)
+        scale = self.amount_scale()
+        m_ref = np.where(weight > 0, weight * scale, scale)  # a cargo column: the vesicle dose
+        return dict(cap=cap, g=g, closs=closs, csrc=csrc, node_layer=node_layer,
+                    source_to=np.array([c.source_to for c in cols], dtype=np.int64), weight=weight, m_ref=m_ref)
+
+
 def problem_from_scenario(resolved: dict) -> Problem1D:
     """Turn a validated scenario (``Scenario.resolved``) into a :class:`Problem1D`.
 
@@ -194,8 +306,11 @@ def problem_from_scenario(resolved: dict) -> Problem1D:
         layers.append(Layer(name=name, thickness=float(spec["thickness"]), diffusivity=float(co.diffusivity),
                             partition=float(co.partition), degradation_rate=float(co.degradation_rate),
                             uptake_rate=float(co.uptake_rate), clearance_rate=float(co.clearance_rate)))
+    columns, f_deg = build_columns(resolved, layers)
     return Problem1D.from_layers(
         layers,
+        columns=columns,
+        release_on_degradation=f_deg,
         output_times=sim["output_times"],
         resolution=sim.get("resolution", "auto"),
         bottom=skin.get("bottom", "sink"),
@@ -208,3 +323,84 @@ def problem_from_scenario(resolved: dict) -> Problem1D:
         wash_off_time=form.get("wash_off_time"),
         dose_unit=form.get("dose_unit", "1"),
     )
+
+
+def size_classes(form: dict) -> tuple[np.ndarray, np.ndarray] | None:
+    """Size classes ``(diameters m, number fractions)`` of a resolved formulation, None if monodisperse.
+
+    Log-normal (``diameter`` with ``gsd`` or ``pdi``): Gauss-Hermite classes;
+    measured (``size_distribution``): Gauss classes of the histogram (see
+    :mod:`exodiff.physics.distribution`).  A zero width gives one class at
+    exactly ``diameter``, which is returned as None: the monodisperse run.
+    """
+    from .physics import distribution as dist
+
+    n = int(form.get("size_classes", 7))
+    data = form.get("size_distribution_data")
+    if data is not None:
+        d, w = dist.measured_classes(np.asarray(data["diameter"]), np.asarray(data["count"]), n)
+    elif form.get("gsd") is not None or form.get("pdi") is not None:
+        gsd = form["gsd"] if form.get("gsd") is not None else dist.gsd_from_pdi(form["pdi"])
+        d, w = dist.lognormal_classes(float(form["diameter"]), gsd, n)
+    else:
+        return None
+    if d.size == 1 and data is None:
+        return None
+    return d, w
+
+
+def build_columns(resolved: dict, layers: list) -> tuple[tuple, float]:
+    """The columns of a scenario: size classes and a cargo, or ``()`` for the plain one-column run.
+
+    Each size class gets its coefficients from the physics with the class
+    radius (``Active.with_radius``); with a cargo every vesicle column
+    releases into one cargo column (the last), whose coefficients are the
+    cargo's own (:func:`exodiff.physics.cargo_coefficients`).
+
+    Returns
+    -------
+    (columns, release_on_degradation)
+    """
+    from dataclasses import replace as _replace
+
+    from .physics import cargo_coefficients, coefficients_for
+    from .physics.coefficients import Active
+
+    skin = resolved["skin"]
+    form = resolved["formulation"]
+    cargo = form.get("cargo")
+    classes = size_classes(form)
+    if classes is None and cargo is None:
+        return (), 1.0
+    release = float(cargo.get("release_rate", 0.0)) if cargo is not None else 0.0
+
+    def with_release(lys):
+        if cargo is None:
+            return tuple(lys)
+        return tuple(_replace(ly, release_rate=release) for ly in lys)
+
+    vesicles = []
+    if classes is None:
+        vesicles.append(Column("vesicle", with_release(layers), 1.0, form.get("diameter")))
+    else:
+        active = Active.from_formulation(form, skin)
+        for d, w in zip(*classes):
+            lys = []
+            for ly, (name, spec) in zip(layers, skin["layers"].items()):
+                co = coefficients_for(active.with_radius(0.5 * float(d)), name, spec)
+                lys.append(_replace(ly, diffusivity=float(co.diffusivity), partition=float(co.partition),
+                                    degradation_rate=float(co.degradation_rate), uptake_rate=float(co.uptake_rate),
+                                    clearance_rate=float(co.clearance_rate)))
+            vesicles.append(Column("vesicle", with_release(lys), float(w), float(d)))
+    if cargo is None:
+        return tuple(vesicles), 1.0
+    target = len(vesicles)
+    vesicles = [_replace(c, source_to=target) for c in vesicles]
+    cargo_layers = []
+    for ly, (name, spec) in zip(layers, skin["layers"].items()):
+        co = cargo_coefficients(cargo, name, spec, skin)
+        cargo_layers.append(Layer(name=name, thickness=ly.thickness, diffusivity=float(co.diffusivity),
+                                  partition=float(co.partition), degradation_rate=float(co.degradation_rate),
+                                  uptake_rate=float(co.uptake_rate), clearance_rate=float(co.clearance_rate)))
+    columns = (*vesicles, Column("cargo", tuple(cargo_layers), 0.0, None))
+    return columns, float(cargo.get("release_on_degradation", 1.0))

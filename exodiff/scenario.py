@@ -34,7 +34,7 @@ from typing import Any, Mapping
 
 from . import data, units
 from .errors import Issue, ParameterProblem, ScenarioError
-from .schema import AMOUNT, LAYER, RESOLUTION, SECTIONS, Field
+from .schema import AMOUNT, LAYER, RESOLUTION, SECTIONS, SUBTABLES, Field
 
 __all__ = ["Scenario", "load_scenario", "to_toml", "clear_preset_cache", "IMPLEMENTED_METHODS", "PLANNED_METHODS"]
 
@@ -50,7 +50,7 @@ PLANNED_METHODS = ("microneedle", "laser")
 PASS_THROUGH_SECTIONS = ("sweep", "compare")
 
 #: Compartment names of the result dataset; a layer may not take one.
-RESERVED_LAYER_NAMES = ("vehicle", "degraded", "taken_up", "cleared", "removed")
+RESERVED_LAYER_NAMES = ("vehicle", "degraded", "taken_up", "cleared", "removed", "released")
 
 #: Guard against an output interval that would store millions of profiles.
 MAX_OUTPUT_TIMES = 100_000
@@ -163,6 +163,24 @@ class _Checker:
             return _BAD if any(v is _BAD for v in out) else out
         if kind == "resolution":
             return self.resolution(key, field, raw)
+        if kind == "quantity_table":
+            if not isinstance(raw, dict):
+                return self.add(key, _show(raw), f"a table of layer names to {_plural(field.dimension)}, "
+                                                 f"e.g. {field.example}")
+            out = {str(k): self.quantity(f"{key}.{k}", field, v) for k, v in raw.items()}
+            return _BAD if any(v is _BAD for v in out.values()) else out
+        if kind == "table":
+            # defaults are filled after merging with the preset's table
+            if not isinstance(raw, dict):
+                return self.add(key, _show(raw), f"a table {field.example}")
+            return self.table(key + ".", SUBTABLES[key.rsplit(".", 1)[-1]], raw)
+        if kind == "loading":
+            # converted once the dose unit is known (_resolve_cargo)
+            if _is_number(raw):
+                return self.in_range(key, dataclasses.replace(field, low=0.0, low_open=True), float(raw), _show(raw))
+            if not isinstance(raw, str):
+                return self.add(key, _show(raw), f"an amount per unit of dose, e.g. {field.example}, or a number")
+            return raw
         raise AssertionError(f"schema kind {kind!r} not handled")  # a schema bug, not user input
 
     def quantity(self, key: str, field: Field, raw: Any) -> Any:
@@ -456,12 +474,18 @@ def _resolve_formulation(ck: _Checker, raw: dict) -> dict[str, Any]:
     for k, f in spec.items():
         if k in ("preset", "dose", "concentration"):
             continue
-        if k in user:
+        if f.kind in ("table", "quantity_table") and k in user and k in values_p:
+            form[k] = {**values_p[k], **user[k]}  # the user's keys on top of the preset's table
+        elif k in user:
             form[k] = user[k]
         elif k in values_p:
             form[k] = values_p[k]
         elif f.default is not None and k not in raw:
             form[k] = f.default
+        if f.kind == "table" and isinstance(form.get(k), dict):
+            for sk, sf in SUBTABLES[k].items():
+                if sk not in form[k] and sf.default is not None:
+                    form[k][sk] = sf.default
     thickness_given = "vehicle_thickness" in raw or "vehicle_thickness" in values_p
 
     # The user's amount replaces the preset's as a whole: a preset
@@ -596,7 +620,115 @@ def _resolve_output(ck: _Checker, raw: dict, duration: float | None) -> dict[str
     return out
 
 
-def _resolve(user: dict[str, Any], file: str, default_name: str) -> dict[str, Any]:
+def _resolve_population(ck: _Checker, form: dict[str, Any], raw: dict, base_dir: Path | None) -> None:
+    """Check the size-distribution keys; read a measured distribution into ``size_distribution_data``."""
+    given = [k for k in ("pdi", "gsd", "size_distribution") if k in form]
+    if not given:
+        return
+    if form.get("kind") == "small_molecule":
+        ck.add(f"formulation.{given[0]}", _show(raw.get(given[0], form[given[0]])),
+               "no size distribution for a small molecule (it applies to vesicles)")
+        return
+    if "pdi" in form and "gsd" in form:
+        ck.add("formulation.gsd", f"{_show(raw.get('gsd'))} together with pdi {_show(raw.get('pdi'))}",
+               "only one of pdi and gsd (both give the width of the log-normal)")
+        return
+    if "size_distribution" in form:
+        for k in ("pdi", "gsd"):
+            if k in form:
+                ck.add(f"formulation.{k}", _show(raw.get(k, form[k])),
+                       "no pdi or gsd with a measured size_distribution (the file gives the width)")
+                return
+        if "diameter" in raw:
+            ck.add("formulation.diameter", _show(raw["diameter"]),
+                   "no diameter with a measured size_distribution (the file gives the sizes)")
+            return
+        from .physics.distribution import number_median
+        from .size_distribution import CSVProblem, read_size_distribution
+
+        name = form["size_distribution"]
+        path = Path(name)
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        try:
+            dist = read_size_distribution(path, label=str(path))
+        except CSVProblem as p:
+            if p.line is None:
+                ck.add("formulation.size_distribution", f"{_show(name)} ({p.path}: {p.given})",
+                       f"{p.expected}, relative to the scenario file")
+            else:
+                ck.issues.append(Issue(p.path, f"line {p.line}", p.given,
+                                       f"{p.expected} (formulation.size_distribution)"))
+            return
+        form["size_distribution_path"] = str(path)
+        form["size_distribution_data"] = {"diameter": dist.diameters.tolist(), "count": dist.counts.tolist(),
+                                          "unit": dist.unit}
+        form["diameter"] = number_median(dist.diameters, dist.counts)
+        return
+    if "diameter" not in form:
+        k = given[0]
+        ck.add(f"formulation.{k}", _show(raw.get(k, form[k])),
+               'a formulation.diameter too (the median of the log-normal), e.g. "70 nm"')
+
+
+def _amount_per(text: str, dose_unit: str) -> tuple[float, str]:
+    """Read an amount per unit of dose (``"2e-8 ng/particle"``): value and unit of one dose unit's worth.
+
+    The unit is the amount factor of ``text`` with a positive power (``ng``
+    above); ``"copies"`` when the product is a pure number.
+    """
+    q = units.parse(text)
+    total = q * units.ureg.Quantity(1.0, dose_unit)
+    dims = str(total.dimensionality) if total.dimensionality else "dimensionless"
+    if dims == "dimensionless":
+        return float(total.to("dimensionless").magnitude), "copies"
+    if dims not in units.AMOUNT_DIMENSIONS:
+        raise units.DimensionError(f"{units.describe_dimension(total)} per {dose_unit}")
+    unit = units.AMOUNT_DIMENSIONS[dims]
+    for name, power in q.unit_items():
+        if power > 0 and str(units.ureg.get_dimensionality(name)) == dims:
+            unit = units.format_unit(name)
+            break
+    return float(total.to(unit).magnitude), unit
+
+
+def _resolve_cargo(ck: _Checker, form: dict[str, Any], raw: dict) -> None:
+    """Check ``[formulation.cargo]`` and convert its loading once the dose unit is known."""
+    cargo = form.get("cargo")
+    if cargo is None:
+        return
+    if form.get("kind") == "small_molecule":
+        ck.add("formulation.cargo", "a cargo table for a small molecule",
+               "a cargo only for vesicles (it is released from them)")
+        return
+    loading = cargo.get("loading")
+    unit = form.get("dose_unit")
+    if loading is None or unit is None:
+        cargo["loading"] = 1.0 if loading is None else loading
+        cargo["loading_unit"] = "" if loading is None else "copies"
+        if isinstance(cargo["loading"], str):  # no dose unit (reported already)
+            cargo["loading"] = 1.0
+        return
+    if not isinstance(loading, str):
+        cargo["loading"] = float(loading)
+        cargo["loading_unit"] = "copies"
+        return
+    raw_text = raw.get("cargo", {}).get("loading", loading) if isinstance(raw.get("cargo"), dict) else loading
+    try:
+        value, cargo_unit = _amount_per(loading, unit)
+    except (units.UnitParseError, units.DimensionError) as exc:
+        ck.add("formulation.cargo.loading", f"{_show(raw_text)} ({exc})",
+               f"an amount of cargo per {unit} of dose (mass, moles or particles per {unit}), e.g. "
+               f'"2e-8 ng/{unit}", or a bare number of copies')
+        return
+    if not (math.isfinite(value) and value > 0):
+        ck.add("formulation.cargo.loading", _show(raw_text), "an amount > 0")
+        return
+    cargo["loading"] = value
+    cargo["loading_unit"] = cargo_unit
+
+
+def _resolve(user: dict[str, Any], file: str, default_name: str, base_dir: Path | None = None) -> dict[str, Any]:
     """Validate a raw scenario dict; return the resolved dict or raise ScenarioError."""
     ck = _Checker(file)
     sections: dict[str, dict] = {}
@@ -623,12 +755,24 @@ def _resolve(user: dict[str, Any], file: str, default_name: str) -> dict[str, An
         "simulation": _resolve_simulation(ck, get("simulation")),
     }
     resolved["output"] = _resolve_output(ck, get("output"), resolved["simulation"].get("duration"))
-    target = resolved["formulation"].get("target_layer")
+    form = resolved["formulation"]
+    raw_form = get("formulation")
+    _resolve_population(ck, form, raw_form, base_dir)
+    _resolve_cargo(ck, form, raw_form)
+    target = form.get("target_layer")
     layers = list(resolved["skin"].get("layers", {}))
     if target is not None and layers and target not in layers:
         ck.add("formulation.target_layer", _show(target),
                f"one of the scenario's layers: {_names(layers)}"
                + (f"; {hint}" if (hint := _did_you_mean(target, layers)) else ""))
+    if form.get("targeting_factor", 1.0) != 1.0 and target is None:
+        ck.add("formulation.targeting_factor", _show(raw_form.get("targeting_factor", form["targeting_factor"])),
+               "a formulation.target_layer too (the layer whose uptake it multiplies)")
+    for lname in form.get("half_life_by_layer") or {}:
+        if layers and lname not in layers:
+            ck.add(f"formulation.half_life_by_layer.{lname}", "",
+                   f"a layer of the scenario: {_names(layers)}"
+                   + (f"; {hint}" if (hint := _did_you_mean(lname, layers)) else ""))
     if ck.issues:
         raise ScenarioError(_unique(ck.issues))
     _check_physics(ck, resolved)
@@ -641,17 +785,23 @@ def _check_physics(ck: _Checker, resolved: dict[str, Any]) -> None:
     """Ask the physics for every layer's coefficients; collect what it cannot use."""
     from .physics import layer_coefficients  # imported late: physics is not needed to read a file
 
+    from .physics import cargo_coefficients
+
     skin, form = resolved["skin"], resolved["formulation"]
     seen: set[str] = set()
     for name, layer in skin["layers"].items():
-        try:
-            layer_coefficients(form, name, layer, skin)
-        except ParameterProblem as p:
-            # A missing formulation key shows up once per layer; one line
-            # (the first layer's) says what to add.
-            if p.key not in seen:
-                seen.add(p.key)
-                ck.add(p.key, p.given, p.expected)
+        checks = [layer_coefficients]
+        if form.get("cargo") is not None:
+            checks.append(lambda f, n, ly, sk: cargo_coefficients(f["cargo"], n, ly, sk))
+        for check in checks:
+            try:
+                check(form, name, layer, skin)
+            except ParameterProblem as p:
+                # A missing formulation key shows up once per layer; one line
+                # (the first layer's) says what to add.
+                if p.key not in seen:
+                    seen.add(p.key)
+                    ck.add(p.key, p.given, p.expected)
 
 
 def _unique(issues: list[Issue]) -> list[Issue]:
@@ -846,7 +996,8 @@ def _build(user: dict[str, Any], path: Path | None, file: str, previous: dict[st
             raise ScenarioError(problems)
         text = None
     default_name = path.stem if path is not None else "scenario"
-    resolved = _resolve(user, file, default_name)
+    base_dir = path.parent if path is not None else None
+    resolved = _resolve(user, file, default_name, base_dir)
     if text is None:
         try:
             text = to_toml(user)

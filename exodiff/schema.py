@@ -27,7 +27,10 @@ class Field:
         ``"quantity"`` (string with units, converted to ``si_unit``),
         ``"number"`` (bare dimensionless float), ``"integer"``, ``"string"``,
         ``"choice"`` (one of ``choices``), ``"bool"``, ``"quantity_list"``
-        (list of strings with units), ``"resolution"`` (``"auto"`` or a table).
+        (list of strings with units), ``"resolution"`` (``"auto"`` or a table),
+        ``"quantity_table"`` (a table of layer name -> string with units, e.g.
+        ``{ dermis = "12 h" }``), ``"table"`` (a sub-table whose keys are
+        specified in :data:`SUBTABLES`).
     si_unit : str
         For quantities: the SI unit the value is converted to (a pint unit
         string; ``"dose/m^2"`` style placeholders are resolved by the scenario
@@ -127,16 +130,25 @@ LAYER = {
                       "a rate (1/time)", '"0.01 1/h"', low=0.0),
     "clearance_rate": _q("First-order clearance to the circulation; overrides the size-dependent value.", "1/s",
                          "a rate (1/time)", '"0.1 1/h"', low=0.0),
-    "hindrance": Field("choice", "Hindered-transport model of this layer: fibre matrix (Ogston), size-selective "
-                       "pore pathway (stratum corneum), or none (free diffusion).",
-                       choices=("ogston", "pore", "none"), example='"ogston"'),
-    "fibre_radius": _q("Fibre radius of the matrix (Ogston).", "m", "a length", '"5 nm"', low=0.0, low_open=True),
-    "fibre_volume_fraction": _n("Fibre volume fraction of the matrix (Ogston).", "0.02", low=0.0, high=1.0,
-                                high_open=True),
+    "hindrance": Field("choice", "Hindered-transport model of this layer: fibre matrix with Ogston's, Amsden's "
+                       "obstruction-scaling or Johnson's hydrodynamic x obstruction law for D (partition: Ogston's "
+                       "accessible volume in all three), size-selective pore pathway (stratum corneum), or none "
+                       "(free diffusion).",
+                       choices=("ogston", "amsden", "johnson", "pore", "none"), example='"ogston"'),
+    "fibre_radius": _q("Fibre radius of the matrix (ogston, amsden, johnson).", "m", "a length", '"5 nm"', low=0.0,
+                       low_open=True),
+    "fibre_volume_fraction": _n("Fibre volume fraction of the matrix (ogston, amsden, johnson; johnson needs < "
+                                "0.39).", "0.02", low=0.0, high=1.0, high_open=True),
+    "mesh_size": _q("Mean clear opening between fibres (amsden model); default from the fibre radius and volume "
+                    "fraction, xi + 2 r_f = r_f sqrt(pi / phi).", "m", "a length", '"100 nm"', low=0.0,
+                    low_open=True),
     "accessible_fraction": _n("Volume fraction of the layer open to vesicles (interstitial space); "
                               "multiplies the partition of particles.", "0.2", low=0.0, low_open=True, high=1.0),
     "pore_radius": _q("Effective radius of the size-selective pathway (pore model).", "m", "a length", '"20 nm"',
                       low=0.0, low_open=True),
+    "pore_radius_gsd": _n("Geometric standard deviation of a log-normal distribution of pore radii (pore model; "
+                          "pore_radius is then the median of the pore volume); 1 = a single radius.", "1.5",
+                          low=1.0, high=10.0),
     "porosity": _n("Volume fraction of the pathway (pore model).", "0.001", low=0.0, low_open=True, high=1.0),
     "tortuosity": _n("Tortuosity of the pathway: path length / thickness; divides the diffusivity by its square "
                      "(pore model; in the Ogston model the detour around cells and fibre bundles, default 1).",
@@ -178,12 +190,31 @@ FORMULATION = {
     "deformability": _n("Deformability: fractional reduction of the effective radius when squeezing through "
                         "a pore (0 rigid, towards 1 ultra-deformable).", "0.3", low=0.0, high=1.0,
                         high_open=True),
+    "size_distribution": Field("string", "Measured size distribution: a CSV file of diameter and concentration "
+                               "(e.g. exported by nanoparticle tracking analysis), relative to the scenario file; "
+                               "header lines skipped, diameter unit from the header (default nm), separator comma, "
+                               "semicolon or tab. Replaces diameter.", example='"nta_size_distribution.csv"'),
+    "pdi": _n("Polydispersity index of a log-normal number distribution around diameter (its median): "
+              "sigma_ln^2 = ln(1 + pdi); give pdi or gsd.", "0.1", low=0.0, high=4.0),
+    "gsd": _n("Geometric standard deviation of a log-normal number distribution around diameter (its median); "
+              "1 = monodisperse.", "1.4", low=1.0, high=10.0),
+    "size_classes": Field("integer", "Number of size classes a distribution is split into (Gauss quadrature of "
+                          "the number distribution in ln d; solved together in one compiled call).", example="7",
+                          low=1, high=64, default=7),
     "half_life": _q("Half-life of the active in tissue (degradation); sets degradation_rate = ln 2 / half_life.",
                     "s", "a time", '"36 h"', low=0.0, low_open=True),
+    "half_life_by_layer": Field("quantity_table", "Half-life in named layers, replacing half_life there (a "
+                                "layer's own degradation_rate still wins).", si_unit="s", dimension="a time",
+                                example='{ dermis = "12 h" }', low=0.0, low_open=True),
     "uptake_rate": _q("Cell uptake rate in a layer of uptake_weight 1.", "1/s", "a rate (1/time)",
                       '"0.02 1/h"', low=0.0),
     "target_layer": Field("string", "Layer whose amount, peak time and uptake the summary reports (default: "
-                          "dermis if present, else the deepest layer).", example='"viable_epidermis"'),
+                          "dermis if present, else the deepest layer); targeting_factor acts here.",
+                          example='"viable_epidermis"'),
+    "targeting_factor": _n("Factor on the cell uptake rate in target_layer (targeting ligands of engineered "
+                           "vesicles); 1 = untargeted. Needs target_layer.", "5", low=0.0, default=1.0),
+    "cargo": Field("table", "Track the cargo (miRNA, protein, drug) released from the vesicles as a second "
+                   "species: a table [formulation.cargo], keys below.", example="[formulation.cargo]"),
     "free_diffusivity": _q("Diffusivity in the vehicle fluid; overrides Stokes-Einstein.", "m^2/s",
                            "a diffusivity (length^2/time)", '"5e-8 cm^2/s"', low=0.0, low_open=True),
     "molecular_weight": _q("Molecular weight of a small molecule (Potts-Guy).", "g/mol", "a molar mass",
@@ -192,6 +223,38 @@ FORMULATION = {
     "kp": _q("Stratum corneum permeability coefficient; overrides Potts-Guy.", "m/s", "a velocity",
              '"1.1e-4 cm/h"', low=0.0, low_open=True),
 }
+
+#: Keys of ``[formulation.cargo]``: the released cargo, a solute of its own.
+CARGO = {
+    "name": Field("string", "Label of the cargo in results.", example='"miR-21"', default="cargo"),
+    "loading": Field("loading", "Cargo per unit of vesicle dose, e.g. per particle; results in this cargo unit "
+                     "too. A bare number counts copies. Default 1 (cargo counted in vesicle equivalents).",
+                     example='"2e-8 ng/particle"'),
+    "release_rate": _q("First-order rate at which an intact vesicle in tissue releases its cargo (the vesicle "
+                       "is then booked to `released`).", "1/s", "a rate (1/time)", '"0.02 1/h"', low=0.0,
+                       default=0.0),
+    "release_on_degradation": _n("Fraction of a degraded vesicle's cargo set free intact (the rest is degraded "
+                                 "with it).", "1", low=0.0, high=1.0, default=1.0),
+    "kind": Field("choice", "What the free cargo is for the physics (a solute: Potts-Guy in the stratum corneum, "
+                  "molecular-weight radius elsewhere).", choices=("small_molecule",), default="small_molecule",
+                  example='"small_molecule"'),
+    "molecular_weight": _q("Molecular weight of the free cargo.", "g/mol", "a molar mass", '"7000 g/mol"',
+                           low=0.0, low_open=True, high=1e7),
+    "log_kow": _n("log10 octanol-water partition coefficient of the free cargo (Potts-Guy, K_sc).", "-5",
+                  low=-10.0, high=15.0),
+    "kp": _q("Stratum corneum permeability of the free cargo; overrides Potts-Guy.", "m/s", "a velocity",
+             '"1e-9 cm/h"', low=0.0, low_open=True),
+    "diameter": _q("Hydrodynamic diameter of the free cargo (default: from its molecular weight).", "m",
+                   "a length", '"3 nm"', low=0.0, low_open=True, high=1e-6),
+    "free_diffusivity": _q("Free diffusivity of the cargo; overrides Stokes-Einstein.", "m^2/s",
+                           "a diffusivity (length^2/time)", '"1e-6 cm^2/s"', low=0.0, low_open=True),
+    "half_life": _q("Half-life of the free cargo in tissue.", "s", "a time", '"30 min"', low=0.0, low_open=True),
+    "uptake_rate": _q("Cell uptake rate of the free cargo in a layer of uptake_weight 1.", "1/s",
+                      "a rate (1/time)", '"0.1 1/h"', low=0.0),
+}
+
+#: Keys of the sub-tables of a section (``Field.kind == "table"``), by the table's key in its section.
+SUBTABLES = {"cargo": CARGO}
 
 DELIVERY = {
     "method": Field("choice", "Delivery method.", choices=("topical", "microneedle", "laser"),
@@ -220,6 +283,8 @@ OUTPUT = {
     "directory": Field("string", "Output directory (default results/<scenario file stem>).",
                        example='"results/msc_forearm"'),
     "plots": Field("bool", "Write PNG plots.", default=True, example="true"),
+    "per_class": Field("bool", "Also store each size class of a polydisperse preparation (variables class_* "
+                       "with a size_class dimension); totals are always stored.", default=False, example="true"),
     "profile_times": Field("quantity_list", "Times of the depth-profile plot (default: a few spread over the run).",
                            si_unit="s", dimension="a time", example='["1 h", "8 h", "48 h"]', low=0.0),
 }

@@ -31,17 +31,25 @@ class RawSolution:
     times : float64[k]
         s.
     u : float64[k, n+1]
-        ``c/K`` at the nodes (node 0 the vehicle).
+        ``c/K`` at the nodes (node 0 the vehicle); with several columns, the
+        first column's.
     comp : float64[k, 3L+3]
-        Compartments, see :mod:`exodiff.kernels.column1d`.
+        Compartments, see :mod:`exodiff.kernels.column1d`; with several
+        columns, the first column's.
     stats : dict
         Steps, rejected steps, solves, wall time (s).
+    u_cols : float64[k, S, n+1] or None
+        Every column (1D runs): size classes, then a cargo.
+    comp_cols : float64[k, S, P L + 3] or None
+        Every column's compartments (``P`` loss processes per layer).
     """
 
     times: np.ndarray
     u: np.ndarray
     comp: np.ndarray
     stats: dict
+    u_cols: np.ndarray | None = None
+    comp_cols: np.ndarray | None = None
 
 
 def _stops(problem: Problem1D):
@@ -86,16 +94,17 @@ def integrate(problem: Problem1D, progress: bool = False, desc: str = "solving")
     """
     from .kernels import column1d as K
 
-    arr = problem.kernel_arrays()
-    n = arr["cap"].size
+    arr = problem.columns_arrays()
+    S, n = arr["cap"].shape
     L = len(problem.layers)
-    b, _, _, nc = K.compartment_slots(L)
+    P = problem.n_processes
+    nc = P * L + 3
     times = problem.output_times
-    u = np.zeros(n)
-    u[0] = problem.concentration
-    comp = np.zeros(nc)
-    u_out = np.zeros((times.size, n))
-    comp_out = np.zeros((times.size, nc))
+    u = np.zeros((S, n))
+    u[:, 0] = problem.concentration * arr["weight"]
+    comp = np.zeros((S, nc))
+    u_out = np.zeros((times.size, S, n))
+    comp_out = np.zeros((times.size, S, nc))
     u_out[0] = u
     t_end = float(times[-1])
     h_start = 1e-8 * max(t_end, 1.0)
@@ -104,11 +113,12 @@ def integrate(problem: Problem1D, progress: bool = False, desc: str = "solving")
     stats = np.zeros(3, dtype=np.int64)
     stops, out_idx, events = _stops(problem)
     infinite = problem.vehicle == "infinite"
-    args = (arr["cap"], arr["g"], arr["cdeg"], arr["cup"], arr["ccl"], arr["node_layer"], L,
-            infinite, problem.concentration, problem.vehicle_thickness,
+    c_donor = problem.concentration * arr["weight"]
+    args = (arr["cap"], arr["g"], arr["closs"], arr["csrc"], arr["source_to"], arr["node_layer"], L,
+            infinite, c_donor, problem.vehicle_thickness,
             problem.evaporation_fraction, problem.evaporation_time)
     rtol = problem.tolerance
-    m_ref = problem.amount_scale()
+    m_ref = arr["m_ref"]
     t0 = _time.perf_counter()
     if progress and stops.size:
         from tqdm import tqdm
@@ -122,8 +132,19 @@ def integrate(problem: Problem1D, progress: bool = False, desc: str = "solving")
         for ch in chunks:
             if ch.size == 0:
                 continue
-            status = K.integrate_column(*args, stops[ch], out_idx[ch], events[ch], u, comp, fstate, istate,
-                                        rtol, m_ref, h_start, MAX_STEPS, u_out, comp_out, stats)
+            if hasattr(K, "integrate_columns"):
+                status = K.integrate_columns(*args, stops[ch], out_idx[ch], events[ch], u, comp, fstate, istate,
+                                             rtol, m_ref, h_start, MAX_STEPS, u_out, comp_out, stats)
+            else:  # until the batched kernel lands: one column only
+                if S != 1 or P != 3:
+                    raise SolverError("size classes and a tracked cargo need the batched 1D kernel, which this "
+                                      "build does not have yet; run without gsd/pdi/size_distribution/cargo")
+                cl = arr["closs"][0]
+                status = K.integrate_column(arr["cap"][0], arr["g"][0], cl[0], cl[1], cl[2], arr["node_layer"], L,
+                                            infinite, c_donor[0], problem.vehicle_thickness,
+                                            problem.evaporation_fraction, problem.evaporation_time,
+                                            stops[ch], out_idx[ch], events[ch], u[0], comp[0], fstate, istate,
+                                            rtol, m_ref[0], h_start, MAX_STEPS, u_out[:, 0], comp_out[:, 0], stats)
             if status != K.OK:
                 raise _failure(problem, status, fstate, istate, u)
             if bar is not None:
@@ -132,13 +153,14 @@ def integrate(problem: Problem1D, progress: bool = False, desc: str = "solving")
         if bar is not None:
             bar.close()
     wall = _time.perf_counter() - t0
-    raw = RawSolution(times=times.copy(), u=u_out, comp=comp_out,
+    raw = RawSolution(times=times.copy(), u=u_out[:, 0], comp=comp_out[:, 0],
                       stats={"steps": int(stats[0]), "rejected": int(stats[1]), "solves": int(stats[2]),
-                             "wall_time_s": wall})
+                             "wall_time_s": wall, "columns": int(S)},
+                      u_cols=u_out, comp_cols=comp_out)
     err = mass_balance_error(problem, raw)
     worst = float(np.max(np.abs(err)))
     if not worst <= MASS_BALANCE_LIMIT:
-        k = int(np.argmax(np.abs(err)))
+        k = int(np.argmax(np.abs(err)) // max(err.shape[1], 1)) if err.ndim == 2 else int(np.argmax(np.abs(err)))
         raise SolverError(f"mass balance error {worst:.2e} at t = {times[k] / 3600:.4g} h exceeds "
                           f"{MASS_BALANCE_LIMIT:g}: this is a bug in exodiff, please report it with the scenario")
     return raw
@@ -148,7 +170,9 @@ def _failure(problem, status, fstate, istate, u) -> SolverError:
     from .kernels import column1d as K
 
     t_h = fstate[K.F_FAIL_TIME] / 3600.0
-    node = int(istate[K.I_FAIL_NODE])
+    code = int(istate[K.I_FAIL_NODE])
+    n = u.shape[-1]
+    node = code % n if code >= 0 else code
     if node == 0:
         region = "vehicle"
     elif node > 0:
@@ -165,27 +189,68 @@ def _failure(problem, status, fstate, istate, u) -> SolverError:
                        "loosen simulation.tolerance or check the coefficients")
 
 
+def _columns_u(problem: Problem1D, raw: RawSolution) -> np.ndarray:
+    """``u`` of every column, (k, S, n)."""
+    return raw.u_cols if raw.u_cols is not None else raw.u[:, None, :]
+
+
+def _columns_comp(raw: RawSolution) -> np.ndarray:
+    return raw.comp_cols if raw.comp_cols is not None else raw.comp[:, None, :]
+
+
+def column_tissue_amounts(problem: Problem1D, raw: RawSolution) -> np.ndarray:
+    """Amount in each layer of each column, dose unit/m^2, shape (k, S, L)."""
+    uc = _columns_u(problem, raw)
+    out = np.empty((uc.shape[0], uc.shape[1], len(problem.layers)))
+    for s, col in enumerate(problem.all_columns):
+        cap = problem.column_values(col, "partition") * problem.grid.widths
+        m = uc[:, s, 1:] * cap
+        for j, sl in enumerate(problem.grid.layer_slices):
+            out[:, s, j] = m[:, sl].sum(axis=1)
+    return out
+
+
 def tissue_amounts(problem: Problem1D, raw: RawSolution) -> np.ndarray:
-    """Amount in each layer at each output time, dose unit/m^2, shape (k, L)."""
-    # the tissue capacities K dz, as kernel_arrays()["cap"][1:] computes them,
-    # without building every other kernel array (this runs after each solve)
-    cap = problem.cell_values("partition") * problem.grid.widths
-    m = raw.u[:, 1:] * cap
-    return np.stack([m[:, sl].sum(axis=1) for sl in problem.grid.layer_slices], axis=1)
+    """Amount of the active in each layer at each output time, dose unit/m^2, shape (k, L).
+
+    With size classes the sum over the classes; a tracked cargo is not
+    included (see :func:`column_tissue_amounts`).
+    """
+    if raw.u_cols is None or raw.u_cols.shape[1] == 1:
+        # the tissue capacities K dz, as kernel_arrays()["cap"][1:] computes them,
+        # without building every other kernel array (this runs after each solve)
+        cap = problem.cell_values("partition") * problem.grid.widths
+        m = raw.u[:, 1:] * cap
+        return np.stack([m[:, sl].sum(axis=1) for sl in problem.grid.layer_slices], axis=1)
+    per = column_tissue_amounts(problem, raw)
+    ves = [s for s, c in enumerate(problem.all_columns) if c.species == "vesicle"]
+    return per[:, ves].sum(axis=1)
+
+
+def film_thickness(problem: Problem1D, times: np.ndarray) -> np.ndarray:
+    """Vehicle film thickness at each time, m."""
+    from .kernels.column1d import vehicle_capacity
+
+    if problem.evaporation_fraction <= 0.0:
+        return np.full(times.size, problem.vehicle_thickness)
+    return np.array([vehicle_capacity(t, problem.vehicle_thickness, problem.evaporation_fraction,
+                                      problem.evaporation_time) for t in times])
 
 
 def vehicle_amount(problem: Problem1D, raw: RawSolution) -> np.ndarray:
-    """Amount in the vehicle film at each output time, dose unit/m^2 (finite vehicle)."""
-    from .kernels.column1d import vehicle_capacity
+    """Amount of the active in the vehicle film at each output time, dose unit/m^2 (finite vehicle).
 
+    With size classes the sum over the classes (a tracked cargo excluded).
+    """
     if problem.vehicle == "infinite":
         return np.full(raw.times.size, problem.dose)
+    uc = _columns_u(problem, raw)
+    ves = [s for s, c in enumerate(problem.all_columns) if c.species == "vesicle"]
+    u0 = uc[:, ves[0], 0] if len(ves) == 1 else uc[:, ves, 0].sum(axis=1)
     if problem.evaporation_fraction <= 0.0:
         # vehicle_capacity returns h0 unchanged: skip one compiled call per output
-        return problem.vehicle_thickness * raw.u[:, 0]
-    h = np.array([vehicle_capacity(t, problem.vehicle_thickness, problem.evaporation_fraction,
-                                   problem.evaporation_time) for t in raw.times])
-    return h * raw.u[:, 0]
+        return problem.vehicle_thickness * u0
+    return film_thickness(problem, raw.times) * u0
 
 
 def mass_balance_error(problem: Problem1D, raw: RawSolution) -> np.ndarray:
@@ -193,15 +258,75 @@ def mass_balance_error(problem: Problem1D, raw: RawSolution) -> np.ndarray:
 
     Finite vehicle: ``(vehicle + layers + compartments - dose) / dose``.
     Infinite donor: ``(layers + compartments - supplied) / max(supplied, ...)``,
-    the reference being what has entered the skin.
+    the reference being what has entered the skin.  Several columns: the
+    worst of the vesicle ledger (all classes together, and each class) and,
+    with a cargo, of the cargo ledger (:func:`cargo_balance_error`).
+
+    Returns
+    -------
+    float64[k]
     """
     finite = problem.vehicle == "finite"
-    tissue = tissue_amounts(problem, raw).sum(axis=1)
-    vehicle = vehicle_amount(problem, raw) if finite else None
-    return balance_error(vehicle, tissue, raw.comp, problem.dose, len(problem.layers), finite)
+    if raw.u_cols is None or raw.u_cols.shape[1] == 1:
+        tissue = tissue_amounts(problem, raw).sum(axis=1)
+        vehicle = vehicle_amount(problem, raw) if finite else None
+        return balance_error(vehicle, tissue, raw.comp, problem.dose, len(problem.layers), finite,
+                             n_proc=problem.n_processes)
+    errs = [np.abs(e) for e in column_balance_errors(problem, raw).values()]
+    worst = np.max(np.stack(errs), axis=0)
+    return worst
 
 
-def balance_error(vehicle, tissue, comp, dose, n_layers, finite) -> np.ndarray:
+def column_balance_errors(problem: Problem1D, raw: RawSolution) -> dict[str, np.ndarray]:
+    """Relative balance error of each ledger: ``"vesicle"`` (all classes) and ``"cargo"``, over time."""
+    finite = problem.vehicle == "finite"
+    L = len(problem.layers)
+    P = problem.n_processes
+    cols = problem.all_columns
+    tissue = column_tissue_amounts(problem, raw).sum(axis=2)  # (k, S)
+    comp = _columns_comp(raw)
+    h = film_thickness(problem, raw.times)
+    ves = [s for s, c in enumerate(cols) if c.species == "vesicle"]
+    veh = raw.u_cols[:, :, 0] * h[:, None]
+    out = {}
+    out["vesicle"] = balance_error(veh[:, ves].sum(axis=1) if finite else None, tissue[:, ves].sum(axis=1),
+                                   comp[:, ves].sum(axis=1), problem.dose, L, finite, n_proc=P)
+    car = [s for s, c in enumerate(cols) if c.species == "cargo"]
+    if car:
+        out["cargo"] = cargo_balance_error(problem, raw)
+    return out
+
+
+def cargo_balance_error(problem: Problem1D, raw: RawSolution) -> np.ndarray:
+    """Relative error of the free-cargo ledger, over time.
+
+    In vesicle equivalents: free cargo in the vehicle and the layers, plus
+    its compartments (degraded, taken up, cleared, bottom sink, washed off),
+    equals what the vesicles set free: ``sum over vesicle columns of
+    released + release_on_degradation x degraded``.  Relative to the vesicle
+    dose (finite vehicle) or to the vesicles supplied to the skin (infinite).
+    """
+    L = len(problem.layers)
+    P = problem.n_processes
+    cols = problem.all_columns
+    comp = _columns_comp(raw)
+    c = [s for s, col in enumerate(cols) if col.species == "cargo"][0]
+    ves = [s for s, col in enumerate(cols) if col.species == "vesicle"]
+    tissue = column_tissue_amounts(problem, raw)[:, c].sum(axis=1)
+    vehicle = raw.u_cols[:, c, 0] * film_thickness(problem, raw.times)
+    if problem.vehicle == "infinite":
+        vehicle = -comp[:, c, P * L + 2]  # the donor node is held at zero: net flux out of it
+    lost = comp[:, c, :P * L + 1].sum(axis=1) + comp[:, c, P * L + 1]
+    freed = (comp[:, ves, 3 * L:4 * L].sum(axis=(1, 2))
+             + problem.release_on_degradation * comp[:, ves, 0:L].sum(axis=(1, 2)))
+    if problem.vehicle == "finite":
+        ref = problem.dose
+    else:
+        ref = np.maximum(np.abs(comp[:, ves, P * L + 2].sum(axis=1)), 1e-300)
+    return (vehicle + tissue + lost - freed) / ref
+
+
+def balance_error(vehicle, tissue, comp, dose, n_layers, finite, n_proc: int = 3) -> np.ndarray:
     """Relative mass balance error from its parts (shared by the 1D and r-z drivers).
 
     Parameters
@@ -210,16 +335,18 @@ def balance_error(vehicle, tissue, comp, dose, n_layers, finite) -> np.ndarray:
         Amount in the vehicle (finite vehicle only).
     tissue : float64[k]
         Amount in all tissue cells.
-    comp : float64[k, 3 n_layers + 3]
+    comp : float64[k, n_proc n_layers + 3]
         Compartments (layout of :func:`exodiff.kernels.column1d.compartment_slots`).
     dose : float
         Applied amount, in the same units (per area in 1D, per unit cell in r-z).
     n_layers : int
     finite : bool
         Finite vehicle; otherwise a constant donor, checked against ``supplied``.
+    n_proc : int
+        Loss processes per layer (3; 4 when vesicles release a tracked cargo).
     """
     L = n_layers
-    b, removed, supplied = 3 * L, 3 * L + 1, 3 * L + 2
+    b, removed, supplied = n_proc * L, n_proc * L + 1, n_proc * L + 2
     lost = comp[:, :b + 1].sum(axis=1)
     if finite:
         total = vehicle + tissue + lost + comp[:, removed]
