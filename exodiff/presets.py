@@ -12,7 +12,7 @@ from typing import Any
 from . import data
 from .errors import UserError
 
-__all__ = ["format_presets", "format_preset"]
+__all__ = ["format_presets", "format_preset", "formulation_overview", "format_formulation_overview"]
 
 #: Widest source text shown; longer sources are cut at a word boundary.
 SOURCE_WIDTH = 70
@@ -94,6 +94,58 @@ def format_preset(kind: str, name: str) -> str:
     return "\n".join(lines)
 
 
+#: Columns of the one-line-per-formulation overview: header, preset key(s).
+_OVERVIEW = (("size", ("diameter", "molecular_weight")), ("deform.", ("deformability",)),
+             ("log Kow", ("log_kow",)), ("half-life", ("half_life",)), ("uptake", ("uptake_rate",)),
+             ("targeting", ("targeting_factor",)))
+
+
+def formulation_overview() -> list[dict[str, str]]:
+    """One row per formulation preset: the values that tell formulations apart, and the size's source.
+
+    Returns
+    -------
+    list of dict
+        Keys ``preset``, ``kind``, the headers of the overview and ``source``
+        (of the size or molecular weight), all as text.
+    """
+    rows = []
+    for name in data.names("formulation"):
+        table = data.load("formulation")[name]
+        if name == "custom":
+            continue
+        row = {"preset": name, "kind": str(table.get("kind", ""))}
+        source = ""
+        for header, keys in _OVERVIEW:
+            text = ""
+            for k in keys:
+                e = table.get(k)
+                if isinstance(e, dict) and "value" in e:
+                    text = _text(e["value"]) + ("*" if e.get("estimate") else "")
+                    if header == "size":
+                        source = str(e.get("source", ""))
+                    break
+            if header == "targeting" and text and table.get("target_layer"):
+                text += f" in {table['target_layer']}"
+            row[header] = text
+        row["source"] = source
+        rows.append(row)
+    return rows
+
+
+def format_formulation_overview(width: int = SOURCE_WIDTH) -> str:
+    """The overview of :func:`formulation_overview` as a text table (``*`` marks an estimate)."""
+    rows = formulation_overview()
+    headers = ["preset", "kind", *(h for h, _ in _OVERVIEW), "source (size)"]
+    body = [[r["preset"], r["kind"], *(r[h] for h, _ in _OVERVIEW), _shorten(r["source"], width)] for r in rows]
+    widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(headers)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths[:-1]) + "  {}"
+    lines = ["formulation presets (* = estimate; details below)", fmt.format(*headers).rstrip(),
+             fmt.format(*("-" * w for w in widths)).rstrip()]
+    lines += [fmt.format(*b).rstrip() for b in body]
+    return "\n".join(lines)
+
+
 def format_presets(kind: str | None = None) -> str:
     """Text listing of every preset of one kind (or of all kinds).
 
@@ -121,6 +173,8 @@ def format_presets(kind: str | None = None) -> str:
     else:
         raise UserError(f"unknown preset kind {kind!r}; expected one of: {', '.join(data.KINDS)}")
     blocks = []
+    if "formulation" in kinds:
+        blocks.append(format_formulation_overview())
     for k in kinds:
         for name in data.names(k):
             blocks.append(format_preset(k, name))

@@ -314,3 +314,48 @@ def test_new_models_finite_and_nonnegative(model, r, deform, length, phi, gsd, m
     co = layer_coefficients(dict(VESICLE, diameter=2 * r, deformability=deform), "x", layer, SKIN)
     for v in (co.diffusivity, co.partition, co.degradation_rate, co.uptake_rate, co.clearance_rate):
         assert math.isfinite(v) and v >= 0.0
+
+
+# -- the formulation library ----------------------------------------------------------------
+def test_formulations_doc_is_current():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "docs" / "gen_formulations.py"
+    spec = importlib.util.spec_from_file_location("gen_formulations", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.OUT.read_text(encoding="utf-8") == mod.render(), "run: python docs/gen_formulations.py"
+
+
+def test_library_has_the_issue_3_formulations():
+    from exodiff import data
+
+    names = set(data.names("formulation"))
+    assert {"msc_exosome", "msc_exosome_bone_marrow", "plant_exosome", "plant_exosome_grapefruit",
+            "engineered_exosome", "liposome", "deformable_vesicle", "caffeine", "testosterone"} <= names
+    eng = data.load("formulation")["engineered_exosome"]
+    assert eng["target_layer"] == "dermis" and eng["targeting_factor"]["value"] > 1
+
+
+def _forearm_sc_permeance(preset, **over):
+    from exodiff.scenario import load_scenario
+
+    sc = load_scenario({"formulation": {"preset": preset, **over}, "simulation": {"duration": "1 h"}})
+    r = sc.resolved
+    layer = r["skin"]["layers"]["stratum_corneum"]
+    return layer_coefficients(r["formulation"], "stratum_corneum", layer, r["skin"]).permeance / layer["thickness"]
+
+
+def test_vesicle_presets_on_intact_forearm_nearly_blocked_and_ordered():
+    kp = {name: _forearm_sc_permeance(name) / tr.CM_PER_H for name in
+          ("plant_exosome_broccoli", "msc_exosome", "msc_exosome_bone_marrow", "plant_exosome", "liposome",
+           "deformable_vesicle")}
+    # nearly, not exactly, blocked: far below a small molecule's 1e-4 cm/h
+    assert all(0.0 < v < 1e-9 for v in kp.values()), kp
+    # same deformability: larger never more
+    assert kp["plant_exosome_broccoli"] > kp["msc_exosome"] > kp["msc_exosome_bone_marrow"] > kp["plant_exosome"]
+    # a deformable vesicle larger than the liposome still passes far better
+    assert kp["deformable_vesicle"] > 1e3 * kp["liposome"]
+    assert _forearm_sc_permeance("testosterone") > _forearm_sc_permeance("caffeine") > 1e5 * max(kp.values()) * \
+        tr.CM_PER_H
