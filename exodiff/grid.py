@@ -92,7 +92,14 @@ def auto_cells(thickness: float) -> int:
     return int(round(AUTO_BASE_CELLS * (1.0 + 0.5 * math.log10(ratio))))
 
 
-def cells_for_resolution(thicknesses, resolution, stretch: float = DEFAULT_STRETCH) -> list[int]:
+#: in "auto" resolution a layer's finest cell is at most 1/20 of its decay
+#: length sqrt(D/k) under first-order loss (surface flux then within 5e-4)
+AUTO_CELLS_PER_DECAY_LENGTH = 20.0
+MAX_AUTO_CELLS = 4000
+
+
+def cells_for_resolution(thicknesses, resolution, stretch: float = DEFAULT_STRETCH,
+                         decay_lengths=None) -> list[int]:
     """Cells per layer for a resolution setting.
 
     Parameters
@@ -102,9 +109,22 @@ def cells_for_resolution(thicknesses, resolution, stretch: float = DEFAULT_STRET
     resolution : "auto" or dict
         ``"auto"``, ``{"cells": N}`` (every layer) or ``{"dz": width}`` (largest
         cell width in m).
+    decay_lengths : sequence of float, optional
+        Decay length ``sqrt(D / k)`` of each layer with first-order loss, m
+        (inf or None without loss).  In ``"auto"`` resolution a layer whose
+        profile decays within a fraction of its thickness gets enough cells
+        that its finest cells (at the faces, width ``(1 - s) L / n``) resolve
+        the decay: without this the surface flux of a 1 mm slab with
+        ``L / l = 100`` was 1 % off; with it 3e-4.
     """
     if resolution == "auto" or resolution is None:
-        return [auto_cells(h) for h in thicknesses]
+        cells = [auto_cells(h) for h in thicknesses]
+        if decay_lengths is not None:
+            for i, (h, ell) in enumerate(zip(thicknesses, decay_lengths)):
+                if ell is not None and 0.0 < ell < math.inf:
+                    need = math.ceil(AUTO_CELLS_PER_DECAY_LENGTH * (1.0 - stretch) * h / ell)
+                    cells[i] = max(cells[i], min(need, MAX_AUTO_CELLS))
+        return cells
     if "cells" in resolution:
         return [int(resolution["cells"]) for _ in thicknesses]
     dz = float(resolution["dz"])

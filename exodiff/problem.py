@@ -78,6 +78,14 @@ class Column:
     source_to: int = -1
 
 
+def _decay_length(layer: Layer) -> float:
+    """``sqrt(D / k)`` of a layer with first-order loss ``k``, m (inf without loss)."""
+    k = layer.degradation_rate + layer.uptake_rate + layer.clearance_rate
+    if k > 0.0 and layer.diffusivity > 0.0:
+        return float(np.sqrt(layer.diffusivity / k))
+    return float("inf")
+
+
 @dataclass(frozen=True)
 class Problem1D:
     """Everything the 1D solver needs, in SI.
@@ -149,11 +157,11 @@ class Problem1D:
 
         layers = tuple(layers)
         thick = [ly.thickness for ly in layers]
+        s = DEFAULT_STRETCH if stretch is None else stretch
         if isinstance(resolution, (list, tuple, np.ndarray)):
             cells = [int(c) for c in resolution]
         else:
-            cells = cells_for_resolution(thick, resolution)
-        s = DEFAULT_STRETCH if stretch is None else stretch
+            cells = cells_for_resolution(thick, resolution, s, [_decay_length(ly) for ly in layers])
         grid = layered_grid(thick, cells, s)
         times = np.unique(np.concatenate([[0.0], np.asarray(output_times, dtype=float)]))
         return cls(layers=layers, grid=grid, bottom=bottom, vehicle=vehicle, concentration=float(concentration),
