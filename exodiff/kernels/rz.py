@@ -1,0 +1,923 @@
+"""The axisymmetric (r, z) unit cell: vehicle node + finite volumes, whole time loop compiled.
+
+Unknowns are ``u = c / K`` in the cells ``(i, j)`` (``i`` depth row, ``j``
+radial column) and the well-mixed vehicle node ``u_v``.  With capacities
+``C = K V`` (``V = pi (r_{j+1}^2 - r_j^2) dz_i``; the vehicle's
+``C_v = h_v(t) pi R^2``) and face conductances ``g`` (face area times the
+series combination of the two half-cells' ``D K / half-width``), the
+semi-discrete system in amounts is
+
+    d(C u)/dt = A(t) u = A_z(t) u + A_r(t) u,
+
+where ``A_r`` is radial diffusion (conservative, zero flux at ``r = 0`` and
+``r = R``) and ``A_z`` everything else: vertical diffusion, the coupling of
+every top cell to the vehicle node (conductance ``pi (r_{j+1}^2 - r_j^2)
+2 D K / dz_0``), the bottom sink and the first-order losses ``k C u``.  ``C``
+and ``A`` depend on time through the closing channel (``D``, ``K`` and the
+loss rates of channel cells relax from the open to the tissue values as
+``exp(-t / tau)``) and through the evaporating film.
+
+Time stepping: TR-BDF2 exactly as in :mod:`exodiff.kernels.column1d` (same
+constants, error weights, controller and landing, from
+:mod:`exodiff.kernels.control`), but each implicit stage is solved by an
+approximate factorisation in delta form (the Douglas scheme inside the
+stage).  Stage 1 (``a = gamma h / 2``, ``Delta = u_g - u_n``)::
+
+    (C_g - a A_z,g) D* = (C_n - C_g) u_n + a A_n u_n + a A_g u_n
+    (C_g - a A_r,g) Delta = C_g D*
+
+which is the conservative statement
+``C_g u_g - C_n u_n = a A_n u_n + a A_z,g (u_n + D*) + a A_r,g (u_n + Delta)``.
+Stage 2 (``d = BDF_D h``, ``Delta = u_1 - u_g``)::
+
+    (C_1 - d A_z,1) D* = BDF_A C_g u_g - BDF_B C_n u_n - C_1 u_g + d A_1 u_g
+    (C_1 - d A_r,1) Delta = C_1 D*
+
+i.e. ``C_1 u_1 = BDF_A C_g u_g - BDF_B C_n u_n + d A_z,1 (u_g + D*) +
+d A_r,1 (u_g + Delta)``.  The compartments are booked with exactly the
+arguments the statement uses (``r`` are the rates of :func:`compartment_rates`;
+radial diffusion books nothing)::
+
+    comp_g = comp_n + a r_n(u_n) + a r_g(u_n + D*)
+    comp_1 = BDF_A comp_g - BDF_B comp_n + d r_1(u_g + D*)
+
+Since ``1^T A_r = 0`` and ``1^T A_z x + 1^T r(x) = 0`` for any ``x``, and
+``BDF_A - BDF_B = 1``, vehicle + tissue + compartments is conserved to
+round-off whatever ``D*`` is: the splitting perturbs accuracy, never the
+mass balance.  The factorisation error is ``a^2 A_z C^-1 A_r Delta =
+O(h^2 Delta) = O(h^3)`` per step, the order of the TR-BDF2 local error.
+
+The z-sweep is one tridiagonal line per column ``j``, all sharing the
+vehicle node (an arrow matrix).  Eliminating each line from the bottom up
+leaves ``x_0j = y_0j + gamma_0j x_v``; the vehicle row then gives ``x_v`` in
+closed form and a top-down substitution finishes every line: one Thomas
+pass per line, no second right-hand side.  The lines are processed in
+chunks of columns (contiguous in memory), the chunks in parallel.  The
+r-sweep is one tridiagonal line per row, rows in parallel.
+
+Every kernel with a parallel loop exists twice, compiled from the same
+source: ``*_serial`` (``prange`` runs as ``range``; for small grids and for
+sweep workers, which are single-threaded processes) and ``*_parallel``
+(``parallel=True``).  :data:`integrate_rz_serial` and
+:data:`integrate_rz_parallel` are the two compiled time loops.
+
+All arrays are float64 in SI; 2D arrays are ``(nz, nr)`` C-ordered.  State
+vectors passed in and out are flat: ``[u_v, u[0, 0], u[0, 1], ...]``.
+"""
+
+from __future__ import annotations
+
+import math
+import types
+
+import numpy as np
+from numba import prange
+
+from ._jit import jit
+from .column1d import (
+    EVENT_WASH,
+    F_FAIL_TIME,
+    F_STEP,
+    F_TIME,
+    I_FAIL_NODE,
+    I_STATUS,
+    I_WASHED,
+    NONFINITE,
+    OK,
+    S_REJECTED,
+    S_SOLVES,
+    S_STEPS,
+    STEP_UNDERFLOW,
+    TOO_MANY_STEPS,
+    compartment_slots,
+    vehicle_capacity,
+)
+from .control import (
+    ALPHA_TR,
+    BDF_A,
+    BDF_B,
+    ERR_1,
+    ERR_2,
+    ERR_3,
+    GAMMA,
+    SHRINK_MIN,
+    landing_step,
+    next_step,
+)
+
+__all__ = [
+    "compartment_slots",
+    "closure_factor",
+    "update_coefficients",
+    "integrate_rz_serial",
+    "integrate_rz_parallel",
+    "OK",
+    "NONFINITE",
+    "STEP_UNDERFLOW",
+    "TOO_MANY_STEPS",
+]
+
+TWO_PI = 2.0 * math.pi
+
+
+def _variant(py_func, name, parallel, **bindings):
+    """Compile ``py_func`` under its own name (its own cache entry), with globals rebound."""
+    glb = py_func.__globals__
+    if bindings:
+        glb = dict(glb)
+        glb.update(bindings)
+    f = types.FunctionType(py_func.__code__, glb, name, py_func.__defaults__, py_func.__closure__)
+    f.__qualname__ = name
+    f.__module__ = py_func.__module__
+    f.__doc__ = py_func.__doc__
+    return jit(parallel=parallel)(f) if parallel else jit(f)
+
+
+# -- coefficients ----------------------------------------------------------------------
+
+@jit
+def closure_factor(t, tau):
+    """Open fraction ``exp(-t / tau)`` of a closing channel (1: open, 0: tissue).
+
+    ``tau <= 0`` means closed from the start, ``tau = inf`` open throughout.
+    """
+    if tau <= 0.0:
+        return 0.0
+    if math.isinf(tau):
+        return 1.0
+    return math.exp(-t / tau)
+
+
+@jit
+def update_coefficients(phi, i_end, j_end, chan_cols, d_open, k_open,
+                        d_t, k_t, kdeg, kup, kcl, vol, dz, dr, rf, az, sink,
+                        dk, cap, cdeg, cup, ccl, loss, gz, gr):
+    """Cell and face coefficients in the box ``i < i_end, j < j_end`` at open fraction ``phi``.
+
+    Channel cells (``j < chan_cols[i]``) take ``D = D_t + (D_open - D_t) phi``,
+    ``K = K_t + (K_open - K_t) phi`` and loss rates ``k_t (1 - phi)``; other
+    cells their tissue (or coagulation-zone) values.  Faces touching the box
+    are recomputed: vertical faces ``0..i_end`` (0 couples the vehicle, ``nz``
+    the bottom sink) and radial faces ``1..j_end``.
+
+    Parameters
+    ----------
+    phi : float
+        Open fraction of the channel, :func:`closure_factor`.
+    i_end, j_end : int
+        Box to update (``nz, nr`` for everything).
+    chan_cols : int64[nz]
+        Channel cells per row.
+    d_open, k_open : float
+        Diffusivity (m^2/s) and partition coefficient of the open channel.
+    d_t, k_t, kdeg, kup, kcl : float64[nz, nr]
+        Closed (tissue) values: D (m^2/s), K, loss rates (1/s).
+    vol : float64[nz, nr]
+        Cell volumes, m^3.
+    dz, dr, rf, az : float64[nz], float64[nr], float64[nr+1], float64[nr]
+        Row heights, column widths, radial faces, annulus areas (SI).
+    sink : bool
+        Bottom sink (``u = 0`` on the bottom face) rather than no flux.
+    dk, cap, cdeg, cup, ccl, loss : float64[nz, nr]
+        Outputs: ``D K``, ``K V``, ``k C`` per process and their sum.
+    gz : float64[nz+1, nr]
+        Output: vertical conductances (m^3/s); ``gz[i]`` couples rows ``i-1``, ``i``.
+    gr : float64[nz, nr+1]
+        Output: radial conductances; ``gr[:, j]`` couples columns ``j-1``, ``j``.
+    """
+    nz, nr = d_t.shape
+    for i in range(i_end):
+        nch = chan_cols[i]
+        for j in range(j_end):
+            if j < nch:
+                d = d_t[i, j] + (d_open - d_t[i, j]) * phi
+                k = k_t[i, j] + (k_open - k_t[i, j]) * phi
+                s = 1.0 - phi
+            else:
+                d = d_t[i, j]
+                k = k_t[i, j]
+                s = 1.0
+            dk[i, j] = d * k
+            c = k * vol[i, j]
+            cap[i, j] = c
+            a1 = s * kdeg[i, j] * c
+            a2 = s * kup[i, j] * c
+            a3 = s * kcl[i, j] * c
+            cdeg[i, j] = a1
+            cup[i, j] = a2
+            ccl[i, j] = a3
+            loss[i, j] = a1 + a2 + a3
+    # vertical faces: g = A 2 DKa DKb / (dz_a DKb + dz_b DKa)
+    for i in range(i_end + 1):
+        for j in range(j_end):
+            if i == 0:
+                gz[0, j] = 2.0 * az[j] * dk[0, j] / dz[0]
+            elif i == nz:
+                gz[nz, j] = 2.0 * az[j] * dk[nz - 1, j] / dz[nz - 1] if sink else 0.0
+            else:
+                p = dk[i - 1, j]
+                q = dk[i, j]
+                den = dz[i - 1] * q + dz[i] * p
+                gz[i, j] = 2.0 * az[j] * p * q / den if (p > 0.0 and q > 0.0) else 0.0
+    # radial faces: g = 2 pi r_f dz 2 DKa DKb / (dr_a DKb + dr_b DKa)
+    jf = min(j_end, nr - 1)
+    for i in range(i_end):
+        gr[i, 0] = 0.0
+        gr[i, nr] = 0.0
+        for j in range(1, jf + 1):
+            p = dk[i, j - 1]
+            q = dk[i, j]
+            den = dr[j - 1] * q + dr[j] * p
+            gr[i, j] = 2.0 * TWO_PI * rf[j] * dz[i] * p * q / den if (p > 0.0 and q > 0.0) else 0.0
+
+
+# -- operator, rates, line solves (each compiled serial and parallel) --------------------
+
+def _apply_operator(u, uv, veh, gz, gr, loss, out):
+    """``out = A u`` (amount rates, per unit cell per s); returns the vehicle's rate.
+
+    ``veh`` multiplies the vehicle coupling (0 after wash-off).
+    """
+    nz, nr = u.shape
+    for i in prange(nz):
+        for j in range(nr):
+            c = u[i, j]
+            if i == 0:
+                f = veh * gz[0, j] * (uv - c)
+            else:
+                f = gz[i, j] * (u[i - 1, j] - c)
+            if i + 1 < nz:
+                f += gz[i + 1, j] * (u[i + 1, j] - c)
+            else:
+                f -= gz[nz, j] * c
+            out[i, j] = f - loss[i, j] * c
+        for j in range(1, nr):
+            fl = gr[i, j] * (u[i, j - 1] - u[i, j])
+            out[i, j - 1] -= fl
+            out[i, j] += fl
+    fv = 0.0
+    for j in range(nr):
+        fv += gz[0, j] * (u[0, j] - uv)
+    return veh * fv
+
+
+def _compartment_rates(u, uv, veh, gz, cdeg, cup, ccl, row_layer, n_layers, rowbuf, out):
+    """Rates into the compartments (per unit cell per s) at state ``(u, u_v)``.
+
+    Slots as :func:`exodiff.kernels.column1d.compartment_slots`: degraded,
+    taken_up, cleared per layer (a cell books to the layer of its row, channel
+    cells included), the bottom sink, removed (event only, rate 0), and the
+    supply from the vehicle into the skin.
+    """
+    nz, nr = u.shape
+    for i in prange(nz):
+        s1 = 0.0
+        s2 = 0.0
+        s3 = 0.0
+        for j in range(nr):
+            c = u[i, j]
+            s1 += cdeg[i, j] * c
+            s2 += cup[i, j] * c
+            s3 += ccl[i, j] * c
+        rowbuf[i, 0] = s1
+        rowbuf[i, 1] = s2
+        rowbuf[i, 2] = s3
+    nl = n_layers
+    out[:] = 0.0
+    for i in range(nz):
+        lay = row_layer[i]
+        out[lay] += rowbuf[i, 0]
+        out[nl + lay] += rowbuf[i, 1]
+        out[2 * nl + lay] += rowbuf[i, 2]
+    sb = 0.0
+    sv = 0.0
+    for j in range(nr):
+        sb += gz[nz, j] * u[nz - 1, j]
+        sv += gz[0, j] * (uv - u[0, j])
+    out[3 * nl] = sb
+    out[3 * nl + 2] = veh * sv
+
+
+def _factor_z(a, cap, gz, loss, veh, binv, ginv, gam, nchunks, part):
+    """Factor ``C - a A_z`` (vehicle row included) for :func:`_solve_z`.
+
+    One tridiagonal line per column, coupled through the vehicle node.  Each
+    line is eliminated from the bottom up to ``x_i = y_i + gam_i x_{i-1}``
+    (``x_{-1}`` the vehicle), with ``y_i = rhs_i binv_i + ginv_i y_{i+1}``;
+    the vehicle row then reads ``(C_v + S) x_v = rhs_v + sum_j g_j y_0j``,
+    ``S = sum_j g_j (1 - gam_0j)`` (``g_j = a veh gz[0, j]``), stored per chunk
+    of columns in ``part[:, 1]``.  Columns are processed in ``nchunks``
+    contiguous chunks (in parallel in the ``prange`` variant).
+    """
+    nz, nr = cap.shape
+    width = (nr + nchunks - 1) // nchunks
+    for c in prange(nchunks):
+        j0 = c * width
+        j1 = min(nr, j0 + width)
+        i = nz - 1
+        sc = veh if i == 0 else 1.0
+        for j in range(j0, j1):
+            gup = a * sc * gz[i, j]
+            bi = 1.0 / (cap[i, j] + gup + a * (gz[nz, j] + loss[i, j]))
+            binv[i, j] = bi
+            ginv[i, j] = 0.0
+            gam[i, j] = gup * bi
+        for i in range(nz - 2, -1, -1):
+            sc = veh if i == 0 else 1.0
+            for j in range(j0, j1):
+                gup = a * sc * gz[i, j]
+                gdn = a * gz[i + 1, j]
+                bi = 1.0 / (cap[i, j] + gup + gdn * (1.0 - gam[i + 1, j]) + a * loss[i, j])
+                binv[i, j] = bi
+                ginv[i, j] = gdn * bi
+                gam[i, j] = gup * bi
+        s2 = 0.0
+        for j in range(j0, j1):
+            s2 += a * veh * gz[0, j] * (1.0 - gam[0, j])
+        part[c, 1] = s2
+
+
+def _solve_z(a, gz, veh, finite, cap_v, rhs, rhs_v, binv, ginv, gam, nchunks, part, x):
+    """Solve ``(C - a A_z) x = rhs`` (vehicle row ``rhs_v``) with the factors of :func:`_factor_z`.
+
+    Returns ``x_v``; a constant donor (``finite = False``) holds ``x_v = 0``.
+    ``x`` may be the same array as ``rhs``.
+    """
+    nz, nr = binv.shape
+    width = (nr + nchunks - 1) // nchunks
+    for c in prange(nchunks):
+        j0 = c * width
+        j1 = min(nr, j0 + width)
+        i = nz - 1
+        for j in range(j0, j1):
+            x[i, j] = rhs[i, j] * binv[i, j]
+        for i in range(nz - 2, -1, -1):
+            for j in range(j0, j1):
+                x[i, j] = rhs[i, j] * binv[i, j] + ginv[i, j] * x[i + 1, j]
+        s1 = 0.0
+        for j in range(j0, j1):
+            s1 += a * veh * gz[0, j] * x[0, j]
+        part[c, 0] = s1
+    xv = 0.0
+    if finite:
+        s1 = 0.0
+        s2 = 0.0
+        for c in range(nchunks):
+            s1 += part[c, 0]
+            s2 += part[c, 1]
+        xv = (rhs_v + s1) / (cap_v + s2)
+    for c in prange(nchunks):
+        j0 = c * width
+        j1 = min(nr, j0 + width)
+        for j in range(j0, j1):
+            x[0, j] = x[0, j] + gam[0, j] * xv
+        for i in range(1, nz):
+            for j in range(j0, j1):
+                x[i, j] = x[i, j] + gam[i, j] * x[i - 1, j]
+    return xv
+
+
+#: rows solved together by the r-sweep: independent recurrences interleaved,
+#: so the divisions of one line overlap those of the others
+R_BLOCK = 16
+
+
+def _factor_r(a, cap, gr, rbinv, rlo, rcp):
+    """Factor ``C - a A_r``: one tridiagonal line per row (Thomas, no pivoting).
+
+    Forward: ``x'_j = rhs_j rbinv_j + rlo_j x'_{j-1}``; backward:
+    ``x_j = x'_j + rcp_{j+1} x_{j+1}``.  ``gr[:, 0]`` and ``gr[:, nr]`` are zero
+    (axis, mirror wall).  Rows go in blocks of :data:`R_BLOCK`.
+    """
+    nz, nr = cap.shape
+    nblocks = (nz + R_BLOCK - 1) // R_BLOCK
+    for b in prange(nblocks):
+        i0 = b * R_BLOCK
+        i1 = min(nz, i0 + R_BLOCK)
+        for i in range(i0, i1):
+            bi = 1.0 / (cap[i, 0] + a * gr[i, 1])
+            rbinv[i, 0] = bi
+            rlo[i, 0] = 0.0
+            rcp[i, 0] = 0.0
+        for j in range(1, nr):
+            for i in range(i0, i1):
+                lo = a * gr[i, j]
+                cpj = lo * rbinv[i, j - 1]
+                bi = 1.0 / (cap[i, j] + lo + a * gr[i, j + 1] - lo * cpj)
+                rcp[i, j] = cpj
+                rbinv[i, j] = bi
+                rlo[i, j] = lo * bi
+
+
+def _solve_r(cap, dstar, rbinv, rlo, rcp, x):
+    """Solve ``(C - a A_r) x = C dstar`` with the factors of :func:`_factor_r`."""
+    nz, nr = cap.shape
+    nblocks = (nz + R_BLOCK - 1) // R_BLOCK
+    for b in prange(nblocks):
+        i0 = b * R_BLOCK
+        i1 = min(nz, i0 + R_BLOCK)
+        for i in range(i0, i1):
+            x[i, 0] = cap[i, 0] * dstar[i, 0] * rbinv[i, 0]
+        for j in range(1, nr):
+            for i in range(i0, i1):
+                x[i, j] = cap[i, j] * dstar[i, j] * rbinv[i, j] + rlo[i, j] * x[i, j - 1]
+        for j in range(nr - 2, -1, -1):
+            for i in range(i0, i1):
+                x[i, j] += rcp[i, j + 1] * x[i, j + 1]
+
+
+def _residual_stage1(mn, cap, u, fn, g, a, out):
+    """``out = m_n - C_g u_n + a (F_n + A_g u_n)``."""
+    nz, nr = u.shape
+    for i in prange(nz):
+        for j in range(nr):
+            out[i, j] = mn[i, j] - cap[i, j] * u[i, j] + a * (fn[i, j] + g[i, j])
+
+
+def _predict_stage1(u, v, c, q):
+    """Stage-1 predictor ``q = u_n + c v`` (``c = gamma h``, ``v`` the last effective ``du/dt``)."""
+    nz, nr = u.shape
+    for i in prange(nz):
+        for j in range(nr):
+            q[i, j] = u[i, j] + c * v[i, j]
+
+
+def _predict_stage2(u, ug, c, q):
+    """Stage-2 predictor ``q = u_g + c (u_g - u_n)`` (linear extrapolation to ``t + h``)."""
+    nz, nr = u.shape
+    for i in prange(nz):
+        for j in range(nr):
+            q[i, j] = ug[i, j] + c * (ug[i, j] - u[i, j])
+
+
+def _residual_stage2(mg, mn, cap, q, g, d, out):
+    """``out = BDF_A m_g - BDF_B m_n - C_1 q + d A_1 q``."""
+    nz, nr = q.shape
+    for i in prange(nz):
+        for j in range(nr):
+            out[i, j] = BDF_A * mg[i, j] - BDF_B * mn[i, j] - cap[i, j] * q[i, j] + d * g[i, j]
+
+
+def _add_and_amounts(u, du, cap, out_u, out_m):
+    """``out_u = u + du``, ``out_m = C out_u``."""
+    nz, nr = u.shape
+    for i in prange(nz):
+        for j in range(nr):
+            v = u[i, j] + du[i, j]
+            out_u[i, j] = v
+            out_m[i, j] = cap[i, j] * v
+
+
+def _error_vector(h, a, d, fn, mn, mg, m1, cap, out, vnew):
+    """Local error estimate in amounts from the effective stage derivatives.
+
+    ``F_g = (m_g - m_n)/a - F_n`` and ``F_1 = (m_1 - BDF_A m_g + BDF_B m_n)/d``
+    are the derivatives the factorised stages actually used (the conservative
+    statements), so ``out = h (ERR_1 F_n + ERR_2 F_g + ERR_3 F_1)``.  Also
+    ``vnew = F_1 / C_1``, the next step's stage-1 predictor direction.
+    """
+    nz, nr = fn.shape
+    for i in prange(nz):
+        for j in range(nr):
+            fg = (mg[i, j] - mn[i, j]) / a - fn[i, j]
+            f1 = (m1[i, j] - BDF_A * mg[i, j] + BDF_B * mn[i, j]) / d
+            out[i, j] = h * (ERR_1 * fn[i, j] + ERR_2 * fg + ERR_3 * f1)
+            c = cap[i, j]
+            vnew[i, j] = f1 / c if c > 0.0 else 0.0
+
+
+def _error_norm(e, cap, u1, atol, wabs, rtol, rowbuf):
+    """Scaled error: per row the area-weighted RMS over radius, then the max over rows.
+
+    ``e`` is the (filtered) error in ``u`` units; cell ``(i, j)`` is scaled by
+    ``atol wabs_j + rtol |C u1|`` in amounts, i.e. the error relative to the
+    local concentration with a per-area absolute floor.  For a laterally
+    uniform solution this is exactly the 1D solver's max norm over depth.
+    Returns ``(err, bad)``, ``bad`` the flat index of the first non-finite
+    value of ``u1`` (or -1).
+    """
+    nz, nr = u1.shape
+    for i in prange(nz):
+        acc = 0.0
+        bad = -1.0
+        for j in range(nr):
+            v = u1[i, j]
+            if not math.isfinite(v):
+                bad = float(j)
+                break
+            c = cap[i, j]
+            q = abs(c * e[i, j]) / (atol * wabs[j] + rtol * abs(c * v))
+            acc += wabs[j] * q * q
+        rowbuf[i, 0] = math.sqrt(acc)
+        rowbuf[i, 1] = bad
+    err = 0.0
+    for i in range(nz):
+        if rowbuf[i, 1] >= 0.0:
+            return math.inf, i * nr + int(rowbuf[i, 1])
+        if not math.isfinite(rowbuf[i, 0]):
+            return math.inf, i * nr
+        if rowbuf[i, 0] > err:
+            err = rowbuf[i, 0]
+    return err, -1
+
+
+# every kernel with a parallel loop, compiled twice under its own name (own cache entry)
+apply_operator_serial = _variant(_apply_operator, "apply_operator_serial", False)
+apply_operator_parallel = _variant(_apply_operator, "apply_operator_parallel", True)
+compartment_rates_serial = _variant(_compartment_rates, "compartment_rates_serial", False)
+compartment_rates_parallel = _variant(_compartment_rates, "compartment_rates_parallel", True)
+factor_z_serial = _variant(_factor_z, "factor_z_serial", False)
+factor_z_parallel = _variant(_factor_z, "factor_z_parallel", True)
+solve_z_serial = _variant(_solve_z, "solve_z_serial", False)
+solve_z_parallel = _variant(_solve_z, "solve_z_parallel", True)
+factor_r_serial = _variant(_factor_r, "factor_r_serial", False)
+factor_r_parallel = _variant(_factor_r, "factor_r_parallel", True)
+solve_r_serial = _variant(_solve_r, "solve_r_serial", False)
+solve_r_parallel = _variant(_solve_r, "solve_r_parallel", True)
+residual_stage1_serial = _variant(_residual_stage1, "residual_stage1_serial", False)
+residual_stage1_parallel = _variant(_residual_stage1, "residual_stage1_parallel", True)
+predict_stage1_serial = _variant(_predict_stage1, "predict_stage1_serial", False)
+predict_stage1_parallel = _variant(_predict_stage1, "predict_stage1_parallel", True)
+predict_stage2_serial = _variant(_predict_stage2, "predict_stage2_serial", False)
+predict_stage2_parallel = _variant(_predict_stage2, "predict_stage2_parallel", True)
+residual_stage2_serial = _variant(_residual_stage2, "residual_stage2_serial", False)
+residual_stage2_parallel = _variant(_residual_stage2, "residual_stage2_parallel", True)
+add_and_amounts_serial = _variant(_add_and_amounts, "add_and_amounts_serial", False)
+add_and_amounts_parallel = _variant(_add_and_amounts, "add_and_amounts_parallel", True)
+error_vector_serial = _variant(_error_vector, "error_vector_serial", False)
+error_vector_parallel = _variant(_error_vector, "error_vector_parallel", True)
+error_norm_serial = _variant(_error_norm, "error_norm_serial", False)
+error_norm_parallel = _variant(_error_norm, "error_norm_parallel", True)
+
+
+# -- the time loop -------------------------------------------------------------------------
+
+def _integrate_rz(
+    chan_cols, d_open, k_open, tau, d_t, k_t, kdeg, kup, kcl, vol,
+    dz, dr, rf, az, sink, row_layer, n_layers,
+    infinite, c_donor, h0, evap_frac, evap_tau, cell_area, wabs,
+    stops, out_index, stop_event,
+    u_flat, v_flat, comp, fstate, istate,
+    rtol, m_ref, h_start, max_steps, h_fixed, filter_mode, nchunks,
+    u_out, comp_out, stats,
+):
+    """Integrate the unit cell over a list of stops (output times and events).
+
+    Parameters
+    ----------
+    chan_cols : int64[nz]
+        Channel cells per row (``j < chan_cols[i]``).
+    d_open, k_open, tau : float
+        Open-channel diffusivity (m^2/s), partition coefficient, closure time
+        (s; ``inf`` never closes, ``<= 0`` closed from the start).
+    d_t, k_t, kdeg, kup, kcl : float64[nz, nr]
+        Tissue (closed) coefficients per cell: D, K, loss rates (1/s).
+    vol : float64[nz, nr]
+        Cell volumes, m^3.
+    dz, dr, rf, az : float64
+        Row heights, column widths, radial faces, annulus areas.
+    sink : bool
+        Bottom sink rather than no flux.
+    row_layer : int64[nz]
+        Layer of each row (compartments are booked per layer).
+    n_layers : int
+    infinite : bool
+        Constant donor ``u_v = c_donor`` instead of a finite film.
+    c_donor : float
+        Donor concentration (dose unit/m^3).
+    h0, evap_frac, evap_tau : float
+        Film thickness (m), volatile fraction, evaporation time (s).
+    cell_area : float
+        ``pi R^2`` (m^2): the vehicle's capacity is ``h_v(t) pi R^2``.
+    wabs : float64[nr]
+        Share of the unit cell's area of each column: weights of the RMS over
+        radius and of the absolute tolerance (per area, as in 1D).
+    stops, out_index, stop_event :
+        As :func:`exodiff.kernels.column1d.integrate_column`.
+    u_flat : float64[1 + nz nr]
+        State ``[u_v, u cells row by row]``, modified in place.
+    v_flat : float64[1 + nz nr]
+        Effective ``du/dt`` at the end of the last step (same layout; zeros at
+        the start): the stage-1 predictor.  Carried state, modified in place.
+    comp : float64[3 n_layers + 3]
+        Compartments per unit cell (dose unit), modified in place.
+    fstate, istate : float64[3], int64[3]
+        As the 1D kernel; the failure node is the flat state index.
+    rtol, m_ref, h_start, max_steps :
+        As the 1D kernel; ``m_ref`` is the unit cell's amount scale.
+    h_fixed : float
+        If > 0, take steps of this size and accept every one (convergence
+        studies); 0 for adaptive steps.
+    filter_mode : int
+        Filter of the error estimate: 0 none, 1 ``(C - dA_z)^-1 C``, 2 the
+        factored ``(C - dA_r)^-1 C (C - dA_z)^-1 C`` (default).
+    nchunks : int
+        Column chunks of the z-sweep (the parallel grain; 1 when serial).
+    u_out, comp_out : float64[k, 1 + nz nr], float64[k, 3 n_layers + 3]
+        Recorded states.
+    stats : int64[3]
+        Steps, rejected steps, stage solves (accumulated).
+
+    Returns
+    -------
+    int
+        Status: 0 ok, 1 non-finite value, 2 step size underflow, 3 too many steps.
+    """
+    nz, nr = d_t.shape
+    finite = not infinite
+    nl = n_layers
+    nc = comp.shape[0]
+    removed = 3 * nl + 1
+    extrap = (1.0 - GAMMA) / GAMMA
+    # coefficients (current time level)
+    dk = np.empty((nz, nr))
+    cap = np.empty((nz, nr))
+    cdeg = np.empty((nz, nr))
+    cup = np.empty((nz, nr))
+    ccl = np.empty((nz, nr))
+    loss = np.empty((nz, nr))
+    gz = np.zeros((nz + 1, nr))
+    gr = np.zeros((nz, nr + 1))
+    # factors of C - a A_z and C - a A_r
+    zbinv = np.empty((nz, nr))
+    zginv = np.empty((nz, nr))
+    zgam = np.empty((nz, nr))
+    rbinv = np.empty((nz, nr))
+    rlo = np.empty((nz, nr))
+    rcp = np.empty((nz, nr))
+    part = np.zeros((nchunks, 2))
+    # states and work
+    u = np.empty((nz, nr))
+    ug = np.empty((nz, nr))
+    u1 = np.empty((nz, nr))
+    q = np.empty((nz, nr))
+    mn = np.empty((nz, nr))
+    mg = np.empty((nz, nr))
+    m1 = np.empty((nz, nr))
+    fn = np.empty((nz, nr))
+    f1 = np.empty((nz, nr))
+    gw = np.empty((nz, nr))
+    rhs = np.empty((nz, nr))
+    dstar = np.empty((nz, nr))
+    delta = np.empty((nz, nr))
+    vv = np.empty((nz, nr))
+    vnew = np.empty((nz, nr))
+    rowbuf = np.empty((nz, 3))
+    rn = np.empty(nc)
+    r1 = np.empty(nc)
+    rw = np.empty(nc)
+    rx = np.empty(nc)
+    compg = np.empty(nc)
+    comp1 = np.empty(nc)
+
+    i_box = 0
+    j_box = 0
+    for i in range(nz):
+        if chan_cols[i] > 0:
+            i_box = i + 1
+            if chan_cols[i] > j_box:
+                j_box = chan_cols[i]
+    closing = i_box > 0 and tau > 0.0 and not math.isinf(tau)
+
+    uv = u_flat[0]
+    v_veh = v_flat[0]
+    for i in range(nz):
+        for j in range(nr):
+            u[i, j] = u_flat[1 + i * nr + j]
+            vv[i, j] = v_flat[1 + i * nr + j]
+    t = fstate[F_TIME]
+    h_next = fstate[F_STEP]
+    t_end = stops[stops.shape[0] - 1]
+    h_min = 1e-14 * max(t_end, 1.0)
+    atol = rtol * 1e-3 * m_ref
+    steps_here = 0
+    istate[I_STATUS] = OK
+    a_fact = -1.0           # step coefficient of the current factors (-1: none)
+    failed = 0              # consecutive rejected steps
+
+    # state at t: coefficients, amounts, F_n, r_n
+    update_coefficients(closure_factor(t, tau), nz, nr, chan_cols, d_open, k_open, d_t, k_t, kdeg, kup, kcl,
+                        vol, dz, dr, rf, az, sink, dk, cap, cdeg, cup, ccl, loss, gz, gr)
+    veh = 0.0 if istate[I_WASHED] else 1.0
+    capv_n = cell_area * vehicle_capacity(t, h0, evap_frac, evap_tau) if finite else 0.0
+    for i in range(nz):
+        for j in range(nr):
+            mn[i, j] = cap[i, j] * u[i, j]
+    mv_n = capv_n * uv
+    fv_n = apply_operator(u, uv, veh, gz, gr, loss, fn)
+    compartment_rates(u, uv, veh, gz, cdeg, cup, ccl, row_layer, nl, rowbuf, rn)
+
+    for k in range(stops.shape[0]):
+        t_stop = stops[k]
+        while t < t_stop:
+            veh = 0.0 if istate[I_WASHED] else 1.0
+            h_try = h_fixed if h_fixed > 0.0 else h_next
+            h, last = landing_step(h_try, t_stop - t)
+            if last:
+                h = t_stop - t
+            tg = t + GAMMA * h
+            t1 = t + h
+            a = ALPHA_TR * h
+            # gamma/2 = (1 - gamma)/(2 - gamma): both stages have the same
+            # coefficient, so one factorisation serves both (and the filter)
+            d = a
+            # ---- stage 1: trapezoidal rule to t + gamma h, delta form from u_n
+            if closing:
+                update_coefficients(closure_factor(tg, tau), i_box, j_box, chan_cols, d_open, k_open, d_t, k_t,
+                                    kdeg, kup, kcl, vol, dz, dr, rf, az, sink, dk, cap, cdeg, cup, ccl, loss,
+                                    gz, gr)
+                a_fact = -1.0
+            if a != a_fact:
+                factor_z(a, cap, gz, loss, veh, zbinv, zginv, zgam, nchunks, part)
+                factor_r(a, cap, gr, rbinv, rlo, rcp)
+                a_fact = a
+            predict_stage1(u, vv, GAMMA * h, q)
+            qv = uv + GAMMA * h * v_veh if finite else uv
+            gv = apply_operator(q, qv, veh, gz, gr, loss, gw)
+            compartment_rates(q, qv, veh, gz, cdeg, cup, ccl, row_layer, nl, rowbuf, rx)
+            residual_stage1(mn, cap, q, fn, gw, a, rhs)
+            capv_g = cell_area * vehicle_capacity(tg, h0, evap_frac, evap_tau) if finite else 0.0
+            rhs_v = mv_n + a * fv_n - capv_g * qv + a * gv
+            xv = solve_z(a, gz, veh, finite, capv_g, rhs, rhs_v, zbinv, zginv, zgam, nchunks, part, dstar)
+            solve_r(cap, dstar, rbinv, rlo, rcp, delta)
+            # compartments: r_g(q + D*) = r_g(q) + r_g(D*)
+            compartment_rates(dstar, xv, veh, gz, cdeg, cup, ccl, row_layer, nl, rowbuf, rw)
+            for c in range(nc):
+                compg[c] = comp[c] + a * (rn[c] + rx[c] + rw[c])
+            add_and_amounts(q, delta, cap, ug, mg)
+            uvg = qv + xv
+            mv_g = capv_g * uvg
+            # ---- stage 2: BDF2 to t + h, delta form from the extrapolated q -
+            if closing:
+                update_coefficients(closure_factor(t1, tau), i_box, j_box, chan_cols, d_open, k_open, d_t, k_t,
+                                    kdeg, kup, kcl, vol, dz, dr, rf, az, sink, dk, cap, cdeg, cup, ccl, loss,
+                                    gz, gr)
+                factor_z(d, cap, gz, loss, veh, zbinv, zginv, zgam, nchunks, part)
+                factor_r(d, cap, gr, rbinv, rlo, rcp)
+                a_fact = -1.0
+            elif d != a_fact:
+                factor_z(d, cap, gz, loss, veh, zbinv, zginv, zgam, nchunks, part)
+                factor_r(d, cap, gr, rbinv, rlo, rcp)
+                a_fact = d
+            predict_stage2(u, ug, extrap, q)
+            qv = uvg + extrap * (uvg - uv) if finite else uv
+            gv = apply_operator(q, qv, veh, gz, gr, loss, gw)
+            compartment_rates(q, qv, veh, gz, cdeg, cup, ccl, row_layer, nl, rowbuf, rx)
+            residual_stage2(mg, mn, cap, q, gw, d, rhs)
+            capv_1 = cell_area * vehicle_capacity(t1, h0, evap_frac, evap_tau) if finite else 0.0
+            rhs_v = BDF_A * mv_g - BDF_B * mv_n - capv_1 * qv + d * gv
+            xv = solve_z(d, gz, veh, finite, capv_1, rhs, rhs_v, zbinv, zginv, zgam, nchunks, part, dstar)
+            solve_r(cap, dstar, rbinv, rlo, rcp, delta)
+            compartment_rates(dstar, xv, veh, gz, cdeg, cup, ccl, row_layer, nl, rowbuf, rw)
+            for c in range(nc):
+                comp1[c] = BDF_A * compg[c] - BDF_B * comp[c] + d * (rx[c] + rw[c])
+            add_and_amounts(q, delta, cap, u1, m1)
+            uv1 = qv + xv
+            mv_1 = capv_1 * uv1
+            fv_1 = apply_operator(u1, uv1, veh, gz, gr, loss, f1)
+            compartment_rates(u1, uv1, veh, gz, cdeg, cup, ccl, row_layer, nl, rowbuf, r1)
+            stats[S_SOLVES] += 2
+            # ---- local error from the effective stage derivatives, filtered
+            error_vector(h, a, d, fn, mn, mg, m1, cap, rhs, vnew)
+            ev = 0.0
+            vv_new = 0.0
+            if finite:
+                fgv = (mv_g - mv_n) / a - fv_n
+                f1v = (mv_1 - BDF_A * mv_g + BDF_B * mv_n) / d
+                ev = h * (ERR_1 * fv_n + ERR_2 * fgv + ERR_3 * f1v)
+                vv_new = f1v / capv_1 if capv_1 > 0.0 else 0.0
+            if filter_mode >= 1:
+                ev = solve_z(d, gz, veh, finite, capv_1, rhs, ev, zbinv, zginv, zgam, nchunks, part, dstar)
+                if filter_mode >= 2:
+                    solve_r(cap, dstar, rbinv, rlo, rcp, delta)
+                    err, bad = error_norm(delta, cap, u1, atol, wabs, rtol, rowbuf)
+                else:
+                    err, bad = error_norm(dstar, cap, u1, atol, wabs, rtol, rowbuf)
+                ev = ev * capv_1
+            else:
+                # unfiltered: amounts -> u units for the norm
+                for i in range(nz):
+                    for j in range(nr):
+                        rhs[i, j] = rhs[i, j] / cap[i, j] if cap[i, j] > 0.0 else 0.0
+                err, bad = error_norm(rhs, cap, u1, atol, wabs, rtol, rowbuf)
+            if bad >= 0 or not math.isfinite(uv1):
+                istate[I_STATUS] = NONFINITE
+                istate[I_FAIL_NODE] = 1 + bad if bad >= 0 else 0
+                fstate[F_FAIL_TIME] = t
+                fstate[F_TIME] = t
+                return NONFINITE
+            if finite:
+                qe = abs(ev) / (atol + rtol * abs(mv_1))
+                if qe > err:
+                    err = qe
+            for c in range(nc):
+                fgc = (compg[c] - comp[c]) / a - rn[c]
+                f1c = (comp1[c] - BDF_A * compg[c] + BDF_B * comp[c]) / d
+                e = h * (ERR_1 * rn[c] + ERR_2 * fgc + ERR_3 * f1c)
+                qe = abs(e) / (atol + rtol * abs(comp1[c]))
+                if qe > err:
+                    err = qe
+            if not math.isfinite(err):
+                istate[I_STATUS] = NONFINITE
+                istate[I_FAIL_NODE] = -1
+                fstate[F_FAIL_TIME] = t
+                fstate[F_TIME] = t
+                return NONFINITE
+            steps_here += 1
+            if err <= 1.0 or h_fixed > 0.0:
+                stats[S_STEPS] += 1
+                t = t_stop if last else t1
+                u, u1 = u1, u
+                mn, m1 = m1, mn
+                fn, f1 = f1, fn
+                vv, vnew = vnew, vv
+                v_veh = vv_new
+                uv = uv1
+                mv_n = mv_1
+                fv_n = fv_1
+                for c in range(nc):
+                    comp[c] = comp1[c]
+                    rn[c] = r1[c]
+                h_new = next_step(h, err)
+                if h_new < h_next and h < h_next:
+                    h_new = h_next
+                h_next = h_new
+                failed = 0
+            else:
+                stats[S_REJECTED] += 1
+                failed += 1
+                h_next = next_step(h, err)
+                if failed >= 2:
+                    # an estimate that does not shrink with h is a carried residue
+                    # (see the module docstring): cut hard, as CVODE does
+                    h_next = min(h_next, SHRINK_MIN * h)
+                if h_next < h_min:
+                    istate[I_STATUS] = STEP_UNDERFLOW
+                    fstate[F_FAIL_TIME] = t
+                    fstate[F_TIME] = t
+                    break
+            if steps_here > max_steps:
+                istate[I_STATUS] = TOO_MANY_STEPS
+                fstate[F_FAIL_TIME] = t
+                fstate[F_TIME] = t
+                break
+        if istate[I_STATUS] == STEP_UNDERFLOW or istate[I_STATUS] == TOO_MANY_STEPS:
+            break
+        # at the stop: events, then recording
+        if stop_event[k] == EVENT_WASH and istate[I_WASHED] == 0:
+            if finite:
+                comp[removed] += cell_area * vehicle_capacity(t, h0, evap_frac, evap_tau) * uv
+            uv = 0.0
+            mv_n = 0.0
+            istate[I_WASHED] = 1
+            h_next = h_start
+            veh = 0.0
+            a_fact = -1.0
+            v_veh = 0.0
+            vv[:, :] = 0.0
+            fv_n = apply_operator(u, uv, veh, gz, gr, loss, fn)
+            compartment_rates(u, uv, veh, gz, cdeg, cup, ccl, row_layer, nl, rowbuf, rn)
+        j = out_index[k]
+        if j >= 0:
+            u_out[j, 0] = uv
+            for i in range(nz):
+                for jj in range(nr):
+                    u_out[j, 1 + i * nr + jj] = u[i, jj]
+            for c in range(nc):
+                comp_out[j, c] = comp[c]
+    # hand the state back
+    u_flat[0] = uv
+    v_flat[0] = v_veh
+    for i in range(nz):
+        for j in range(nr):
+            u_flat[1 + i * nr + j] = u[i, j]
+            v_flat[1 + i * nr + j] = vv[i, j]
+    status = istate[I_STATUS]
+    if status == STEP_UNDERFLOW or status == TOO_MANY_STEPS:
+        return status
+    fstate[F_TIME] = t
+    fstate[F_STEP] = h_next
+    istate[I_STATUS] = OK
+    return OK
+
+
+_KERNEL_NAMES = ('apply_operator',
+                 'compartment_rates',
+                 'factor_z',
+                 'solve_z',
+                 'factor_r',
+                 'solve_r',
+                 'residual_stage1',
+                 'predict_stage1',
+                 'predict_stage2',
+                 'residual_stage2',
+                 'add_and_amounts',
+                 'error_vector',
+                 'error_norm')
+_SERIAL = {n: globals()[n + "_serial"] for n in _KERNEL_NAMES}
+_PARALLEL = {n: globals()[n + "_parallel"] for n in _KERNEL_NAMES}
+
+#: the compiled time loop with serial line sweeps (small grids, sweep workers)
+integrate_rz_serial = _variant(_integrate_rz, "integrate_rz_serial", False, **_SERIAL)
+#: the compiled time loop with line sweeps in parallel over lines (``prange``)
+integrate_rz_parallel = _variant(_integrate_rz, "integrate_rz_parallel", False, **_PARALLEL)
