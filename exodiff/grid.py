@@ -117,6 +117,8 @@ def cells_for_resolution(thicknesses, resolution, stretch: float = DEFAULT_STRET
         the decay: without this the surface flux of a 1 mm slab with
         ``L / l = 100`` was 1 % off; with it 3e-4.
     """
+    if isinstance(resolution, dict) and "cells" not in resolution and "dz" not in resolution:
+        resolution = "auto"  # only unit-cell keys (nr, nz, dr): the column is automatic
     if resolution == "auto" or resolution is None:
         cells = [auto_cells(h) for h in thicknesses]
         if decay_lengths is not None:

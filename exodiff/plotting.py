@@ -118,6 +118,53 @@ def _species(ds, name: str):
     return one
 
 
+def rz_maps(ds, times_h=None, max_depth_um: float | None = None):
+    """r-z concentration maps of a unit-cell run at up to three times (log colour scale).
+
+    The channel (and coagulation rim) outline is drawn; the map is mirrored
+    about the axis so the channel reads as a channel.
+    """
+    from matplotlib.patches import Rectangle
+
+    c = ds["concentration_rz"].values
+    t = ds["time"].values
+    if times_h is None:
+        idx = np.unique(np.linspace(1, t.size - 1, min(3, t.size - 1)).round().astype(int))
+    else:
+        idx = np.unique([int(np.argmin(np.abs(t - x))) for x in times_h])[:3]
+    z = ds["depth"].values
+    r = ds["radius"].values
+    rr = np.concatenate([-r[::-1], r])
+    pos = c[idx][c[idx] > 0]
+    vmax = float(pos.max()) if pos.size else 1.0
+    vmin = max(float(pos.min()), vmax * 1e-8) if pos.size else 1e-8
+    fig, axes = plt.subplots(1, len(idx), figsize=(4.2 * len(idx) + 1.2, 4.8), squeeze=False)
+    fig.subplots_adjust(left=0.07, right=0.88, bottom=0.12, top=0.88, wspace=0.25)
+    zmax = max_depth_um or min(float(z[-1]), 2.5 * float(ds.attrs.get("channel_depth_um", z[-1])) or z[-1])
+    mesh = None
+    for ax, k in zip(axes[0], idx):
+        data = np.where(c[k] > vmin, c[k], vmin)
+        data = np.concatenate([data[:, ::-1], data], axis=1)
+        mesh = ax.pcolormesh(rr, z, data, norm=LogNorm(vmin=vmin, vmax=vmax), shading="nearest", cmap="viridis")
+        rc = float(ds.attrs.get("channel_radius_um", 0.0))
+        dc = float(ds.attrs.get("channel_depth_um", 0.0))
+        w = float(ds.attrs.get("coagulation_width_um", 0.0))
+        if rc > 0:
+            ax.add_patch(Rectangle((-rc, 0), 2 * rc, dc, fill=False, ec="w", lw=0.9))
+            if w > 0:
+                ax.add_patch(Rectangle((-rc - w, 0), 2 * (rc + w), dc + w, fill=False, ec="w", lw=0.6, ls=":"))
+        for zf in _interfaces(ds):
+            ax.axhline(zf, color="0.8", lw=0.5, ls="--")
+        ax.set_ylim(zmax, 0)
+        ax.set_xlabel("distance from channel axis (um)")
+        ax.set_title(f"{t[k]:.3g} h", fontsize=10)
+    axes[0][0].set_ylabel("depth (um)")
+    cax = fig.add_axes([0.9, 0.12, 0.015, 0.76])
+    fig.colorbar(mesh, cax=cax, label=f"concentration ({ds['concentration_rz'].attrs.get('units', '')})")
+    fig.suptitle(ds.attrs.get("title", ""), fontsize=11)
+    return fig
+
+
 def all_figures(ds, profile_times_h=None) -> dict:
     """Every standard figure of a run, by file stem.
 
@@ -131,8 +178,11 @@ def all_figures(ds, profile_times_h=None) -> dict:
             suffix = "" if name == "vesicle" else f"_{name}"
             out.update({f"{k}{suffix}": v for k, v in all_figures(one, profile_times_h).items()})
         return out
-    return {
+    figs = {
         "concentration_map": depth_time_map(ds),
         "profiles": profiles(ds, profile_times_h),
         "compartments": compartments(ds),
     }
+    if "concentration_rz" in ds:
+        figs["concentration_rz"] = rz_maps(ds, profile_times_h)
+    return figs

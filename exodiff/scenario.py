@@ -42,8 +42,8 @@ __all__ = ["Scenario", "load_scenario", "to_toml", "clear_preset_cache", "IMPLEM
 IN_MEMORY = "<scenario>"
 
 #: Delivery methods this version can run; the others of the schema are planned.
-IMPLEMENTED_METHODS = ("topical",)
-PLANNED_METHODS = ("microneedle", "laser")
+IMPLEMENTED_METHODS = ("topical", "microneedle", "laser")
+PLANNED_METHODS: tuple[str, ...] = ()
 
 #: Top-level tables that belong to other commands and are carried along
 #: unvalidated (``exodiff sweep`` and ``exodiff compare`` check their own).
@@ -225,10 +225,10 @@ class _Checker:
         return value, unit, dim
 
     def resolution(self, key: str, field: Field, raw: Any) -> Any:
-        expected = 'a table { dz = "1 um" } or { cells = 80 }, or "auto"'
+        expected = 'a table { dz = "1 um" } or { cells = 80 } (unit cells: nr, nz, dr), or "auto"'
         if raw == "auto":
             return "auto"
-        if not isinstance(raw, dict):
+        if not isinstance(raw, dict) or not raw:
             return self.add(key, _show(raw), expected)
         allowed = tuple(RESOLUTION)
         bad = False
@@ -236,14 +236,18 @@ class _Checker:
             if k not in allowed:
                 self.unknown(f"{key}.{k}", k, allowed)
                 bad = True
-        given = [k for k in allowed if k in raw]
-        if len(given) != 1:
-            if not bad:
-                self.add(key, _show(raw), "exactly one of dz or cells, e.g. { cells = 80 }")
-            return _BAD
-        k = given[0]
-        v = self.value(f"{key}.{k}", RESOLUTION[k], raw[k])
-        return _BAD if bad or v is _BAD else {k: v}
+        # cells and dz both size the depth grid, nr and dr the radial one
+        for a, b in (("cells", "dz"), ("nz", "dz"), ("nr", "dr")):
+            if a in raw and b in raw:
+                self.add(key, _show(raw), f"only one of {a} or {b}, e.g. {{ {a} = 80 }}")
+                bad = True
+        out = {}
+        for k in allowed:
+            if k in raw:
+                v = self.value(f"{key}.{k}", RESOLUTION[k], raw[k])
+                bad = bad or v is _BAD
+                out[k] = v
+        return _BAD if bad else out
 
     # -- tables ------------------------------------------------------------
 
@@ -787,8 +791,13 @@ def _check_physics(ck: _Checker, resolved: dict[str, Any]) -> None:
 
     from .physics import cargo_coefficients
 
+    from . import channels
+
     skin, form = resolved["skin"], resolved["formulation"]
     seen: set[str] = set()
+    for p in channels.check(resolved):
+        seen.add(p.key)
+        ck.add(p.key, p.given, p.expected)
     for name, layer in skin["layers"].items():
         checks = [layer_coefficients]
         if form.get("cargo") is not None:

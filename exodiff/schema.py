@@ -259,6 +259,48 @@ SUBTABLES = {"cargo": CARGO}
 DELIVERY = {
     "method": Field("choice", "Delivery method.", choices=("topical", "microneedle", "laser"),
                     default="topical", example='"topical"'),
+    "device": Field("string", "Device preset from exodiff/data/devices.toml (dermaroller_0_5mm, dermaroller_1_0mm, "
+                    "dermaroller_1_5mm, microneedling_pen, fractional_co2, fractional_eryag); its values can be "
+                    "overridden by the keys below.", example='"dermaroller_1_0mm"'),
+    "needle_length": _q("Microneedle length (channel depth = length x penetration_efficiency).", "m", "a length",
+                        '"1.0 mm"', low=0.0, low_open=True, high=0.01),
+    "penetration_efficiency": _n("Fraction of the needle length that enters the skin.", "0.3", low=0.0,
+                                 low_open=True, high=1.0),
+    "channel_depth": _q("Channel depth given directly (bypasses the device model).", "m", "a length", '"500 um"',
+                        low=0.0, low_open=True),
+    "channel_diameter": _q("Channel diameter at the skin surface.", "m", "a length", '"70 um"', low=0.0,
+                           low_open=True, high=0.01),
+    "tip_diameter": _q("Channel diameter at its bottom (a cone; default a cylinder). Cones are solved as the "
+                       "cylinder of equal volume.", "m", "a length", '"20 um"', low=0.0, low_open=True),
+    "density": _q("Channels per skin area.", "1/m^2", "a number per area", '"200 1/cm^2"', low=0.0,
+                  low_open=True),
+    "needles": _n("Needles on a roller drum (density from needles x passes / drum area).", "192", low=1.0),
+    "drum_diameter": _q("Roller drum diameter.", "m", "a length", '"2 cm"', low=0.0, low_open=True),
+    "drum_width": _q("Roller drum width.", "m", "a length", '"2 cm"', low=0.0, low_open=True),
+    "passes": _n("Roller passes over the same area.", "8", low=1.0),
+    "occlusion": Field("bool", "Skin occluded after the procedure: the device's slower closure time applies.",
+                       default=False, example="true"),
+    "closure_time": _q("Time constant of channel closure (omit with direct geometry: channels stay open).", "s",
+                       "a time", '"2 h"', low=0.0),
+    "application_delay": _q("Time between the procedure and application: channels start partly closed.", "s",
+                            "a time", '"30 min"', low=0.0, default=0.0),
+    "pulse_energy": _q("Laser pulse energy per microbeam (device table gives depth and diameter).", "J",
+                       "an energy", '"20 mJ"', low=0.0, low_open=True),
+    "coverage": _n("Treated area fraction of a laser (ablated + coagulated); sets the density.", "0.05",
+                   low=0.0, low_open=True, high=1.0, high_open=True),
+    "coagulation_width": _q("Width of the coagulated rim around a laser channel.", "m", "a length", '"30 um"',
+                            low=0.0),
+    "coagulation_diffusivity_factor": _n("Factor on the tissue diffusivity in the coagulated rim.", "0.5",
+                                         low=0.0),
+    "coagulation_partition_factor": _n("Factor on the tissue partition in the coagulated rim.", "1", low=0.0),
+    "follicles": Field("bool", "Topical delivery through hair follicles as channels (site data from "
+                       "exodiff/data/follicles.toml).", default=False, example="true"),
+    "follicle_density": _q("Follicles per skin area (default from the skin preset).", "1/m^2",
+                           "a number per area", '"18 1/cm^2"', low=0.0, low_open=True),
+    "follicle_diameter": _q("Follicle orifice diameter (default from the skin preset).", "m", "a length",
+                            '"80 um"', low=0.0, low_open=True),
+    "follicle_depth": _q("Depth of the follicle channel (default from the skin preset).", "m", "a length",
+                         '"0.6 mm"', low=0.0, low_open=True),
 }
 
 SIMULATION = {
@@ -275,8 +317,12 @@ SIMULATION = {
 
 #: Keys of a ``simulation.resolution`` table (instead of ``"auto"``); exactly one is given.
 RESOLUTION = {
-    "dz": _q("Largest cell size.", "m", "a length", '"1 um"', low=0.0, low_open=True),
-    "cells": Field("integer", "Cells per layer.", example="80", low=4),
+    "dz": _q("Largest cell size in depth.", "m", "a length", '"1 um"', low=0.0, low_open=True),
+    "cells": Field("integer", "Cells per layer (1D).", example="80", low=4),
+    "dr": _q("Largest cell size in radius (unit cell of channel delivery).", "m", "a length", '"2 um"', low=0.0,
+             low_open=True),
+    "nr": Field("integer", "Radial cells of the unit cell.", example="200", low=4),
+    "nz": Field("integer", "Depth cells of the unit cell.", example="400", low=4),
 }
 
 OUTPUT = {

@@ -395,7 +395,16 @@ def run(scenario, progress: bool = False):
     from .results import to_dataset
     from .scenario import Scenario, load_scenario
 
+    from . import channels
+
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     problem = problem_from_scenario(sc.resolved)
+    if channels.channel_geometry(sc.resolved) is not None:
+        # microneedle, laser or follicles: the r-z unit cell around one channel
+        from .solve_rz import integrate_rz, to_dataset_rz
+
+        prz, _ = channels.problem_from_scenario(sc.resolved, problem.layers, problem)
+        raw = integrate_rz(prz, progress=progress, desc=sc.name)
+        return to_dataset_rz(prz, raw, scenario=sc)
     raw = integrate(problem, progress=progress, desc=sc.name)
     return to_dataset(problem, raw, scenario=sc)

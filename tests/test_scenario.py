@@ -591,10 +591,10 @@ class TestErrors:
         d["skin"]["layers"] = {}
         assert keys_of(issues_of(d)) == ["skin.layers"]
 
-    def test_planned_delivery_method_is_one_line(self, fake_presets):
+    def test_microneedle_without_geometry_names_what_is_missing(self, fake_presets):
         (issue,) = issues_of(minimal(delivery={"method": "microneedle", "needle_length": "1 mm"}))
-        assert issue.key == "delivery.method"
-        assert "planned but not yet available in this version" in issue.expected
+        assert issue.key == "delivery.penetration_efficiency"
+        assert "needle" in issue.expected
 
     def test_wrong_types(self, fake_presets):
         d = minimal(meta={"name": 3}, output={"plots": "yes"})

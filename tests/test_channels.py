@@ -1,0 +1,140 @@
+"""Channel delivery from scenario files: microneedle, laser, follicles.
+
+The unit-cell solver itself is validated in tests/test_rz.py; here the
+scenario layer's wiring: devices -> geometry -> unit cell, one-line errors for
+bad geometry, the shipped channel scenarios, and the physics outcome the
+issue asks for (channels deliver vesicles to the dermis where intact skin
+does not), as the physics gives it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import exodiff
+from exodiff import channels, metrics
+from exodiff.errors import ScenarioError
+
+ROOT = Path(__file__).resolve().parents[1]
+#: coarse unit cells keep these tests quick; the solver's accuracy is tested elsewhere
+COARSE = {"simulation.resolution": {"nr": 24, "nz": 90}, "simulation.output_interval": "2 h"}
+
+
+def _load(name, **over):
+    sc = exodiff.load_scenario(ROOT / "scenarios" / name)
+    return sc.replace({**COARSE, **over})
+
+
+def test_roller_device_gives_its_documented_geometry():
+    sc = exodiff.load_scenario(ROOT / "scenarios/microneedle_msc_exosome.toml")
+    g = channels.channel_geometry(sc.resolved)
+    assert g.kind == "microneedle"
+    assert g.depth == pytest.approx(1.0e-3 * 0.2)  # needle length x penetration efficiency (Kalluri 2011)
+    assert g.radius == pytest.approx(35e-6)
+    assert g.density * 1e-4 == pytest.approx(192 * 8 / (np.pi * 4.0), rel=1e-9)
+    occluded = channels.channel_geometry(sc.replace({"delivery.occlusion": True}).resolved)
+    assert occluded.closure_time > g.closure_time
+
+
+def test_laser_geometry_from_pulse_energy_and_coverage():
+    sc = exodiff.load_scenario(ROOT / "scenarios/laser_plant_exosome.toml")
+    g = channels.channel_geometry(sc.resolved)
+    assert g.kind == "laser" and g.coagulation_width > 0
+    assert g.coverage == pytest.approx(0.05, rel=1e-9)
+    assert g.depth == pytest.approx(171e-6, rel=1e-9)  # the 20 mJ row of the CO2 table
+
+
+def test_follicles_from_site_data_and_particle_size():
+    sc = exodiff.load_scenario(ROOT / "scenarios/topical_follicles_liposome.toml")
+    g = channels.channel_geometry(sc.resolved)
+    assert g.kind == "follicle" and g.density * 1e-4 == pytest.approx(292)
+    small = channels.channel_geometry(sc.replace({"formulation.diameter": "30 nm"}).resolved)
+    assert small.entry_factor < g.entry_factor < 1.0
+
+
+def test_topical_without_follicles_is_one_dimensional():
+    sc = exodiff.load_scenario(ROOT / "scenarios/topical_msc_exosome.toml")
+    assert channels.channel_geometry(sc.resolved) is None
+
+
+@pytest.mark.parametrize("over, key", [
+    ({"delivery.channel_depth": "3 mm"}, "delivery.channel_depth"),
+    ({"delivery.density": "5e5 1/cm^2"}, "delivery.density"),
+    ({"delivery.device": "fractional_co2"}, "delivery.device"),
+    ({"delivery.device": "dermaroler_1_0mm"}, "delivery.device"),
+])
+def test_bad_microneedle_geometry_is_one_line(over, key):
+    sc = exodiff.load_scenario(ROOT / "scenarios/microneedle_msc_exosome.toml")
+    with pytest.raises(ScenarioError) as exc:
+        sc.replace(over)
+    lines = exc.value.lines()
+    assert len(lines) == 1 and key in lines[0]
+
+
+@pytest.mark.parametrize("over, key, word", [
+    ({"delivery.pulse_energy": "500 mJ"}, "delivery.pulse_energy", "5-380 mJ"),
+    ({"delivery.coverage": 1.5}, "delivery.coverage", "1"),
+])
+def test_bad_laser_settings_are_one_line(over, key, word):
+    sc = exodiff.load_scenario(ROOT / "scenarios/laser_plant_exosome.toml")
+    with pytest.raises(ScenarioError) as exc:
+        sc.replace(over)
+    lines = exc.value.lines()
+    assert len(lines) == 1 and key in lines[0] and word in lines[0]
+
+
+def test_cli_reports_a_channel_deeper_than_the_skin(tmp_path):
+    bad = tmp_path / "deep.toml"
+    text = (ROOT / "scenarios/microneedle_msc_exosome.toml").read_text()
+    bad.write_text(text.replace('device = "dermaroller_1_0mm"', 'device = "dermaroller_1_0mm"\nchannel_depth = "5 mm"'))
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "exodiff", "run", str(bad), "-o", str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    err = proc.stderr.strip().splitlines()
+    assert len(err) == 1 and "delivery.channel_depth" in err[0] and "Traceback" not in proc.stderr
+    assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def runs():
+    return {
+        "topical": exodiff.run(_load("topical_msc_exosome.toml", **{"simulation.output_interval": "2 h"})),
+        "microneedle": exodiff.run(_load("microneedle_msc_exosome.toml")),
+        "laser": exodiff.run(_load("laser_plant_exosome.toml")),
+        "follicles": exodiff.run(_load("topical_follicles_liposome.toml")),
+    }
+
+
+@pytest.mark.parametrize("name", ["microneedle", "laser", "follicles"])
+def test_channel_scenarios_run_with_mass_balance(runs, name):
+    ds = runs[name]
+    assert "concentration_rz" in ds and ds.attrs["geometry"].startswith("2D")
+    assert np.max(np.abs(ds["mass_balance_error"].values)) < 1e-10
+    np.testing.assert_allclose(ds["fraction"].sum("compartment").values, 1.0, atol=1e-10)
+
+
+def test_channels_deliver_vesicles_where_intact_skin_does_not(runs):
+    topical = metrics.summary(runs["topical"])["delivered_dermis"]
+    needled = metrics.summary(runs["microneedle"])["delivered_dermis"]
+    lasered = metrics.summary(runs["laser"])["delivered_dermis"]
+    assert topical < 1e-6
+    assert needled > 1e3 * max(topical, 1e-12) and needled > 1e-3
+    assert lasered > 1e-3
+
+
+def test_lateral_average_is_the_area_weighted_mean(runs):
+    ds = runs["microneedle"]
+    r_faces = np.concatenate([[0.0], 0.5 * (ds["radius"].values[1:] + ds["radius"].values[:-1])])
+    assert ds["concentration"].dims == ("time", "depth")
+    # the lateral average lies between the radial extremes at every depth
+    c = ds["concentration_rz"].values
+    avg = ds["concentration"].values
+    assert np.all(avg <= c.max(axis=2) * (1 + 1e-12) + 1e-300)
+    assert np.all(avg >= c.min(axis=2) * (1 - 1e-12) - 1e-300)
+    assert r_faces.size == ds["radius"].size
