@@ -24,7 +24,6 @@ import time
 
 import numpy as np
 
-from exodiff.grid import auto_cells
 from exodiff.problem import Layer, Problem1D
 from exodiff.solve import integrate
 
@@ -50,10 +49,13 @@ RESOLUTIONS = {"auto": 1, "2x": 2, "4x": 4}
 def vesicle_problem(resolution: str = "auto", tolerance: float = 1e-5) -> Problem1D:
     """The benchmark problem at one of :data:`RESOLUTIONS` (or an integer factor)."""
     factor = RESOLUTIONS[resolution] if isinstance(resolution, str) else int(resolution)
-    cells = [factor * auto_cells(ly.thickness) for ly in LAYERS]
-    return Problem1D.from_layers(LAYERS, output_times=OUTPUT_TIMES, resolution=cells, bottom="sink",
-                                 vehicle="finite", concentration=1.0, vehicle_thickness=20e-6,
-                                 tolerance=tolerance)
+    kw = dict(output_times=OUTPUT_TIMES, bottom="sink", vehicle="finite", concentration=1.0,
+              vehicle_thickness=20e-6, tolerance=tolerance)
+    auto = Problem1D.from_layers(LAYERS, resolution="auto", **kw)  # whatever "auto" means today
+    if factor == 1:
+        return auto
+    cells = [factor * (sl.stop - sl.start) for sl in auto.grid.layer_slices]
+    return Problem1D.from_layers(LAYERS, resolution=cells, **kw)
 
 
 def _best_time(fn, repeat: int = 5) -> float:
