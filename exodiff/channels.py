@@ -100,7 +100,7 @@ def channel_geometry(resolved: Mapping[str, Any]) -> dl.ChannelGeometry | None:
         closure = device["closure_time_occluded"]
     else:
         closure = _pick(d, device, "closure_time")
-    delay = float(d.get("application_delay", 0.0))
+    delay = 0.0  # application right after the procedure (a delay key waits for the unit-cell solver's clock offset)
     if method == "microneedle":
         return _microneedle(d, device, closure, delay)
     return _laser(d, device, closure, delay)
@@ -228,8 +228,6 @@ def problem_from_scenario(resolved: Mapping[str, Any], layers, base):
     res = sim.get("resolution", "auto")
     if isinstance(res, dict) and "cells" in res:
         res = {k: v for k, v in res.items() if k != "cells"} or "auto"
-    # a delay between procedure and application shifts the closure clock:
-    # the channel starts at exp(-delay/tau) of its openness
     closure = geom.closure_time
     problem = ProblemRZ.from_layers(
         layers, channel_radius=equivalent_radius(geom), channel_depth=geom.depth, density=geom.density,
@@ -240,14 +238,5 @@ def problem_from_scenario(resolved: Mapping[str, Any], layers, base):
         vehicle_thickness=base.vehicle_thickness, tolerance=base.tolerance,
         evaporation_fraction=base.evaporation_fraction, evaporation_time=base.evaporation_time,
         wash_off_time=base.wash_off_time, dose_unit=base.dose_unit,
-        meta={"channel_kind": geom.kind, "open_fraction_at_application": geom.open_fraction,
-              "closure_offset": _closure_offset(geom)})
+        meta={"channel_kind": geom.kind})
     return problem, geom
-
-
-def _closure_offset(geom: dl.ChannelGeometry) -> float:
-    if geom.closure_time is None or geom.open_fraction >= 1.0:
-        return 0.0
-    if geom.open_fraction <= 0.0:
-        return math.inf
-    return -geom.closure_time * math.log(geom.open_fraction)
