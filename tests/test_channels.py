@@ -138,3 +138,14 @@ def test_lateral_average_is_the_area_weighted_mean(runs):
     assert np.all(avg <= c.max(axis=2) * (1 + 1e-12) + 1e-300)
     assert np.all(avg >= c.min(axis=2) * (1 - 1e-12) - 1e-300)
     assert r_faces.size == ds["radius"].size
+
+
+def test_needle_length_sweep_scenario(tmp_path):
+    """The shipped needle-length sweep runs; longer needles put no less into the dermis."""
+    ds = exodiff.sweep(ROOT / "scenarios/sweep_microneedle_length.toml", jobs=1, directory=tmp_path / "sw")
+    lengths = ds["delivery.needle_length"].values if "delivery.needle_length" in ds.coords else None
+    assert lengths is not None and lengths.size == 6
+    d = ds["delivered_dermis"].values
+    assert np.all(np.isfinite(d))
+    assert np.all(np.diff(d) >= -1e-9 * d.max())
+    assert d[-1] > d[0] > 0.0
