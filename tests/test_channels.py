@@ -149,3 +149,14 @@ def test_needle_length_sweep_scenario(tmp_path):
     assert np.all(np.isfinite(d))
     assert np.all(np.diff(d) >= -1e-9 * d.max())
     assert d[-1] > d[0] > 0.0
+
+
+def test_compare_delivery_methods_scenario():
+    """One formulation, three methods, one command: channels beat intact skin by orders of magnitude."""
+    table = exodiff.compare(ROOT / "scenarios/compare_delivery_methods.toml", jobs=1, plots=False)
+    d = table["delivered_dermis"]
+    topical = float(d.sel(variant="topical"))
+    for method in ("microneedle", "laser"):
+        assert float(d.sel(variant=method)) > 1e3 * max(topical, 1e-12)
+    err = table["max_mass_balance_error"].values
+    assert np.all(err < 1e-10)
