@@ -92,7 +92,7 @@ def _run(args: argparse.Namespace) -> int:
     print(f"{sc.name}: results in {directory}/")
     for p in paths:
         print(f"  {Path(p).name}")
-    print(outputs.summary_table(ds))
+    print(outputs.summary_table(ds, sc.resolved["formulation"].get("target_layer")))
     return 0
 
 
