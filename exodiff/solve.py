@@ -132,19 +132,17 @@ def integrate(problem: Problem1D, progress: bool = False, desc: str = "solving")
         for ch in chunks:
             if ch.size == 0:
                 continue
-            if hasattr(K, "integrate_columns"):
-                status = K.integrate_columns(*args, stops[ch], out_idx[ch], events[ch], u, comp, fstate, istate,
-                                             rtol, m_ref, h_start, MAX_STEPS, u_out, comp_out, stats)
-            else:  # until the batched kernel lands: one column only
-                if S != 1 or P != 3:
-                    raise SolverError("size classes and a tracked cargo need the batched 1D kernel, which this "
-                                      "build does not have yet; run without gsd/pdi/size_distribution/cargo")
+            if S == 1 and P == 3:
+                # one column: the one-column kernel (see exodiff.kernels.column1d)
                 cl = arr["closs"][0]
                 status = K.integrate_column(arr["cap"][0], arr["g"][0], cl[0], cl[1], cl[2], arr["node_layer"], L,
                                             infinite, c_donor[0], problem.vehicle_thickness,
                                             problem.evaporation_fraction, problem.evaporation_time,
                                             stops[ch], out_idx[ch], events[ch], u[0], comp[0], fstate, istate,
                                             rtol, m_ref[0], h_start, MAX_STEPS, u_out[:, 0], comp_out[:, 0], stats)
+            else:
+                status = K.integrate_columns(*args, stops[ch], out_idx[ch], events[ch], u, comp, fstate, istate,
+                                             rtol, m_ref, h_start, MAX_STEPS, u_out, comp_out, stats)
             if status != K.OK:
                 raise _failure(problem, status, fstate, istate, u)
             if bar is not None:

@@ -344,3 +344,208 @@ def run_column(problem, kernel=None, max_steps: int = 1_000_000):
 def integrate_reference(problem, max_steps: int = 1_000_000):
     """Solve a :class:`~exodiff.problem.Problem1D` with the numpy reference kernel (see :func:`run_column`)."""
     return run_column(problem, integrate_column_reference, max_steps)
+
+
+# -- several columns with one-way sources (size classes, a released cargo) -------
+def compartment_rates_stacked(u, g, g1, closs, node_layer, n_layers):
+    """As :func:`compartment_rates` with the loss processes stacked, ``closs[p] = k_p C``."""
+    P = closs.shape[0]
+    nl = n_layers
+    tissue = node_layer >= 0
+    lay = node_layer[tissue]
+    out = np.zeros(P * nl + 3)
+    for p in range(P):
+        out[p * nl:(p + 1) * nl] = np.bincount(lay, (closs[p] * u)[tissue], nl)
+    out[P * nl] = g[u.size] * u[-1]
+    out[P * nl + 2] = g1 * (u[0] - u[1])
+    return out
+
+
+def column_stages(t, h, u, comp, g, g1, cap_tissue, closs, node_layer, n_layers, infinite, h0, evap_frac,
+                  evap_tau, src):
+    """Both TR-BDF2 stages of one column, with a source known at the three stage times.
+
+    ``src`` is ``(S_n, S_g, S_1)`` (amount per area per s at ``t``, ``t + gamma h``,
+    ``t + h``) or None.  With a source the stages are
+
+        C_g u_g - C_n u = a (A u + S_n + A u_g + S_g),
+        C_1 u_1 - d (A u_1 + S_1) = BDF_A C_g u_g - BDF_B C_n u,
+
+    solved for the increments as the kernel does.
+
+    Returns
+    -------
+    ug, u1, comp1, (fn, fg, f1), (rn, rg, r1)
+        Stage states, the new compartments, the stage derivatives (source
+        included) and the compartment rates.
+    """
+    loss = closs.sum(axis=0)
+    cap_n = cap_tissue.astype(float).copy()
+    cap_g = cap_n.copy()
+    cap_1 = cap_n.copy()
+    if not infinite:
+        cap_n[0] = film_thickness(t, h0, evap_frac, evap_tau)
+        cap_g[0] = film_thickness(t + GAMMA * h, h0, evap_frac, evap_tau)
+        cap_1[0] = film_thickness(t + h, h0, evap_frac, evap_tau)
+    bands = operator_bands(g, g1, loss)
+    zero = np.zeros_like(u)
+    s_n, s_g, s_1 = src if src is not None else (zero, zero, zero)
+
+    def F(v):
+        return rates(v, g, g1, loss)
+
+    def R(v):
+        return compartment_rates_stacked(v, g, g1, closs, node_layer, n_layers)
+
+    supplied = closs.shape[0] * n_layers + 2
+    a = ALPHA_TR * h
+    fn, rn = F(u), R(u)
+    dg = solve_stage(a, cap_g, bands, infinite, 0.0, (cap_n - cap_g) * u + 2.0 * a * fn + a * (s_n + s_g))
+    ug = u + dg
+    fg, rg = F(ug), R(ug)
+    rg[supplied] = g1 * ((u[0] - u[1]) - (dg[1] - dg[0]))
+    comp_g = comp + a * (rn + rg)
+    d = BDF_D * h
+    d1 = solve_stage(d, cap_1, bands, infinite, 0.0,
+                     BDF_A * cap_g * ug - BDF_B * cap_n * u - cap_1 * ug + d * fg + d * s_1)
+    u1 = ug + d1
+    f1, r1 = F(u1), R(u1)
+    r1[supplied] = g1 * ((ug[0] - ug[1]) - (d1[1] - d1[0]))
+    comp1 = BDF_A * comp_g - BDF_B * comp + d * r1
+    return ug, u1, comp1, (fn + s_n, fg + s_g, f1 + s_1), (rn, rg, r1), cap_1
+
+
+def integrate_columns_reference(
+    cap_tissue, g, closs, csrc, source_to, node_layer, n_layers,
+    infinite, c_donor, h0, evap_frac, evap_tau,
+    stops, out_index, stop_event,
+    u, comp, fstate, istate,
+    rtol, m_ref, h_start, max_steps,
+    u_out, comp_out, stats,
+):
+    """Numpy twin of :func:`exodiff.kernels.column1d.integrate_columns`.
+
+    Columns in index order; a column's source at each stage is the sum of
+    ``csrc[s] * u_s`` at that stage over the columns ``s`` that feed it.  Same
+    arguments and in-place updates as the kernel.
+    """
+    S = u.shape[0]
+    atol = rtol * 1e-3 * np.asarray(m_ref, dtype=float)
+    t = fstate[F_TIME]
+    h_next = fstate[F_STEP]
+    h_min = 1e-14 * max(stops[-1], 1.0)
+    removed = closs.shape[1] * n_layers + 1
+    i0 = 1 if infinite else 0
+    steps_here = 0
+
+    def fail(status, node):
+        istate[I_STATUS] = status
+        if node is not None:
+            istate[I_FAIL_NODE] = node
+        fstate[F_FAIL_TIME] = t
+        fstate[F_TIME] = t
+        return status
+
+    for k, t_stop in enumerate(stops):
+        while t < t_stop:
+            g1s = [0.0 if istate[I_WASHED] else g[s][1] for s in range(S)]
+            h, last = step_to_stop(h_next, t_stop - t)
+            if last:
+                h = t_stop - t
+            src = [[np.zeros(u.shape[1]) for _ in range(3)] for _ in range(S)]
+            fed = [any(source_to[p] == s for p in range(S)) for s in range(S)]
+            u1 = np.empty_like(u)
+            comp1 = np.empty_like(comp)
+            err, bad = 0.0, -1
+            for s in range(S):
+                ug, u1[s], comp1[s], (fn, fg, f1), (rn, rg, r1), cap_1 = column_stages(
+                    t, h, u[s], comp[s], g[s], g1s[s], cap_tissue[s], closs[s], node_layer, n_layers, infinite,
+                    h0, evap_frac, evap_tau, src[s] if fed[s] else None)
+                stats[S_SOLVES] += 2
+                tgt = source_to[s]
+                if tgt >= 0:
+                    for j, v in enumerate((u[s], ug, u1[s])):
+                        src[tgt][j] += csrc[s] * v
+                nonfinite = np.flatnonzero(~np.isfinite(u1[s]))
+                if nonfinite.size:
+                    bad = s * u.shape[1] + int(nonfinite[0])
+                    break
+                e_u = h * (ERR_1 * fn + ERR_2 * fg + ERR_3 * f1)
+                q_u = np.abs(e_u[i0:]) / (atol[s] + rtol * np.abs(cap_1[i0:] * u1[s, i0:]))
+                e_c = h * (ERR_1 * rn + ERR_2 * rg + ERR_3 * r1)
+                q_c = np.abs(e_c) / (atol[s] + rtol * np.abs(comp1[s]))
+                err = max(err, float(q_u.max(initial=0.0)), float(q_c.max(initial=0.0)))
+            if bad >= 0 or not math.isfinite(err):
+                return fail(NONFINITE, bad)
+            steps_here += 1
+            if err <= 1.0:
+                stats[S_STEPS] += 1
+                t = t_stop if last else t + h
+                u[:] = u1
+                comp[:] = comp1
+                h_new = proposed_step(h, err)
+                if h_new < h_next and h < h_next:
+                    h_new = h_next
+                h_next = h_new
+            else:
+                stats[S_REJECTED] += 1
+                h_next = proposed_step(h, err)
+                if h_next < h_min:
+                    return fail(STEP_UNDERFLOW, None)
+            if steps_here > max_steps:
+                return fail(TOO_MANY_STEPS, None)
+        if stop_event[k] == EVENT_WASH and istate[I_WASHED] == 0:
+            for s in range(S):
+                if not infinite:
+                    comp[s, removed] += film_thickness(t, h0, evap_frac, evap_tau) * u[s, 0]
+                u[s, 0] = 0.0
+            istate[I_WASHED] = 1
+            h_next = h_start
+        if out_index[k] >= 0:
+            u_out[out_index[k]] = u
+            comp_out[out_index[k]] = comp
+    fstate[F_TIME] = t
+    fstate[F_STEP] = h_next
+    istate[I_STATUS] = OK
+    return OK
+
+
+def run_columns(problem, kernel=None, max_steps: int = 1_000_000):
+    """Solve every column of a :class:`~exodiff.problem.Problem1D` with a batched kernel.
+
+    The set-up of :func:`exodiff.solve.integrate`; ``kernel`` is
+    :func:`integrate_columns_reference` (default) or the compiled
+    :func:`exodiff.kernels.column1d.integrate_columns`.
+
+    Returns
+    -------
+    u_out, comp_out, stats : ndarray
+        (k, S, n), (k, S, nc) and the step counts.
+    """
+    from ..solve import _stops
+
+    if kernel is None:
+        kernel = integrate_columns_reference
+    arr = problem.columns_arrays()
+    S, n = arr["cap"].shape
+    L = len(problem.layers)
+    nc = problem.n_processes * L + 3
+    times = problem.output_times
+    u = np.zeros((S, n))
+    u[:, 0] = problem.concentration * arr["weight"]
+    comp = np.zeros((S, nc))
+    u_out = np.zeros((times.size, S, n))
+    comp_out = np.zeros((times.size, S, nc))
+    u_out[0] = u
+    h_start = 1e-8 * max(float(times[-1]), 1.0)
+    fstate = np.array([0.0, h_start, math.nan])
+    istate = np.zeros(3, dtype=np.int64)
+    stats = np.zeros(3, dtype=np.int64)
+    stops, out_idx, events = _stops(problem)
+    status = kernel(arr["cap"], arr["g"], arr["closs"], arr["csrc"], arr["source_to"], arr["node_layer"], L,
+                    problem.vehicle == "infinite", problem.concentration * arr["weight"], problem.vehicle_thickness,
+                    problem.evaporation_fraction, problem.evaporation_time, stops, out_idx, events, u, comp,
+                    fstate, istate, problem.tolerance, arr["m_ref"], h_start, max_steps, u_out, comp_out, stats)
+    if status != OK:
+        raise RuntimeError(f"kernel status {status}")
+    return u_out, comp_out, stats
