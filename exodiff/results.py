@@ -200,13 +200,11 @@ def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None) -> xr.Datase
                       per_layer=pl_c, bottom=free["bottom"] + vparts["bottom"],
                       removed=free["removed"] + vparts["removed"], conc=free["conc"] + vparts["conc"],
                       flux_sys=free["flux_sys"] + vparts["flux_sys"], flux_in=free["flux_in"] + vparts["flux_in"])
-        if problem.vehicle == "infinite":
-            cparts["vehicle"] = vparts["vehicle"] + 0.0 * free["vehicle"]
         amount_c = _amounts(cparts, True) * PER_CM2
         if problem.vehicle == "infinite":
             amount_c[:, 0] = dose_cm2
-        amount_free = _amounts(dict(free, per_layer=free["per_layer"]), True) * PER_CM2
-        amount_free[:, -1] = 0.0
+        amount_free = _amounts(free, True) * PER_CM2
+        amount_free[:, -1] = 0.0  # "released" is a vesicle compartment
         sp = ("time", "species")
         data_vars = dict(
             concentration=(("time", "species", "depth"), np.stack([vparts["conc"], cparts["conc"]], axis=1) * PER_CM3,
