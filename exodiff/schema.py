@@ -166,8 +166,9 @@ LAYER = {
 }
 
 FORMULATION = {
-    "preset": Field("string", "Formulation preset from exodiff/data/formulations.toml "
-                    '(msc_exosome, plant_exosome, liposome, caffeine, custom, ...).', default="custom",
+    "preset": Field("string", "Formulation preset from exodiff/data/formulations.toml (msc_exosome, "
+                    "msc_exosome_bone_marrow, plant_exosome[_grapefruit, _apple, ...], engineered_exosome, liposome, "
+                    "deformable_vesicle, caffeine, testosterone, custom; see docs/formulations.md).", default="custom",
                     example='"msc_exosome"'),
     "kind": Field("choice", "What the active is; selects the transport physics.",
                   choices=("vesicle", "small_molecule"), example='"vesicle"'),
