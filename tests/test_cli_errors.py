@@ -150,7 +150,7 @@ def fake_run(monkeypatch):
     monkeypatch.setattr(exodiff.solve, "run", run)
     monkeypatch.setattr(exodiff.solve, "kernels_cached", lambda: calls.setdefault("cached", False))
     monkeypatch.setattr(exodiff.outputs, "write_outputs", write_outputs)
-    monkeypatch.setattr(exodiff.outputs, "summary_table", lambda ds: "SUMMARY")
+    monkeypatch.setattr(exodiff.outputs, "summary_table", lambda ds, target=None: "SUMMARY")
     return calls
 
 

@@ -319,7 +319,9 @@ def integrate_columns(
     t = fstate[F_TIME]
     h_next = fstate[F_STEP]
     t_end = stops[stops.shape[0] - 1]
-    h_min = 1e-14 * max(t_end, 1.0)
+    # the floor only catches a hopeless collapse: a start against a sharp
+    # front may need steps far below 1e-14 t_end, later steps must still move t
+    h_min = 1e-20 * max(t_end, 1.0)
     steps_here = 0
     i0 = 1 if infinite else 0
     for k in range(stops.shape[0]):
@@ -441,7 +443,7 @@ def integrate_columns(
             else:
                 stats[S_REJECTED] += 1
                 h_next = next_step(h, err)
-                if h_next < h_min:
+                if h_next < max(h_min, 8.0 * 2.220446049250313e-16 * abs(t)):
                     istate[I_STATUS] = STEP_UNDERFLOW
                     fstate[F_FAIL_TIME] = t
                     fstate[F_TIME] = t
@@ -562,7 +564,9 @@ def integrate_column(
     t = fstate[F_TIME]
     h_next = fstate[F_STEP]
     t_end = stops[stops.shape[0] - 1]
-    h_min = 1e-14 * max(t_end, 1.0)
+    # the floor only catches a hopeless collapse: a start against a sharp
+    # front may need steps far below 1e-14 t_end, later steps must still move t
+    h_min = 1e-20 * max(t_end, 1.0)
     steps_here = 0
     for k in range(stops.shape[0]):
         t_stop = stops[k]
@@ -654,7 +658,7 @@ def integrate_column(
             else:
                 stats[S_REJECTED] += 1
                 h_next = next_step(h, err)
-                if h_next < h_min:
+                if h_next < max(h_min, 8.0 * 2.220446049250313e-16 * abs(t)):
                     istate[I_STATUS] = STEP_UNDERFLOW
                     fstate[F_FAIL_TIME] = t
                     fstate[F_TIME] = t

@@ -232,7 +232,9 @@ def integrate_column_reference(
     t = fstate[F_TIME]
     h_next = fstate[F_STEP]
     t_end = stops[-1]
-    h_min = 1e-14 * max(t_end, 1.0)
+    # the floor only catches a hopeless collapse: a start against a sharp
+    # front may need steps far below 1e-14 t_end, later steps must still move t
+    h_min = 1e-20 * max(t_end, 1.0)
     removed = 3 * n_layers + 1
     steps_here = 0
 
@@ -270,7 +272,7 @@ def integrate_column_reference(
             else:
                 stats[S_REJECTED] += 1
                 h_next = proposed_step(h, err)
-                if h_next < h_min:
+                if h_next < max(h_min, 8.0 * 2.220446049250313e-16 * abs(t)):
                     return fail(STEP_UNDERFLOW, None)
             if steps_here > max_steps:
                 return fail(TOO_MANY_STEPS, None)
@@ -433,7 +435,7 @@ def integrate_columns_reference(
     atol = rtol * 1e-3 * np.asarray(m_ref, dtype=float)
     t = fstate[F_TIME]
     h_next = fstate[F_STEP]
-    h_min = 1e-14 * max(stops[-1], 1.0)
+    h_min = 1e-20 * max(stops[-1], 1.0)
     removed = closs.shape[1] * n_layers + 1
     i0 = 1 if infinite else 0
     steps_here = 0
@@ -490,7 +492,7 @@ def integrate_columns_reference(
             else:
                 stats[S_REJECTED] += 1
                 h_next = proposed_step(h, err)
-                if h_next < h_min:
+                if h_next < max(h_min, 8.0 * 2.220446049250313e-16 * abs(t)):
                     return fail(STEP_UNDERFLOW, None)
             if steps_here > max_steps:
                 return fail(TOO_MANY_STEPS, None)
