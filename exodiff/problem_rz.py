@@ -61,6 +61,9 @@ class ChannelSpec:
         ``K`` of the open channel relative to the vehicle (1: formulation fluid).
     closure_time : float
         ``tau``, s; ``inf``: stays open, ``0``: closed from the start.
+    closure_delay : float
+        Time from the procedure (channel made) to the application, s: the
+        channel is ``exp(-delay / tau)`` open at ``t = 0``.
     coag_width : float
         Coagulation zone width ``w``, m (0: none).
     coag_diffusivity_factor, coag_partition_factor : float
@@ -75,6 +78,7 @@ class ChannelSpec:
     open_diffusivity: float
     open_partition: float = 1.0
     closure_time: float = math.inf
+    closure_delay: float = 0.0
     coag_width: float = 0.0
     coag_diffusivity_factor: float = 1.0
     coag_partition_factor: float = 1.0
@@ -97,6 +101,13 @@ def _closure_time(value) -> float:
     if math.isnan(tau) or tau < 0.0:
         raise ValueError(f"closure_time must be >= 0 s, None or inf, got {value!r}")
     return tau
+
+
+def _delay(value) -> float:
+    d = float(value)
+    if math.isnan(d) or d < 0.0:
+        raise ValueError(f"closure_delay must be >= 0 s, got {value!r}")
+    return d
 
 
 @dataclass(frozen=True)
@@ -131,9 +142,9 @@ class ProblemRZ:
     # -- construction ---------------------------------------------------------
     @classmethod
     def from_layers(cls, layers, *, channel_radius, channel_depth, density, open_diffusivity,
-                    open_partition=1.0, closure_time=None, coag_width=0.0, coag_diffusivity_factor=1.0,
-                    coag_partition_factor=1.0, coag_bottom=True, output_times, resolution="auto",
-                    bottom="sink", vehicle="finite", concentration=1.0, vehicle_thickness=20e-6,
+                    open_partition=1.0, closure_time=None, closure_delay=0.0, coag_width=0.0,
+                    coag_diffusivity_factor=1.0, coag_partition_factor=1.0, coag_bottom=True, output_times,
+                    resolution="auto", bottom="sink", vehicle="finite", concentration=1.0, vehicle_thickness=20e-6,
                     tolerance=1e-5, evaporation_fraction=0.0, evaporation_time=1800.0, wash_off_time=None,
                     dose_unit="1", stretch=None, radial_ratio=None, meta=None):
         """Build a unit-cell problem from layers given directly (tests, benchmarks, fitting).
@@ -152,6 +163,9 @@ class ProblemRZ:
             Partition coefficient of the open channel (formulation fluid: 1).
         closure_time : float or None
             ``tau`` of the closure, s; None or inf: open throughout; 0: closed from the start.
+        closure_delay : float
+            Time between making the channel and applying the formulation, s
+            (the channel starts ``exp(-delay/tau)`` open).
         coag_width, coag_diffusivity_factor, coag_partition_factor, coag_bottom :
             Coagulation zone (see :class:`ChannelSpec`).
         output_times : array_like
@@ -172,6 +186,7 @@ class ProblemRZ:
         ch = ChannelSpec(radius=float(channel_radius), depth=float(channel_depth) if channel_radius > 0 else 0.0,
                          density=float(density), open_diffusivity=float(open_diffusivity),
                          open_partition=float(open_partition), closure_time=_closure_time(closure_time),
+                         closure_delay=_delay(closure_delay),
                          coag_width=float(coag_width) if channel_radius > 0 else 0.0,
                          coag_diffusivity_factor=float(coag_diffusivity_factor),
                          coag_partition_factor=float(coag_partition_factor), coag_bottom=bool(coag_bottom))
@@ -268,7 +283,7 @@ class ProblemRZ:
             return 0.0
         if math.isinf(tau):
             return 1.0
-        return math.exp(-t / tau)
+        return math.exp(-(t + self.channel.closure_delay) / tau)
 
     def fields_at(self, t: float) -> dict:
         """``D``, ``K`` and loss rates per cell at time ``t`` (the closing channel)."""
@@ -304,6 +319,7 @@ class ProblemRZ:
             d_open=float(self.channel.open_diffusivity),
             k_open=float(self.channel.open_partition),
             tau=float(self.channel.closure_time) if g.channel_rows > 0 else math.inf,
+            t_open=float(self.channel.closure_delay),
             d_t=np.ascontiguousarray(f["diffusivity"]),
             k_t=np.ascontiguousarray(f["partition"]),
             kdeg=np.ascontiguousarray(f["degradation_rate"]),

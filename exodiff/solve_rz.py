@@ -11,6 +11,7 @@ reads like a 1D result.
 from __future__ import annotations
 
 import math
+import os
 import time as _time
 
 import numpy as np
@@ -20,7 +21,8 @@ from .grid_rz import CHANNEL, COAGULATION
 from .problem_rz import ProblemRZ
 from .solve import MASS_BALANCE_LIMIT, MAX_STEPS, RawSolution, _stops, balance_error
 
-#: cells from which the parallel (prange) kernels pay off on 2 cores (measured)
+#: cells from which the parallel (prange) kernels pay off on 2 cores (measured
+#: break-even about 9000 cells on an idle machine)
 PARALLEL_THRESHOLD = 12_000
 
 
@@ -38,17 +40,33 @@ def _stops_rz(problem: ProblemRZ):
 
 
 def use_parallel(problem: ProblemRZ, parallel="auto") -> bool:
-    """Whether the ``prange`` kernels are used: above :data:`PARALLEL_THRESHOLD` cells and >1 thread."""
-    if parallel == "auto":
-        import numba
+    """Whether the ``prange`` kernels are used.
 
-        return problem.grid.nz * problem.grid.nr >= PARALLEL_THRESHOLD and numba.get_num_threads() > 1
-    return bool(parallel)
+    ``auto``: at least :data:`PARALLEL_THRESHOLD` cells, more than one Numba
+    thread, and a core to spare (1-minute load average below the cores minus
+    one).  The kernels are memory-bound and call a parallel loop about 15
+    times per step, so a thread that another process delays holds up every
+    barrier: measured on the 2-core machine, a 200 x 400 run took 1.5 s in
+    parallel and 3.1 s serial when idle, but 7.6 s in parallel and 3.1 s
+    serial beside one busy process.  Below about 9000 cells serial wins
+    even on an idle machine.
+    """
+    if parallel != "auto":
+        return bool(parallel)
+    import numba
+
+    if problem.grid.nz * problem.grid.nr < PARALLEL_THRESHOLD or numba.get_num_threads() < 2:
+        return False
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # not available on every platform
+        return True
+    return load < (os.cpu_count() or 1) - 1.0
 
 
 def integrate_rz(problem: ProblemRZ, progress: bool = False, desc: str = "solving", *, parallel="auto",
                  initial_state=None, fixed_step: float | None = None, check: bool = True,
-                 filter_mode: int = 2) -> RawSolution:
+                 filter_mode: int = 2, predict1: bool = True) -> RawSolution:
     """Solve a unit-cell problem.
 
     Parameters
@@ -57,9 +75,8 @@ def integrate_rz(problem: ProblemRZ, progress: bool = False, desc: str = "solvin
     progress : bool
         Show a tqdm bar advancing per output time.
     parallel : "auto" or bool
-        Use the ``prange`` line sweeps (``auto``: above :data:`PARALLEL_THRESHOLD`
-        cells when Numba has more than one thread; sweep workers, which run
-        one thread each, get the serial kernels).
+        Use the ``prange`` line sweeps (``auto``: see :func:`use_parallel`;
+        sweep workers, which run one thread each, get the serial kernels).
     initial_state : array_like, optional
         ``u = c/K`` per cell, shape ``(nz, nr)``, at ``t = 0`` (default: empty
         skin); the vehicle starts at the problem's concentration.  The dose
@@ -67,6 +84,12 @@ def integrate_rz(problem: ProblemRZ, progress: bool = False, desc: str = "solvin
     fixed_step : float, optional
         Take fixed steps of this size (s), every one accepted (for convergence
         studies); default adaptive.
+    filter_mode : int
+        Filter of the error estimate (2: the factored iteration matrix; 1 its
+        z factor; 0 none).  For experiments; see docs/numerics_rz.md.
+    predict1 : bool
+        Start stage 1 from the last step's ``du/dt`` extrapolation (default);
+        False starts from ``u_n``.  For experiments.
     check : bool
         Check the mass balance at every output (raise beyond 1e-9).
 
@@ -119,12 +142,23 @@ def integrate_rz(problem: ProblemRZ, progress: bool = False, desc: str = "solvin
     if par:
         import numba
 
+        # OpenMP threads spin at barriers before sleeping; libgomp's default
+        # spin is long enough that, with another process on the machine, the
+        # spinning thread starves its descheduled sibling (a 200 x 400 run:
+        # 20 s vs 7.6 s with this bound, 3.1 s serial), while passive waiting
+        # costs the idle case its speed-up (2.9 s vs 1.5 s).  A bounded spin
+        # keeps most of both.  Only the default is set, so a user's own
+        # choice wins; libgomp reads it when it starts (first parallel launch).
+        os.environ.setdefault("GOMP_SPINCOUNT", "10000")
         nchunks = max(1, min(nr, numba.get_num_threads()))
     rtol = problem.tolerance
     m_ref = problem.amount_scale()
+    if initial_state is not None:
+        m_ref += float(np.abs(problem.capacity_at(0.0).ravel() * u[1:]).sum())
+    m_ref = max(m_ref, 1e-300)          # an empty problem stays empty, without 0/0
     wabs = problem.grid.annulus_areas / problem.cell_area
-    args = (arr["chan_cols"], arr["d_open"], arr["k_open"], arr["tau"], arr["d_t"], arr["k_t"], arr["kdeg"],
-            arr["kup"], arr["kcl"], arr["vol"], arr["dz"], arr["dr"], arr["rf"], arr["az"], arr["sink"],
+    args = (arr["chan_cols"], arr["d_open"], arr["k_open"], arr["tau"], arr["t_open"], arr["d_t"], arr["k_t"],
+            arr["kdeg"], arr["kup"], arr["kcl"], arr["vol"], arr["dz"], arr["dr"], arr["rf"], arr["az"], arr["sink"],
             arr["row_layer"], L, problem.vehicle == "infinite", problem.concentration,
             problem.vehicle_thickness, problem.evaporation_fraction, problem.evaporation_time,
             problem.cell_area, wabs)
@@ -142,8 +176,8 @@ def integrate_rz(problem: ProblemRZ, progress: bool = False, desc: str = "solvin
         for ch in chunks:
             if ch.size == 0:
                 continue
-            status = kernel(*args, stops[ch], out_idx[ch], events[ch], u, v, comp, fstate, istate,
-                            rtol, m_ref, h_start, MAX_STEPS, h_fixed, filter_mode, nchunks, u_out, comp_out, stats)
+            status = kernel(*args, stops[ch], out_idx[ch], events[ch], u, v, comp, fstate, istate, rtol, m_ref,
+                            h_start, MAX_STEPS, h_fixed, filter_mode, predict1, nchunks, u_out, comp_out, stats)
             if status != K.OK:
                 raise _failure(problem, status, fstate, istate)
             if bar is not None:
@@ -156,7 +190,9 @@ def integrate_rz(problem: ProblemRZ, progress: bool = False, desc: str = "solvin
                       stats={"steps": int(stats[0]), "rejected": int(stats[1]), "solves": int(stats[2]),
                              "wall_time_s": wall, "parallel": par, "cells": nz * nr})
     if initial_state is not None:
-        raw.stats["initial_tissue"] = float((problem.capacity_at(0.0) * u_out[0, 1:].reshape(nz, nr)).sum())
+        m0 = problem.capacity_at(0.0) * u_out[0, 1:].reshape(nz, nr)
+        raw.stats["initial_tissue"] = float(m0.sum())
+        raw.stats["initial_tissue_abs"] = float(np.abs(m0).sum())
     if check:
         err = mass_balance_error_rz(problem, raw)
         worst = float(np.max(np.abs(err)))
@@ -225,13 +261,21 @@ def vehicle_amount_rz(problem: ProblemRZ, raw: RawSolution) -> np.ndarray:
 
 def mass_balance_error_rz(problem: ProblemRZ, raw: RawSolution) -> np.ndarray:
     """Relative mass balance error at each output time (see :func:`exodiff.solve.balance_error`)."""
-    initial = raw.stats.get("initial_tissue", 0.0)
+    L = len(problem.layers)
     finite = problem.vehicle == "finite"
     tissue = tissue_amounts_rz(problem, raw).sum(axis=1)
+    if "initial_tissue" not in raw.stats:
+        vehicle = vehicle_amount_rz(problem, raw) if finite else None
+        return balance_error(vehicle, tissue, raw.comp, problem.unit_dose, L, finite)
+    # with an initial state (which may hold either sign, e.g. a test mode) the
+    # balance is checked against what was there, relative to its absolute size
+    initial = raw.stats["initial_tissue"]
+    scale = max(raw.stats["initial_tissue_abs"] + (problem.unit_dose if finite else 0.0), 1e-300)
+    lost = raw.comp[:, :3 * L + 1].sum(axis=1)
     if finite:
-        return balance_error(vehicle_amount_rz(problem, raw), tissue, raw.comp, problem.unit_dose + initial,
-                             len(problem.layers), True)
-    return balance_error(None, tissue - initial, raw.comp, problem.unit_dose, len(problem.layers), False)
+        total = vehicle_amount_rz(problem, raw) + tissue + lost + raw.comp[:, 3 * L + 1]
+        return (total - problem.unit_dose - initial) / scale
+    return (tissue - initial + lost - raw.comp[:, 3 * L + 2]) / max(scale, float(np.abs(raw.comp[:, 3 * L + 2]).max()))
 
 
 def lateral_average(problem: ProblemRZ, field: np.ndarray) -> np.ndarray:

@@ -21,31 +21,56 @@ Time stepping: TR-BDF2 exactly as in :mod:`exodiff.kernels.column1d` (same
 constants, error weights, controller and landing, from
 :mod:`exodiff.kernels.control`), but each implicit stage is solved by an
 approximate factorisation in delta form (the Douglas scheme inside the
-stage).  Stage 1 (``a = gamma h / 2``, ``Delta = u_g - u_n``)::
+stage).  A stage ``M x = b`` with ``M = C - a A`` is solved from a
+predictor ``q`` as ``x = q + delta``, ``P delta = b - M q``, with
+``P = (C - a A_z) C^-1 (C - a A_r)``::
 
-    (C_g - a A_z,g) D* = (C_n - C_g) u_n + a A_n u_n + a A_g u_n
-    (C_g - a A_r,g) Delta = C_g D*
+    (C - a A_z) D* = b - M q,        (C - a A_r) delta = C D*
 
-which is the conservative statement
-``C_g u_g - C_n u_n = a A_n u_n + a A_z,g (u_n + D*) + a A_r,g (u_n + Delta)``.
-Stage 2 (``d = BDF_D h``, ``Delta = u_1 - u_g``)::
+which is the conservative statement ``C x = b + a A_z (q + D*) + a A_r (q +
+delta)``.  Stage 1 (``a = gamma h / 2``): ``b = C_n u_n + a A_n u_n``,
+coefficients at ``t + gamma h``; stage 2 (``d = a``: ``gamma/2 = (1 -
+gamma)/(2 - gamma)``, so one factorisation serves both stages):
+``b = BDF_A C_g u_g - BDF_B C_n u_n``, coefficients at ``t + h``.  The
+compartments are booked with the arguments the statement uses (``r`` the
+rates of :func:`compartment_rates`; radial diffusion books nothing)::
 
-    (C_1 - d A_z,1) D* = BDF_A C_g u_g - BDF_B C_n u_n - C_1 u_g + d A_1 u_g
-    (C_1 - d A_r,1) Delta = C_1 D*
+    comp_g = comp_n + a r_n(u_n) + a r_g(q_1 + D*_1)
+    comp_1 = BDF_A comp_g - BDF_B comp_n + d r_1(q_2 + D*_2)
 
-i.e. ``C_1 u_1 = BDF_A C_g u_g - BDF_B C_n u_n + d A_z,1 (u_g + D*) +
-d A_r,1 (u_g + Delta)``.  The compartments are booked with exactly the
-arguments the statement uses (``r`` are the rates of :func:`compartment_rates`;
-radial diffusion books nothing)::
-
-    comp_g = comp_n + a r_n(u_n) + a r_g(u_n + D*)
-    comp_1 = BDF_A comp_g - BDF_B comp_n + d r_1(u_g + D*)
-
-Since ``1^T A_r = 0`` and ``1^T A_z x + 1^T r(x) = 0`` for any ``x``, and
+Since ``1^T A_r = 0``, ``1^T A_z x + 1^T r(x) = 0`` for any ``x`` and
 ``BDF_A - BDF_B = 1``, vehicle + tissue + compartments is conserved to
-round-off whatever ``D*`` is: the splitting perturbs accuracy, never the
-mass balance.  The factorisation error is ``a^2 A_z C^-1 A_r Delta =
-O(h^2 Delta) = O(h^3)`` per step, the order of the TR-BDF2 local error.
+round-off whatever ``q`` and ``D*`` are: the splitting perturbs accuracy,
+never the mass balance.
+
+The splitting error of a stage is ``(P - M) delta = a^2 A_z C^-1 A_r (x -
+q)``.  For modes stiff in both directions (fine cells in r *and* z: the
+corners where the channel wall meets an interface) ``P^-1 M -> 0``: the
+factorisation leaves them at the predictor, so what the predictor gets
+wrong there stays (the scheme does not damp such modes; ``|R| -> 1``).
+Hence, measured on channel problems (docs/numerics_rz.md):
+
+- predictors: stage 2 from ``q_2 = u_g + (1 - gamma)/gamma (u_g - u_n)``
+  (linear extrapolation within the step); stage 1 from ``q_1 = u_n + gamma
+  min(h, h_prev) v``, ``v = (u_1 - BDF_A u_g + BDF_B u_n)/d`` of the last
+  step (its ``du/dt`` at the step's end, capacity changes included), the
+  extrapolation no longer than the last step (a longer one overshot modes
+  that turned stiff as the step grew).  With ``q = u_n, u_g`` the step counts
+  were 2-3x those of unsplit TR-BDF2 at equal accuracy; with the
+  predictors about 1.1-1.5x;
+- error estimate: ``h (ERR_1 F_n + ERR_2 F_g + ERR_3 F_1)`` with the stage
+  derivatives the factorised stages actually used, ``F_g = (C_g u_g - C_n
+  u_n)/a - F_n`` and ``F_1 = (C_1 u_1 - BDF_A C_g u_g + BDF_B C_n u_n)/d``
+  (``A u`` at the stage values amplifies the splitting residue by ``a
+  lambda``), filtered through ``P^-1 C`` (Hairer & Wanner's filter of the
+  estimate with the iteration matrix, here its factored form);
+- norm: per depth row the area-weighted RMS over radius of the error
+  relative to ``atol (cell area share) + rtol |C u|``, then the max over rows,
+  the vehicle and the compartments; for a laterally uniform solution this is
+  the 1D solver's max norm;
+- after two consecutive rejections the step is cut by at least 5x: an
+  estimate that does not shrink with ``h`` is a residue carried in doubly
+  stiff modes, which only a step short enough to resolve them removes.
 
 The z-sweep is one tridiagonal line per column ``j``, all sharing the
 vehicle node (an arrow matrix).  Eliminating each line from the bottom up
@@ -53,7 +78,10 @@ leaves ``x_0j = y_0j + gamma_0j x_v``; the vehicle row then gives ``x_v`` in
 closed form and a top-down substitution finishes every line: one Thomas
 pass per line, no second right-hand side.  The lines are processed in
 chunks of columns (contiguous in memory), the chunks in parallel.  The
-r-sweep is one tridiagonal line per row, rows in parallel.
+r-sweep is one tridiagonal line per row, rows in blocks (the recurrences
+of a block interleaved), blocks in parallel.  Factors are computed once per
+step coefficient and kept (``factor_*``/``solve_*``): without closure one
+factorisation per step serves both stages and the error filter.
 
 Every kernel with a parallel loop exists twice, compiled from the same
 source: ``*_serial`` (``prange`` runs as ``range``; for small grids and for
@@ -261,6 +289,103 @@ def _apply_operator(u, uv, veh, gz, gr, loss, out):
     return veh * fv
 
 
+def _apply_rates(u, uv, veh, gz, gr, loss, cdeg, cup, ccl, out, rowbuf):
+    """:func:`_apply_operator` and the per-row loss sums of :func:`_compartment_rates` in one pass.
+
+    Returns the vehicle's rate; finish the rates with :func:`finish_rates`.
+    """
+    nz, nr = u.shape
+    for i in prange(nz):
+        s1 = 0.0
+        s2 = 0.0
+        s3 = 0.0
+        for j in range(nr):
+            c = u[i, j]
+            if i == 0:
+                f = veh * gz[0, j] * (uv - c)
+            else:
+                f = gz[i, j] * (u[i - 1, j] - c)
+            if i + 1 < nz:
+                f += gz[i + 1, j] * (u[i + 1, j] - c)
+            else:
+                f -= gz[nz, j] * c
+            out[i, j] = f - loss[i, j] * c
+            s1 += cdeg[i, j] * c
+            s2 += cup[i, j] * c
+            s3 += ccl[i, j] * c
+        for j in range(1, nr):
+            fl = gr[i, j] * (u[i, j - 1] - u[i, j])
+            out[i, j - 1] -= fl
+            out[i, j] += fl
+        rowbuf[i, 0] = s1
+        rowbuf[i, 1] = s2
+        rowbuf[i, 2] = s3
+    fv = 0.0
+    for j in range(nr):
+        fv += gz[0, j] * (u[0, j] - uv)
+    return veh * fv
+
+
+def _stage_rhs(q, qv, veh, gz, gr, loss, cap, x1, c1, x2, c2, a, cdeg, cup, ccl, out, rowbuf):
+    """Right-hand side of a factorised stage from its predictor ``q``, in one pass.
+
+    ``out = c1 x1 + c2 x2 - C q + a A q`` (stage 1: ``m_n + a F_n - C_g q + a A_g q``;
+    stage 2: ``BDF_A m_g - BDF_B m_n - C_1 q + d A_1 q``), plus the per-row
+    loss sums of ``q`` (finish with :func:`finish_rates`).  Returns the
+    vehicle's ``A q``.
+    """
+    nz, nr = q.shape
+    for i in prange(nz):
+        s1 = 0.0
+        s2 = 0.0
+        s3 = 0.0
+        for j in range(nr):
+            c = q[i, j]
+            if i == 0:
+                f = veh * gz[0, j] * (qv - c)
+            else:
+                f = gz[i, j] * (q[i - 1, j] - c)
+            if i + 1 < nz:
+                f += gz[i + 1, j] * (q[i + 1, j] - c)
+            else:
+                f -= gz[nz, j] * c
+            if j > 0:
+                f += gr[i, j] * (q[i, j - 1] - c)
+            if j + 1 < nr:
+                f += gr[i, j + 1] * (q[i, j + 1] - c)
+            out[i, j] = c1 * x1[i, j] + c2 * x2[i, j] - cap[i, j] * c + a * (f - loss[i, j] * c)
+            s1 += cdeg[i, j] * c
+            s2 += cup[i, j] * c
+            s3 += ccl[i, j] * c
+        rowbuf[i, 0] = s1
+        rowbuf[i, 1] = s2
+        rowbuf[i, 2] = s3
+    fv = 0.0
+    for j in range(nr):
+        fv += gz[0, j] * (q[0, j] - qv)
+    return veh * fv
+
+
+@jit
+def finish_rates(u, uv, veh, gz, row_layer, n_layers, rowbuf, out):
+    """Compartment rates from the per-row loss sums in ``rowbuf`` (see :func:`_compartment_rates`)."""
+    nz, nr = u.shape
+    nl = n_layers
+    out[:] = 0.0
+    for i in range(nz):
+        lay = row_layer[i]
+        out[lay] += rowbuf[i, 0]
+        out[nl + lay] += rowbuf[i, 1]
+        out[2 * nl + lay] += rowbuf[i, 2]
+    sb = 0.0
+    sv = 0.0
+    for j in range(nr):
+        sb += gz[nz, j] * u[nz - 1, j]
+        sv += gz[0, j] * (uv - u[0, j])
+    out[3 * nl] = sb
+    out[3 * nl + 2] = veh * sv
+
+
 def _compartment_rates(u, uv, veh, gz, cdeg, cup, ccl, row_layer, n_layers, rowbuf, out):
     """Rates into the compartments (per unit cell per s) at state ``(u, u_v)``.
 
@@ -385,8 +510,9 @@ R_BLOCK = 16
 def _factor_r(a, cap, gr, rbinv, rlo, rcp):
     """Factor ``C - a A_r``: one tridiagonal line per row (Thomas, no pivoting).
 
-    Forward: ``x'_j = rhs_j rbinv_j + rlo_j x'_{j-1}``; backward:
-    ``x_j = x'_j + rcp_{j+1} x_{j+1}``.  ``gr[:, 0]`` and ``gr[:, nr]`` are zero
+    The right-hand side is always ``C dstar``, so ``rbinv`` stores
+    ``C_j / beta_j``.  Forward: ``x'_j = dstar_j rbinv_j + rlo_j x'_{j-1}``;
+    backward: ``x_j = x'_j + rcp_{j+1} x_{j+1}``.  ``gr[:, 0]`` and ``gr[:, nr]`` are zero
     (axis, mirror wall).  Rows go in blocks of :data:`R_BLOCK`.
     """
     nz, nr = cap.shape
@@ -394,44 +520,39 @@ def _factor_r(a, cap, gr, rbinv, rlo, rcp):
     for b in prange(nblocks):
         i0 = b * R_BLOCK
         i1 = min(nz, i0 + R_BLOCK)
+        prev = np.empty(R_BLOCK)
         for i in range(i0, i1):
             bi = 1.0 / (cap[i, 0] + a * gr[i, 1])
-            rbinv[i, 0] = bi
+            prev[i - i0] = bi
+            rbinv[i, 0] = cap[i, 0] * bi
             rlo[i, 0] = 0.0
             rcp[i, 0] = 0.0
         for j in range(1, nr):
             for i in range(i0, i1):
                 lo = a * gr[i, j]
-                cpj = lo * rbinv[i, j - 1]
+                cpj = lo * prev[i - i0]
                 bi = 1.0 / (cap[i, j] + lo + a * gr[i, j + 1] - lo * cpj)
+                prev[i - i0] = bi
                 rcp[i, j] = cpj
-                rbinv[i, j] = bi
+                rbinv[i, j] = cap[i, j] * bi
                 rlo[i, j] = lo * bi
 
 
-def _solve_r(cap, dstar, rbinv, rlo, rcp, x):
+def _solve_r(dstar, rbinv, rlo, rcp, x):
     """Solve ``(C - a A_r) x = C dstar`` with the factors of :func:`_factor_r`."""
-    nz, nr = cap.shape
+    nz, nr = dstar.shape
     nblocks = (nz + R_BLOCK - 1) // R_BLOCK
     for b in prange(nblocks):
         i0 = b * R_BLOCK
         i1 = min(nz, i0 + R_BLOCK)
         for i in range(i0, i1):
-            x[i, 0] = cap[i, 0] * dstar[i, 0] * rbinv[i, 0]
+            x[i, 0] = dstar[i, 0] * rbinv[i, 0]
         for j in range(1, nr):
             for i in range(i0, i1):
-                x[i, j] = cap[i, j] * dstar[i, j] * rbinv[i, j] + rlo[i, j] * x[i, j - 1]
+                x[i, j] = dstar[i, j] * rbinv[i, j] + rlo[i, j] * x[i, j - 1]
         for j in range(nr - 2, -1, -1):
             for i in range(i0, i1):
                 x[i, j] += rcp[i, j + 1] * x[i, j + 1]
-
-
-def _residual_stage1(mn, cap, u, fn, g, a, out):
-    """``out = m_n - C_g u_n + a (F_n + A_g u_n)``."""
-    nz, nr = u.shape
-    for i in prange(nz):
-        for j in range(nr):
-            out[i, j] = mn[i, j] - cap[i, j] * u[i, j] + a * (fn[i, j] + g[i, j])
 
 
 def _predict_stage1(u, v, c, q):
@@ -442,20 +563,20 @@ def _predict_stage1(u, v, c, q):
             q[i, j] = u[i, j] + c * v[i, j]
 
 
+def _bdf_derivative(u1, ug, u, d, out):
+    """``out = (u_1 - BDF_A u_g + BDF_B u_n) / d``: ``du/dt`` at the end of the step."""
+    nz, nr = u.shape
+    for i in prange(nz):
+        for j in range(nr):
+            out[i, j] = (u1[i, j] - BDF_A * ug[i, j] + BDF_B * u[i, j]) / d
+
+
 def _predict_stage2(u, ug, c, q):
     """Stage-2 predictor ``q = u_g + c (u_g - u_n)`` (linear extrapolation to ``t + h``)."""
     nz, nr = u.shape
     for i in prange(nz):
         for j in range(nr):
             q[i, j] = ug[i, j] + c * (ug[i, j] - u[i, j])
-
-
-def _residual_stage2(mg, mn, cap, q, g, d, out):
-    """``out = BDF_A m_g - BDF_B m_n - C_1 q + d A_1 q``."""
-    nz, nr = q.shape
-    for i in prange(nz):
-        for j in range(nr):
-            out[i, j] = BDF_A * mg[i, j] - BDF_B * mn[i, j] - cap[i, j] * q[i, j] + d * g[i, j]
 
 
 def _add_and_amounts(u, du, cap, out_u, out_m):
@@ -522,6 +643,12 @@ def _error_norm(e, cap, u1, atol, wabs, rtol, rowbuf):
 
 
 # every kernel with a parallel loop, compiled twice under its own name (own cache entry)
+bdf_derivative_serial = _variant(_bdf_derivative, "bdf_derivative_serial", False)
+bdf_derivative_parallel = _variant(_bdf_derivative, "bdf_derivative_parallel", True)
+apply_rates_serial = _variant(_apply_rates, "apply_rates_serial", False)
+apply_rates_parallel = _variant(_apply_rates, "apply_rates_parallel", True)
+stage_rhs_serial = _variant(_stage_rhs, "stage_rhs_serial", False)
+stage_rhs_parallel = _variant(_stage_rhs, "stage_rhs_parallel", True)
 apply_operator_serial = _variant(_apply_operator, "apply_operator_serial", False)
 apply_operator_parallel = _variant(_apply_operator, "apply_operator_parallel", True)
 compartment_rates_serial = _variant(_compartment_rates, "compartment_rates_serial", False)
@@ -534,14 +661,10 @@ factor_r_serial = _variant(_factor_r, "factor_r_serial", False)
 factor_r_parallel = _variant(_factor_r, "factor_r_parallel", True)
 solve_r_serial = _variant(_solve_r, "solve_r_serial", False)
 solve_r_parallel = _variant(_solve_r, "solve_r_parallel", True)
-residual_stage1_serial = _variant(_residual_stage1, "residual_stage1_serial", False)
-residual_stage1_parallel = _variant(_residual_stage1, "residual_stage1_parallel", True)
 predict_stage1_serial = _variant(_predict_stage1, "predict_stage1_serial", False)
 predict_stage1_parallel = _variant(_predict_stage1, "predict_stage1_parallel", True)
 predict_stage2_serial = _variant(_predict_stage2, "predict_stage2_serial", False)
 predict_stage2_parallel = _variant(_predict_stage2, "predict_stage2_parallel", True)
-residual_stage2_serial = _variant(_residual_stage2, "residual_stage2_serial", False)
-residual_stage2_parallel = _variant(_residual_stage2, "residual_stage2_parallel", True)
 add_and_amounts_serial = _variant(_add_and_amounts, "add_and_amounts_serial", False)
 add_and_amounts_parallel = _variant(_add_and_amounts, "add_and_amounts_parallel", True)
 error_vector_serial = _variant(_error_vector, "error_vector_serial", False)
@@ -553,12 +676,12 @@ error_norm_parallel = _variant(_error_norm, "error_norm_parallel", True)
 # -- the time loop -------------------------------------------------------------------------
 
 def _integrate_rz(
-    chan_cols, d_open, k_open, tau, d_t, k_t, kdeg, kup, kcl, vol,
+    chan_cols, d_open, k_open, tau, t_open, d_t, k_t, kdeg, kup, kcl, vol,
     dz, dr, rf, az, sink, row_layer, n_layers,
     infinite, c_donor, h0, evap_frac, evap_tau, cell_area, wabs,
     stops, out_index, stop_event,
     u_flat, v_flat, comp, fstate, istate,
-    rtol, m_ref, h_start, max_steps, h_fixed, filter_mode, nchunks,
+    rtol, m_ref, h_start, max_steps, h_fixed, filter_mode, predict1, nchunks,
     u_out, comp_out, stats,
 ):
     """Integrate the unit cell over a list of stops (output times and events).
@@ -570,6 +693,9 @@ def _integrate_rz(
     d_open, k_open, tau : float
         Open-channel diffusivity (m^2/s), partition coefficient, closure time
         (s; ``inf`` never closes, ``<= 0`` closed from the start).
+    t_open : float
+        Age of the channel at ``t = 0`` (s): the open fraction is
+        ``exp(-(t + t_open) / tau)``.
     d_t, k_t, kdeg, kup, kcl : float64[nz, nr]
         Tissue (closed) coefficients per cell: D, K, loss rates (1/s).
     vol : float64[nz, nr]
@@ -611,6 +737,8 @@ def _integrate_rz(
     filter_mode : int
         Filter of the error estimate: 0 none, 1 ``(C - dA_z)^-1 C``, 2 the
         factored ``(C - dA_r)^-1 C (C - dA_z)^-1 C`` (default).
+    predict1 : bool
+        Start stage 1 from ``u_n + gamma h v`` (default) rather than ``u_n``.
     nchunks : int
         Column chunks of the z-sweep (the parallel grain; 1 when serial).
     u_out, comp_out : float64[k, 1 + nz nr], float64[k, 3 n_layers + 3]
@@ -656,7 +784,6 @@ def _integrate_rz(
     m1 = np.empty((nz, nr))
     fn = np.empty((nz, nr))
     f1 = np.empty((nz, nr))
-    gw = np.empty((nz, nr))
     rhs = np.empty((nz, nr))
     dstar = np.empty((nz, nr))
     delta = np.empty((nz, nr))
@@ -694,9 +821,10 @@ def _integrate_rz(
     istate[I_STATUS] = OK
     a_fact = -1.0           # step coefficient of the current factors (-1: none)
     failed = 0              # consecutive rejected steps
+    h_prev = 0.0            # last accepted step (0: no derivative to extrapolate yet)
 
     # state at t: coefficients, amounts, F_n, r_n
-    update_coefficients(closure_factor(t, tau), nz, nr, chan_cols, d_open, k_open, d_t, k_t, kdeg, kup, kcl,
+    update_coefficients(closure_factor(t + t_open, tau), nz, nr, chan_cols, d_open, k_open, d_t, k_t, kdeg, kup, kcl,
                         vol, dz, dr, rf, az, sink, dk, cap, cdeg, cup, ccl, loss, gz, gr)
     veh = 0.0 if istate[I_WASHED] else 1.0
     capv_n = cell_area * vehicle_capacity(t, h0, evap_frac, evap_tau) if finite else 0.0
@@ -723,7 +851,7 @@ def _integrate_rz(
             d = a
             # ---- stage 1: trapezoidal rule to t + gamma h, delta form from u_n
             if closing:
-                update_coefficients(closure_factor(tg, tau), i_box, j_box, chan_cols, d_open, k_open, d_t, k_t,
+                update_coefficients(closure_factor(tg + t_open, tau), i_box, j_box, chan_cols, d_open, k_open, d_t, k_t,
                                     kdeg, kup, kcl, vol, dz, dr, rf, az, sink, dk, cap, cdeg, cup, ccl, loss,
                                     gz, gr)
                 a_fact = -1.0
@@ -731,15 +859,16 @@ def _integrate_rz(
                 factor_z(a, cap, gz, loss, veh, zbinv, zginv, zgam, nchunks, part)
                 factor_r(a, cap, gr, rbinv, rlo, rcp)
                 a_fact = a
-            predict_stage1(u, vv, GAMMA * h, q)
-            qv = uv + GAMMA * h * v_veh if finite else uv
-            gv = apply_operator(q, qv, veh, gz, gr, loss, gw)
-            compartment_rates(q, qv, veh, gz, cdeg, cup, ccl, row_layer, nl, rowbuf, rx)
-            residual_stage1(mn, cap, q, fn, gw, a, rhs)
+            # extrapolate the last derivative no further than the last step reached
+            c1 = GAMMA * min(h, h_prev) if predict1 else 0.0
+            predict_stage1(u, vv, c1, q)
+            qv = uv + c1 * v_veh if finite else uv
+            gv = stage_rhs(q, qv, veh, gz, gr, loss, cap, mn, 1.0, fn, a, a, cdeg, cup, ccl, rhs, rowbuf)
+            finish_rates(q, qv, veh, gz, row_layer, nl, rowbuf, rx)
             capv_g = cell_area * vehicle_capacity(tg, h0, evap_frac, evap_tau) if finite else 0.0
             rhs_v = mv_n + a * fv_n - capv_g * qv + a * gv
             xv = solve_z(a, gz, veh, finite, capv_g, rhs, rhs_v, zbinv, zginv, zgam, nchunks, part, dstar)
-            solve_r(cap, dstar, rbinv, rlo, rcp, delta)
+            solve_r(dstar, rbinv, rlo, rcp, delta)
             # compartments: r_g(q + D*) = r_g(q) + r_g(D*)
             compartment_rates(dstar, xv, veh, gz, cdeg, cup, ccl, row_layer, nl, rowbuf, rw)
             for c in range(nc):
@@ -749,7 +878,7 @@ def _integrate_rz(
             mv_g = capv_g * uvg
             # ---- stage 2: BDF2 to t + h, delta form from the extrapolated q -
             if closing:
-                update_coefficients(closure_factor(t1, tau), i_box, j_box, chan_cols, d_open, k_open, d_t, k_t,
+                update_coefficients(closure_factor(t1 + t_open, tau), i_box, j_box, chan_cols, d_open, k_open, d_t, k_t,
                                     kdeg, kup, kcl, vol, dz, dr, rf, az, sink, dk, cap, cdeg, cup, ccl, loss,
                                     gz, gr)
                 factor_z(d, cap, gz, loss, veh, zbinv, zginv, zgam, nchunks, part)
@@ -761,21 +890,20 @@ def _integrate_rz(
                 a_fact = d
             predict_stage2(u, ug, extrap, q)
             qv = uvg + extrap * (uvg - uv) if finite else uv
-            gv = apply_operator(q, qv, veh, gz, gr, loss, gw)
-            compartment_rates(q, qv, veh, gz, cdeg, cup, ccl, row_layer, nl, rowbuf, rx)
-            residual_stage2(mg, mn, cap, q, gw, d, rhs)
+            gv = stage_rhs(q, qv, veh, gz, gr, loss, cap, mg, BDF_A, mn, -BDF_B, d, cdeg, cup, ccl, rhs, rowbuf)
+            finish_rates(q, qv, veh, gz, row_layer, nl, rowbuf, rx)
             capv_1 = cell_area * vehicle_capacity(t1, h0, evap_frac, evap_tau) if finite else 0.0
             rhs_v = BDF_A * mv_g - BDF_B * mv_n - capv_1 * qv + d * gv
             xv = solve_z(d, gz, veh, finite, capv_1, rhs, rhs_v, zbinv, zginv, zgam, nchunks, part, dstar)
-            solve_r(cap, dstar, rbinv, rlo, rcp, delta)
+            solve_r(dstar, rbinv, rlo, rcp, delta)
             compartment_rates(dstar, xv, veh, gz, cdeg, cup, ccl, row_layer, nl, rowbuf, rw)
             for c in range(nc):
                 comp1[c] = BDF_A * compg[c] - BDF_B * comp[c] + d * (rx[c] + rw[c])
             add_and_amounts(q, delta, cap, u1, m1)
             uv1 = qv + xv
             mv_1 = capv_1 * uv1
-            fv_1 = apply_operator(u1, uv1, veh, gz, gr, loss, f1)
-            compartment_rates(u1, uv1, veh, gz, cdeg, cup, ccl, row_layer, nl, rowbuf, r1)
+            fv_1 = apply_rates(u1, uv1, veh, gz, gr, loss, cdeg, cup, ccl, f1, rowbuf)
+            finish_rates(u1, uv1, veh, gz, row_layer, nl, rowbuf, r1)
             stats[S_SOLVES] += 2
             # ---- local error from the effective stage derivatives, filtered
             error_vector(h, a, d, fn, mn, mg, m1, cap, rhs, vnew)
@@ -789,7 +917,7 @@ def _integrate_rz(
             if filter_mode >= 1:
                 ev = solve_z(d, gz, veh, finite, capv_1, rhs, ev, zbinv, zginv, zgam, nchunks, part, dstar)
                 if filter_mode >= 2:
-                    solve_r(cap, dstar, rbinv, rlo, rcp, delta)
+                    solve_r(dstar, rbinv, rlo, rcp, delta)
                     err, bad = error_norm(delta, cap, u1, atol, wabs, rtol, rowbuf)
                 else:
                     err, bad = error_norm(dstar, cap, u1, atol, wabs, rtol, rowbuf)
@@ -827,11 +955,14 @@ def _integrate_rz(
             if err <= 1.0 or h_fixed > 0.0:
                 stats[S_STEPS] += 1
                 t = t_stop if last else t1
+                if predict1:
+                    # du/dt at t + h by the BDF2 formula in u (includes C'(t))
+                    bdf_derivative(u1, ug, u, d, vv)
+                    v_veh = (uv1 - BDF_A * uvg + BDF_B * uv) / d if finite else 0.0
                 u, u1 = u1, u
                 mn, m1 = m1, mn
                 fn, f1 = f1, fn
-                vv, vnew = vnew, vv
-                v_veh = vv_new
+                h_prev = h
                 uv = uv1
                 mv_n = mv_1
                 fv_n = fv_1
@@ -875,6 +1006,7 @@ def _integrate_rz(
             a_fact = -1.0
             v_veh = 0.0
             vv[:, :] = 0.0
+            h_prev = 0.0
             fv_n = apply_operator(u, uv, veh, gz, gr, loss, fn)
             compartment_rates(u, uv, veh, gz, cdeg, cup, ccl, row_layer, nl, rowbuf, rn)
         j = out_index[k]
@@ -902,15 +1034,16 @@ def _integrate_rz(
 
 
 _KERNEL_NAMES = ('apply_operator',
+                 'bdf_derivative',
+                 'apply_rates',
+                 'stage_rhs',
                  'compartment_rates',
                  'factor_z',
                  'solve_z',
                  'factor_r',
                  'solve_r',
-                 'residual_stage1',
                  'predict_stage1',
                  'predict_stage2',
-                 'residual_stage2',
                  'add_and_amounts',
                  'error_vector',
                  'error_norm')

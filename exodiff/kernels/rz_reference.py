@@ -148,6 +148,9 @@ def integrate_reference(problem, *, split=True, fixed_step=None, initial_state=N
     predictor : bool
         Stage 2 from the extrapolated ``q = u_g + (1 - gamma)/gamma (u_g - u_n)``
         (the kernel's choice) rather than from ``u_g``.
+    predictor1 : bool
+        Stage 1 from ``u_n + gamma min(h, h_prev) v``, ``v`` the last step's
+        BDF2 ``du/dt`` (the kernel's default), rather than from ``u_n``.
     log : list, optional
         Receives ``(t, h, err)`` per attempted step.
 
@@ -222,7 +225,8 @@ def integrate_reference(problem, *, split=True, fixed_step=None, initial_state=N
     h_next = h_start
     steps = rejected = 0
     failed = 0               # consecutive rejections
-    v = np.zeros(n)          # effective du/dt at the end of the last step (stage-1 predictor)
+    v = np.zeros(n)          # du/dt at the end of the last step (stage-1 predictor)
+    h_prev = 0.0             # the last accepted step
     for k in range(stops.size):
         t_stop = stops[k]
         while t < t_stop:
@@ -238,12 +242,8 @@ def integrate_reference(problem, *, split=True, fixed_step=None, initial_state=N
             mn = C_n * u
             # stage 1, delta form from the predictor u_n + gamma h v
             Az_g, Ar_g, Rm_g, C_g = at(tg, washed)
-            if predictor1 == "damped" and split:
-                q = u + solve(sp.diags(C_g) - a * Az_g, C_g * ((GAMMA * h) * v))
-            elif predictor1:
-                q = u + (GAMMA * h) * v
-            else:
-                q = u.copy()
+            # stage-1 predictor: the last du/dt, extrapolated no further than the last step reached
+            q = u + (GAMMA * min(h, h_prev)) * v if predictor1 else u.copy()
             R1 = mn + a * Fn - C_g * q + a * ((Az_g + Ar_g) @ q)
             dl, ds = stage(C_g, Az_g, Ar_g, a, R1)
             compg = comp + a * (rn + Rm_g @ (q + ds))
@@ -284,15 +284,17 @@ def integrate_reference(problem, *, split=True, fixed_step=None, initial_state=N
             ec = h * (ERR_1 * rn + ERR_2 * rg + ERR_3 * r1)
             err = max(err, float(np.max(np.abs(ec) / (atol + rtol * np.abs(comp1)))))
             if log is not None:
-                log.append((t, h, err))
+                irow = int(np.argmax(qrow))
+                log.append((t, h, err, irow, int(np.argmax(qs[1:].reshape(nz, nr)[irow])), float(qs[0])))
             if not np.all(np.isfinite(u1)):
                 raise FloatingPointError(f"non-finite state at t = {t}")
             if err <= 1.0 or fixed_step:
+                u_prev = u
                 steps += 1
                 t = t_stop if last else t1
                 u, comp = u1, comp1
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    v = np.where(C_1 > 0, F1 / C_1, 0.0)
+                v = (u1 - BDF_A * ug + BDF_B * u_prev) / d
+                h_prev = h
                 if infinite:
                     v[0] = 0.0
                 h_new = _next(h, err)
@@ -313,6 +315,7 @@ def integrate_reference(problem, *, split=True, fixed_step=None, initial_state=N
             u[0] = 0.0
             washed = True
             v = np.zeros(n)
+            h_prev = 0.0
             h_next = h_start
         j = out_idx[k]
         if j >= 0:
