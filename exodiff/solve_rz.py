@@ -107,6 +107,7 @@ def integrate_rz(problem: ProblemRZ, progress: bool = False, desc: str = "solvin
     """
     from .kernels import rz as K
 
+    check_coefficients(problem)
     arr = problem.kernel_arrays()
     nz, nr = problem.grid.shape
     L = len(problem.layers)
@@ -123,7 +124,7 @@ def integrate_rz(problem: ProblemRZ, progress: bool = False, desc: str = "solvin
     u_out[0] = u
     t_end = float(times[-1])
     h_start = 1e-8 * max(t_end, 1.0)
-    fstate = np.array([0.0, h_start, math.nan])
+    fstate = np.array([0.0, h_start, math.nan, 0.0])   # time, next step, failure time, last step
     istate = np.zeros(3, dtype=np.int64)
     stats = np.zeros(3, dtype=np.int64)
     stops, out_idx, events = _stops_rz(problem)
@@ -201,6 +202,29 @@ def integrate_rz(problem: ProblemRZ, progress: bool = False, desc: str = "solvin
             raise SolverError(f"mass balance error {worst:.2e} at t = {times[k] / 3600:.4g} h exceeds "
                               f"{MASS_BALANCE_LIMIT:g}: this is a bug in exodiff, please report it with the scenario")
     return raw
+
+
+def check_coefficients(problem: ProblemRZ) -> None:
+    """Raise a SolverError naming the coefficient and the region if any is not finite or negative.
+
+    Checked before the run: a NaN anywhere reaches every line through the
+    shared vehicle node within one step, so the kernel's own check could
+    only name the first cell it scans, not the cause.
+    """
+    fields = problem.tissue_fields()
+    ch = problem.channel
+    scalars = {"channel open diffusivity": ch.open_diffusivity, "channel open partition": ch.open_partition,
+               "concentration": problem.concentration, "vehicle thickness": problem.vehicle_thickness}
+    for name, value in scalars.items():
+        if not (math.isfinite(value) and value >= 0.0):
+            raise SolverError(f"solver: {name} is {value!r}; expected a finite value >= 0")
+    for name, arr in fields.items():
+        bad = ~(np.isfinite(arr) & (arr >= 0.0))
+        if bad.any():
+            i, j = np.argwhere(bad)[0]
+            raise SolverError(f"solver: {name.replace('_', ' ')} is {float(arr[i, j])!r} in "
+                              f"{region_name(problem, 1 + int(i) * problem.grid.nr + int(j))}; "
+                              "expected a finite value >= 0")
 
 
 def region_name(problem: ProblemRZ, node: int) -> str:

@@ -146,6 +146,9 @@ __all__ = [
 ]
 
 TWO_PI = 2.0 * math.pi
+#: fstate slot after the 1D ones: the last accepted step (the stage-1 predictor
+#: extrapolates no further), carried between calls like the state
+F_H_PREV = 3
 
 
 def _variant(py_func, name, parallel, **bindings):
@@ -727,8 +730,9 @@ def _integrate_rz(
         the start): the stage-1 predictor.  Carried state, modified in place.
     comp : float64[3 n_layers + 3]
         Compartments per unit cell (dose unit), modified in place.
-    fstate, istate : float64[3], int64[3]
-        As the 1D kernel; the failure node is the flat state index.
+    fstate, istate : float64[4], int64[3]
+        As the 1D kernel, plus ``fstate[F_H_PREV]``, the last accepted step;
+        the failure node is the flat state index.
     rtol, m_ref, h_start, max_steps :
         As the 1D kernel; ``m_ref`` is the unit cell's amount scale.
     h_fixed : float
@@ -821,7 +825,7 @@ def _integrate_rz(
     istate[I_STATUS] = OK
     a_fact = -1.0           # step coefficient of the current factors (-1: none)
     failed = 0              # consecutive rejected steps
-    h_prev = 0.0            # last accepted step (0: no derivative to extrapolate yet)
+    h_prev = fstate[F_H_PREV]  # last accepted step (0: no derivative to extrapolate yet)
 
     # state at t: coefficients, amounts, F_n, r_n
     update_coefficients(closure_factor(t + t_open, tau), nz, nr, chan_cols, d_open, k_open, d_t, k_t, kdeg, kup, kcl,
@@ -1029,6 +1033,7 @@ def _integrate_rz(
         return status
     fstate[F_TIME] = t
     fstate[F_STEP] = h_next
+    fstate[F_H_PREV] = h_prev
     istate[I_STATUS] = OK
     return OK
 

@@ -195,10 +195,18 @@ def integrate_reference(problem, *, split=True, fixed_step=None, initial_state=N
     closing = g.channel_rows > 0 and 0.0 < problem.channel.closure_time < math.inf
     extrap = (1.0 - GAMMA) / GAMMA
 
+    cache = {}
+    static = not closing and problem.evaporation_fraction <= 0.0
+
     def at(t, washed_):
-        co = coefficients(problem, t)
-        Az, Ar, Rm = operators(problem, co, washed_)
-        return Az, Ar, Rm, _capacity_vector(problem, co, infinite)
+        key = (0.0 if static else t, washed_)
+        if key not in cache:
+            co = coefficients(problem, t)
+            Az, Ar, Rm = operators(problem, co, washed_)
+            if len(cache) > 8:
+                cache.clear()
+            cache[key] = (Az, Ar, Rm, _capacity_vector(problem, co, infinite))
+        return cache[key]
 
     def solve(M, rhs):
         # the row of a constant donor holds its increment at zero
