@@ -75,6 +75,35 @@ def _cpu() -> float:
     return me.ru_utime + me.ru_stime + ch.ru_utime + ch.ru_stime
 
 
+def _idle_fraction(seconds: float = 2.0) -> float:
+    """Fraction of all cores idle over ``seconds`` (Linux /proc/stat; 1.0 elsewhere)."""
+    def read():
+        with open("/proc/stat") as fh:
+            v = [int(x) for x in fh.readline().split()[1:9]]
+        return sum(v), v[3] + v[4]
+
+    try:
+        t1, i1 = read()
+        time.sleep(seconds)
+        t2, i2 = read()
+    except OSError:
+        return 1.0
+    return (i2 - i1) / max(t2 - t1, 1)
+
+
+#: wait for an idle machine before each timed run, at most this long (s); 0: do not wait
+WAIT_IDLE = 0.0
+
+
+def _wait_idle() -> float:
+    """Wait (up to WAIT_IDLE s) until the machine is >= 90 % idle; return the idle fraction seen."""
+    deadline = time.monotonic() + WAIT_IDLE
+    f = _idle_fraction(1.0)
+    while f < 0.9 and time.monotonic() < deadline:
+        f = _idle_fraction(2.0)
+    return f
+
+
 def run_path(plan, repeat: int = 1, **kw) -> tuple[float, float]:
     """Best wall time (s) of a whole sweep written to a fresh directory, and its CPU seconds.
 
@@ -87,6 +116,8 @@ def run_path(plan, repeat: int = 1, **kw) -> tuple[float, float]:
     best = (float("inf"), float("nan"))
     for _ in range(repeat):
         d = tempfile.mkdtemp(prefix="exodiff-sweep-bench-")
+        if WAIT_IDLE:
+            _wait_idle()
         try:
             c0 = _cpu()
             t0 = time.perf_counter()
@@ -169,7 +200,11 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=1, help="best of this many runs per path")
     ap.add_argument("--no-dask", action="store_true")
     ap.add_argument("--json", metavar="FILE")
+    ap.add_argument("--wait-idle", type=float, default=0.0, metavar="S",
+                    help="before each timed run wait up to S seconds for a >= 90 %% idle machine (shared machines)")
     args = ap.parse_args(argv)
+    global WAIT_IDLE
+    WAIT_IDLE = args.wait_idle
 
     from exodiff.sweep import warm_solver
 
