@@ -100,7 +100,7 @@ def channel_geometry(resolved: Mapping[str, Any]) -> dl.ChannelGeometry | None:
         closure = device["closure_time_occluded"]
     else:
         closure = _pick(d, device, "closure_time")
-    delay = 0.0  # application right after the procedure (a delay key waits for the unit-cell solver's clock offset)
+    delay = d.get("application_delay", 0.0)
     if method == "microneedle":
         return _microneedle(d, device, closure, delay)
     return _laser(d, device, closure, delay)
@@ -232,6 +232,7 @@ def problem_from_scenario(resolved: Mapping[str, Any], layers, base):
     problem = ProblemRZ.from_layers(
         layers, channel_radius=equivalent_radius(geom), channel_depth=geom.depth, density=geom.density,
         open_diffusivity=d_free, open_partition=geom.entry_factor, closure_time=closure,
+        closure_delay=geom.delay,
         coag_width=geom.coagulation_width, coag_diffusivity_factor=geom.coagulation_diffusivity_factor,
         coag_partition_factor=geom.coagulation_partition_factor, output_times=base.output_times,
         resolution=res, bottom=base.bottom, vehicle=base.vehicle, concentration=base.concentration,

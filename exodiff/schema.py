@@ -283,6 +283,9 @@ DELIVERY = {
                        default=False, example="true"),
     "closure_time": _q("Time constant of channel closure (omit with direct geometry: channels stay open).", "s",
                        "a time", '"2 h"', low=0.0),
+    "application_delay": _q("Time between the procedure and applying the formulation: the channels have been "
+                            "closing for this long when the simulation starts.", "s", "a time", '"30 min"',
+                            low=0.0),
     "pulse_energy": _q("Laser pulse energy per microbeam (device table gives depth and diameter).", "J",
                        "an energy", '"20 mJ"', low=0.0, low_open=True),
     "coverage": _n("Treated area fraction of a laser (ablated + coagulated); sets the density.", "0.05",

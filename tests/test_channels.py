@@ -19,6 +19,7 @@ import pytest
 import exodiff
 from exodiff import channels, metrics
 from exodiff.errors import ScenarioError
+from exodiff.problem import problem_from_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 #: coarse unit cells keep these tests quick; the solver's accuracy is tested elsewhere
@@ -160,3 +161,35 @@ def test_compare_delivery_methods_scenario():
         assert float(d.sel(variant=method)) > 1e3 * max(topical, 1e-12)
     err = table["max_mass_balance_error"].values
     assert np.all(err < 1e-10)
+
+
+def test_application_delay_starts_the_closure_clock_early():
+    """A formulation applied after the channels began closing gets less in.
+
+    ``delivery.application_delay`` reaches the solver as the closure clock's
+    offset; delivery falls with the delay, and a delay of many closure times
+    leaves the same unit cell as a channel closed from the start (intact skin).
+    """
+    base = _load("microneedle_msc_exosome.toml", **{"simulation.duration": "12 h", "output.profile_times": ["1 h"]})
+    tau = channels.channel_geometry(base.resolved).closure_time
+    delays = [0.0, 0.5 * tau, 2.0 * tau, 25.0 * tau]
+    delivered = []
+    for d in delays:
+        sc = base.replace({"delivery.application_delay": f"{d} s"})
+        column = problem_from_scenario(sc.resolved)
+        problem, geom = channels.problem_from_scenario(sc.resolved, column.layers, column)
+        assert problem.channel.closure_delay == pytest.approx(d) and geom.delay == pytest.approx(d)
+        assert geom.open_fraction == pytest.approx(np.exp(-d / tau))
+        delivered.append(metrics.summary(exodiff.run(sc))["delivered_dermis"])
+    assert np.all(np.diff(delivered) < 0.0), delivered
+    closed = base.replace({"delivery.closure_time": "0 s"})
+    # exp(-25) of an open channel is left: 3e-6 of intact skin's delivery measured
+    assert delivered[-1] == pytest.approx(metrics.summary(exodiff.run(closed))["delivered_dermis"], rel=1e-4)
+
+
+def test_negative_application_delay_is_one_line():
+    sc = exodiff.load_scenario(ROOT / "scenarios/microneedle_msc_exosome.toml")
+    with pytest.raises(ScenarioError) as exc:
+        sc.replace({"delivery.application_delay": "-5 min"})
+    lines = exc.value.lines()
+    assert len(lines) == 1 and "delivery.application_delay" in lines[0] and "-5 min" in lines[0]

@@ -52,6 +52,10 @@ class ChannelGeometry:
         Fraction of the active that can enter the channel's fluid (partition
         of the channel relative to the vehicle; 1 for open needle and laser
         channels, size-dependent for follicles).
+    delay : float
+        Time between the procedure and application, s: the closure clock
+        starts this long before the simulation (the solver's
+        ``closure_delay``).
     """
 
     kind: str
@@ -65,6 +69,7 @@ class ChannelGeometry:
     coagulation_diffusivity_factor: float = 1.0
     coagulation_partition_factor: float = 1.0
     entry_factor: float = 1.0
+    delay: float = 0.0
 
     @property
     def cell_radius(self) -> float:
@@ -147,7 +152,7 @@ def microneedle_channel(needle_length: float, penetration_efficiency: float, cha
     depth = needle_length * penetration_efficiency
     bottom = channel_diameter if tip_diameter is None else tip_diameter
     return ChannelGeometry("microneedle", depth, channel_diameter / 2.0, bottom / 2.0, density,
-                           closure_time, open_fraction_after(delay, closure_time))
+                           closure_time, open_fraction_after(delay, closure_time), delay=delay)
 
 
 def interpolate_device(energy: float, table_energy, table_value, key: str, what: str) -> float:
@@ -206,7 +211,7 @@ def laser_channel(depth: float, diameter: float, *, density: float | None = None
     bottom = diameter if bottom_diameter is None else bottom_diameter
     return ChannelGeometry("laser", depth, r, bottom / 2.0, density, closure_time,
                            open_fraction_after(delay, closure_time), coagulation_width,
-                           coagulation_diffusivity_factor, coagulation_partition_factor)
+                           coagulation_diffusivity_factor, coagulation_partition_factor, delay=delay)
 
 
 def follicle_entry_factor(particle_diameter: float | None, optimum: float, width: float) -> float:
