@@ -18,10 +18,14 @@ from pathlib import Path
 OUT = Path(__file__).with_name("parameters.md")
 
 TITLES = {"skin": "Skin sites (`exodiff/data/skin_sites.toml`)",
-          "formulation": "Formulations (`exodiff/data/formulations.toml`)"}
+          "formulation": "Formulations (`exodiff/data/formulations.toml`)",
+          "device": "Delivery devices (`exodiff/data/devices.toml`)",
+          "follicle": "Hair follicles by site (`exodiff/data/follicles.toml`)"}
 
 
 def _cell(v) -> str:
+    if isinstance(v, list):  # device tables: one value per pulse energy
+        return ", ".join(_cell(x) for x in v)
     if isinstance(v, float):
         v = f"{v:g}"
     return str(v).replace("|", "\\|").replace("\n", " ")
@@ -47,7 +51,7 @@ def render() -> str:
         "",
     ]
     n_est = n_all = 0
-    for kind in ("skin", "formulation"):
+    for kind in TITLES:
         out += [f"## {TITLES[kind]}", ""]
         for name in data.names(kind):
             table = data.load(kind)[name]
