@@ -201,7 +201,12 @@ def check(resolved: Mapping[str, Any]) -> list[ParameterProblem]:
 
 
 def equivalent_radius(geom: dl.ChannelGeometry) -> float:
-    """Radius of the cylinder with the volume of a (truncated) cone channel, m."""
+    """Radius of the cylinder with the volume of a (truncated) cone channel, m.
+
+    Used for a cone with a coagulated rim (laser craters given a
+    tip_diameter), which the grid builds only around a cylinder; a cone
+    without a rim is solved as the cone (a staircase on the grid).
+    """
     a, b = geom.radius, geom.bottom_radius
     return math.sqrt((a * a + a * b + b * b) / 3.0)
 
@@ -229,8 +234,10 @@ def problem_from_scenario(resolved: Mapping[str, Any], layers, base):
     if isinstance(res, dict) and "cells" in res:
         res = {k: v for k, v in res.items() if k != "cells"} or "auto"
     closure = geom.closure_time
+    cone = geom.bottom_radius < geom.radius and geom.coagulation_width == 0.0
     problem = ProblemRZ.from_layers(
-        layers, channel_radius=equivalent_radius(geom), channel_depth=geom.depth, density=geom.density,
+        layers, channel_radius=geom.radius if cone else equivalent_radius(geom),
+        channel_bottom_radius=geom.bottom_radius if cone else None, channel_depth=geom.depth, density=geom.density,
         open_diffusivity=d_free, open_partition=geom.entry_factor, closure_time=closure,
         closure_delay=geom.delay,
         coag_width=geom.coagulation_width, coag_diffusivity_factor=geom.coagulation_diffusivity_factor,

@@ -35,6 +35,13 @@ under the *same* smooth map, neighbouring cells' size ratio tends to one, and
 the scheme stays second order where the solution is smooth.  Doubling the
 cells of every segment nests the grids exactly.
 
+A conical channel (a microneedle track narrowing from ``r_c`` at the surface
+to ``r_b`` at its bottom) is a staircase: the taper ``[r_b, r_c]`` gets
+uniform cells as fine as the wall cell, and channel row ``i`` holds the
+columns inside the cone's radius at the row's centre (snapped to the nearest
+face).  Every cell is still one material; the staircase holds the cone's
+volume to about 0.1 % at ``auto`` resolution (tested).
+
 Cell centres in ``r`` are the arithmetic midpoints of the faces (as in
 py-pde's ``cylindrical_sym`` operator); the radial half-widths used by the
 conductances are ``dr/2`` on both sides of a centre.  With cell volume
@@ -92,6 +99,8 @@ class UnitCellGrid:
         ``TISSUE`` (0), ``CHANNEL`` (1) or ``COAGULATION`` (2) per cell.
     r_segments : list of (float, float, int)
         Radial segments (start, end, cells), for reports.
+    channel_bottom_radius : float or None
+        Radius at the channel bottom of a cone, m (None: a cylinder).
     """
 
     z: LayeredGrid
@@ -103,6 +112,7 @@ class UnitCellGrid:
     channel_cols: np.ndarray
     region: np.ndarray
     r_segments: list
+    channel_bottom_radius: float | None = None
 
     # -- sizes ----------------------------------------------------------------
     @property
@@ -143,6 +153,11 @@ class UnitCellGrid:
     def volumes(self) -> np.ndarray:
         """Cell volumes, m^3, shape ``(nz, nr)``."""
         return self.z.widths[:, None] * self.annulus_areas[None, :]
+
+    @property
+    def bottom_radius(self) -> float:
+        """Channel radius at the bottom, m (``channel_radius`` for a cylinder)."""
+        return self.channel_radius if self.channel_bottom_radius is None else self.channel_bottom_radius
 
     @property
     def channel_rows(self) -> int:
@@ -284,7 +299,7 @@ def _depth_segments(thicknesses, cuts, stretch):
     return segs, total
 
 
-def _radial_segments(radius, channel_radius, coag_width, ratio, wall_fraction):
+def _radial_segments(radius, channel_radius, coag_width, ratio, wall_fraction, bottom_radius=None):
     if channel_radius <= 0.0:
         n = AUTO_CELLS_NO_CHANNEL
         return [_Segment(0.0, radius, n, "toward_start", 0.0)]
@@ -296,8 +311,17 @@ def _radial_segments(radius, channel_radius, coag_width, ratio, wall_fraction):
     wall = wall_fraction * min(channel_radius, gap)
     lnq = math.log(ratio)
     segs = []
-    n_in = _geometric_count(channel_radius, wall, ratio)
-    segs.append(_Segment(0.0, channel_radius, n_in, "toward_end", n_in * lnq))
+    if bottom_radius is not None and bottom_radius < channel_radius:
+        # cone: the axis to the tip radius graded toward it, then the taper in
+        # uniform wall-sized cells, one staircase step per cell
+        rb = bottom_radius
+        n_in = _geometric_count(rb, min(wall, rb), ratio)
+        segs.append(_Segment(0.0, rb, n_in, "toward_end", n_in * lnq))
+        n_t = max(2, int(math.ceil((channel_radius - rb) / wall)))
+        segs.append(_Segment(rb, channel_radius, n_t, "both", stretch=0.0))
+    else:
+        n_in = _geometric_count(channel_radius, wall, ratio)
+        segs.append(_Segment(0.0, channel_radius, n_in, "toward_end", n_in * lnq))
     if coag_width > 0.0:
         # smooth stretching, enough cells for end cells no wider than the wall cell
         n_c = 4
@@ -327,7 +351,8 @@ def _parse_resolution(resolution):
 
 def unit_cell_grid(thicknesses, *, radius, channel_radius=0.0, channel_depth=0.0, coag_width=0.0,
                    coag_bottom=True, resolution="auto", stretch=DEFAULT_STRETCH,
-                   radial_ratio=DEFAULT_RADIAL_RATIO, wall_fraction=AUTO_WALL_FRACTION) -> UnitCellGrid:
+                   radial_ratio=DEFAULT_RADIAL_RATIO, wall_fraction=AUTO_WALL_FRACTION,
+                   channel_bottom_radius=None) -> UnitCellGrid:
     """Build the conforming unit-cell grid.
 
     Parameters
@@ -337,7 +362,7 @@ def unit_cell_grid(thicknesses, *, radius, channel_radius=0.0, channel_depth=0.0
     radius : float
         Unit-cell radius ``R``, m.
     channel_radius, channel_depth : float
-        Cylindrical channel on the axis, m; 0 for none.
+        Channel on the axis: radius at the surface and depth, m; 0 for none.
     coag_width : float
         Width ``w`` of the coagulation zone: the annulus ``r_c <= r < r_c + w``
         down to ``depth_c + w`` and, with ``coag_bottom``, the cap
@@ -354,6 +379,10 @@ def unit_cell_grid(thicknesses, *, radius, channel_radius=0.0, channel_depth=0.0
         (1: uniform segments).
     wall_fraction : float
         Wall cell at ``auto`` resolution relative to ``min(r_c, R - r_c - w)``.
+    channel_bottom_radius : float, optional
+        Radius at the channel bottom, m, for a cone narrowing linearly from
+        ``channel_radius`` (a staircase, see the module docstring); None or
+        ``channel_radius``: a cylinder.  Not with a coagulation zone.
 
     Returns
     -------
@@ -368,6 +397,14 @@ def unit_cell_grid(thicknesses, *, radius, channel_radius=0.0, channel_depth=0.0
         raise ValueError(f"coagulation width must be >= 0, got {w!r}")
     if rc <= 0.0:
         dc, w = 0.0, 0.0
+    rb = None
+    if rc > 0.0 and channel_bottom_radius is not None and float(channel_bottom_radius) < rc * (1 - 1e-12):
+        rb = float(channel_bottom_radius)
+        if not rb > 0.0:
+            raise ValueError(f"channel bottom radius must be positive, got {rb!r} m")
+        if w > 0.0:
+            raise ValueError("a conical channel with a coagulation zone is not supported; "
+                             "use the cylinder of equal volume")
     w_bottom = w if coag_bottom else 0.0
     cuts = []
     if rc > 0.0:
@@ -395,7 +432,7 @@ def unit_cell_grid(thicknesses, *, radius, channel_radius=0.0, channel_depth=0.0
     zgrid = LayeredGrid(zf, 0.5 * (zf[1:] + zf[:-1]), zw, layer_of_cell, slices)
 
     # radius
-    rsegs = _scaled(_radial_segments(radius, rc, w, radial_ratio, wall_fraction), nr, dr)
+    rsegs = _scaled(_radial_segments(radius, rc, w, radial_ratio, wall_fraction, rb), nr, dr)
     rf = _stack(rsegs)
     rf[0], rf[-1] = 0.0, radius
 
@@ -407,7 +444,12 @@ def unit_cell_grid(thicknesses, *, radius, channel_radius=0.0, channel_depth=0.0
         jc = int(np.argmin(np.abs(rf - rc)))
         ic = int(np.argmin(np.abs(zf - min(dc, total))))
         channel_cols[:ic] = jc
-        region[:ic, :jc] = CHANNEL
+        if rb is not None:
+            # staircase: the columns inside the cone at each row's centre
+            r_row = rc + (rb - rc) * np.minimum(zgrid.centres[:ic] / dc, 1.0)
+            channel_cols[:ic] = np.maximum(np.abs(rf[None, :] - r_row[:, None]).argmin(axis=1), 1)
+        for i in range(ic):
+            region[i, :channel_cols[i]] = CHANNEL
         if w > 0.0:
             jw = int(np.argmin(np.abs(rf - (rc + w))))
             iw_side = int(np.argmin(np.abs(zf - min(dc + w_bottom, total))))
@@ -416,4 +458,4 @@ def unit_cell_grid(thicknesses, *, radius, channel_radius=0.0, channel_depth=0.0
                 region[ic:iw_side, :jc] = COAGULATION
     return UnitCellGrid(z=zgrid, r_faces=rf, radius=float(radius), channel_radius=rc, channel_depth=dc,
                         coag_width=w, channel_cols=channel_cols, region=region,
-                        r_segments=[(s.start, s.end, s.cells) for s in rsegs])
+                        r_segments=[(s.start, s.end, s.cells) for s in rsegs], channel_bottom_radius=rb)

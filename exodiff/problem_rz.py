@@ -70,6 +70,9 @@ class ChannelSpec:
         ``D`` and ``K`` of the coagulation zone relative to the tissue's.
     coag_bottom : bool
         The coagulation zone also lines the channel bottom (a cup).
+    bottom_radius : float or None
+        Radius at the channel bottom, m, for a cone (a staircase on the grid);
+        None: a cylinder.
     """
 
     radius: float
@@ -83,6 +86,7 @@ class ChannelSpec:
     coag_diffusivity_factor: float = 1.0
     coag_partition_factor: float = 1.0
     coag_bottom: bool = True
+    bottom_radius: float | None = None
 
     @property
     def unit_cell_radius(self) -> float:
@@ -146,7 +150,7 @@ class ProblemRZ:
                     coag_diffusivity_factor=1.0, coag_partition_factor=1.0, coag_bottom=True, output_times,
                     resolution="auto", bottom="sink", vehicle="finite", concentration=1.0, vehicle_thickness=20e-6,
                     tolerance=1e-5, evaporation_fraction=0.0, evaporation_time=1800.0, wash_off_time=None,
-                    dose_unit="1", stretch=None, radial_ratio=None, meta=None):
+                    dose_unit="1", stretch=None, radial_ratio=None, meta=None, channel_bottom_radius=None):
         """Build a unit-cell problem from layers given directly (tests, benchmarks, fitting).
 
         Parameters
@@ -154,7 +158,7 @@ class ProblemRZ:
         layers : sequence of exodiff.problem.Layer
             Top to bottom.
         channel_radius, channel_depth : float
-            Cylindrical channel on the axis, m (radius 0: no channel).
+            Channel on the axis: radius at the surface and depth, m (radius 0: no channel).
         density : float
             Channels per m^2; the unit cell radius is ``1/sqrt(pi density)``.
         open_diffusivity : float
@@ -177,6 +181,9 @@ class ProblemRZ:
             As :meth:`exodiff.problem.Problem1D.from_layers`.
         stretch, radial_ratio : float, optional
             Depth stretching and radial grading (defaults 0.75 and 1.05).
+        channel_bottom_radius : float, optional
+            Radius at the channel bottom, m: a cone narrowing linearly from
+            ``channel_radius`` (solved as a staircase); default a cylinder.
         """
         layers = tuple(layers)
         if bottom not in ("sink", "no_flux"):
@@ -189,10 +196,13 @@ class ProblemRZ:
                          closure_delay=_delay(closure_delay),
                          coag_width=float(coag_width) if channel_radius > 0 else 0.0,
                          coag_diffusivity_factor=float(coag_diffusivity_factor),
-                         coag_partition_factor=float(coag_partition_factor), coag_bottom=bool(coag_bottom))
+                         coag_partition_factor=float(coag_partition_factor), coag_bottom=bool(coag_bottom),
+                         bottom_radius=(None if channel_bottom_radius is None or channel_radius <= 0
+                                        or channel_bottom_radius >= channel_radius else float(channel_bottom_radius)))
         grid = unit_cell_grid([ly.thickness for ly in layers], radius=ch.unit_cell_radius,
                               channel_radius=ch.radius, channel_depth=ch.depth, coag_width=ch.coag_width,
                               coag_bottom=ch.coag_bottom, resolution=resolution,
+                              channel_bottom_radius=ch.bottom_radius,
                               stretch=DEFAULT_STRETCH if stretch is None else float(stretch),
                               radial_ratio=DEFAULT_RADIAL_RATIO if radial_ratio is None else float(radial_ratio))
         times = np.unique(np.concatenate([[0.0], np.asarray(output_times, dtype=float)]))

@@ -271,8 +271,8 @@ DELIVERY = {
                         low=0.0, low_open=True),
     "channel_diameter": _q("Channel diameter at the skin surface.", "m", "a length", '"70 um"', low=0.0,
                            low_open=True, high=0.01),
-    "tip_diameter": _q("Channel diameter at its bottom (a cone; default a cylinder). Cones are solved as the "
-                       "cylinder of equal volume.", "m", "a length", '"20 um"', low=0.0, low_open=True),
+    "tip_diameter": _q("Channel diameter at its bottom (a cone; default a cylinder). Solved as a staircase "
+                       "cone; with a laser's coagulated rim as the cylinder of equal volume.", "m", "a length", '"20 um"', low=0.0, low_open=True),
     "density": _q("Channels per skin area.", "1/m^2", "a number per area", '"200 1/cm^2"', low=0.0,
                   low_open=True),
     "needles": _n("Needles on a roller drum (density from needles x passes / drum area).", "192", low=1.0),

@@ -193,3 +193,59 @@ def test_negative_application_delay_is_one_line():
         sc.replace({"delivery.application_delay": "-5 min"})
     lines = exc.value.lines()
     assert len(lines) == 1 and "delivery.application_delay" in lines[0] and "-5 min" in lines[0]
+
+
+# -- conical channels (a staircase on the grid) ---------------------------------------------
+
+def test_cone_grid_is_a_conforming_staircase():
+    """Row by row the channel holds the columns inside the cone; its volume is the cone's.
+
+    Catches a staircase that is not monotone, a channel row that misses the
+    cone by more than one taper cell, a wrong region map, and a cone that
+    silently became a cylinder (or the reverse).
+    """
+    from exodiff.grid_rz import CHANNEL, unit_cell_grid
+
+    thick, rc, rb, dc = [15e-6, 60e-6, 1000e-6], 35e-6, 10e-6, 300e-6
+    exact = np.pi * dc * (rc * rc + rc * rb + rb * rb) / 3.0
+    cyl = unit_cell_grid(thick, radius=400e-6, channel_radius=rc, channel_depth=dc)
+    for res in ("auto", {"nr": 120, "nz": 160}, {"nr": 240, "nz": 320}):
+        g = unit_cell_grid(thick, radius=400e-6, channel_radius=rc, channel_depth=dc, channel_bottom_radius=rb,
+                           resolution=res)
+        cols = g.channel_cols[:g.channel_rows]
+        assert np.all(np.diff(cols) <= 0) and cols[0] > cols[-1]
+        r_wall = g.r_faces[cols]
+        r_cone = rc + (rb - rc) * g.z.centres[:g.channel_rows] / dc
+        taper = (rc - rb) / g.r_segments[1][2]
+        assert np.max(np.abs(r_wall - r_cone)) <= 0.5 * taper * (1 + 1e-9)
+        assert np.array_equal(g.region == CHANNEL, np.arange(g.nr)[None, :] < g.channel_cols[:, None])
+        vol = float((g.volumes * (g.region == CHANNEL)).sum())
+        assert vol == pytest.approx(exact, rel=3e-3)
+    same = unit_cell_grid(thick, radius=400e-6, channel_radius=rc, channel_depth=dc, channel_bottom_radius=rc)
+    assert np.array_equal(same.r_faces, cyl.r_faces) and np.array_equal(same.channel_cols, cyl.channel_cols)
+    with pytest.raises(ValueError, match="coagulation"):
+        unit_cell_grid(thick, radius=400e-6, channel_radius=rc, channel_depth=dc, channel_bottom_radius=rb,
+                       coag_width=20e-6)
+
+
+def test_cone_delivers_between_its_tip_and_base_cylinders():
+    """A needle track narrowing from 70 to 20 um delivers between cylinders of 20 and 70 um.
+
+    And not what the cylinder of equal volume delivers (the mouth, where the
+    formulation enters, is wider): solving the cone matters.  A tip as wide
+    as the surface is exactly the cylinder.
+    """
+    base = _load("microneedle_msc_exosome.toml")
+
+    def dermis(**over):
+        ds = exodiff.run(base.replace(over))
+        assert np.max(np.abs(ds["mass_balance_error"].values)) < 1e-12
+        return metrics.summary(ds)["delivered_dermis"]
+
+    cone = dermis(**{"delivery.tip_diameter": "20 um"})
+    wide, narrow = dermis(), dermis(**{"delivery.channel_diameter": "20 um"})
+    assert narrow < cone < wide
+    geom = channels.channel_geometry(base.replace({"delivery.tip_diameter": "20 um"}).resolved)
+    equal_volume = dermis(**{"delivery.channel_diameter": f"{2e6 * channels.equivalent_radius(geom)} um"})
+    assert cone > 1.2 * equal_volume
+    assert dermis(**{"delivery.tip_diameter": "70 um"}) == wide
