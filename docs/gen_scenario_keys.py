@@ -106,24 +106,28 @@ def _allowed_text(field) -> str:
     return field.range_text().replace(AMOUNT, "dose unit")
 
 
-def _table(spec) -> list[str]:
+def _table(spec, methods=None) -> list[str]:
     rows = ["| key | example | kind [SI unit] | default | allowed | meaning |",
             "|---|---|---|---|---|---|"]
     for key, f in spec.items():
         example = f"`{f.example}`" if f.example else ""
+        doc = f.doc
+        if methods and key in methods:
+            doc += " Only with method " + " or ".join(f'`"{m}"`' for m in methods[key]) + "."
         rows.append(f"| `{key}` | {_cell(example)} | {_cell(_unit_text(f))} | {_cell(_default_text(f))} | "
-                    f"{_cell(_allowed_text(f))} | {_cell(f.doc).replace('<', '&lt;')} |")
+                    f"{_cell(_allowed_text(f))} | {_cell(doc).replace('<', '&lt;')} |")
     return rows
 
 
 def render() -> str:
     """The generated block, markers included."""
-    from exodiff.schema import CARGO, LAYER, RESOLUTION, SECTIONS
+    from exodiff.schema import CARGO, DELIVERY_METHODS, LAYER, RESOLUTION, SECTIONS
 
     out = [BEGIN, "", "Generated from `exodiff/schema.py`; do not edit by hand. Ranges are physical admissibility "
            "in SI; literature ranges are in [parameters.md](parameters.md).", ""]
     for section, spec in SECTIONS.items():
-        out += [f"### `[{section}]`", "", INTRO.get(section, ""), "", *_table(spec), ""]
+        out += [f"### `[{section}]`", "", INTRO.get(section, ""), "",
+                *_table(spec, DELIVERY_METHODS if section == "delivery" else None), ""]
         if section == "skin":
             out += ["### `[skin.layers.<name>]`", "", INTRO["layers"], "", *_table(LAYER), ""]
         if section == "formulation":

@@ -34,7 +34,7 @@ from typing import Any, Mapping
 
 from . import data, units
 from .errors import Issue, ParameterProblem, ScenarioError
-from .schema import AMOUNT, LAYER, RESOLUTION, SECTIONS, SUBTABLES, Field
+from .schema import AMOUNT, DELIVERY_METHODS, LAYER, RESOLUTION, SECTIONS, SUBTABLES, Field
 
 __all__ = ["Scenario", "load_scenario", "to_toml", "clear_preset_cache", "IMPLEMENTED_METHODS", "PLANNED_METHODS"]
 
@@ -560,6 +560,12 @@ def _resolve_delivery(ck: _Checker, raw: dict) -> dict[str, Any]:
     out = ck.table("delivery.", spec, raw, elsewhere=_elsewhere("delivery"))
     if "method" not in raw:
         out["method"] = spec["method"].default
+    if isinstance(out.get("method"), str):
+        for key, methods in DELIVERY_METHODS.items():
+            if key in raw and out["method"] not in methods:
+                ck.add(f"delivery.{key}", f"{_show(raw[key])} with method = {_show(out['method'])}",
+                       f"this key only with method = {' or '.join(_show(m) for m in methods)}: set "
+                       "delivery.method (in a [compare] or [sweep], give the key where that method is set)")
     return out
 
 

@@ -305,6 +305,21 @@ DELIVERY = {
                          '"0.6 mm"', low=0.0, low_open=True),
 }
 
+_CHANNEL = ("microneedle", "laser")
+#: Delivery keys that mean something only with some methods.  Given with another
+#: method they are an error, not ignored: a ``device`` without ``method =
+#: "microneedle"`` would otherwise silently model intact skin.
+DELIVERY_METHODS = {
+    "device": _CHANNEL, "channel_depth": _CHANNEL, "channel_diameter": _CHANNEL, "tip_diameter": _CHANNEL,
+    "density": _CHANNEL, "occlusion": _CHANNEL, "closure_time": _CHANNEL, "application_delay": _CHANNEL,
+    "needle_length": ("microneedle",), "penetration_efficiency": ("microneedle",), "needles": ("microneedle",),
+    "drum_diameter": ("microneedle",), "drum_width": ("microneedle",), "passes": ("microneedle",),
+    "pulse_energy": ("laser",), "coverage": ("laser",), "coagulation_width": ("laser",),
+    "coagulation_diffusivity_factor": ("laser",), "coagulation_partition_factor": ("laser",),
+    "follicles": ("topical",), "follicle_density": ("topical",), "follicle_diameter": ("topical",),
+    "follicle_depth": ("topical",),
+}
+
 SIMULATION = {
     "duration": _q("Simulated time.", "s", "a time", '"48 h"', low=0.0, low_open=True),
     "output_interval": _q("Spacing of output times (from 0 to duration).", "s", "a time", '"1 h"', low=0.0,

@@ -249,3 +249,16 @@ def test_cone_delivers_between_its_tip_and_base_cylinders():
     equal_volume = dermis(**{"delivery.channel_diameter": f"{2e6 * channels.equivalent_radius(geom)} um"})
     assert cone > 1.2 * equal_volume
     assert dermis(**{"delivery.tip_diameter": "70 um"}) == wide
+
+
+@pytest.mark.parametrize("over, key", [
+    ({"delivery.method": "topical"}, "delivery.device"),          # a device would silently mean intact skin
+    ({"delivery.pulse_energy": "20 mJ"}, "delivery.pulse_energy"),
+    ({"delivery.follicles": True}, "delivery.follicles"),
+])
+def test_delivery_key_of_another_method_is_an_error(over, key):
+    sc = exodiff.load_scenario(ROOT / "scenarios/microneedle_msc_exosome.toml")
+    with pytest.raises(ScenarioError) as exc:
+        sc.replace(over)
+    lines = [ln for ln in exc.value.lines() if key in ln]
+    assert len(lines) == 1 and "only with method" in lines[0]
