@@ -36,6 +36,10 @@ def _si(value: Any, unit: str) -> float:
     return to_si(value, unit)
 
 
+#: device whose values fill what a microneedle scenario without a device leaves out
+GENERIC_MICRONEEDLE = "generic_microneedle"
+
+
 def device_values(name: str) -> dict[str, Any]:
     """A device preset's values in SI (tables as lists of floats)."""
     raw = data.values("device", name)
@@ -83,7 +87,10 @@ def channel_geometry(resolved: Mapping[str, Any]) -> dl.ChannelGeometry | None:
         return _follicles(resolved)
     device: dict[str, Any] = {}
     name = d.get("device")
-    if name is not None:
+    if name is None and method == "microneedle":
+        # a needle length alone: literature defaults for efficiency and width
+        device = device_values(GENERIC_MICRONEEDLE)
+    elif name is not None:
         names = data.names("device")
         if name not in names:
             import difflib

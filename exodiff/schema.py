@@ -262,7 +262,8 @@ DELIVERY = {
                     default="topical", example='"topical"'),
     "device": Field("string", "Device preset from exodiff/data/devices.toml (dermaroller_0_5mm, dermaroller_1_0mm, "
                     "dermaroller_1_5mm, microneedling_pen, fractional_co2, fractional_eryag); its values can be "
-                    "overridden by the keys below.", example='"dermaroller_1_0mm"'),
+                    "overridden by the keys below. A microneedle without a device takes penetration_efficiency and "
+                    "channel_diameter from generic_microneedle.", example='"dermaroller_1_0mm"'),
     "needle_length": _q("Microneedle length (channel depth = length x penetration_efficiency).", "m", "a length",
                         '"1.0 mm"', low=0.0, low_open=True, high=0.01),
     "penetration_efficiency": _n("Fraction of the needle length that enters the skin.", "0.3", low=0.0,
