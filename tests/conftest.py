@@ -83,7 +83,9 @@ def fake_presets(monkeypatch):
     from exodiff.scenario import clear_preset_cache
 
     tables = {"skin": tomllib.loads(FAKE_SKIN), "formulation": tomllib.loads(FAKE_FORMULATIONS)}
-    monkeypatch.setattr(exodiff.data, "load", lambda kind: tables[kind])
+    real = exodiff.data.load
+    # devices and follicle sites stay the package's (the fakes are about skin and formulations)
+    monkeypatch.setattr(exodiff.data, "load", lambda kind: tables[kind] if kind in tables else real(kind))
     monkeypatch.setattr(exodiff.physics, "layer_coefficients", lambda formulation, name, layer, skin: None)
     clear_preset_cache()
     yield tables
