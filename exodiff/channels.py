@@ -71,8 +71,12 @@ def _particle_diameter(formulation: Mapping[str, Any]) -> float | None:
     return float(formulation["diameter"])
 
 
-def channel_geometry(resolved: Mapping[str, Any]) -> dl.ChannelGeometry | None:
+def channel_geometry(resolved: Mapping[str, Any], particle_diameter: float | None = None
+                     ) -> dl.ChannelGeometry | None:
     """The scenario's micro-channel, or None for 1D topical delivery.
+
+    ``particle_diameter`` (m) overrides the formulation's diameter where the
+    geometry depends on it (follicle entry), for one size class.
 
     Raises
     ------
@@ -84,7 +88,7 @@ def channel_geometry(resolved: Mapping[str, Any]) -> dl.ChannelGeometry | None:
     if method == "topical":
         if not d.get("follicles", False):
             return None
-        return _follicles(resolved)
+        return _follicles(resolved, particle_diameter)
     device: dict[str, Any] = {}
     name = d.get("device")
     if name is None and method == "microneedle":
@@ -161,7 +165,7 @@ def _laser(d, device, closure, delay) -> dl.ChannelGeometry:
         closure_time=closure, delay=delay, bottom_diameter=_pick(d, device, "tip_diameter"))
 
 
-def _follicles(resolved) -> dl.ChannelGeometry:
+def _follicles(resolved, particle_diameter=None) -> dl.ChannelGeometry:
     d = resolved["delivery"]
     site = resolved.get("skin", {}).get("preset")
     fol: dict[str, Any] = {}
@@ -176,7 +180,9 @@ def _follicles(resolved) -> dl.ChannelGeometry:
     diameter = _need(_pick(d, fol, "follicle_diameter"), "follicle_diameter", why)
     depth = _need(_pick(d, fol, "follicle_depth"), "follicle_depth", why)
     entry = data.values("follicle", "particle_entry")
-    factor = dl.follicle_entry_factor(_particle_diameter(resolved.get("formulation", {})),
+    if particle_diameter is None:
+        particle_diameter = _particle_diameter(resolved.get("formulation", {}))
+    factor = dl.follicle_entry_factor(particle_diameter,
                                       _si(entry["optimum_diameter"], "m"), float(entry["window_gsd"]))
     return dl.follicle_channel(density, diameter, depth, factor)
 
@@ -196,14 +202,11 @@ def check(resolved: Mapping[str, Any]) -> list[ParameterProblem]:
             [ParameterProblem("delivery.follicle_depth", f"{geom.depth * 1e6:.4g} um",
                               f"a follicle shallower than the skin ({total * 1e6:.4g} um)")]
             if not geom.depth < total else [])
-    form = resolved.get("formulation", {})
-    for key in ("size_distribution", "gsd", "pdi", "cargo"):
-        if form.get(key) is not None:
-            problems.append(ParameterProblem(
-                f"formulation.{key}", "a polydisperse or cargo formulation",
-                f"a monodisperse active without cargo: the {geom.kind} channel solver takes one species "
-                "of one size in this version"))
-            break
+    if resolved.get("formulation", {}).get("cargo") is not None:
+        problems.append(ParameterProblem(
+            "formulation.cargo", "a released cargo",
+            f"no cargo with {geom.kind} channels: the unit-cell solver tracks the vesicles only in this version "
+            "(size distributions are supported)"))
     return problems
 
 
@@ -218,7 +221,7 @@ def equivalent_radius(geom: dl.ChannelGeometry) -> float:
     return math.sqrt((a * a + a * b + b * b) / 3.0)
 
 
-def problem_from_scenario(resolved: Mapping[str, Any], layers, base):
+def problem_from_scenario(resolved: Mapping[str, Any], layers, base, particle_diameter: float | None = None):
     """The r-z unit-cell problem of a channel scenario.
 
     Parameters
@@ -229,12 +232,18 @@ def problem_from_scenario(resolved: Mapping[str, Any], layers, base):
         The tissue layers' coefficients (as for the 1D column).
     base : exodiff.problem.Problem1D
         The 1D problem of the same scenario (vehicle, times, tolerance).
+    particle_diameter : float, optional
+        Diameter of one size class, m: the open channel's free diffusivity
+        (Stokes-Einstein, or a given one scaled as in 1D) and the follicle
+        entry factor are the class's.
     """
     from .physics.coefficients import Active
     from .problem_rz import ProblemRZ
 
-    geom = channel_geometry(resolved)
+    geom = channel_geometry(resolved, particle_diameter)
     active = Active.from_formulation(resolved["formulation"], resolved["skin"])
+    if particle_diameter is not None:
+        active = active.with_radius(0.5 * particle_diameter)
     d_free = active.d_free("the open channel holds formulation fluid")
     sim = resolved["simulation"]
     res = sim.get("resolution", "auto")

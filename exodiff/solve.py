@@ -401,6 +401,11 @@ def run(scenario, progress: bool = False):
         # microneedle, laser or follicles: the r-z unit cell around one channel
         from .solve_rz import integrate_rz, to_dataset_rz
 
+        if problem.columns:
+            # a size distribution: one unit cell per class, summed
+            from .classes_rz import run_classes
+
+            return run_classes(sc, problem, progress=progress)
         prz, _ = channels.problem_from_scenario(sc.resolved, problem.layers, problem)
         raw = integrate_rz(prz, progress=progress, desc=sc.name)
         return to_dataset_rz(prz, raw, scenario=sc)
