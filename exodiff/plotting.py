@@ -118,14 +118,36 @@ def _species(ds, name: str):
     return one
 
 
+def region_outline(ds, codes) -> tuple[np.ndarray, np.ndarray]:
+    """Outline (um) of the cells whose region code is in ``codes``, mirrored about the axis.
+
+    Drawn on the cell faces, so a stepped cone shows its staircase and a
+    coagulation cup its bottom; empty arrays when there is no such cell.
+    Assumes each row's region cells start at the axis (the unit cell's
+    channel and rim do).
+    """
+    mask = np.isin(ds["region"].values, codes)
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return np.empty(0), np.empty(0)
+    rf = np.concatenate([[0.0], np.cumsum(ds["cell_width_radial"].values)])
+    zf = np.concatenate([[0.0], np.cumsum(ds["cell_width"].values)])
+    xs, ys = [], []
+    for i in rows:
+        r = rf[np.flatnonzero(mask[i]).max() + 1]
+        xs += [r, r]
+        ys += [zf[i], zf[i + 1]]
+    x = np.array(xs + [0.0])
+    y = np.array(ys + [ys[-1]])
+    return np.concatenate([-x[::-1], x]), np.concatenate([y[::-1], y])
+
+
 def rz_maps(ds, times_h=None, max_depth_um: float | None = None):
     """r-z concentration maps of a unit-cell run at up to three times (log colour scale).
 
     The channel (and coagulation rim) outline is drawn; the map is mirrored
     about the axis so the channel reads as a channel.
     """
-    from matplotlib.patches import Rectangle
-
     c = ds["concentration_rz"].values
     t = ds["time"].values
     if times_h is None:
@@ -146,13 +168,13 @@ def rz_maps(ds, times_h=None, max_depth_um: float | None = None):
         data = np.where(c[k] > vmin, c[k], vmin)
         data = np.concatenate([data[:, ::-1], data], axis=1)
         mesh = ax.pcolormesh(rr, z, data, norm=LogNorm(vmin=vmin, vmax=vmax), shading="nearest", cmap="viridis")
-        rc = float(ds.attrs.get("channel_radius_um", 0.0))
-        dc = float(ds.attrs.get("channel_depth_um", 0.0))
-        w = float(ds.attrs.get("coagulation_width_um", 0.0))
-        if rc > 0:
-            ax.add_patch(Rectangle((-rc, 0), 2 * rc, dc, fill=False, ec="w", lw=0.9))
-            if w > 0:
-                ax.add_patch(Rectangle((-rc - w, 0), 2 * (rc + w), dc + w, fill=False, ec="w", lw=0.6, ls=":"))
+        if "region" in ds:
+            for codes, style in (((1,), dict(lw=0.9)), ((1, 2), dict(lw=0.6, ls=":"))):
+                if codes == (1, 2) and not np.any(ds["region"].values == 2):
+                    continue
+                x, y = region_outline(ds, codes)
+                if x.size:
+                    ax.plot(x, y, color="w", **style)
         for zf in _interfaces(ds):
             ax.axhline(zf, color="0.8", lw=0.5, ls="--")
         ax.set_ylim(zmax, 0)

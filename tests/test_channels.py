@@ -355,3 +355,19 @@ def test_cargo_through_channels_is_one_line():
                                           "log_kow": -5}})
     lines = exc.value.lines()
     assert len(lines) == 1 and "formulation.cargo" in lines[0] and "channels" in lines[0]
+
+
+def test_map_outline_follows_the_channel_cells(runs):
+    """The r-z map's outline is the channel's cells: a rectangle for a cylinder, the rim around a laser crater."""
+    from exodiff.plotting import region_outline
+
+    ds = runs["microneedle"]
+    x, y = region_outline(ds, (1,))
+    assert np.max(np.abs(x)) == pytest.approx(ds.attrs["channel_radius_um"], rel=1e-9)
+    assert np.max(y) == pytest.approx(ds.attrs["channel_depth_um"], rel=1e-9)
+    assert set(np.round(np.abs(x[np.abs(x) > 0]), 9)) == {round(ds.attrs["channel_radius_um"], 9)}
+    laser = runs["laser"]
+    x, y = region_outline(laser, (1, 2))
+    w = laser.attrs["coagulation_width_um"]
+    assert np.max(np.abs(x)) == pytest.approx(laser.attrs["channel_radius_um"] + w, rel=1e-9)
+    assert np.max(y) == pytest.approx(laser.attrs["channel_depth_um"] + w, rel=1e-9)
