@@ -66,6 +66,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
@@ -123,12 +124,101 @@ def applied_dose(ds: xr.Dataset) -> float:
 
 
 # --------------------------------------------------------------------------
+# The arrays every metric is computed from
+#
+# The definitions live once, on plain arrays (:func:`summary_of_arrays`).  A
+# Dataset is reduced to those arrays by :func:`run_arrays`; a sweep point
+# builds them straight from the solver's arrays
+# (:func:`exodiff.results.metric_arrays`) and skips the Dataset, which costs
+# several times the solve of a small 1D point (docs/performance.md, "Sweeps").
+
+
+@dataclass
+class SpeciesArrays:
+    """What the metrics read of one species (one ledger), plain float64 arrays.
+
+    Attributes
+    ----------
+    fraction : float64[time, compartment]
+        Amount / applied amount of the species (1).
+    loss_by_layer : float64[time, process, layer]
+        Cumulative amount removed per layer and process, in the unit of ``dose``.
+    dose : float
+        Applied amount of the species (same unit as ``loss_by_layer``).
+    concentration_end : float64[depth]
+        Laterally averaged concentration at the last output time (any unit:
+        only its depth profile is used).
+    """
+
+    fraction: np.ndarray
+    loss_by_layer: np.ndarray
+    dose: float
+    concentration_end: np.ndarray
+
+
+@dataclass
+class RunArrays:
+    """One run's metric inputs: shared coordinates and one :class:`SpeciesArrays` per species.
+
+    Attributes
+    ----------
+    time_h : float64[time]
+    compartments, layers, processes : list of str
+    depth_um, cell_width_um : float64[depth]
+        Cell centres and widths.
+    species : list of (str or None, SpeciesArrays)
+        Primary species first; ``[(None, ...)]`` for a run with one species.
+    mass_balance_error : ndarray
+        Relative mass balance error, any shape (the max of its magnitude is reported).
+    """
+
+    time_h: np.ndarray
+    compartments: list
+    layers: list
+    processes: list
+    depth_um: np.ndarray
+    cell_width_um: np.ndarray
+    species: list
+    mass_balance_error: np.ndarray
+
+
+def _values(da: xr.DataArray, species: str | None, dims: tuple) -> np.ndarray:
+    if species is not None and "species" in da.dims:
+        da = da.sel(species=species, drop=True)
+    return np.asarray(da.transpose(*dims).values, dtype=float)
+
+
+def run_arrays(ds: xr.Dataset) -> RunArrays:
+    """The metric inputs of a result Dataset (size classes summed away, :func:`totals`)."""
+    ds = totals(ds)
+    species = []
+    for s in species_names(ds):
+        view = species_view(ds, s)
+        species.append((s, SpeciesArrays(
+            fraction=_values(view["fraction"], None, ("time", "compartment")),
+            loss_by_layer=_values(view["loss_by_layer"], None, ("time", "process", "layer")),
+            dose=applied_dose(view),
+            concentration_end=_values(view["concentration"].isel(time=-1), None, ("depth",)))))
+    return RunArrays(time_h=np.asarray(ds["time"].values, dtype=float),
+                     compartments=[str(c) for c in ds["compartment"].values],
+                     layers=[str(x) for x in ds["layer"].values],
+                     processes=[str(p) for p in ds["process"].values],
+                     depth_um=np.asarray(ds["depth"].values, dtype=float),
+                     cell_width_um=_cell_widths(ds),
+                     species=species,
+                     mass_balance_error=np.asarray(ds["mass_balance_error"].values, dtype=float))
+
+
+# --------------------------------------------------------------------------
 # Single metrics
 
 
 def target_layer(ds: xr.Dataset, requested: str | None = None) -> str:
     """The layer the target metrics refer to (see module docstring)."""
-    layers = [str(x) for x in ds["layer"].values]
+    return _target_layer([str(x) for x in ds["layer"].values], requested)
+
+
+def _target_layer(layers: list, requested: str | None) -> str:
     if requested and requested in layers:
         return requested
     return "dermis" if "dermis" in layers else layers[-1]
@@ -142,23 +232,27 @@ def delivered(ds: xr.Dataset) -> dict[str, np.ndarray]:
     dict
         layer name -> float64[time].
     """
-    layers = [str(x) for x in ds["layer"].values]
-    dose = applied_dose(ds)
-    frac = ds["fraction"]
-    loss = ds["loss_by_layer"].sum("process") / dose
+    return _delivered(_values(ds["fraction"], None, ("time", "compartment")),
+                      _values(ds["loss_by_layer"], None, ("time", "process", "layer")), applied_dose(ds),
+                      [str(c) for c in ds["compartment"].values], [str(x) for x in ds["layer"].values],
+                      [str(p) for p in ds["process"].values])
+
+
+def _delivered(frac, loss, dose, comps, layers, processes) -> dict[str, np.ndarray]:
+    """:func:`delivered` on arrays: ``frac`` (time, compartment), ``loss`` (time, process, layer)."""
+    lossf = loss.sum(axis=1) / dose
     # cleared = first-order clearance in layers + the bottom sink
-    sink = frac.sel(compartment="cleared") - ds["loss_by_layer"].sel(process="cleared").sum("layer") / dose
+    sink = frac[:, comps.index("cleared")] - loss[:, processes.index("cleared"), :].sum(axis=1) / dose
+    idx = [comps.index(name) for name in layers]
     out = {}
     for i, name in enumerate(layers):
-        below = layers[i:]
-        out[name] = (frac.sel(compartment=below).sum("compartment") + loss.sel(layer=below).sum("layer")
-                     + sink).values
+        out[name] = frac[:, idx[i:]].sum(axis=1) + lossf[:, i:].sum(axis=1) + sink
     return out
 
 
 def _cell_widths(ds: xr.Dataset) -> np.ndarray:
     if "cell_width" in ds:
-        return ds["cell_width"].values
+        return np.asarray(ds["cell_width"].values, dtype=float)
     # centres only: faces halfway between them, the outer faces mirrored
     z = ds["depth"].values
     if z.size == 1:
@@ -170,12 +264,16 @@ def _cell_widths(ds: xr.Dataset) -> np.ndarray:
 
 def mean_penetration_depth(ds: xr.Dataset, time_index: int = -1) -> float:
     """Amount-weighted mean depth (um) of the active in the tissue (one species)."""
-    c = ds["concentration"].isel(time=time_index).values
-    m = c * _cell_widths(ds)
+    c = _values(ds["concentration"].isel(time=time_index), None, ("depth",))
+    return _mean_depth(c, _cell_widths(ds), np.asarray(ds["depth"].values, dtype=float))
+
+
+def _mean_depth(c, widths, depth) -> float:
+    m = c * widths
     tot = m.sum()
     if not tot > 0:
         return math.nan
-    return float((m * ds["depth"].values).sum() / tot)
+    return float((m * depth).sum() / tot)
 
 
 def time_key(t_h: float) -> str:
@@ -197,30 +295,30 @@ def _trapezoid(y: np.ndarray, x: np.ndarray) -> float:
     return float(np.trapezoid(y, x)) if hasattr(np, "trapezoid") else float(np.trapz(y, x))
 
 
-def _species_metrics(ds: xr.Dataset, T: str, times_h) -> dict:
-    """Every per-species metric of one species' view (unprefixed names)."""
-    t = ds["time"].values
-    frac = ds["fraction"]
-    comps = [str(c) for c in ds["compartment"].values]
+def _species_metrics(run: RunArrays, sp: SpeciesArrays, T: str, times_h) -> dict:
+    """Every per-species metric of one species (unprefixed names)."""
+    t = run.time_h
+    frac = sp.fraction
+    comps = run.compartments
     out: dict = {}
-    for comp in comps:
-        out[f"fraction_{comp}"] = float(frac.sel(compartment=comp).values[-1])
+    for j, comp in enumerate(comps):
+        out[f"fraction_{comp}"] = float(frac[-1, j])
     for th in times_h or ():
-        for comp in comps:
-            out[f"fraction_{comp}_at_{time_key(th)}"] = at_time(frac.sel(compartment=comp).values, t, th)
-    deliv = delivered(ds)
+        for j, comp in enumerate(comps):
+            out[f"fraction_{comp}_at_{time_key(th)}"] = at_time(frac[:, j], t, th)
+    deliv = _delivered(frac, sp.loss_by_layer, sp.dose, comps, run.layers, run.processes)
     for name, series in deliv.items():
         out[f"delivered_{name}"] = float(series[-1])
     out["delivered_target"] = out[f"delivered_{T}"]
-    fT = frac.sel(compartment=T).values
+    fT = frac[:, comps.index(T)]
     k = int(np.argmax(fT))
     reached = bool(fT[k] > 0)
     out["target_peak_time_h"] = float(t[k]) if reached else math.nan
     out["target_peak_fraction"] = float(fT[k]) if reached else 0.0
     out["target_auc_h"] = _trapezoid(fT, t)
-    out["target_uptake"] = float(ds["loss_by_layer"].sel(process="taken_up", layer=T).values[-1]
-                                 / applied_dose(ds))
-    out["mean_penetration_depth_um"] = mean_penetration_depth(ds)
+    out["target_uptake"] = float(sp.loss_by_layer[-1, run.processes.index("taken_up"), run.layers.index(T)]
+                                 / sp.dose)
+    out["mean_penetration_depth_um"] = _mean_depth(sp.concentration_end, run.cell_width_um, run.depth_um)
     out["systemic_fraction"] = out.get("fraction_cleared", math.nan)
     return out
 
@@ -244,17 +342,34 @@ def summary(ds: xr.Dataset, target: str | None = None, times=None) -> dict:
     dict
         Metric name -> float (``target_layer`` a str), in a fixed order.
     """
-    ds = totals(ds)
-    T = target_layer(ds, target)
+    return summary_of_arrays(run_arrays(ds), target, times)
+
+
+def summary_of_arrays(run: RunArrays, target: str | None = None, times=None) -> dict:
+    """:func:`summary` of a run given as :class:`RunArrays` (the one implementation of the metrics).
+
+    Parameters
+    ----------
+    run : RunArrays
+        From :func:`run_arrays` (a Dataset) or
+        :func:`exodiff.results.metric_arrays` (a 1D solver's raw arrays).
+    target, times
+        As in :func:`summary`.
+
+    Returns
+    -------
+    dict
+    """
+    T = _target_layer(run.layers, target)
     times_h = [float(x) for x in times] if times is not None else []
     out: dict = {}
-    for i, s in enumerate(species_names(ds)):
+    for i, (s, sp) in enumerate(run.species):
         prefix = "" if i == 0 else f"{s}_"
-        for k, v in _species_metrics(species_view(ds, s), T, times_h).items():
+        for k, v in _species_metrics(run, sp, T, times_h).items():
             out[prefix + k] = v
     out["target_layer"] = T
-    out["max_mass_balance_error"] = float(np.max(np.abs(ds["mass_balance_error"].values)))
-    out["end_time_h"] = float(ds["time"].values[-1])
+    out["max_mass_balance_error"] = float(np.max(np.abs(run.mass_balance_error)))
+    out["end_time_h"] = float(run.time_h[-1])
     return out
 
 

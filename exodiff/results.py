@@ -134,28 +134,15 @@ def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None) -> xr.Datase
         unit (attribute ``cargo_unit``).
     """
     unit = problem.dose_unit
-    L = len(problem.layers)
     names = problem.layer_names
     grid = problem.grid
-    arr = problem.columns_arrays()
-    cols = problem.all_columns
-    ves = [s for s, c in enumerate(cols) if c.species == "vesicle"]
-    car = [s for s, c in enumerate(cols) if c.species == "cargo"]
-    released = bool(car)
-    processes = list(LOSS_PROCESSES) + (["released"] if released else [])
-    col_parts = [_column_parts(problem, raw, arr, s) for s in range(len(cols))]
-    vparts = _sum_parts([col_parts[s] for s in ves])
-    dose_cm2 = problem.dose * PER_CM2
+    led = _ledgers(problem, raw)
+    cols, ves, car, released = led["cols"], led["ves"], led["car"], led["released"]
+    processes, col_parts, vparts = led["processes"], led["col_parts"], led["vparts"]
+    dose_cm2, comp_names, amount_v = led["dose_cm2"], led["comp_names"], led["amount_v"]
+    t_h, depth_um, balance = led["t_h"], led["depth_um"], led["balance"]
     to_h = 3600.0 * PER_CM2
-    comp_names = compartment_names(names, released)
-    amount_v = _amounts(vparts, released) * PER_CM2
-    if problem.vehicle == "infinite":
-        amount_v[:, 0] = dose_cm2
-    t_h = raw.times / 3600.0
-    depth_um = grid.centres * 1e6
     layer_of_depth = np.array(names, dtype=object)[grid.layer_of_cell].astype(str)
-    balance = column_balance_errors(problem, raw) if raw.u_cols is not None and raw.u_cols.shape[1] > 1 else \
-        {"vesicle": mass_balance_error(problem, raw)}
     coords = dict(
         time=("time", t_h, {"units": "h", "long_name": "time since application"}),
         depth=("depth", depth_um, {"units": "um", "long_name": "depth below the skin surface (cell centre)",
@@ -187,22 +174,8 @@ def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None) -> xr.Datase
         coefs = {k: (("layer",), v, {"units": _COEF_ATTRS[k][0], "long_name": _COEF_ATTRS[k][1]})
                  for k, v in _coefficients(problem.layers).items()}
     else:
-        f_deg = problem.release_on_degradation
-        free = col_parts[car[0]]
-        # the cargo by place: free + inside intact vesicles; degraded with them: (1 - f) x degraded vesicles
-        pl_v = vparts["per_layer"]
-        pl_c = free["per_layer"].copy()
-        pl_c[:, 0] += (1.0 - f_deg) * pl_v[:, 0]
-        pl_c[:, 1] += pl_v[:, 1]
-        pl_c[:, 2] += pl_v[:, 2]
-        pl_c[:, 3] = 0.0
-        cparts = dict(vehicle=free["vehicle"] + vparts["vehicle"], layers=free["layers"] + vparts["layers"],
-                      per_layer=pl_c, bottom=free["bottom"] + vparts["bottom"],
-                      removed=free["removed"] + vparts["removed"], conc=free["conc"] + vparts["conc"],
-                      flux_sys=free["flux_sys"] + vparts["flux_sys"], flux_in=free["flux_in"] + vparts["flux_in"])
-        amount_c = _amounts(cparts, True) * PER_CM2
-        if problem.vehicle == "infinite":
-            amount_c[:, 0] = dose_cm2
+        free, cparts, amount_c = led["free"], led["cparts"], led["amount_c"]
+        pl_v, pl_c = vparts["per_layer"], cparts["per_layer"]
         amount_free = _amounts(free, True) * PER_CM2
         amount_free[:, -1] = 0.0  # "released" is a vesicle compartment
         sp = ("time", "species")
@@ -291,6 +264,85 @@ def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None) -> xr.Datase
     if problem.wash_off_time is not None:
         ds.attrs["wash_off_time_h"] = problem.wash_off_time / 3600.0
     return ds
+
+
+def _ledgers(problem: Problem1D, raw: RawSolution) -> dict:
+    """The arrays of the result's ledgers, before any Dataset (shared by :func:`to_dataset` and
+    :func:`metric_arrays`, so the Dataset and a sweep point's metrics are the same numbers).
+
+    Amounts per cm^2 where named ``amount_*``/``dose_cm2``; the column parts
+    (``vparts``, ``cparts``, ``free``) in SI per m^2 as :func:`_column_parts`.
+    """
+    names = problem.layer_names
+    arr = problem.columns_arrays()
+    cols = problem.all_columns
+    ves = [s for s, c in enumerate(cols) if c.species == "vesicle"]
+    car = [s for s, c in enumerate(cols) if c.species == "cargo"]
+    released = bool(car)
+    col_parts = [_column_parts(problem, raw, arr, s) for s in range(len(cols))]
+    vparts = _sum_parts([col_parts[s] for s in ves])
+    dose_cm2 = problem.dose * PER_CM2
+    amount_v = _amounts(vparts, released) * PER_CM2
+    if problem.vehicle == "infinite":
+        amount_v[:, 0] = dose_cm2
+    balance = column_balance_errors(problem, raw) if raw.u_cols is not None and raw.u_cols.shape[1] > 1 else \
+        {"vesicle": mass_balance_error(problem, raw)}
+    out = dict(cols=cols, ves=ves, car=car, released=released,
+               processes=list(LOSS_PROCESSES) + (["released"] if released else []),
+               col_parts=col_parts, vparts=vparts, dose_cm2=dose_cm2, comp_names=compartment_names(names, released),
+               amount_v=amount_v, t_h=raw.times / 3600.0, depth_um=problem.grid.centres * 1e6, balance=balance)
+    if released:
+        f_deg = problem.release_on_degradation
+        free = col_parts[car[0]]
+        # the cargo by place: free + inside intact vesicles; degraded with them: (1 - f) x degraded vesicles
+        pl_v = vparts["per_layer"]
+        pl_c = free["per_layer"].copy()
+        pl_c[:, 0] += (1.0 - f_deg) * pl_v[:, 0]
+        pl_c[:, 1] += pl_v[:, 1]
+        pl_c[:, 2] += pl_v[:, 2]
+        pl_c[:, 3] = 0.0
+        cparts = dict(vehicle=free["vehicle"] + vparts["vehicle"], layers=free["layers"] + vparts["layers"],
+                      per_layer=pl_c, bottom=free["bottom"] + vparts["bottom"],
+                      removed=free["removed"] + vparts["removed"], conc=free["conc"] + vparts["conc"],
+                      flux_sys=free["flux_sys"] + vparts["flux_sys"], flux_in=free["flux_in"] + vparts["flux_in"])
+        amount_c = _amounts(cparts, True) * PER_CM2
+        if problem.vehicle == "infinite":
+            amount_c[:, 0] = dose_cm2
+        out.update(free=free, cparts=cparts, amount_c=amount_c)
+    return out
+
+
+def metric_arrays(problem: Problem1D, raw: RawSolution):
+    """The inputs of :func:`exodiff.metrics.summary_of_arrays` straight from a 1D run's raw arrays.
+
+    The same arrays (same operations, same values) :func:`to_dataset` stores
+    and :func:`exodiff.metrics.run_arrays` reads back, without building the
+    Dataset: ``summary_of_arrays(metric_arrays(p, raw))`` equals
+    ``summary(to_dataset(p, raw))`` (tests/test_sweep.py checks it).
+
+    Returns
+    -------
+    exodiff.metrics.RunArrays
+    """
+    from .metrics import RunArrays, SpeciesArrays
+
+    led = _ledgers(problem, raw)
+    dose = led["dose_cm2"]
+    vparts = led["vparts"]
+    # the same products and quotients as to_dataset's variables (per cm^2, per cm^3)
+    species = [("vesicle" if led["released"] else None,
+                SpeciesArrays(fraction=led["amount_v"] / dose, loss_by_layer=vparts["per_layer"] * PER_CM2,
+                              dose=float(dose), concentration_end=vparts["conc"][-1] * PER_CM3))]
+    balance = led["balance"]["vesicle"]
+    if led["released"]:
+        cparts = led["cparts"]
+        species.append(("cargo", SpeciesArrays(fraction=led["amount_c"] / dose,
+                                               loss_by_layer=cparts["per_layer"] * PER_CM2, dose=float(dose),
+                                               concentration_end=cparts["conc"][-1] * PER_CM3)))
+        balance = np.stack([balance, led["balance"]["cargo"]], axis=1)
+    return RunArrays(time_h=led["t_h"], compartments=led["comp_names"], layers=list(problem.layer_names),
+                     processes=led["processes"], depth_um=led["depth_um"], cell_width_um=problem.grid.widths * 1e6,
+                     species=species, mass_balance_error=balance)
 
 
 def _add_classes(data_vars, coords, problem, parts, cols, released, unit) -> None:
