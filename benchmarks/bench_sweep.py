@@ -31,14 +31,16 @@ def _sweep(plan, executor: str, directory=None):
     if executor == "serial":
         return exodiff.sweep(plan, jobs=1, directory=directory)
     if executor == "pool2":
-        return exodiff.sweep(plan, jobs=2, directory=directory)
+        return exodiff.sweep(plan, jobs=2, batch=False, directory=directory)
+    if executor == "batched2":
+        return exodiff.sweep(plan, jobs=2, batch=True, directory=directory)
     return exodiff.sweep(plan, dask_local=2, directory=directory)
 
 
 class SweepThroughput:
     """One 100-point sweep, in memory, by executor (dask includes starting its LocalCluster)."""
 
-    params = ["serial", "pool2", "dask2"]
+    params = ["serial", "pool2", "batched2", "dask2"]
     param_names = ["executor"]
     timeout = 600
     repeat = 3
@@ -51,8 +53,10 @@ class SweepThroughput:
             except ImportError:
                 raise NotImplementedError("dask.distributed not installed")
         from exodiff.sweep import warm_solver
+        from exodiff.sweeps.batch import warm_batch
 
         warm_solver()
+        warm_batch()
         self.plan = make_plan(POINTS)
 
     def time_sweep_100(self, executor):
@@ -67,9 +71,9 @@ class SweepThroughput:
 
 
 class SweepWritten:
-    """The same sweep with every point written (point files + sweep.nc), serial and -j 2."""
+    """The same sweep with every point written (point files + sweep.nc), serial, -j 2 pool and batched."""
 
-    params = ["serial", "pool2"]
+    params = ["serial", "pool2", "batched2"]
     param_names = ["executor"]
     timeout = 600
     repeat = 3
@@ -77,8 +81,10 @@ class SweepWritten:
 
     def setup(self, executor):
         from exodiff.sweep import warm_solver
+        from exodiff.sweeps.batch import warm_batch
 
         warm_solver()
+        warm_batch()
         self.plan = make_plan(POINTS)
         self.dirs = []
 

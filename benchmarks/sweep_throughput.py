@@ -1,4 +1,4 @@
-"""Points per minute of a 1000-point 1D sweep: serial, process pool, dask LocalCluster, batched bound.
+"""Points per minute of a 1000-point 1D sweep: serial, process pool, batched, dask LocalCluster.
 
 The sweep is the shipped caffeine scenario (forearm, finite dose, 24 h,
 output every 15 min) over a 50 x 20 grid of film thickness (10-100 um) and
@@ -12,20 +12,24 @@ Timed per path, each in this process after the solver is warm:
   path needs it);
 - ``serial``: ``exodiff.sweep(plan, jobs=1, directory=...)``;
 - ``pool``: ``jobs=N`` (a local process pool, forked from this warm process);
+- ``batched``: ``batch=True, jobs=N`` (this process: many points per
+  compiled call on N Numba threads, overlapped with the Python work of the
+  chunk before; :mod:`exodiff.sweeps.batch`);
 - ``dask``: ``dask_local=N`` (LocalCluster, processes, one thread each), with
-  the cluster's start-up;
-- ``batched (bound)``: not a path that exists.  A kernel that solves many
-  points in one compiled call can save at most the Python work ``integrate``
-  does around its kernel call; that bound is measured (a timing wrapper
-  around the kernel) and turned into points per minute.
+  the cluster's start-up.
 
-Usage (repository root)::
+``breakdown()`` splits one serial point into its steps, both the point
+path as it is (metrics from the raw arrays, ``metrics``) and the Dataset
+path it replaced (``dataset`` + ``summary``), so both figures stay
+measurable.
 
-    python benchmarks/sweep_throughput.py                   # 1000 points, -j 2
+Usage (repository root; on a shared machine under the lock, see docs/performance.md)::
+
+    flock /tmp/exodiff-bench.lock python benchmarks/sweep_throughput.py      # 1000 points, -j 2
     python benchmarks/sweep_throughput.py --points 200 --jobs 2 --repeat 3 --json out.json
 
 The machine's load average is printed with the figures: on a shared machine
-other work takes cores from the pool.
+other work takes cores from the parallel paths.
 """
 
 from __future__ import annotations
@@ -156,8 +160,10 @@ def breakdown(plan, sample: int = 50) -> dict:
                 kernel_time[0] += time.perf_counter() - t0
         return timed
 
-    acc = dict(validate=0.0, problem=0.0, integrate=0.0, kernel=0.0, dataset=0.0, summary=0.0, encode=0.0,
-               point=0.0)
+    from exodiff.results import metric_arrays
+
+    acc = dict(validate=0.0, problem=0.0, integrate=0.0, kernel=0.0, metrics=0.0, dataset=0.0, summary=0.0,
+               encode=0.0, point=0.0)
     for i in idx:
         pt = plan.points[i]
         t0 = time.perf_counter()
@@ -174,6 +180,10 @@ def breakdown(plan, sample: int = 50) -> dict:
             for n, f in originals.items():
                 setattr(column1d, n, f)
         t3 = time.perf_counter()
+        tm = time.perf_counter()
+        metrics.summary_of_arrays(metric_arrays(prob, raw), sc.resolved["formulation"].get("target_layer"))
+        acc["metrics"] += time.perf_counter() - tm
+        t3 = time.perf_counter()
         ds = to_dataset(prob, raw, scenario=sc)
         t4 = time.perf_counter()
         metrics.summary(ds, sc.resolved["formulation"].get("target_layer"))
@@ -184,7 +194,7 @@ def breakdown(plan, sample: int = 50) -> dict:
         t7 = time.perf_counter()
         acc["validate"] += t1 - t0
         acc["problem"] += t2 - t1
-        acc["integrate"] += t3 - t2
+        acc["integrate"] += tm - t2
         acc["kernel"] += kernel_time[0]
         acc["dataset"] += t4 - t3
         acc["summary"] += t5 - t4
@@ -219,6 +229,7 @@ def main(argv=None) -> int:
     res["per_point_ms"] = {k: 1e3 * v for k, v in bd.items()}
     res["serial_s"], res["serial_cpu_s"] = run_path(plan, args.repeat, jobs=1)
     res["pool_s"], res["pool_cpu_s"] = run_path(plan, args.repeat, jobs=args.jobs)
+    res["batched_s"], res["batched_cpu_s"] = run_path(plan, args.repeat, jobs=args.jobs, batch=True)
     if not args.no_dask:
         try:
             import distributed  # noqa: F401  (is it installed?)
@@ -226,19 +237,16 @@ def main(argv=None) -> int:
             res["dask_s"], res["dask_cpu_s"] = run_path(plan, args.repeat, dask_local=args.jobs)
         except ImportError:
             print("dask.distributed not installed: dask path skipped", file=sys.stderr)
-    # batched bound: the serial sweep without the Python work around the kernel call
-    overhead = max(0.0, bd["integrate"] - bd["kernel"])
-    res["batched_bound_s"] = res["serial_s"] - n * overhead
     res["load_average"] = [load0, os.getloadavg()]
 
     def ppm(s):
         return 60.0 * n / s
 
     rows = [("serial (-j 1)", res["serial_s"], res["serial_cpu_s"]),
-            (f"process pool (-j {args.jobs})", res["pool_s"], res["pool_cpu_s"])]
+            (f"process pool (-j {args.jobs})", res["pool_s"], res["pool_cpu_s"]),
+            (f"batched (--batch -j {args.jobs})", res["batched_s"], res["batched_cpu_s"])]
     if "dask_s" in res:
         rows.append((f"dask LocalCluster ({args.jobs} workers)", res["dask_s"], res["dask_cpu_s"]))
-    rows.append(("batched, upper bound (not built)", res["batched_bound_s"], float("nan")))
     print(f"{n}-point 1D sweep (caffeine, forearm), points written; plan + validation of all points "
           f"{t_plan:.2f} s (add it to each figure for a whole command)")
     print("| path | wall (s) | points/min | vs serial | CPU s (all processes) |")
@@ -247,8 +255,9 @@ def main(argv=None) -> int:
         print(f"| {name} | {s:.1f} | {ppm(s):.0f} | {res['serial_s'] / s:.2f}x | {c:.1f} |")
     pp = res["per_point_ms"]
     print(f"per point, serial (ms): validate {pp['validate']:.2f}, problem {pp['problem']:.2f}, integrate "
-          f"{pp['integrate']:.2f} (kernel call {pp['kernel']:.2f}), dataset {pp['dataset']:.2f}, summary "
-          f"{pp['summary']:.2f}, point (run + metrics + encode) {pp['point']:.2f} (encode {pp['encode']:.2f})")
+          f"{pp['integrate']:.2f} (kernel call {pp['kernel']:.2f}), metrics from raw arrays {pp['metrics']:.2f}; "
+          f"Dataset path instead: dataset {pp['dataset']:.2f} + summary {pp['summary']:.2f}; "
+          f"point (run_point: run + metrics + encode) {pp['point']:.2f} (encode {pp['encode']:.2f})")
     print(f"load average (1, 5, 15 min) before {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}, after "
           f"{res['load_average'][1][0]:.2f}")
     if args.json:

@@ -139,7 +139,8 @@ def _sweep(args: argparse.Namespace) -> int:
     _check_output_directory(directory)
     try:
         ds = sweeping.sweep(p, jobs=args.jobs, directory=directory, resume=args.resume, scheduler=args.scheduler,
-                            dask_local=args.dask_local, save_profiles=args.save_profiles, progress=not args.quiet)
+                            dask_local=args.dask_local, save_profiles=args.save_profiles, progress=not args.quiet,
+                            batch=args.batch)
     except KeyboardInterrupt:
         done = len(list((directory / "points").glob("p*.nc"))) if (directory / "points").is_dir() else 0
         again = f"{PROG} sweep {args.file} --resume" + (f" -o {args.output}" if args.output is not None else "")
@@ -241,6 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run on an existing dask.distributed cluster (needs the [distributed] extra)")
     where.add_argument("--dask-local", metavar="N", type=int,
                        help="start a dask LocalCluster of N worker processes (needs the [distributed] extra)")
+    s.add_argument("--batch", action=argparse.BooleanOptionalAction, default=None,
+                   help="1D points many per compiled call on -j threads of this process (default: when every "
+                        "point is a one-column 1D point and -j is not 1; --no-batch: a process pool)")
     s.add_argument("--resume", action="store_true",
                    help="keep the finished points in DIR and run the rest (refused if the scenario changed)")
     s.add_argument("--dry-run", action="store_true", help="print the points and exit")

@@ -32,7 +32,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from .errors import UserError
 
-__all__ = ["Executor", "SerialExecutor", "ProcessPool", "DaskExecutor", "default_jobs", "make_executor",
+__all__ = ["Executor", "SerialExecutor", "BatchedExecutor", "ProcessPool", "DaskExecutor", "default_jobs", "make_executor",
            "DASK_MISSING"]
 
 DASK_MISSING = ('dask.distributed is not installed; it is an optional extra: pip install "exodiff[distributed]" '
@@ -74,6 +74,12 @@ class Executor(abc.ABC):
     def map_unordered(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
         """Yield ``fn(item)`` for every item, in the order they finish."""
 
+    def map_points(self, tasks: list) -> Iterator[Any]:
+        """Run sweep points (:class:`~exodiff.sweeps.point.PointTask`), yield their outcomes as they finish."""
+        from .sweeps.point import run_point
+
+        return self.map_unordered(run_point, tasks)
+
     def close(self, cancel: bool = False) -> None:
         """Stop the workers; ``cancel``: drop what has not finished."""
 
@@ -93,6 +99,48 @@ class SerialExecutor(Executor):
     def map_unordered(self, fn, items):
         for item in items:
             yield fn(item)
+
+
+class BatchedExecutor(Executor):
+    """Sweep points in this process, 1D points many per compiled call (:mod:`exodiff.sweeps.batch`).
+
+    Eligible points (1D, one column) are solved in chunks by one compiled
+    call that spreads the points over Numba threads; the Python work of one
+    chunk (problem set-up, metrics, point files) overlaps the solve of the
+    next.  Other points, and other functions than sweep points, run one
+    after the other here, as :class:`SerialExecutor` does.
+
+    Parameters
+    ----------
+    threads : int, optional
+        Numba threads of the compiled call (default: every core).
+    chunk : int, optional
+        Points per compiled call.
+    """
+
+    name = "batched"
+
+    def __init__(self, threads: int | None = None, chunk: int | None = None):
+        self.workers = int(threads or default_jobs())
+        self.chunk = chunk
+
+    def warm(self, fn):
+        from .sweeps.batch import warm_batch
+
+        fn()
+        warm_batch()
+
+    def map_unordered(self, fn, items):
+        for item in items:
+            yield fn(item)
+
+    def map_points(self, tasks):
+        from .sweeps.batch import CHUNK, run_batched
+
+        return run_batched(tasks, threads=self.workers, chunk=self.chunk or CHUNK)
+
+    def describe(self):
+        return f"batched, {self.workers} thread{'s' if self.workers != 1 else ''}"
 
 
 def _init_worker() -> None:
@@ -273,13 +321,21 @@ class DaskExecutor(Executor):
         return f"dask ({where}), {self.workers} worker{'s' if self.workers != 1 else ''}"
 
 
-def make_executor(jobs: int | None = None, scheduler: str | None = None, dask_local: int | None = None) -> Executor:
-    """The executor for the command line's ``-j``, ``--scheduler``, ``--dask-local``.
+def make_executor(jobs: int | None = None, scheduler: str | None = None, dask_local: int | None = None,
+                  batch: bool = False) -> Executor:
+    """The executor for the command line's ``-j``, ``--scheduler``, ``--dask-local``, ``--batch``.
 
     ``jobs == 1`` runs in this process; otherwise a :class:`ProcessPool`.
+    ``batch``: a :class:`BatchedExecutor` with ``jobs`` threads (default every core).
     """
     if scheduler is not None and dask_local is not None:
         raise UserError("--scheduler and --dask-local: give one of them")
+    if batch:
+        if scheduler is not None or dask_local is not None:
+            raise UserError("--batch runs in this process: not with --scheduler or --dask-local")
+        if jobs is not None and int(jobs) < 1:
+            raise UserError(f"-j: got {jobs}; expected a number of threads >= 1")
+        return BatchedExecutor(jobs)
     if scheduler is not None:
         return DaskExecutor(address=scheduler)
     if dask_local is not None:

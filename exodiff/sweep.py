@@ -36,7 +36,7 @@ from typing import Any, Mapping
 
 from .sweeps.definition import Point, SweepDefinition, check_points, parse_sweep, scenario_hash
 
-__all__ = ["sweep", "plan", "execute", "SweepPlan", "warm_solver"]
+__all__ = ["sweep", "plan", "execute", "SweepPlan", "warm_solver", "use_batch"]
 
 
 @dataclass
@@ -143,7 +143,7 @@ def execute(plan: SweepPlan, executor, store=None, done: dict | None = None, sav
     progress : bool
         A progress bar (points done, failures, time left) on stderr.
     """
-    from .sweeps.point import PointTask, run_point
+    from .sweeps.point import PointTask
 
     outcomes = dict(done or {})
     todo = [i for i in range(plan.size) if i not in outcomes]
@@ -152,7 +152,9 @@ def execute(plan: SweepPlan, executor, store=None, done: dict | None = None, sav
     if progress:
         from . import solve
 
-        if not solve.kernels_cached():
+        from .sweeps.batch import batch_cached
+
+        if not solve.kernels_cached() or (executor.name == "batched" and not batch_cached()):
             print(f"compiling the solver (first run only, about {getattr(solve, 'COMPILE_SECONDS', 15):.0f} s; "
                   "later runs use the cache)", file=sys.stderr, flush=True)
     warm_solver()
@@ -171,7 +173,7 @@ def execute(plan: SweepPlan, executor, store=None, done: dict | None = None, sav
                    file=sys.stderr, dynamic_ncols=True)
         bar.set_postfix_str(f"failed {failed}", refresh=False)
     try:
-        for out in executor.map_unordered(run_point, tasks):
+        for out in executor.map_points(tasks):
             if store is not None:
                 store.write(out)
             out.data = None
@@ -190,7 +192,7 @@ def execute(plan: SweepPlan, executor, store=None, done: dict | None = None, sav
 
 def sweep(scenario, jobs: int | None = None, directory=None, *, definition: Mapping[str, Any] | None = None,
           resume: bool = False, scheduler: str | None = None, dask_local: int | None = None, executor=None,
-          save_profiles: bool = False, progress: bool = False):
+          save_profiles: bool = False, progress: bool = False, batch: bool | None = None):
     """Run a parameter sweep and return its combined Dataset.
 
     Parameters
@@ -217,6 +219,12 @@ def sweep(scenario, jobs: int | None = None, directory=None, *, definition: Mapp
         Keep ``fraction`` and ``amount`` over time for every point.
     progress : bool
         Show a progress bar.
+    batch : bool, optional
+        The batched path (:class:`~exodiff.executors.BatchedExecutor`): 1D
+        points many per compiled call, on ``jobs`` threads of this process.
+        Default (None): batched when it is the faster choice, i.e. more than
+        one job, no dask, no profiles, and every point a one-column 1D
+        point (:func:`use_batch`); False: never.
 
     Returns
     -------
@@ -246,7 +254,9 @@ def sweep(scenario, jobs: int | None = None, directory=None, *, definition: Mapp
     done = store.check(resume) if store is not None else {}
     owned = executor is None
     if owned:
-        executor = make_executor(jobs, scheduler, dask_local)
+        if batch is None:
+            batch = use_batch(p, jobs, scheduler, dask_local, save_profiles)
+        executor = make_executor(jobs, scheduler, dask_local, batch)
     try:
         outcomes = execute(p, executor, store, done, save_profiles, progress)
     except BaseException:
@@ -259,6 +269,25 @@ def sweep(scenario, jobs: int | None = None, directory=None, *, definition: Mapp
     if store is not None:
         write_netcdf(ds, store.result_path)
     return ds
+
+
+def use_batch(p: SweepPlan, jobs: int | None = None, scheduler: str | None = None, dask_local: int | None = None,
+              save_profiles: bool = False) -> bool:
+    """Whether :func:`sweep` takes the batched path by default (measured faster; see the module docstring).
+
+    Only in place of a local process pool (``jobs`` other than 1, no dask),
+    without profiles, and when every point is predicted one-column 1D
+    (:func:`exodiff.sweeps.batch.eligible`): the batch runs other points
+    one at a time, where a pool would run them side by side.
+    """
+    from .executors import default_jobs
+    from .sweeps.batch import eligible
+
+    if scheduler is not None or dask_local is not None or save_profiles:
+        return False
+    if (default_jobs() if jobs is None else int(jobs)) < 2:
+        return False
+    return all(eligible(sc) for sc in p.scenarios)
 
 
 class _CallableModule(types.ModuleType):
