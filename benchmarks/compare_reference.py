@@ -4,7 +4,8 @@ Run from the repository root (2-core machine: nothing else running)::
 
     python benchmarks/compare_reference.py                 # full (a few minutes)
     python benchmarks/compare_reference.py --quick         # fewer settings, 1 repeat
-    python benchmarks/compare_reference.py --no-startup    # only the solver comparison
+    python benchmarks/compare_reference.py --no-startup    # only the solver comparisons (1D and r-z)
+    python benchmarks/compare_reference.py --rz            # only the r-z unit cell vs splu stepping (about 25 min)
 
 What is compared
 ----------------
@@ -42,6 +43,28 @@ is timed (operator built beforehand); exodiff's time is the whole
 The scipy reference is ``solve_ivp(method="BDF")`` with the constant sparse
 Jacobian passed as ``jac`` (sparse LU); Radau (sparse ``jac``) and LSODA
 (banded Jacobian) are printed for context.
+
+The r-z unit cell (``--rz``; part of the full run)
+--------------------------------------------------
+The microneedle problem of ``bench_solver_rz`` (closing channel, finite
+dose, 48 h) on the ``half`` and ``auto`` grids, the same semi-discretisation
+on both sides (:class:`RZSystem` assembles it from the kernel's own
+``update_coefficients``).  exodiff (``integrate_rz``, serial kernel unless
+``--rz-parallel``) against two scipy implicit integrators whose linear
+algebra is ``scipy.sparse.linalg.splu``:
+
+- ``splu TR-BDF2``: the method exodiff approximates, with exact stages (one
+  ``splu`` of ``C - a A`` per stage, the stage-2 factors reused for the
+  error filter), exodiff's controller, landing and norm (:func:`splu_trbdf2`);
+- ``solve_ivp(method="BDF")`` on ``dm/dt = A(t) C(t)^-1 m`` with the sparse
+  Jacobian (variable order 1-5, LU reused over many steps), rtol and the
+  atol factor swept.
+
+Error: max over the 49 outputs of the vehicle and per-layer amounts against
+a reference solution, relative to the dose.  The reference is ``solve_ivp``
+BDF at rtol 1e-11 (checked against rtol 1e-10 and against exodiff at tol
+1e-8; both printed).  Sweeps, "reaching" and timing as for 1D, except that
+a sweep stops after two settings in a row at half the smallest target.
 """
 
 from __future__ import annotations
@@ -379,6 +402,386 @@ def print_table(table, methods, log):
         log("| " + " | ".join(cells) + " |")
 
 
+# -- 2D: the r-z unit cell against splu stepping ------------------------------------------
+#: grids of the 2D comparison: ``half`` is ``auto`` with half the cells in r and z
+RZ_RESOLUTIONS = {"half": 0.5, "auto": 1}
+RZ_TARGETS = (1e-4, 1e-5)
+
+
+def rz_problem(resolution, tolerance=1e-5):
+    """The microneedle unit cell of ``bench_solver_rz`` on one of :data:`RZ_RESOLUTIONS`."""
+    from bench_solver_rz import microneedle_problem
+
+    f = RZ_RESOLUTIONS[resolution]
+    if f == 1:
+        return microneedle_problem("auto", tolerance)
+    g = microneedle_problem("auto").grid
+    return microneedle_problem({"nr": max(2, round(f * g.nr)), "nz": max(2, round(f * g.nz))}, tolerance)
+
+
+class RZSystem:
+    """The unit cell's semi-discretisation as sparse matrices, assembled fast for any ``t``.
+
+    The same coefficients as the kernel (the compiled
+    ``exodiff.kernels.rz.update_coefficients``), so the same system of ODEs:
+    ``d(C u)/dt = A(t) u`` over ``[vehicle, cells row by row]``.  The CSC
+    pattern and the slot of every conductance are computed once; a new ``t``
+    costs one coefficient update and a ``bincount`` (about 1 ms for 22k
+    cells), so scipy pays for factorising, not for assembly in Python.
+    Finite vehicle without evaporation or wash-off (the benchmark problem).
+    """
+
+    def __init__(self, problem):
+        from exodiff.kernels.rz import update_coefficients
+
+        if problem.vehicle != "finite" or problem.evaporation_fraction > 0 or problem.wash_off_time is not None:
+            raise ValueError("the 2D reference covers a finite vehicle without evaporation or wash-off")
+        self.p = problem
+        self._update = update_coefficients
+        self.arr = problem.kernel_arrays()
+        g = problem.grid
+        nz, nr = self.nz, self.nr = g.shape
+        self.n = n = 1 + nz * nr
+        idx = 1 + np.arange(nz * nr).reshape(nz, nr)
+        # edges: vehicle-top row, vertical, radial
+        ea = np.concatenate([np.zeros(nr, dtype=np.int64), idx[:-1].ravel(), idx[:, :-1].ravel()])
+        eb = np.concatenate([idx[0], idx[1:].ravel(), idx[:, 1:].ravel()])
+        cells = idx.ravel()
+        rows = np.concatenate([ea, eb, ea, eb, cells])
+        cols = np.concatenate([eb, ea, ea, eb, cells])
+        self.sign = np.concatenate([np.ones(2 * ea.size), -np.ones(2 * ea.size)])
+        key = cols.astype(np.int64) * n + rows
+        uk, self.slot = np.unique(key, return_inverse=True)
+        self.indices = (uk % n).astype(np.int32)
+        self.indptr = np.searchsorted(uk // n, np.arange(n + 1)).astype(np.int32)
+        self.diag_slot = np.searchsorted(uk, np.arange(n, dtype=np.int64) * (n + 1))
+        self.ne = ea.size
+        self.wabs = g.annulus_areas / problem.cell_area
+        self.capv = problem.vehicle_capacity_at(0.0)
+        self.layer_slices = g.z.layer_slices
+        shp = (nz, nr)
+        self.co = {k: np.empty(shp) for k in ("dk", "cap", "cdeg", "cup", "ccl", "loss")}
+        self.co["gz"] = np.zeros((nz + 1, nr))
+        self.co["gr"] = np.zeros((nz, nr + 1))
+        self._t = None
+
+    def at(self, t):
+        """``(A data in CSC order, C)`` at time ``t`` (cached for the last ``t``)."""
+        if t == self._t:
+            return self._A, self._C
+        a, co, p = self.arr, self.co, self.p
+        self._update(p.open_fraction(t), self.nz, self.nr, a["chan_cols"], a["d_open"], a["k_open"], a["d_t"],
+                     a["k_t"], a["kdeg"], a["kup"], a["kcl"], a["vol"], a["dz"], a["dr"], a["rf"], a["az"],
+                     a["sink"], co["dk"], co["cap"], co["cdeg"], co["cup"], co["ccl"], co["loss"], co["gz"],
+                     co["gr"])
+        gz, gr = co["gz"], co["gr"]
+        g = np.concatenate([gz[0], gz[1:self.nz].ravel(), gr[:, 1:self.nr].ravel()])
+        loss = co["loss"].copy()
+        loss[-1] += gz[self.nz]
+        vals = np.concatenate([g, g, -g, -g, -loss.ravel()])
+        self._A = np.bincount(self.slot, weights=vals, minlength=self.indices.size)
+        self._C = np.concatenate([[self.capv], co["cap"].ravel()])
+        self._t = t
+        return self._A, self._C
+
+    def matrix(self, data):
+        import scipy.sparse as sp
+
+        return sp.csc_matrix((data, self.indices, self.indptr), shape=(self.n, self.n))
+
+    def stage_matrix(self, t, a):
+        """``C(t) - a A(t)`` (CSC) for a stage solve."""
+        A, C = self.at(t)
+        data = -a * A
+        data[self.diag_slot] += C
+        return self.matrix(data)
+
+    def amounts(self, us, times):
+        """Vehicle and per-layer amounts, shape (k, 1 + L), from states ``u`` (k, n)."""
+        out = []
+        for u, t in zip(us, times):
+            _, C = self.at(float(t))
+            m = (C[1:] * u[1:]).reshape(self.nz, self.nr).sum(axis=1)
+            out.append([C[0] * u[0]] + [m[s].sum() for s in self.layer_slices])
+        return np.array(out)
+
+
+def splu_trbdf2(sysm, tol, permc_spec="MMD_AT_PLUS_A"):
+    """TR-BDF2 with exact stages (``splu`` of ``C - a A`` per stage), exodiff's controller and norm.
+
+    The unsplit method exodiff's factorised kernel approximates, written
+    lean for speed: fast assembly (:class:`RZSystem`), one ``splu`` per
+    stage, the stage-2 factors reused for the error filter ``(C - d A)^-1 C``
+    (no extra factorisation), derivatives ``A u`` of the exact stages.  The
+    step controller, landing, error weights, per-row area-weighted RMS norm,
+    and stop list (outputs + the closure time) are exodiff's.  Without
+    compartments in the norm (less work than exodiff does).
+
+    Returns
+    -------
+    (us, stats) : states at the output times (k, n) and a dict of counts.
+    """
+    from scipy.sparse.linalg import splu
+
+    from exodiff.kernels.control import ALPHA_TR, BDF_A, BDF_B, ERR_1, ERR_2, ERR_3, GAMMA, SHRINK_MIN
+    from exodiff.kernels.control import landing_step, next_step
+    from exodiff.solve_rz import _stops_rz
+
+    landing = getattr(landing_step, "py_func", landing_step)
+    nxt = getattr(next_step, "py_func", next_step)
+    # the stage matrices are structurally symmetric M-matrices: symmetric-mode
+    # ordering, no pivoting needed (fastest of the orderings tried, 1.3-1.8x)
+    lu_kw = dict(permc_spec=permc_spec, options=dict(SymmetricMode=True))
+    p = sysm.p
+    nz, nr = sysm.nz, sysm.nr
+    stops, out_idx, _ = _stops_rz(p)
+    times = p.output_times
+    u = np.zeros(sysm.n)
+    u[0] = p.concentration
+    us = np.zeros((times.size, sysm.n))
+    us[0] = u
+    t, h_next = 0.0, 1e-8 * float(times[-1])
+    atol = tol * 1e-3 * p.amount_scale()
+    w = sysm.wabs
+    steps = rejected = nlu = failed = 0
+    for k in range(stops.size):
+        t_stop = stops[k]
+        while t < t_stop:
+            h, last = landing(h_next, t_stop - t)
+            if last:
+                h = t_stop - t
+            a = ALPHA_TR * h
+            An, Cn = sysm.at(t)
+            Fn = sysm.matrix(An) @ u
+            mn = Cn * u
+            tg, t1 = t + GAMMA * h, t + h
+            ug = splu(sysm.stage_matrix(tg, a), **lu_kw).solve(mn + a * Fn)
+            Ag, Cg = sysm.at(tg)
+            Fg = sysm.matrix(Ag) @ ug
+            mg = Cg * ug
+            lu = splu(sysm.stage_matrix(t1, a), **lu_kw)
+            nlu += 2
+            u1 = lu.solve(BDF_A * mg - BDF_B * mn)
+            A1, C1 = sysm.at(t1)
+            F1 = sysm.matrix(A1) @ u1
+            e = C1 * lu.solve(h * (ERR_1 * Fn + ERR_2 * Fg + ERR_3 * F1))
+            m1 = C1 * u1
+            q = np.abs(e[1:]).reshape(nz, nr) / (atol * w + tol * np.abs(m1[1:]).reshape(nz, nr))
+            err = max(float(np.sqrt((q * q) @ w).max()), abs(e[0]) / (atol + tol * abs(m1[0])))
+            if err <= 1.0:
+                steps += 1
+                t = t_stop if last else t1
+                u = u1
+                h_new = nxt(h, err)
+                if h_new < h_next and h < h_next:
+                    h_new = h_next
+                h_next = h_new
+                failed = 0
+            else:
+                rejected += 1
+                failed += 1
+                h_next = nxt(h, err)
+                if failed >= 2:
+                    h_next = min(h_next, SHRINK_MIN * h)
+        if out_idx[k] >= 0:
+            us[out_idx[k]] = u
+    return us, dict(steps=steps, rejected=rejected, lu=nlu)
+
+
+def run_splu(sysm, tol, permc_spec="MMD_AT_PLUS_A"):
+    t0 = time.perf_counter()
+    us, st = splu_trbdf2(sysm, tol, permc_spec)
+    wall = time.perf_counter() - t0
+    return sysm.amounts(us, sysm.p.output_times), wall, st
+
+
+def run_bdf_rz(sysm, rtol, atol_factor, method="BDF"):
+    """solve_ivp (BDF or Radau) on ``dm/dt = A(t) C(t)^-1 m`` with the sparse Jacobian (splu inside)."""
+    import scipy.sparse as sp
+    from scipy.integrate import solve_ivp
+
+    p = sysm.p
+    times = p.output_times
+    m0 = np.zeros(sysm.n)
+    m0[0] = sysm.capv * p.concentration
+
+    def fun(t, m):
+        A, C = sysm.at(t)
+        return sysm.matrix(A) @ (m / C)
+
+    def jac(t, m):
+        A, C = sysm.at(t)
+        return (sysm.matrix(A) @ sp.diags(1.0 / C)).tocsc()
+
+    t0 = time.perf_counter()
+    sol = solve_ivp(fun, (times[0], times[-1]), m0, method=method, t_eval=times, rtol=rtol,
+                    atol=rtol * atol_factor * p.unit_dose, jac=jac)
+    wall = time.perf_counter() - t0
+    if not sol.success:
+        raise RuntimeError(f"{method} rtol={rtol:g}: {sol.message}")
+    us = sol.y.T.copy()
+    for i, t in enumerate(times):
+        us[i] = us[i] / sysm.at(float(t))[1]
+    return sysm.amounts(us, times), wall, dict(nfev=sol.nfev, njev=sol.njev, nlu=sol.nlu)
+
+
+def run_exodiff_rz(problem, tol, parallel):
+    from exodiff.solve_rz import integrate_rz, tissue_amounts_rz, vehicle_amount_rz
+
+    p = replace(problem, tolerance=tol)
+    t0 = time.perf_counter()
+    raw = integrate_rz(p, parallel=parallel)
+    wall = time.perf_counter() - t0
+    am = np.column_stack([vehicle_amount_rz(p, raw), tissue_amounts_rz(p, raw)])
+    return am, wall, raw.stats
+
+
+def compare_rz(resolution, args, log):
+    problem = rz_problem(resolution)
+    sysm = RZSystem(problem)
+    nz, nr = problem.grid.shape
+    dose = problem.unit_dose
+    par = args.rz_parallel
+    log(f"\n## r-z unit cell, grid '{resolution}': nr {nr} x nz {nz} = {nr * nz} cells "
+        f"(+ vehicle); exodiff kernel {'parallel' if par else 'serial'}")
+    # reference: solve_ivp BDF (order up to 5) at a very tight tolerance, checked against a
+    # 10x looser BDF run and against exodiff itself at a tight tolerance
+    t0 = time.perf_counter()
+    ref, _, st_ref = run_bdf_rz(sysm, args.rz_ref_tol, 1e-3)
+    looser, _, _ = run_bdf_rz(sysm, args.rz_ref_tol * 10, 1e-3)
+    log(f"reference: solve_ivp BDF rtol {args.rz_ref_tol:g}, atol 1e-3 rtol dose ({st_ref['nlu']} LU, "
+        f"{st_ref['nfev']} f-evaluations); vs rtol {args.rz_ref_tol * 10:g}: "
+        f"{float(np.abs(looser - ref).max() / dose):.1e} of the dose ({time.perf_counter() - t0:.0f} s)")
+    if args.rz_check_exodiff:
+        am, wall, st = run_exodiff_rz(problem, args.rz_check_exodiff, par)
+        log(f"check: exodiff at tol {args.rz_check_exodiff:g} ({st['steps']} steps, {wall:.0f} s) vs the "
+            f"reference: {float(np.abs(am - ref).max() / dose):.1e} of the dose")
+    log(f"fate at 48 h (fraction of dose): vehicle {ref[-1, 0] / dose:.3f}, "
+        + ", ".join(f"{nm} {ref[-1, i + 1] / dose:.2e}" for i, nm in enumerate(problem.layer_names))
+        + f", removed {1 - ref[-1].sum() / dose:.3f}")
+
+    def err(am):
+        return float(np.abs(am - ref).max() / dose)
+
+    # a sweep stops after two settings in a row at half the smallest target
+    # (splu runs at tight tolerances take minutes on the auto grid)
+    floor = 0.5 * min(args.rz_targets)
+    step = 0.5
+
+    def sweep(tols, run, key):
+        out, good = [], 0
+        for tol in tols:
+            row = run(tol)
+            row["sweep"] = key
+            out.append(row)
+            if args.verbose:
+                log(f"  {key} tol {tol:.1e}: err {row['err']:.1e}, {row['time']:.3f} s, {row['info']}")
+            good = good + 1 if row["err"] <= floor else 0
+            if good == 2:
+                break
+        return out
+
+    def exo_row(tol):
+        am, wall, st = run_exodiff_rz(problem, tol, par)
+        return dict(tol=tol, err=err(am), time=wall, kernel=st["wall_time_s"],
+                    info=f"{st['steps']} steps + {st['rejected']} rejected", steps=st["steps"] + st["rejected"])
+
+    def splu_row(tol):
+        am, wall, st = run_splu(sysm, tol, args.rz_permc)
+        return dict(tol=tol, err=err(am), time=wall, info=f"{st['steps']} steps + {st['rejected']} rejected",
+                    steps=st["steps"] + st["rejected"])
+
+    def bdf_row(f):
+        def run(tol):
+            am, wall, st = run_bdf_rz(sysm, tol, f)
+            return dict(tol=tol, atolf=f, err=err(am), time=wall, info=f"nfev {st['nfev']} nlu {st['nlu']}",
+                        steps=st["nlu"])
+        return run
+
+    rows_e = sweep(10.0 ** -np.arange(2.0, 9.0 + 1e-9, step), exo_row, "exodiff")
+    rows_s = sweep(10.0 ** -np.arange(3.0, 9.0 + 1e-9, step), splu_row, "splu")
+    rows_b = []
+    if not args.rz_no_bdf:
+        for f in args.rz_atol_factors:
+            rows_b += sweep(10.0 ** -np.arange(3.0, 9.0 + 1e-9, step), bdf_row(f), f"BDF f={f:g}")
+    table = []
+    for target in args.rz_targets:
+        line = dict(resolution=resolution, cells=nr * nz, target=target)
+        for name, rows, reps in (("exodiff", rows_e, args.repeat_exodiff), ("splu", rows_s, args.rz_repeat),
+                                 ("BDF", rows_b, args.rz_repeat)):
+            best = None
+            for r in reaching(rows, target):
+                if name == "exodiff":
+                    t = best_of(lambda: run_exodiff_rz(problem, r["tol"], par)[1], reps)
+                elif name == "splu":
+                    t = best_of(lambda: run_splu(sysm, r["tol"], args.rz_permc)[1], reps) if reps > 1 else r["time"]
+                else:
+                    t = (best_of(lambda: run_bdf_rz(sysm, r["tol"], r["atolf"])[1], reps) if reps > 1
+                         else r["time"])
+                if best is None or t < best["time"]:
+                    best = dict(r, time=t)
+            line[name] = best
+        table.append(line)
+        e, s, b = line["exodiff"], line["splu"], line["BDF"]
+        log(f"target {target:.0e}: exodiff tol {e['tol']:.1e} {e['time']:.3f} s ({e['info']}); "
+            + (f"splu TR-BDF2 tol {s['tol']:.1e} {s['time']:.2f} s ({s['info']}) -> {s['time'] / e['time']:.0f}x"
+               if (s and e) else "splu: -")
+            + (f"; BDF rtol {b['tol']:.1e} (f {b['atolf']:g}) {b['time']:.2f} s ({b['info']}) -> "
+               f"{b['time'] / e['time']:.0f}x" if (b and e) else ""))
+    return table
+
+
+def print_table_rz(table, log):
+    log("\n| grid | cells | target err/dose | exodiff tol | exodiff s | exodiff steps (+rej) | splu TR-BDF2 tol "
+        "| splu s | splu steps (+rej) | **splu / exodiff** | BDF rtol (atol f) | BDF s | BDF / exodiff |")
+    log("|" + "---|" * 13)
+    for ln in table:
+        e, s, b = ln["exodiff"], ln["splu"], ln.get("BDF")
+        cells = [ln["resolution"], str(ln["cells"]), f"{ln['target']:.0e}"]
+        cells += [f"{e['tol']:.1e}", f"{e['time']:.3f}", e["info"]] if e else ["-"] * 3
+        cells += [f"{s['tol']:.1e}", f"{s['time']:.2f}", s["info"]] if s else ["-"] * 3
+        cells += [f"**{s['time'] / e['time']:.0f}x**" if (s and e) else "-"]
+        cells += ([f"{b['tol']:.1e} ({b['atolf']:.0e})", f"{b['time']:.2f}", f"{b['time'] / e['time']:.0f}x"]
+                  if (b and e) else ["-"] * 3)
+        log("| " + " | ".join(cells) + " |")
+
+
+#: compile and cached start of the r-z kernels in a fresh process (prints JSON)
+_CHILD_RZ = r"""
+import json, sys, time
+sys.path.insert(0, {bench_dir!r})
+import numba
+from bench_solver_rz import microneedle_problem
+from exodiff.solve_rz import integrate_rz
+p = microneedle_problem({{"nr": 12, "nz": 30}})
+t0 = time.perf_counter(); integrate_rz(p, parallel=False); t1 = time.perf_counter()
+integrate_rz(p, parallel=True); t2 = time.perf_counter()
+integrate_rz(p, parallel=False); t3 = time.perf_counter()
+print(json.dumps(dict(serial=t1 - t0, parallel=t2 - t1, again=t3 - t2)))
+"""
+
+
+def rz_compile(log):
+    """First ``integrate_rz`` (serial, then parallel) in a fresh process, cold and warm Numba cache."""
+    cache = tempfile.mkdtemp(prefix="exodiff-numba-")
+    code = _CHILD_RZ.format(bench_dir=os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+    try:
+        res = []
+        for _ in range(2):
+            out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+            if out.returncode != 0:
+                raise RuntimeError(out.stderr[-2000:])
+            res.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    cold, warm = res
+    log(f"\n## r-z kernels, fresh process (numba imported), load {os.getloadavg()[0]:.2f}: cold cache "
+        f"first integrate_rz serial {cold['serial']:.1f} s, then parallel {cold['parallel']:.1f} s; "
+        f"warm cache {warm['serial']:.2f} s / {warm['parallel']:.2f} s (cache load + a 12 x 30 solve)")
+    return dict(cold=cold, warm=warm)
+
+
 # -- start-up: compile, cached start, imports -----------------------------------
 HEAVY = ("numba", "llvmlite", "scipy", "numpy", "xarray", "pandas", "matplotlib", "pint", "netCDF4", "tqdm")
 
@@ -526,9 +929,26 @@ def main(argv=None):
     ap.add_argument("--verbose", action="store_true", help="print every sweep point")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--sdirk4", action="store_true", help="add the SDIRK4 step-count study (proposal)")
+    rz = ap.add_argument_group("r-z unit cell (part of the full run; --rz runs only this)")
+    rz.add_argument("--rz", action="store_true", help="only the r-z comparison and the r-z compile time")
+    rz.add_argument("--no-rz", action="store_true", help="skip the r-z comparison")
+    rz.add_argument("--rz-resolutions", nargs="+", default=list(RZ_RESOLUTIONS), choices=list(RZ_RESOLUTIONS))
+    rz.add_argument("--rz-targets", nargs="+", type=float, default=list(RZ_TARGETS))
+    rz.add_argument("--rz-parallel", action="store_true", help="exodiff with the prange kernels (default serial)")
+    rz.add_argument("--rz-ref-tol", type=float, default=1e-11,
+                    help="rtol of the solve_ivp BDF reference solution (checked against a 10x looser one)")
+    rz.add_argument("--rz-check-exodiff", type=float, default=1e-8,
+                    help="also check the reference against exodiff at this tolerance (0: skip)")
+    rz.add_argument("--rz-no-bdf", action="store_true", help="skip solve_ivp BDF (sparse Jacobian)")
+    rz.add_argument("--rz-atol-factors", nargs="+", type=float, default=[1e-3, 1e-1])
+    rz.add_argument("--rz-permc", default="MMD_AT_PLUS_A",
+                    help="splu column ordering of the splu reference (fastest measured here: MMD_AT_PLUS_A, "
+                         "with SymmetricMode; COLAMD 1.3-1.8x slower)")
+    rz.add_argument("--rz-repeat", type=int, default=2, help="best of N for the splu reference")
     args = ap.parse_args(argv)
     if args.quick:
         args.repeat, args.repeat_exodiff, args.atol_factors = 1, 3, [1e-3]
+        args.rz_repeat, args.rz_resolutions, args.rz_check_exodiff = 1, ["half"], 0.0
     log = print
     import numba
     import scipy
@@ -538,7 +958,7 @@ def main(argv=None):
         f"numba {numba.__version__}")
     log(f"exodiff at {_git_state()}; load average at start {os.getloadavg()[0]:.2f}")
     table = []
-    for res in [] if args.startup_only else args.resolutions:
+    for res in [] if (args.startup_only or args.rz) else args.resolutions:
         table += compare(res, args, log)
     if table:
         print_table(table, args.methods, log)
@@ -546,7 +966,14 @@ def main(argv=None):
         for res in args.resolutions:
             sdirk4_study(res, args, log)
     out = dict(table=table)
-    if not args.no_startup:
+    if not (args.startup_only or args.no_rz):
+        table_rz = []
+        for res in args.rz_resolutions:
+            table_rz += compare_rz(res, args, log)
+        print_table_rz(table_rz, log)
+        out["table_rz"] = table_rz
+        out["rz_compile"] = rz_compile(log)
+    if not (args.no_startup or args.rz):
         out["startup"] = startup(args, log)
     if args.json:
         with open(args.json, "w") as fh:
