@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PointTask", "PointOutcome", "run_point", "point_metrics", "encode_point", "decode_point", "metric_units"]
+__all__ = ["PointTask", "PointOutcome", "run_point", "run_points", "point_metrics", "encode_point", "decode_point", "metric_units"]
 
 TITLE = "exodiff sweep point"
 
@@ -186,6 +186,11 @@ def run_point(task: PointTask) -> PointOutcome:
     if task.encode:
         out.data = encode_point(out)
     return out
+
+
+def run_points(tasks: list[PointTask]) -> list[PointOutcome]:
+    """:func:`run_point` over several points (one task of a remote worker)."""
+    return [run_point(t) for t in tasks]
 
 
 # --------------------------------------------------------------------------
