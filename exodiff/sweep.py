@@ -22,7 +22,7 @@ Per-point cost (``docs/performance.md``, "Sweeps").  A 1D point's metrics
 come straight from the solver's arrays (:func:`exodiff.results.metric_arrays`
 and :func:`exodiff.metrics.summary_of_arrays`, the one implementation the
 Dataset path uses too), not from a result Dataset, and its point file is
-packed directly: ~30 ms per point became ~5 ms, of which ~3 ms is the
+packed directly: 21-30 ms per point became ~6 ms, of which ~3 ms is the
 compiled solve.  Validation happens once in the parent (workers get
 validated scenarios); pool workers are forked from the warmed parent.
 
@@ -31,8 +31,8 @@ the batched path (:mod:`exodiff.sweeps.batch`, ``batch=True``) pays: many
 1D points per compiled call on Numba threads, each with its own step
 control (the same bits as alone), overlapped with the Python work of the
 chunk before.  On the 2-core machine it runs the 1000-point 1D benchmark
-at ~1.9x serial against ~1.4x for a 2-process pool (which pays ~2 ms per
-point in transfers), so it is the default for sweeps of one-column 1D
+at 1.7-2.0x serial against 1.4-1.7x for a 2-process pool (which pays for
+transfers and a third process on the 2 cores), so it is the default for sweeps of one-column 1D
 points (:func:`use_batch`); r-z and several-column points use the pool.
 dask gets points in small chunks (its per-task cost is milliseconds).
 """
