@@ -115,7 +115,7 @@ class BatchedExecutor(Executor):
     threads : int, optional
         Numba threads of the compiled call (default: every core).
     chunk : int, optional
-        Points per compiled call.
+        Points per compiled call (default: :func:`~exodiff.sweeps.batch.run_batched`'s).
     """
 
     name = "batched"
@@ -135,9 +135,9 @@ class BatchedExecutor(Executor):
             yield fn(item)
 
     def map_points(self, tasks):
-        from .sweeps.batch import CHUNK, run_batched
+        from .sweeps.batch import run_batched
 
-        return run_batched(tasks, threads=self.workers, chunk=self.chunk or CHUNK)
+        return run_batched(tasks, threads=self.workers, chunk=self.chunk)
 
     def describe(self):
         return f"batched, {self.workers} thread{'s' if self.workers != 1 else ''}"

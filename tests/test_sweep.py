@@ -312,12 +312,13 @@ def uninterrupted(tmp_path_factory):
     return exodiff.sweep(f, jobs=2)
 
 
+@pytest.mark.parametrize("path", ["--batch", "--no-batch"])  # batched in this process; a process pool
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
-def test_stopped_sweep_resumes_to_the_uninterrupted_result(tmp_path, uninterrupted, sig, capsys):
+def test_stopped_sweep_resumes_to_the_uninterrupted_result(tmp_path, uninterrupted, sig, path, capsys):
     f = _slow_file(tmp_path)
     out = tmp_path / "out"
     points = out / "points"
-    proc = subprocess.Popen([sys.executable, "-m", "exodiff", "sweep", str(f), "-o", str(out), "-j", "2",
+    proc = subprocess.Popen([sys.executable, "-m", "exodiff", "sweep", str(f), "-o", str(out), "-j", "2", path,
                              "--quiet", "--no-plots"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True, text=True)
     try:

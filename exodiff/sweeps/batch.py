@@ -215,7 +215,7 @@ def _finish(points: list[_Prepared], packed: dict, kernel_s: float) -> Iterator[
         yield out
 
 
-def run_batched(tasks: Iterable[PointTask], threads: int | None = None, chunk: int = CHUNK,
+def run_batched(tasks: Iterable[PointTask], threads: int | None = None, chunk: int | None = None,
                 overlap: bool = True) -> Iterator[PointOutcome]:
     """Run sweep points in batches; yield every point's outcome (any order).
 
@@ -224,13 +224,20 @@ def run_batched(tasks: Iterable[PointTask], threads: int | None = None, chunk: i
     tasks : iterable of PointTask
     threads : int, optional
         Numba threads of the compiled call (default: Numba's, every core).
-    chunk : int
-        Points per compiled call.
+    chunk : int, optional
+        Points per compiled call.  Default: :data:`CHUNK`, less for a small
+        sweep (at least four chunks per thread, so the overlap works and
+        points are written as they go), never fewer than the threads.
     overlap : bool
         Solve the next chunk in a helper thread while this one measures the
         last (the kernel releases the GIL).
     """
     tasks = list(tasks)
+    if chunk is None:
+        import numba
+
+        workers = int(threads or numba.config.NUMBA_NUM_THREADS)
+        chunk = max(workers, min(CHUNK, -(-len(tasks) // (4 * workers))))
     running = None  # the chunk being solved: (points, packed, thread, result box)
     for start in range(0, len(tasks), chunk):
         # build the next chunk while the last one solves
