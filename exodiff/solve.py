@@ -8,7 +8,6 @@ per output, never per step.
 from __future__ import annotations
 
 import math
-import os
 import time as _time
 from dataclasses import dataclass
 
@@ -119,55 +118,87 @@ def integrate(problem: Problem1D, progress: bool = False, desc: str = "solving")
             problem.evaporation_fraction, problem.evaporation_time)
     rtol = problem.tolerance
     m_ref = arr["m_ref"]
+
+    def advance(ch):
+        if S == 1 and P == 3:
+            # one column: the one-column kernel (see exodiff.kernels.column1d)
+            cl = arr["closs"][0]
+            status = K.integrate_column(arr["cap"][0], arr["g"][0], cl[0], cl[1], cl[2], arr["node_layer"], L,
+                                        infinite, c_donor[0], problem.vehicle_thickness,
+                                        problem.evaporation_fraction, problem.evaporation_time,
+                                        stops[ch], out_idx[ch], events[ch], u[0], comp[0], fstate, istate,
+                                        rtol, m_ref[0], h_start, MAX_STEPS, u_out[:, 0], comp_out[:, 0], stats)
+        else:
+            status = K.integrate_columns(*args, stops[ch], out_idx[ch], events[ch], u, comp, fstate, istate,
+                                         rtol, m_ref, h_start, MAX_STEPS, u_out, comp_out, stats)
+        if status != K.OK:
+            raise _failure(problem, status, fstate, istate, u)
+
+    wall = run_in_chunks(advance, stops.size, progress, desc)
+    raw = RawSolution(times=times.copy(), u=u_out[:, 0], comp=comp_out[:, 0],
+                      stats={"steps": int(stats[0]), "rejected": int(stats[1]), "solves": int(stats[2]),
+                             "wall_time_s": wall, "columns": int(S)},
+                      u_cols=u_out, comp_cols=comp_out)
+    check_mass_balance(mass_balance_error(problem, raw), times)
+    return raw
+
+
+def run_in_chunks(advance, n_stops: int, progress: bool, desc: str) -> float:
+    """Drive a compiled time loop over its stop list; return the wall time (s).
+
+    ``advance(indices)`` runs the kernel over those stops (the state lives in
+    the caller's arrays) and raises on failure.  Without a progress bar it is
+    one call; with one, up to 100 calls, so Python runs per output, never per
+    step.  Shared by the 1D and r-z drivers.
+    """
     t0 = _time.perf_counter()
-    if progress and stops.size:
+    if progress and n_stops:
         from tqdm import tqdm
 
-        chunks = np.array_split(np.arange(stops.size), min(stops.size, 100))
-        bar = tqdm(total=stops.size, desc=desc, unit="output", delay=0.5, leave=False)
+        chunks = np.array_split(np.arange(n_stops), min(n_stops, 100))
+        bar = tqdm(total=n_stops, desc=desc, unit="output", delay=0.5, leave=False)
     else:
-        chunks = [np.arange(stops.size)]
+        chunks = [np.arange(n_stops)]
         bar = None
     try:
         for ch in chunks:
             if ch.size == 0:
                 continue
-            if S == 1 and P == 3:
-                # one column: the one-column kernel (see exodiff.kernels.column1d)
-                cl = arr["closs"][0]
-                status = K.integrate_column(arr["cap"][0], arr["g"][0], cl[0], cl[1], cl[2], arr["node_layer"], L,
-                                            infinite, c_donor[0], problem.vehicle_thickness,
-                                            problem.evaporation_fraction, problem.evaporation_time,
-                                            stops[ch], out_idx[ch], events[ch], u[0], comp[0], fstate, istate,
-                                            rtol, m_ref[0], h_start, MAX_STEPS, u_out[:, 0], comp_out[:, 0], stats)
-            else:
-                status = K.integrate_columns(*args, stops[ch], out_idx[ch], events[ch], u, comp, fstate, istate,
-                                             rtol, m_ref, h_start, MAX_STEPS, u_out, comp_out, stats)
-            if status != K.OK:
-                raise _failure(problem, status, fstate, istate, u)
+            advance(ch)
             if bar is not None:
                 bar.update(ch.size)
     finally:
         if bar is not None:
             bar.close()
-    wall = _time.perf_counter() - t0
-    raw = RawSolution(times=times.copy(), u=u_out[:, 0], comp=comp_out[:, 0],
-                      stats={"steps": int(stats[0]), "rejected": int(stats[1]), "solves": int(stats[2]),
-                             "wall_time_s": wall, "columns": int(S)},
-                      u_cols=u_out, comp_cols=comp_out)
-    err = mass_balance_error(problem, raw)
+    return _time.perf_counter() - t0
+
+
+def check_mass_balance(err: np.ndarray, times: np.ndarray) -> None:
+    """Raise a SolverError when the relative balance error ``err`` (per output, maybe per column) is not round-off."""
     worst = float(np.max(np.abs(err)))
     if not worst <= MASS_BALANCE_LIMIT:
         k = int(np.argmax(np.abs(err)) // max(err.shape[1], 1)) if err.ndim == 2 else int(np.argmax(np.abs(err)))
         raise SolverError(f"mass balance error {worst:.2e} at t = {times[k] / 3600:.4g} h exceeds "
                           f"{MASS_BALANCE_LIMIT:g}: this is a bug in exodiff, please report it with the scenario")
-    return raw
+
+
+def solver_failure(status: int, t_h: float, region: str) -> SolverError:
+    """The one-line error of a kernel status (shared status codes of the 1D and r-z kernels)."""
+    from .kernels import column1d as K
+
+    if status == K.NONFINITE:
+        return SolverError(f"solver: non-finite concentration at t = {t_h:.4g} h in {region}; "
+                           "check for extreme or non-physical coefficients")
+    if status == K.STEP_UNDERFLOW:
+        return SolverError(f"solver: time step collapsed at t = {t_h:.4g} h; "
+                           "the tolerance may be too tight for the coefficients given")
+    return SolverError(f"solver: more than {MAX_STEPS} steps before t = {t_h:.4g} h; "
+                       "loosen simulation.tolerance or check the coefficients")
 
 
 def _failure(problem, status, fstate, istate, u) -> SolverError:
     from .kernels import column1d as K
 
-    t_h = fstate[K.F_FAIL_TIME] / 3600.0
     code = int(istate[K.I_FAIL_NODE])
     n = u.shape[-1]
     node = code % n if code >= 0 else code
@@ -177,14 +208,7 @@ def _failure(problem, status, fstate, istate, u) -> SolverError:
         region = problem.layers[int(problem.grid.layer_of_cell[node - 1])].name
     else:
         region = "unknown region"
-    if status == K.NONFINITE:
-        return SolverError(f"solver: non-finite concentration at t = {t_h:.4g} h in {region}; "
-                           "check for extreme or non-physical coefficients")
-    if status == K.STEP_UNDERFLOW:
-        return SolverError(f"solver: time step collapsed at t = {t_h:.4g} h; "
-                           "the tolerance may be too tight for the coefficients given")
-    return SolverError(f"solver: more than {MAX_STEPS} steps before t = {t_h:.4g} h; "
-                       "loosen simulation.tolerance or check the coefficients")
+    return solver_failure(status, fstate[K.F_FAIL_TIME] / 3600.0, region)
 
 
 def _columns_u(problem: Problem1D, raw: RawSolution) -> np.ndarray:

@@ -12,14 +12,21 @@ from __future__ import annotations
 
 import math
 import os
-import time as _time
 
 import numpy as np
 
 from .errors import SolverError
 from .grid_rz import CHANNEL, COAGULATION
 from .problem_rz import ProblemRZ
-from .solve import MASS_BALANCE_LIMIT, MAX_STEPS, RawSolution, _stops, balance_error
+from .solve import (
+    MAX_STEPS,
+    RawSolution,
+    _stops,
+    balance_error,
+    check_mass_balance,
+    run_in_chunks,
+    solver_failure,
+)
 
 #: cells from which the parallel (prange) kernels pay off on 2 cores (measured
 #: break-even about 9000 cells on an idle machine)
@@ -164,29 +171,14 @@ def integrate_rz(problem: ProblemRZ, progress: bool = False, desc: str = "solvin
             problem.vehicle_thickness, problem.evaporation_fraction, problem.evaporation_time,
             problem.cell_area, wabs)
     h_fixed = 0.0 if fixed_step is None else float(fixed_step)
-    t0 = _time.perf_counter()
-    if progress and stops.size:
-        from tqdm import tqdm
 
-        chunks = np.array_split(np.arange(stops.size), min(stops.size, 100))
-        bar = tqdm(total=stops.size, desc=desc, unit="output", delay=0.5, leave=False)
-    else:
-        chunks = [np.arange(stops.size)]
-        bar = None
-    try:
-        for ch in chunks:
-            if ch.size == 0:
-                continue
-            status = kernel(*args, stops[ch], out_idx[ch], events[ch], u, v, comp, fstate, istate, rtol, m_ref,
-                            h_start, MAX_STEPS, h_fixed, filter_mode, predict1, nchunks, u_out, comp_out, stats)
-            if status != K.OK:
-                raise _failure(problem, status, fstate, istate)
-            if bar is not None:
-                bar.update(ch.size)
-    finally:
-        if bar is not None:
-            bar.close()
-    wall = _time.perf_counter() - t0
+    def advance(ch):
+        status = kernel(*args, stops[ch], out_idx[ch], events[ch], u, v, comp, fstate, istate, rtol, m_ref,
+                        h_start, MAX_STEPS, h_fixed, filter_mode, predict1, nchunks, u_out, comp_out, stats)
+        if status != K.OK:
+            raise _failure(problem, status, fstate, istate)
+
+    wall = run_in_chunks(advance, stops.size, progress, desc)
     raw = RawSolution(times=times.copy(), u=u_out, comp=comp_out,
                       stats={"steps": int(stats[0]), "rejected": int(stats[1]), "solves": int(stats[2]),
                              "wall_time_s": wall, "parallel": par, "cells": nz * nr})
@@ -195,12 +187,7 @@ def integrate_rz(problem: ProblemRZ, progress: bool = False, desc: str = "solvin
         raw.stats["initial_tissue"] = float(m0.sum())
         raw.stats["initial_tissue_abs"] = float(np.abs(m0).sum())
     if check:
-        err = mass_balance_error_rz(problem, raw)
-        worst = float(np.max(np.abs(err)))
-        if not worst <= MASS_BALANCE_LIMIT:
-            k = int(np.argmax(np.abs(err)))
-            raise SolverError(f"mass balance error {worst:.2e} at t = {times[k] / 3600:.4g} h exceeds "
-                              f"{MASS_BALANCE_LIMIT:g}: this is a bug in exodiff, please report it with the scenario")
+        check_mass_balance(mass_balance_error_rz(problem, raw), times)
     return raw
 
 
@@ -243,16 +230,7 @@ def region_name(problem: ProblemRZ, node: int) -> str:
 def _failure(problem, status, fstate, istate) -> SolverError:
     from .kernels import rz as K
 
-    t_h = fstate[K.F_FAIL_TIME] / 3600.0
-    region = region_name(problem, int(istate[K.I_FAIL_NODE]))
-    if status == K.NONFINITE:
-        return SolverError(f"solver: non-finite concentration at t = {t_h:.4g} h in {region}; "
-                           "check for extreme or non-physical coefficients")
-    if status == K.STEP_UNDERFLOW:
-        return SolverError(f"solver: time step collapsed at t = {t_h:.4g} h; "
-                           "the tolerance may be too tight for the coefficients given")
-    return SolverError(f"solver: more than {MAX_STEPS} steps before t = {t_h:.4g} h; "
-                       "loosen simulation.tolerance or check the coefficients")
+    return solver_failure(status, fstate[K.F_FAIL_TIME] / 3600.0, region_name(problem, int(istate[K.I_FAIL_NODE])))
 
 
 # -- bookkeeping (per unit cell) ------------------------------------------------------------
