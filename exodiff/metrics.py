@@ -2,7 +2,11 @@
 
 Every metric is a function of the result Dataset only, so a stored
 ``result.nc`` gives the same numbers as the run that wrote it, and
-``summary.json``, ``exodiff compare`` and sweeps all agree.  Only the
+``summary.json``, ``exodiff compare`` and sweeps all agree.  The metrics are
+implemented once, on the plain arrays of :class:`RunArrays`
+(:func:`summary_of_arrays`); :func:`summary` reduces a Dataset to them, and a
+1D sweep point builds them straight from the solver's arrays
+(:func:`exodiff.results.metric_arrays`, the same values the Dataset holds).  Only the
 geometry-free variables are used (``fraction(time, compartment)``,
 ``loss_by_layer(time, process, layer)``, the laterally averaged
 ``concentration(time, depth)``), so 1D and unit-cell (r-z) runs are measured

@@ -135,12 +135,28 @@ def _by_index(outs):
     return {o.index: o for o in outs}
 
 
-def test_batched_points_equal_points_solved_one_by_one():
+def _count_handed_back(monkeypatch) -> list:
+    """Record the points the batch hands to run_point."""
+    import exodiff.sweeps.batch as batch
+
+    seen = []
+
+    def counting(task):
+        seen.append(task.index)
+        return run_point(task)
+
+    monkeypatch.setattr(batch, "run_point", counting)
+    return seen
+
+
+def test_batched_points_equal_points_solved_one_by_one(monkeypatch):
     p = exodiff.sweep.plan(SC / "membrane_validation.toml", MEMBRANE_GRID)
     tasks = _tasks(p)
     one = _by_index(run_point(t) for t in tasks)
-    for threads, chunk, overlap in ((2, 5, True), (1, 64, False)):
+    handed_back = _count_handed_back(monkeypatch)
+    for threads, chunk, overlap in ((2, 5, True), (1, 64, False), (2, None, True)):
         got = _by_index(run_batched(tasks, threads=threads, chunk=chunk, overlap=overlap))
+        assert handed_back == []  # every point solved by the batch kernel
         assert sorted(got) == list(range(p.size))
         for i, o in got.items():
             assert o.ok and o.metrics == one[i].metrics  # the same bits
@@ -156,7 +172,7 @@ def decode_point_bytes(data: bytes):
         return decode_point(fh.name)
 
 
-def test_batch_hands_back_ineligible_and_failing_points_and_records_the_failures():
+def test_batch_hands_back_ineligible_and_failing_points_and_records_the_failures(monkeypatch):
     base = exodiff.load_scenario(SC / "topical_msc_exosome.toml", SHORT)
     overrides = [{"formulation.wash_off_time": "6 h"},
                  {"formulation.gsd": 1.4},  # size classes: several columns
@@ -173,7 +189,10 @@ def test_batch_hands_back_ineligible_and_failing_points_and_records_the_failures
         tasks.append(PointTask(i, sc, ov, "h", encode=True))
     assert [eligible(t.scenario) for t in tasks][:5] == [True, False, False, True, True]
     one = _by_index(run_point(t) for t in tasks)
+    handed_back = _count_handed_back(monkeypatch)
     got = _by_index(run_batched(tasks, threads=2, chunk=3))
+    # size classes and cargo before the kernel, the failed solve after it
+    assert sorted(handed_back) == [1, 2, 3]
     assert sorted(got) == sorted(one)
     for i in one:
         assert got[i].status == one[i].status and got[i].error == one[i].error
