@@ -25,10 +25,6 @@ PROG = "exodiff"
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
-#: Said before the first (compiling) run when the solver module gives no
-#: estimate of its own, s.
-DEFAULT_COMPILE_SECONDS = 15
-
 
 def _err(line: str) -> None:
     print(f"{PROG}: error: {line}", file=sys.stderr)
@@ -81,10 +77,10 @@ def _run(args: argparse.Namespace) -> int:
 
     from . import outputs, solve
 
-    if not args.quiet and not solve.kernels_cached():
-        seconds = getattr(solve, "COMPILE_SECONDS", DEFAULT_COMPILE_SECONDS)
-        print(f"compiling the solver (first run only, about {seconds:.0f} s; later runs use the cache)",
-              file=sys.stderr, flush=True)
+    notice = None if args.quiet else solve.compile_notice(sc)
+    if notice:
+        print(notice, file=sys.stderr, flush=True)
+        solve.warm(sc)
     ds = solve.run(sc, progress=not args.quiet)
     paths = outputs.write_outputs(ds, sc, directory, plots=plots)
     if isinstance(paths, dict):
@@ -179,15 +175,6 @@ def _sweep(args: argparse.Namespace) -> int:
     if args.best:
         print(report.best_table(ds, args.best, args.top, args.minimize))
     return 0
-
-
-def _not_yet(command: str):
-    def handler(args: argparse.Namespace) -> int:
-        _err(f"'{command}' is not yet available in this version (it is planned); "
-             "use 'exodiff run' on each scenario for now")
-        return EXIT_USER_ERROR
-
-    return handler
 
 
 def _preset_kinds() -> list[str]:

@@ -414,8 +414,9 @@ def run_variants(variants: list[Variant], jobs: int | None = None, progress: boo
     pending = [v for v in variants if v not in serial]
     say(f"running {n} variant{'s' if n != 1 else ''}"
         + (f", up to {min(jobs, len(pending))} at a time" if pending else ""))
-    if n and not solve.kernels_cached():
-        say(f"compiling the solver (first run only, about {getattr(solve, 'COMPILE_SECONDS', 15):.0f} s)")
+    # the first variant of each method compiles what the others then load
+    for line in dict.fromkeys(filter(None, (solve.compile_notice(v.scenario) for v in serial))):
+        say(line)
     for v in serial:
         finished(v, *one(v))
     if pending:

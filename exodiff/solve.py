@@ -393,6 +393,54 @@ def kernels_cached() -> bool:
         return True
 
 
+def compile_notice(scenario) -> str | None:
+    """The line to show before running ``scenario`` when its solver must be compiled first; None when cached.
+
+    A channel scenario uses the unit-cell time loop (serial or parallel, as
+    :func:`exodiff.solve_rz.use_parallel` will choose for its grid), others
+    the 1D kernel.
+    """
+    from . import channels
+
+    if channels.channel_geometry(scenario.resolved) is None:
+        if kernels_cached():
+            return None
+        return f"compiling the solver (first run only, about {COMPILE_SECONDS:.0f} s; later runs use the cache)"
+    from .problem import problem_from_scenario
+    from .solve_rz import COMPILE_SECONDS as RZ_SECONDS
+    from .solve_rz import kernel_cached, use_parallel
+
+    column = problem_from_scenario(scenario.resolved)
+    prz, _ = channels.problem_from_scenario(scenario.resolved, column.layers, column)
+    par = use_parallel(prz)
+    if kernel_cached(par):
+        return None
+    return (f"compiling the {'parallel ' if par else ''}unit-cell solver (first run only, about "
+            f"{RZ_SECONDS[par]:.0f} s; later runs use the cache)")
+
+
+def warm(scenario) -> None:
+    """Compile (or load from the cache) the kernel ``run(scenario)`` will use, on its first second.
+
+    Called after :func:`compile_notice`, so the compile happens before a
+    progress bar starts (whose time-left estimate it would otherwise spoil).
+    """
+    from dataclasses import replace
+
+    from . import channels
+    from .problem import problem_from_scenario
+
+    problem = problem_from_scenario(scenario.resolved)
+    first = np.array([0.0, 1.0])
+    if channels.channel_geometry(scenario.resolved) is None:
+        integrate(replace(problem, output_times=first))
+        return
+    from .solve_rz import integrate_rz
+
+    prz, _ = channels.problem_from_scenario(scenario.resolved, problem.layers, problem)
+    integrate_rz(replace(prz, output_times=first), check=False)
+
+
 #: compile time of the 1D kernels in a cold process, measured on the 2-core
 #: development machine (benchmarks/bench_solver_1d.py, track_compile_seconds)
 COMPILE_SECONDS = 8

@@ -71,6 +71,22 @@ def use_parallel(problem: ProblemRZ, parallel="auto") -> bool:
     return load < (os.cpu_count() or 1) - 1.0
 
 
+#: first-call compile time of each unit-cell time loop on a cold cache, s (measured on the
+#: 2-core development machine, benchmarks/compare_reference.py --rz: 17.5-19.8 s and 32-34 s)
+COMPILE_SECONDS = {False: 19, True: 34}
+
+
+def kernel_cached(parallel: bool) -> bool:
+    """True when that unit-cell time loop is in Numba's on-disk cache (see :func:`exodiff.solve.kernels_cached`)."""
+    try:
+        from .kernels import rz as K
+
+        kernel = K.integrate_rz_parallel if parallel else K.integrate_rz_serial
+        return bool(kernel._cache._cache_file._load_index())
+    except Exception:
+        return True
+
+
 def integrate_rz(problem: ProblemRZ, progress: bool = False, desc: str = "solving", *, parallel="auto",
                  initial_state=None, fixed_step: float | None = None, check: bool = True,
                  filter_mode: int = 2, predict1: bool = True) -> RawSolution:

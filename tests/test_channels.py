@@ -19,7 +19,7 @@ import pytest
 import exodiff
 from exodiff import channels, metrics
 from exodiff.errors import ScenarioError
-from exodiff.problem import problem_from_scenario
+from exodiff.problem import Layer, problem_from_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 #: coarse unit cells keep these tests quick; the solver's accuracy is tested elsewhere
@@ -371,3 +371,26 @@ def test_map_outline_follows_the_channel_cells(runs):
     w = laser.attrs["coagulation_width_um"]
     assert np.max(np.abs(x)) == pytest.approx(laser.attrs["channel_radius_um"] + w, rel=1e-9)
     assert np.max(y) == pytest.approx(laser.attrs["channel_depth_um"] + w, rel=1e-9)
+
+
+def test_compile_notice_names_the_solver_a_scenario_needs(monkeypatch):
+    """The first-run notice is about the kernel the run will compile, and silent once it is cached."""
+    import exodiff.solve as solve
+    import exodiff.solve_rz as solve_rz
+    from exodiff.problem_rz import ProblemRZ
+
+    needled = _load("microneedle_msc_exosome.toml")
+    topical = _load("topical_msc_exosome.toml")
+    # the serial unit-cell loop has run in this process (fixtures above): it is in Numba's cache
+    p = ProblemRZ.from_layers([Layer("a", 50e-6, 1e-12, 1.0)], channel_radius=10e-6, channel_depth=20e-6,
+                              density=1e8, open_diffusivity=1e-11, output_times=[3600.0], resolution=(6, 8))
+    solve_rz.integrate_rz(p, parallel=False)
+    assert solve_rz.kernel_cached(False)
+    monkeypatch.setattr(solve_rz, "use_parallel", lambda problem, parallel="auto": False)
+    assert solve.compile_notice(needled) is None
+    monkeypatch.setattr(solve_rz, "kernel_cached", lambda parallel: False)
+    line = solve.compile_notice(needled)
+    assert "unit-cell solver" in line and f"{solve_rz.COMPILE_SECONDS[False]} s" in line
+    monkeypatch.setattr(solve, "kernels_cached", lambda: False)
+    line = solve.compile_notice(topical)
+    assert line.startswith("compiling the solver") and "unit-cell" not in line

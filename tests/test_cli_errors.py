@@ -148,7 +148,9 @@ def fake_run(monkeypatch):
         return [Path(directory) / "result.nc", Path(directory) / "summary.json"]
 
     monkeypatch.setattr(exodiff.solve, "run", run)
-    monkeypatch.setattr(exodiff.solve, "kernels_cached", lambda: calls.setdefault("cached", False))
+    monkeypatch.setattr(exodiff.solve, "warm", lambda sc: calls.setdefault("warm", sc.name))
+    monkeypatch.setattr(exodiff.solve, "compile_notice",
+                        lambda sc: calls.setdefault("notice", "compiling the solver (first run only, about 8 s)"))
     monkeypatch.setattr(exodiff.outputs, "write_outputs", write_outputs)
     monkeypatch.setattr(exodiff.outputs, "summary_table", lambda ds, target=None: "SUMMARY")
     return calls
@@ -160,6 +162,7 @@ def test_run_wiring(good_file, tmp_path, fake_run, capsys):
     assert fake_run["run"] == ("membrane", True)
     assert fake_run["write"] == ("DATASET", tmp_path / "o", True)
     assert "compiling the solver (first run only" in err
+    assert fake_run["warm"] == "membrane"  # compiled before the progress bar starts
     assert f"results in {tmp_path / 'o'}/" in out and "result.nc" in out and out.rstrip().endswith("SUMMARY")
 
 
