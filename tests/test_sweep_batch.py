@@ -240,3 +240,14 @@ def test_cli_batch_options(tmp_path, capsys):
     assert cli.main(["sweep", str(f), "-o", str(tmp_path / "x"), "--dask-local", "2", "--batch", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "--batch" in err and len(err.strip().splitlines()) == 1
+
+
+def test_profiles_of_a_cargo_sweep_are_the_vesicles(tmp_path):
+    """--save-profiles with a tracked cargo kept a (time, species, compartment) array the point file cannot hold."""
+    sc = exodiff.load_scenario(SC / "topical_msc_exosome.toml", {**SHORT, "formulation.cargo": MIRNA})
+    ds = exodiff.sweep(sc, jobs=1, definition={"mode": "zip", "formulation.wash_off_time": ["2 h", "3 h"]},
+                       save_profiles=True, directory=tmp_path / "o")
+    assert ds.attrs["failed_points"] == 0 and ds["fraction"].dims == ("point", "time", "compartment")
+    run = exodiff.run(sc.replace({"formulation.wash_off_time": "3 h"}))
+    np.testing.assert_array_equal(ds["fraction"].isel(point=1).values, run["fraction"].sel(species="vesicle").values)
+    assert "cargo_delivered_target" in ds

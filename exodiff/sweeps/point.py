@@ -21,7 +21,8 @@ ncdump like any NetCDF file.  Layout:
 - one scalar variable per numeric metric of :func:`exodiff.metrics.summary`
   (``units``, ``long_name``);
 - with profiles: ``time(time)`` (h), ``compartment(compartment)``,
-  ``fraction(time, compartment)`` and ``amount(time, compartment)``.
+  ``fraction(time, compartment)`` and ``amount(time, compartment)`` (with a
+  tracked cargo: of the vesicles, the primary species).
 """
 
 from __future__ import annotations
@@ -167,12 +168,18 @@ def run_point(task: PointTask) -> PointOutcome:
             warnings.simplefilter("ignore", RuntimeWarning)
             out.metrics, ds = point_metrics(sc, task.save_profiles)
         if task.save_profiles:
+            from ..metrics import PRIMARY_SPECIES
+
+            # a run with a tracked cargo has a species dimension: keep the
+            # primary species (the one the plain metric names describe); the
+            # (time, compartment) layout of the point file has no room for more
+            view = ds.sel(species=PRIMARY_SPECIES, drop=True) if "species" in ds["fraction"].dims else ds
             out.profiles = {
-                "time": np.asarray(ds["time"].values, dtype=float),
-                "compartment": [str(c) for c in ds["compartment"].values],
-                "fraction": np.asarray(ds["fraction"].values, dtype=float),
-                "amount": np.asarray(ds["amount"].values, dtype=float),
-                "amount_units": str(ds["amount"].attrs.get("units", "")),
+                "time": np.asarray(view["time"].values, dtype=float),
+                "compartment": [str(c) for c in view["compartment"].values],
+                "fraction": np.asarray(view["fraction"].transpose("time", "compartment").values, dtype=float),
+                "amount": np.asarray(view["amount"].transpose("time", "compartment").values, dtype=float),
+                "amount_units": str(view["amount"].attrs.get("units", "")),
             }
     except UserError as exc:
         out.status, out.error_kind = "failed", "user"
