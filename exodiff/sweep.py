@@ -39,6 +39,7 @@ dask gets points in small chunks (its per-task cost is milliseconds).
 
 from __future__ import annotations
 
+import functools
 import sys
 import types
 from dataclasses import dataclass
@@ -122,18 +123,23 @@ _WARM_SCENARIO = {
 }
 
 
-def warm_solver() -> None:
+def warm_solver(unit_cell: bool = False) -> None:
     """Compile (or load from Numba's cache) the solver and import the run's modules.
 
     Called once in the parent before any worker starts, so workers never
     write the cache concurrently, and forked workers inherit the compiled
-    code; dask workers call it once each.
+    code; dask workers call it once each.  ``unit_cell``: also the serial
+    r-z time loop, for sweeps with channel points.
     """
     from .metrics import summary
     from .scenario import load_scenario
     from .solve import run
 
     summary(run(load_scenario(_WARM_SCENARIO)))
+    if unit_cell:
+        from .solve_rz import warm_serial
+
+        warm_serial()
 
 
 def execute(plan: SweepPlan, executor, store=None, done: dict | None = None, save_profiles: bool = False,
@@ -159,21 +165,27 @@ def execute(plan: SweepPlan, executor, store=None, done: dict | None = None, sav
     todo = [i for i in range(plan.size) if i not in outcomes]
     if not todo:
         return outcomes
+    from . import channels
+
+    unit_cell = any(channels.channel_geometry(plan.scenarios[i].resolved) is not None for i in todo)
     if progress:
-        from . import solve
+        from . import solve, solve_rz
 
         from .sweeps.batch import batch_cached
 
         if not solve.kernels_cached() or (executor.name == "batched" and not batch_cached()):
             print(f"compiling the solver (first run only, about {getattr(solve, 'COMPILE_SECONDS', 15):.0f} s; "
                   "later runs use the cache)", file=sys.stderr, flush=True)
-    warm_solver()
+        if unit_cell and not solve_rz.kernel_cached(False):
+            print(f"compiling the unit-cell solver (first run only, about {solve_rz.COMPILE_SECONDS[False]} s; "
+                  "later runs use the cache)", file=sys.stderr, flush=True)
+    warm_solver(unit_cell)
     if store is not None:
         store.begin()
     tasks = [PointTask(i, plan.scenarios[i], plan.points[i].overrides, plan.hash, save_profiles,
                        encode=store is not None) for i in todo]
     executor.start()
-    executor.warm(warm_solver)
+    executor.warm(functools.partial(warm_solver, unit_cell))
     failed = sum(1 for o in outcomes.values() if not o.ok)
     bar = None
     if progress:

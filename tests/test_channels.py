@@ -141,9 +141,19 @@ def test_lateral_average_is_the_area_weighted_mean(runs):
     assert r_faces.size == ds["radius"].size
 
 
-def test_needle_length_sweep_scenario(tmp_path):
-    """The shipped needle-length sweep runs; longer needles put no less into the dermis."""
+def test_needle_length_sweep_scenario(tmp_path, monkeypatch):
+    """The shipped needle-length sweep runs; longer needles put no less into the dermis.
+
+    The parent compiles (or loads) the serial unit-cell loop before any
+    point runs, so workers never compile it side by side.
+    """
+    import exodiff.solve_rz as solve_rz
+
+    warmed = []
+    real = solve_rz.warm_serial
+    monkeypatch.setattr(solve_rz, "warm_serial", lambda: warmed.append(1) or real())
     ds = exodiff.sweep(ROOT / "scenarios/sweep_microneedle_length.toml", jobs=1, directory=tmp_path / "sw")
+    assert warmed
     lengths = ds["delivery.needle_length"].values if "delivery.needle_length" in ds.coords else None
     assert lengths is not None and lengths.size == 6
     d = ds["delivered_dermis"].values
