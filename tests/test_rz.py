@@ -365,6 +365,29 @@ def test_kernel_matches_reference_and_parallel_matches_serial():
     assert rel(chunked.u, raw.u) < 1e-12 and rel(chunked.comp, raw.comp) < 1e-12
 
 
+def test_step_cap_after_rejection():
+    """The r-z step cap: only an error growing faster than h^3 caps the proposal, never below h.
+
+    Catches a cap that fires on ordinary h^3 behaviour (the 1D controller's
+    model) or that shrinks an accepted step.
+    """
+    from exodiff.kernels.control import RZ_CAP_TARGET, cap_after_rejection, next_step
+
+    h, err = 100.0, 0.1
+    prop = next_step(h, err)
+    # rejected at twice the step with 8x the error: exactly h^3, no cap
+    assert cap_after_rejection(h, err, 2 * h, 8 * err, prop) == prop
+    # 64x the error at twice the step: p = 6, capped where (h'/h)^6 err = target
+    capped = cap_after_rejection(h, err, 2 * h, 64 * err, prop)
+    assert capped == pytest.approx(h * (RZ_CAP_TARGET / err) ** (1 / 6))
+    assert h < capped < prop
+    # nothing remembered, or a rejection at a shorter step: unchanged
+    assert cap_after_rejection(h, err, 0.0, 0.0, prop) == prop
+    assert cap_after_rejection(h, err, 0.5 * h, 64 * err, prop) == prop
+    # never below the accepted step
+    assert cap_after_rejection(h, 0.9, 1.01 * h, 50.0, prop) >= min(h, prop)
+
+
 # -- 7. convergence orders ---------------------------------------------------------------------
 
 def _bessel_problem(res, t_lam, **kw):

@@ -92,3 +92,51 @@ def landing_step(h_try, remaining):
         # two equal steps instead of a full one and a tiny remainder
         return 0.5 * remaining, False
     return h_try, False
+
+
+#: r-z unit cell only (the 1D column does not use these): after a rejected
+#: step, the next accepted steps fit the error's growth between the accepted
+#: and the rejected step size and cap the proposal by it (:func:`cap_after_rejection`)
+RZ_CAP_TARGET = 0.7
+#: accepted steps for which a rejection is remembered
+RZ_CAP_MEMORY = 20
+
+
+@jit
+def cap_after_rejection(h, err, h_rej, err_rej, h_prop):
+    """Cap a proposed step by the error growth seen between an accepted and a rejected step.
+
+    The I-controller :func:`next_step` assumes ``err ~ h^3``.  In the r-z
+    unit cell the estimate can grow much faster than that above some step
+    (modes that turn doubly stiff as the step grows, docs/numerics_rz.md),
+    and the controller then alternates: accepted at a small error, a
+    proposal 2-3x longer, rejected at 5-10x the tolerance.  With the last
+    rejection ``(h_rej, err_rej)`` and the accepted ``(h, err)``,
+    ``h < h_rej``, the local exponent is ``p = ln(err_rej/err) / ln(h_rej/h)``;
+    if ``p > 3`` the proposal is capped at the step where that power law
+    reaches :data:`RZ_CAP_TARGET` (never below ``h``).  Otherwise ``h_prop``
+    is returned unchanged.
+
+    Parameters
+    ----------
+    h, err : float
+        Step just accepted and its scaled error.
+    h_rej, err_rej : float
+        Last rejected step and its scaled error (``h_rej <= 0``: none).
+    h_prop : float
+        The controller's proposal.
+
+    Returns
+    -------
+    float
+        The proposal, possibly capped.
+    """
+    if h_rej <= 0.0 or h >= h_rej or err <= 1e-10 or err_rej <= err:
+        return h_prop
+    p = math.log(err_rej / err) / math.log(h_rej / h)
+    if p <= 3.0:
+        return h_prop
+    hc = h * (RZ_CAP_TARGET / err) ** (1.0 / p)
+    if hc < h:
+        hc = h
+    return hc if hc < h_prop else h_prop

@@ -70,7 +70,13 @@ Hence, measured on channel problems (docs/numerics_rz.md):
   the 1D solver's max norm;
 - after two consecutive rejections the step is cut by at least 5x: an
   estimate that does not shrink with ``h`` is a residue carried in doubly
-  stiff modes, which only a step short enough to resolve them removes.
+  stiff modes, which only a step short enough to resolve them removes;
+- after a rejection, the next :data:`~exodiff.kernels.control.RZ_CAP_MEMORY`
+  accepted steps cap their proposal where the error's growth between the
+  accepted and the rejected step (when faster than ``h^3``) reaches 0.7
+  (:func:`~exodiff.kernels.control.cap_after_rejection`): above some step
+  the estimate grows like ``h^5``-``h^6`` and the plain controller
+  alternated between accepted steps and 2-3x longer rejected ones.
 
 The z-sweep is one tridiagonal line per column ``j``, all sharing the
 vehicle node (an arrow matrix).  Eliminating each line from the bottom up
@@ -128,7 +134,9 @@ from .control import (
     ERR_2,
     ERR_3,
     GAMMA,
+    RZ_CAP_MEMORY,
     SHRINK_MIN,
+    cap_after_rejection,
     landing_step,
     next_step,
 )
@@ -149,6 +157,13 @@ TWO_PI = 2.0 * math.pi
 #: fstate slot after the 1D ones: the last accepted step (the stage-1 predictor
 #: extrapolates no further), carried between calls like the state
 F_H_PREV = 3
+#: optional fstate slots (used when the driver's fstate is that long): the
+#: remembered rejection of :func:`~exodiff.kernels.control.cap_after_rejection`
+#: (step, scaled error, accepted steps since), carried between calls so a run
+#: in chunks (progress bar) takes the same steps as one call
+F_H_REJ = 4
+F_ERR_REJ = 5
+F_AGE_REJ = 6
 
 
 def _variant(py_func, name, parallel, **bindings):
@@ -736,9 +751,11 @@ def _integrate_rz(
         the start): the stage-1 predictor.  Carried state, modified in place.
     comp : float64[3 n_layers + 3]
         Compartments per unit cell (dose unit), modified in place.
-    fstate, istate : float64[4], int64[3]
-        As the 1D kernel, plus ``fstate[F_H_PREV]``, the last accepted step;
-        the failure node is the flat state index.
+    fstate, istate : float64[4] or float64[7], int64[3]
+        As the 1D kernel, plus ``fstate[F_H_PREV]``, the last accepted step,
+        and, if present, ``fstate[F_H_REJ:F_AGE_REJ + 1]`` (zeros at the
+        start), the remembered rejection of the step cap; the failure node
+        is the flat state index.
     rtol, m_ref, h_start, max_steps :
         As the 1D kernel; ``m_ref`` is the unit cell's amount scale.
     h_fixed : float
@@ -832,6 +849,14 @@ def _integrate_rz(
     a_fact = -1.0           # step coefficient of the current factors (-1: none)
     failed = 0              # consecutive rejected steps
     h_prev = fstate[F_H_PREV]  # last accepted step (0: no derivative to extrapolate yet)
+    h_rej = 0.0             # first rejected step of the last rejection run (0: none remembered)
+    err_rej = 0.0
+    age_rej = 0             # accepted steps since
+    carry_rej = fstate.shape[0] > F_AGE_REJ
+    if carry_rej:
+        h_rej = fstate[F_H_REJ]
+        err_rej = fstate[F_ERR_REJ]
+        age_rej = int(fstate[F_AGE_REJ])
 
     # state at t: coefficients, amounts, F_n, r_n
     update_coefficients(closure_factor(t + t_open, tau), nz, nr, chan_cols, d_open, k_open, d_t, k_t, kdeg, kup, kcl,
@@ -985,12 +1010,23 @@ def _integrate_rz(
                 h_new = next_step(h, err)
                 if h_new < h_next and h < h_next:
                     h_new = h_next
+                if h_rej > 0.0:
+                    # the error grew faster than h^3 up to the last rejected step:
+                    # do not propose what that growth says is rejected again
+                    h_new = cap_after_rejection(h, err, h_rej, err_rej, h_new)
+                    age_rej += 1
+                    if age_rej >= RZ_CAP_MEMORY:
+                        h_rej = 0.0
                 h_next = h_new
                 failed = 0
             else:
                 stats[S_REJECTED] += 1
                 failed += 1
                 h_next = next_step(h, err)
+                if failed == 1:
+                    h_rej = h
+                    err_rej = err
+                    age_rej = 0
                 if failed >= 2:
                     # an estimate that does not shrink with h is a carried residue
                     # (see the module docstring): cut hard, as CVODE does
@@ -1015,6 +1051,7 @@ def _integrate_rz(
             mv_n = 0.0
             istate[I_WASHED] = 1
             h_next = h_start
+            h_rej = 0.0
             veh = 0.0
             a_fact = -1.0
             v_veh = 0.0
@@ -1043,6 +1080,10 @@ def _integrate_rz(
     fstate[F_TIME] = t
     fstate[F_STEP] = h_next
     fstate[F_H_PREV] = h_prev
+    if carry_rej:
+        fstate[F_H_REJ] = h_rej
+        fstate[F_ERR_REJ] = err_rej
+        fstate[F_AGE_REJ] = age_rej
     istate[I_STATUS] = OK
     return OK
 

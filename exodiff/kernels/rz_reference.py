@@ -23,12 +23,14 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
-from .control import ALPHA_TR, BDF_A, BDF_B, ERR_1, ERR_2, ERR_3, GAMMA, SHRINK_MIN
+from .control import ALPHA_TR, BDF_A, BDF_B, ERR_1, ERR_2, ERR_3, GAMMA, RZ_CAP_MEMORY, SHRINK_MIN
+from .control import cap_after_rejection as _cap_jit
 from .control import landing_step as _landing_jit
 from .control import next_step as _next_jit
 
 _landing = getattr(_landing_jit, "py_func", _landing_jit)
 _next = getattr(_next_jit, "py_func", _next_jit)
+_cap = getattr(_cap_jit, "py_func", _cap_jit)
 
 
 def _series(area, a, wa, b, wb):
@@ -235,6 +237,8 @@ def integrate_reference(problem, *, split=True, fixed_step=None, initial_state=N
     failed = 0               # consecutive rejections
     v = np.zeros(n)          # du/dt at the end of the last step (stage-1 predictor)
     h_prev = 0.0             # the last accepted step
+    h_rej = err_rej = 0.0    # first rejected step of the last rejection run (the kernel's cap)
+    age_rej = 0
     for k in range(stops.size):
         t_stop = stops[k]
         while t < t_stop:
@@ -308,12 +312,19 @@ def integrate_reference(problem, *, split=True, fixed_step=None, initial_state=N
                 h_new = _next(h, err)
                 if h_new < h_next and h < h_next:
                     h_new = h_next
+                if h_rej > 0.0:
+                    h_new = _cap(h, err, h_rej, err_rej, h_new)
+                    age_rej += 1
+                    if age_rej >= RZ_CAP_MEMORY:
+                        h_rej = 0.0
                 h_next = h_new
                 failed = 0
             else:
                 rejected += 1
                 failed += 1
                 h_next = _next(h, err)
+                if failed == 1:
+                    h_rej, err_rej, age_rej = h, err, 0
                 if failed >= 2:
                     h_next = min(h_next, SHRINK_MIN * h)
         if events[k] == 1 and not washed:
@@ -324,6 +335,7 @@ def integrate_reference(problem, *, split=True, fixed_step=None, initial_state=N
             washed = True
             v = np.zeros(n)
             h_prev = 0.0
+            h_rej = 0.0
             h_next = h_start
         j = out_idx[k]
         if j >= 0:
