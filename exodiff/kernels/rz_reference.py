@@ -237,6 +237,7 @@ def integrate_reference(problem, *, split=True, fixed_step=None, initial_state=N
     failed = 0               # consecutive rejections
     v = np.zeros(n)          # du/dt at the end of the last step (stage-1 predictor)
     h_prev = 0.0             # the last accepted step
+    fsal = None              # (F_1, r_1) of the last accepted step
     h_rej = err_rej = 0.0    # first rejected step of the last rejection run (the kernel's cap)
     age_rej = 0
     for k in range(stops.size):
@@ -249,8 +250,12 @@ def integrate_reference(problem, *, split=True, fixed_step=None, initial_state=N
             a = ALPHA_TR * h
             d = a
             Az_n, Ar_n, Rm_n, C_n = at(t, washed)
-            Fn = (Az_n + Ar_n) @ u
-            rn = Rm_n @ u
+            if fsal is None:
+                Fn = (Az_n + Ar_n) @ u
+                rn = Rm_n @ u
+            else:
+                # the last accepted step's effective F_1 and r_1 (first same as last)
+                Fn, rn = fsal
             mn = C_n * u
             # stage 1, delta form from the predictor u_n + gamma h v
             Az_g, Ar_g, Rm_g, C_g = at(tg, washed)
@@ -306,6 +311,7 @@ def integrate_reference(problem, *, split=True, fixed_step=None, initial_state=N
                 t = t_stop if last else t1
                 u, comp = u1, comp1
                 v = (u1 - BDF_A * ug + BDF_B * u_prev) / d
+                fsal = (F1, r1)
                 h_prev = h
                 if infinite:
                     v[0] = 0.0
@@ -335,6 +341,7 @@ def integrate_reference(problem, *, split=True, fixed_step=None, initial_state=N
             washed = True
             v = np.zeros(n)
             h_prev = 0.0
+            fsal = None
             h_rej = 0.0
             h_next = h_start
         j = out_idx[k]
