@@ -312,19 +312,15 @@ def _apply_operator(u, uv, veh, gz, gr, loss, out):
     return veh * fv
 
 
-def _stage_rhs(q, qv, veh, gz, gr, loss, cap, x1, c1, x2, c2, a, cdeg, cup, ccl, out, rowbuf):
+def _stage_rhs(q, qv, veh, gz, gr, loss, cap, x1, c1, x2, c2, a, out):
     """Right-hand side of a factorised stage from its predictor ``q``, in one pass.
 
     ``out = c1 x1 + c2 x2 - C q + a A q`` (stage 1: ``m_n + a F_n - C_g q + a A_g q``;
-    stage 2: ``BDF_A m_g - BDF_B m_n - C_1 q + d A_1 q``), plus the per-row
-    loss sums of ``q`` (finish with :func:`finish_rates`).  Returns the
+    stage 2: ``BDF_A m_g - BDF_B m_n - C_1 q + d A_1 q``).  Returns the
     vehicle's ``A q``.
     """
     nz, nr = q.shape
     for i in prange(nz):
-        s1 = 0.0
-        s2 = 0.0
-        s3 = 0.0
         for j in range(nr):
             c = q[i, j]
             if i == 0:
@@ -340,12 +336,6 @@ def _stage_rhs(q, qv, veh, gz, gr, loss, cap, x1, c1, x2, c2, a, cdeg, cup, ccl,
             if j + 1 < nr:
                 f += gr[i, j + 1] * (q[i, j + 1] - c)
             out[i, j] = c1 * x1[i, j] + c2 * x2[i, j] - cap[i, j] * c + a * (f - loss[i, j] * c)
-            s1 += cdeg[i, j] * c
-            s2 += cup[i, j] * c
-            s3 += ccl[i, j] * c
-        rowbuf[i, 0] = s1
-        rowbuf[i, 1] = s2
-        rowbuf[i, 2] = s3
     fv = 0.0
     for j in range(nr):
         fv += gz[0, j] * (q[0, j] - qv)
@@ -353,9 +343,13 @@ def _stage_rhs(q, qv, veh, gz, gr, loss, cap, x1, c1, x2, c2, a, cdeg, cup, ccl,
 
 
 @jit
-def finish_rates(u, uv, veh, gz, row_layer, n_layers, rowbuf, out):
-    """Compartment rates from the per-row loss sums in ``rowbuf`` (see :func:`_compartment_rates`)."""
-    nz, nr = u.shape
+def finish_rates(q, ds, wv, veh, gz, row_layer, n_layers, rowbuf, out):
+    """Compartment rates at ``(q + ds, wv)`` from the per-row loss sums in ``rowbuf``.
+
+    ``rowbuf`` as left by :func:`_add_and_amounts_rates`; slots as
+    :func:`_compartment_rates`.
+    """
+    nz, nr = q.shape
     nl = n_layers
     out[:] = 0.0
     for i in range(nz):
@@ -366,8 +360,8 @@ def finish_rates(u, uv, veh, gz, row_layer, n_layers, rowbuf, out):
     sb = 0.0
     sv = 0.0
     for j in range(nr):
-        sb += gz[nz, j] * u[nz - 1, j]
-        sv += gz[0, j] * (uv - u[0, j])
+        sb += gz[nz, j] * (q[nz - 1, j] + ds[nz - 1, j])
+        sv += gz[0, j] * (wv - (q[0, j] + ds[0, j]))
     out[3 * nl] = sb
     out[3 * nl + 2] = veh * sv
 
@@ -571,14 +565,31 @@ def _predict_stage2(u, ug, c, q):
             q[i, j] = ug[i, j] + c * (ug[i, j] - u[i, j])
 
 
-def _add_and_amounts(u, du, cap, out_u, out_m):
-    """``out_u = u + du``, ``out_m = C out_u``."""
-    nz, nr = u.shape
+def _add_and_amounts_rates(q, ds, delta, cap, cdeg, cup, ccl, out_u, out_m, rowbuf):
+    """``out_u = q + delta``, ``out_m = C out_u``, and the per-row loss sums at ``q + ds``.
+
+    The stage's conservative statement books the compartments at the z-part's
+    argument ``q + D*`` (finish with :func:`finish_rates`); one pass instead of
+    three (the sums used to be taken of ``q`` in the right-hand side and of
+    ``D*`` after the solve).
+    """
+    nz, nr = q.shape
     for i in prange(nz):
+        s1 = 0.0
+        s2 = 0.0
+        s3 = 0.0
         for j in range(nr):
-            v = u[i, j] + du[i, j]
+            c = q[i, j]
+            v = c + delta[i, j]
             out_u[i, j] = v
             out_m[i, j] = cap[i, j] * v
+            w = c + ds[i, j]
+            s1 += cdeg[i, j] * w
+            s2 += cup[i, j] * w
+            s3 += ccl[i, j] * w
+        rowbuf[i, 0] = s1
+        rowbuf[i, 1] = s2
+        rowbuf[i, 2] = s3
 
 
 def _error_vector(h, a, d, fn, mn, mg, m1, cap, out, f1out):
@@ -655,8 +666,8 @@ predict_stage1_serial = _variant(_predict_stage1, "predict_stage1_serial", False
 predict_stage1_parallel = _variant(_predict_stage1, "predict_stage1_parallel", True)
 predict_stage2_serial = _variant(_predict_stage2, "predict_stage2_serial", False)
 predict_stage2_parallel = _variant(_predict_stage2, "predict_stage2_parallel", True)
-add_and_amounts_serial = _variant(_add_and_amounts, "add_and_amounts_serial", False)
-add_and_amounts_parallel = _variant(_add_and_amounts, "add_and_amounts_parallel", True)
+add_and_amounts_rates_serial = _variant(_add_and_amounts_rates, "add_and_amounts_rates_serial", False)
+add_and_amounts_rates_parallel = _variant(_add_and_amounts_rates, "add_and_amounts_rates_parallel", True)
 error_vector_serial = _variant(_error_vector, "error_vector_serial", False)
 error_vector_parallel = _variant(_error_vector, "error_vector_parallel", True)
 error_norm_serial = _variant(_error_norm, "error_norm_serial", False)
@@ -789,7 +800,6 @@ def _integrate_rz(
     rn = np.empty(nc)
     r1 = np.empty(nc)
     rw = np.empty(nc)
-    rx = np.empty(nc)
     compg = np.empty(nc)
     comp1 = np.empty(nc)
 
@@ -878,17 +888,16 @@ def _integrate_rz(
             c1 = GAMMA * min(h, h_prev) if predict1 else 0.0
             predict_stage1(u, vv, c1, q)
             qv = uv + c1 * v_veh if finite else uv
-            gv = stage_rhs(q, qv, veh, gz, gr, loss, cap, mn, 1.0, fn, a, a, cdeg, cup, ccl, rhs, rowbuf)
-            finish_rates(q, qv, veh, gz, row_layer, nl, rowbuf, rx)
+            gv = stage_rhs(q, qv, veh, gz, gr, loss, cap, mn, 1.0, fn, a, a, rhs)
             capv_g = cell_area * vehicle_capacity(tg, h0, evap_frac, evap_tau) if finite else 0.0
             rhs_v = mv_n + a * fv_n - capv_g * qv + a * gv
             xv = solve_z(a, gz, veh, finite, capv_g, rhs, rhs_v, zbinv, zginv, zgam, nchunks, part, dstar)
             solve_r(dstar, rbinv, rlo, rcp, delta)
-            # compartments: r_g(q + D*) = r_g(q) + r_g(D*)
-            compartment_rates(dstar, xv, veh, gz, cdeg, cup, ccl, row_layer, nl, rowbuf, rw)
+            # u_g = q + delta; compartments booked at r_g(q + D*)
+            add_and_amounts_rates(q, dstar, delta, cap, cdeg, cup, ccl, ug, mg, rowbuf)
+            finish_rates(q, dstar, qv + xv, veh, gz, row_layer, nl, rowbuf, rw)
             for c in range(nc):
-                compg[c] = comp[c] + a * (rn[c] + rx[c] + rw[c])
-            add_and_amounts(q, delta, cap, ug, mg)
+                compg[c] = comp[c] + a * (rn[c] + rw[c])
             uvg = qv + xv
             mv_g = capv_g * uvg
             # ---- stage 2: BDF2 to t + h, delta form from the extrapolated q -
@@ -908,16 +917,15 @@ def _integrate_rz(
                 a_fact = d
             predict_stage2(u, ug, extrap, q)
             qv = uvg + extrap * (uvg - uv) if finite else uv
-            gv = stage_rhs(q, qv, veh, gz, gr, loss, cap, mg, BDF_A, mn, -BDF_B, d, cdeg, cup, ccl, rhs, rowbuf)
-            finish_rates(q, qv, veh, gz, row_layer, nl, rowbuf, rx)
+            gv = stage_rhs(q, qv, veh, gz, gr, loss, cap, mg, BDF_A, mn, -BDF_B, d, rhs)
             capv_1 = cell_area * vehicle_capacity(t1, h0, evap_frac, evap_tau) if finite else 0.0
             rhs_v = BDF_A * mv_g - BDF_B * mv_n - capv_1 * qv + d * gv
             xv = solve_z(d, gz, veh, finite, capv_1, rhs, rhs_v, zbinv, zginv, zgam, nchunks, part, dstar)
             solve_r(dstar, rbinv, rlo, rcp, delta)
-            compartment_rates(dstar, xv, veh, gz, cdeg, cup, ccl, row_layer, nl, rowbuf, rw)
+            add_and_amounts_rates(q, dstar, delta, cap, cdeg, cup, ccl, u1, m1, rowbuf)
+            finish_rates(q, dstar, qv + xv, veh, gz, row_layer, nl, rowbuf, rw)
             for c in range(nc):
-                comp1[c] = BDF_A * compg[c] - BDF_B * comp[c] + d * (rx[c] + rw[c])
-            add_and_amounts(q, delta, cap, u1, m1)
+                comp1[c] = BDF_A * compg[c] - BDF_B * comp[c] + d * rw[c]
             uv1 = qv + xv
             mv_1 = capv_1 * uv1
             fv_1 = 0.0
@@ -1086,7 +1094,7 @@ _KERNEL_NAMES = ('apply_operator',
                  'solve_r',
                  'predict_stage1',
                  'predict_stage2',
-                 'add_and_amounts',
+                 'add_and_amounts_rates',
                  'error_vector',
                  'error_norm')
 _SERIAL = {n: globals()[n + "_serial"] for n in _KERNEL_NAMES}
