@@ -154,14 +154,17 @@ def integrate_rz(problem: ProblemRZ, progress: bool = False, desc: str = "solvin
     u[0] = problem.concentration
     if initial_state is not None:
         u[1:] = np.asarray(initial_state, dtype=float).reshape(nz * nr)
-    v = np.zeros_like(u)              # effective du/dt of the last step (stage-1 predictor)
+    # carried between calls (a progress bar calls per chunk of outputs): the last step's effective du/dt
+    # (stage-1 predictor), then its effective F_1 and rates r_1 (the next step's F_n, r_n: first same as last)
+    v = np.zeros(2 * u.size + nc)
     comp = np.zeros(nc)
     u_out = np.zeros((times.size, u.size))
     comp_out = np.zeros((times.size, nc))
     u_out[0] = u
     t_end = float(times[-1])
     h_start = 1e-8 * max(t_end, 1.0)
-    fstate = np.array([0.0, h_start, math.nan, 0.0])   # time, next step, failure time, last step
+    # time, next step, failure time, last step, remembered rejection (step, error, age)
+    fstate = np.array([0.0, h_start, math.nan, 0.0, 0.0, 0.0, 0.0])
     istate = np.zeros(3, dtype=np.int64)
     stats = np.zeros(3, dtype=np.int64)
     stops, out_idx, events = _stops_rz(problem)
