@@ -71,9 +71,10 @@ def use_parallel(problem: ProblemRZ, parallel="auto") -> bool:
     return load < (os.cpu_count() or 1) - 1.0
 
 
-#: first-call compile time of each unit-cell time loop on a cold cache, s (measured on the
-#: 2-core development machine, benchmarks/compare_reference.py --rz: 17.5-19.8 s and 32-34 s)
-COMPILE_SECONDS = {False: 19, True: 34}
+#: first-call compile time of each unit-cell time loop on a cold cache, s (2-core development
+#: machine, numba imported, kernel of 2026-11-26: serial 20 s, then the parallel one 29 s; the
+#: parallel one alone 32-34 s in benchmarks/compare_reference.py --rz)
+COMPILE_SECONDS = {False: 20, True: 32}
 
 
 def kernel_cached(parallel: bool) -> bool:
