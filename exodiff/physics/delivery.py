@@ -40,10 +40,6 @@ class ChannelGeometry:
         Channels per m^2 of skin.
     closure_time : float or None
         Time constant of closure, s; None for a channel that stays open.
-    open_fraction : float
-        How open the channel is when the formulation is applied,
-        ``exp(-delay / closure_time)`` after a delay between the procedure and
-        application (1 without delay).
     coagulation_width : float
         Width of the coagulated annulus around a laser channel, m (0 otherwise).
     coagulation_diffusivity_factor, coagulation_partition_factor : float
@@ -64,12 +60,16 @@ class ChannelGeometry:
     bottom_radius: float
     density: float
     closure_time: float | None = None
-    open_fraction: float = 1.0
     coagulation_width: float = 0.0
     coagulation_diffusivity_factor: float = 1.0
     coagulation_partition_factor: float = 1.0
     entry_factor: float = 1.0
     delay: float = 0.0
+
+    @property
+    def open_fraction(self) -> float:
+        """How open the channel is when the formulation is applied, ``exp(-delay / closure_time)``."""
+        return open_fraction_after(self.delay, self.closure_time)
 
     @property
     def cell_radius(self) -> float:
@@ -152,7 +152,7 @@ def microneedle_channel(needle_length: float, penetration_efficiency: float, cha
     depth = needle_length * penetration_efficiency
     bottom = channel_diameter if tip_diameter is None else tip_diameter
     return ChannelGeometry("microneedle", depth, channel_diameter / 2.0, bottom / 2.0, density,
-                           closure_time, open_fraction_after(delay, closure_time), delay=delay)
+                           closure_time, delay=delay)
 
 
 def interpolate_device(energy: float, table_energy, table_value, key: str, what: str) -> float:
@@ -209,8 +209,7 @@ def laser_channel(depth: float, diameter: float, *, density: float | None = None
             raise ParameterProblem("delivery.density", "nothing", "a channel density or a coverage fraction")
         density = density_from_coverage(coverage, r + coagulation_width)
     bottom = diameter if bottom_diameter is None else bottom_diameter
-    return ChannelGeometry("laser", depth, r, bottom / 2.0, density, closure_time,
-                           open_fraction_after(delay, closure_time), coagulation_width,
+    return ChannelGeometry("laser", depth, r, bottom / 2.0, density, closure_time, coagulation_width,
                            coagulation_diffusivity_factor, coagulation_partition_factor, delay=delay)
 
 
@@ -241,7 +240,7 @@ def follicle_entry_factor(particle_diameter: float | None, optimum: float, width
 def follicle_channel(density: float, orifice_diameter: float, depth: float, entry_factor: float) -> ChannelGeometry:
     """A hair follicle as a channel that stays open (sebum-filled infundibulum)."""
     r = orifice_diameter / 2.0
-    return ChannelGeometry("follicle", depth, r, r, density, None, 1.0, entry_factor=entry_factor)
+    return ChannelGeometry("follicle", depth, r, r, density, None, entry_factor=entry_factor)
 
 
 def check_geometry(geom: ChannelGeometry, skin_thickness: float) -> list[ParameterProblem]:
