@@ -393,6 +393,15 @@ def kernels_cached() -> bool:
         return True
 
 
+def _unit_cell(resolved, problem: Problem1D):
+    """The unit-cell problem of a channel scenario (nominal size), None for a 1D one."""
+    from . import channels
+
+    if channels.channel_geometry(resolved) is None:
+        return None
+    return channels.problem_from_scenario(resolved, problem.layers, problem)[0]
+
+
 def compile_notice(scenario) -> str | None:
     """The line to show before running ``scenario`` when its solver must be compiled first; None when cached.
 
@@ -400,18 +409,15 @@ def compile_notice(scenario) -> str | None:
     :func:`exodiff.solve_rz.use_parallel` will choose for its grid), others
     the 1D kernel.
     """
-    from . import channels
-
-    if channels.channel_geometry(scenario.resolved) is None:
-        if kernels_cached():
-            return None
-        return f"compiling the solver (first run only, about {COMPILE_SECONDS:.0f} s; later runs use the cache)"
     from .problem import problem_from_scenario
     from .solve_rz import COMPILE_SECONDS as RZ_SECONDS
     from .solve_rz import kernel_cached, use_parallel
 
-    column = problem_from_scenario(scenario.resolved)
-    prz, _ = channels.problem_from_scenario(scenario.resolved, column.layers, column)
+    prz = _unit_cell(scenario.resolved, problem_from_scenario(scenario.resolved))
+    if prz is None:
+        if kernels_cached():
+            return None
+        return f"compiling the solver (first run only, about {COMPILE_SECONDS:.0f} s; later runs use the cache)"
     par = use_parallel(prz)
     if kernel_cached(par):
         return None
@@ -427,18 +433,16 @@ def warm(scenario) -> None:
     """
     from dataclasses import replace
 
-    from . import channels
     from .problem import problem_from_scenario
+    from .solve_rz import integrate_rz
 
     problem = problem_from_scenario(scenario.resolved)
     first = np.array([0.0, 1.0])
-    if channels.channel_geometry(scenario.resolved) is None:
+    prz = _unit_cell(scenario.resolved, problem)
+    if prz is None:
         integrate(replace(problem, output_times=first))
-        return
-    from .solve_rz import integrate_rz
-
-    prz, _ = channels.problem_from_scenario(scenario.resolved, problem.layers, problem)
-    integrate_rz(replace(prz, output_times=first), check=False)
+    else:
+        integrate_rz(replace(prz, output_times=first), check=False)
 
 
 #: compile time of the 1D kernels in a cold process, measured on the 2-core
@@ -469,16 +473,16 @@ def run(scenario, progress: bool = False):
 
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     problem = problem_from_scenario(sc.resolved)
-    if channels.channel_geometry(sc.resolved) is not None:
+    if problem.columns and channels.channel_geometry(sc.resolved) is not None:
+        # a size distribution through channels: one unit cell per class, summed
+        from .classes_rz import run_classes
+
+        return run_classes(sc, problem, progress=progress)
+    prz = _unit_cell(sc.resolved, problem)
+    if prz is not None:
         # microneedle, laser or follicles: the r-z unit cell around one channel
         from .solve_rz import integrate_rz, to_dataset_rz
 
-        if problem.columns:
-            # a size distribution: one unit cell per class, summed
-            from .classes_rz import run_classes
-
-            return run_classes(sc, problem, progress=progress)
-        prz, _ = channels.problem_from_scenario(sc.resolved, problem.layers, problem)
         raw = integrate_rz(prz, progress=progress, desc=sc.name)
         return to_dataset_rz(prz, raw, scenario=sc)
     raw = integrate(problem, progress=progress, desc=sc.name)
