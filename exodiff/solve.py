@@ -415,14 +415,16 @@ def compile_notice(scenario) -> str | None:
 
     prz = _unit_cell(scenario.resolved, problem_from_scenario(scenario.resolved))
     if prz is None:
-        if kernels_cached():
-            return None
-        return f"compiling the solver (first run only, about {COMPILE_SECONDS:.0f} s; later runs use the cache)"
+        return None if kernels_cached() else compile_line("solver", COMPILE_SECONDS)
     par = use_parallel(prz)
     if kernel_cached(par):
         return None
-    return (f"compiling the {'parallel ' if par else ''}unit-cell solver (first run only, about "
-            f"{RZ_SECONDS[par]:.0f} s; later runs use the cache)")
+    return compile_line(f"{'parallel ' if par else ''}unit-cell solver", RZ_SECONDS[par])
+
+
+def compile_line(what: str, seconds: float) -> str:
+    """The first-run notice for compiling ``what`` (about ``seconds`` s)."""
+    return f"compiling the {what} (first run only, about {seconds:.0f} s; later runs use the cache)"
 
 
 def warm(scenario) -> None:

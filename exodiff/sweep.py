@@ -174,11 +174,9 @@ def execute(plan: SweepPlan, executor, store=None, done: dict | None = None, sav
         from .sweeps.batch import batch_cached
 
         if not solve.kernels_cached() or (executor.name == "batched" and not batch_cached()):
-            print(f"compiling the solver (first run only, about {getattr(solve, 'COMPILE_SECONDS', 15):.0f} s; "
-                  "later runs use the cache)", file=sys.stderr, flush=True)
+            print(solve.compile_line("solver", solve.COMPILE_SECONDS), file=sys.stderr, flush=True)
         if unit_cell and not solve_rz.kernel_cached(False):
-            print(f"compiling the unit-cell solver (first run only, about {solve_rz.COMPILE_SECONDS[False]} s; "
-                  "later runs use the cache)", file=sys.stderr, flush=True)
+            print(solve.compile_line("unit-cell solver", solve_rz.COMPILE_SECONDS[False]), file=sys.stderr, flush=True)
     warm_solver(unit_cell)
     if store is not None:
         store.begin()
