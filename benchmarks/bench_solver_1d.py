@@ -1,4 +1,4 @@
-"""asv benchmarks of the 1D solver (``exodiff.solve.integrate``).
+"""asv benchmarks of the 1D solver (``exodiff.solvers.layered.integrate``).
 
 The problem is a 3-layer finite dose of a vesicle-like active over 48 h with
 49 outputs (see :func:`vesicle_problem`); ``compare_reference.py`` solves the
@@ -24,8 +24,8 @@ import time
 
 import numpy as np
 
-from exodiff.problem import Layer, Problem1D
-from exodiff.solve import integrate
+from exodiff.problem.layered import Layer, Problem1D
+from exodiff.solvers.layered import integrate
 
 HOUR = 3600.0
 #: output times: every hour for 48 h, 49 outputs including t = 0
@@ -108,8 +108,8 @@ _CHILD = r"""
 import json, time
 t0 = time.perf_counter()
 import numpy as np
-from exodiff.problem import Layer, Problem1D
-from exodiff.solve import integrate
+from exodiff.problem.layered import Layer, Problem1D
+from exodiff.solvers.layered import integrate
 import sys
 sys.path.insert(0, {bench_dir!r})
 from bench_solver_1d import vesicle_problem

@@ -25,8 +25,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from bench_solver_1d import LAYERS, OUTPUT_TIMES, _best_time  # noqa: E402
 
-from exodiff.problem_rz import ProblemRZ  # noqa: E402
-from exodiff.solve_rz import integrate_rz  # noqa: E402
+from exodiff.problem.unit_cell import ProblemRZ  # noqa: E402
+from exodiff.solvers.unit_cell import integrate_rz  # noqa: E402
 
 HOUR = 3600.0
 

@@ -52,8 +52,8 @@ class SweepThroughput:
                 import distributed  # noqa: F401
             except ImportError:
                 raise NotImplementedError("dask.distributed not installed")
-        from exodiff.sweep import warm_solver
-        from exodiff.sweeps.batch import warm_batch
+        from exodiff.run import warm_solver
+        from exodiff.run import warm_batch
 
         warm_solver()
         warm_batch()
@@ -80,8 +80,8 @@ class SweepWritten:
     number = 1
 
     def setup(self, executor):
-        from exodiff.sweep import warm_solver
-        from exodiff.sweeps.batch import warm_batch
+        from exodiff.run import warm_solver
+        from exodiff.run import warm_batch
 
         warm_solver()
         warm_batch()
@@ -104,7 +104,7 @@ class SweepPlan:
     timeout = 300
 
     def setup(self):
-        from exodiff.sweep import warm_solver
+        from exodiff.run import warm_solver
 
         warm_solver()
         make_plan(20)  # presets parsed, caches warm

@@ -87,7 +87,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from bench_solver_1d import RESOLUTIONS, run_child, vesicle_problem  # noqa: E402
 
-from exodiff.solve import integrate  # noqa: E402
+from exodiff.solvers.layered import integrate  # noqa: E402
 
 TARGETS = (1e-4, 1e-5, 1e-6)
 
@@ -525,7 +525,7 @@ def splu_trbdf2(sysm, tol, permc_spec="MMD_AT_PLUS_A"):
 
     from exodiff.kernels.control import ALPHA_TR, BDF_A, BDF_B, ERR_1, ERR_2, ERR_3, GAMMA, SHRINK_MIN
     from exodiff.kernels.control import landing_step, next_step
-    from exodiff.solve_rz import _stops_rz
+    from exodiff.solvers.unit_cell import stop_list_rz
 
     landing = getattr(landing_step, "py_func", landing_step)
     nxt = getattr(next_step, "py_func", next_step)
@@ -534,7 +534,7 @@ def splu_trbdf2(sysm, tol, permc_spec="MMD_AT_PLUS_A"):
     lu_kw = dict(permc_spec=permc_spec, options=dict(SymmetricMode=True))
     p = sysm.p
     nz, nr = sysm.nz, sysm.nr
-    stops, out_idx, _ = _stops_rz(p)
+    stops, out_idx, _ = stop_list_rz(p)
     times = p.output_times
     u = np.zeros(sysm.n)
     u[0] = p.concentration
@@ -626,7 +626,8 @@ def run_bdf_rz(sysm, rtol, atol_factor, method="BDF"):
 
 
 def run_exodiff_rz(problem, tol, parallel):
-    from exodiff.solve_rz import integrate_rz, tissue_amounts_rz, vehicle_amount_rz
+    from exodiff.solvers.ledger import tissue_amounts_rz, vehicle_amount_rz
+    from exodiff.solvers.unit_cell import integrate_rz
 
     p = replace(problem, tolerance=tol)
     t0 = time.perf_counter()
@@ -752,7 +753,7 @@ import json, sys, time
 sys.path.insert(0, {bench_dir!r})
 import numba
 from bench_solver_rz import microneedle_problem
-from exodiff.solve_rz import integrate_rz
+from exodiff.solvers.unit_cell import integrate_rz
 p = microneedle_problem({{"nr": 12, "nz": 30}})
 t0 = time.perf_counter(); integrate_rz(p, parallel=False); t1 = time.perf_counter()
 integrate_rz(p, parallel=True); t2 = time.perf_counter()
@@ -889,8 +890,8 @@ def startup(args, log):
     # what a CLI would add if it imported the rest of the stack eagerly
     log("marginal import cost after numpy, fresh process (best of %d):" % reps)
     mods = ["numba", "scipy.linalg", "scipy.integrate", "xarray", "matplotlib.pyplot", "pint", "netCDF4",
-            "tqdm.auto", "exodiff.solve", "exodiff.results", "exodiff.metrics", "exodiff.units",
-            "exodiff.plotting", "exodiff.outputs"]
+            "tqdm.auto", "exodiff.solvers.layered", "exodiff.results.dataset", "exodiff.results.metrics", "exodiff.units",
+            "exodiff.report.plotting", "exodiff.report.outputs"]
     res["marginal"] = {}
     for m in mods:
         t = marginal_import(m, reps)
@@ -905,8 +906,8 @@ def _git_state():
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
                               text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "exodiff/solve.py", "exodiff/problem.py",
-                                "exodiff/grid.py", "exodiff/kernels"], cwd=root, capture_output=True,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "exodiff/solvers", "exodiff/problem",
+                                "exodiff/geometry", "exodiff/kernels"], cwd=root, capture_output=True,
                                text=True).stdout.split("\n")
         dirty = [ln[3:] for ln in dirty if ln.strip()]
     except (OSError, subprocess.CalledProcessError):

@@ -14,7 +14,7 @@ Timed per path, each in this process after the solver is warm:
 - ``pool``: ``jobs=N`` (a local process pool, forked from this warm process);
 - ``batched``: ``batch=True, jobs=N`` (this process: many points per
   compiled call on N Numba threads, overlapped with the Python work of the
-  chunk before; :mod:`exodiff.sweeps.batch`);
+  chunk before; :mod:`exodiff.studies.sweep.batch`);
 - ``dask``: ``dask_local=N`` (LocalCluster, processes, one thread each), with
   the cluster's start-up.
 
@@ -56,7 +56,7 @@ def definition(points: int) -> dict:
 
 
 def make_plan(points: int):
-    from exodiff.sweep import plan
+    from exodiff.studies.sweep import plan
 
     return plan(SCENARIO, definition(points))
 
@@ -139,12 +139,12 @@ def breakdown(plan, sample: int = 50) -> dict:
     """Mean time per point (s) of each step, serially, over ``sample`` points."""
     import numpy as np
 
-    from exodiff import metrics
+    from exodiff.results import metrics
     from exodiff.kernels import column1d
-    from exodiff.problem import problem_from_scenario
-    from exodiff.results import to_dataset
-    from exodiff.solve import integrate
-    from exodiff.sweeps.point import PointTask, encode_point, run_point
+    from exodiff.problem.layered import problem_from_scenario
+    from exodiff.results.dataset import to_dataset
+    from exodiff.solvers.layered import integrate
+    from exodiff.studies.sweep.point import PointTask, encode_point, run_point
 
     idx = np.linspace(0, plan.size - 1, min(sample, plan.size)).round().astype(int)
     kernel_time = [0.0]
@@ -160,7 +160,7 @@ def breakdown(plan, sample: int = 50) -> dict:
                 kernel_time[0] += time.perf_counter() - t0
         return timed
 
-    from exodiff.results import metric_arrays
+    from exodiff.results.dataset import metric_arrays
 
     acc = dict(validate=0.0, problem=0.0, integrate=0.0, kernel=0.0, metrics=0.0, dataset=0.0, summary=0.0,
                encode=0.0, point=0.0)
@@ -216,7 +216,7 @@ def main(argv=None) -> int:
     global WAIT_IDLE
     WAIT_IDLE = args.wait_idle
 
-    from exodiff.sweep import warm_solver
+    from exodiff.run import warm_solver
 
     load0 = os.getloadavg()
     warm_solver()

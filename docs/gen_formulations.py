@@ -38,7 +38,7 @@ def derived_rows() -> list[dict]:
     from exodiff import data
     from exodiff.physics import layer_coefficients
     from exodiff.physics.coefficients import Active
-    from exodiff.scenario import load_scenario
+    from exodiff.scenario.core import load_scenario
 
     rows = []
     for name in data.names("formulation"):
@@ -68,7 +68,7 @@ def derived_rows() -> list[dict]:
 def render() -> str:
     """The markdown text of docs/formulations.md."""
     from exodiff import data
-    from exodiff.presets import _OVERVIEW, formulation_overview
+    from exodiff.scenario.presets import _OVERVIEW, formulation_overview
 
     out = [
         "# Formulation library",

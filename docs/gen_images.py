@@ -38,7 +38,7 @@ def rz_map() -> Path:
 
     matplotlib.use("Agg")
     import exodiff
-    from exodiff import plotting
+    from exodiff.report import plotting
 
     sc = exodiff.load_scenario(ROOT / "scenarios" / "microneedle_msc_exosome.toml")
     ds = exodiff.run(sc)

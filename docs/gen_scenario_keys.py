@@ -1,4 +1,4 @@
-"""Generate the key reference of docs/scenario.md from ``exodiff.schema``.
+"""Generate the key reference of docs/scenario.md from ``exodiff.scenario.schema``.
 
 Usage::
 
@@ -47,7 +47,7 @@ def _cell(text: str) -> str:
 
 
 def _unit_text(field) -> str:
-    from exodiff.schema import AMOUNT
+    from exodiff.scenario.schema import AMOUNT
 
     if field.kind == "quantity":
         return f"{field.dimension} [{field.si_unit.replace(AMOUNT, 'dose unit')}]"
@@ -97,7 +97,7 @@ def _default_text(field) -> str:
 
 
 def _allowed_text(field) -> str:
-    from exodiff.schema import AMOUNT
+    from exodiff.scenario.schema import AMOUNT
 
     if field.kind == "choice":
         return ", ".join(f'`"{c}"`' for c in field.choices)
@@ -121,7 +121,7 @@ def _table(spec, methods=None) -> list[str]:
 
 def render() -> str:
     """The generated block, markers included."""
-    from exodiff.schema import CARGO, DELIVERY_METHODS, LAYER, RESOLUTION, SECTIONS
+    from exodiff.scenario.schema import CARGO, DELIVERY_METHODS, LAYER, RESOLUTION, SECTIONS
 
     out = [BEGIN, "", "Generated from `exodiff/schema.py`; do not edit by hand. Ranges are physical admissibility "
            "in SI; literature ranges are in [parameters.md](parameters.md).", ""]

@@ -20,9 +20,10 @@ import numpy as np
 
 import exodiff
 from exodiff.kernels import column1d
-from exodiff.kernels.reference import integrate_reference, run_column
-from exodiff.problem import Layer, Problem1D
-from exodiff.solve import integrate, mass_balance_error, tissue_amounts, vehicle_amount
+from exodiff.solvers.reference import integrate_reference, run_column
+from exodiff.problem.layered import Layer, Problem1D
+from exodiff.solvers.layered import integrate
+from exodiff.solvers.ledger import mass_balance_error, tissue_amounts, vehicle_amount
 
 HERE = pathlib.Path(__file__).resolve().parent
 _spec = importlib.util.spec_from_file_location("test_validation_1d", HERE.parent / "tests" / "test_validation_1d.py")

@@ -8,41 +8,45 @@ Public API (see ``docs/scenario.md``)::
     sw = exodiff.sweep("scenarios/sweep_vesicle_size.toml")  # xarray.Dataset over the swept keys
     table = exodiff.compare("scenarios/compare_topical_formulations.toml")  # metrics by variant
 
-Submodules are imported on first use so that ``import exodiff`` (and the
-command line) stays quick; numba, xarray and matplotlib load only when a run
-needs them.
+The package is one stage per sub-package, in the order the data flows
+(``docs/dev/architecture.md``): ``scenario`` -> ``problem`` -> ``solvers``
+-> ``results`` -> ``report``, with ``run`` the one orchestrator and
+``studies`` (compare, sweeps) above it.  Names are imported on first use, so
+``import exodiff`` (and the command line) stays quick; numba, xarray and
+matplotlib load only when a run needs them.
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from exodiff._version import __version__
 
-__all__ = ["__version__", "load_scenario", "run", "sweep", "compare", "Scenario", "UserError", "ScenarioError",
-           "SolverError"]
+#: public name -> (module, attribute or None for the module itself)
+_PUBLIC = {
+    "load_scenario": ("exodiff.scenario.core", "load_scenario"),
+    "Scenario": ("exodiff.scenario.core", "Scenario"),
+    # run, compare and sweep are modules that are also callable (exodiff._callable):
+    # exodiff.run(sc), exodiff.compare.to_csv(table), exodiff.sweep.plan(sc)
+    "run": ("exodiff.run", None),
+    "compare": ("exodiff.studies.compare", None),
+    "sweep": ("exodiff.studies.sweep", None),
+    "UserError": ("exodiff.errors", "UserError"),
+    "ScenarioError": ("exodiff.errors", "ScenarioError"),
+    "SolverError": ("exodiff.errors", "SolverError"),
+}
+
+__all__ = ["__version__", *_PUBLIC]
 
 
 def __getattr__(name):
-    if name in ("load_scenario", "Scenario"):
-        from . import scenario
-
-        return getattr(scenario, name)
-    if name == "run":
-        from .solve import run
-
-        return run
-    if name == "sweep":
-        # the submodule, callable as exodiff.sweep(...) (see exodiff/sweep.py)
+    if name in _PUBLIC:
         import importlib
 
-        return importlib.import_module(".sweep", __name__)
-    if name == "compare":
-        # the submodule, callable as exodiff.compare(...) (see exodiff/compare.py);
-        # import_module, as "from . import compare" would come back here
-        import importlib
-
-        return importlib.import_module(".compare", __name__)
-    if name in ("UserError", "ScenarioError", "SolverError"):
-        from . import errors
-
-        return getattr(errors, name)
+        module, attr = _PUBLIC[name]
+        mod = importlib.import_module(module)
+        return mod if attr is None else getattr(mod, attr)
     raise AttributeError(f"module 'exodiff' has no attribute {name!r}")
+
+
+def __dir__():
+    # tab completion shows the public names, which are loaded lazily and so not yet in globals()
+    return sorted(__all__)

@@ -1,5 +1,5 @@
 """``python -m exodiff``: the same as the ``exodiff`` command."""
 
-from .cli import main
+from exodiff.cli import main
 
 raise SystemExit(main())

@@ -16,8 +16,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import __version__
-from .errors import UserError
+from exodiff._version import __version__
+from exodiff.errors import UserError
 
 __all__ = ["main", "build_parser"]
 
@@ -31,8 +31,8 @@ def _err(line: str) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from .errors import ScenarioError
-    from .scenario import load_scenario
+    from exodiff.errors import ScenarioError
+    from exodiff.scenario.core import load_scenario
 
     status = 0
     for file in args.files:
@@ -50,7 +50,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _presets(args: argparse.Namespace) -> int:
-    from .presets import format_presets
+    from exodiff.scenario.presets import format_presets
 
     print(format_presets(args.kind))
     return 0
@@ -63,7 +63,7 @@ def _check_output_directory(directory: Path) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .scenario import load_scenario
+    from exodiff.scenario.core import load_scenario
 
     sc = load_scenario(args.file)
     if args.output is not None:
@@ -75,7 +75,8 @@ def _run(args: argparse.Namespace) -> int:
     _check_output_directory(directory)
     plots = bool(sc.resolved["output"].get("plots", True)) and not args.no_plots
 
-    from . import outputs, solve
+    from exodiff.report import outputs
+    from exodiff import run as solve
 
     notice = None if args.quiet else solve.compile_notice(sc)
     if notice:
@@ -93,7 +94,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from . import compare
+    from exodiff.studies import compare
 
     times = None
     if args.times is not None:
@@ -113,8 +114,8 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from . import sweep as sweeping
-    from .sweeps import report
+    from exodiff.studies import sweep as sweeping
+    from exodiff.report import sweep_plots as report
 
     p = sweeping.plan(args.file)
     if args.dry_run:
@@ -157,7 +158,7 @@ def _sweep(args: argparse.Namespace) -> int:
     written = ["sweep.nc", f"points/ ({p.size} point files)"]
     sens = None
     if ds.attrs.get("sweep_mode") == "sample":
-        from . import sensitivity
+        from exodiff.studies import sensitivity
 
         sens = sensitivity.sensitivity(ds)
         sensitivity.write_csv(sens, directory / "sensitivity.csv")
@@ -178,7 +179,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _preset_kinds() -> list[str]:
-    from . import data
+    from exodiff import data
 
     return list(data.KINDS)
 

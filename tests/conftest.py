@@ -80,7 +80,7 @@ def fake_presets(monkeypatch):
     """
     import exodiff.data
     import exodiff.physics
-    from exodiff.scenario import clear_preset_cache
+    from exodiff.scenario.core import clear_preset_cache
 
     tables = {"skin": tomllib.loads(FAKE_SKIN), "formulation": tomllib.loads(FAKE_FORMULATIONS)}
     real = exodiff.data.load

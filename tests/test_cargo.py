@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 import exodiff
-from exodiff import cli, metrics
+from exodiff import cli
+from exodiff.results import metrics
 from exodiff.errors import ScenarioError
 
 MIRNA = {"name": "miR-21", "loading": "2e-8 ng/particle", "release_rate": "0.05 1/h",

@@ -17,9 +17,11 @@ import numpy as np
 import pytest
 
 import exodiff
-from exodiff import channels, metrics
+from exodiff.geometry import channels
+from exodiff.results import metrics
 from exodiff.errors import ScenarioError
-from exodiff.problem import Layer, problem_from_scenario
+from exodiff.problem.layered import Layer, problem_from_scenario
+from exodiff.problem.unit_cell import unit_cell_problem
 
 ROOT = Path(__file__).resolve().parents[1]
 #: coarse unit cells keep these tests quick; the solver's accuracy is tested elsewhere
@@ -147,7 +149,7 @@ def test_needle_length_sweep_scenario(tmp_path, monkeypatch):
     The parent compiles (or loads) the serial unit-cell loop before any
     point runs, so workers never compile it side by side.
     """
-    import exodiff.solve_rz as solve_rz
+    import exodiff.solvers.unit_cell as solve_rz
 
     warmed = []
     real = solve_rz.warm_serial
@@ -187,7 +189,7 @@ def test_application_delay_starts_the_closure_clock_early():
     for d in delays:
         sc = base.replace({"delivery.application_delay": f"{d} s"})
         column = problem_from_scenario(sc.resolved)
-        problem, geom = channels.problem_from_scenario(sc.resolved, column.layers, column)
+        problem, geom = unit_cell_problem(sc.resolved, column.layers, column)
         assert problem.channel.closure_delay == pytest.approx(d) and geom.delay == pytest.approx(d)
         assert geom.open_fraction == pytest.approx(np.exp(-d / tau))
         delivered.append(metrics.summary(exodiff.run(sc))["delivered_dermis"])
@@ -214,7 +216,7 @@ def test_cone_grid_is_a_conforming_staircase():
     cone by more than one taper cell, a wrong region map, and a cone that
     silently became a cylinder (or the reverse).
     """
-    from exodiff.grid_rz import CHANNEL, unit_cell_grid
+    from exodiff.geometry.grid_rz import CHANNEL, unit_cell_grid
 
     thick, rc, rb, dc = [15e-6, 60e-6, 1000e-6], 35e-6, 10e-6, 300e-6
     exact = np.pi * dc * (rc * rc + rc * rb + rb * rb) / 3.0
@@ -369,7 +371,7 @@ def test_cargo_through_channels_is_one_line():
 
 def test_map_outline_follows_the_channel_cells(runs):
     """The r-z map's outline is the channel's cells: a rectangle for a cylinder, the rim around a laser crater."""
-    from exodiff.plotting import region_outline
+    from exodiff.report.plotting import region_outline
 
     ds = runs["microneedle"]
     x, y = region_outline(ds, (1,))
@@ -385,9 +387,10 @@ def test_map_outline_follows_the_channel_cells(runs):
 
 def test_compile_notice_names_the_solver_a_scenario_needs(monkeypatch):
     """The first-run notice is about the kernel the run will compile, and silent once it is cached."""
-    import exodiff.solve as solve
-    import exodiff.solve_rz as solve_rz
-    from exodiff.problem_rz import ProblemRZ
+    import exodiff.run as orchestrator
+    import exodiff.solvers.layered as solve
+    import exodiff.solvers.unit_cell as solve_rz
+    from exodiff.problem.unit_cell import ProblemRZ
 
     needled = _load("microneedle_msc_exosome.toml")
     topical = _load("topical_msc_exosome.toml")
@@ -397,10 +400,10 @@ def test_compile_notice_names_the_solver_a_scenario_needs(monkeypatch):
     solve_rz.integrate_rz(p, parallel=False)
     assert solve_rz.kernel_cached(False)
     monkeypatch.setattr(solve_rz, "use_parallel", lambda problem, parallel="auto": False)
-    assert solve.compile_notice(needled) is None
+    assert orchestrator.compile_notice(needled) is None
     monkeypatch.setattr(solve_rz, "kernel_cached", lambda parallel: False)
-    line = solve.compile_notice(needled)
+    line = orchestrator.compile_notice(needled)
     assert "unit-cell solver" in line and f"{solve_rz.COMPILE_SECONDS[False]} s" in line
     monkeypatch.setattr(solve, "kernels_cached", lambda: False)
-    line = solve.compile_notice(topical)
+    line = orchestrator.compile_notice(topical)
     assert line.startswith("compiling the solver") and "unit-cell" not in line

@@ -13,7 +13,7 @@ import pytest
 import exodiff
 from exodiff import cli
 from exodiff.errors import ScenarioError, SolverError
-from exodiff.scenario import load_scenario
+from exodiff.scenario.core import load_scenario
 
 PACKAGE_ROOT = str(Path(exodiff.__file__).resolve().parent.parent)
 
@@ -133,9 +133,9 @@ def good_file(tmp_path):
 
 @pytest.fixture
 def fake_run(monkeypatch):
-    """Stub exodiff.solve / exodiff.outputs; record what the CLI asks of them."""
-    import exodiff.outputs
-    import exodiff.solve
+    """Stub exodiff.run / exodiff.report.outputs; record what the CLI asks of them."""
+    import exodiff.report.outputs
+    import exodiff.run
 
     calls = {}
 
@@ -147,12 +147,12 @@ def fake_run(monkeypatch):
         calls["write"] = (ds, Path(directory), plots)
         return [Path(directory) / "result.nc", Path(directory) / "summary.json"]
 
-    monkeypatch.setattr(exodiff.solve, "run", run)
-    monkeypatch.setattr(exodiff.solve, "warm", lambda sc: calls.setdefault("warm", sc.name))
-    monkeypatch.setattr(exodiff.solve, "compile_notice",
+    monkeypatch.setattr(exodiff.run, "run", run)
+    monkeypatch.setattr(exodiff.run, "warm", lambda sc: calls.setdefault("warm", sc.name))
+    monkeypatch.setattr(exodiff.run, "compile_notice",
                         lambda sc: calls.setdefault("notice", "compiling the solver (first run only, about 8 s)"))
-    monkeypatch.setattr(exodiff.outputs, "write_outputs", write_outputs)
-    monkeypatch.setattr(exodiff.outputs, "summary_table", lambda ds, target=None: "SUMMARY")
+    monkeypatch.setattr(exodiff.report.outputs, "write_outputs", write_outputs)
+    monkeypatch.setattr(exodiff.report.outputs, "summary_table", lambda ds, target=None: "SUMMARY")
     return calls
 
 
@@ -176,12 +176,12 @@ def test_run_quiet_no_plots_default_directory(good_file, tmp_path, fake_run, cap
 
 
 def test_solver_error_exit_2_nothing_written(good_file, tmp_path, fake_run, monkeypatch, capsys):
-    import exodiff.solve
+    import exodiff.run
 
     def fail(sc, progress):
         raise SolverError("non-finite concentration at t = 1.5 h in dermis")
 
-    monkeypatch.setattr(exodiff.solve, "run", fail)
+    monkeypatch.setattr(exodiff.run, "run", fail)
     assert cli.main(["run", str(good_file), "-o", str(tmp_path / "o")]) == 2
     _, err = capsys.readouterr()
     assert err.splitlines()[-1] == "exodiff: error: non-finite concentration at t = 1.5 h in dermis"
@@ -197,32 +197,32 @@ def test_output_path_is_a_file(good_file, tmp_path, fake_run, capsys):
 
 
 def test_keyboard_interrupt_exit_130(good_file, monkeypatch, capsys):
-    import exodiff.scenario
+    import exodiff.scenario.core
 
     def interrupted(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(exodiff.scenario, "load_scenario", interrupted)
+    monkeypatch.setattr(exodiff.scenario.core, "load_scenario", interrupted)
     assert cli.main(["validate", str(good_file)]) == 130
     assert capsys.readouterr().err == "exodiff: interrupted\n"
 
 
 def test_bugs_keep_their_traceback(good_file, monkeypatch):
-    import exodiff.scenario
+    import exodiff.scenario.core
 
     def bug(*a, **k):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(exodiff.scenario, "load_scenario", bug)
+    monkeypatch.setattr(exodiff.scenario.core, "load_scenario", bug)
     with pytest.raises(RuntimeError, match="a bug"):
         cli.main(["validate", str(good_file)])
 
 
 def test_presets_command_calls_format_presets(monkeypatch, capsys):
     seen = []
-    fake = types.ModuleType("exodiff.presets")
+    fake = types.ModuleType("exodiff.scenario.presets")
     fake.format_presets = lambda kind: seen.append(kind) or f"TABLE {kind}"
-    monkeypatch.setitem(sys.modules, "exodiff.presets", fake)
+    monkeypatch.setitem(sys.modules, "exodiff.scenario.presets", fake)
     monkeypatch.setattr(exodiff, "presets", fake, raising=False)
     assert cli.main(["presets", "skin"]) == 0
     assert cli.main(["presets"]) == 0

@@ -21,8 +21,10 @@ import pytest
 import xarray as xr
 
 import exodiff
-from exodiff import cli, metrics
-from exodiff import compare as cmpmod
+from exodiff import cli, units
+from exodiff.report import outputs
+from exodiff.results import metrics
+from exodiff.studies import compare as cmpmod
 from exodiff.errors import ScenarioError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,7 +127,7 @@ def test_table_equals_individual_runs_summaries(shipped):
     cmp, out = shipped
     table = cmp.table
     spec = shipped_variants()
-    times_h = [float(exodiff.units.to_si(x, "h")) for x in spec["times"]]
+    times_h = [float(units.to_si(x, "h")) for x in spec["times"]]
     base = exodiff.load_scenario(SHIPPED)
     for name, overrides in spec["variants"].items():
         sc = base.replace(overrides)
@@ -290,7 +292,7 @@ def test_a_variant_where_nothing_arrives(tmp_path):
     html = (out / "report.html").read_text()
     assert "Nothing reaches the target layer within the run for: shut (blocked at the top" in html
     # plots: the blocked variant is named "none" in the legend (a log axis cannot show a zero)
-    from exodiff import compare_plots
+    from exodiff.report import compare_plots
 
     fig = compare_plots.target_amount(cmp)
     labels = [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
@@ -366,10 +368,10 @@ def test_nothing_arrives_gives_nan_peak_time_and_null_in_json(tmp_path):
     s = metrics.summary(ds)
     assert s["delivered_target"] == 0 and s["target_auc_h"] == 0 and s["target_peak_fraction"] == 0
     assert math.isnan(s["target_peak_time_h"]) and math.isnan(s["mean_penetration_depth_um"])
-    exodiff.outputs.write_outputs(ds, sc, tmp_path, plots=False)
+    outputs.write_outputs(ds, sc, tmp_path, plots=False)
     written = json.loads((tmp_path / "summary.json").read_text())["metrics"]
     assert written["target_peak_time_h"] is None
-    assert "none reaches bottom" in exodiff.outputs.summary_table(ds)
+    assert "none reaches bottom" in outputs.summary_table(ds)
 
 
 def test_fraction_at_a_time_between_outputs_is_interpolated(membrane_ds):

@@ -18,7 +18,7 @@ import pytest
 import xarray as xr
 
 import exodiff
-from exodiff import metrics
+from exodiff.results import metrics
 from exodiff.errors import SolverError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -120,7 +120,8 @@ def test_cli_run_writes_complete_outputs(tmp_path):
 
 
 def test_failed_run_writes_nothing(tmp_path, monkeypatch, capsys):
-    from exodiff import cli, solve
+    from exodiff import cli
+    from exodiff.solvers import layered as solve
 
     def boom(*args, **kwargs):
         raise SolverError("solver: non-finite concentration at t = 1 h in dermis")
@@ -138,7 +139,7 @@ def test_interrupted_output_leaves_no_partial_file(tmp_path, monkeypatch):
     """Ctrl-C while plots are written: finished files are complete, no temporary file remains."""
     import matplotlib.figure
 
-    from exodiff import outputs
+    from exodiff.report import outputs
 
     ds = exodiff.run(exodiff.load_scenario(ROOT / "scenarios/membrane_validation.toml"))
 

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exodiff.grid import cells_for_resolution, layered_grid
-from exodiff.problem import Layer, Problem1D
-from exodiff.solve import integrate
+from exodiff.geometry.grid import cells_for_resolution, layered_grid
+from exodiff.problem.layered import Layer, Problem1D
+from exodiff.solvers.layered import integrate
 
 
 @settings(deadline=None, max_examples=40)

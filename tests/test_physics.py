@@ -12,7 +12,7 @@ from exodiff import data
 from exodiff.errors import ParameterProblem
 from exodiff.physics import Active, LayerCoefficients, coefficients_for, layer_coefficients
 from exodiff.physics import rates, transport as tr
-from exodiff.schema import FORMULATION, LAYER
+from exodiff.scenario.schema import FORMULATION, LAYER
 
 PROP = settings(deadline=None, max_examples=200)
 

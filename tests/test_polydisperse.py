@@ -17,7 +17,7 @@ import pytest
 import exodiff
 from exodiff import cli
 from exodiff.errors import ScenarioError
-from exodiff.size_distribution import CSVProblem, read_size_distribution
+from exodiff.scenario.size_distribution import CSVProblem, read_size_distribution
 
 ROOT = Path(__file__).resolve().parents[1]
 # a short run on the forearm with a pore radius that lets the classes differ in the stratum corneum
@@ -238,7 +238,7 @@ def test_inconsistent_distribution_keys(over, key):
 
 # -- the batched kernel ----------------------------------------------------------------------
 def _small_problem(**over):
-    from exodiff.problem import problem_from_scenario
+    from exodiff.problem.layered import problem_from_scenario
 
     base = {"skin": {"preset": "forearm", "layers": {"stratum_corneum": {"pore_radius": "30 nm"},
                                                      "dermis": {"thickness": "200 um"}}},
@@ -255,7 +255,7 @@ def _small_problem(**over):
 def test_batched_kernel_equals_the_numpy_reference(over):
     """Size classes and a cargo: the compiled batched kernel and its numpy twin, step for step."""
     from exodiff.kernels import column1d as K
-    from exodiff.kernels import reference as R
+    from exodiff.solvers import reference as R
 
     pb = _small_problem(**over)
     assert len(pb.all_columns) == 4
@@ -269,8 +269,8 @@ def test_batched_kernel_equals_the_numpy_reference(over):
 def test_one_column_through_the_batched_kernel_equals_the_column_kernel():
     """integrate_columns with S = 1 takes the steps of integrate_column, to round-off."""
     from exodiff.kernels import column1d as K
-    from exodiff.kernels import reference as R
-    from exodiff.problem import problem_from_scenario
+    from exodiff.solvers import reference as R
+    from exodiff.problem.layered import problem_from_scenario
 
     pb = problem_from_scenario(exodiff.load_scenario(BASE).resolved)
     assert len(pb.all_columns) == 1

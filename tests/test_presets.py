@@ -13,8 +13,8 @@ import pytest
 from exodiff import data
 from exodiff.errors import UserError
 from exodiff.physics import layer_coefficients
-from exodiff.presets import SOURCE_WIDTH, format_presets
-from exodiff.schema import FORMULATION, LAYER, SKIN, STANDARD_LAYERS, AMOUNT
+from exodiff.scenario.presets import SOURCE_WIDTH, format_presets
+from exodiff.scenario.schema import FORMULATION, LAYER, SKIN, STANDARD_LAYERS, AMOUNT
 
 try:  # the shared registry (particle unit, offset temperatures)
     from exodiff import units as _units

@@ -16,19 +16,15 @@ from scipy.integrate import solve_ivp
 from scipy.special import j0, jn_zeros
 
 from exodiff.errors import SolverError
-from exodiff.grid_rz import CHANNEL, COAGULATION, unit_cell_grid, unit_cell_radius
-from exodiff.kernels.rz_reference import integrate_reference
-from exodiff.problem import Layer, Problem1D
-from exodiff.problem_rz import ProblemRZ
-from exodiff.results import to_dataset
-from exodiff.solve import integrate
-from exodiff.solve_rz import (
-    integrate_rz,
-    mass_balance_error_rz,
-    tissue_amounts_rz,
-    to_dataset_rz,
-    vehicle_amount_rz,
-)
+from exodiff.geometry.grid_rz import CHANNEL, COAGULATION, unit_cell_grid, unit_cell_radius
+from exodiff.solvers.reference_rz import integrate_reference
+from exodiff.problem.layered import Layer, Problem1D
+from exodiff.problem.unit_cell import ProblemRZ
+from exodiff.results.dataset import to_dataset
+from exodiff.solvers.layered import integrate
+from exodiff.results.dataset_rz import to_dataset_rz
+from exodiff.solvers.ledger import mass_balance_error_rz, tissue_amounts_rz, vehicle_amount_rz
+from exodiff.solvers.unit_cell import integrate_rz
 
 HOUR = 3600.0
 

@@ -18,9 +18,10 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exodiff.problem import Layer
-from exodiff.problem_rz import ProblemRZ
-from exodiff.solve_rz import integrate_rz, mass_balance_error_rz, tissue_amounts_rz, vehicle_amount_rz
+from exodiff.problem.layered import Layer
+from exodiff.problem.unit_cell import ProblemRZ
+from exodiff.solvers.ledger import mass_balance_error_rz, tissue_amounts_rz, vehicle_amount_rz
+from exodiff.solvers.unit_cell import integrate_rz
 
 HOUR = 3600.0
 PROPERTY = settings(deadline=None, max_examples=25, suppress_health_check=[HealthCheck.too_slow])

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import exodiff.physics
 from exodiff import data, units
 from exodiff.errors import Issue, ParameterProblem, ScenarioError
-from exodiff.scenario import (
+from exodiff.scenario.core import (
     IN_MEMORY,
     MAX_OUTPUT_TIMES,
     Scenario,
@@ -232,7 +232,7 @@ duration = "1 h"
 
     def test_shipped_presets_are_valid(self):
         """Every preset in the package data passes the same validation as user input."""
-        from exodiff.scenario import _formulation_preset, _skin_preset
+        from exodiff.scenario.core import _formulation_preset, _skin_preset
 
         clear_preset_cache()
         checked = 0

@@ -23,10 +23,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import exodiff
-from exodiff import cli, metrics
+from exodiff import cli
+from exodiff.results import metrics
 from exodiff.errors import ScenarioError
-from exodiff.sensitivity import prcc, sensitivity
-from exodiff.sweeps.definition import parse_sweep, scenario_hash
+from exodiff.studies.sensitivity import prcc, sensitivity
+from exodiff.studies.sweep.definition import parse_sweep, scenario_hash
 
 ROOT = Path(__file__).resolve().parents[1]
 MEMBRANE = ROOT / "scenarios" / "membrane_validation.toml"
@@ -358,7 +359,7 @@ def test_resume_skips_finished_points_and_refuses_a_changed_scenario(tmp_path, c
     assert cli.main(["sweep", str(f), "-o", str(out), "--quiet"]) == 2
     assert "add --resume to continue it" in capsys.readouterr().err
     # with --resume nothing runs again
-    import exodiff.sweeps.point as point
+    import exodiff.studies.sweep.point as point
 
     def refuse(task):
         raise AssertionError("a finished point ran again")
@@ -382,7 +383,7 @@ def test_resume_skips_finished_points_and_refuses_a_changed_scenario(tmp_path, c
 
 
 def test_points_failed_from_a_bug_are_run_again_on_resume(membrane, tmp_path, monkeypatch):
-    import exodiff.solve as solve
+    import exodiff.solvers.layered as solve
 
     # a 1D point solves with solve.integrate (its metrics come from the raw arrays)
     real = solve.integrate
@@ -465,7 +466,7 @@ def test_sensitivity_of_a_sample_sweep_ranks_the_parameter_that_matters(membrane
 # API details
 
 def test_exodiff_sweep_is_callable_as_module_or_attribute(membrane):
-    import exodiff.sweep as mod
+    import exodiff.studies.sweep as mod
 
     assert callable(exodiff.sweep) and callable(mod)
     ds = exodiff.sweep(membrane, 1, definition={"mode": "zip", PART: [0.7]})

@@ -17,14 +17,15 @@ import pytest
 import xarray as xr
 
 import exodiff
-from exodiff import metrics
-from exodiff.executors import BatchedExecutor, ProcessPool, make_executor
-from exodiff.problem import problem_from_scenario
-from exodiff.results import metric_arrays, to_dataset
-from exodiff.solve import integrate
-from exodiff.sweeps.batch import eligible, run_batched
-from exodiff.sweeps.point import (PointOutcome, PointTask, _encode_point_scipy, decode_point, encode_point,
-                                  point_metrics, run_point)
+from exodiff.results import metrics
+from exodiff.studies.executors import BatchedExecutor, ProcessPool, make_executor
+from exodiff.problem.layered import problem_from_scenario
+from exodiff.results.dataset import metric_arrays, to_dataset
+from exodiff.solvers.layered import integrate
+from exodiff.studies.sweep.batch import eligible, run_batched
+from exodiff.run import run_metrics
+from exodiff.studies.sweep.point import (PointOutcome, PointTask, _encode_point_scipy, decode_point, encode_point,
+                                         run_point)
 
 ROOT = Path(__file__).resolve().parents[1]
 SC = ROOT / "scenarios"
@@ -72,11 +73,11 @@ def test_metrics_from_raw_arrays_equal_the_dataset_summary(case, tmp_path):
     expected = metrics.summary(ds, target, times)
     _same(metrics.summary_of_arrays(metric_arrays(problem, raw), target, times), expected, rtol=1e-12)
     # ... and the sweep point's own path (which skips the Dataset) gives them too
-    got, none = point_metrics(sc)
+    got, none = run_metrics(sc)
     assert none is None
     _same(got, metrics.summary(exodiff.run(sc), target), rtol=1e-12)
     # a stored result reads back to the same metrics
-    from exodiff.outputs import write_netcdf
+    from exodiff.report.outputs import write_netcdf
 
     write_netcdf(ds, tmp_path / "r.nc")
     _same(metrics.summary(xr.load_dataset(tmp_path / "r.nc"), target, times), expected)
@@ -137,7 +138,7 @@ def _by_index(outs):
 
 def _count_handed_back(monkeypatch) -> list:
     """Record the points the batch hands to run_point."""
-    import exodiff.sweeps.batch as batch
+    import exodiff.studies.sweep.batch as batch
 
     seen = []
 

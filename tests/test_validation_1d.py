@@ -15,7 +15,7 @@ What is checked, and against what:
   balance, linearity in the dose, monotonicity in a layer's diffusivity and
   (for the steady flux) partition coefficient;
 * the compiled kernel against the numpy reference
-  (:mod:`exodiff.kernels.reference`), compiled and with NUMBA_DISABLE_JIT=1.
+  (:mod:`exodiff.solvers.reference`), compiled and with NUMBA_DISABLE_JIT=1.
 
 Norms are stated in each test.  "Scale" for amounts is the dose (finite
 vehicle) or the amount the problem's tolerance refers to
@@ -42,9 +42,10 @@ from scipy.linalg import eigh
 import scipy.sparse as sp
 
 from exodiff.kernels import column1d
-from exodiff.kernels.reference import integrate_reference, run_column
-from exodiff.problem import Layer, Problem1D
-from exodiff.solve import integrate, mass_balance_error, tissue_amounts, vehicle_amount
+from exodiff.solvers.reference import integrate_reference, run_column
+from exodiff.problem.layered import Layer, Problem1D
+from exodiff.solvers.layered import integrate
+from exodiff.solvers.ledger import mass_balance_error, tissue_amounts, vehicle_amount
 
 H = 3600.0
 
@@ -734,7 +735,7 @@ def assert_same_run(p, a, b, rtol):
 
 @pytest.mark.parametrize("case", range(8))
 def test_compiled_kernel_matches_numpy_reference(case):
-    """Compiled kernel vs :mod:`exodiff.kernels.reference` (LAPACK banded solves, vectorised rates).
+    """Compiled kernel vs :mod:`exodiff.solvers.reference` (LAPACK banded solves, vectorised rates).
 
     Identical arguments through :func:`run_column`.  Same accepted and
     rejected step counts; amounts (cells, and each compartment relative to
@@ -744,7 +745,7 @@ def test_compiled_kernel_matches_numpy_reference(case):
     compiled = run_column(p, column1d.integrate_column)
     reference = integrate_reference(p)
     assert_same_run(p, compiled, reference, 1e-10)
-    # run_column sets the kernel up as exodiff.solve.integrate does
+    # run_column sets the kernel up as exodiff.solvers.layered.integrate does
     assert_same_run(p, compiled, integrate(p), 1e-10)
 
 
@@ -754,8 +755,8 @@ NO_JIT_SCRIPT = textwrap.dedent("""
     import numba
     assert numba.config.DISABLE_JIT
     from exodiff.kernels import column1d
-    from exodiff.kernels.reference import run_column
-    from exodiff.problem import Layer, Problem1D
+    from exodiff.solvers.reference import run_column
+    from exodiff.problem.layered import Layer, Problem1D
     spec = json.loads(sys.argv[1])
     layers = [Layer(**ly) for ly in spec.pop("layers")]
     p = Problem1D.from_layers(layers, **spec)

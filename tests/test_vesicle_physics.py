@@ -339,7 +339,7 @@ def test_library_has_the_issue_3_formulations():
 
 
 def _forearm_sc_permeance(preset, **over):
-    from exodiff.scenario import load_scenario
+    from exodiff.scenario.core import load_scenario
 
     sc = load_scenario({"formulation": {"preset": preset, **over}, "simulation": {"duration": "1 h"}})
     r = sc.resolved

@@ -25,8 +25,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ._jit import jit
-from .column1d import integrate_column
+from exodiff.kernels._jit import jit
+from exodiff.kernels.column1d import integrate_column
 
 
 @jit(parallel=True)

@@ -57,7 +57,7 @@ shape) and twice the first-run compile time (12 s against 6 s on the
 2-core machine, mostly Numba typing of the larger function).  So the two
 share every piece of the step (:func:`apply_operator`, :func:`solve_stage`,
 :func:`stage_supply`, :func:`vehicle_capacity`, the controller) and keep
-their loops in step; the numpy twin in :mod:`exodiff.kernels.reference`
+their loops in step; the numpy twin in :mod:`exodiff.solvers.reference`
 checks each.
 
 All arrays are float64 in SI.  Called once per run (or once per chunk of
@@ -70,8 +70,8 @@ import math
 
 import numpy as np
 
-from ._jit import jit
-from .control import (
+from exodiff.kernels._jit import jit
+from exodiff.kernels.control import (
     ALPHA_TR,
     BDF_A,
     BDF_B,
@@ -83,7 +83,7 @@ from .control import (
     landing_step,
     next_step,
 )
-from .tridiag import thomas
+from exodiff.kernels.tridiag import thomas
 
 # Compartments are booked per layer so that uptake in a target layer and the
 # dose delivered past an interface can be read off.  With L layers the slots

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 
-from ._jit import jit
+from exodiff.kernels._jit import jit
 
 GAMMA = 2.0 - math.sqrt(2.0)
 #: coefficient of the implicit operator in both stages

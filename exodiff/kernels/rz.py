@@ -112,8 +112,8 @@ import types
 import numpy as np
 from numba import prange
 
-from ._jit import jit
-from .column1d import (
+from exodiff.kernels._jit import jit
+from exodiff.kernels.column1d import (
     EVENT_WASH,
     F_FAIL_TIME,
     F_STEP,
@@ -131,7 +131,7 @@ from .column1d import (
     compartment_slots,
     vehicle_capacity,
 )
-from .control import (
+from exodiff.kernels.control import (
     ALPHA_TR,
     BDF_A,
     BDF_B,

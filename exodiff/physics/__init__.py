@@ -7,7 +7,7 @@ per-layer assembly the problem builder calls (:mod:`.coefficients`).  See
 
 from __future__ import annotations
 
-from .coefficients import (
+from exodiff.physics.coefficients import (
     HINDRANCE_MODELS,
     Active,
     LayerCoefficients,

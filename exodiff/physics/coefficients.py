@@ -12,7 +12,7 @@ computes each coefficient from
 Extension points, and what uses them:
 
 - polydisperse populations: :func:`coefficients_for` once per size class
-  with ``Active.with_radius(r)`` (:mod:`exodiff.problem`);
+  with ``Active.with_radius(r)`` (:mod:`exodiff.problem.layered`);
 - targeting: ``Active.targeting_factor`` multiplies the uptake of
   ``Active.target_layer`` (:func:`exodiff.physics.rates.uptake_rate`);
 - another hindrance model: one :class:`HindranceModel` in
@@ -32,8 +32,8 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping
 
-from ..errors import ParameterProblem
-from . import rates, transport
+from exodiff.errors import ParameterProblem
+from exodiff.physics import rates, transport
 
 __all__ = ["LayerCoefficients", "Active", "HindranceModel", "HINDRANCE_MODELS", "layer_coefficients",
            "coefficients_for", "cargo_coefficients", "DIRECT_KEYS", "DEFAULT_TEMPERATURE", "DEFAULT_VISCOSITY"]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ParameterProblem
+from exodiff.errors import ParameterProblem
 
 
 @dataclass(frozen=True)

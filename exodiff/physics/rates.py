@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from .transport import renkin_transport
+from exodiff.physics.transport import renkin_transport
 
 __all__ = ["degradation_rate", "uptake_rate", "vascular_clearance", "lymphatic_clearance", "clearance_rate"]
 

@@ -1,0 +1,414 @@
+"""Problem: a validated scenario turned into a grid and per-cell coefficient arrays.
+
+This is the last stage that knows about layers by name; the kernel below it
+sees only float64 arrays in SI.  A :class:`Problem1D` can also be built
+directly from arrays (:meth:`Problem1D.from_layers`), which is how the
+validation tests and benchmarks set up analytic cases without a file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from exodiff.geometry.grid import LayeredGrid, cells_for_resolution, layered_grid
+
+
+@dataclass(frozen=True)
+class Layer:
+    """Transport coefficients of one layer, SI.
+
+    Attributes
+    ----------
+    name : str
+    thickness : float
+        m.
+    diffusivity : float
+        m^2/s.
+    partition : float
+        Relative to the vehicle (``K_vehicle = 1``).
+    degradation_rate, uptake_rate, clearance_rate : float
+        1/s.
+    """
+
+    name: str
+    thickness: float
+    diffusivity: float
+    partition: float
+    degradation_rate: float = 0.0
+    uptake_rate: float = 0.0
+    clearance_rate: float = 0.0
+    release_rate: float = 0.0
+
+
+#: Loss processes of a column, in compartment-slot order; ``released`` (a
+#: vesicle that set its cargo free) exists only when a cargo is tracked.
+PROCESSES = ("degraded", "taken_up", "cleared", "released")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One independent (or one-way coupled) transport column on the shared grid.
+
+    A monodisperse run is one column.  A polydisperse preparation is one
+    column per size class (the same equations with the class's
+    coefficients); a released cargo is one more column fed by the vesicle
+    columns.  All columns take a common time step in one compiled call.
+
+    Attributes
+    ----------
+    species : {"vesicle", "cargo"}
+    layers : tuple of Layer
+        The column's coefficients, top to bottom (``release_rate`` > 0 only
+        for vesicles that release a tracked cargo).
+    weight : float
+        Share of the vehicle concentration at application (a size class's
+        number fraction; 0 for a cargo, which starts inside the vesicles).
+    diameter : float or None
+        Class diameter, m (vesicle classes).
+    source_to : int
+        Index of the column this one's released cargo feeds, -1 for none.
+    """
+
+    species: str
+    layers: tuple
+    weight: float = 1.0
+    diameter: float | None = None
+    source_to: int = -1
+
+
+def _decay_length(layer: Layer) -> float:
+    """``sqrt(D / k)`` of a layer with first-order loss ``k``, m (inf without loss)."""
+    k = layer.degradation_rate + layer.uptake_rate + layer.clearance_rate
+    if k > 0.0 and layer.diffusivity > 0.0:
+        return float(np.sqrt(layer.diffusivity / k))
+    return float("inf")
+
+
+@dataclass(frozen=True)
+class Problem1D:
+    """Everything the 1D solver needs, in SI.
+
+    Attributes
+    ----------
+    layers : tuple of Layer
+        Top to bottom.
+    grid : LayeredGrid
+    bottom : {"sink", "no_flux"}
+    vehicle : {"finite", "infinite"}
+    concentration : float
+        Initial (finite) or constant (infinite) vehicle concentration, dose unit/m^3.
+    vehicle_thickness : float
+        Film thickness at application, m.
+    evaporation_fraction : float
+        Volatile fraction of the film (0 for none).
+    evaporation_time : float
+        Evaporation time constant, s.
+    wash_off_time : float or None
+        Wash-off time, s.
+    output_times : float64[k]
+        Output times, s, starting at 0.
+    tolerance : float
+        Relative local error tolerance.
+    dose_unit : str
+        Amount unit of the dose (``"particle"``, ``"ug"``, ...).
+    columns : tuple of Column
+        Size classes and a cargo solved together (see :class:`Column`);
+        empty for one column with ``layers`` (the usual case).  ``layers``
+        then holds the coefficients of the nominal (median) vesicle.
+    release_on_degradation : float
+        Fraction of a degraded vesicle's cargo set free (cargo runs).
+    """
+
+    layers: tuple
+    grid: LayeredGrid
+    bottom: str
+    vehicle: str
+    concentration: float
+    vehicle_thickness: float
+    output_times: np.ndarray
+    tolerance: float = 1e-5
+    evaporation_fraction: float = 0.0
+    evaporation_time: float = 1800.0
+    wash_off_time: float | None = None
+    dose_unit: str = "1"
+    meta: dict = field(default_factory=dict)
+    columns: tuple = ()
+    release_on_degradation: float = 1.0
+
+    # -- construction ---------------------------------------------------------
+    @classmethod
+    def from_layers(cls, layers, *, output_times, resolution="auto", bottom="sink", vehicle="finite",
+                    concentration=1.0, vehicle_thickness=20e-6, tolerance=1e-5, stretch=None, **kw):
+        """Build a problem from layers given directly (tests, benchmarks, fitting).
+
+        Parameters
+        ----------
+        layers : sequence of Layer
+        output_times : array_like
+            Output times, s; 0 is prepended when missing.
+        resolution : "auto", dict or sequence of int
+            As the scenario's ``simulation.resolution``, or cells per layer.
+        stretch : float, optional
+            Grid stretching (see :mod:`exodiff.geometry.grid`).
+        """
+        from exodiff.geometry.grid import DEFAULT_STRETCH
+
+        layers = tuple(layers)
+        thick = [ly.thickness for ly in layers]
+        s = DEFAULT_STRETCH if stretch is None else stretch
+        if isinstance(resolution, (list, tuple, np.ndarray)):
+            cells = [int(c) for c in resolution]
+        else:
+            cells = cells_for_resolution(thick, resolution, s, [_decay_length(ly) for ly in layers])
+        grid = layered_grid(thick, cells, s)
+        times = np.unique(np.concatenate([[0.0], np.asarray(output_times, dtype=float)]))
+        return cls(layers=layers, grid=grid, bottom=bottom, vehicle=vehicle, concentration=float(concentration),
+                   vehicle_thickness=float(vehicle_thickness), output_times=times, tolerance=float(tolerance),
+                   **kw)
+
+    # -- derived quantities ---------------------------------------------------
+    @property
+    def dose(self) -> float:
+        """Applied amount per area (dose unit/m^2); for an infinite donor the film's content."""
+        return self.concentration * self.vehicle_thickness
+
+    @property
+    def layer_names(self) -> list[str]:
+        return [ly.name for ly in self.layers]
+
+    def cell_values(self, attr: str) -> np.ndarray:
+        """Per-cell array of one Layer attribute."""
+        vals = np.array([getattr(ly, attr) for ly in self.layers], dtype=float)
+        return vals[self.grid.layer_of_cell]
+
+    @property
+    def all_columns(self) -> tuple:
+        """The columns solved: ``columns``, or one column of ``layers`` with weight 1."""
+        if self.columns:
+            return self.columns
+        return (Column(species="vesicle", layers=self.layers, weight=1.0),)
+
+    @property
+    def n_processes(self) -> int:
+        """Loss processes per layer in the compartment layout: 4 with a tracked cargo, else 3."""
+        return 4 if any(c.species == "cargo" for c in self.columns) else 3
+
+    @property
+    def has_cargo(self) -> bool:
+        return any(c.species == "cargo" for c in self.columns)
+
+    def column_values(self, column, attr: str) -> np.ndarray:
+        """Per-cell array of one Layer attribute of one column."""
+        vals = np.array([getattr(ly, attr) for ly in column.layers], dtype=float)
+        return vals[self.grid.layer_of_cell]
+
+    def amount_scale(self) -> float:
+        """Amount per area the tolerance's absolute part refers to (dose unit/m^2).
+
+        The applied dose for a finite vehicle; for a constant donor the amount
+        the tissue holds at partition equilibrium with it.
+        """
+        if self.vehicle == "finite":
+            return self.dose
+        cap = self.cell_values("partition") * self.grid.widths
+        return self.concentration * max(float(cap.sum()), self.vehicle_thickness)
+
+    def kernel_arrays(self):
+        """Node arrays for :func:`exodiff.kernels.column1d.integrate_column`.
+
+        Returns
+        -------
+        dict
+            ``cap`` (m), ``g`` (m/s), ``cdeg``, ``cup``, ``ccl`` (m/s) over nodes
+            (node 0 the vehicle), ``node_layer``.
+        """
+        w = self.grid.widths
+        K = self.cell_values("partition")
+        D = self.cell_values("diffusivity")
+        n = w.size + 1
+        cap = np.zeros(n)
+        cap[1:] = K * w
+        cap[0] = self.vehicle_thickness
+        # half-cell conductances D K / (dz/2); face conductance is their
+        # series combination (harmonic mean), 0 when either side is closed
+        half = 2.0 * D * K / w
+        g = np.zeros(n + 1)
+        g[1] = half[0]  # the well-mixed vehicle adds no resistance
+        a, b = half[:-1], half[1:]
+        s = a + b
+        g[2:n] = np.divide(a * b, s, out=np.zeros_like(s), where=s > 0)
+        g[n] = half[-1] if self.bottom == "sink" else 0.0
+        loss = {}
+        for name, attr in (("cdeg", "degradation_rate"), ("cup", "uptake_rate"), ("ccl", "clearance_rate")):
+            arr = np.zeros(n)
+            arr[1:] = self.cell_values(attr) * cap[1:]
+            loss[name] = arr
+        node_layer = np.empty(n, dtype=np.int64)
+        node_layer[0] = -1
+        node_layer[1:] = self.grid.layer_of_cell
+        return dict(cap=cap, g=g, node_layer=node_layer, **loss)
+
+
+    def columns_arrays(self) -> dict:
+        """Stacked node arrays of every column for :func:`exodiff.kernels.column1d.integrate_columns`.
+
+        Returns
+        -------
+        dict
+            ``cap`` (S, n) m, ``g`` (S, n+1) m/s, ``closs`` (S, P, n) m/s
+            (``k C`` per loss process, :data:`PROCESSES` order),
+            ``csrc`` (S, n) m/s (rate of released cargo per unit ``u``),
+            ``source_to`` (S,), ``weight`` (S,), ``m_ref`` (S,) and ``node_layer``.
+        """
+        cols = self.all_columns
+        P = self.n_processes
+        S = len(cols)
+        w = self.grid.widths
+        n = w.size + 1
+        cap = np.zeros((S, n))
+        g = np.zeros((S, n + 1))
+        closs = np.zeros((S, P, n))
+        csrc = np.zeros((S, n))
+        f_deg = self.release_on_degradation
+        for s, col in enumerate(cols):
+            K = self.column_values(col, "partition")
+            D = self.column_values(col, "diffusivity")
+            cap[s, 1:] = K * w
+            cap[s, 0] = self.vehicle_thickness
+            half = 2.0 * D * K / w
+            g[s, 1] = half[0]
+            a, b = half[:-1], half[1:]
+            ab = a + b
+            g[s, 2:n] = np.divide(a * b, ab, out=np.zeros_like(ab), where=ab > 0)
+            g[s, n] = half[-1] if self.bottom == "sink" else 0.0
+            for p, attr in enumerate(("degradation_rate", "uptake_rate", "clearance_rate", "release_rate")[:P]):
+                closs[s, p, 1:] = self.column_values(col, attr) * cap[s, 1:]
+            if col.source_to >= 0:
+                csrc[s, 1:] = closs[s, 3, 1:] + f_deg * closs[s, 0, 1:]
+        node_layer = np.empty(n, dtype=np.int64)
+        node_layer[0] = -1
+        node_layer[1:] = self.grid.layer_of_cell
+        weight = np.array([c.weight for c in cols], dtype=float)
+        scale = self.amount_scale()
+        m_ref = np.where(weight > 0, weight * scale, scale)  # a cargo column: the vesicle dose
+        return dict(cap=cap, g=g, closs=closs, csrc=csrc, node_layer=node_layer,
+                    source_to=np.array([c.source_to for c in cols], dtype=np.int64), weight=weight, m_ref=m_ref)
+
+
+def problem_from_scenario(resolved: dict) -> Problem1D:
+    """Turn a validated scenario (``Scenario.resolved``) into a :class:`Problem1D`.
+
+    The physics of :mod:`exodiff.physics` gives each layer's coefficients from
+    the active and the layer (direct values in the scenario win).
+    """
+    from exodiff.physics import layer_coefficients
+
+    skin = resolved["skin"]
+    form = resolved["formulation"]
+    sim = resolved["simulation"]
+    layers = []
+    for name, spec in skin["layers"].items():
+        co = layer_coefficients(form, name, spec, skin)
+        layers.append(Layer(name=name, thickness=float(spec["thickness"]), diffusivity=float(co.diffusivity),
+                            partition=float(co.partition), degradation_rate=float(co.degradation_rate),
+                            uptake_rate=float(co.uptake_rate), clearance_rate=float(co.clearance_rate)))
+    columns, f_deg = build_columns(resolved, layers)
+    return Problem1D.from_layers(
+        layers,
+        columns=columns,
+        release_on_degradation=f_deg,
+        output_times=sim["output_times"],
+        resolution=sim.get("resolution", "auto"),
+        bottom=skin.get("bottom", "sink"),
+        vehicle=form.get("vehicle", "finite"),
+        concentration=form["concentration"],
+        vehicle_thickness=form["vehicle_thickness"],
+        tolerance=sim.get("tolerance", 1e-5),
+        evaporation_fraction=form.get("evaporation_fraction", 0.0),
+        evaporation_time=form.get("evaporation_time", 1800.0),
+        wash_off_time=form.get("wash_off_time"),
+        dose_unit=form.get("dose_unit", "1"),
+    )
+
+
+def size_classes(form: dict) -> tuple[np.ndarray, np.ndarray] | None:
+    """Size classes ``(diameters m, number fractions)`` of a resolved formulation, None if monodisperse.
+
+    Log-normal (``diameter`` with ``gsd`` or ``pdi``): Gauss-Hermite classes;
+    measured (``size_distribution``): Gauss classes of the histogram (see
+    :mod:`exodiff.physics.distribution`).  A zero width gives one class at
+    exactly ``diameter``, which is returned as None: the monodisperse run.
+    """
+    from exodiff.physics import distribution as dist
+
+    n = int(form.get("size_classes", 7))
+    data = form.get("size_distribution_data")
+    if data is not None:
+        d, w = dist.measured_classes(np.asarray(data["diameter"]), np.asarray(data["count"]), n)
+    elif form.get("gsd") is not None or form.get("pdi") is not None:
+        gsd = form["gsd"] if form.get("gsd") is not None else dist.gsd_from_pdi(form["pdi"])
+        d, w = dist.lognormal_classes(float(form["diameter"]), gsd, n)
+    else:
+        return None
+    if d.size == 1 and data is None:
+        return None
+    return d, w
+
+
+def build_columns(resolved: dict, layers: list) -> tuple[tuple, float]:
+    """The columns of a scenario: size classes and a cargo, or ``()`` for the plain one-column run.
+
+    Each size class gets its coefficients from the physics with the class
+    radius (``Active.with_radius``); with a cargo every vesicle column
+    releases into one cargo column (the last), whose coefficients are the
+    cargo's own (:func:`exodiff.physics.cargo_coefficients`).
+
+    Returns
+    -------
+    (columns, release_on_degradation)
+    """
+    from dataclasses import replace as _replace
+
+    from exodiff.physics import cargo_coefficients, coefficients_for
+    from exodiff.physics.coefficients import Active
+
+    skin = resolved["skin"]
+    form = resolved["formulation"]
+    cargo = form.get("cargo")
+    classes = size_classes(form)
+    if classes is None and cargo is None:
+        return (), 1.0
+    release = float(cargo.get("release_rate", 0.0)) if cargo is not None else 0.0
+
+    def with_release(lys):
+        if cargo is None:
+            return tuple(lys)
+        return tuple(_replace(ly, release_rate=release) for ly in lys)
+
+    vesicles = []
+    if classes is None:
+        vesicles.append(Column("vesicle", with_release(layers), 1.0, form.get("diameter")))
+    else:
+        active = Active.from_formulation(form, skin)
+        for d, w in zip(*classes):
+            lys = []
+            for ly, (name, spec) in zip(layers, skin["layers"].items()):
+                co = coefficients_for(active.with_radius(0.5 * float(d)), name, spec)
+                lys.append(_replace(ly, diffusivity=float(co.diffusivity), partition=float(co.partition),
+                                    degradation_rate=float(co.degradation_rate), uptake_rate=float(co.uptake_rate),
+                                    clearance_rate=float(co.clearance_rate)))
+            vesicles.append(Column("vesicle", with_release(lys), float(w), float(d)))
+    if cargo is None:
+        return tuple(vesicles), 1.0
+    target = len(vesicles)
+    vesicles = [_replace(c, source_to=target) for c in vesicles]
+    cargo_layers = []
+    for ly, (name, spec) in zip(layers, skin["layers"].items()):
+        co = cargo_coefficients(cargo, name, spec, skin)
+        cargo_layers.append(Layer(name=name, thickness=ly.thickness, diffusivity=float(co.diffusivity),
+                                  partition=float(co.partition), degradation_rate=float(co.degradation_rate),
+                                  uptake_rate=float(co.uptake_rate), clearance_rate=float(co.clearance_rate)))
+    columns = (*vesicles, Column("cargo", tuple(cargo_layers), 0.0, None))
+    return columns, float(cargo.get("release_on_degradation", 1.0))

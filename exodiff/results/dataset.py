@@ -1,0 +1,376 @@
+"""Raw solver arrays -> an xarray.Dataset with CF-style units and long names.
+
+Units at the edge: inside everything is SI per m^2 / m^3 in the dose unit;
+here amounts become per cm^2, concentrations per cm^3, depth micrometres and
+time hours (a float coordinate with ``units = "h"``, which xarray does not
+decode into timedelta64).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+
+import numpy as np
+import xarray as xr
+
+from exodiff._version import __version__
+from exodiff.problem.layered import Problem1D
+from exodiff.solvers.common import RawSolution
+from exodiff.solvers.ledger import column_balance_errors, film_thickness, mass_balance_error
+
+PER_CM2 = 1e-4  # m^-2 -> cm^-2
+PER_CM3 = 1e-6  # m^-3 -> cm^-3
+LOSS_PROCESSES = ("degraded", "taken_up", "cleared")
+
+
+def compartment_names(layer_names, released: bool = False) -> list[str]:
+    """``vehicle``, each layer, then the removal compartments, as in SCENARIO.md.
+
+    ``released`` (vesicles that set their cargo free) follows when a cargo is tracked.
+    """
+    return ["vehicle", *layer_names, "degraded", "taken_up", "cleared", "removed", *(["released"] if released else [])]
+
+
+def _column_parts(problem: Problem1D, raw: RawSolution, arr: dict, s: int) -> dict:
+    """Amounts, rates and profiles of column ``s`` (SI per m^2 / m^3), from the stored states."""
+    L = len(problem.layers)
+    P = problem.n_processes
+    col = problem.all_columns[s]
+    u = raw.u_cols[:, s] if raw.u_cols is not None else raw.u
+    comp = raw.comp_cols[:, s] if raw.comp_cols is not None else raw.comp
+    K = problem.column_values(col, "partition")
+    m = u[:, 1:] * K * problem.grid.widths
+    layers_amt = np.stack([m[:, sl].sum(axis=1) for sl in problem.grid.layer_slices], axis=1)
+    if problem.vehicle == "infinite":
+        vehicle = np.full(raw.times.size, problem.concentration * col.weight * problem.vehicle_thickness)
+    else:
+        vehicle = film_thickness(problem, raw.times) * u[:, 0]
+    ccl = arr["closs"][s, 2]
+    g = arr["g"][s]
+    washed = np.zeros(raw.times.size, dtype=bool)
+    if problem.wash_off_time is not None:
+        washed = raw.times >= problem.wash_off_time
+    return dict(
+        vehicle=vehicle, layers=layers_amt, per_layer=comp[:, :P * L].reshape(raw.times.size, P, L),
+        bottom=comp[:, P * L], removed=comp[:, P * L + 1], conc=u[:, 1:] * K,
+        flux_sys=(u[:, 1:] * ccl[1:]).sum(axis=1) + g[-1] * u[:, -1],
+        flux_in=np.where(washed, 0.0, g[1] * (u[:, 0] - u[:, 1])),
+    )
+
+
+def _sum_parts(parts: list[dict]) -> dict:
+    out = {k: parts[0][k].copy() for k in parts[0]}
+    for p in parts[1:]:
+        for k in out:
+            out[k] = out[k] + p[k]
+    return out
+
+
+def _amounts(parts: dict, released: bool) -> np.ndarray:
+    """Amount per compartment (k, C) from summed parts, in :func:`compartment_names` order."""
+    pl = parts["per_layer"]
+    cols = [parts["vehicle"][:, None], parts["layers"], pl[:, 0].sum(axis=1)[:, None], pl[:, 1].sum(axis=1)[:, None],
+            (pl[:, 2].sum(axis=1) + parts["bottom"])[:, None], parts["removed"][:, None]]
+    if released:
+        cols.append(pl[:, 3].sum(axis=1)[:, None])
+    return np.concatenate(cols, axis=1)
+
+
+def _coefficients(layers) -> dict[str, np.ndarray]:
+    return {
+        "diffusivity": np.array([ly.diffusivity for ly in layers]) * 1e12,
+        "partition": np.array([ly.partition for ly in layers]),
+        "degradation_rate": np.array([ly.degradation_rate for ly in layers]) * 3600,
+        "uptake_rate": np.array([ly.uptake_rate for ly in layers]) * 3600,
+        "clearance_rate": np.array([ly.clearance_rate for ly in layers]) * 3600,
+    }
+
+
+_COEF_ATTRS = {
+    "diffusivity": ("um2 s-1", "diffusivity of the active in the layer"),
+    "partition": ("1", "partition coefficient relative to the vehicle"),
+    "degradation_rate": ("h-1", "first-order degradation rate"),
+    "uptake_rate": ("h-1", "first-order cell uptake rate"),
+    "clearance_rate": ("h-1", "first-order clearance rate"),
+}
+
+
+def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None) -> xr.Dataset:
+    """Build the result Dataset of a 1D run.
+
+    Parameters
+    ----------
+    problem : Problem1D
+    raw : RawSolution
+    scenario : Scenario, optional
+        Its TOML text and name go into the attributes; ``output.per_class``
+        adds the size-class variables.
+
+    Returns
+    -------
+    xarray.Dataset
+        Coordinates ``time`` (h), ``depth`` (um), ``compartment``, ``layer``;
+        variables ``concentration``, ``amount``, ``fraction``, ``loss_by_layer``,
+        ``flux_systemic``, ``flux_into_skin``, ``mass_balance_error`` and the
+        layer coefficients.
+
+        A polydisperse preparation (size classes) stores the totals over the
+        classes in these variables; with ``output.per_class = true`` also
+        ``class_amount``, ``class_fraction``, ``class_concentration``,
+        ``class_loss_by_layer`` and ``class_<coefficient>`` with a
+        ``size_class`` dimension (coordinates ``class_diameter`` nm,
+        ``class_weight`` number fraction).
+
+        A tracked cargo adds a ``species`` dimension (``vesicle``, ``cargo``)
+        to ``amount``, ``fraction``, ``concentration``, ``loss_by_layer``, the
+        fluxes, ``mass_balance_error``, ``applied_dose`` and the
+        coefficients.  The cargo is counted in vesicle equivalents (the cargo
+        one loaded vesicle carries) and by where it is, free or inside intact
+        vesicles: ``vehicle`` and each layer hold free cargo plus the cargo of
+        the intact vesicles there; ``taken_up`` includes cargo taken up inside
+        vesicles, ``degraded`` the part degraded with them; its ``released``
+        entry is 0 (for the vesicle species it counts vesicles that set their
+        cargo free).  ``free_cargo_amount`` and ``free_cargo_concentration``
+        hold the free part alone; ``cargo_amount`` the total in the loading's
+        unit (attribute ``cargo_unit``).
+    """
+    unit = problem.dose_unit
+    names = problem.layer_names
+    grid = problem.grid
+    led = _ledgers(problem, raw)
+    cols, ves, car, released = led["cols"], led["ves"], led["car"], led["released"]
+    processes, col_parts, vparts = led["processes"], led["col_parts"], led["vparts"]
+    dose_cm2, comp_names, amount_v = led["dose_cm2"], led["comp_names"], led["amount_v"]
+    t_h, depth_um, balance = led["t_h"], led["depth_um"], led["balance"]
+    to_h = 3600.0 * PER_CM2
+    layer_of_depth = np.array(names, dtype=object)[grid.layer_of_cell].astype(str)
+    coords = dict(
+        time=("time", t_h, {"units": "h", "long_name": "time since application"}),
+        depth=("depth", depth_um, {"units": "um", "long_name": "depth below the skin surface (cell centre)",
+                                   "positive": "down"}),
+        depth_layer=("depth", layer_of_depth, {"long_name": "layer of each cell"}),
+        compartment=("compartment", comp_names, {"long_name": "compartment"}),
+        layer=("layer", list(names), {"long_name": "layer, top to bottom"}),
+        process=("process", processes, {"long_name": "removal process"}),
+    )
+    amount_units = f"{unit} cm-2"
+    if not released:
+        data_vars = dict(
+            concentration=(("time", "depth"), vparts["conc"] * PER_CM3,
+                           {"units": f"{unit} cm-3", "long_name": "free concentration of the active"}),
+            amount=(("time", "compartment"), amount_v,
+                    {"units": amount_units, "long_name": "amount per skin area by compartment"}),
+            fraction=(("time", "compartment"), amount_v / dose_cm2,
+                      {"units": "1", "long_name": "amount / applied dose"}),
+            loss_by_layer=(("time", "process", "layer"), vparts["per_layer"] * PER_CM2,
+                           {"units": amount_units,
+                            "long_name": "cumulative amount removed in each layer by each process"}),
+            flux_systemic=(("time",), vparts["flux_sys"] * to_h,
+                           {"units": f"{unit} cm-2 h-1", "long_name": "rate into the cleared compartment"}),
+            flux_into_skin=(("time",), vparts["flux_in"] * to_h,
+                            {"units": f"{unit} cm-2 h-1", "long_name": "flux from the vehicle into the skin"}),
+            mass_balance_error=(("time",), balance["vesicle"],
+                                {"units": "1", "long_name": "relative mass balance error"}),
+        )
+        coefs = {k: (("layer",), v, {"units": _COEF_ATTRS[k][0], "long_name": _COEF_ATTRS[k][1]})
+                 for k, v in _coefficients(problem.layers).items()}
+    else:
+        free, cparts, amount_c = led["free"], led["cparts"], led["amount_c"]
+        pl_v, pl_c = vparts["per_layer"], cparts["per_layer"]
+        amount_free = _amounts(free, True) * PER_CM2
+        amount_free[:, -1] = 0.0  # "released" is a vesicle compartment
+        sp = ("time", "species")
+        data_vars = dict(
+            concentration=(("time", "species", "depth"), np.stack([vparts["conc"], cparts["conc"]], axis=1) * PER_CM3,
+                           {"units": f"{unit} cm-3", "long_name": "concentration of the active (vesicle: free "
+                            "vesicles; cargo: free + inside intact vesicles, in vesicle equivalents)"}),
+            amount=(("time", "species", "compartment"), np.stack([amount_v, amount_c], axis=1),
+                    {"units": amount_units, "long_name": "amount per skin area by compartment (cargo in vesicle "
+                     "equivalents)"}),
+            fraction=(("time", "species", "compartment"), np.stack([amount_v, amount_c], axis=1) / dose_cm2,
+                      {"units": "1", "long_name": "amount / applied dose of the species"}),
+            loss_by_layer=(("time", "species", "process", "layer"), np.stack([pl_v, pl_c], axis=1) * PER_CM2,
+                           {"units": amount_units,
+                            "long_name": "cumulative amount removed in each layer by each process"}),
+            flux_systemic=(sp, np.stack([vparts["flux_sys"], cparts["flux_sys"]], axis=1) * to_h,
+                           {"units": f"{unit} cm-2 h-1", "long_name": "rate into the cleared compartment"}),
+            flux_into_skin=(sp, np.stack([vparts["flux_in"], cparts["flux_in"]], axis=1) * to_h,
+                            {"units": f"{unit} cm-2 h-1", "long_name": "flux from the vehicle into the skin"}),
+            mass_balance_error=(sp, np.stack([balance["vesicle"], balance["cargo"]], axis=1),
+                                {"units": "1", "long_name": "relative mass balance error of each ledger"}),
+            applied_dose=(("species",), np.array([dose_cm2, dose_cm2]),
+                          {"units": amount_units, "long_name": "applied amount of each species (cargo in "
+                           "vesicle equivalents)"}),
+            free_cargo_amount=(("time", "compartment"), amount_free,
+                               {"units": amount_units, "long_name": "free (released) cargo by compartment, "
+                                "vesicle equivalents"}),
+            free_cargo_concentration=(("time", "depth"), free["conc"] * PER_CM3,
+                                      {"units": f"{unit} cm-3", "long_name": "concentration of free cargo, "
+                                       "vesicle equivalents"}),
+        )
+        cargo = (scenario.resolved["formulation"].get("cargo") or {}) if scenario is not None else {}
+        loading = float(cargo.get("loading", 1.0))
+        cunit = cargo.get("loading_unit") or unit
+        data_vars["cargo_amount"] = (("time", "compartment"), amount_c * loading,
+                                     {"units": f"{cunit} cm-2", "long_name": "cargo per skin area by compartment "
+                                      "(free + inside intact vesicles)"})
+        cv, cc = _coefficients(problem.layers), _coefficients(cols[car[0]].layers)
+        coefs = {k: (("species", "layer"), np.stack([cv[k], cc[k]]),
+                     {"units": _COEF_ATTRS[k][0], "long_name": _COEF_ATTRS[k][1]}) for k in cv}
+        coords["species"] = ("species", ["vesicle", "cargo"], {"long_name": "what is tracked"})
+    data_vars.update(coefs)
+    data_vars["cell_width"] = (("depth",), grid.widths * 1e6, {"units": "um", "long_name": "finite-volume cell width"})
+    data_vars["layer_thickness"] = (("layer",), np.array([ly.thickness for ly in problem.layers]) * 1e6,
+                                    {"units": "um", "long_name": "layer thickness"})
+    per_class = bool(getattr(scenario, "resolved", {}).get("output", {}).get("per_class", False)) \
+        if scenario is not None else False
+    if len(ves) > 1 and per_class:
+        _add_classes(data_vars, coords, problem, [col_parts[s] for s in ves], [cols[s] for s in ves], released,
+                     unit)
+    ds = xr.Dataset(data_vars=data_vars, coords=coords)
+    faces = np.cumsum([0.0] + [ly.thickness for ly in problem.layers]) * 1e6
+    sc_text = getattr(scenario, "text", "") if scenario is not None else ""
+    ds.attrs = {
+        "Conventions": "CF-1.10",
+        "title": getattr(scenario, "name", "exodiff run") if scenario is not None else "exodiff run",
+        "source": f"exodiff {__version__}",
+        "history": f"{_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')}: exodiff run",
+        "exodiff_version": __version__,
+        "geometry": "1D layered",
+        "scenario": sc_text,
+        "dose_unit": unit,
+        "applied_dose": dose_cm2,
+        "applied_dose_units": f"{unit} cm-2",
+        "vehicle": problem.vehicle,
+        "bottom": problem.bottom,
+        "layer_interfaces_um": faces.tolist(),
+        "solver": "finite volumes, u = c/K, harmonic face conductances; TR-BDF2 with adaptive steps",
+        "solver_tolerance": problem.tolerance,
+        "solver_steps": raw.stats["steps"],
+        "solver_rejected_steps": raw.stats["rejected"],
+        "grid_cells": int(grid.n),
+        "grid_cells_per_layer": [int(s.stop - s.start) for s in grid.layer_slices],
+        "wall_time_s": float(raw.stats["wall_time_s"]),
+    }
+    if len(ves) > 1:
+        ds.attrs["size_classes"] = len(ves)
+        ds.attrs["class_diameters_nm"] = [float(cols[s].diameter) * 1e9 for s in ves]
+        ds.attrs["class_weights"] = [float(cols[s].weight) for s in ves]
+    if released:
+        cargo = (scenario.resolved["formulation"].get("cargo") or {}) if scenario is not None else {}
+        ds.attrs["cargo_name"] = str(cargo.get("name", "cargo"))
+        ds.attrs["cargo_loading"] = float(cargo.get("loading", 1.0))
+        ds.attrs["cargo_unit"] = str(cargo.get("loading_unit") or unit)
+        ds.attrs["cargo_release_on_degradation"] = float(problem.release_on_degradation)
+    if problem.wash_off_time is not None:
+        ds.attrs["wash_off_time_h"] = problem.wash_off_time / 3600.0
+    return ds
+
+
+def _ledgers(problem: Problem1D, raw: RawSolution) -> dict:
+    """The arrays of the result's ledgers, before any Dataset (shared by :func:`to_dataset` and
+    :func:`metric_arrays`, so the Dataset and a sweep point's metrics are the same numbers).
+
+    Amounts per cm^2 where named ``amount_*``/``dose_cm2``; the column parts
+    (``vparts``, ``cparts``, ``free``) in SI per m^2 as :func:`_column_parts`.
+    """
+    names = problem.layer_names
+    arr = problem.columns_arrays()
+    cols = problem.all_columns
+    ves = [s for s, c in enumerate(cols) if c.species == "vesicle"]
+    car = [s for s, c in enumerate(cols) if c.species == "cargo"]
+    released = bool(car)
+    col_parts = [_column_parts(problem, raw, arr, s) for s in range(len(cols))]
+    vparts = _sum_parts([col_parts[s] for s in ves])
+    dose_cm2 = problem.dose * PER_CM2
+    amount_v = _amounts(vparts, released) * PER_CM2
+    if problem.vehicle == "infinite":
+        amount_v[:, 0] = dose_cm2
+    balance = column_balance_errors(problem, raw) if raw.u_cols is not None and raw.u_cols.shape[1] > 1 else \
+        {"vesicle": mass_balance_error(problem, raw)}
+    out = dict(cols=cols, ves=ves, car=car, released=released,
+               processes=list(LOSS_PROCESSES) + (["released"] if released else []),
+               col_parts=col_parts, vparts=vparts, dose_cm2=dose_cm2, comp_names=compartment_names(names, released),
+               amount_v=amount_v, t_h=raw.times / 3600.0, depth_um=problem.grid.centres * 1e6, balance=balance)
+    if released:
+        f_deg = problem.release_on_degradation
+        free = col_parts[car[0]]
+        # the cargo by place: free + inside intact vesicles; degraded with them: (1 - f) x degraded vesicles
+        pl_v = vparts["per_layer"]
+        pl_c = free["per_layer"].copy()
+        pl_c[:, 0] += (1.0 - f_deg) * pl_v[:, 0]
+        pl_c[:, 1] += pl_v[:, 1]
+        pl_c[:, 2] += pl_v[:, 2]
+        pl_c[:, 3] = 0.0
+        cparts = dict(vehicle=free["vehicle"] + vparts["vehicle"], layers=free["layers"] + vparts["layers"],
+                      per_layer=pl_c, bottom=free["bottom"] + vparts["bottom"],
+                      removed=free["removed"] + vparts["removed"], conc=free["conc"] + vparts["conc"],
+                      flux_sys=free["flux_sys"] + vparts["flux_sys"], flux_in=free["flux_in"] + vparts["flux_in"])
+        amount_c = _amounts(cparts, True) * PER_CM2
+        if problem.vehicle == "infinite":
+            amount_c[:, 0] = dose_cm2
+        out.update(free=free, cparts=cparts, amount_c=amount_c)
+    return out
+
+
+def metric_arrays(problem: Problem1D, raw: RawSolution):
+    """The inputs of :func:`exodiff.metrics.summary_of_arrays` straight from a 1D run's raw arrays.
+
+    The same arrays (same operations, same values) :func:`to_dataset` stores
+    and :func:`exodiff.metrics.run_arrays` reads back, without building the
+    Dataset: ``summary_of_arrays(metric_arrays(p, raw))`` equals
+    ``summary(to_dataset(p, raw))`` (tests/test_sweep.py checks it).
+
+    Returns
+    -------
+    exodiff.metrics.RunArrays
+    """
+    from exodiff.results.metrics import RunArrays, SpeciesArrays
+
+    led = _ledgers(problem, raw)
+    dose = led["dose_cm2"]
+    vparts = led["vparts"]
+    # the same products and quotients as to_dataset's variables (per cm^2, per cm^3)
+    species = [("vesicle" if led["released"] else None,
+                SpeciesArrays(fraction=led["amount_v"] / dose, loss_by_layer=vparts["per_layer"] * PER_CM2,
+                              dose=float(dose), concentration_end=vparts["conc"][-1] * PER_CM3))]
+    balance = led["balance"]["vesicle"]
+    if led["released"]:
+        cparts = led["cparts"]
+        species.append(("cargo", SpeciesArrays(fraction=led["amount_c"] / dose,
+                                               loss_by_layer=cparts["per_layer"] * PER_CM2, dose=float(dose),
+                                               concentration_end=cparts["conc"][-1] * PER_CM3)))
+        balance = np.stack([balance, led["balance"]["cargo"]], axis=1)
+    return RunArrays(time_h=led["t_h"], compartments=led["comp_names"], layers=list(problem.layer_names),
+                     processes=led["processes"], depth_um=led["depth_um"], cell_width_um=problem.grid.widths * 1e6,
+                     species=species, mass_balance_error=balance)
+
+
+def _add_classes(data_vars, coords, problem, parts, cols, released, unit) -> None:
+    """Per-class variables with a ``size_class`` dimension (``output.per_class``)."""
+    amounts = np.stack([_amounts(p, released) for p in parts], axis=1) * PER_CM2  # (k, N, C)
+    doses = np.array([c.weight for c in cols]) * problem.dose * PER_CM2
+    if problem.vehicle == "infinite":
+        amounts[:, :, 0] = doses
+    coords["size_class"] = ("size_class", np.arange(len(cols)), {"long_name": "size class, smallest first"})
+    coords["class_diameter"] = ("size_class", np.array([c.diameter for c in cols]) * 1e9,
+                                {"units": "nm", "long_name": "hydrodynamic diameter of the size class"})
+    coords["class_weight"] = ("size_class", np.array([c.weight for c in cols]),
+                              {"units": "1", "long_name": "number fraction of the size class"})
+    data_vars["class_applied_dose"] = (("size_class",), doses, {"units": f"{unit} cm-2",
+                                                                 "long_name": "applied amount of the size class"})
+    data_vars["class_amount"] = (("time", "size_class", "compartment"), amounts,
+                                 {"units": f"{unit} cm-2", "long_name": "amount of the size class by compartment"})
+    data_vars["class_fraction"] = (("time", "size_class", "compartment"), amounts / doses[None, :, None],
+                                   {"units": "1", "long_name": "amount / applied amount of the size class"})
+    data_vars["class_concentration"] = (("time", "size_class", "depth"),
+                                        np.stack([p["conc"] for p in parts], axis=1) * PER_CM3,
+                                        {"units": f"{unit} cm-3", "long_name": "concentration of the size class"})
+    data_vars["class_loss_by_layer"] = (("time", "size_class", "process", "layer"),
+                                        np.stack([p["per_layer"] for p in parts], axis=1) * PER_CM2,
+                                        {"units": f"{unit} cm-2",
+                                         "long_name": "cumulative amount of the size class removed in each layer"})
+    per = [_coefficients(c.layers) for c in cols]
+    for k in per[0]:
+        data_vars[f"class_{k}"] = (("size_class", "layer"), np.stack([p[k] for p in per]),
+                                   {"units": _COEF_ATTRS[k][0], "long_name": _COEF_ATTRS[k][1] + " (size class)"})

@@ -1,0 +1,336 @@
+"""The one orchestrator: a scenario in, its result out.
+
+:func:`run` decides the geometry and sends the work down the stages: a 1D
+column (one column, size classes or a tracked cargo) or the r-z unit cell
+around a channel (one, or one per size class, summed).  Studies (compare,
+sweeps, later fit and population) call this module and nothing below it:
+:func:`run` for a Dataset, :func:`run_metrics` for a sweep point's headline
+metrics straight from the solver's arrays, the batched 1D path
+(:func:`prepare_batched`, :func:`pack_batched`, :func:`solve_batched`,
+:func:`batched_metrics`),
+and the first-run notices and warm-ups (:func:`compile_notice`,
+:func:`warm`, :func:`warm_solver`).
+
+Imports happen inside the functions, so importing this module (and the
+command line) stays quick.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from exodiff._callable import make_callable
+
+__all__ = ["run", "run_metrics", "is_unit_cell", "compile_notice", "compile_notices", "compile_line", "warm", "warm_solver",
+           "WARM_SCENARIO", "prepare_batched", "pack_batched", "solve_batched", "batched_metrics", "batch_eligible"]
+
+
+def _sc(scenario):
+    from exodiff.scenario.core import Scenario, load_scenario
+
+    return scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+
+
+def is_unit_cell(scenario) -> bool:
+    """True when ``scenario`` is solved in the r-z unit cell (microneedle, laser, follicles)."""
+    from exodiff.geometry.channels import channel_geometry
+
+    return channel_geometry(scenario.resolved) is not None
+
+
+def _unit_cell(resolved, problem):
+    """The unit-cell problem of a channel scenario (nominal size), None for a 1D one."""
+    from exodiff.geometry.channels import channel_geometry
+    from exodiff.problem.unit_cell import unit_cell_problem
+
+    if channel_geometry(resolved) is None:
+        return None
+    return unit_cell_problem(resolved, problem.layers, problem)[0]
+
+
+def run(scenario, progress: bool = False):
+    """Run a scenario and return its result Dataset.
+
+    Parameters
+    ----------
+    scenario : Scenario, path or dict
+        Anything :func:`exodiff.load_scenario` accepts.
+    progress : bool
+        Show a progress bar for long runs.
+
+    Returns
+    -------
+    xarray.Dataset
+        See ``docs/scenario.md`` (result dataset).
+    """
+    from exodiff.geometry.channels import channel_geometry
+    from exodiff.problem.layered import problem_from_scenario
+
+    sc = _sc(scenario)
+    problem = problem_from_scenario(sc.resolved)
+    if problem.columns and channel_geometry(sc.resolved) is not None:
+        # a size distribution through channels: one unit cell per class, summed
+        return run_classes(sc, problem, progress=progress)
+    prz = _unit_cell(sc.resolved, problem)
+    if prz is not None:
+        # microneedle, laser or follicles: the r-z unit cell around one channel
+        from exodiff.results.dataset_rz import to_dataset_rz
+        from exodiff.solvers.unit_cell import integrate_rz
+
+        raw = integrate_rz(prz, progress=progress, desc=sc.name)
+        return to_dataset_rz(prz, raw, scenario=sc)
+    from exodiff.results.dataset import to_dataset
+    from exodiff.solvers.layered import integrate
+
+    raw = integrate(problem, progress=progress, desc=sc.name)
+    return to_dataset(problem, raw, scenario=sc)
+
+
+def run_classes(scenario, problem, progress: bool = False):
+    """Solve every size class in the unit cell and combine them into one result Dataset.
+
+    Size classes do not interact, so each class is its own unit cell, with
+    its own adaptive steps (a unit-cell step costs far more than a Python
+    call, and a common step would be set by the most demanding class), and
+    the results add up (:func:`exodiff.results.classes_rz.combine`).
+
+    Parameters
+    ----------
+    scenario : Scenario
+        A validated channel scenario with a size distribution.
+    problem : Problem1D
+        Its 1D problem (the classes are ``problem.columns``).
+    progress : bool
+        A progress bar per class.
+
+    Returns
+    -------
+    xarray.Dataset
+        As :func:`exodiff.results.dataset_rz.to_dataset_rz`, totals over the
+        classes, attribute ``size_classes``; with ``output.per_class`` also
+        the ``class_*`` variables of the 1D result (``size_class`` dimension).
+    """
+    from exodiff.problem.unit_cell import class_problems
+    from exodiff.results.classes_rz import combine
+    from exodiff.results.dataset_rz import to_dataset_rz
+    from exodiff.solvers.unit_cell import integrate_rz
+
+    pairs = class_problems(scenario.resolved, problem)
+    parts = []
+    for k, (prz, col) in enumerate(pairs):
+        raw = integrate_rz(prz, progress=progress, desc=f"{scenario.name} [class {k + 1}/{len(pairs)}]")
+        parts.append(to_dataset_rz(prz, raw, scenario=scenario))
+    per_class = bool(scenario.resolved.get("output", {}).get("per_class", False))
+    return combine(parts, [c for _, c in pairs], problem, per_class)
+
+
+def run_metrics(scenario, keep_dataset: bool = False):
+    """Solve a scenario and return ``(metrics, Dataset or None)``: a sweep point's work.
+
+    A 1D scenario's metrics come straight from the solver's arrays
+    (:func:`exodiff.results.dataset.metric_arrays`): the same numbers as
+    ``summary(run(sc))`` without building the Dataset, which cost ~4 ms
+    plus ~18 ms of metrics on xarray per point against a ~4 ms solve
+    (docs/performance.md, "Sweeps").  Unit-cell (r-z) scenarios, and
+    ``keep_dataset``, go through :func:`run`.
+    """
+    from exodiff.geometry.channels import channel_geometry
+    from exodiff.problem.layered import problem_from_scenario
+    from exodiff.results.dataset import metric_arrays
+    from exodiff.results.metrics import summary, summary_of_arrays
+    from exodiff.solvers.layered import integrate
+
+    sc = _sc(scenario)
+    target = sc.resolved["formulation"].get("target_layer")
+    if keep_dataset or channel_geometry(sc.resolved) is not None:
+        ds = run(sc)
+        return summary(ds, target), ds
+    problem = problem_from_scenario(sc.resolved)
+    raw = integrate(problem)
+    return summary_of_arrays(metric_arrays(problem, raw), target), None
+
+
+# -- the batched 1D path (many sweep points in one compiled call) -----------------------------
+
+def batch_eligible(scenario) -> bool:
+    """A cheap prediction that the batched path solves this scenario (1D, one column).
+
+    No channel, no size classes, no cargo.  The batch still checks every
+    point itself (:func:`prepare_batched`).
+    """
+    from exodiff.geometry.channels import channel_geometry
+    from exodiff.problem.layered import size_classes
+
+    try:
+        res = scenario.resolved
+        form = res["formulation"]
+        return channel_geometry(res) is None and form.get("cargo") is None and size_classes(form) is None
+    except Exception:
+        return False
+
+
+def prepare_batched(scenario):
+    """The scenario's batched-path problem (:class:`exodiff.solvers.batch.Prepared`), or None.
+
+    None when the batch does not solve it (a channel, several columns) or
+    its problem cannot be built: the caller runs it alone, which records
+    the error exactly as on the other paths.
+    """
+    import warnings
+
+    from exodiff.geometry.channels import channel_geometry
+    from exodiff.problem.layered import problem_from_scenario
+    from exodiff.solvers.batch import prepare
+
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            if channel_geometry(scenario.resolved) is not None:
+                return None
+            prepared = prepare(problem_from_scenario(scenario.resolved))
+    except Exception:
+        return None
+    if prepared is not None:
+        prepared.target = scenario.resolved["formulation"].get("target_layer")
+    return prepared
+
+
+def pack_batched(prepared: list) -> dict:
+    """Lay prepared scenarios out as the batch kernel's ragged arrays (:func:`exodiff.solvers.batch.pack`)."""
+    from exodiff.solvers.batch import pack
+
+    return pack(prepared)
+
+
+def solve_batched(packed: dict, threads: int | None = None) -> float:
+    """Solve packed scenarios in one compiled call (it releases the GIL); return its wall time, s."""
+    from exodiff.solvers.batch import solve
+
+    return solve(packed, threads)
+
+
+def batched_metrics(prepared, packed, p: int, wall_time_s: float):
+    """The metrics of point ``p`` of a solved batch, or None when it must be run alone.
+
+    None when the kernel failed or the mass balance is not round-off:
+    running it alone gives the same bits and the driver's error message.
+    """
+    import warnings
+
+    from exodiff.results.dataset import metric_arrays
+    from exodiff.results.metrics import summary_of_arrays
+    from exodiff.solvers.batch import raw_solution
+    from exodiff.solvers.ledger import MASS_BALANCE_LIMIT
+
+    raw = raw_solution(prepared, packed, p, wall_time_s)
+    if raw is None:
+        return None
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            arrays = metric_arrays(prepared.problem, raw)
+            # the driver's check (integrate): for one column this is the same mass_balance_error
+            if not float(np.max(np.abs(arrays.mass_balance_error))) <= MASS_BALANCE_LIMIT:
+                return None
+            return summary_of_arrays(arrays, prepared.target)
+    except Exception:
+        return None
+
+
+# -- compiling: first-run notices and warm-ups -----------------------------------------------
+
+def compile_line(what: str, seconds: float) -> str:
+    """The first-run notice for compiling ``what`` (about ``seconds`` s)."""
+    return f"compiling the {what} (first run only, about {seconds:.0f} s; later runs use the cache)"
+
+
+def compile_notice(scenario) -> str | None:
+    """The line to show before running ``scenario`` when its solver must be compiled first; None when cached.
+
+    A channel scenario uses the unit-cell time loop (serial or parallel, as
+    :func:`exodiff.solvers.unit_cell.use_parallel` will choose for its grid),
+    others the 1D kernel.
+    """
+    from exodiff.problem.layered import problem_from_scenario
+    from exodiff.solvers import layered
+    from exodiff.solvers.unit_cell import COMPILE_SECONDS as RZ_SECONDS
+    from exodiff.solvers.unit_cell import kernel_cached, use_parallel
+
+    prz = _unit_cell(scenario.resolved, problem_from_scenario(scenario.resolved))
+    if prz is None:
+        return None if layered.kernels_cached() else compile_line("solver", layered.COMPILE_SECONDS)
+    par = use_parallel(prz)
+    if kernel_cached(par):
+        return None
+    return compile_line(f"{'parallel ' if par else ''}unit-cell solver", RZ_SECONDS[par])
+
+
+def compile_notices(unit_cell: bool, batched: bool) -> list[str]:
+    """First-run lines for a study's points: the 1D kernels (and the batch kernel), the serial unit cell."""
+    from exodiff.solvers import batch, layered, unit_cell as rz
+
+    lines = []
+    if not layered.kernels_cached() or (batched and not batch.batch_cached()):
+        lines.append(compile_line("solver", layered.COMPILE_SECONDS))
+    if unit_cell and not rz.kernel_cached(False):
+        lines.append(compile_line("unit-cell solver", rz.COMPILE_SECONDS[False]))
+    return lines
+
+
+def warm(scenario) -> None:
+    """Compile (or load from the cache) the kernel ``run(scenario)`` will use, on its first second.
+
+    Called after :func:`compile_notice`, so the compile happens before a
+    progress bar starts (whose time-left estimate it would otherwise spoil).
+    """
+    from exodiff.problem.layered import problem_from_scenario
+    from exodiff.solvers.layered import integrate
+    from exodiff.solvers.unit_cell import integrate_rz
+
+    problem = problem_from_scenario(scenario.resolved)
+    first = np.array([0.0, 1.0])
+    prz = _unit_cell(scenario.resolved, problem)
+    if prz is None:
+        integrate(replace(problem, output_times=first))
+    else:
+        integrate_rz(replace(prz, output_times=first), check=False)
+
+
+#: the smallest scenario that goes through every compiled function of a 1D run
+WARM_SCENARIO = {
+    "meta": {"name": "warm-up"},
+    "skin": {"preset": "none", "layers": {"m": {"thickness": "10 um", "diffusivity": "1e-7 cm^2/s",
+                                                "partition": 1.0}}},
+    "formulation": {"preset": "custom", "vehicle": "finite", "concentration": "1 ug/cm^3",
+                    "vehicle_thickness": "10 um", "evaporation_fraction": 0.5},
+    "simulation": {"duration": "1 min", "output_interval": "30 s", "resolution": {"cells": 4}},
+}
+
+
+def warm_solver(unit_cell: bool = False) -> None:
+    """Compile (or load from Numba's cache) the solver and import the run's modules.
+
+    Called once in the parent before any worker starts, so workers never
+    write the cache concurrently, and forked workers inherit the compiled
+    code; dask workers call it once each.  ``unit_cell``: also the serial
+    r-z time loop, for studies with channel points.
+    """
+    from exodiff.results.metrics import summary
+
+    summary(run(WARM_SCENARIO))
+    if unit_cell:
+        from exodiff.solvers.unit_cell import warm_serial
+
+        warm_serial()
+
+
+def warm_batch() -> None:
+    """Compile (or load from Numba's cache) the batch kernel: a two-point batch of the warm-up scenario."""
+    sc = _sc(WARM_SCENARIO)
+    solve_batched(pack_batched([prepare_batched(sc) for _ in range(2)]))
+
+
+# exodiff.run(sc) calls run() whether exodiff.run is this module or the function
+make_callable(__name__)

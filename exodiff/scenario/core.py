@@ -1,0 +1,1082 @@
+"""Scenario files: read, merge presets, validate, convert to SI.
+
+A scenario is a TOML file whose sections and keys are listed in
+:mod:`exodiff.scenario.schema`.  :func:`load_scenario` turns it (or a dict of the same
+shape) into a :class:`Scenario` whose ``resolved`` dict is the contract of
+``docs/dev/contracts.md``: presets merged with the user's values, every
+quantity a plain float in SI, amounts in the scenario's dose unit.
+
+Validation collects *every* problem of a file before reporting: each becomes
+an :class:`~exodiff.errors.Issue` (file, dotted key, what was given, what is
+expected) and all of them are raised together as one
+:class:`~exodiff.errors.ScenarioError`.  Preset values go through exactly the
+same parsing as user values; a bad preset value is reported against the
+package data file that holds it.
+
+Parameters are addressed by dotted keys (``"formulation.diameter"``,
+``"skin.layers.dermis.uptake_rate"``), the same keys sweeps and fits use
+through :meth:`Scenario.replace`.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import json
+import math
+import numbers
+import re
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping
+
+from exodiff import data, units
+from exodiff.errors import Issue, ParameterProblem, ScenarioError
+from exodiff.scenario.schema import AMOUNT, DELIVERY_METHODS, LAYER, RESOLUTION, SECTIONS, SUBTABLES, Field
+
+__all__ = ["Scenario", "load_scenario", "to_toml", "clear_preset_cache", "IMPLEMENTED_METHODS", "PLANNED_METHODS"]
+
+#: File label of scenarios given as a dict.
+IN_MEMORY = "<scenario>"
+
+#: Delivery methods this version can run; the others of the schema are planned.
+IMPLEMENTED_METHODS = ("topical", "microneedle", "laser")
+PLANNED_METHODS: tuple[str, ...] = ()
+
+#: Top-level tables that belong to other commands and are carried along
+#: unvalidated (``exodiff sweep`` and ``exodiff compare`` check their own).
+PASS_THROUGH_SECTIONS = ("sweep", "compare")
+
+#: Compartment names of the result dataset; a layer may not take one.
+RESERVED_LAYER_NAMES = ("vehicle", "degraded", "taken_up", "cleared", "removed", "released")
+
+#: Guard against an output interval that would store millions of profiles.
+MAX_OUTPUT_TIMES = 100_000
+
+#: Default number of output intervals when neither output_interval nor
+#: output_times is given.
+DEFAULT_OUTPUT_INTERVALS = 48
+
+# Layer names become dotted-key parts, NetCDF coordinate labels and file
+# names: keep them to letters, digits and underscores.
+_LAYER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+# Relative tolerance for "dose = concentration x vehicle_thickness" when all
+# three are given.
+_CONSISTENCY_RTOL = 1e-6
+
+_BAD = object()  # marks a value that produced an issue
+
+
+# --------------------------------------------------------------------------
+# Showing values in messages
+
+
+def _show(value: Any) -> str:
+    """Render a value the way it would look in TOML (strings in double quotes)."""
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_show(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    if isinstance(value, numbers.Real):
+        return repr(float(value)) if isinstance(value, float) else str(value)
+    return repr(value)
+
+
+def _names(names) -> str:
+    return ", ".join(f'"{n}"' for n in names)
+
+
+def _did_you_mean(word: str, candidates) -> str:
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f'did you mean "{close[0]}"?' if close else ""
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+# --------------------------------------------------------------------------
+# Collecting issues
+
+
+class _Checker:
+    """Checks values and collects the issues of one source.
+
+    The source is a scenario file (keys like ``"skin.bottom"``) or a preset
+    data file (keys like ``"forearm.layers.dermis.thickness"``); callers
+    pass full dotted keys.
+    """
+
+    def __init__(self, file: str):
+        self.file = file
+        self.issues: list[Issue] = []
+
+    def add(self, key: str, given: str, expected: str) -> object:
+        self.issues.append(Issue(self.file, key, given, expected))
+        return _BAD
+
+    def unknown(self, key: str, word: str, candidates, elsewhere: str = "") -> None:
+        hint = _did_you_mean(word, candidates) or elsewhere
+        if not hint:
+            hint = f"known keys here: {', '.join(candidates)}" if candidates else "no keys allowed here"
+        self.add(key, "", f"unknown key; {hint}")
+
+    # -- single values -----------------------------------------------------
+
+    def value(self, key: str, field: Field, raw: Any) -> Any:
+        """Check and convert one value of ``field``; ``_BAD`` after an issue."""
+        kind = field.kind
+        if kind == "quantity":
+            return self.quantity(key, field, raw)
+        if kind == "number":
+            if not _is_number(raw):
+                return self.add(key, _show(raw), f"a bare number (no quotes, no units), e.g. {field.example}")
+            return self.in_range(key, field, float(raw), _show(raw))
+        if kind == "integer":
+            if not isinstance(raw, int) or isinstance(raw, bool):
+                return self.add(key, _show(raw), f"a whole number, e.g. {field.example}")
+            return self.in_range(key, field, raw, _show(raw))
+        if kind == "string":
+            if not isinstance(raw, str):
+                return self.add(key, _show(raw), f"a string in double quotes, e.g. {field.example}")
+            return raw
+        if kind == "choice":
+            if not isinstance(raw, str) or raw not in field.choices:
+                hint = _did_you_mean(raw, field.choices) if isinstance(raw, str) else ""
+                return self.add(key, _show(raw), f"one of {_names(field.choices)}" + (f" ({hint})" if hint else ""))
+            return raw
+        if kind == "bool":
+            if not isinstance(raw, bool):
+                return self.add(key, _show(raw), "true or false (no quotes)")
+            return raw
+        if kind == "quantity_list":
+            if not isinstance(raw, list):
+                return self.add(key, _show(raw), f"a list of {_plural(field.dimension)} with units, e.g. {field.example}")
+            out = [self.quantity(f"{key}[{i}]", field, item) for i, item in enumerate(raw)]
+            return _BAD if any(v is _BAD for v in out) else out
+        if kind == "resolution":
+            return self.resolution(key, field, raw)
+        if kind == "quantity_table":
+            if not isinstance(raw, dict):
+                return self.add(key, _show(raw), f"a table of layer names to {_plural(field.dimension)}, "
+                                                 f"e.g. {field.example}")
+            out = {str(k): self.quantity(f"{key}.{k}", field, v) for k, v in raw.items()}
+            return _BAD if any(v is _BAD for v in out.values()) else out
+        if kind == "table":
+            # defaults are filled after merging with the preset's table
+            if not isinstance(raw, dict):
+                return self.add(key, _show(raw), f"a table {field.example}")
+            return self.table(key + ".", SUBTABLES[key.rsplit(".", 1)[-1]], raw)
+        if kind == "loading":
+            # converted once the dose unit is known (_resolve_cargo)
+            if _is_number(raw):
+                return self.in_range(key, dataclasses.replace(field, low=0.0, low_open=True), float(raw), _show(raw))
+            if not isinstance(raw, str):
+                return self.add(key, _show(raw), f"an amount per unit of dose, e.g. {field.example}, or a number")
+            return raw
+        raise AssertionError(f"schema kind {kind!r} not handled")  # a schema bug, not user input
+
+    def quantity(self, key: str, field: Field, raw: Any) -> Any:
+        expected = f"{field.dimension}, e.g. {field.example}"
+        if _is_number(raw):
+            return self.add(key, f"{_show(raw)} (a bare number)",
+                            f"{field.dimension} as a string with units, e.g. {field.example}")
+        if not isinstance(raw, str):
+            return self.add(key, _show(raw), f"{field.dimension} as a string with units, e.g. {field.example}")
+        try:
+            value = units.to_si(raw, field.si_unit)
+        except units.UnitParseError as exc:
+            return self.add(key, f"{_show(raw)} ({exc})", expected)
+        except units.DimensionError as exc:
+            return self.add(key, f"{_show(raw)} ({exc})", expected)
+        return self.in_range(key, field, value, _show(raw), si_unit=field.si_unit)
+
+    def in_range(self, key: str, field: Field, value: float, given: str, si_unit: str = "") -> Any:
+        if field.in_range(value):
+            return value
+        if si_unit:
+            given = f"{given} (= {units.format_quantity(value, si_unit)})"
+        what = field.dimension or ("a whole number" if field.kind == "integer" else "a number")
+        return self.add(key, given, f"{what} {field.range_text()}")
+
+    def amount(self, key: str, field: Field, raw: Any) -> Any:
+        """Amount-bearing quantity: ``(value, amount_unit, amount_dimension)`` or ``_BAD``."""
+        per = field.si_unit.replace(AMOUNT, "1")
+        expected = (f"{field.dimension} (particles, mass or moles), e.g. {field.example}")
+        if _is_number(raw):
+            return self.add(key, f"{_show(raw)} (a bare number)", f"{field.dimension} as a string with units, "
+                            f"e.g. {field.example}")
+        if not isinstance(raw, str):
+            return self.add(key, _show(raw), expected)
+        try:
+            value, unit, dim = units.parse_amount(raw, per)
+        except (units.UnitParseError, units.DimensionError) as exc:
+            return self.add(key, f"{_show(raw)} ({exc})", expected)
+        if not field.in_range(value):
+            # The range in SI would print a "[amount]" placeholder: drop the unit.
+            return self.add(key, _show(raw), f"{field.dimension} {dataclasses.replace(field, si_unit='').range_text()}")
+        return value, unit, dim
+
+    def resolution(self, key: str, field: Field, raw: Any) -> Any:
+        expected = 'a table { dz = "1 um" } or { cells = 80 } (unit cells: nr, nz, dr), or "auto"'
+        if raw == "auto":
+            return "auto"
+        if not isinstance(raw, dict) or not raw:
+            return self.add(key, _show(raw), expected)
+        allowed = tuple(RESOLUTION)
+        bad = False
+        for k in raw:
+            if k not in allowed:
+                self.unknown(f"{key}.{k}", k, allowed)
+                bad = True
+        # cells and dz both size the depth grid, nr and dr the radial one
+        for a, b in (("cells", "dz"), ("nz", "dz"), ("nr", "dr")):
+            if a in raw and b in raw:
+                self.add(key, _show(raw), f"only one of {a} or {b}, e.g. {{ {a} = 80 }}")
+                bad = True
+        out = {}
+        for k in allowed:
+            if k in raw:
+                v = self.value(f"{key}.{k}", RESOLUTION[k], raw[k])
+                bad = bad or v is _BAD
+                out[k] = v
+        return _BAD if bad else out
+
+    # -- tables ------------------------------------------------------------
+
+    def table(self, prefix: str, spec: Mapping[str, Field], raw: Mapping[str, Any],
+              skip: tuple[str, ...] = (), elsewhere=None) -> dict[str, Any]:
+        """Check every key of ``raw`` against ``spec``; return the good values.
+
+        Keys in ``skip`` are left to the caller.  Unknown keys get a
+        did-you-mean from ``spec``, or from ``elsewhere(key)`` (a key that
+        belongs to another section).
+        """
+        out: dict[str, Any] = {}
+        for k, v in raw.items():
+            if k in skip:
+                continue
+            if k not in spec:
+                hint = elsewhere(k) if elsewhere else ""
+                self.unknown(prefix + k, k, [*spec, *skip], hint)
+                continue
+            val = self.value(prefix + k, spec[k], v)
+            if val is not _BAD:
+                out[k] = val
+        return out
+
+
+def _plural(dimension: str) -> str:
+    return dimension.replace("a ", "", 1) + "s" if dimension.startswith("a ") else dimension
+
+
+# Where else a misplaced key lives, for "did you mean" across sections.
+_KEY_HOME: dict[str, str] = {}
+for _sec, _spec in SECTIONS.items():
+    for _k in _spec:
+        _KEY_HOME.setdefault(_k, f"{_sec}.{_k}")
+for _k in LAYER:
+    _KEY_HOME.setdefault(_k, f"skin.layers.<name>.{_k}")
+_KEY_HOME["layers"] = "skin.layers"
+
+
+def _elsewhere(section: str):
+    def hint(key: str) -> str:
+        home = _KEY_HOME.get(key)
+        if home and not home.startswith(section + "."):
+            return f'did you mean "{home}"?'
+        return ""
+
+    return hint
+
+
+# --------------------------------------------------------------------------
+# Presets, parsed once per process
+
+
+def _preset_file(kind: str) -> str:
+    return f"exodiff/data/{data.KINDS[kind]}"
+
+
+@lru_cache(maxsize=8)
+def _preset_names(kind: str) -> tuple[str, ...]:
+    try:
+        return tuple(data.names(kind))
+    except FileNotFoundError:  # a broken installation: say so instead of a traceback
+        return ()
+
+
+@lru_cache(maxsize=64)
+def _skin_preset(name: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]], tuple[Issue, ...]]:
+    """Parsed skin preset: (section values, layers, issues), values in SI."""
+    raw = data.values("skin", name)
+    ck = _Checker(_preset_file("skin"))
+    prefix = f"{name}."
+    scalars = ck.table(prefix, SECTIONS["skin"], raw, skip=("layers", "preset"))
+    if "preset" in raw:
+        ck.unknown(prefix + "preset", "preset", [k for k in SECTIONS["skin"] if k != "preset"])
+    layers: dict[str, dict[str, Any]] = {}
+    raw_layers = raw.get("layers", {})
+    if not isinstance(raw_layers, dict):
+        ck.add(prefix + "layers", _show(raw_layers), "a table of layers")
+        raw_layers = {}
+    for lname, ltable in raw_layers.items():
+        if not isinstance(ltable, dict):
+            ck.add(f"{prefix}layers.{lname}", _show(ltable), "a table of layer properties")
+            continue
+        layers[lname] = ck.table(f"{prefix}layers.{lname}.", LAYER, ltable)
+        if "thickness" in ltable and "thickness" not in layers[lname]:
+            layers[lname]["thickness"] = _BAD  # reported here; not "missing" in the scenario
+    return scalars, layers, tuple(ck.issues)
+
+
+@lru_cache(maxsize=64)
+def _formulation_preset(name: str) -> tuple[dict[str, Any], dict[str, Any], tuple[Issue, ...]]:
+    """Parsed formulation preset: (values, amounts, issues), values in SI.
+
+    ``amounts`` holds the preset's ``dose``/``concentration`` as
+    ``(value, amount_unit, dimension)``; they are used only when the user
+    gives neither.
+    """
+    if name == "custom" and name not in _preset_names("formulation"):
+        return {}, {}, ()
+    raw = data.values("formulation", name)
+    ck = _Checker(_preset_file("formulation"))
+    prefix = f"{name}."
+    spec = SECTIONS["formulation"]
+    values = ck.table(prefix, spec, raw, skip=("dose", "concentration", "preset"))
+    if "preset" in raw:
+        ck.unknown(prefix + "preset", "preset", [k for k in spec if k != "preset"])
+    amounts = {}
+    for k in ("dose", "concentration"):
+        if k in raw:
+            a = ck.amount(prefix + k, spec[k], raw[k])
+            if a is not _BAD:
+                amounts[k] = a
+    return values, amounts, tuple(ck.issues)
+
+
+def clear_preset_cache() -> None:
+    """Forget parsed presets (after editing preset data in a running session, or in tests)."""
+    _preset_names.cache_clear()
+    _skin_preset.cache_clear()
+    _formulation_preset.cache_clear()
+
+
+def _check_preset_name(ck: _Checker, key: str, kind: str, name: Any, extra: tuple[str, ...]) -> bool:
+    """Check a preset name; True when the preset can be used."""
+    if not isinstance(name, str):
+        ck.add(key, _show(name), 'a preset name in double quotes, e.g. "forearm"')
+        return False
+    avail = [*_preset_names(kind), *extra]
+    if name in avail:
+        return True
+    if not _preset_names(kind):
+        ck.add(key, _show(name), f"a preset name, but the preset file {data.KINDS[kind]} is missing from "
+                                 "the installed package (reinstall exodiff)")
+        return False
+    hint = _did_you_mean(name, avail)
+    ck.add(key, _show(name), f"one of {_names(avail)}" + (f" ({hint})" if hint else ""))
+    return False
+
+
+# --------------------------------------------------------------------------
+# Sections
+
+
+def _resolve_meta(ck: _Checker, raw: dict, default_name: str) -> dict[str, Any]:
+    meta = ck.table("meta.", SECTIONS["meta"], raw, elsewhere=_elsewhere("meta"))
+    meta.setdefault("name", default_name)
+    return meta
+
+
+def _resolve_skin(ck: _Checker, raw: dict) -> dict[str, Any]:
+    spec = SECTIONS["skin"]
+    preset = raw.get("preset", spec["preset"].default)
+    ok = _check_preset_name(ck, "skin.preset", "skin", preset, ("none",))
+    scalars_p: dict[str, Any] = {}
+    layers_p: dict[str, dict[str, Any]] = {}
+    if ok and preset != "none":
+        scalars_p, layers_p, issues = _skin_preset(preset)
+        ck.issues.extend(issues)
+    user = ck.table("skin.", spec, raw, skip=("layers", "preset"), elsewhere=_elsewhere("skin"))
+
+    skin: dict[str, Any] = {"preset": preset if isinstance(preset, str) else str(preset)}
+    for k, f in spec.items():
+        if k == "preset":
+            continue
+        if k in user:
+            skin[k] = user[k]
+        elif k in scalars_p:
+            skin[k] = scalars_p[k]
+        elif f.default is not None and k not in raw:  # a bad user value is not replaced by the default
+            skin[k] = f.default
+
+    raw_layers = raw.get("layers", {})
+    if not isinstance(raw_layers, dict):
+        ck.add("skin.layers", _show(raw_layers), "tables [skin.layers.<name>] of layer properties")
+        raw_layers = {}
+    explicit = preset == "none"
+    # Preset layers keep their order and take the user's fields; with
+    # preset "none" the user's tables are the layers, in file order.
+    layers: dict[str, dict[str, Any]] = {name: dict(t) for name, t in layers_p.items()}
+    for name, table in raw_layers.items():
+        key = f"skin.layers.{name}"
+        if not explicit and name not in layers_p:
+            if ok:  # with an unknown preset the layer list is unknown too
+                hint = _did_you_mean(name, layers_p) or f"layers of {_show(preset)}: {', '.join(layers_p)}"
+                ck.add(key, "", f'unknown layer of skin preset {_show(preset)}; {hint} '
+                                '(use skin.preset = "none" to give your own layers)')
+            continue
+        if explicit and not _LAYER_NAME.match(name):
+            ck.add(key, _show(name), "a layer name of letters, digits and underscores, starting with a letter")
+            continue
+        if name in RESERVED_LAYER_NAMES:
+            ck.add(key, _show(name), f"a layer name other than {_names(RESERVED_LAYER_NAMES)} "
+                                     "(those name result compartments)")
+            continue
+        if not isinstance(table, dict):
+            ck.add(key, _show(table), f"a table [{key}] of layer properties")
+            continue
+        fields = ck.table(key + ".", LAYER, table, elsewhere=_elsewhere("skin.layers"))
+        layers.setdefault(name, {}).update(fields)
+        if "thickness" in table and "thickness" not in fields:
+            layers[name]["thickness"] = _BAD  # reported already; not "missing"
+
+    if explicit and not raw_layers:
+        ck.add("skin.layers", "nothing", 'at least one table [skin.layers.<name>] with a thickness when '
+                                         'skin.preset = "none"')
+    for name, layer in layers.items():
+        if "thickness" not in layer:
+            ck.add(f"skin.layers.{name}.thickness", "nothing",
+                   f'{LAYER["thickness"].dimension}, e.g. {LAYER["thickness"].example} (every layer needs one)')
+        elif layer["thickness"] is _BAD:
+            del layer["thickness"]
+    skin["layers"] = layers
+    return skin
+
+
+def _resolve_formulation(ck: _Checker, raw: dict) -> dict[str, Any]:
+    spec = SECTIONS["formulation"]
+    preset = raw.get("preset", spec["preset"].default)
+    values_p: dict[str, Any] = {}
+    amounts_p: dict[str, Any] = {}
+    if _check_preset_name(ck, "formulation.preset", "formulation", preset, ("custom",)):
+        values_p, amounts_p, issues = _formulation_preset(preset)
+        ck.issues.extend(issues)
+    user = ck.table("formulation.", spec, raw, skip=("preset", "dose", "concentration"),
+                    elsewhere=_elsewhere("formulation"))
+
+    form: dict[str, Any] = {"preset": preset if isinstance(preset, str) else str(preset)}
+    for k, f in spec.items():
+        if k in ("preset", "dose", "concentration"):
+            continue
+        if f.kind in ("table", "quantity_table") and k in user and k in values_p:
+            form[k] = {**values_p[k], **user[k]}  # the user's keys on top of the preset's table
+        elif k in user:
+            form[k] = user[k]
+        elif k in values_p:
+            form[k] = values_p[k]
+        elif f.default is not None and k not in raw:
+            form[k] = f.default
+        if f.kind == "table" and isinstance(form.get(k), dict):
+            for sk, sf in SUBTABLES[k].items():
+                if sk not in form[k] and sf.default is not None:
+                    form[k][sk] = sf.default
+    thickness_given = "vehicle_thickness" in raw or "vehicle_thickness" in values_p
+
+    # The user's amount replaces the preset's as a whole: a preset
+    # concentration in particles must not clash with a user dose in ug.
+    if "dose" in raw or "concentration" in raw:
+        amounts = {k: ck.amount(f"formulation.{k}", spec[k], raw[k]) for k in ("dose", "concentration") if k in raw}
+    else:
+        amounts = dict(amounts_p)
+    if any(a is _BAD for a in amounts.values()) or "vehicle_thickness" not in form:
+        return form
+    dose, conc = amounts.get("dose"), amounts.get("concentration")
+    if dose and conc and dose[2] != conc[2]:
+        ck.add("formulation.concentration", f"{_show(raw.get('concentration', ''))} (amount in {conc[1]})",
+               f"the same kind of amount as formulation.dose ({dose[1]}): particles, mass or moles throughout")
+        return form
+    unit = (dose or conc or (None, None))[1]
+    if unit is None:
+        ck.add("formulation.dose", "nothing", f"{spec['dose'].dimension}, e.g. {spec['dose'].example}, "
+               f"or formulation.concentration, e.g. {spec['concentration'].example}")
+        return form
+    d = dose[0] if dose else None
+    c = conc[0] * _amount_factor(conc[1], unit) if conc else None
+    h = form["vehicle_thickness"]
+    if d is not None and c is not None:
+        if "vehicle_thickness" in raw:
+            if not math.isclose(d, c * h, rel_tol=_CONSISTENCY_RTOL):
+                ck.add("formulation.vehicle_thickness",
+                       f"{_show(raw['vehicle_thickness'])} with dose {_show(raw.get('dose'))} and concentration "
+                       f"{_show(raw.get('concentration'))}",
+                       "dose = concentration x vehicle_thickness; give two of the three")
+                return form
+        else:
+            h = d / c
+            if not spec["vehicle_thickness"].in_range(h):
+                ck.add("formulation.vehicle_thickness", f"{units.format_quantity(h, 'm')} (dose / concentration)",
+                       f"a length {spec['vehicle_thickness'].range_text()}")
+                return form
+            form["vehicle_thickness"] = h
+    elif d is not None:
+        if form.get("vehicle") == "infinite" and not thickness_given:
+            ck.add("formulation.concentration", "nothing", f"{spec['concentration'].dimension} for an infinite "
+                   f"vehicle, e.g. {spec['concentration'].example} (or dose together with vehicle_thickness)")
+            return form
+        c = d / h
+    else:
+        d = c * h
+    form["dose_unit"] = unit
+    form["dose"] = d
+    form["concentration"] = c
+    return form
+
+
+@lru_cache(maxsize=256)
+def _amount_factor(src: str, dst: str) -> float:
+    """Factor from amount unit ``src`` to ``dst`` of the same dimension (tags count 1)."""
+    return float(units.ureg.Quantity(1.0, src).to(dst).magnitude)
+
+
+def _resolve_delivery(ck: _Checker, raw: dict) -> dict[str, Any]:
+    spec = SECTIONS["delivery"]
+    method = raw.get("method", spec["method"].default)
+    if method in PLANNED_METHODS:
+        # One line is enough: the method's own keys are not defined yet, so
+        # reporting them as unknown would only be noise.
+        ck.add("delivery.method", _show(method), f"{_names(IMPLEMENTED_METHODS)}: the {method} method is planned "
+               "but not yet available in this version")
+        return {"method": method}
+    out = ck.table("delivery.", spec, raw, elsewhere=_elsewhere("delivery"))
+    if "method" not in raw:
+        out["method"] = spec["method"].default
+    if isinstance(out.get("method"), str):
+        for key, methods in DELIVERY_METHODS.items():
+            if key in raw and out["method"] not in methods:
+                ck.add(f"delivery.{key}", f"{_show(raw[key])} with method = {_show(out['method'])}",
+                       f"this key only with method = {' or '.join(_show(m) for m in methods)}: set "
+                       "delivery.method (in a [compare] or [sweep], give the key where that method is set)")
+    return out
+
+
+def _resolve_simulation(ck: _Checker, raw: dict) -> dict[str, Any]:
+    spec = SECTIONS["simulation"]
+    sim = ck.table("simulation.", spec, raw, elsewhere=_elsewhere("simulation"))
+    for k, f in spec.items():
+        if k not in raw and f.default is not None:
+            sim[k] = f.default
+    if "duration" not in raw:
+        ck.add("simulation.duration", "nothing", f"{spec['duration'].dimension}, e.g. {spec['duration'].example}")
+    if "output_interval" in raw and "output_times" in raw:
+        ck.add("simulation.output_times", "both output_interval and output_times",
+               "only one of them (output_interval for evenly spaced times)")
+        return sim
+    duration = sim.get("duration")
+    interval = sim.pop("output_interval", None)
+    given_times = sim.pop("output_times", None)
+    if duration is None or ("output_interval" in raw and interval is None) or \
+            ("output_times" in raw and given_times is None):
+        sim.pop("output_times", None)
+        return sim
+    if given_times is not None:
+        late = [i for i, t in enumerate(given_times) if t > duration * (1 + 1e-12)]
+        for i in late:
+            ck.add(f"simulation.output_times[{i}]", _show(raw["output_times"][i]),
+                   f"a time <= simulation.duration ({_show(raw['duration'])})")
+        if late:
+            return sim
+        times = sorted(set([0.0, *given_times, duration]))
+    else:
+        if interval is None:
+            interval = duration / DEFAULT_OUTPUT_INTERVALS
+        n = math.floor(duration / interval * (1 + 1e-12))
+        if n + 1 > MAX_OUTPUT_TIMES:
+            ck.add("simulation.output_interval", f"{_show(raw['output_interval'])} ({n + 1} output times)",
+                   f"at most {MAX_OUTPUT_TIMES} output times over the duration")
+            return sim
+        # k * interval, not a running sum: no drift over many steps.
+        times = [k * interval for k in range(n + 1)]
+        if duration - times[-1] <= 1e-9 * duration:
+            times[-1] = duration
+        else:
+            times.append(duration)
+    sim["output_times"] = [float(t) for t in times]
+    return sim
+
+
+def _resolve_output(ck: _Checker, raw: dict, duration: float | None) -> dict[str, Any]:
+    spec = SECTIONS["output"]
+    out = ck.table("output.", spec, raw, elsewhere=_elsewhere("output"))
+    out.setdefault("directory", None)
+    if "plots" not in raw:
+        out["plots"] = spec["plots"].default
+    out.setdefault("profile_times", None)
+    pt = out["profile_times"]
+    if pt is not None and duration is not None:
+        for i, t in enumerate(pt):
+            if t > duration * (1 + 1e-12):
+                ck.add(f"output.profile_times[{i}]", _show(raw["profile_times"][i]),
+                       f"a time <= simulation.duration")
+    return out
+
+
+def _resolve_population(ck: _Checker, form: dict[str, Any], raw: dict, base_dir: Path | None) -> None:
+    """Check the size-distribution keys; read a measured distribution into ``size_distribution_data``."""
+    given = [k for k in ("pdi", "gsd", "size_distribution") if k in form]
+    if not given:
+        return
+    if form.get("kind") == "small_molecule":
+        ck.add(f"formulation.{given[0]}", _show(raw.get(given[0], form[given[0]])),
+               "no size distribution for a small molecule (it applies to vesicles)")
+        return
+    if "pdi" in form and "gsd" in form:
+        ck.add("formulation.gsd", f"{_show(raw.get('gsd'))} together with pdi {_show(raw.get('pdi'))}",
+               "only one of pdi and gsd (both give the width of the log-normal)")
+        return
+    if "size_distribution" in form:
+        for k in ("pdi", "gsd"):
+            if k in form:
+                ck.add(f"formulation.{k}", _show(raw.get(k, form[k])),
+                       "no pdi or gsd with a measured size_distribution (the file gives the width)")
+                return
+        if "diameter" in raw:
+            ck.add("formulation.diameter", _show(raw["diameter"]),
+                   "no diameter with a measured size_distribution (the file gives the sizes)")
+            return
+        from exodiff.physics.distribution import number_median
+        from exodiff.scenario.size_distribution import CSVProblem, read_size_distribution
+
+        name = form["size_distribution"]
+        path = Path(name)
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        try:
+            dist = read_size_distribution(path, label=str(path))
+        except CSVProblem as p:
+            if p.line is None:
+                ck.add("formulation.size_distribution", f"{_show(name)} ({p.path}: {p.given})",
+                       f"{p.expected}, relative to the scenario file")
+            else:
+                ck.issues.append(Issue(p.path, f"line {p.line}", p.given,
+                                       f"{p.expected} (formulation.size_distribution)"))
+            return
+        form["size_distribution_path"] = str(path)
+        form["size_distribution_data"] = {"diameter": dist.diameters.tolist(), "count": dist.counts.tolist(),
+                                          "unit": dist.unit}
+        form["diameter"] = number_median(dist.diameters, dist.counts)
+        return
+    if "diameter" not in form:
+        k = given[0]
+        ck.add(f"formulation.{k}", _show(raw.get(k, form[k])),
+               'a formulation.diameter too (the median of the log-normal), e.g. "70 nm"')
+
+
+def _amount_per(text: str, dose_unit: str) -> tuple[float, str]:
+    """Read an amount per unit of dose (``"2e-8 ng/particle"``): value and unit of one dose unit's worth.
+
+    The unit is the amount factor of ``text`` with a positive power (``ng``
+    above); ``"copies"`` when the product is a pure number.
+    """
+    q = units.parse(text)
+    total = q * units.ureg.Quantity(1.0, dose_unit)
+    dims = str(total.dimensionality) if total.dimensionality else "dimensionless"
+    if dims == "dimensionless":
+        return float(total.to("dimensionless").magnitude), "copies"
+    if dims not in units.AMOUNT_DIMENSIONS:
+        raise units.DimensionError(f"{units.describe_dimension(total)} per {dose_unit}")
+    unit = units.AMOUNT_DIMENSIONS[dims]
+    for name, power in q.unit_items():
+        if power > 0 and str(units.ureg.get_dimensionality(name)) == dims:
+            unit = units.format_unit(name)
+            break
+    return float(total.to(unit).magnitude), unit
+
+
+def _resolve_cargo(ck: _Checker, form: dict[str, Any], raw: dict) -> None:
+    """Check ``[formulation.cargo]`` and convert its loading once the dose unit is known."""
+    cargo = form.get("cargo")
+    if cargo is None:
+        return
+    if form.get("kind") == "small_molecule":
+        ck.add("formulation.cargo", "a cargo table for a small molecule",
+               "a cargo only for vesicles (it is released from them)")
+        return
+    loading = cargo.get("loading")
+    unit = form.get("dose_unit")
+    if loading is None or unit is None:
+        cargo["loading"] = 1.0 if loading is None else loading
+        cargo["loading_unit"] = "" if loading is None else "copies"
+        if isinstance(cargo["loading"], str):  # no dose unit (reported already)
+            cargo["loading"] = 1.0
+        return
+    if not isinstance(loading, str):
+        cargo["loading"] = float(loading)
+        cargo["loading_unit"] = "copies"
+        return
+    raw_text = raw.get("cargo", {}).get("loading", loading) if isinstance(raw.get("cargo"), dict) else loading
+    try:
+        value, cargo_unit = _amount_per(loading, unit)
+    except (units.UnitParseError, units.DimensionError) as exc:
+        ck.add("formulation.cargo.loading", f"{_show(raw_text)} ({exc})",
+               f"an amount of cargo per {unit} of dose (mass, moles or particles per {unit}), e.g. "
+               f'"2e-8 ng/{unit}", or a bare number of copies')
+        return
+    if not (math.isfinite(value) and value > 0):
+        ck.add("formulation.cargo.loading", _show(raw_text), "an amount > 0")
+        return
+    cargo["loading"] = value
+    cargo["loading_unit"] = cargo_unit
+
+
+def _resolve(user: dict[str, Any], file: str, default_name: str, base_dir: Path | None = None) -> dict[str, Any]:
+    """Validate a raw scenario dict; return the resolved dict or raise ScenarioError."""
+    ck = _Checker(file)
+    sections: dict[str, dict] = {}
+    for name, table in user.items():
+        if name in PASS_THROUGH_SECTIONS:
+            if not isinstance(table, dict):
+                ck.add(name, _show(table), f"a table [{name}]")
+            continue
+        if name not in SECTIONS:
+            home = _KEY_HOME.get(name, "")
+            ck.unknown(name, name, [*SECTIONS, *PASS_THROUGH_SECTIONS],
+                       f'did you mean "{home}"?' if home else "")
+            continue
+        if not isinstance(table, dict):
+            ck.add(name, _show(table), f"a table [{name}]")
+            continue
+        sections[name] = table
+    get = lambda s: sections.get(s, {})  # noqa: E731
+    resolved = {
+        "meta": _resolve_meta(ck, get("meta"), default_name),
+        "skin": _resolve_skin(ck, get("skin")),
+        "formulation": _resolve_formulation(ck, get("formulation")),
+        "delivery": _resolve_delivery(ck, get("delivery")),
+        "simulation": _resolve_simulation(ck, get("simulation")),
+    }
+    resolved["output"] = _resolve_output(ck, get("output"), resolved["simulation"].get("duration"))
+    form = resolved["formulation"]
+    raw_form = get("formulation")
+    _resolve_population(ck, form, raw_form, base_dir)
+    _resolve_cargo(ck, form, raw_form)
+    target = form.get("target_layer")
+    layers = list(resolved["skin"].get("layers", {}))
+    if target is not None and layers and target not in layers:
+        ck.add("formulation.target_layer", _show(target),
+               f"one of the scenario's layers: {_names(layers)}"
+               + (f"; {hint}" if (hint := _did_you_mean(target, layers)) else ""))
+    if form.get("targeting_factor", 1.0) != 1.0 and target is None:
+        ck.add("formulation.targeting_factor", _show(raw_form.get("targeting_factor", form["targeting_factor"])),
+               "a formulation.target_layer too (the layer whose uptake it multiplies)")
+    for lname in form.get("half_life_by_layer") or {}:
+        if layers and lname not in layers:
+            ck.add(f"formulation.half_life_by_layer.{lname}", "",
+                   f"a layer of the scenario: {_names(layers)}"
+                   + (f"; {hint}" if (hint := _did_you_mean(lname, layers)) else ""))
+    if ck.issues:
+        raise ScenarioError(_unique(ck.issues))
+    _check_physics(ck, resolved)
+    if ck.issues:
+        raise ScenarioError(_unique(ck.issues))
+    return resolved
+
+
+def _check_physics(ck: _Checker, resolved: dict[str, Any]) -> None:
+    """Ask the physics for every layer's coefficients; collect what it cannot use."""
+    from exodiff.physics import layer_coefficients  # imported late: physics is not needed to read a file
+
+    from exodiff.physics import cargo_coefficients
+
+    from exodiff.geometry import channels
+
+    skin, form = resolved["skin"], resolved["formulation"]
+    seen: set[str] = set()
+    for p in channels.check(resolved):
+        seen.add(p.key)
+        ck.add(p.key, p.given, p.expected)
+    for name, layer in skin["layers"].items():
+        checks = [layer_coefficients]
+        if form.get("cargo") is not None:
+            checks.append(lambda f, n, ly, sk: cargo_coefficients(f["cargo"], n, ly, sk))
+        for check in checks:
+            try:
+                check(form, name, layer, skin)
+            except ParameterProblem as p:
+                # A missing formulation key shows up once per layer; one line
+                # (the first layer's) says what to add.
+                if p.key not in seen:
+                    seen.add(p.key)
+                    ck.add(p.key, p.given, p.expected)
+
+
+def _unique(issues: list[Issue]) -> list[Issue]:
+    # Physics may report the same formulation key once per layer.
+    return list(dict.fromkeys(issues))
+
+
+# --------------------------------------------------------------------------
+# Overrides and TOML text
+
+
+def _set_dotted(user: dict[str, Any], dotted: str, value: Any, file: str) -> Issue | None:
+    """Set ``user[a][b][c] = value`` for ``"a.b.c"`` (``None`` deletes)."""
+    parts = dotted.split(".")
+    if not dotted or any(not p for p in parts):
+        return Issue(file, dotted, "", 'a dotted key such as "formulation.diameter"')
+    node = user
+    for i, p in enumerate(parts[:-1]):
+        nxt = node.get(p)
+        if nxt is None:
+            if value is None:
+                return None
+            nxt = node[p] = {}
+        elif not isinstance(nxt, dict):
+            return Issue(file, dotted, "", f'"{".".join(parts[:i + 1])}" is a value, not a table')
+        node = nxt
+    if value is None:
+        node.pop(parts[-1], None)
+    else:
+        node[parts[-1]] = _plain(value)
+    return None
+
+
+def _plain(value: Any) -> Any:
+    """Make an override TOML-serialisable: Quantities to text, numpy scalars to Python."""
+    if isinstance(value, units.pint.Quantity):
+        return units.quantity_text(value)
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalar
+        return value.item()
+    return value
+
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _toml_key(k: str) -> str:
+    return k if _BARE_KEY.match(k) else json.dumps(k, ensure_ascii=False)
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)  # JSON string escapes are valid TOML
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + " }"
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+
+def to_toml(table: Mapping[str, Any]) -> str:
+    """Write a nested dict of TOML values as TOML text (tables in dict order).
+
+    Enough for scenario files: strings, numbers, booleans, lists of those and
+    nested tables.  ``tomllib.loads(to_toml(d)) == d`` for such dicts.
+    """
+    lines: list[str] = []
+
+    def emit(path: list[str], t: Mapping[str, Any]) -> None:
+        scalars = [(k, v) for k, v in t.items() if not isinstance(v, dict)]
+        subs = [(k, v) for k, v in t.items() if isinstance(v, dict)]
+        if path and (scalars or not subs):
+            if lines:
+                lines.append("")
+            lines.append("[" + ".".join(_toml_key(p) for p in path) + "]")
+        for k, v in scalars:
+            lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
+        for k, v in subs:
+            emit([*path, k], v)
+
+    emit([], table)
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------
+# Public API
+
+
+class Scenario:
+    """A validated scenario.
+
+    Attributes
+    ----------
+    path : Path or None
+        The file it was read from (kept by :meth:`replace`).
+    name : str
+        ``meta.name``, else the file stem, else ``"scenario"``.
+    resolved : dict
+        Presets merged with the user's values, every quantity a float in SI,
+        amounts in ``resolved["formulation"]["dose_unit"]``; layout in
+        ``docs/dev/contracts.md``.  Treat as read-only: use :meth:`replace`.
+    text : str
+        TOML text that reproduces this scenario (the file's own text when it
+        was read unchanged, else the user's values with overrides applied).
+    user : dict
+        The user's raw values (as in the TOML, overrides applied).
+    overrides : dict
+        Every override applied since the file was read, by dotted key.
+    file : str
+        Label used in error messages (the path as given, or ``"<scenario>"``).
+    """
+
+    __slots__ = ("path", "name", "resolved", "text", "user", "overrides", "file")
+
+    def __init__(self, *, path, name, resolved, text, user, overrides, file):
+        self.path: Path | None = path
+        self.name: str = name
+        self.resolved: dict[str, Any] = resolved
+        self.text: str = text
+        self.user: dict[str, Any] = user
+        self.overrides: dict[str, Any] = overrides
+        self.file: str = file
+
+    def __repr__(self) -> str:
+        where = f", path={str(self.path)!r}" if self.path else ""
+        return f"Scenario({self.name!r}{where}, {len(self.resolved['skin']['layers'])} layers)"
+
+    @property
+    def dose_unit(self) -> str:
+        """The amount unit of dose and concentration (``"particle"``, ``"ug"``, ...)."""
+        return self.resolved["formulation"]["dose_unit"]
+
+    def get(self, dotted: str) -> Any:
+        """Resolved value at a dotted key, e.g. ``"skin.layers.dermis.thickness"`` (SI)."""
+        node: Any = self.resolved
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                raise KeyError(dotted)
+            node = node[part]
+        return node
+
+    def replace(self, overrides: Mapping[str, Any]) -> "Scenario":
+        """A new scenario with some values changed, validated like file content.
+
+        Parameters
+        ----------
+        overrides : mapping of str to value
+            Dotted keys to values as they would be written in the file:
+            ``{"formulation.diameter": "90 nm", "skin.layers.dermis.uptake_rate":
+            "0.01 1/h", "formulation.deformability": 0.2}``.  A pint Quantity
+            is accepted for a quantity; ``None`` removes the key (back to the
+            preset or default value).
+
+        Returns
+        -------
+        Scenario
+
+        Raises
+        ------
+        ScenarioError
+            Every problem, each naming its dotted key.
+        """
+        if not overrides:
+            return self
+        return _build(copy.deepcopy(self.user), self.path, self.file, dict(self.overrides), overrides, None)
+
+
+def _build(user: dict[str, Any], path: Path | None, file: str, previous: dict[str, Any],
+           overrides: Mapping[str, Any] | None, text: str | None) -> Scenario:
+    applied = dict(previous)
+    if overrides:
+        problems = []
+        for k, v in overrides.items():
+            issue = _set_dotted(user, str(k), v, file)
+            if issue:
+                problems.append(issue)
+            applied[str(k)] = _plain(v)
+        if problems:
+            raise ScenarioError(problems)
+        text = None
+    default_name = path.stem if path is not None else "scenario"
+    base_dir = path.parent if path is not None else None
+    resolved = _resolve(user, file, default_name, base_dir)
+    if text is None:
+        try:
+            text = to_toml(user)
+        except TypeError as exc:  # a value no TOML file could hold, e.g. a set in an override
+            raise ScenarioError([Issue(file, "", "", f"cannot write the scenario as TOML: {exc}")]) from None
+    return Scenario(path=path, name=resolved["meta"]["name"], resolved=resolved, text=text, user=user,
+                    overrides=applied, file=file)
+
+
+def _read(path: Path, label: str) -> tuple[dict[str, Any], str]:
+    def fail(msg: str):
+        return ScenarioError([Issue(label, "", "", msg)])
+
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise fail("no such file") from None
+    except IsADirectoryError:
+        raise fail("is a directory; expected a TOML scenario file") from None
+    except PermissionError:
+        raise fail("cannot read the file (permission denied)") from None
+    except OSError as exc:
+        raise fail(f"cannot read the file ({exc.strerror or exc})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise fail(f"not UTF-8 text (byte {exc.start}); expected a TOML scenario file") from None
+    try:
+        return tomllib.loads(text), text
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib's message ends in "(at line L, column C)".
+        raise fail(f"TOML syntax error: {exc}") from None
+
+
+def load_scenario(source: str | Path | Mapping[str, Any] | Scenario,
+                  overrides: Mapping[str, Any] | None = None) -> Scenario:
+    """Read, merge and validate a scenario.
+
+    Parameters
+    ----------
+    source : path, dict or Scenario
+        A TOML file, a dict of the same shape (``{"skin": {"preset":
+        "forearm"}, ...}``) or an existing :class:`Scenario`.
+    overrides : mapping of str to value, optional
+        Dotted keys to values, applied on top (see :meth:`Scenario.replace`).
+
+    Returns
+    -------
+    Scenario
+
+    Raises
+    ------
+    ScenarioError
+        Every problem found (unknown keys with a did-you-mean, wrong units,
+        out-of-range values, bad choices, TOML syntax, unreadable file), one
+        :class:`~exodiff.errors.Issue` each.
+    """
+    if isinstance(source, Scenario):
+        return source.replace(overrides or {})
+    if isinstance(source, Mapping):
+        user = copy.deepcopy(dict(source))
+        return _build(user, None, IN_MEMORY, {}, overrides, None)
+    if not isinstance(source, (str, Path)):
+        raise TypeError(f"load_scenario takes a path, a dict or a Scenario, not {type(source).__name__}")
+    path = Path(source)
+    user, text = _read(path, str(source))
+    return _build(user, path, str(source), {}, overrides, text)

@@ -1,0 +1,366 @@
+"""Every scenario key in one table: kind, units, range, default, meaning.
+
+This table is the single source for validation (``exodiff.scenario.core``), for the
+SI conversion (every quantity is converted to ``si_unit`` before inner code
+sees it) and for the key reference in ``docs/scenario.md``.  A key that is not
+here is an error with a did-you-mean.
+
+Ranges are physical admissibility (a negative thickness, a partition below
+zero), not literature ranges; literature ranges live with the presets in
+``exodiff/data``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Field:
+    """Specification of one scenario key.
+
+    Parameters
+    ----------
+    kind : str
+        ``"quantity"`` (string with units, converted to ``si_unit``),
+        ``"number"`` (bare dimensionless float), ``"integer"``, ``"string"``,
+        ``"choice"`` (one of ``choices``), ``"bool"``, ``"quantity_list"``
+        (list of strings with units), ``"resolution"`` (``"auto"`` or a table),
+        ``"quantity_table"`` (a table of layer name -> string with units, e.g.
+        ``{ dermis = "12 h" }``), ``"table"`` (a sub-table whose keys are
+        specified in :data:`SUBTABLES`).
+    si_unit : str
+        For quantities: the SI unit the value is converted to (a pint unit
+        string; ``"dose/m^2"`` style placeholders are resolved by the scenario
+        layer for amounts in the scenario's dose unit).
+    dimension : str
+        Human-readable dimension used in error messages ("a length").
+    low, high : float
+        Admissible range in SI; ``low_open``/``high_open`` make a bound strict.
+    choices : tuple of str
+        Allowed values of a ``"choice"``.
+    default : Any
+        Default in SI (``None``: no default; the key is optional or comes from
+        a preset).
+    doc : str
+        One-line meaning, shown in the docs.
+    """
+
+    kind: str
+    doc: str
+    si_unit: str = ""
+    dimension: str = ""
+    low: float = -math.inf
+    high: float = math.inf
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple[str, ...] = ()
+    default: Any = None
+    example: str = ""
+
+    def range_text(self) -> str:
+        """Describe the admissible range, e.g. ``"> 0 m"`` or ``"in [0, 1)"``."""
+        lo, hi = self.low, self.high
+        unit = f" {self.si_unit}" if self.si_unit else ""
+        if math.isinf(lo) and math.isinf(hi):
+            return ""
+        if math.isinf(hi):
+            return f"{'>' if self.low_open else '>='} {lo:g}{unit}"
+        if math.isinf(lo):
+            return f"{'<' if self.high_open else '<='} {hi:g}{unit}"
+        lb = "(" if self.low_open else "["
+        rb = ")" if self.high_open else "]"
+        return f"in {lb}{lo:g}, {hi:g}{rb}{unit}"
+
+    def in_range(self, x: float) -> bool:
+        if x != x:  # NaN
+            return False
+        if self.low_open and not x > self.low:
+            return False
+        if not self.low_open and not x >= self.low:
+            return False
+        if self.high_open and not x < self.high:
+            return False
+        if not self.high_open and not x <= self.high:
+            return False
+        return True
+
+
+def _q(doc, si_unit, dimension, example="", **kw):
+    return Field("quantity", doc, si_unit=si_unit, dimension=dimension, example=example, **kw)
+
+
+def _n(doc, example="", **kw):
+    return Field("number", doc, example=example, **kw)
+
+
+# Amount-bearing quantities carry the scenario's dose unit (particles, ug,
+# ug protein, mol ...).  "[amount]" below stands for it; the scenario layer
+# checks the remaining dimension and keeps the amount in the user's unit.
+AMOUNT = "[amount]"
+
+META = {
+    "name": Field("string", "Human-readable name of the scenario.", example='"MSC exosomes, forearm"'),
+    "description": Field("string", "Free text.", example='"..."'),
+}
+
+SKIN = {
+    "preset": Field("string", 'Body-site preset from exodiff/data/skin_sites.toml, or "none" for explicit layers.',
+                    default="forearm", example='"forearm"'),
+    "bottom": Field("choice", "Bottom boundary: perfect sink (flux booked to `cleared`) or no flux.",
+                    choices=("sink", "no_flux"), default="sink", example='"sink"'),
+    "temperature": _q("Skin temperature (Stokes-Einstein).", "K", "a temperature", '"32 degC"',
+                      low=250.0, high=330.0, default=305.15),
+    "viscosity": _q("Viscosity of vehicle and interstitial fluid (Stokes-Einstein).", "Pa*s", "a dynamic viscosity",
+                    '"0.764 mPa*s"', low=0.0, low_open=True, default=0.764e-3),
+    # "layers" is a table of tables; its entries follow LAYER.
+}
+
+LAYER = {
+    "thickness": _q("Layer thickness.", "m", "a length", '"15 um"', low=0.0, low_open=True, high=0.1),
+    "diffusivity": _q("Diffusivity of the active in this layer; overrides the value computed from the active.",
+                      "m^2/s", "a diffusivity (length^2/time)", '"1e-7 cm^2/s"', low=0.0),
+    "partition": _n("Partition coefficient relative to the vehicle (c_layer / c_vehicle at equilibrium); "
+                    "overrides the computed value.", '0.5', low=0.0),
+    "degradation_rate": _q("First-order degradation rate; overrides ln 2 / formulation.half_life.", "1/s",
+                           "a rate (1/time)", '"0.02 1/h"', low=0.0),
+    "uptake_rate": _q("First-order cell uptake rate; overrides formulation.uptake_rate x uptake_weight.", "1/s",
+                      "a rate (1/time)", '"0.01 1/h"', low=0.0),
+    "clearance_rate": _q("First-order clearance to the circulation; overrides the size-dependent value.", "1/s",
+                         "a rate (1/time)", '"0.1 1/h"', low=0.0),
+    "hindrance": Field("choice", "Hindered-transport model of this layer: fibre matrix with Ogston's, Amsden's "
+                       "obstruction-scaling or Johnson's hydrodynamic x obstruction law for D (partition: Ogston's "
+                       "accessible volume in all three), size-selective pore pathway (stratum corneum), or none "
+                       "(free diffusion).",
+                       choices=("ogston", "amsden", "johnson", "pore", "none"), example='"ogston"'),
+    "fibre_radius": _q("Fibre radius of the matrix (ogston, amsden, johnson).", "m", "a length", '"5 nm"', low=0.0,
+                       low_open=True),
+    "fibre_volume_fraction": _n("Fibre volume fraction of the matrix (ogston, amsden, johnson; johnson needs < "
+                                "0.39).", "0.02", low=0.0, high=1.0, high_open=True),
+    "mesh_size": _q("Mean clear opening between fibres (amsden model); default from the fibre radius and volume "
+                    "fraction, xi + 2 r_f = r_f sqrt(pi / phi).", "m", "a length", '"100 nm"', low=0.0,
+                    low_open=True),
+    "accessible_fraction": _n("Volume fraction of the layer open to vesicles (interstitial space); "
+                              "multiplies the partition of particles.", "0.2", low=0.0, low_open=True, high=1.0),
+    "pore_radius": _q("Effective radius of the size-selective pathway (pore model).", "m", "a length", '"20 nm"',
+                      low=0.0, low_open=True),
+    "pore_radius_gsd": _n("Geometric standard deviation of a log-normal distribution of pore radii (pore model; "
+                          "pore_radius is then the median of the pore volume); 1 = a single radius.", "1.5",
+                          low=1.0, high=10.0),
+    "porosity": _n("Volume fraction of the pathway (pore model).", "0.001", low=0.0, low_open=True, high=1.0),
+    "tortuosity": _n("Tortuosity of the pathway: path length / thickness; divides the diffusivity by its square "
+                     "(pore model; in the Ogston model the detour around cells and fibre bundles, default 1).",
+                     "3", low=1.0),
+    "uptake_weight": _n("Relative cell-uptake capacity of the layer; multiplies formulation.uptake_rate.", "1",
+                        low=0.0),
+    "vascular_clearance_rate": _q("Clearance rate of a small solute by blood capillaries (size-dependent "
+                                  "scaling applied).", "1/s", "a rate (1/time)", '"1 1/h"', low=0.0),
+    "lymphatic_clearance_rate": _q("Clearance rate of particles by lymphatics (size-dependent scaling "
+                                   "applied).", "1/s", "a rate (1/time)", '"0.01 1/h"', low=0.0),
+    "capillary_pore_radius": _q("Effective radius of capillary wall pores (vascular clearance cut-off).", "m",
+                                "a length", '"4.5 nm"', low=0.0, low_open=True),
+    "lymphatic_size_scale": _q("Particle radius at which lymphatic uptake falls by e (lymphatic clearance).",
+                               "m", "a length", '"25 nm"', low=0.0, low_open=True),
+}
+
+FORMULATION = {
+    "preset": Field("string", "Formulation preset from exodiff/data/formulations.toml (msc_exosome, "
+                    "msc_exosome_bone_marrow, plant_exosome[_grapefruit, _apple, ...], engineered_exosome, liposome, "
+                    "deformable_vesicle, caffeine, testosterone, custom; see docs/formulations.md).", default="custom",
+                    example='"msc_exosome"'),
+    "kind": Field("choice", "What the active is; selects the transport physics.",
+                  choices=("vesicle", "small_molecule"), example='"vesicle"'),
+    "vehicle": Field("choice", "Vehicle model: well-mixed film (finite) or constant donor (infinite).",
+                     choices=("finite", "infinite"), default="finite", example='"finite"'),
+    "dose": _q("Applied dose per skin area, in the dose unit of your choice.", AMOUNT + "/m^2",
+               "an amount per area", '"1e10 particles/cm^2"', low=0.0, low_open=True),
+    "concentration": _q("Concentration in the vehicle (with vehicle_thickness for a finite dose).",
+                        AMOUNT + "/m^3", "an amount per volume", '"1 ug/cm^3"', low=0.0, low_open=True),
+    "vehicle_thickness": _q("Thickness of the applied film.", "m", "a length", '"20 um"', low=0.0,
+                            low_open=True, high=0.01, default=20e-6),
+    "evaporation_fraction": _n("Volatile fraction of the vehicle that evaporates (film shrinks, amount kept).",
+                               "0.5", low=0.0, high=1.0, high_open=True, default=0.0),
+    "evaporation_time": _q("Time constant of evaporation.", "s", "a time", '"20 min"', low=0.0, low_open=True,
+                           default=1800.0),
+    "wash_off_time": _q("Time at which the remaining vehicle is washed off (booked to `removed`).", "s",
+                        "a time", '"8 h"', low=0.0, low_open=True),
+    "diameter": _q("Hydrodynamic diameter of the vesicle (or solute).", "m", "a length", '"70 nm"', low=0.0,
+                   low_open=True, high=1e-5),
+    "deformability": _n("Deformability: fractional reduction of the effective radius when squeezing through "
+                        "a pore (0 rigid, towards 1 ultra-deformable).", "0.3", low=0.0, high=1.0,
+                        high_open=True),
+    "size_distribution": Field("string", "Measured size distribution: a CSV file of diameter and concentration "
+                               "(e.g. exported by nanoparticle tracking analysis), relative to the scenario file; "
+                               "header lines skipped, diameter unit from the header (default nm), separator comma, "
+                               "semicolon or tab. Replaces diameter.", example='"nta_size_distribution.csv"'),
+    "pdi": _n("Polydispersity index of a log-normal number distribution around diameter (its median): "
+              "sigma_ln^2 = ln(1 + pdi); give pdi or gsd.", "0.1", low=0.0, high=4.0),
+    "gsd": _n("Geometric standard deviation of a log-normal number distribution around diameter (its median); "
+              "1 = monodisperse.", "1.4", low=1.0, high=10.0),
+    "size_classes": Field("integer", "Number of size classes a distribution is split into (Gauss quadrature of "
+                          "the number distribution in ln d; solved together in one compiled call).", example="7",
+                          low=1, high=64, default=7),
+    "half_life": _q("Half-life of the active in tissue (degradation); sets degradation_rate = ln 2 / half_life.",
+                    "s", "a time", '"36 h"', low=0.0, low_open=True),
+    "half_life_by_layer": Field("quantity_table", "Half-life in named layers, replacing half_life there (a "
+                                "layer's own degradation_rate still wins).", si_unit="s", dimension="a time",
+                                example='{ dermis = "12 h" }', low=0.0, low_open=True),
+    "uptake_rate": _q("Cell uptake rate in a layer of uptake_weight 1.", "1/s", "a rate (1/time)",
+                      '"0.02 1/h"', low=0.0),
+    "target_layer": Field("string", "Layer whose amount, peak time and uptake the summary reports (default: "
+                          "dermis if present, else the deepest layer); targeting_factor acts here.",
+                          example='"viable_epidermis"'),
+    "targeting_factor": _n("Factor on the cell uptake rate in target_layer (targeting ligands of engineered "
+                           "vesicles); 1 = untargeted. Needs target_layer.", "5", low=0.0, default=1.0),
+    "cargo": Field("table", "Track the cargo (miRNA, protein, drug) released from the vesicles as a second "
+                   "species: a table [formulation.cargo], keys below.", example="[formulation.cargo]"),
+    "free_diffusivity": _q("Diffusivity in the vehicle fluid; overrides Stokes-Einstein.", "m^2/s",
+                           "a diffusivity (length^2/time)", '"5e-8 cm^2/s"', low=0.0, low_open=True),
+    "molecular_weight": _q("Molecular weight of a small molecule (Potts-Guy).", "g/mol", "a molar mass",
+                           '"194.2 g/mol"', low=0.0, low_open=True, high=1e7),
+    "log_kow": _n("log10 octanol-water partition coefficient (Potts-Guy).", "-0.07", low=-10.0, high=15.0),
+    "kp": _q("Stratum corneum permeability coefficient; overrides Potts-Guy.", "m/s", "a velocity",
+             '"1.1e-4 cm/h"', low=0.0, low_open=True),
+}
+
+#: Keys of ``[formulation.cargo]``: the released cargo, a solute of its own.
+CARGO = {
+    "name": Field("string", "Label of the cargo in results.", example='"miR-21"', default="cargo"),
+    "loading": Field("loading", "Cargo per unit of vesicle dose, e.g. per particle; results in this cargo unit "
+                     "too. A bare number counts copies. Default 1 (cargo counted in vesicle equivalents).",
+                     example='"2e-8 ng/particle"'),
+    "release_rate": _q("First-order rate at which an intact vesicle in tissue releases its cargo (the vesicle "
+                       "is then booked to `released`).", "1/s", "a rate (1/time)", '"0.02 1/h"', low=0.0,
+                       default=0.0),
+    "release_on_degradation": _n("Fraction of a degraded vesicle's cargo set free intact (the rest is degraded "
+                                 "with it).", "1", low=0.0, high=1.0, default=1.0),
+    "kind": Field("choice", "What the free cargo is for the physics (a solute: Potts-Guy in the stratum corneum, "
+                  "molecular-weight radius elsewhere).", choices=("small_molecule",), default="small_molecule",
+                  example='"small_molecule"'),
+    "molecular_weight": _q("Molecular weight of the free cargo.", "g/mol", "a molar mass", '"7000 g/mol"',
+                           low=0.0, low_open=True, high=1e7),
+    "log_kow": _n("log10 octanol-water partition coefficient of the free cargo (Potts-Guy, K_sc).", "-5",
+                  low=-10.0, high=15.0),
+    "kp": _q("Stratum corneum permeability of the free cargo; overrides Potts-Guy.", "m/s", "a velocity",
+             '"1e-9 cm/h"', low=0.0, low_open=True),
+    "diameter": _q("Hydrodynamic diameter of the free cargo (default: from its molecular weight).", "m",
+                   "a length", '"3 nm"', low=0.0, low_open=True, high=1e-6),
+    "free_diffusivity": _q("Free diffusivity of the cargo; overrides Stokes-Einstein.", "m^2/s",
+                           "a diffusivity (length^2/time)", '"1e-6 cm^2/s"', low=0.0, low_open=True),
+    "half_life": _q("Half-life of the free cargo in tissue.", "s", "a time", '"30 min"', low=0.0, low_open=True),
+    "uptake_rate": _q("Cell uptake rate of the free cargo in a layer of uptake_weight 1.", "1/s",
+                      "a rate (1/time)", '"0.1 1/h"', low=0.0),
+}
+
+#: Keys of the sub-tables of a section (``Field.kind == "table"``), by the table's key in its section.
+SUBTABLES = {"cargo": CARGO}
+
+DELIVERY = {
+    "method": Field("choice", "Delivery method.", choices=("topical", "microneedle", "laser"),
+                    default="topical", example='"topical"'),
+    "device": Field("string", "Device preset from exodiff/data/devices.toml (dermaroller_0_5mm, dermaroller_1_0mm, "
+                    "dermaroller_1_5mm, microneedling_pen, fractional_co2, fractional_eryag); its values can be "
+                    "overridden by the keys below. A microneedle without a device takes penetration_efficiency and "
+                    "channel_diameter from generic_microneedle.", example='"dermaroller_1_0mm"'),
+    "needle_length": _q("Microneedle length (channel depth = length x penetration_efficiency).", "m", "a length",
+                        '"1.0 mm"', low=0.0, low_open=True, high=0.01),
+    "penetration_efficiency": _n("Fraction of the needle length that enters the skin.", "0.3", low=0.0,
+                                 low_open=True, high=1.0),
+    "channel_depth": _q("Channel depth given directly (bypasses the device model).", "m", "a length", '"500 um"',
+                        low=0.0, low_open=True),
+    "channel_diameter": _q("Channel diameter at the skin surface.", "m", "a length", '"70 um"', low=0.0,
+                           low_open=True, high=0.01),
+    "tip_diameter": _q("Channel diameter at its bottom (a cone; default a cylinder). Solved as a staircase "
+                       "cone; with a laser's coagulated rim as the cylinder of equal volume.", "m", "a length", '"20 um"', low=0.0, low_open=True),
+    "density": _q("Channels per skin area.", "1/m^2", "a number per area", '"200 1/cm^2"', low=0.0,
+                  low_open=True),
+    "needles": _n("Needles on a roller drum (density from needles x passes / drum area).", "192", low=1.0),
+    "drum_diameter": _q("Roller drum diameter.", "m", "a length", '"2 cm"', low=0.0, low_open=True),
+    "drum_width": _q("Roller drum width.", "m", "a length", '"2 cm"', low=0.0, low_open=True),
+    "passes": _n("Roller passes over the same area.", "8", low=1.0),
+    "occlusion": Field("bool", "Skin occluded after the procedure: the device's slower closure time applies.",
+                       default=False, example="true"),
+    "closure_time": _q("Time constant of channel closure (omit with direct geometry: channels stay open).", "s",
+                       "a time", '"2 h"', low=0.0),
+    "application_delay": _q("Time between the procedure and applying the formulation: the channels have been "
+                            "closing for this long when the simulation starts.", "s", "a time", '"30 min"',
+                            low=0.0),
+    "pulse_energy": _q("Laser pulse energy per microbeam (device table gives depth and diameter).", "J",
+                       "an energy", '"20 mJ"', low=0.0, low_open=True),
+    "coverage": _n("Treated area fraction of a laser (ablated + coagulated); sets the density.", "0.05",
+                   low=0.0, low_open=True, high=1.0, high_open=True),
+    "coagulation_width": _q("Width of the coagulated rim around a laser channel.", "m", "a length", '"30 um"',
+                            low=0.0),
+    "coagulation_diffusivity_factor": _n("Factor on the tissue diffusivity in the coagulated rim.", "0.5",
+                                         low=0.0),
+    "coagulation_partition_factor": _n("Factor on the tissue partition in the coagulated rim.", "1", low=0.0),
+    "follicles": Field("bool", "Topical delivery through hair follicles as channels (site data from "
+                       "exodiff/data/follicles.toml).", default=False, example="true"),
+    "follicle_density": _q("Follicles per skin area (default from the skin preset).", "1/m^2",
+                           "a number per area", '"18 1/cm^2"', low=0.0, low_open=True),
+    "follicle_diameter": _q("Follicle orifice diameter (default from the skin preset).", "m", "a length",
+                            '"80 um"', low=0.0, low_open=True),
+    "follicle_depth": _q("Depth of the follicle channel (default from the skin preset).", "m", "a length",
+                         '"0.6 mm"', low=0.0, low_open=True),
+}
+
+_CHANNEL = ("microneedle", "laser")
+#: Delivery keys that mean something only with some methods.  Given with another
+#: method they are an error, not ignored: a ``device`` without ``method =
+#: "microneedle"`` would otherwise silently model intact skin.
+DELIVERY_METHODS = {
+    "device": _CHANNEL, "channel_depth": _CHANNEL, "channel_diameter": _CHANNEL, "tip_diameter": _CHANNEL,
+    "density": _CHANNEL, "occlusion": _CHANNEL, "closure_time": _CHANNEL, "application_delay": _CHANNEL,
+    "needle_length": ("microneedle",), "penetration_efficiency": ("microneedle",), "needles": ("microneedle",),
+    "drum_diameter": ("microneedle",), "drum_width": ("microneedle",), "passes": ("microneedle",),
+    "pulse_energy": ("laser",), "coverage": ("laser",), "coagulation_width": ("laser",),
+    "coagulation_diffusivity_factor": ("laser",), "coagulation_partition_factor": ("laser",),
+    "follicles": ("topical",), "follicle_density": ("topical",), "follicle_diameter": ("topical",),
+    "follicle_depth": ("topical",),
+}
+
+SIMULATION = {
+    "duration": _q("Simulated time.", "s", "a time", '"48 h"', low=0.0, low_open=True),
+    "output_interval": _q("Spacing of output times (from 0 to duration).", "s", "a time", '"1 h"', low=0.0,
+                          low_open=True),
+    "output_times": Field("quantity_list", "Explicit output times (strings with units).", si_unit="s",
+                          dimension="a time", example='["10 min", "1 h", "24 h"]', low=0.0),
+    "tolerance": _n("Relative local error tolerance of the adaptive time stepping.", "1e-5", low=0.0,
+                    low_open=True, high=0.1, default=1e-5),
+    "resolution": Field("resolution", '"auto", or a table { dz = "1 um" } (largest cell) or '
+                        "{ cells = 80 } (cells per layer).", default="auto", example='"auto"'),
+}
+
+#: Keys of a ``simulation.resolution`` table (instead of ``"auto"``); exactly one is given.
+RESOLUTION = {
+    "dz": _q("Largest cell size in depth.", "m", "a length", '"1 um"', low=0.0, low_open=True),
+    "cells": Field("integer", "Cells per layer (1D).", example="80", low=4),
+    "dr": _q("Largest cell size in radius (unit cell of channel delivery).", "m", "a length", '"2 um"', low=0.0,
+             low_open=True),
+    "nr": Field("integer", "Radial cells of the unit cell.", example="200", low=4),
+    "nz": Field("integer", "Depth cells of the unit cell.", example="400", low=4),
+}
+
+OUTPUT = {
+    "directory": Field("string", "Output directory (default results/<scenario file stem>).",
+                       example='"results/msc_forearm"'),
+    "plots": Field("bool", "Write PNG plots.", default=True, example="true"),
+    "per_class": Field("bool", "Also store each size class of a polydisperse preparation (variables class_* "
+                       "with a size_class dimension); totals are always stored.", default=False, example="true"),
+    "profile_times": Field("quantity_list", "Times of the depth-profile plot (default: a few spread over the run).",
+                           si_unit="s", dimension="a time", example='["1 h", "8 h", "48 h"]', low=0.0),
+}
+
+SECTIONS: dict[str, dict[str, Field]] = {
+    "meta": META,
+    "skin": SKIN,
+    "formulation": FORMULATION,
+    "delivery": DELIVERY,
+    "simulation": SIMULATION,
+    "output": OUTPUT,
+}
+
+#: Layer names with a fixed meaning; explicit layers may use any other name.
+STANDARD_LAYERS = ("stratum_corneum", "viable_epidermis", "dermis")

@@ -1,0 +1,117 @@
+"""What the 1D and r-z drivers share: the raw solution, the stop list, the chunked call, failure messages.
+
+The kernels run whole time loops; a driver prepares their arrays, calls
+them once (or once per chunk of outputs for a progress bar) and checks the
+result.  Bookkeeping of the compartments lives in :mod:`exodiff.solvers.ledger`.
+"""
+
+from __future__ import annotations
+
+import time as _time
+from dataclasses import dataclass
+
+import numpy as np
+
+from exodiff.errors import SolverError
+
+#: steps one run may take before it is stopped as a runaway
+MAX_STEPS = 5_000_000
+
+
+@dataclass
+class RawSolution:
+    """Arrays at the output times (SI, amounts per m^2).
+
+    Attributes
+    ----------
+    times : float64[k]
+        s.
+    u : float64[k, n+1]
+        ``c/K`` at the nodes (node 0 the vehicle); with several columns, the
+        first column's.
+    comp : float64[k, 3L+3]
+        Compartments, see :mod:`exodiff.kernels.column1d`; with several
+        columns, the first column's.
+    stats : dict
+        Steps, rejected steps, solves, wall time (s).
+    u_cols : float64[k, S, n+1] or None
+        Every column (1D runs): size classes, then a cargo.
+    comp_cols : float64[k, S, P L + 3] or None
+        Every column's compartments (``P`` loss processes per layer).
+    """
+
+    times: np.ndarray
+    u: np.ndarray
+    comp: np.ndarray
+    stats: dict
+    u_cols: np.ndarray | None = None
+    comp_cols: np.ndarray | None = None
+
+
+
+def stop_list(problem):
+    """Merge output times and events (wash-off) into the kernel's stop list: ``(stops, output index or -1, event)``."""
+    from exodiff.kernels.column1d import EVENT_NONE, EVENT_WASH
+
+    times = problem.output_times
+    stops = list(times[1:])
+    idx = list(range(1, times.size))
+    ev = [EVENT_NONE] * len(stops)
+    tw = problem.wash_off_time
+    if tw is not None and 0.0 < tw <= times[-1]:
+        if np.any(np.isclose(times, tw, rtol=0, atol=1e-9 * max(tw, 1.0))):
+            k = int(np.argmin(np.abs(np.asarray(stops) - tw)))
+            ev[k] = EVENT_WASH
+        else:
+            k = int(np.searchsorted(stops, tw))
+            stops.insert(k, tw)
+            idx.insert(k, -1)
+            ev.insert(k, EVENT_WASH)
+    return np.array(stops, dtype=float), np.array(idx, dtype=np.int64), np.array(ev, dtype=np.int64)
+
+
+
+def run_in_chunks(advance, n_stops: int, progress: bool, desc: str) -> float:
+    """Drive a compiled time loop over its stop list; return the wall time (s).
+
+    ``advance(indices)`` runs the kernel over those stops (the state lives in
+    the caller's arrays) and raises on failure.  Without a progress bar it is
+    one call; with one, up to 100 calls, so Python runs per output, never per
+    step.  Shared by the 1D and r-z drivers.
+    """
+    t0 = _time.perf_counter()
+    if progress and n_stops:
+        from tqdm import tqdm
+
+        chunks = np.array_split(np.arange(n_stops), min(n_stops, 100))
+        bar = tqdm(total=n_stops, desc=desc, unit="output", delay=0.5, leave=False)
+    else:
+        chunks = [np.arange(n_stops)]
+        bar = None
+    try:
+        for ch in chunks:
+            if ch.size == 0:
+                continue
+            advance(ch)
+            if bar is not None:
+                bar.update(ch.size)
+    finally:
+        if bar is not None:
+            bar.close()
+    return _time.perf_counter() - t0
+
+
+
+def solver_failure(status: int, t_h: float, region: str) -> SolverError:
+    """The one-line error of a kernel status (shared status codes of the 1D and r-z kernels)."""
+    from exodiff.kernels import column1d as K
+
+    if status == K.NONFINITE:
+        return SolverError(f"solver: non-finite concentration at t = {t_h:.4g} h in {region}; "
+                           "check for extreme or non-physical coefficients")
+    if status == K.STEP_UNDERFLOW:
+        return SolverError(f"solver: time step collapsed at t = {t_h:.4g} h; "
+                           "the tolerance may be too tight for the coefficients given")
+    return SolverError(f"solver: more than {MAX_STEPS} steps before t = {t_h:.4g} h; "
+                       "loosen simulation.tolerance or check the coefficients")
+

@@ -1,0 +1,123 @@
+"""The 1D driver: Problem1D -> compiled kernel -> checked raw solution.
+
+The kernel runs the whole time loop.  With a progress bar the driver calls it
+once per chunk of output times (the state is passed through), so Python runs
+per output, never per step.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from exodiff.errors import SolverError
+from exodiff.problem.layered import Problem1D
+from exodiff.solvers.common import MAX_STEPS, RawSolution, run_in_chunks, solver_failure, stop_list
+from exodiff.solvers.ledger import check_mass_balance, mass_balance_error
+
+
+def integrate(problem: Problem1D, progress: bool = False, desc: str = "solving") -> RawSolution:
+    """Solve a 1D problem.
+
+    Parameters
+    ----------
+    problem : Problem1D
+    progress : bool
+        Show a tqdm bar advancing per output time.
+
+    Returns
+    -------
+    RawSolution
+
+    Raises
+    ------
+    SolverError
+        Non-finite values, step-size collapse, or a mass-balance error beyond
+        round-off, naming the time and the layer.
+    """
+    from exodiff.kernels import column1d as K
+
+    arr = problem.columns_arrays()
+    S, n = arr["cap"].shape
+    L = len(problem.layers)
+    P = problem.n_processes
+    nc = P * L + 3
+    times = problem.output_times
+    u = np.zeros((S, n))
+    u[:, 0] = problem.concentration * arr["weight"]
+    comp = np.zeros((S, nc))
+    u_out = np.zeros((times.size, S, n))
+    comp_out = np.zeros((times.size, S, nc))
+    u_out[0] = u
+    t_end = float(times[-1])
+    h_start = 1e-8 * max(t_end, 1.0)
+    fstate = np.array([0.0, h_start, math.nan])
+    istate = np.zeros(3, dtype=np.int64)
+    stats = np.zeros(3, dtype=np.int64)
+    stops, out_idx, events = stop_list(problem)
+    infinite = problem.vehicle == "infinite"
+    c_donor = problem.concentration * arr["weight"]
+    args = (arr["cap"], arr["g"], arr["closs"], arr["csrc"], arr["source_to"], arr["node_layer"], L,
+            infinite, c_donor, problem.vehicle_thickness,
+            problem.evaporation_fraction, problem.evaporation_time)
+    rtol = problem.tolerance
+    m_ref = arr["m_ref"]
+
+    def advance(ch):
+        if S == 1 and P == 3:
+            # one column: the one-column kernel (see exodiff.kernels.column1d)
+            cl = arr["closs"][0]
+            status = K.integrate_column(arr["cap"][0], arr["g"][0], cl[0], cl[1], cl[2], arr["node_layer"], L,
+                                        infinite, c_donor[0], problem.vehicle_thickness,
+                                        problem.evaporation_fraction, problem.evaporation_time,
+                                        stops[ch], out_idx[ch], events[ch], u[0], comp[0], fstate, istate,
+                                        rtol, m_ref[0], h_start, MAX_STEPS, u_out[:, 0], comp_out[:, 0], stats)
+        else:
+            status = K.integrate_columns(*args, stops[ch], out_idx[ch], events[ch], u, comp, fstate, istate,
+                                         rtol, m_ref, h_start, MAX_STEPS, u_out, comp_out, stats)
+        if status != K.OK:
+            raise _failure(problem, status, fstate, istate, u)
+
+    wall = run_in_chunks(advance, stops.size, progress, desc)
+    raw = RawSolution(times=times.copy(), u=u_out[:, 0], comp=comp_out[:, 0],
+                      stats={"steps": int(stats[0]), "rejected": int(stats[1]), "solves": int(stats[2]),
+                             "wall_time_s": wall, "columns": int(S)},
+                      u_cols=u_out, comp_cols=comp_out)
+    check_mass_balance(mass_balance_error(problem, raw), times)
+    return raw
+
+
+def _failure(problem, status, fstate, istate, u) -> SolverError:
+    from exodiff.kernels import column1d as K
+
+    code = int(istate[K.I_FAIL_NODE])
+    n = u.shape[-1]
+    node = code % n if code >= 0 else code
+    if node == 0:
+        region = "vehicle"
+    elif node > 0:
+        region = problem.layers[int(problem.grid.layer_of_cell[node - 1])].name
+    else:
+        region = "unknown region"
+    return solver_failure(status, fstate[K.F_FAIL_TIME] / 3600.0, region)
+
+
+def kernels_cached() -> bool:
+    """True when the compiled 1D kernel is in Numba's on-disk cache and current.
+
+    Reads Numba's cache index (private API; if it moves, report "cached" rather
+    than announce a compile that will not happen).  An index whose source stamp
+    no longer matches the kernel's file loads as empty, like a missing one.
+    """
+    try:
+        from exodiff.kernels.column1d import integrate_column
+
+        return bool(integrate_column._cache._cache_file._load_index())
+    except Exception:
+        return True
+
+
+#: compile time of the 1D kernels in a cold process, measured on the 2-core
+#: development machine (benchmarks/bench_solver_1d.py, track_compile_seconds)
+COMPILE_SECONDS = 8

@@ -1,0 +1,251 @@
+"""The ledger: where the dose is, and the dose balance, for the 1D column and the r-z unit cell alike.
+
+One implementation of the compartment bookkeeping: amounts in the vehicle
+and the layers from the stored states, the kernels' cumulative compartments
+(:func:`exodiff.kernels.column1d.compartment_slots`), and the relative
+balance error every driver checks (:func:`balance_error`,
+:func:`check_mass_balance`).  Amounts are per m^2 in 1D and per unit cell in
+r-z; the results stage turns them into per-cm^2 variables.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from exodiff.errors import SolverError
+from exodiff.problem.layered import Problem1D
+from exodiff.problem.unit_cell import ProblemRZ
+from exodiff.solvers.common import RawSolution
+
+#: mass balance errors above this (relative) mean a bug, not round-off
+MASS_BALANCE_LIMIT = 1e-9
+
+
+def check_mass_balance(err: np.ndarray, times: np.ndarray) -> None:
+    """Raise a SolverError when the relative balance error ``err`` (per output, maybe per column) is not round-off."""
+    worst = float(np.max(np.abs(err)))
+    if not worst <= MASS_BALANCE_LIMIT:
+        k = int(np.argmax(np.abs(err)) // max(err.shape[1], 1)) if err.ndim == 2 else int(np.argmax(np.abs(err)))
+        raise SolverError(f"mass balance error {worst:.2e} at t = {times[k] / 3600:.4g} h exceeds "
+                          f"{MASS_BALANCE_LIMIT:g}: this is a bug in exodiff, please report it with the scenario")
+
+
+
+def balance_error(vehicle, tissue, comp, dose, n_layers, finite, n_proc: int = 3) -> np.ndarray:
+    """Relative mass balance error from its parts (shared by the 1D and r-z drivers).
+
+    Parameters
+    ----------
+    vehicle : float64[k] or None
+        Amount in the vehicle (finite vehicle only).
+    tissue : float64[k]
+        Amount in all tissue cells.
+    comp : float64[k, n_proc n_layers + 3]
+        Compartments (layout of :func:`exodiff.kernels.column1d.compartment_slots`).
+    dose : float
+        Applied amount, in the same units (per area in 1D, per unit cell in r-z).
+    n_layers : int
+    finite : bool
+        Finite vehicle; otherwise a constant donor, checked against ``supplied``.
+    n_proc : int
+        Loss processes per layer (3; 4 when vesicles release a tracked cargo).
+    """
+    L = n_layers
+    b, removed, supplied = n_proc * L, n_proc * L + 1, n_proc * L + 2
+    lost = comp[:, :b + 1].sum(axis=1)
+    if finite:
+        total = vehicle + tissue + lost + comp[:, removed]
+        return (total - dose) / dose
+    sup = comp[:, supplied]
+    ref = np.maximum(np.abs(sup), 1e-300)
+    return np.where(sup > 0, (tissue + lost - sup) / ref, 0.0)
+
+
+
+# -- the 1D column ---------------------------------------------------------------------------
+
+def _columns_u(problem: Problem1D, raw: RawSolution) -> np.ndarray:
+    """``u`` of every column, (k, S, n)."""
+    return raw.u_cols if raw.u_cols is not None else raw.u[:, None, :]
+
+
+def _columns_comp(raw: RawSolution) -> np.ndarray:
+    return raw.comp_cols if raw.comp_cols is not None else raw.comp[:, None, :]
+
+
+def column_tissue_amounts(problem: Problem1D, raw: RawSolution) -> np.ndarray:
+    """Amount in each layer of each column, dose unit/m^2, shape (k, S, L)."""
+    uc = _columns_u(problem, raw)
+    out = np.empty((uc.shape[0], uc.shape[1], len(problem.layers)))
+    for s, col in enumerate(problem.all_columns):
+        cap = problem.column_values(col, "partition") * problem.grid.widths
+        m = uc[:, s, 1:] * cap
+        for j, sl in enumerate(problem.grid.layer_slices):
+            out[:, s, j] = m[:, sl].sum(axis=1)
+    return out
+
+
+def tissue_amounts(problem: Problem1D, raw: RawSolution) -> np.ndarray:
+    """Amount of the active in each layer at each output time, dose unit/m^2, shape (k, L).
+
+    With size classes the sum over the classes; a tracked cargo is not
+    included (see :func:`column_tissue_amounts`).
+    """
+    if raw.u_cols is None or raw.u_cols.shape[1] == 1:
+        # the tissue capacities K dz, as kernel_arrays()["cap"][1:] computes them,
+        # without building every other kernel array (this runs after each solve)
+        cap = problem.cell_values("partition") * problem.grid.widths
+        m = raw.u[:, 1:] * cap
+        return np.stack([m[:, sl].sum(axis=1) for sl in problem.grid.layer_slices], axis=1)
+    per = column_tissue_amounts(problem, raw)
+    ves = [s for s, c in enumerate(problem.all_columns) if c.species == "vesicle"]
+    return per[:, ves].sum(axis=1)
+
+
+def film_thickness(problem: Problem1D, times: np.ndarray) -> np.ndarray:
+    """Vehicle film thickness at each time, m."""
+    from exodiff.kernels.column1d import vehicle_capacity
+
+    if problem.evaporation_fraction <= 0.0:
+        return np.full(times.size, problem.vehicle_thickness)
+    return np.array([vehicle_capacity(t, problem.vehicle_thickness, problem.evaporation_fraction,
+                                      problem.evaporation_time) for t in times])
+
+
+def vehicle_amount(problem: Problem1D, raw: RawSolution) -> np.ndarray:
+    """Amount of the active in the vehicle film at each output time, dose unit/m^2 (finite vehicle).
+
+    With size classes the sum over the classes (a tracked cargo excluded).
+    """
+    if problem.vehicle == "infinite":
+        return np.full(raw.times.size, problem.dose)
+    uc = _columns_u(problem, raw)
+    ves = [s for s, c in enumerate(problem.all_columns) if c.species == "vesicle"]
+    u0 = uc[:, ves[0], 0] if len(ves) == 1 else uc[:, ves, 0].sum(axis=1)
+    if problem.evaporation_fraction <= 0.0:
+        # vehicle_capacity returns h0 unchanged: skip one compiled call per output
+        return problem.vehicle_thickness * u0
+    return film_thickness(problem, raw.times) * u0
+
+
+def mass_balance_error(problem: Problem1D, raw: RawSolution) -> np.ndarray:
+    """Relative mass balance error at each output time.
+
+    Finite vehicle: ``(vehicle + layers + compartments - dose) / dose``.
+    Infinite donor: ``(layers + compartments - supplied) / max(supplied, ...)``,
+    the reference being what has entered the skin.  Several columns: the
+    worst of the vesicle ledger (all classes together, and each class) and,
+    with a cargo, of the cargo ledger (:func:`cargo_balance_error`).
+
+    Returns
+    -------
+    float64[k]
+    """
+    finite = problem.vehicle == "finite"
+    if raw.u_cols is None or raw.u_cols.shape[1] == 1:
+        tissue = tissue_amounts(problem, raw).sum(axis=1)
+        vehicle = vehicle_amount(problem, raw) if finite else None
+        return balance_error(vehicle, tissue, raw.comp, problem.dose, len(problem.layers), finite,
+                             n_proc=problem.n_processes)
+    errs = [np.abs(e) for e in column_balance_errors(problem, raw).values()]
+    worst = np.max(np.stack(errs), axis=0)
+    return worst
+
+
+def column_balance_errors(problem: Problem1D, raw: RawSolution) -> dict[str, np.ndarray]:
+    """Relative balance error of each ledger: ``"vesicle"`` (all classes) and ``"cargo"``, over time."""
+    finite = problem.vehicle == "finite"
+    L = len(problem.layers)
+    P = problem.n_processes
+    cols = problem.all_columns
+    tissue = column_tissue_amounts(problem, raw).sum(axis=2)  # (k, S)
+    comp = _columns_comp(raw)
+    h = film_thickness(problem, raw.times)
+    ves = [s for s, c in enumerate(cols) if c.species == "vesicle"]
+    veh = raw.u_cols[:, :, 0] * h[:, None]
+    out = {}
+    out["vesicle"] = balance_error(veh[:, ves].sum(axis=1) if finite else None, tissue[:, ves].sum(axis=1),
+                                   comp[:, ves].sum(axis=1), problem.dose, L, finite, n_proc=P)
+    car = [s for s, c in enumerate(cols) if c.species == "cargo"]
+    if car:
+        out["cargo"] = cargo_balance_error(problem, raw)
+    return out
+
+
+def cargo_balance_error(problem: Problem1D, raw: RawSolution) -> np.ndarray:
+    """Relative error of the free-cargo ledger, over time.
+
+    In vesicle equivalents: free cargo in the vehicle and the layers, plus
+    its compartments (degraded, taken up, cleared, bottom sink, washed off),
+    equals what the vesicles set free: ``sum over vesicle columns of
+    released + release_on_degradation x degraded``.  Relative to the vesicle
+    dose (finite vehicle) or to the vesicles supplied to the skin (infinite).
+    """
+    L = len(problem.layers)
+    P = problem.n_processes
+    cols = problem.all_columns
+    comp = _columns_comp(raw)
+    c = [s for s, col in enumerate(cols) if col.species == "cargo"][0]
+    ves = [s for s, col in enumerate(cols) if col.species == "vesicle"]
+    tissue = column_tissue_amounts(problem, raw)[:, c].sum(axis=1)
+    vehicle = raw.u_cols[:, c, 0] * film_thickness(problem, raw.times)
+    if problem.vehicle == "infinite":
+        vehicle = -comp[:, c, P * L + 2]  # the donor node is held at zero: net flux out of it
+    lost = comp[:, c, :P * L + 1].sum(axis=1) + comp[:, c, P * L + 1]
+    freed = (comp[:, ves, 3 * L:4 * L].sum(axis=(1, 2))
+             + problem.release_on_degradation * comp[:, ves, 0:L].sum(axis=(1, 2)))
+    if problem.vehicle == "finite":
+        ref = problem.dose
+    else:
+        ref = np.maximum(np.abs(comp[:, ves, P * L + 2].sum(axis=1)), 1e-300)
+    return (vehicle + tissue + lost - freed) / ref
+
+
+
+# -- the r-z unit cell (amounts per unit cell) ----------------------------------------------
+
+def cell_states(problem: ProblemRZ, raw: RawSolution) -> np.ndarray:
+    """``u = c/K`` per cell at each output time, shape ``(k, nz, nr)``."""
+    nz, nr = problem.grid.shape
+    return raw.u[:, 1:].reshape(raw.times.size, nz, nr)
+
+
+def capacities(problem: ProblemRZ, times) -> np.ndarray:
+    """``K V`` per cell at each time (the channel closes), shape ``(k, nz, nr)``."""
+    caps = [problem.capacity_at(float(t)) for t in times]
+    return np.stack(caps)
+
+
+def tissue_amounts_rz(problem: ProblemRZ, raw: RawSolution) -> np.ndarray:
+    """Amount in each layer (channel cells by depth) per unit cell, shape (k, L)."""
+    m = (cell_states(problem, raw) * capacities(problem, raw.times)).sum(axis=2)
+    return np.stack([m[:, sl].sum(axis=1) for sl in problem.grid.z.layer_slices], axis=1)
+
+
+def vehicle_amount_rz(problem: ProblemRZ, raw: RawSolution) -> np.ndarray:
+    """Amount in the vehicle film per unit cell; for a constant donor the film's content."""
+    if problem.vehicle == "infinite":
+        return np.full(raw.times.size, problem.unit_dose)
+    cv = np.array([problem.vehicle_capacity_at(float(t)) for t in raw.times])
+    return cv * raw.u[:, 0]
+
+
+def mass_balance_error_rz(problem: ProblemRZ, raw: RawSolution) -> np.ndarray:
+    """Relative mass balance error at each output time (see :func:`exodiff.solve.balance_error`)."""
+    L = len(problem.layers)
+    finite = problem.vehicle == "finite"
+    tissue = tissue_amounts_rz(problem, raw).sum(axis=1)
+    if "initial_tissue" not in raw.stats:
+        vehicle = vehicle_amount_rz(problem, raw) if finite else None
+        return balance_error(vehicle, tissue, raw.comp, problem.unit_dose, L, finite)
+    # with an initial state (which may hold either sign, e.g. a test mode) the
+    # balance is checked against what was there, relative to its absolute size
+    initial = raw.stats["initial_tissue"]
+    scale = max(raw.stats["initial_tissue_abs"] + (problem.unit_dose if finite else 0.0), 1e-300)
+    lost = raw.comp[:, :3 * L + 1].sum(axis=1)
+    if finite:
+        total = vehicle_amount_rz(problem, raw) + tissue + lost + raw.comp[:, 3 * L + 1]
+        return (total - problem.unit_dose - initial) / scale
+    return (tissue - initial + lost - raw.comp[:, 3 * L + 2]) / max(scale, float(np.abs(raw.comp[:, 3 * L + 2]).max()))
+
+

@@ -1,0 +1,554 @@
+"""Plain numpy reference of the compiled 1D column kernel, for tests.
+
+:func:`integrate_column_reference` implements exactly the scheme of
+:func:`exodiff.kernels.column1d.integrate_column` -- the same TR-BDF2 stages
+(solved for the stage increment, the constant donor's supply taken from the
+unrounded increment), the same embedded error estimate and norm, the same
+step-size controller, the same landing on stops and the same wash-off
+event -- written the slow, obvious way: the rates are differences of face
+fluxes over whole arrays, the stage matrices are banded arrays solved with
+:func:`scipy.linalg.solve_banded` (LAPACK banded LU, not the Thomas sweep),
+the compartment rates are ``numpy.bincount`` sums, and the controller is
+restated in Python rather than imported from the compiled module.  Only the
+method's constants are shared (plain Python floats from
+:mod:`exodiff.kernels.control`).  Nothing here is compiled: about 150 us per
+step, so keep it to small problems.
+
+:func:`run_column` drives either kernel with the set-up of
+:func:`exodiff.solve.integrate`, so the two can be compared step for step.
+They are independent implementations of one algorithm and agree to
+round-off, with the same accepted and rejected steps, on small problems
+(``tests/test_validation_1d.py``).  On stiff problems (thin permeable cells
+next to large steps) the error estimate, a zero-sum combination of stage
+rates, carries round-off amplified by ``alpha g / C``: the two scaled errors
+then differ by up to ~1e-7 relative, and after hundreds of steps an
+accept/reject or landing decision may fall differently (1 run in 300 random
+stacks took one step more), after which the results differ at the level of
+the tolerance, not of round-off.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.linalg import solve_banded
+
+from exodiff.kernels.control import (
+    ALPHA_TR,
+    BDF_A,
+    BDF_B,
+    BDF_D,
+    ERR_1,
+    ERR_2,
+    ERR_3,
+    GAMMA,
+    GROW_MAX,
+    SAFETY,
+    SHRINK_MIN,
+)
+
+# the kernel's status codes and state slots, restated (they are the contract)
+OK, NONFINITE, STEP_UNDERFLOW, TOO_MANY_STEPS = 0, 1, 2, 3
+F_TIME, F_STEP, F_FAIL_TIME = 0, 1, 2
+I_WASHED, I_FAIL_NODE, I_STATUS = 0, 1, 2
+S_STEPS, S_REJECTED, S_SOLVES = 0, 1, 2
+EVENT_NONE, EVENT_WASH = 0, 1
+
+
+# -- the pieces of the scheme ---------------------------------------------------
+def film_thickness(t, h0, evap_frac, evap_tau):
+    """Vehicle film thickness (m) at time ``t``: ``h0 (1 - f (1 - exp(-t/tau)))``."""
+    if evap_frac <= 0.0:
+        return h0
+    return h0 * (1.0 - evap_frac * (1.0 - math.exp(-t / evap_tau)))
+
+
+def face_conductances(g, g1):
+    """Conductances of the faces between nodes: ``[g1, g[2], ..., g[n-1]]`` (m/s).
+
+    Face ``j`` couples nodes ``j`` and ``j+1``; face 0 is the vehicle/skin
+    surface (``g1 = g[1]``, or 0 after wash-off).
+    """
+    face = np.array(g[1:-1], dtype=float)
+    face[0] = g1
+    return face
+
+
+def rates(u, g, g1, loss):
+    """Finite-volume rates ``F`` (amount per area per s) for every node.
+
+    ``F_i`` = flux in through the face above - flux out through the face below
+    - first-order loss, with face fluxes ``g (u_above - u_below)`` and the
+    bottom flux ``g[n] u[n-1]`` into the sink.
+    """
+    flux = np.empty(u.size + 1)
+    flux[0] = 0.0  # nothing enters the vehicle from above
+    flux[1:-1] = face_conductances(g, g1) * (u[:-1] - u[1:])
+    flux[-1] = g[u.size] * u[-1]
+    return flux[:-1] - flux[1:] - loss * u
+
+
+def operator_bands(g, g1, loss):
+    """The matrix ``A`` of :func:`rates` (``F = A u``) as three bands.
+
+    Returns
+    -------
+    sub, main, sup : float64[n-1], float64[n], float64[n-1]
+        ``A[i+1, i]``, ``A[i, i]``, ``A[i, i+1]``.
+    """
+    face = face_conductances(g, g1)
+    main = -np.asarray(loss, dtype=float).copy()
+    main[:-1] -= face
+    main[1:] -= face
+    main[-1] -= g[loss.size]
+    return face, main, face
+
+
+def compartment_rates(u, g, g1, cdeg, cup, ccl, node_layer, n_layers):
+    """Rates into the compartments: per-layer losses, bottom sink, wash-off (0), supply."""
+    nl = n_layers
+    tissue = node_layer >= 0
+    lay = node_layer[tissue]
+    out = np.zeros(3 * nl + 3)
+    out[0:nl] = np.bincount(lay, (cdeg * u)[tissue], nl)
+    out[nl:2 * nl] = np.bincount(lay, (cup * u)[tissue], nl)
+    out[2 * nl:3 * nl] = np.bincount(lay, (ccl * u)[tissue], nl)
+    out[3 * nl] = g[u.size] * u[-1]
+    out[3 * nl + 2] = g1 * (u[0] - u[1])
+    return out
+
+
+def solve_stage(alpha, cap, bands, infinite, x0, rhs):
+    """Solve ``(diag(cap) - alpha A) x = rhs``; an infinite donor pins ``x[0] = x0``."""
+    sub, main, sup = bands
+    n = cap.size
+    ab = np.zeros((3, n))
+    ab[0, 1:] = -alpha * sup
+    ab[1] = cap - alpha * main
+    ab[2, :-1] = -alpha * sub
+    ab[1][ab[1] == 0.0] = 1.0  # a cell closed to the active: x = rhs = 0
+    rhs = rhs.copy()
+    if infinite:
+        ab[1, 0] = 1.0
+        ab[0, 1] = 0.0
+        rhs[0] = x0
+    return solve_banded((1, 1), ab, rhs)
+
+
+def proposed_step(h, err):
+    """Controller: ``h * clip(SAFETY err^(-1/3), SHRINK_MIN, GROW_MAX)`` (local error O(h^3))."""
+    if err <= 0.0:
+        return h * GROW_MAX
+    return h * min(max(SAFETY * err ** (-1.0 / 3.0), SHRINK_MIN), GROW_MAX)
+
+
+def step_to_stop(h_try, remaining):
+    """Step towards the next stop: land on it, or halve what is left instead of leaving a sliver."""
+    if h_try >= remaining * (1.0 - 1e-12):
+        return remaining, True
+    if 2.0 * h_try > remaining:
+        return 0.5 * remaining, False
+    return h_try, False
+
+
+def tr_bdf2_step(t, h, u, comp, g, g1, cap_tissue, loss, cdeg, cup, ccl, node_layer, n_layers,
+                 infinite, c_donor, h0, evap_frac, evap_tau, rtol, atol):
+    """One TR-BDF2 step from ``t`` to ``t + h`` with its scaled error.
+
+    Returns
+    -------
+    u1, comp1 : ndarray
+        The state at ``t + h``.
+    err : float
+        Max-norm of the embedded error estimate scaled by ``atol + rtol |amount|``,
+        over tissue (and finite-vehicle) amounts and compartments.
+    bad : int
+        First node with a non-finite value, or -1.
+    """
+    cap_n = cap_tissue.astype(float).copy()
+    cap_g = cap_n.copy()
+    cap_1 = cap_n.copy()
+    if not infinite:
+        cap_n[0] = film_thickness(t, h0, evap_frac, evap_tau)
+        cap_g[0] = film_thickness(t + GAMMA * h, h0, evap_frac, evap_tau)
+        cap_1[0] = film_thickness(t + h, h0, evap_frac, evap_tau)
+    bands = operator_bands(g, g1, loss)
+
+    def F(v):
+        return rates(v, g, g1, loss)
+
+    def R(v):
+        return compartment_rates(v, g, g1, cdeg, cup, ccl, node_layer, n_layers)
+
+    # stage 1, trapezoidal rule to t + gamma h:  C_g u_g = C_n u + a (F(u) + F(u_g)),
+    # solved for the increment u_g - u (delta form, as the kernel)
+    supplied = 3 * n_layers + 2
+    a = ALPHA_TR * h
+    fn, rn = F(u), R(u)
+    dg = solve_stage(a, cap_g, bands, infinite, 0.0, (cap_n - cap_g) * u + 2.0 * a * fn)
+    ug = u + dg
+    fg, rg = F(ug), R(ug)
+    # the supply rate from the unrounded increment, as the kernel
+    rg[supplied] = g1 * ((u[0] - u[1]) - (dg[1] - dg[0]))
+    comp_g = comp + a * (rn + rg)
+    # stage 2, BDF2 through t, t + gamma h, t + h:  C_1 u_1 = A C_g u_g - B C_n u + d F(u_1),
+    # solved for u_1 - u_g
+    d = BDF_D * h
+    d1 = solve_stage(d, cap_1, bands, infinite, 0.0, BDF_A * cap_g * ug - BDF_B * cap_n * u - cap_1 * ug + d * fg)
+    u1 = ug + d1
+    f1, r1 = F(u1), R(u1)
+    r1[supplied] = g1 * ((ug[0] - ug[1]) - (d1[1] - d1[0]))
+    comp1 = BDF_A * comp_g - BDF_B * comp + d * r1
+
+    nonfinite = np.flatnonzero(~np.isfinite(u1))
+    if nonfinite.size:
+        return u1, comp1, math.nan, int(nonfinite[0])
+    i0 = 1 if infinite else 0
+    e_u = h * (ERR_1 * fn + ERR_2 * fg + ERR_3 * f1)
+    q_u = np.abs(e_u[i0:]) / (atol + rtol * np.abs(cap_1[i0:] * u1[i0:]))
+    e_c = h * (ERR_1 * rn + ERR_2 * rg + ERR_3 * r1)
+    q_c = np.abs(e_c) / (atol + rtol * np.abs(comp1))
+    err = max(float(q_u.max(initial=0.0)), float(q_c.max(initial=0.0)))
+    return u1, comp1, err, -1
+
+
+# -- the driver, argument for argument the compiled kernel's ---------------------
+def integrate_column_reference(
+    cap_tissue, g, cdeg, cup, ccl, node_layer, n_layers,
+    infinite, c_donor, h0, evap_frac, evap_tau,
+    stops, out_index, stop_event,
+    u, comp, fstate, istate,
+    rtol, m_ref, h_start, max_steps,
+    u_out, comp_out, stats,
+):
+    """Numpy twin of :func:`exodiff.kernels.column1d.integrate_column`.
+
+    Same arguments, same in-place updates of ``u``, ``comp``, ``fstate``,
+    ``istate``, ``u_out``, ``comp_out`` and ``stats``, same return status.
+    """
+    loss = cdeg + cup + ccl
+    atol = rtol * 1e-3 * m_ref
+    t = fstate[F_TIME]
+    h_next = fstate[F_STEP]
+    t_end = stops[-1]
+    # the floor only catches a hopeless collapse: a start against a sharp
+    # front may need steps far below 1e-14 t_end, later steps must still move t
+    h_min = 1e-20 * max(t_end, 1.0)
+    removed = 3 * n_layers + 1
+    steps_here = 0
+
+    def fail(status, node):
+        istate[I_STATUS] = status
+        if node is not None:
+            istate[I_FAIL_NODE] = node
+        fstate[F_FAIL_TIME] = t
+        fstate[F_TIME] = t
+        return status
+
+    for k, t_stop in enumerate(stops):
+        while t < t_stop:
+            g1 = 0.0 if istate[I_WASHED] else g[1]
+            h, last = step_to_stop(h_next, t_stop - t)
+            if last:
+                h = t_stop - t
+            u1, comp1, err, bad = tr_bdf2_step(t, h, u, comp, g, g1, cap_tissue, loss, cdeg, cup, ccl,
+                                               node_layer, n_layers, infinite, c_donor, h0, evap_frac,
+                                               evap_tau, rtol, atol)
+            stats[S_SOLVES] += 2
+            if bad >= 0 or not math.isfinite(err):
+                return fail(NONFINITE, bad)
+            steps_here += 1
+            if err <= 1.0:
+                stats[S_STEPS] += 1
+                t = t_stop if last else t + h
+                u[:] = u1
+                comp[:] = comp1
+                h_new = proposed_step(h, err)
+                # a step shortened to land on a stop must not shrink the next one
+                if h_new < h_next and h < h_next:
+                    h_new = h_next
+                h_next = h_new
+            else:
+                stats[S_REJECTED] += 1
+                h_next = proposed_step(h, err)
+                if h_next < max(h_min, 8.0 * 2.220446049250313e-16 * abs(t)):
+                    return fail(STEP_UNDERFLOW, None)
+            if steps_here > max_steps:
+                return fail(TOO_MANY_STEPS, None)
+        if stop_event[k] == EVENT_WASH and istate[I_WASHED] == 0:
+            if not infinite:
+                comp[removed] += film_thickness(t, h0, evap_frac, evap_tau) * u[0]
+            u[0] = 0.0
+            istate[I_WASHED] = 1
+            h_next = h_start
+        if out_index[k] >= 0:
+            u_out[out_index[k]] = u
+            comp_out[out_index[k]] = comp
+    fstate[F_TIME] = t
+    fstate[F_STEP] = h_next
+    istate[I_STATUS] = OK
+    return OK
+
+
+def run_column(problem, kernel=None, max_steps: int = 1_000_000):
+    """Solve a :class:`~exodiff.problem.Problem1D` with a column kernel.
+
+    The set-up is :func:`exodiff.solve.integrate`'s (initial state, first
+    step, stops and events) for one column, so two kernels run through here
+    get identical arguments and can be compared output for output, step for
+    step.  No mass-balance check is made; the caller compares.
+
+    Parameters
+    ----------
+    problem : Problem1D
+    kernel : callable, optional
+        :func:`integrate_column_reference` (default) or the compiled
+        :func:`exodiff.kernels.column1d.integrate_column`.
+    max_steps : int
+
+    Returns
+    -------
+    exodiff.solve.RawSolution
+    """
+    from exodiff.solvers.common import RawSolution
+    from exodiff.solvers.common import stop_list as _stops
+
+    if kernel is None:
+        kernel = integrate_column_reference
+    arr = problem.kernel_arrays()
+    n = arr["cap"].size
+    L = len(problem.layers)
+    nc = 3 * L + 3
+    times = problem.output_times
+    u = np.zeros(n)
+    u[0] = problem.concentration
+    comp = np.zeros(nc)
+    u_out = np.zeros((times.size, n))
+    comp_out = np.zeros((times.size, nc))
+    u_out[0] = u
+    h_start = 1e-8 * max(float(times[-1]), 1.0)
+    fstate = np.array([0.0, h_start, math.nan])
+    istate = np.zeros(3, dtype=np.int64)
+    stats = np.zeros(3, dtype=np.int64)
+    stops, out_idx, events = _stops(problem)
+    status = kernel(
+        arr["cap"], arr["g"], arr["cdeg"], arr["cup"], arr["ccl"], arr["node_layer"], L,
+        problem.vehicle == "infinite", problem.concentration, problem.vehicle_thickness,
+        problem.evaporation_fraction, problem.evaporation_time,
+        stops, out_idx, events, u, comp, fstate, istate,
+        problem.tolerance, problem.amount_scale(), h_start, max_steps, u_out, comp_out, stats)
+    if status != OK:
+        raise RuntimeError(f"column kernel stopped with status {status} at t = {fstate[F_FAIL_TIME]} s")
+    return RawSolution(times=times.copy(), u=u_out, comp=comp_out,
+                       stats={"steps": int(stats[0]), "rejected": int(stats[1]), "solves": int(stats[2])})
+
+
+def integrate_reference(problem, max_steps: int = 1_000_000):
+    """Solve a :class:`~exodiff.problem.Problem1D` with the numpy reference kernel (see :func:`run_column`)."""
+    return run_column(problem, integrate_column_reference, max_steps)
+
+
+# -- several columns with one-way sources (size classes, a released cargo) -------
+def compartment_rates_stacked(u, g, g1, closs, node_layer, n_layers):
+    """As :func:`compartment_rates` with the loss processes stacked, ``closs[p] = k_p C``."""
+    P = closs.shape[0]
+    nl = n_layers
+    tissue = node_layer >= 0
+    lay = node_layer[tissue]
+    out = np.zeros(P * nl + 3)
+    for p in range(P):
+        out[p * nl:(p + 1) * nl] = np.bincount(lay, (closs[p] * u)[tissue], nl)
+    out[P * nl] = g[u.size] * u[-1]
+    out[P * nl + 2] = g1 * (u[0] - u[1])
+    return out
+
+
+def column_stages(t, h, u, comp, g, g1, cap_tissue, closs, node_layer, n_layers, infinite, h0, evap_frac,
+                  evap_tau, src):
+    """Both TR-BDF2 stages of one column, with a source known at the three stage times.
+
+    ``src`` is ``(S_n, S_g, S_1)`` (amount per area per s at ``t``, ``t + gamma h``,
+    ``t + h``) or None.  With a source the stages are
+
+        C_g u_g - C_n u = a (A u + S_n + A u_g + S_g),
+        C_1 u_1 - d (A u_1 + S_1) = BDF_A C_g u_g - BDF_B C_n u,
+
+    solved for the increments as the kernel does.
+
+    Returns
+    -------
+    ug, u1, comp1, (fn, fg, f1), (rn, rg, r1)
+        Stage states, the new compartments, the stage derivatives (source
+        included) and the compartment rates.
+    """
+    loss = closs.sum(axis=0)
+    cap_n = cap_tissue.astype(float).copy()
+    cap_g = cap_n.copy()
+    cap_1 = cap_n.copy()
+    if not infinite:
+        cap_n[0] = film_thickness(t, h0, evap_frac, evap_tau)
+        cap_g[0] = film_thickness(t + GAMMA * h, h0, evap_frac, evap_tau)
+        cap_1[0] = film_thickness(t + h, h0, evap_frac, evap_tau)
+    bands = operator_bands(g, g1, loss)
+    zero = np.zeros_like(u)
+    s_n, s_g, s_1 = src if src is not None else (zero, zero, zero)
+
+    def F(v):
+        return rates(v, g, g1, loss)
+
+    def R(v):
+        return compartment_rates_stacked(v, g, g1, closs, node_layer, n_layers)
+
+    supplied = closs.shape[0] * n_layers + 2
+    a = ALPHA_TR * h
+    fn, rn = F(u), R(u)
+    dg = solve_stage(a, cap_g, bands, infinite, 0.0, (cap_n - cap_g) * u + 2.0 * a * fn + a * (s_n + s_g))
+    ug = u + dg
+    fg, rg = F(ug), R(ug)
+    rg[supplied] = g1 * ((u[0] - u[1]) - (dg[1] - dg[0]))
+    comp_g = comp + a * (rn + rg)
+    d = BDF_D * h
+    d1 = solve_stage(d, cap_1, bands, infinite, 0.0,
+                     BDF_A * cap_g * ug - BDF_B * cap_n * u - cap_1 * ug + d * fg + d * s_1)
+    u1 = ug + d1
+    f1, r1 = F(u1), R(u1)
+    r1[supplied] = g1 * ((ug[0] - ug[1]) - (d1[1] - d1[0]))
+    comp1 = BDF_A * comp_g - BDF_B * comp + d * r1
+    return ug, u1, comp1, (fn + s_n, fg + s_g, f1 + s_1), (rn, rg, r1), cap_1
+
+
+def integrate_columns_reference(
+    cap_tissue, g, closs, csrc, source_to, node_layer, n_layers,
+    infinite, c_donor, h0, evap_frac, evap_tau,
+    stops, out_index, stop_event,
+    u, comp, fstate, istate,
+    rtol, m_ref, h_start, max_steps,
+    u_out, comp_out, stats,
+):
+    """Numpy twin of :func:`exodiff.kernels.column1d.integrate_columns`.
+
+    Columns in index order; a column's source at each stage is the sum of
+    ``csrc[s] * u_s`` at that stage over the columns ``s`` that feed it.  Same
+    arguments and in-place updates as the kernel.
+    """
+    S = u.shape[0]
+    atol = rtol * 1e-3 * np.asarray(m_ref, dtype=float)
+    t = fstate[F_TIME]
+    h_next = fstate[F_STEP]
+    h_min = 1e-20 * max(stops[-1], 1.0)
+    removed = closs.shape[1] * n_layers + 1
+    i0 = 1 if infinite else 0
+    steps_here = 0
+
+    def fail(status, node):
+        istate[I_STATUS] = status
+        if node is not None:
+            istate[I_FAIL_NODE] = node
+        fstate[F_FAIL_TIME] = t
+        fstate[F_TIME] = t
+        return status
+
+    for k, t_stop in enumerate(stops):
+        while t < t_stop:
+            g1s = [0.0 if istate[I_WASHED] else g[s][1] for s in range(S)]
+            h, last = step_to_stop(h_next, t_stop - t)
+            if last:
+                h = t_stop - t
+            src = [[np.zeros(u.shape[1]) for _ in range(3)] for _ in range(S)]
+            fed = [any(source_to[p] == s for p in range(S)) for s in range(S)]
+            u1 = np.empty_like(u)
+            comp1 = np.empty_like(comp)
+            err, bad = 0.0, -1
+            for s in range(S):
+                ug, u1[s], comp1[s], (fn, fg, f1), (rn, rg, r1), cap_1 = column_stages(
+                    t, h, u[s], comp[s], g[s], g1s[s], cap_tissue[s], closs[s], node_layer, n_layers, infinite,
+                    h0, evap_frac, evap_tau, src[s] if fed[s] else None)
+                stats[S_SOLVES] += 2
+                tgt = source_to[s]
+                if tgt >= 0:
+                    for j, v in enumerate((u[s], ug, u1[s])):
+                        src[tgt][j] += csrc[s] * v
+                nonfinite = np.flatnonzero(~np.isfinite(u1[s]))
+                if nonfinite.size:
+                    bad = s * u.shape[1] + int(nonfinite[0])
+                    break
+                e_u = h * (ERR_1 * fn + ERR_2 * fg + ERR_3 * f1)
+                q_u = np.abs(e_u[i0:]) / (atol[s] + rtol * np.abs(cap_1[i0:] * u1[s, i0:]))
+                e_c = h * (ERR_1 * rn + ERR_2 * rg + ERR_3 * r1)
+                q_c = np.abs(e_c) / (atol[s] + rtol * np.abs(comp1[s]))
+                err = max(err, float(q_u.max(initial=0.0)), float(q_c.max(initial=0.0)))
+            if bad >= 0 or not math.isfinite(err):
+                return fail(NONFINITE, bad)
+            steps_here += 1
+            if err <= 1.0:
+                stats[S_STEPS] += 1
+                t = t_stop if last else t + h
+                u[:] = u1
+                comp[:] = comp1
+                h_new = proposed_step(h, err)
+                if h_new < h_next and h < h_next:
+                    h_new = h_next
+                h_next = h_new
+            else:
+                stats[S_REJECTED] += 1
+                h_next = proposed_step(h, err)
+                if h_next < max(h_min, 8.0 * 2.220446049250313e-16 * abs(t)):
+                    return fail(STEP_UNDERFLOW, None)
+            if steps_here > max_steps:
+                return fail(TOO_MANY_STEPS, None)
+        if stop_event[k] == EVENT_WASH and istate[I_WASHED] == 0:
+            for s in range(S):
+                if not infinite:
+                    comp[s, removed] += film_thickness(t, h0, evap_frac, evap_tau) * u[s, 0]
+                u[s, 0] = 0.0
+            istate[I_WASHED] = 1
+            h_next = h_start
+        if out_index[k] >= 0:
+            u_out[out_index[k]] = u
+            comp_out[out_index[k]] = comp
+    fstate[F_TIME] = t
+    fstate[F_STEP] = h_next
+    istate[I_STATUS] = OK
+    return OK
+
+
+def run_columns(problem, kernel=None, max_steps: int = 1_000_000):
+    """Solve every column of a :class:`~exodiff.problem.Problem1D` with a batched kernel.
+
+    The set-up of :func:`exodiff.solve.integrate`; ``kernel`` is
+    :func:`integrate_columns_reference` (default) or the compiled
+    :func:`exodiff.kernels.column1d.integrate_columns`.
+
+    Returns
+    -------
+    u_out, comp_out, stats : ndarray
+        (k, S, n), (k, S, nc) and the step counts.
+    """
+    from exodiff.solvers.common import stop_list as _stops
+
+    if kernel is None:
+        kernel = integrate_columns_reference
+    arr = problem.columns_arrays()
+    S, n = arr["cap"].shape
+    L = len(problem.layers)
+    nc = problem.n_processes * L + 3
+    times = problem.output_times
+    u = np.zeros((S, n))
+    u[:, 0] = problem.concentration * arr["weight"]
+    comp = np.zeros((S, nc))
+    u_out = np.zeros((times.size, S, n))
+    comp_out = np.zeros((times.size, S, nc))
+    u_out[0] = u
+    h_start = 1e-8 * max(float(times[-1]), 1.0)
+    fstate = np.array([0.0, h_start, math.nan])
+    istate = np.zeros(3, dtype=np.int64)
+    stats = np.zeros(3, dtype=np.int64)
+    stops, out_idx, events = _stops(problem)
+    status = kernel(arr["cap"], arr["g"], arr["closs"], arr["csrc"], arr["source_to"], arr["node_layer"], L,
+                    problem.vehicle == "infinite", problem.concentration * arr["weight"], problem.vehicle_thickness,
+                    problem.evaporation_fraction, problem.evaporation_time, stops, out_idx, events, u, comp,
+                    fstate, istate, problem.tolerance, arr["m_ref"], h_start, max_steps, u_out, comp_out, stats)
+    if status != OK:
+        raise RuntimeError(f"kernel status {status}")
+    return u_out, comp_out, stats

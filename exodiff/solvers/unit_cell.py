@@ -1,0 +1,263 @@
+"""The r-z driver: ProblemRZ -> compiled kernel -> checked raw solution.
+
+Shares with the 1D driver the raw-solution container, the stop list
+(output times + wash-off) and the chunked call (:mod:`exodiff.solvers.common`),
+and the ledger: compartment layout, mass-balance formula and limit
+(:mod:`exodiff.solvers.ledger`).  Amounts inside are per unit cell; the
+results stage reports them per cm^2 of skin (divided by ``pi R^2``), so an
+r-z result reads like a 1D one.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+from exodiff.errors import SolverError
+from exodiff.geometry.grid_rz import CHANNEL, COAGULATION
+from exodiff.problem.unit_cell import ProblemRZ
+from exodiff.solvers.common import MAX_STEPS, RawSolution, run_in_chunks, solver_failure, stop_list
+from exodiff.solvers.ledger import check_mass_balance, mass_balance_error_rz
+
+#: cells from which the parallel (prange) kernels pay off on 2 cores (measured
+#: break-even about 9000 cells on an idle machine)
+PARALLEL_THRESHOLD = 12_000
+
+
+def stop_list_rz(problem: ProblemRZ):
+    """Output times, wash-off and the closure time scale as the kernel's stop list."""
+    stops, idx, ev = stop_list(problem)
+    tau = problem.channel.closure_time if problem.grid.channel_rows > 0 else math.inf
+    t_end = float(problem.output_times[-1])
+    if 0.0 < tau < t_end and not np.any(np.isclose(stops, tau, rtol=0, atol=1e-9 * max(tau, 1.0))):
+        k = int(np.searchsorted(stops, tau))
+        stops = np.insert(stops, k, tau)
+        idx = np.insert(idx, k, -1)
+        ev = np.insert(ev, k, 0)
+    return stops, idx, ev
+
+
+def use_parallel(problem: ProblemRZ, parallel="auto") -> bool:
+    """Whether the ``prange`` kernels are used.
+
+    ``auto``: at least :data:`PARALLEL_THRESHOLD` cells, more than one Numba
+    thread, and a core to spare (1-minute load average below the cores minus
+    one).  The kernels are memory-bound and call a parallel loop about 15
+    times per step, so a thread that another process delays holds up every
+    barrier: measured on the 2-core machine, a 200 x 400 run took 1.5 s in
+    parallel and 3.1 s serial when idle, but 7.6 s in parallel and 3.1 s
+    serial beside one busy process.  Below about 9000 cells serial wins
+    even on an idle machine.
+    """
+    if parallel != "auto":
+        return bool(parallel)
+    import numba
+
+    if problem.grid.nz * problem.grid.nr < PARALLEL_THRESHOLD or numba.get_num_threads() < 2:
+        return False
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # not available on every platform
+        return True
+    return load < (os.cpu_count() or 1) - 1.0
+
+
+#: first-call compile time of each unit-cell time loop on a cold cache, s (2-core development
+#: machine, numba imported, kernel of 2026-11-26: serial 20 s, then the parallel one 29 s; the
+#: parallel one alone 32-34 s in benchmarks/compare_reference.py --rz)
+COMPILE_SECONDS = {False: 20, True: 32}
+
+
+def kernel_cached(parallel: bool) -> bool:
+    """True when that unit-cell time loop is in Numba's on-disk cache (see :func:`exodiff.solve.kernels_cached`)."""
+    try:
+        from exodiff.kernels import rz as K
+
+        kernel = K.integrate_rz_parallel if parallel else K.integrate_rz_serial
+        return bool(kernel._cache._cache_file._load_index())
+    except Exception:
+        return True
+
+
+def warm_serial() -> None:
+    """Compile (or load from the cache) the serial unit-cell loop on a tiny problem.
+
+    Sweep parents call it before their workers start (workers run one
+    thread, so the serial loop): forked workers inherit it, and none of them
+    compiles it concurrently.
+    """
+    from exodiff.problem.layered import Layer
+
+    p = ProblemRZ.from_layers([Layer("skin", 50e-6, 1e-12, 1.0)], channel_radius=10e-6, channel_depth=20e-6,
+                              density=1e8, open_diffusivity=1e-11, output_times=[60.0], resolution=(4, 6))
+    integrate_rz(p, parallel=False)
+
+
+def integrate_rz(problem: ProblemRZ, progress: bool = False, desc: str = "solving", *, parallel="auto",
+                 initial_state=None, fixed_step: float | None = None, check: bool = True,
+                 filter_mode: int = 2, predict1: bool = True) -> RawSolution:
+    """Solve a unit-cell problem.
+
+    Parameters
+    ----------
+    problem : ProblemRZ
+    progress : bool
+        Show a tqdm bar advancing per output time.
+    parallel : "auto" or bool
+        Use the ``prange`` line sweeps (``auto``: see :func:`use_parallel`;
+        sweep workers, which run one thread each, get the serial kernels).
+    initial_state : array_like, optional
+        ``u = c/K`` per cell, shape ``(nz, nr)``, at ``t = 0`` (default: empty
+        skin); the vehicle starts at the problem's concentration.  The dose
+        the mass balance refers to then includes what the tissue holds.
+    fixed_step : float, optional
+        Take fixed steps of this size (s), every one accepted (for convergence
+        studies); default adaptive.
+    filter_mode : int
+        Filter of the error estimate (2: the factored iteration matrix; 1 its
+        z factor; 0 none).  For experiments; see docs/numerics_rz.md.
+    predict1 : bool
+        Start stage 1 from the last step's ``du/dt`` extrapolation (default);
+        False starts from ``u_n``.  For experiments.
+    check : bool
+        Check the mass balance at every output (raise beyond 1e-9).
+
+    Returns
+    -------
+    RawSolution
+        ``u`` has shape ``(k, 1 + nz nr)`` (vehicle, then cells row by row),
+        amounts in ``comp`` are per unit cell.
+
+    Raises
+    ------
+    SolverError
+        Non-finite values (naming time, layer and region, r and z), step-size
+        collapse, or a mass-balance error beyond round-off.
+    """
+    from exodiff.kernels import rz as K
+
+    check_coefficients(problem)
+    arr = problem.kernel_arrays()
+    nz, nr = problem.grid.shape
+    L = len(problem.layers)
+    nc = K.compartment_slots(L)[3]
+    times = problem.output_times
+    u = np.zeros(1 + nz * nr)
+    u[0] = problem.concentration
+    if initial_state is not None:
+        u[1:] = np.asarray(initial_state, dtype=float).reshape(nz * nr)
+    # carried between calls (a progress bar calls per chunk of outputs): the last step's effective du/dt
+    # (stage-1 predictor), then its effective F_1 and rates r_1 (the next step's F_n, r_n: first same as last)
+    v = np.zeros(2 * u.size + nc)
+    comp = np.zeros(nc)
+    u_out = np.zeros((times.size, u.size))
+    comp_out = np.zeros((times.size, nc))
+    u_out[0] = u
+    t_end = float(times[-1])
+    h_start = 1e-8 * max(t_end, 1.0)
+    # time, next step, failure time, last step, remembered rejection (step, error, age)
+    fstate = np.array([0.0, h_start, math.nan, 0.0, 0.0, 0.0, 0.0])
+    istate = np.zeros(3, dtype=np.int64)
+    stats = np.zeros(3, dtype=np.int64)
+    stops, out_idx, events = stop_list_rz(problem)
+    tw = problem.wash_off_time
+    if tw is not None and tw <= 0.0:
+        # washed before anything happens: the whole film is removed at t = 0
+        if problem.vehicle == "finite":
+            comp[K.compartment_slots(L)[1]] = problem.vehicle_capacity_at(0.0) * u[0]
+        u[0] = 0.0
+        istate[K.I_WASHED] = 1
+        u_out[0] = u
+        comp_out[0] = comp
+    par = use_parallel(problem, parallel)
+    kernel = K.integrate_rz_parallel if par else K.integrate_rz_serial
+    nchunks = 1
+    if par:
+        import numba
+
+        # OpenMP threads spin at barriers before sleeping; libgomp's default
+        # spin is long enough that, with another process on the machine, the
+        # spinning thread starves its descheduled sibling (a 200 x 400 run:
+        # 20 s vs 7.6 s with this bound, 3.1 s serial), while passive waiting
+        # costs the idle case its speed-up (2.9 s vs 1.5 s).  A bounded spin
+        # keeps most of both.  Only the default is set, so a user's own
+        # choice wins; libgomp reads it when it starts (first parallel launch).
+        os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+        nchunks = max(1, min(nr, numba.get_num_threads()))
+    rtol = problem.tolerance
+    m_ref = problem.amount_scale()
+    if initial_state is not None:
+        m_ref += float(np.abs(problem.capacity_at(0.0).ravel() * u[1:]).sum())
+    m_ref = max(m_ref, 1e-300)          # an empty problem stays empty, without 0/0
+    wabs = problem.grid.annulus_areas / problem.cell_area
+    args = (arr["chan_cols"], arr["d_open"], arr["k_open"], arr["tau"], arr["t_open"], arr["d_t"], arr["k_t"],
+            arr["kdeg"], arr["kup"], arr["kcl"], arr["vol"], arr["dz"], arr["dr"], arr["rf"], arr["az"], arr["sink"],
+            arr["row_layer"], L, problem.vehicle == "infinite", problem.concentration,
+            problem.vehicle_thickness, problem.evaporation_fraction, problem.evaporation_time,
+            problem.cell_area, wabs)
+    h_fixed = 0.0 if fixed_step is None else float(fixed_step)
+
+    def advance(ch):
+        status = kernel(*args, stops[ch], out_idx[ch], events[ch], u, v, comp, fstate, istate, rtol, m_ref,
+                        h_start, MAX_STEPS, h_fixed, filter_mode, predict1, nchunks, u_out, comp_out, stats)
+        if status != K.OK:
+            raise _failure(problem, status, fstate, istate)
+
+    wall = run_in_chunks(advance, stops.size, progress, desc)
+    raw = RawSolution(times=times.copy(), u=u_out, comp=comp_out,
+                      stats={"steps": int(stats[0]), "rejected": int(stats[1]), "solves": int(stats[2]),
+                             "wall_time_s": wall, "parallel": par, "cells": nz * nr})
+    if initial_state is not None:
+        m0 = problem.capacity_at(0.0) * u_out[0, 1:].reshape(nz, nr)
+        raw.stats["initial_tissue"] = float(m0.sum())
+        raw.stats["initial_tissue_abs"] = float(np.abs(m0).sum())
+    if check:
+        check_mass_balance(mass_balance_error_rz(problem, raw), times)
+    return raw
+
+
+def check_coefficients(problem: ProblemRZ) -> None:
+    """Raise a SolverError naming the coefficient and the region if any is not finite or negative.
+
+    Checked before the run: a NaN anywhere reaches every line through the
+    shared vehicle node within one step, so the kernel's own check could
+    only name the first cell it scans, not the cause.
+    """
+    fields = problem.tissue_fields()
+    ch = problem.channel
+    scalars = {"channel open diffusivity": ch.open_diffusivity, "channel open partition": ch.open_partition,
+               "concentration": problem.concentration, "vehicle thickness": problem.vehicle_thickness}
+    for name, value in scalars.items():
+        if not (math.isfinite(value) and value >= 0.0):
+            raise SolverError(f"solver: {name} is {value!r}; expected a finite value >= 0")
+    for name, arr in fields.items():
+        bad = ~(np.isfinite(arr) & (arr >= 0.0))
+        if bad.any():
+            i, j = np.argwhere(bad)[0]
+            raise SolverError(f"solver: {name.replace('_', ' ')} is {float(arr[i, j])!r} in "
+                              f"{region_name(problem, 1 + int(i) * problem.grid.nr + int(j))}; "
+                              "expected a finite value >= 0")
+
+
+def region_name(problem: ProblemRZ, node: int) -> str:
+    """Where a flat state index lies: vehicle, or layer + region + (r, z) in um."""
+    if node == 0:
+        return "vehicle"
+    if node < 0:
+        return "unknown region"
+    g = problem.grid
+    i, j = divmod(node - 1, g.nr)
+    layer = problem.layers[int(g.z.layer_of_cell[i])].name
+    reg = {CHANNEL: "channel", COAGULATION: "coagulation zone"}.get(int(g.region[i, j]), "tissue")
+    return f"{layer} ({reg}, r = {g.r_centres[j] * 1e6:.4g} um, z = {g.z.centres[i] * 1e6:.4g} um)"
+
+
+def _failure(problem, status, fstate, istate) -> SolverError:
+    from exodiff.kernels import rz as K
+
+    return solver_failure(status, fstate[K.F_FAIL_TIME] / 3600.0, region_name(problem, int(istate[K.I_FAIL_NODE])))
+
+
+# -- bookkeeping (per unit cell) ------------------------------------------------------------
