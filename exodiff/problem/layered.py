@@ -8,38 +8,12 @@ validation tests and benchmarks set up analytic cases without a file.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from exodiff.geometry.grid import LayeredGrid, cells_for_resolution, layered_grid
-
-
-@dataclass(frozen=True)
-class Layer:
-    """Transport coefficients of one layer, SI.
-
-    Attributes
-    ----------
-    name : str
-    thickness : float
-        m.
-    diffusivity : float
-        m^2/s.
-    partition : float
-        Relative to the vehicle (``K_vehicle = 1``).
-    degradation_rate, uptake_rate, clearance_rate : float
-        1/s.
-    """
-
-    name: str
-    thickness: float
-    diffusivity: float
-    partition: float
-    degradation_rate: float = 0.0
-    uptake_rate: float = 0.0
-    clearance_rate: float = 0.0
-    release_rate: float = 0.0
+from exodiff.problem.base import Application, Layer  # noqa: F401  (Layer: public here too)
 
 
 #: Loss processes of a column, in compartment-slot order; ``released`` (a
@@ -86,8 +60,8 @@ def _decay_length(layer: Layer) -> float:
     return float("inf")
 
 
-@dataclass(frozen=True)
-class Problem1D:
+@dataclass(frozen=True, kw_only=True)
+class Problem1D(Application):
     """Everything the 1D solver needs, in SI.
 
     Attributes
@@ -121,19 +95,7 @@ class Problem1D:
         Fraction of a degraded vesicle's cargo set free (cargo runs).
     """
 
-    layers: tuple
     grid: LayeredGrid
-    bottom: str
-    vehicle: str
-    concentration: float
-    vehicle_thickness: float
-    output_times: np.ndarray
-    tolerance: float = 1e-5
-    evaporation_fraction: float = 0.0
-    evaporation_time: float = 1800.0
-    wash_off_time: float | None = None
-    dose_unit: str = "1"
-    meta: dict = field(default_factory=dict)
     columns: tuple = ()
     release_on_degradation: float = 1.0
 
@@ -169,15 +131,6 @@ class Problem1D:
                    **kw)
 
     # -- derived quantities ---------------------------------------------------
-    @property
-    def dose(self) -> float:
-        """Applied amount per area (dose unit/m^2); for an infinite donor the film's content."""
-        return self.concentration * self.vehicle_thickness
-
-    @property
-    def layer_names(self) -> list[str]:
-        return [ly.name for ly in self.layers]
-
     def cell_values(self, attr: str) -> np.ndarray:
         """Per-cell array of one Layer attribute."""
         vals = np.array([getattr(ly, attr) for ly in self.layers], dtype=float)

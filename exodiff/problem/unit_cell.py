@@ -27,7 +27,7 @@ channel, whose top cells exchange with it).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -40,7 +40,8 @@ from exodiff.geometry.grid_rz import (
     unit_cell_grid,
     unit_cell_radius,
 )
-from exodiff.problem.layered import Layer, Problem1D  # noqa: F401  (Layer: the layers ProblemRZ takes)
+from exodiff.problem.base import Application, Layer  # noqa: F401  (Layer: the layers ProblemRZ takes)
+from exodiff.problem.layered import Problem1D
 
 
 @dataclass(frozen=True)
@@ -114,8 +115,8 @@ def _delay(value) -> float:
     return d
 
 
-@dataclass(frozen=True)
-class ProblemRZ:
+@dataclass(frozen=True, kw_only=True)
+class ProblemRZ(Application):
     """Everything the r-z solver needs, in SI (amounts per unit cell).
 
     Attributes
@@ -128,20 +129,8 @@ class ProblemRZ:
         As :class:`exodiff.problem.Problem1D`.
     """
 
-    layers: tuple
     channel: ChannelSpec
     grid: UnitCellGrid
-    bottom: str
-    vehicle: str
-    concentration: float
-    vehicle_thickness: float
-    output_times: np.ndarray
-    tolerance: float = 1e-5
-    evaporation_fraction: float = 0.0
-    evaporation_time: float = 1800.0
-    wash_off_time: float | None = None
-    dose_unit: str = "1"
-    meta: dict = field(default_factory=dict)
 
     # -- construction ---------------------------------------------------------
     @classmethod
@@ -219,26 +208,13 @@ class ProblemRZ:
         What the unit cell reduces to without a channel (or with a channel
         closed from the start); per skin area.
         """
-        return Problem1D(layers=self.layers, grid=self.grid.z, bottom=self.bottom, vehicle=self.vehicle,
-                         concentration=self.concentration, vehicle_thickness=self.vehicle_thickness,
-                         output_times=self.output_times.copy(), tolerance=self.tolerance,
-                         evaporation_fraction=self.evaporation_fraction, evaporation_time=self.evaporation_time,
-                         wash_off_time=self.wash_off_time, dose_unit=self.dose_unit)
+        return Problem1D(grid=self.grid.z, **self.application(meta={}))
 
     # -- derived quantities ---------------------------------------------------
-    @property
-    def layer_names(self) -> list[str]:
-        return [ly.name for ly in self.layers]
-
     @property
     def cell_area(self) -> float:
         """Skin area of the unit cell, ``pi R^2``, m^2."""
         return self.grid.area
-
-    @property
-    def dose(self) -> float:
-        """Applied amount per skin area (dose unit/m^2), as in 1D."""
-        return self.concentration * self.vehicle_thickness
 
     @property
     def unit_dose(self) -> float:
@@ -313,11 +289,7 @@ class ProblemRZ:
 
     def vehicle_capacity_at(self, t: float) -> float:
         """Vehicle capacity ``h_v(t) pi R^2`` (m^3)."""
-        h = self.vehicle_thickness
-        f = self.evaporation_fraction
-        if f > 0.0:
-            h = h * (1.0 - f * (1.0 - math.exp(-t / self.evaporation_time)))
-        return h * self.cell_area
+        return self.film_thickness(t) * self.cell_area
 
     def kernel_arrays(self) -> dict:
         """Arrays for :func:`exodiff.kernels.rz.integrate_rz_serial` (and its parallel twin)."""
@@ -402,17 +374,13 @@ def unit_cell_problem(resolved, layers, base, particle_diameter: float | None = 
     closure = geom.closure_time
     cone = geom.bottom_radius < geom.radius and geom.coagulation_width == 0.0
     problem = ProblemRZ.from_layers(
-        layers, channel_radius=geom.radius if cone else equivalent_radius(geom),
+        **base.application(layers=tuple(layers), meta={"channel_kind": geom.kind}),
+        channel_radius=geom.radius if cone else equivalent_radius(geom),
         channel_bottom_radius=geom.bottom_radius if cone else None, channel_depth=geom.depth, density=geom.density,
         open_diffusivity=d_free, open_partition=geom.entry_factor, closure_time=closure,
         closure_delay=geom.delay,
         coag_width=geom.coagulation_width, coag_diffusivity_factor=geom.coagulation_diffusivity_factor,
-        coag_partition_factor=geom.coagulation_partition_factor, output_times=base.output_times,
-        resolution=res, bottom=base.bottom, vehicle=base.vehicle, concentration=base.concentration,
-        vehicle_thickness=base.vehicle_thickness, tolerance=base.tolerance,
-        evaporation_fraction=base.evaporation_fraction, evaporation_time=base.evaporation_time,
-        wash_off_time=base.wash_off_time, dose_unit=base.dose_unit,
-        meta={"channel_kind": geom.kind})
+        coag_partition_factor=geom.coagulation_partition_factor, resolution=res)
     return problem, geom
 
 

@@ -1,0 +1,116 @@
+"""What every problem shares, whatever its geometry: the layers, the applied film, the times.
+
+The one place the application is described for the solvers: the layers'
+coefficients (:class:`Layer`), the vehicle (finite film or constant donor,
+its thickness and evaporation), wash-off, the output times and tolerance.
+:class:`~exodiff.problem.layered.Problem1D` adds a depth grid and columns,
+:class:`~exodiff.problem.unit_cell.ProblemRZ` a channel and an r-z grid;
+both are built from the same :class:`Application` fields
+(:meth:`Application.application`), so a unit cell and its 1D column can
+never disagree on the film, the times or the tolerance.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Layer:
+    """Transport coefficients of one layer, SI.
+
+    Attributes
+    ----------
+    name : str
+    thickness : float
+        m.
+    diffusivity : float
+        m^2/s.
+    partition : float
+        Relative to the vehicle (``K_vehicle = 1``).
+    degradation_rate, uptake_rate, clearance_rate : float
+        1/s.
+    """
+
+    name: str
+    thickness: float
+    diffusivity: float
+    partition: float
+    degradation_rate: float = 0.0
+    uptake_rate: float = 0.0
+    clearance_rate: float = 0.0
+    release_rate: float = 0.0
+
+
+
+@dataclass(frozen=True, kw_only=True)
+class Application:
+    """The layers and the applied film, in SI: the part of a problem both geometries share.
+
+    Attributes
+    ----------
+    layers : tuple of Layer
+        Top to bottom.
+    bottom : {"sink", "no_flux"}
+    vehicle : {"finite", "infinite"}
+    concentration : float
+        Initial (finite) or constant (infinite) vehicle concentration, dose unit/m^3.
+    vehicle_thickness : float
+        Film thickness at application, m.
+    output_times : float64[k]
+        Output times, s, starting at 0.
+    tolerance : float
+        Relative local error tolerance.
+    evaporation_fraction : float
+        Volatile fraction of the film (0 for none).
+    evaporation_time : float
+        Evaporation time constant, s.
+    wash_off_time : float or None
+        Time the film is washed off, s (None: never).
+    dose_unit : str
+        Amount unit of the dose (``"particle"``, ``"ug"``, ...).
+    meta : dict
+        Free-form labels (e.g. the channel kind).
+    """
+
+    layers: tuple
+    bottom: str
+    vehicle: str
+    concentration: float
+    vehicle_thickness: float
+    output_times: np.ndarray
+    tolerance: float = 1e-5
+    evaporation_fraction: float = 0.0
+    evaporation_time: float = 1800.0
+    wash_off_time: float | None = None
+    dose_unit: str = "1"
+    meta: dict = field(default_factory=dict)
+
+    def application(self, **changes) -> dict:
+        """The :class:`Application` fields as keyword arguments (a copy of the times), with ``changes``."""
+        out = {f.name: getattr(self, f.name) for f in fields(Application)}
+        out["output_times"] = np.array(self.output_times, dtype=float)
+        out.update(changes)
+        return out
+
+    @property
+    def dose(self) -> float:
+        """Applied amount per skin area, dose unit/m^2; for an infinite donor the film's content."""
+        return self.concentration * self.vehicle_thickness
+
+    @property
+    def layer_names(self) -> list[str]:
+        return [ly.name for ly in self.layers]
+
+    def film_thickness(self, t: float) -> float:
+        """Vehicle film thickness at time ``t`` (s), m: ``h0 (1 - f (1 - exp(-t/tau)))`` (MODEL.md, evaporation).
+
+        The same law as the kernels' :func:`exodiff.kernels.column1d.vehicle_capacity`.
+        """
+        f = self.evaporation_fraction
+        if f > 0.0:
+            return self.vehicle_thickness * (1.0 - f * (1.0 - math.exp(-t / self.evaporation_time)))
+        return self.vehicle_thickness
