@@ -71,7 +71,22 @@ import math
 import numpy as np
 
 from exodiff.kernels._jit import jit
-from exodiff.kernels.control import (
+from exodiff.kernels.control import (  # noqa: F401  (status and slot constants: public here too)
+    F_FAIL_TIME,
+    F_STEP,
+    F_TIME,
+    I_FAIL_NODE,
+    I_STATUS,
+    I_WASHED,
+    NONFINITE,
+    OK,
+    S_REJECTED,
+    S_SOLVES,
+    S_STEPS,
+    STEP_UNDERFLOW,
+    TOO_MANY_STEPS,
+    step_after_accept,
+    stop_run,
     ALPHA_TR,
     BDF_A,
     BDF_B,
@@ -97,15 +112,6 @@ def compartment_slots(n_layers):
     b = 3 * n_layers
     return b, b + 1, b + 2, b + 3
 
-# status codes
-OK, NONFINITE, STEP_UNDERFLOW, TOO_MANY_STEPS = 0, 1, 2, 3
-
-# fstate slots: current time, next step size, time of failure
-F_TIME, F_STEP, F_FAIL_TIME = 0, 1, 2
-# istate slots: vehicle washed off, node of failure, status
-I_WASHED, I_FAIL_NODE, I_STATUS = 0, 1, 2
-# stats slots
-S_STEPS, S_REJECTED, S_SOLVES = 0, 1, 2
 
 EVENT_NONE, EVENT_WASH = 0, 1
 
@@ -420,11 +426,8 @@ def integrate_columns(
                     if q > err:
                         err = q
             if bad >= 0 or not math.isfinite(err):
-                istate[I_STATUS] = NONFINITE
                 istate[I_FAIL_NODE] = bad
-                fstate[F_FAIL_TIME] = t
-                fstate[F_TIME] = t
-                return NONFINITE
+                return stop_run(NONFINITE, t, fstate, istate)
             steps_here += 1
             if err <= 1.0:
                 stats[S_STEPS] += 1
@@ -434,25 +437,14 @@ def integrate_columns(
                         u[s, i] = u1[s, i]
                     for j in range(nc):
                         comp[s, j] = comp1[s, j]
-                h_new = next_step(h, err)
-                # a step cut short to land on a stop says nothing about the
-                # step the solution allows: do not let landing shrink it
-                if h_new < h_next and h < h_next:
-                    h_new = h_next
-                h_next = h_new
+                h_next = step_after_accept(h, err, h_next)
             else:
                 stats[S_REJECTED] += 1
                 h_next = next_step(h, err)
                 if h_next < max(h_min, 8.0 * 2.220446049250313e-16 * abs(t)):
-                    istate[I_STATUS] = STEP_UNDERFLOW
-                    fstate[F_FAIL_TIME] = t
-                    fstate[F_TIME] = t
-                    return STEP_UNDERFLOW
+                    return stop_run(STEP_UNDERFLOW, t, fstate, istate)
             if steps_here > max_steps:
-                istate[I_STATUS] = TOO_MANY_STEPS
-                fstate[F_FAIL_TIME] = t
-                fstate[F_TIME] = t
-                return TOO_MANY_STEPS
+                return stop_run(TOO_MANY_STEPS, t, fstate, istate)
         # at the stop: events, then recording
         if stop_event[k] == EVENT_WASH and istate[I_WASHED] == 0:
             for s in range(S):
@@ -631,11 +623,8 @@ def integrate_column(
                 if q > err:
                     err = q
             if bad >= 0 or not math.isfinite(err):
-                istate[I_STATUS] = NONFINITE
                 istate[I_FAIL_NODE] = bad
-                fstate[F_FAIL_TIME] = t
-                fstate[F_TIME] = t
-                return NONFINITE
+                return stop_run(NONFINITE, t, fstate, istate)
             for j in range(nc):
                 e = h * (ERR_1 * rn[j] + ERR_2 * rg[j] + ERR_3 * r1[j])
                 q = abs(e) / (atol + rtol * abs(comp1[j]))
@@ -649,25 +638,14 @@ def integrate_column(
                     u[i] = u1[i]
                 for j in range(nc):
                     comp[j] = comp1[j]
-                h_new = next_step(h, err)
-                # a step cut short to land on a stop says nothing about the
-                # step the solution allows: do not let landing shrink it
-                if h_new < h_next and h < h_next:
-                    h_new = h_next
-                h_next = h_new
+                h_next = step_after_accept(h, err, h_next)
             else:
                 stats[S_REJECTED] += 1
                 h_next = next_step(h, err)
                 if h_next < max(h_min, 8.0 * 2.220446049250313e-16 * abs(t)):
-                    istate[I_STATUS] = STEP_UNDERFLOW
-                    fstate[F_FAIL_TIME] = t
-                    fstate[F_TIME] = t
-                    return STEP_UNDERFLOW
+                    return stop_run(STEP_UNDERFLOW, t, fstate, istate)
             if steps_here > max_steps:
-                istate[I_STATUS] = TOO_MANY_STEPS
-                fstate[F_FAIL_TIME] = t
-                fstate[F_TIME] = t
-                return TOO_MANY_STEPS
+                return stop_run(TOO_MANY_STEPS, t, fstate, istate)
         # at the stop: events, then recording
         if stop_event[k] == EVENT_WASH and istate[I_WASHED] == 0:
             if not infinite:

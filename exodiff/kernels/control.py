@@ -37,6 +37,16 @@ ERR_1 = _W - (1.0 - _W) / 3.0
 ERR_2 = _W - (3.0 * _W + 1.0) / 3.0
 ERR_3 = _D - _D / 3.0
 
+# status codes
+OK, NONFINITE, STEP_UNDERFLOW, TOO_MANY_STEPS = 0, 1, 2, 3
+
+# fstate slots: current time, next step size, time of failure
+F_TIME, F_STEP, F_FAIL_TIME = 0, 1, 2
+# istate slots: vehicle washed off, node of failure, status
+I_WASHED, I_FAIL_NODE, I_STATUS = 0, 1, 2
+# stats slots
+S_STEPS, S_REJECTED, S_SOLVES = 0, 1, 2
+
 SAFETY = 0.9
 GROW_MAX = 5.0
 SHRINK_MIN = 0.2
@@ -140,3 +150,25 @@ def cap_after_rejection(h, err, h_rej, err_rej, h_prop):
     if hc < h:
         hc = h
     return hc if hc < h_prop else h_prop
+
+
+@jit(inline="always")
+def stop_run(status, t, fstate, istate):
+    """Record why and when a time loop stops early (``status``: NONFINITE, STEP_UNDERFLOW, TOO_MANY_STEPS)."""
+    istate[I_STATUS] = status
+    fstate[F_FAIL_TIME] = t
+    fstate[F_TIME] = t
+    return status
+
+
+@jit(inline="always")
+def step_after_accept(h, err, h_next):
+    """The step after an accepted step ``h`` with scaled error ``err``, ``h_next`` the one proposed before it.
+
+    A step cut short to land on a stop says nothing about the step the
+    solution allows: landing does not shrink the proposal.
+    """
+    h_new = next_step(h, err)
+    if h_new < h_next and h < h_next:
+        h_new = h_next
+    return h_new

@@ -115,7 +115,6 @@ from numba import prange
 from exodiff.kernels._jit import jit
 from exodiff.kernels.column1d import (
     EVENT_WASH,
-    F_FAIL_TIME,
     F_STEP,
     F_TIME,
     I_FAIL_NODE,
@@ -144,6 +143,8 @@ from exodiff.kernels.control import (
     cap_after_rejection,
     landing_step,
     next_step,
+    step_after_accept,
+    stop_run,
 )
 
 __all__ = [
@@ -284,6 +285,42 @@ def update_coefficients(phi, i_end, j_end, chan_cols, d_open, k_open,
 
 # -- operator, rates, line solves (each compiled serial and parallel) --------------------
 
+@jit(inline="always")
+def z_flux(u, uv, veh, gz, i, j):
+    """Net flux into cell ``(i, j)`` across its top and bottom faces (the vehicle above row 0, the bottom
+    boundary below the last row), per unit cell per s; ``veh`` multiplies the vehicle coupling."""
+    nz = u.shape[0]
+    c = u[i, j]
+    if i == 0:
+        f = veh * gz[0, j] * (uv - c)
+    else:
+        f = gz[i, j] * (u[i - 1, j] - c)
+    if i + 1 < nz:
+        f += gz[i + 1, j] * (u[i + 1, j] - c)
+    else:
+        f -= gz[nz, j] * c
+    return f
+
+
+@jit(inline="always")
+def vehicle_rate(u, uv, veh, gz):
+    """Rate of change of the vehicle's amount from its exchange with the top row, per unit cell per s."""
+    fv = 0.0
+    for j in range(u.shape[1]):
+        fv += gz[0, j] * (u[0, j] - uv)
+    return veh * fv
+
+
+@jit(inline="always")
+def book_rows(rowbuf, row_layer, n_layers, out):
+    """Add each row's loss sums (degraded, taken up, cleared) to its layer's compartment slots."""
+    for i in range(rowbuf.shape[0]):
+        lay = row_layer[i]
+        out[lay] += rowbuf[i, 0]
+        out[n_layers + lay] += rowbuf[i, 1]
+        out[2 * n_layers + lay] += rowbuf[i, 2]
+
+
 def _apply_operator(u, uv, veh, gz, gr, loss, out):
     """``out = A u`` (amount rates, per unit cell per s); returns the vehicle's rate.
 
@@ -292,24 +329,12 @@ def _apply_operator(u, uv, veh, gz, gr, loss, out):
     nz, nr = u.shape
     for i in prange(nz):
         for j in range(nr):
-            c = u[i, j]
-            if i == 0:
-                f = veh * gz[0, j] * (uv - c)
-            else:
-                f = gz[i, j] * (u[i - 1, j] - c)
-            if i + 1 < nz:
-                f += gz[i + 1, j] * (u[i + 1, j] - c)
-            else:
-                f -= gz[nz, j] * c
-            out[i, j] = f - loss[i, j] * c
+            out[i, j] = z_flux(u, uv, veh, gz, i, j) - loss[i, j] * u[i, j]
         for j in range(1, nr):
             fl = gr[i, j] * (u[i, j - 1] - u[i, j])
             out[i, j - 1] -= fl
             out[i, j] += fl
-    fv = 0.0
-    for j in range(nr):
-        fv += gz[0, j] * (u[0, j] - uv)
-    return veh * fv
+    return vehicle_rate(u, uv, veh, gz)
 
 
 def _stage_rhs(q, qv, veh, gz, gr, loss, cap, x1, c1, x2, c2, a, out):
@@ -323,23 +348,13 @@ def _stage_rhs(q, qv, veh, gz, gr, loss, cap, x1, c1, x2, c2, a, out):
     for i in prange(nz):
         for j in range(nr):
             c = q[i, j]
-            if i == 0:
-                f = veh * gz[0, j] * (qv - c)
-            else:
-                f = gz[i, j] * (q[i - 1, j] - c)
-            if i + 1 < nz:
-                f += gz[i + 1, j] * (q[i + 1, j] - c)
-            else:
-                f -= gz[nz, j] * c
+            f = z_flux(q, qv, veh, gz, i, j)
             if j > 0:
                 f += gr[i, j] * (q[i, j - 1] - c)
             if j + 1 < nr:
                 f += gr[i, j + 1] * (q[i, j + 1] - c)
             out[i, j] = c1 * x1[i, j] + c2 * x2[i, j] - cap[i, j] * c + a * (f - loss[i, j] * c)
-    fv = 0.0
-    for j in range(nr):
-        fv += gz[0, j] * (q[0, j] - qv)
-    return veh * fv
+    return vehicle_rate(q, qv, veh, gz)
 
 
 @jit
@@ -352,11 +367,7 @@ def finish_rates(q, ds, wv, veh, gz, row_layer, n_layers, rowbuf, out):
     nz, nr = q.shape
     nl = n_layers
     out[:] = 0.0
-    for i in range(nz):
-        lay = row_layer[i]
-        out[lay] += rowbuf[i, 0]
-        out[nl + lay] += rowbuf[i, 1]
-        out[2 * nl + lay] += rowbuf[i, 2]
+    book_rows(rowbuf, row_layer, nl, out)
     sb = 0.0
     sv = 0.0
     for j in range(nr):
@@ -389,11 +400,7 @@ def _compartment_rates(u, uv, veh, gz, cdeg, cup, ccl, row_layer, n_layers, rowb
         rowbuf[i, 2] = s3
     nl = n_layers
     out[:] = 0.0
-    for i in range(nz):
-        lay = row_layer[i]
-        out[lay] += rowbuf[i, 0]
-        out[nl + lay] += rowbuf[i, 1]
-        out[2 * nl + lay] += rowbuf[i, 2]
+    book_rows(rowbuf, row_layer, nl, out)
     sb = 0.0
     sv = 0.0
     for j in range(nr):
@@ -955,11 +962,8 @@ def _integrate_rz(
                         rhs[i, j] = rhs[i, j] / cap[i, j] if cap[i, j] > 0.0 else 0.0
                 err, bad = error_norm(rhs, cap, u1, atol, wabs, rtol, rowbuf)
             if bad >= 0 or not math.isfinite(uv1):
-                istate[I_STATUS] = NONFINITE
                 istate[I_FAIL_NODE] = 1 + bad if bad >= 0 else 0
-                fstate[F_FAIL_TIME] = t
-                fstate[F_TIME] = t
-                return NONFINITE
+                return stop_run(NONFINITE, t, fstate, istate)
             if finite:
                 qe = abs(ev) / (atol + rtol * abs(mv_1))
                 if qe > err:
@@ -973,11 +977,8 @@ def _integrate_rz(
                 if qe > err:
                     err = qe
             if not math.isfinite(err):
-                istate[I_STATUS] = NONFINITE
                 istate[I_FAIL_NODE] = -1
-                fstate[F_FAIL_TIME] = t
-                fstate[F_TIME] = t
-                return NONFINITE
+                return stop_run(NONFINITE, t, fstate, istate)
             steps_here += 1
             if err <= 1.0 or h_fixed > 0.0:
                 stats[S_STEPS] += 1
@@ -996,9 +997,7 @@ def _integrate_rz(
                 for c in range(nc):
                     comp[c] = comp1[c]
                     rn[c] = r1[c]
-                h_new = next_step(h, err)
-                if h_new < h_next and h < h_next:
-                    h_new = h_next
+                h_new = step_after_accept(h, err, h_next)
                 if h_rej > 0.0:
                     # the error grew faster than h^3 up to the last rejected step:
                     # do not propose what that growth says is rejected again
@@ -1021,14 +1020,10 @@ def _integrate_rz(
                     # (see the module docstring): cut hard, as CVODE does
                     h_next = min(h_next, SHRINK_MIN * h)
                 if h_next < h_min:
-                    istate[I_STATUS] = STEP_UNDERFLOW
-                    fstate[F_FAIL_TIME] = t
-                    fstate[F_TIME] = t
+                    stop_run(STEP_UNDERFLOW, t, fstate, istate)
                     break
             if steps_here > max_steps:
-                istate[I_STATUS] = TOO_MANY_STEPS
-                fstate[F_FAIL_TIME] = t
-                fstate[F_TIME] = t
+                stop_run(TOO_MANY_STEPS, t, fstate, istate)
                 break
         if istate[I_STATUS] == STEP_UNDERFLOW or istate[I_STATUS] == TOO_MANY_STEPS:
             break

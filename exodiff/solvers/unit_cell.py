@@ -255,9 +255,9 @@ def region_name(problem: ProblemRZ, node: int) -> str:
 
 
 def _failure(problem, status, fstate, istate) -> SolverError:
-    from exodiff.kernels import rz as K
+    from exodiff.kernels.control import F_FAIL_TIME, I_FAIL_NODE
 
-    return solver_failure(status, fstate[K.F_FAIL_TIME] / 3600.0, region_name(problem, int(istate[K.I_FAIL_NODE])))
+    return solver_failure(status, fstate[F_FAIL_TIME] / 3600.0, region_name(problem, int(istate[I_FAIL_NODE])))
 
 
 # -- bookkeeping (per unit cell) ------------------------------------------------------------
