@@ -18,9 +18,13 @@ import time
 
 import numpy as np
 
-import exodiff
-from exodiff.kernels import column1d
-from exodiff.solvers.reference import integrate_reference, run_column
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tests"))  # the numpy twins (tests/twins/)
+
+import exodiff  # noqa: E402
+from exodiff.kernels import column1d  # noqa: E402
+from twins.reference_1d import integrate_reference, run_column  # noqa: E402
 from exodiff.problem.layered import Layer, Problem1D
 from exodiff.solvers.layered import integrate
 from exodiff.solvers.ledger import mass_balance_error, tissue_amounts, vehicle_amount

@@ -255,7 +255,7 @@ def _small_problem(**over):
 def test_batched_kernel_equals_the_numpy_reference(over):
     """Size classes and a cargo: the compiled batched kernel and its numpy twin, step for step."""
     from exodiff.kernels import column1d as K
-    from exodiff.solvers import reference as R
+    from twins import reference_1d as R
 
     pb = _small_problem(**over)
     assert len(pb.all_columns) == 4
@@ -269,7 +269,7 @@ def test_batched_kernel_equals_the_numpy_reference(over):
 def test_one_column_through_the_batched_kernel_equals_the_column_kernel():
     """integrate_columns with S = 1 takes the steps of integrate_column, to round-off."""
     from exodiff.kernels import column1d as K
-    from exodiff.solvers import reference as R
+    from twins import reference_1d as R
     from exodiff.problem.layered import problem_from_scenario
 
     pb = problem_from_scenario(exodiff.load_scenario(BASE).resolved)

@@ -17,7 +17,7 @@ from scipy.special import j0, jn_zeros
 
 from exodiff.errors import SolverError
 from exodiff.geometry.grid_rz import CHANNEL, COAGULATION, unit_cell_grid, unit_cell_radius
-from exodiff.solvers.reference_rz import integrate_reference
+from twins.reference_rz import integrate_reference
 from exodiff.problem.layered import Layer, Problem1D
 from exodiff.problem.unit_cell import ProblemRZ
 from exodiff.results.dataset import to_dataset

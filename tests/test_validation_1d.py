@@ -15,7 +15,7 @@ What is checked, and against what:
   balance, linearity in the dose, monotonicity in a layer's diffusivity and
   (for the steady flux) partition coefficient;
 * the compiled kernel against the numpy reference
-  (:mod:`exodiff.solvers.reference`), compiled and with NUMBA_DISABLE_JIT=1.
+  (:mod:`twins.reference_1d` (tests/twins/)), compiled and with NUMBA_DISABLE_JIT=1.
 
 Norms are stated in each test.  "Scale" for amounts is the dose (finite
 vehicle) or the amount the problem's tolerance refers to
@@ -42,7 +42,7 @@ from scipy.linalg import eigh
 import scipy.sparse as sp
 
 from exodiff.kernels import column1d
-from exodiff.solvers.reference import integrate_reference, run_column
+from twins.reference_1d import integrate_reference, run_column
 from exodiff.problem.layered import Layer, Problem1D
 from exodiff.solvers.layered import integrate
 from exodiff.solvers.ledger import mass_balance_error, tissue_amounts, vehicle_amount
@@ -735,7 +735,7 @@ def assert_same_run(p, a, b, rtol):
 
 @pytest.mark.parametrize("case", range(8))
 def test_compiled_kernel_matches_numpy_reference(case):
-    """Compiled kernel vs :mod:`exodiff.solvers.reference` (LAPACK banded solves, vectorised rates).
+    """Compiled kernel vs :mod:`twins.reference_1d` (tests/twins/) (LAPACK banded solves, vectorised rates).
 
     Identical arguments through :func:`run_column`.  Same accepted and
     rejected step counts; amounts (cells, and each compartment relative to
@@ -755,7 +755,7 @@ NO_JIT_SCRIPT = textwrap.dedent("""
     import numba
     assert numba.config.DISABLE_JIT
     from exodiff.kernels import column1d
-    from exodiff.solvers.reference import run_column
+    from twins.reference_1d import run_column
     from exodiff.problem.layered import Layer, Problem1D
     spec = json.loads(sys.argv[1])
     layers = [Layer(**ly) for ly in spec.pop("layers")]
@@ -777,7 +777,10 @@ def test_kernel_runs_without_jit():
                         dict(name="b", thickness=60e-6, diffusivity=5e-12, partition=0.8, clearance_rate=2e-5)],
                 output_times=list(np.linspace(0.0, 12.0 * H, 7)[1:]), resolution=[10, 12], vehicle="finite",
                 vehicle_thickness=20e-6, evaporation_fraction=0.5, evaporation_time=1800.0, wash_off_time=5.0 * H)
-    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    # the twins live in tests/twins/: the child process finds them through PYTHONPATH
+    tests_dir = os.path.dirname(os.path.abspath(__file__))
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1",
+               PYTHONPATH=os.pathsep.join(filter(None, [tests_dir, os.environ.get("PYTHONPATH")])))
     done = subprocess.run([sys.executable, "-c", NO_JIT_SCRIPT, json.dumps(spec)], env=env, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr

@@ -57,7 +57,7 @@ shape) and twice the first-run compile time (12 s against 6 s on the
 2-core machine, mostly Numba typing of the larger function).  So the two
 share every piece of the step (:func:`apply_operator`, :func:`solve_stage`,
 :func:`stage_supply`, :func:`vehicle_capacity`, the controller) and keep
-their loops in step; the numpy twin in :mod:`exodiff.solvers.reference`
+their loops in step; the numpy twin in :mod:`twins.reference_1d` (tests/twins/)
 checks each.
 
 All arrays are float64 in SI.  Called once per run (or once per chunk of
@@ -86,6 +86,7 @@ from exodiff.kernels.control import (  # noqa: F401  (status and slot constants:
     STEP_UNDERFLOW,
     TOO_MANY_STEPS,
     step_after_accept,
+    step_status,
     stop_run,
     ALPHA_TR,
     BDF_A,
@@ -232,6 +233,25 @@ def column_compartment_rates(u, g, g1, closs, node_layer, n_layers, out):
     out[P * nl + 2] = g1 * (u[0] - u[1])
 
 
+@jit(inline="always")
+def implicit_stage(coef, cap, g, g1, loss, infinite, rhs, lower, diag, upper, scratch, base, x, closs,
+                   node_layer, n_layers, f_out, r_out, supplied):
+    """One implicit TR-BDF2 stage in delta form: ``x = base + increment``, then its rates at ``x``.
+
+    Solves ``(diag(cap) - coef A) increment = rhs``, adds ``base``, and
+    evaluates ``f_out = A x`` and the compartment rates ``r_out``; the
+    supply slot comes from the unrounded increment (module docstring).
+    Shared by both time loops (one column, several columns).
+    """
+    solve_stage(coef, cap, g, g1, loss, infinite, 0.0, rhs, lower, diag, upper, x, scratch)
+    sup = stage_supply(g1, base[0], base[1], x[0], x[1])
+    for i in range(x.shape[0]):
+        x[i] += base[i]
+    apply_operator(x, g, g1, loss, f_out)
+    column_compartment_rates(x, g, g1, closs, node_layer, n_layers, r_out)
+    r_out[supplied] = sup
+
+
 @jit
 def integrate_columns(
     cap_tissue, g, closs, csrc, source_to, node_layer, n_layers,
@@ -369,14 +389,8 @@ def integrate_columns(
                 column_compartment_rates(us, gs, g1, closs[s], node_layer, n_layers, rn)
                 for i in range(n):
                     rhs[i] = (cn[i] - cg[i]) * us[i] + 2.0 * a * fn[i] + a * (srcn[s, i] + srcg[s, i])
-                solve_stage(a, cg, gs, g1, ls, infinite, 0.0, rhs, lower, diag, upper, ug, scratch)
-                sup_g = stage_supply(g1, us[0], us[1], ug[0], ug[1])
-                for i in range(n):
-                    ug[i] += us[i]
-                apply_operator(ug, gs, g1, ls, fg)
-                column_compartment_rates(ug, gs, g1, closs[s], node_layer, n_layers, rg)
-                # supply from the unrounded increment (module docstring)
-                rg[supplied] = sup_g
+                implicit_stage(a, cg, gs, g1, ls, infinite, rhs, lower, diag, upper, scratch, us, ug, closs[s],
+                               node_layer, n_layers, fg, rg, supplied)
                 for j in range(nc):
                     compg[j] = comp[s, j] + a * (rn[j] + rg[j])
                 # stage 2: BDF2 through t, t + gamma h to t + h, delta form for u_1 - u_g,
@@ -384,13 +398,8 @@ def integrate_columns(
                 for i in range(n):
                     rhs[i] = (BDF_A * cg[i] * ug[i] - BDF_B * cn[i] * us[i] - c1[i] * ug[i] + d * fg[i]
                               + d * src1[s, i])
-                solve_stage(d, c1, gs, g1, ls, infinite, 0.0, rhs, lower, diag, upper, u1s, scratch)
-                sup_1 = stage_supply(g1, ug[0], ug[1], u1s[0], u1s[1])
-                for i in range(n):
-                    u1s[i] += ug[i]
-                apply_operator(u1s, gs, g1, ls, f1)
-                column_compartment_rates(u1s, gs, g1, closs[s], node_layer, n_layers, r1)
-                r1[supplied] = sup_1
+                implicit_stage(d, c1, gs, g1, ls, infinite, rhs, lower, diag, upper, scratch, ug, u1s, closs[s],
+                               node_layer, n_layers, f1, r1, supplied)
                 for j in range(nc):
                     comp1[s, j] = BDF_A * compg[j] - BDF_B * comp[s, j] + d * r1[j]
                 stats[S_SOLVES] += 2
@@ -441,10 +450,9 @@ def integrate_columns(
             else:
                 stats[S_REJECTED] += 1
                 h_next = next_step(h, err)
-                if h_next < max(h_min, 8.0 * 2.220446049250313e-16 * abs(t)):
-                    return stop_run(STEP_UNDERFLOW, t, fstate, istate)
-            if steps_here > max_steps:
-                return stop_run(TOO_MANY_STEPS, t, fstate, istate)
+            status = step_status(err <= 1.0, h_next, h_min, t, steps_here, max_steps)
+            if status != OK:
+                return stop_run(status, t, fstate, istate)
         # at the stop: events, then recording
         if stop_event[k] == EVENT_WASH and istate[I_WASHED] == 0:
             for s in range(S):
@@ -531,6 +539,11 @@ def integrate_column(
     """
     n = u.shape[0]
     loss = cdeg + cup + ccl
+    # the losses stacked as integrate_columns has them, so both loops share implicit_stage
+    closs = np.empty((3, n))
+    closs[0] = cdeg
+    closs[1] = cup
+    closs[2] = ccl
     cap_n = cap_tissue.copy()
     cap_g = cap_tissue.copy()
     cap_1 = cap_tissue.copy()
@@ -581,14 +594,8 @@ def integrate_column(
             a = ALPHA_TR * h
             for i in range(n):
                 rhs[i] = (cap_n[i] - cap_g[i]) * u[i] + 2.0 * a * fn[i]
-            solve_stage(a, cap_g, g, g1, loss, infinite, 0.0, rhs, lower, diag, upper, ug, scratch)
-            sup_g = stage_supply(g1, u[0], u[1], ug[0], ug[1])
-            for i in range(n):
-                ug[i] += u[i]
-            apply_operator(ug, g, g1, loss, fg)
-            compartment_rates(ug, g, g1, cdeg, cup, ccl, node_layer, n_layers, rg)
-            # supply from the unrounded increment (module docstring)
-            rg[supplied] = sup_g
+            implicit_stage(a, cap_g, g, g1, loss, infinite, rhs, lower, diag, upper, scratch, u, ug, closs,
+                           node_layer, n_layers, fg, rg, supplied)
             for j in range(nc):
                 compg[j] = comp[j] + a * (rn[j] + rg[j])
             # stage 2: BDF2 through t, t + gamma h to t + h,
@@ -597,13 +604,8 @@ def integrate_column(
             d = BDF_D * h
             for i in range(n):
                 rhs[i] = BDF_A * cap_g[i] * ug[i] - BDF_B * cap_n[i] * u[i] - cap_1[i] * ug[i] + d * fg[i]
-            solve_stage(d, cap_1, g, g1, loss, infinite, 0.0, rhs, lower, diag, upper, u1, scratch)
-            sup_1 = stage_supply(g1, ug[0], ug[1], u1[0], u1[1])
-            for i in range(n):
-                u1[i] += ug[i]
-            apply_operator(u1, g, g1, loss, f1)
-            compartment_rates(u1, g, g1, cdeg, cup, ccl, node_layer, n_layers, r1)
-            r1[supplied] = sup_1
+            implicit_stage(d, cap_1, g, g1, loss, infinite, rhs, lower, diag, upper, scratch, ug, u1, closs,
+                           node_layer, n_layers, f1, r1, supplied)
             for j in range(nc):
                 comp1[j] = BDF_A * compg[j] - BDF_B * comp[j] + d * r1[j]
             stats[S_SOLVES] += 2
@@ -642,10 +644,9 @@ def integrate_column(
             else:
                 stats[S_REJECTED] += 1
                 h_next = next_step(h, err)
-                if h_next < max(h_min, 8.0 * 2.220446049250313e-16 * abs(t)):
-                    return stop_run(STEP_UNDERFLOW, t, fstate, istate)
-            if steps_here > max_steps:
-                return stop_run(TOO_MANY_STEPS, t, fstate, istate)
+            status = step_status(err <= 1.0, h_next, h_min, t, steps_here, max_steps)
+            if status != OK:
+                return stop_run(status, t, fstate, istate)
         # at the stop: events, then recording
         if stop_event[k] == EVENT_WASH and istate[I_WASHED] == 0:
             if not infinite:

@@ -172,3 +172,14 @@ def step_after_accept(h, err, h_next):
     if h_new < h_next and h < h_next:
         h_new = h_next
     return h_new
+
+
+@jit(inline="always")
+def step_status(accepted, h_next, h_min, t, steps_here, max_steps):
+    """OK, or why the loop must stop: after a rejection the next step collapsed below
+    ``max(h_min, 8 eps |t|)`` (it could no longer move ``t``), or more than ``max_steps`` steps were taken."""
+    if not accepted and h_next < max(h_min, 8.0 * 2.220446049250313e-16 * abs(t)):
+        return STEP_UNDERFLOW
+    if steps_here > max_steps:
+        return TOO_MANY_STEPS
+    return OK

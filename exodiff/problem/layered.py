@@ -62,31 +62,14 @@ def _decay_length(layer: Layer) -> float:
 
 @dataclass(frozen=True, kw_only=True)
 class Problem1D(Application):
-    """Everything the 1D solver needs, in SI.
+    """Everything the 1D solver needs, in SI: the :class:`~exodiff.problem.base.Application` on a depth grid.
 
     Attributes
     ----------
-    layers : tuple of Layer
-        Top to bottom.
+    layers, bottom, vehicle, concentration, vehicle_thickness, output_times, tolerance,
+    evaporation_fraction, evaporation_time, wash_off_time, dose_unit, meta :
+        As :class:`~exodiff.problem.base.Application`.
     grid : LayeredGrid
-    bottom : {"sink", "no_flux"}
-    vehicle : {"finite", "infinite"}
-    concentration : float
-        Initial (finite) or constant (infinite) vehicle concentration, dose unit/m^3.
-    vehicle_thickness : float
-        Film thickness at application, m.
-    evaporation_fraction : float
-        Volatile fraction of the film (0 for none).
-    evaporation_time : float
-        Evaporation time constant, s.
-    wash_off_time : float or None
-        Wash-off time, s.
-    output_times : float64[k]
-        Output times, s, starting at 0.
-    tolerance : float
-        Relative local error tolerance.
-    dose_unit : str
-        Amount unit of the dose (``"particle"``, ``"ug"``, ...).
     columns : tuple of Column
         Size classes and a cargo solved together (see :class:`Column`);
         empty for one column with ``layers`` (the usual case).  ``layers``

@@ -87,16 +87,24 @@ def write_outputs(ds, sc=None, directory=None, plots: bool = True, times=None) -
     written.append(out / "summary.json")
     if plots:
         from exodiff.report import plotting
-        import matplotlib.pyplot as plt
 
         pt = res.get("output", {}).get("profile_times")
         figs = plotting.all_figures(ds, None if pt is None else [x / 3600.0 for x in pt])
-        for stem, fig in figs.items():
-            p = out / f"{stem}.png"
-            with atomic_path(p) as tmp:
-                fig.savefig(tmp, dpi=120, format="png")
-            plt.close(fig)
-            written.append(p)
+        written += save_figures(figs, out, dpi=120)
+    return written
+
+
+def save_figures(figs: dict, out: Path, dpi: int = 120) -> list[Path]:
+    """Write each figure as ``out/<stem>.png`` (atomically) and close it; return the paths."""
+    import matplotlib.pyplot as plt
+
+    written = []
+    for stem, fig in figs.items():
+        p = Path(out) / f"{stem}.png"
+        with atomic_path(p) as tmp:
+            fig.savefig(tmp, dpi=dpi, format="png")
+        plt.close(fig)
+        written.append(p)
     return written
 
 

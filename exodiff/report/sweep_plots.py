@@ -322,9 +322,8 @@ def write_plots(ds, directory, metrics=None, sens=None, sens_metrics=None) -> li
     ``sweep_<metric>.png`` for every metric; ``heatmap_<metric>.png`` for
     grids of two or more keys; ``sensitivity.png`` when ``sens`` is given.
     """
-    import matplotlib.pyplot as plt
 
-    from exodiff.report.outputs import atomic_path
+    from exodiff.report.outputs import save_figures
 
     out = Path(directory)
     figs = {}
@@ -335,11 +334,4 @@ def write_plots(ds, directory, metrics=None, sens=None, sens_metrics=None) -> li
             figs[f"heatmap_{m}"] = heatmap_figure(ds, m)
     if sens is not None and sens.sizes.get("parameter", 0):
         figs["sensitivity"] = sensitivity_figure(sens, sens_metrics)
-    written = []
-    for stem, fig in figs.items():
-        p = out / f"{stem}.png"
-        with atomic_path(p) as tmp:
-            fig.savefig(tmp, dpi=110, format="png")
-        plt.close(fig)
-        written.append(p)
-    return written
+    return save_figures(figs, out, dpi=110)

@@ -4,5 +4,5 @@
 - :mod:`.ledger`: compartment bookkeeping and the dose balance, for both geometries;
 - :mod:`.layered`: the 1D driver; :mod:`.batch`: many 1D problems in one compiled call;
 - :mod:`.unit_cell`: the r-z driver;
-- :mod:`.reference`, :mod:`.reference_rz`: plain numpy/scipy twins of the kernels, for tests.
+- the plain numpy/scipy twins of the kernels, test oracles, live in ``tests/twins/``.
 """
