@@ -1,4 +1,4 @@
-"""asv benchmarks of the r-z unit-cell solver (``exodiff.solve_rz.integrate_rz``).
+"""asv benchmarks of the r-z unit-cell solver (``exodiff.solvers.unit_cell.integrate_rz``).
 
 The problem is a microneedle-like finite dose (see :func:`microneedle_problem`):
 the three layers of ``bench_solver_1d`` (a tight stratum corneum, viable

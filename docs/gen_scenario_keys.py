@@ -8,7 +8,7 @@ Usage::
 Only the text between the two marker lines (``BEGIN``/``END GENERATED KEYS``)
 is generated; the prose around it is written by hand.  A test compares the
 committed page with :func:`render`, so the reference cannot drift from the
-schema: edit ``exodiff/schema.py``, then run this script.
+schema: edit ``exodiff/scenario/schema.py``, then run this script.
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ def render() -> str:
     """The generated block, markers included."""
     from exodiff.scenario.schema import CARGO, DELIVERY_METHODS, LAYER, RESOLUTION, SECTIONS
 
-    out = [BEGIN, "", "Generated from `exodiff/schema.py`; do not edit by hand. Ranges are physical admissibility "
+    out = [BEGIN, "", "Generated from `exodiff/scenario/schema.py`; do not edit by hand. Ranges are physical admissibility "
            "in SI; literature ranges are in [parameters.md](parameters.md).", ""]
     for section, spec in SECTIONS.items():
         out += [f"### `[{section}]`", "", INTRO.get(section, ""), "",

@@ -11,10 +11,10 @@ piecewise steady state.
 
 Depth (``z``): the layers are split at the channel depth (and at the bottom
 of the coagulation zone) into *segments*; each segment gets the smooth
-stretching of :func:`exodiff.grid.stretched_faces` (fine at both ends: the
+stretching of :func:`exodiff.geometry.grid.stretched_faces` (fine at both ends: the
 surface, every interface, the channel bottom).  The result is an ordinary
-:class:`exodiff.grid.LayeredGrid` whose ``layer_slices`` refer to the
-*layers*, so the same depth grid drives a :class:`exodiff.problem.Problem1D`
+:class:`exodiff.geometry.grid.LayeredGrid` whose ``layer_slices`` refer to the
+*layers*, so the same depth grid drives a :class:`exodiff.problem.layered.Problem1D`
 for comparisons.
 
 Radius (``r``): up to three segments, each graded toward the channel wall

@@ -252,6 +252,37 @@ def implicit_stage(coef, cap, g, g1, loss, infinite, rhs, lower, diag, upper, sc
     r_out[supplied] = sup
 
 
+@jit(inline="always")
+def node_error(h, fn, fg, f1, cap, u1, atol, rtol, i0, err):
+    """Scaled local error of TR-BDF2's embedded estimate over the nodes, max norm, from ``err`` up.
+
+    ``h (ERR_1 F_n + ERR_2 F_g + ERR_3 F_1)`` per node, scaled by
+    ``atol + rtol |C u_1|``; nodes below ``i0`` (a constant donor's) are
+    not measured.  Returns ``(err, first non-finite node or -1)``.
+    """
+    for i in range(u1.shape[0]):
+        if not math.isfinite(u1[i]):
+            return err, i
+        if i < i0:
+            continue
+        e = h * (ERR_1 * fn[i] + ERR_2 * fg[i] + ERR_3 * f1[i])
+        q = abs(e) / (atol + rtol * abs(cap[i] * u1[i]))
+        if q > err:
+            err = q
+    return err, -1
+
+
+@jit(inline="always")
+def compartment_error(h, rn, rg, r1, comp1, atol, rtol, err):
+    """:func:`node_error` for the compartments (their rates at the three stage points)."""
+    for j in range(comp1.shape[0]):
+        e = h * (ERR_1 * rn[j] + ERR_2 * rg[j] + ERR_3 * r1[j])
+        q = abs(e) / (atol + rtol * abs(comp1[j]))
+        if q > err:
+            err = q
+    return err
+
+
 @jit
 def integrate_columns(
     cap_tissue, g, closs, csrc, source_to, node_layer, n_layers,
@@ -416,24 +447,12 @@ def integrate_columns(
                     f1[i] += src1[s, i]
                 # scaled local error, max norm over nodes and compartments
                 atol = rtol * 1e-3 * m_ref[s]
-                for i in range(n):
-                    if not math.isfinite(u1s[i]):
-                        bad = s * n + i
-                        break
-                    if i < i0:
-                        continue
-                    e = h * (ERR_1 * fn[i] + ERR_2 * fg[i] + ERR_3 * f1[i])
-                    sc = atol + rtol * abs(c1[i] * u1s[i])
-                    q = abs(e) / sc
-                    if q > err:
-                        err = q
+                err, node = node_error(h, fn, fg, f1, c1, u1s, atol, rtol, i0, err)
+                if node >= 0:
+                    bad = s * n + node
                 if bad >= 0 or not math.isfinite(err):
                     break
-                for j in range(nc):
-                    e = h * (ERR_1 * rn[j] + ERR_2 * rg[j] + ERR_3 * r1[j])
-                    q = abs(e) / (atol + rtol * abs(comp1[s, j]))
-                    if q > err:
-                        err = q
+                err = compartment_error(h, rn, rg, r1, comp1[s], atol, rtol, err)
             if bad >= 0 or not math.isfinite(err):
                 istate[I_FAIL_NODE] = bad
                 return stop_run(NONFINITE, t, fstate, istate)
@@ -613,25 +632,11 @@ def integrate_column(
             err = 0.0
             bad = -1
             i0 = 1 if infinite else 0
-            for i in range(n):
-                if not math.isfinite(u1[i]):
-                    bad = i
-                    break
-                if i < i0:
-                    continue
-                e = h * (ERR_1 * fn[i] + ERR_2 * fg[i] + ERR_3 * f1[i])
-                sc = atol + rtol * abs(cap_1[i] * u1[i])
-                q = abs(e) / sc
-                if q > err:
-                    err = q
+            err, bad = node_error(h, fn, fg, f1, cap_1, u1, atol, rtol, i0, err)
             if bad >= 0 or not math.isfinite(err):
                 istate[I_FAIL_NODE] = bad
                 return stop_run(NONFINITE, t, fstate, istate)
-            for j in range(nc):
-                e = h * (ERR_1 * rn[j] + ERR_2 * rg[j] + ERR_3 * r1[j])
-                q = abs(e) / (atol + rtol * abs(comp1[j]))
-                if q > err:
-                    err = q
+            err = compartment_error(h, rn, rg, r1, comp1, atol, rtol, err)
             steps_here += 1
             if err <= 1.0:
                 stats[S_STEPS] += 1

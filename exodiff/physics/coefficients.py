@@ -17,7 +17,7 @@ Extension points, and what uses them:
   ``Active.target_layer`` (:func:`exodiff.physics.rates.uptake_rate`);
 - another hindrance model: one :class:`HindranceModel` in
   :data:`HINDRANCE_MODELS` and its name in the ``hindrance`` choices of
-  ``exodiff/schema.py``;
+  ``exodiff/scenario/schema.py``;
 - cargo released from vesicles: ``Active.cargo_of(formulation["cargo"])``
   gives its own coefficients through :func:`cargo_coefficients`.
 
@@ -95,7 +95,7 @@ class Active:
     deformability : float
         0 (rigid) to < 1; 0 when not given.
     free_diffusivity, molecular_weight, log_kow, kp, half_life, uptake_rate
-        As the FORMULATION keys of exodiff/schema.py (SI).
+        As the FORMULATION keys of exodiff/scenario/schema.py (SI).
     temperature, viscosity : float
         Of the skin fluid, K and Pa s (Stokes-Einstein).
     """
@@ -353,38 +353,36 @@ def _ogston_partition(a: Active, ly: _Layer) -> float:
     return ly.get("accessible_fraction", 1.0) * transport.ogston_partition(r, rf, phi)
 
 
-def _ogston_diffusivity(a: Active, ly: _Layer, partition: float) -> float:
+def _fibre_diffusivity(a: Active, ly: _Layer, law) -> float:
+    """``D_free law(r_s, r_f, phi) / tau^2``: a fibre-matrix hindrance law with the layer's tortuosity."""
     why = _why(ly, "diffusivity")
     a.require_kind(why)
     rf, phi = _ogston_inputs(ly, "diffusivity")
     r = a.radius(why)
     tau = ly.get("tortuosity", 1.0)
-    return a.d_free(why) * transport.ogston_diffusion(r, rf, phi) / (tau * tau)
+    return a.d_free(why) * law(r, rf, phi) / (tau * tau)
+
+
+def _ogston_diffusivity(a: Active, ly: _Layer, partition: float) -> float:
+    return _fibre_diffusivity(a, ly, transport.ogston_diffusion)
 
 
 # "amsden" and "johnson": the same fibre matrix with another law for D (the
 # partition is geometry, Ogston's accessible volume, whatever the dynamics).
 def _amsden_diffusivity(a: Active, ly: _Layer, partition: float) -> float:
-    why = _why(ly, "diffusivity")
-    a.require_kind(why)
-    rf, phi = _ogston_inputs(ly, "diffusivity")
-    r = a.radius(why)
-    tau = ly.get("tortuosity", 1.0)
-    return a.d_free(why) * transport.amsden_diffusion(r, rf, phi, ly.get("mesh_size")) / (tau * tau)
+    mesh = ly.get("mesh_size")
+    return _fibre_diffusivity(a, ly, lambda r, rf, phi: transport.amsden_diffusion(r, rf, phi, mesh))
 
 
 def _johnson_diffusivity(a: Active, ly: _Layer, partition: float) -> float:
-    why = _why(ly, "diffusivity")
-    a.require_kind(why)
-    rf, phi = _ogston_inputs(ly, "diffusivity")
+    a.require_kind(_why(ly, "diffusivity"))
+    _, phi = _ogston_inputs(ly, "diffusivity")
     if phi >= transport.JACKSON_JAMES_PHI_MAX:
         raise ParameterProblem(ly.key("fibre_volume_fraction"), f"{phi:g}",
                                f"< {transport.JACKSON_JAMES_PHI_MAX:.3f} for the johnson model (the Jackson-James "
                                "permeability of a fibre network is valid for dilute networks only); use ogston or "
                                "amsden")
-    r = a.radius(why)
-    tau = ly.get("tortuosity", 1.0)
-    return a.d_free(why) * transport.johnson_diffusion(r, rf, phi) / (tau * tau)
+    return _fibre_diffusivity(a, ly, transport.johnson_diffusion)
 
 
 # "none": free diffusion in the fluid of the layer.

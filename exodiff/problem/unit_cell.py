@@ -1,7 +1,7 @@
 """ProblemRZ: the axisymmetric unit cell around one micro-channel, as per-cell arrays.
 
-The 2D twin of :class:`exodiff.problem.Problem1D`: the same layers
-(:class:`exodiff.problem.Layer`), vehicle, bottom, output times and
+The 2D twin of :class:`exodiff.problem.layered.Problem1D`: the same layers
+(:class:`exodiff.problem.base.Layer`), vehicle, bottom, output times and
 tolerance, plus a channel on the axis of a unit cell of radius
 ``R = 1/sqrt(pi n)``.  Amounts inside are per unit cell (dose unit); the
 results convert them to per skin area by dividing by ``pi R^2``.
@@ -126,7 +126,7 @@ class ProblemRZ(Application):
     grid : UnitCellGrid
     bottom, vehicle, concentration, vehicle_thickness, output_times, tolerance,
     evaporation_fraction, evaporation_time, wash_off_time, dose_unit :
-        As :class:`exodiff.problem.Problem1D`.
+        As :class:`exodiff.problem.layered.Problem1D`.
     """
 
     channel: ChannelSpec
@@ -144,7 +144,7 @@ class ProblemRZ(Application):
 
         Parameters
         ----------
-        layers : sequence of exodiff.problem.Layer
+        layers : sequence of exodiff.problem.base.Layer
             Top to bottom.
         channel_radius, channel_depth : float
             Channel on the axis: radius at the surface and depth, m (radius 0: no channel).
@@ -164,10 +164,10 @@ class ProblemRZ(Application):
         output_times : array_like
             Output times, s; 0 is prepended when missing.
         resolution : "auto", (nr, nz) or dict
-            See :func:`exodiff.grid_rz.unit_cell_grid`.
+            See :func:`exodiff.geometry.grid_rz.unit_cell_grid`.
         bottom, vehicle, concentration, vehicle_thickness, tolerance, evaporation_fraction,
         evaporation_time, wash_off_time, dose_unit :
-            As :meth:`exodiff.problem.Problem1D.from_layers`.
+            As :meth:`exodiff.problem.layered.Problem1D.from_layers`.
         stretch, radial_ratio : float, optional
             Depth stretching and radial grading (defaults 0.75 and 1.05).
         channel_bottom_radius : float, optional
@@ -228,7 +228,7 @@ class ProblemRZ(Application):
     def amount_scale(self) -> float:
         """Amount per unit cell the tolerance's absolute part refers to.
 
-        The 1D :meth:`exodiff.problem.Problem1D.amount_scale` times ``pi R^2``.
+        The 1D :meth:`exodiff.problem.layered.Problem1D.amount_scale` times ``pi R^2``.
         """
         if self.vehicle == "finite":
             return self.unit_dose
@@ -350,9 +350,9 @@ def unit_cell_problem(resolved, layers, base, particle_diameter: float | None = 
     ----------
     resolved : dict
         ``Scenario.resolved``.
-    layers : tuple of exodiff.problem.Layer
+    layers : tuple of exodiff.problem.base.Layer
         The tissue layers' coefficients (as for the 1D column).
-    base : exodiff.problem.Problem1D
+    base : exodiff.problem.layered.Problem1D
         The 1D problem of the same scenario (vehicle, times, tolerance).
     particle_diameter : float, optional
         Diameter of one size class, m: the open channel's free diffusivity

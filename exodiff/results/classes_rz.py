@@ -31,7 +31,7 @@ def combine(parts, columns, problem: Problem1D, per_class: bool = False):
     ----------
     parts : list of xarray.Dataset
         One :func:`~exodiff.results.dataset_rz.to_dataset_rz` result per class, same grid.
-    columns : list of exodiff.problem.Column
+    columns : list of exodiff.problem.layered.Column
         The classes (diameter, number fraction, coefficients).
     problem : Problem1D
         The nominal problem: its layers give the dataset's coefficient

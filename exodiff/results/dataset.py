@@ -314,16 +314,16 @@ def _ledgers(problem: Problem1D, raw: RawSolution) -> dict:
 
 
 def metric_arrays(problem: Problem1D, raw: RawSolution):
-    """The inputs of :func:`exodiff.metrics.summary_of_arrays` straight from a 1D run's raw arrays.
+    """The inputs of :func:`exodiff.results.metrics.summary_of_arrays` straight from a 1D run's raw arrays.
 
     The same arrays (same operations, same values) :func:`to_dataset` stores
-    and :func:`exodiff.metrics.run_arrays` reads back, without building the
+    and :func:`exodiff.results.metrics.run_arrays` reads back, without building the
     Dataset: ``summary_of_arrays(metric_arrays(p, raw))`` equals
     ``summary(to_dataset(p, raw))`` (tests/test_sweep.py checks it).
 
     Returns
     -------
-    exodiff.metrics.RunArrays
+    exodiff.results.metrics.RunArrays
     """
     from exodiff.results.metrics import RunArrays, SpeciesArrays
 

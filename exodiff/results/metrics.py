@@ -6,7 +6,7 @@ Every metric is a function of the result Dataset only, so a stored
 implemented once, on the plain arrays of :class:`RunArrays`
 (:func:`summary_of_arrays`); :func:`summary` reduces a Dataset to them, and a
 1D sweep point builds them straight from the solver's arrays
-(:func:`exodiff.results.metric_arrays`, the same values the Dataset holds).  Only the
+(:func:`exodiff.results.dataset.metric_arrays`, the same values the Dataset holds).  Only the
 geometry-free variables are used (``fraction(time, compartment)``,
 ``loss_by_layer(time, process, layer)``, the laterally averaged
 ``concentration(time, depth)``), so 1D and unit-cell (r-z) runs are measured
@@ -133,7 +133,7 @@ def applied_dose(ds: xr.Dataset) -> float:
 # The definitions live once, on plain arrays (:func:`summary_of_arrays`).  A
 # Dataset is reduced to those arrays by :func:`run_arrays`; a sweep point
 # builds them straight from the solver's arrays
-# (:func:`exodiff.results.metric_arrays`) and skips the Dataset, which costs
+# (:func:`exodiff.results.dataset.metric_arrays`) and skips the Dataset, which costs
 # several times the solve of a small 1D point (docs/performance.md, "Sweeps").
 
 
@@ -356,7 +356,7 @@ def summary_of_arrays(run: RunArrays, target: str | None = None, times=None) -> 
     ----------
     run : RunArrays
         From :func:`run_arrays` (a Dataset) or
-        :func:`exodiff.results.metric_arrays` (a 1D solver's raw arrays).
+        :func:`exodiff.results.dataset.metric_arrays` (a 1D solver's raw arrays).
     target, times
         As in :func:`summary`.
 

@@ -231,7 +231,7 @@ def vehicle_amount_rz(problem: ProblemRZ, raw: RawSolution) -> np.ndarray:
 
 
 def mass_balance_error_rz(problem: ProblemRZ, raw: RawSolution) -> np.ndarray:
-    """Relative mass balance error at each output time (see :func:`exodiff.solve.balance_error`)."""
+    """Relative mass balance error at each output time (see :func:`exodiff.solvers.ledger.balance_error`)."""
     L = len(problem.layers)
     finite = problem.vehicle == "finite"
     tissue = tissue_amounts_rz(problem, raw).sum(axis=1)

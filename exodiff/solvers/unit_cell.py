@@ -71,7 +71,7 @@ COMPILE_SECONDS = {False: 20, True: 32}
 
 
 def kernel_cached(parallel: bool) -> bool:
-    """True when that unit-cell time loop is in Numba's on-disk cache (see :func:`exodiff.solve.kernels_cached`)."""
+    """True when that unit-cell time loop is in Numba's on-disk cache (see :func:`exodiff.solvers.layered.kernels_cached`)."""
     try:
         from exodiff.kernels import rz as K
 

@@ -459,7 +459,7 @@ def metrics_table(results: Mapping[str, xr.Dataset], variants: list[Variant], ti
                   title: str = "comparison") -> xr.Dataset:
     """The metrics of every variant: a Dataset with a ``variant`` dimension.
 
-    Each data variable is one metric of :func:`exodiff.metrics.summary`
+    Each data variable is one metric of :func:`exodiff.results.metrics.summary`
     (``long_name`` its label, ``units``), NaN where a variant has no such
     metric (a layer it does not have); ``target_layer`` is a string
     variable.  Coordinates ``variant`` and ``title`` (the scenario name).

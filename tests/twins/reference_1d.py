@@ -15,7 +15,7 @@ method's constants are shared (plain Python floats from
 step, so keep it to small problems.
 
 :func:`run_column` drives either kernel with the set-up of
-:func:`exodiff.solve.integrate`, so the two can be compared step for step.
+:func:`exodiff.solvers.layered.integrate`, so the two can be compared step for step.
 They are independent implementations of one algorithm and agree to
 round-off, with the same accepted and rejected steps, on small problems
 (``tests/test_validation_1d.py``).  On stiff problems (thin permeable cells
@@ -292,9 +292,9 @@ def integrate_column_reference(
 
 
 def run_column(problem, kernel=None, max_steps: int = 1_000_000):
-    """Solve a :class:`~exodiff.problem.Problem1D` with a column kernel.
+    """Solve a :class:`~exodiff.problem.layered.Problem1D` with a column kernel.
 
-    The set-up is :func:`exodiff.solve.integrate`'s (initial state, first
+    The set-up is :func:`exodiff.solvers.layered.integrate`'s (initial state, first
     step, stops and events) for one column, so two kernels run through here
     get identical arguments and can be compared output for output, step for
     step.  No mass-balance check is made; the caller compares.
@@ -309,7 +309,7 @@ def run_column(problem, kernel=None, max_steps: int = 1_000_000):
 
     Returns
     -------
-    exodiff.solve.RawSolution
+    exodiff.solvers.common.RawSolution
     """
     from exodiff.solvers.common import RawSolution
     from exodiff.solvers.common import stop_list as _stops
@@ -345,7 +345,7 @@ def run_column(problem, kernel=None, max_steps: int = 1_000_000):
 
 
 def integrate_reference(problem, max_steps: int = 1_000_000):
-    """Solve a :class:`~exodiff.problem.Problem1D` with the numpy reference kernel (see :func:`run_column`)."""
+    """Solve a :class:`~exodiff.problem.layered.Problem1D` with the numpy reference kernel (see :func:`run_column`)."""
     return run_column(problem, integrate_column_reference, max_steps)
 
 
@@ -514,9 +514,9 @@ def integrate_columns_reference(
 
 
 def run_columns(problem, kernel=None, max_steps: int = 1_000_000):
-    """Solve every column of a :class:`~exodiff.problem.Problem1D` with a batched kernel.
+    """Solve every column of a :class:`~exodiff.problem.layered.Problem1D` with a batched kernel.
 
-    The set-up of :func:`exodiff.solve.integrate`; ``kernel`` is
+    The set-up of :func:`exodiff.solvers.layered.integrate`; ``kernel`` is
     :func:`integrate_columns_reference` (default) or the compiled
     :func:`exodiff.kernels.column1d.integrate_columns`.
 

@@ -131,7 +131,7 @@ def _capacity_vector(problem, co, infinite):
 
 def integrate_reference(problem, *, split=True, fixed_step=None, initial_state=None, filter_mode=2,
                         predictor=True, log=None, predictor1=True):
-    """Integrate a :class:`~exodiff.problem_rz.ProblemRZ` with numpy/scipy.
+    """Integrate a :class:`~exodiff.problem.unit_cell.ProblemRZ` with numpy/scipy.
 
     Parameters
     ----------

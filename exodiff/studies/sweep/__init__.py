@@ -19,8 +19,8 @@ The flow (each step its own module in :mod:`exodiff.studies.sweep`):
    every point (``sweep.nc``).
 
 Per-point cost (``docs/performance.md``, "Sweeps").  A 1D point's metrics
-come straight from the solver's arrays (:func:`exodiff.results.metric_arrays`
-and :func:`exodiff.metrics.summary_of_arrays`, the one implementation the
+come straight from the solver's arrays (:func:`exodiff.results.dataset.metric_arrays`
+and :func:`exodiff.results.metrics.summary_of_arrays`, the one implementation the
 Dataset path uses too), not from a result Dataset, and its point file is
 packed directly: 21-30 ms per point became ~6 ms, of which ~3 ms is the
 compiled solve.  Validation happens once in the parent (workers get
@@ -212,7 +212,7 @@ def sweep(scenario, jobs: int | None = None, directory=None, *, definition: Mapp
     progress : bool
         Show a progress bar.
     batch : bool, optional
-        The batched path (:class:`~exodiff.executors.BatchedExecutor`): 1D
+        The batched path (:class:`~exodiff.studies.executors.BatchedExecutor`): 1D
         points many per compiled call, on ``jobs`` threads of this process.
         Default (None): batched when it is the faster choice, i.e. more than
         one job, no dask, no profiles, and every point a one-column 1D
@@ -221,7 +221,7 @@ def sweep(scenario, jobs: int | None = None, directory=None, *, definition: Mapp
     Returns
     -------
     xarray.Dataset
-        Every metric of :func:`exodiff.metrics.summary` over the swept keys
+        Every metric of :func:`exodiff.results.metrics.summary` over the swept keys
         (grid: one dimension per key) or over ``point`` (zip, sample); failed
         points NaN, with their ``error``.
 

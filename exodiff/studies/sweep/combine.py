@@ -6,7 +6,7 @@
   index of each point (and so its point file);
 - zip and sample: a ``point`` dimension, each swept key a coordinate along it.
 
-Every numeric metric of :func:`exodiff.metrics.summary` is a variable over
+Every numeric metric of :func:`exodiff.results.metrics.summary` is a variable over
 those dimensions; failed points are NaN, and the string variable ``error``
 holds why (empty for good points).  With profiles, ``fraction`` and
 ``amount`` gain ``time`` and ``compartment`` dimensions.

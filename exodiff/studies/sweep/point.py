@@ -18,7 +18,7 @@ ncdump like any NetCDF file.  Layout:
   a bug, retried on ``--resume``), ``scenario_hash``, ``parameters`` (JSON
   of the point's values as written), ``text_metrics`` (JSON),
   ``exodiff_version``, ``wall_time_s``;
-- one scalar variable per numeric metric of :func:`exodiff.metrics.summary`
+- one scalar variable per numeric metric of :func:`exodiff.results.metrics.summary`
   (``units``, ``long_name``);
 - with profiles: ``time(time)`` (h), ``compartment(compartment)``,
   ``fraction(time, compartment)`` and ``amount(time, compartment)`` (with a
@@ -81,7 +81,7 @@ class PointOutcome:
         The failure's message, one line (empty when ok).
     error_kind : {"", "user", "internal"}
     metrics : dict
-        :func:`exodiff.metrics.summary` of the run (empty when failed).
+        :func:`exodiff.results.metrics.summary` of the run (empty when failed).
     profiles : dict or None
         ``time`` (h), ``compartment`` (names), ``fraction`` and ``amount``
         (time x compartment), ``amount_units``.
@@ -114,7 +114,7 @@ class PointOutcome:
 
 
 def metric_units(name: str) -> str:
-    """Units of a metric of :func:`exodiff.metrics.summary` from its name (``_h`` hours, ``_um`` um)."""
+    """Units of a metric of :func:`exodiff.results.metrics.summary` from its name (``_h`` hours, ``_um`` um)."""
     if name.endswith("_h"):
         return "h"
     if name.endswith("_um"):

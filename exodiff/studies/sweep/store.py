@@ -8,7 +8,7 @@ Layout of ``DIR``::
 
 Each point file is written the moment its result arrives, under a temporary
 name in the same directory and renamed when complete
-(:func:`exodiff.outputs.atomic_path`), so Ctrl-C, a crash or a killed machine
+(:func:`exodiff.report.outputs.atomic_path`), so Ctrl-C, a crash or a killed machine
 leaves only whole point files.  ``--resume`` reads them back, refuses points
 of a changed scenario or sweep table (their ``scenario_hash`` differs), and
 runs only what is missing (and points that failed from a bug, which may be
