@@ -20,7 +20,8 @@ OUT = Path(__file__).with_name("parameters.md")
 TITLES = {"skin": "Skin sites (`exodiff/data/skin_sites.toml`)",
           "formulation": "Formulations (`exodiff/data/formulations.toml`)",
           "device": "Delivery devices (`exodiff/data/devices.toml`)",
-          "follicle": "Hair follicles by site (`exodiff/data/follicles.toml`)"}
+          "follicle": "Hair follicles by site (`exodiff/data/follicles.toml`)",
+          "receptor": "In-vitro diffusion cells (`exodiff/data/receptors.toml`)"}
 
 
 def _cell(v) -> str:

@@ -65,7 +65,7 @@ def test_membrane_scenario_matches_crank(results):
     n = np.arange(1, 300)[:, None]
     series = ((-1.0) ** n / n**2 * np.exp(-D * n**2 * np.pi**2 * t[None, :] / h**2)).sum(axis=0)
     q = h * 100 * K * C * (D * t / h**2 - 1 / 6 - 2 / np.pi**2 * series)  # mg/cm^2 (h in cm)
-    q_model = ds["amount"].sel(compartment="cleared").values
+    q_model = ds["amount"].sel(compartment="receptor").values
     lag = h**2 / (6 * D) / 3600
     late = ds["time"].values >= lag
     assert np.max(np.abs(q_model[late] - q[late])) / q[-1] < 1e-3

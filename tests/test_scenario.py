@@ -526,7 +526,7 @@ class TestErrors:
 
     def test_bad_choice_lists_allowed_names(self, fake_presets):
         (issue,) = issues_of(minimal(skin={"bottom": "sinc"}))
-        assert issue.expected == 'one of "sink", "no_flux" (did you mean "sink"?)'
+        assert issue.expected == 'one of "sink", "no_flux", "receptor" (did you mean "sink"?)'
 
     def test_unknown_preset_names(self, fake_presets):
         issues = issues_of(minimal(skin={"preset": "forarm"}, formulation={"preset": "msc"}))

@@ -16,6 +16,7 @@ from importlib import resources
 from typing import Any
 
 KINDS = {"skin": "skin_sites.toml", "formulation": "formulations.toml", "device": "devices.toml",
+         "receptor": "receptors.toml",
          "follicle": "follicles.toml"}
 
 

@@ -33,7 +33,7 @@ from exodiff.kernels.column1d import integrate_column
 def integrate_batch(
     node_off, g_off, comp_off, stop_off, uout_off, cout_off, n_out,
     cap, g, cdeg, cup, ccl, node_layer, n_layers,
-    infinite, c_donor, h0, evap_frac, evap_tau,
+    infinite, c_donor, h0, evap_frac, evap_tau, sample_frac,
     stops, out_index, stop_event,
     u, comp, fstate, istate,
     rtol, m_ref, h_start, max_steps,
@@ -57,9 +57,10 @@ def integrate_batch(
     node_layer : int64[sum n_p]
     n_layers : int64[B]
     infinite : bool[B]
-    c_donor, h0, evap_frac, evap_tau : float64[B]
+    c_donor, h0, evap_frac, evap_tau, sample_frac : float64[B]
         Donor concentration (dose unit/m^3), film thickness (m), volatile
-        fraction, evaporation time (s).
+        fraction, evaporation time (s), fraction of the receptor taken per
+        sample.
     stops : float64[sum m_p]
         Stop times (s).
     out_index, stop_event : int64[sum m_p]
@@ -95,7 +96,7 @@ def integrate_batch(
         co = comp_out[cout_off[p]:cout_off[p + 1]].reshape((k, nc))
         status[p] = integrate_column(
             cap[a:b], g[g_off[p]:g_off[p + 1]], cdeg[a:b], cup[a:b], ccl[a:b], node_layer[a:b], n_layers[p],
-            infinite[p], c_donor[p], h0[p], evap_frac[p], evap_tau[p],
+            infinite[p], c_donor[p], h0[p], evap_frac[p], evap_tau[p], sample_frac[p],
             stops[sa:sb], out_index[sa:sb], stop_event[sa:sb],
             u[a:b], comp[ca:cb], fstate[p], istate[p],
             rtol[p], m_ref[p], h_start[p], max_steps,

@@ -114,7 +114,8 @@ def compartment_slots(n_layers):
     return b, b + 1, b + 2, b + 3
 
 
-EVENT_NONE, EVENT_WASH = 0, 1
+# stop events, bit flags (several may fall on one stop): wash-off, a receptor sample
+EVENT_NONE, EVENT_WASH, EVENT_SAMPLE = 0, 1, 2
 
 
 @jit
@@ -283,10 +284,24 @@ def compartment_error(h, rn, rg, r1, comp1, atol, rtol, err):
     return err
 
 
+@jit(inline="always")
+def take_sample(cap, u, fraction):
+    """Take ``fraction`` of the receptor (the last node) away, as a sample replaced by fresh fluid.
+
+    The receptor is well mixed: a sample of volume ``v`` out of ``V`` takes
+    ``v / V`` of its amount, and the fresh fluid dilutes what stays.
+    Returns the amount taken (booked to the bottom slot, ``sampled``).
+    """
+    last = u.shape[0] - 1
+    taken = fraction * u[last]
+    u[last] -= taken
+    return cap[last] * taken
+
+
 @jit
 def integrate_columns(
     cap_tissue, g, closs, csrc, source_to, node_layer, n_layers,
-    infinite, c_donor, h0, evap_frac, evap_tau,
+    infinite, c_donor, h0, evap_frac, evap_tau, sample_frac,
     stops, out_index, stop_event,
     u, comp, fstate, istate,
     rtol, m_ref, h_start, max_steps,
@@ -472,8 +487,8 @@ def integrate_columns(
             status = step_status(err <= 1.0, h_next, h_min, t, steps_here, max_steps)
             if status != OK:
                 return stop_run(status, t, fstate, istate)
-        # at the stop: events, then recording
-        if stop_event[k] == EVENT_WASH and istate[I_WASHED] == 0:
+        # at the stop: wash-off, recording, then a sample
+        if (stop_event[k] & EVENT_WASH) != 0 and istate[I_WASHED] == 0:
             for s in range(S):
                 if not infinite:
                     comp[s, removed] += vehicle_capacity(t, h0, evap_frac, evap_tau) * u[s, 0]
@@ -487,6 +502,10 @@ def integrate_columns(
                     u_out[j, s, i] = u[s, i]
                 for c in range(nc):
                     comp_out[j, s, c] = comp[s, c]
+        # a sample after the recording: an output at a sampling time shows what the sample finds
+        if (stop_event[k] & EVENT_SAMPLE) != 0:
+            for s in range(S):
+                comp[s, P * n_layers] += take_sample(cap_tissue[s], u[s], sample_frac)
     fstate[F_TIME] = t
     fstate[F_STEP] = h_next
     istate[I_STATUS] = OK
@@ -496,7 +515,7 @@ def integrate_columns(
 @jit
 def integrate_column(
     cap_tissue, g, cdeg, cup, ccl, node_layer, n_layers,
-    infinite, c_donor, h0, evap_frac, evap_tau,
+    infinite, c_donor, h0, evap_frac, evap_tau, sample_frac,
     stops, out_index, stop_event,
     u, comp, fstate, istate,
     rtol, m_ref, h_start, max_steps,
@@ -519,12 +538,16 @@ def integrate_column(
         Donor concentration (dose unit/m^3) for the infinite donor.
     h0, evap_frac, evap_tau : float
         Initial film thickness (m), volatile fraction, evaporation time (s).
+    sample_frac : float
+        Fraction of the receptor (the last node, ``skin.bottom = "receptor"``)
+        taken at each sampling event and replaced by fresh fluid.
     stops : float64[m]
         Increasing stop times (s), all greater than the current time.
     out_index : int64[m]
         Row of ``u_out``/``comp_out`` to record at each stop, -1 for none.
     stop_event : int64[m]
-        Event at each stop: 0 none, 1 wash-off of the vehicle.
+        Events at each stop, bit flags: 0 none, 1 wash-off of the vehicle,
+        2 a receptor sample (the amount taken is booked to the bottom slot).
     u : float64[n]
         State, modified in place (``c/K``; node 0 the vehicle concentration).
     node_layer : int64[n]
@@ -652,8 +675,8 @@ def integrate_column(
             status = step_status(err <= 1.0, h_next, h_min, t, steps_here, max_steps)
             if status != OK:
                 return stop_run(status, t, fstate, istate)
-        # at the stop: events, then recording
-        if stop_event[k] == EVENT_WASH and istate[I_WASHED] == 0:
+        # at the stop: wash-off, recording, then a sample
+        if (stop_event[k] & EVENT_WASH) != 0 and istate[I_WASHED] == 0:
             if not infinite:
                 comp[removed] += vehicle_capacity(t, h0, evap_frac, evap_tau) * u[0]
             u[0] = 0.0
@@ -665,6 +688,8 @@ def integrate_column(
                 u_out[j, i] = u[i]
             for c in range(nc):
                 comp_out[j, c] = comp[c]
+        if (stop_event[k] & EVENT_SAMPLE) != 0:
+            comp[3 * n_layers] += take_sample(cap_tissue, u, sample_frac)
     fstate[F_TIME] = t
     fstate[F_STEP] = h_next
     istate[I_STATUS] = OK

@@ -74,6 +74,15 @@ class Application:
         Amount unit of the dose (``"particle"``, ``"ug"``, ...).
     meta : dict
         Free-form labels (e.g. the channel kind).
+    receptor_depth : float or None
+        ``bottom = "receptor"``: the receptor's volume per skin area, m
+        (volume / diffusion area of the cell).
+    receptor_partition : float
+        Partition receptor fluid / deepest layer.
+    sampling_times : tuple of float
+        Receptor samples, s.
+    sample_fraction : float
+        Fraction of the receptor taken (and replaced by fresh fluid) per sample.
     """
 
     layers: tuple
@@ -88,6 +97,15 @@ class Application:
     wash_off_time: float | None = None
     dose_unit: str = "1"
     meta: dict = field(default_factory=dict)
+    receptor_depth: float | None = None
+    receptor_partition: float = 1.0
+    sampling_times: tuple = ()
+    sample_fraction: float = 0.0
+
+    @property
+    def has_receptor(self) -> bool:
+        """A finite, well-mixed receptor below the skin (in vitro), not a sink or a closed bottom."""
+        return self.bottom == "receptor"
 
     def application(self, **changes) -> dict:
         """The :class:`Application` fields as keyword arguments (a copy of the times), with ``changes``."""

@@ -151,6 +151,64 @@ class Problem1D(Application):
         cap = self.cell_values("partition") * self.grid.widths
         return self.concentration * max(float(cap.sum()), self.vehicle_thickness)
 
+    @property
+    def n_nodes(self) -> int:
+        """Kernel nodes: the vehicle, the cells, and with a receptor one more (the last)."""
+        return self.grid.n + (2 if self.has_receptor else 1)
+
+    @property
+    def cell_nodes(self) -> slice:
+        """Nodes of the tissue cells in the kernel's state (node 0 is the vehicle, a receptor the last)."""
+        return slice(1, 1 + self.grid.n)
+
+    def _node_arrays(self, layers, processes=("degradation_rate", "uptake_rate", "clearance_rate")):
+        """Capacities (m), face conductances (m/s) and ``k C`` per loss process (m/s) of one column.
+
+        Node 0 is the vehicle film (``K = 1``), then the cells; with a
+        receptor (``bottom = "receptor"``) a last node holds the well-mixed
+        receptor fluid, capacity ``K_r V / A`` with ``K_r`` the receptor
+        partition times the deepest layer's, behind the last cell's half
+        conductance; the face below it is closed.
+        """
+        w = self.grid.widths
+        lay = self.grid.layer_of_cell
+        K = np.array([ly.partition for ly in layers], dtype=float)[lay]
+        D = np.array([ly.diffusivity for ly in layers], dtype=float)[lay]
+        n = self.n_nodes
+        cells = self.cell_nodes
+        cap = np.zeros(n)
+        cap[cells] = K * w
+        cap[0] = self.vehicle_thickness
+        # half-cell conductances D K / (dz/2); face conductance is their
+        # series combination (harmonic mean), 0 when either side is closed
+        half = 2.0 * D * K / w
+        g = np.zeros(n + 1)
+        g[1] = half[0]  # the well-mixed vehicle adds no resistance
+        a, b = half[:-1], half[1:]
+        s = a + b
+        g[2:1 + w.size] = np.divide(a * b, s, out=np.zeros_like(s), where=s > 0)
+        if self.bottom == "sink" or self.has_receptor:
+            g[1 + w.size] = half[-1]  # the well-mixed receptor adds no resistance either
+        if self.has_receptor:
+            cap[-1] = self.receptor_partition * layers[-1].partition * self.receptor_depth  # receptor_capacity
+        closs = np.zeros((len(processes), n))
+        for p, attr in enumerate(processes):
+            closs[p, cells] = np.array([getattr(ly, attr) for ly in layers], dtype=float)[lay] * cap[cells]
+        return cap, g, closs
+
+    def receptor_capacity(self, column=None) -> float:
+        """``K_r V / A`` of the receptor node (m): the receptor partition times the deepest layer's, per skin area."""
+        layers = self.layers if column is None else column.layers
+        return self.receptor_partition * layers[-1].partition * self.receptor_depth
+
+    def _node_layer(self) -> np.ndarray:
+        node_layer = np.empty(self.n_nodes, dtype=np.int64)
+        node_layer[0] = -1
+        node_layer[self.cell_nodes] = self.grid.layer_of_cell
+        if self.has_receptor:
+            node_layer[-1] = len(self.layers) - 1  # no loss there: books nothing
+        return node_layer
+
     def kernel_arrays(self):
         """Node arrays for :func:`exodiff.kernels.column1d.integrate_column`.
 
@@ -160,32 +218,8 @@ class Problem1D(Application):
             ``cap`` (m), ``g`` (m/s), ``cdeg``, ``cup``, ``ccl`` (m/s) over nodes
             (node 0 the vehicle), ``node_layer``.
         """
-        w = self.grid.widths
-        K = self.cell_values("partition")
-        D = self.cell_values("diffusivity")
-        n = w.size + 1
-        cap = np.zeros(n)
-        cap[1:] = K * w
-        cap[0] = self.vehicle_thickness
-        # half-cell conductances D K / (dz/2); face conductance is their
-        # series combination (harmonic mean), 0 when either side is closed
-        half = 2.0 * D * K / w
-        g = np.zeros(n + 1)
-        g[1] = half[0]  # the well-mixed vehicle adds no resistance
-        a, b = half[:-1], half[1:]
-        s = a + b
-        g[2:n] = np.divide(a * b, s, out=np.zeros_like(s), where=s > 0)
-        g[n] = half[-1] if self.bottom == "sink" else 0.0
-        loss = {}
-        for name, attr in (("cdeg", "degradation_rate"), ("cup", "uptake_rate"), ("ccl", "clearance_rate")):
-            arr = np.zeros(n)
-            arr[1:] = self.cell_values(attr) * cap[1:]
-            loss[name] = arr
-        node_layer = np.empty(n, dtype=np.int64)
-        node_layer[0] = -1
-        node_layer[1:] = self.grid.layer_of_cell
-        return dict(cap=cap, g=g, node_layer=node_layer, **loss)
-
+        cap, g, closs = self._node_arrays(self.layers)
+        return dict(cap=cap, g=g, node_layer=self._node_layer(), cdeg=closs[0], cup=closs[1], ccl=closs[2])
 
     def columns_arrays(self) -> dict:
         """Stacked node arrays of every column for :func:`exodiff.kernels.column1d.integrate_columns`.
@@ -201,35 +235,21 @@ class Problem1D(Application):
         cols = self.all_columns
         P = self.n_processes
         S = len(cols)
-        w = self.grid.widths
-        n = w.size + 1
+        n = self.n_nodes
         cap = np.zeros((S, n))
         g = np.zeros((S, n + 1))
         closs = np.zeros((S, P, n))
         csrc = np.zeros((S, n))
         f_deg = self.release_on_degradation
+        procs = ("degradation_rate", "uptake_rate", "clearance_rate", "release_rate")[:P]
         for s, col in enumerate(cols):
-            K = self.column_values(col, "partition")
-            D = self.column_values(col, "diffusivity")
-            cap[s, 1:] = K * w
-            cap[s, 0] = self.vehicle_thickness
-            half = 2.0 * D * K / w
-            g[s, 1] = half[0]
-            a, b = half[:-1], half[1:]
-            ab = a + b
-            g[s, 2:n] = np.divide(a * b, ab, out=np.zeros_like(ab), where=ab > 0)
-            g[s, n] = half[-1] if self.bottom == "sink" else 0.0
-            for p, attr in enumerate(("degradation_rate", "uptake_rate", "clearance_rate", "release_rate")[:P]):
-                closs[s, p, 1:] = self.column_values(col, attr) * cap[s, 1:]
+            cap[s], g[s], closs[s] = self._node_arrays(col.layers, procs)
             if col.source_to >= 0:
-                csrc[s, 1:] = closs[s, 3, 1:] + f_deg * closs[s, 0, 1:]
-        node_layer = np.empty(n, dtype=np.int64)
-        node_layer[0] = -1
-        node_layer[1:] = self.grid.layer_of_cell
+                csrc[s] = closs[s, 3] + f_deg * closs[s, 0]
         weight = np.array([c.weight for c in cols], dtype=float)
         scale = self.amount_scale()
         m_ref = np.where(weight > 0, weight * scale, scale)  # a cargo column: the vesicle dose
-        return dict(cap=cap, g=g, closs=closs, csrc=csrc, node_layer=node_layer,
+        return dict(cap=cap, g=g, closs=closs, csrc=csrc, node_layer=self._node_layer(),
                     source_to=np.array([c.source_to for c in cols], dtype=np.int64), weight=weight, m_ref=m_ref)
 
 
@@ -266,7 +286,17 @@ def problem_from_scenario(resolved: dict) -> Problem1D:
         evaporation_time=form.get("evaporation_time", 1800.0),
         wash_off_time=form.get("wash_off_time"),
         dose_unit=form.get("dose_unit", "1"),
+        **receptor_fields(resolved.get("receptor")),
     )
+
+
+def receptor_fields(receptor: dict | None) -> dict:
+    """The :class:`~exodiff.problem.base.Application` fields of a resolved ``[receptor]`` table (none without)."""
+    if receptor is None:
+        return {}
+    return dict(receptor_depth=float(receptor["depth"]), receptor_partition=float(receptor["partition"]),
+                sampling_times=tuple(float(t) for t in receptor["sampling_times"]),
+                sample_fraction=float(receptor["sample_fraction"]))
 
 
 def size_classes(form: dict) -> tuple[np.ndarray, np.ndarray] | None:

@@ -373,8 +373,16 @@ def unit_cell_problem(resolved, layers, base, particle_diameter: float | None = 
         res = {k: v for k, v in res.items() if k != "cells"} or "auto"
     closure = geom.closure_time
     cone = geom.bottom_radius < geom.radius and geom.coagulation_width == 0.0
+    app = base.application(layers=tuple(layers), meta={"channel_kind": geom.kind})
+    if base.has_receptor:
+        # the unit cell has no receptor node: a Franz cell is solved under sink conditions (no back-pressure;
+        # what crosses the bottom is still booked to the receptor), docs/model.md
+        app["bottom"] = "sink"
+        app["meta"]["receptor"] = "sink conditions"
+    for key in ("receptor_depth", "receptor_partition", "sampling_times", "sample_fraction"):
+        app.pop(key)
     problem = ProblemRZ.from_layers(
-        **base.application(layers=tuple(layers), meta={"channel_kind": geom.kind}),
+        **app,
         channel_radius=geom.radius if cone else equivalent_radius(geom),
         channel_bottom_radius=geom.bottom_radius if cone else None, channel_depth=geom.depth, density=geom.density,
         open_diffusivity=d_free, open_partition=geom.entry_factor, closure_time=closure,

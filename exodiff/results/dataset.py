@@ -19,16 +19,23 @@ from exodiff.solvers.common import RawSolution
 from exodiff.solvers.ledger import column_balance_errors, film_thickness, mass_balance_error
 
 PER_CM2 = 1e-4  # m^-2 -> cm^-2
+_FLUX_SYS = "rate leaving the skin: into the cleared compartment and through the bottom into the receptor"
+_FLUX_REC = "rate through the bottom of the skin into the receptor (sink or receptor fluid)"
 PER_CM3 = 1e-6  # m^-3 -> cm^-3
 LOSS_PROCESSES = ("degraded", "taken_up", "cleared")
 
 
-def compartment_names(layer_names, released: bool = False) -> list[str]:
+def compartment_names(layer_names, released: bool = False, sampled: bool = False) -> list[str]:
     """``vehicle``, each layer, then the removal compartments, as in SCENARIO.md.
 
-    ``released`` (vesicles that set their cargo free) follows when a cargo is tracked.
+    ``receptor`` holds what crossed the bottom of the skin (a sink's
+    cumulative uptake, or what a Franz cell's receptor fluid holds now);
+    ``sampled`` (in-vitro runs with a receptor) what receptor samples took
+    away; ``released`` (vesicles that set their cargo free) follows when a
+    cargo is tracked.
     """
-    return ["vehicle", *layer_names, "degraded", "taken_up", "cleared", "removed", *(["released"] if released else [])]
+    return ["vehicle", *layer_names, "degraded", "taken_up", "cleared", "receptor", *(["sampled"] if sampled else []),
+            "removed", *(["released"] if released else [])]
 
 
 def _column_parts(problem: Problem1D, raw: RawSolution, arr: dict, s: int) -> dict:
@@ -39,7 +46,8 @@ def _column_parts(problem: Problem1D, raw: RawSolution, arr: dict, s: int) -> di
     u = raw.u_cols[:, s] if raw.u_cols is not None else raw.u
     comp = raw.comp_cols[:, s] if raw.comp_cols is not None else raw.comp
     K = problem.column_values(col, "partition")
-    m = u[:, 1:] * K * problem.grid.widths
+    cells = problem.cell_nodes
+    m = u[:, cells] * K * problem.grid.widths
     layers_amt = np.stack([m[:, sl].sum(axis=1) for sl in problem.grid.layer_slices], axis=1)
     if problem.vehicle == "infinite":
         vehicle = np.full(raw.times.size, problem.concentration * col.weight * problem.vehicle_thickness)
@@ -47,13 +55,21 @@ def _column_parts(problem: Problem1D, raw: RawSolution, arr: dict, s: int) -> di
         vehicle = film_thickness(problem, raw.times) * u[:, 0]
     ccl = arr["closs"][s, 2]
     g = arr["g"][s]
+    last = cells.stop - 1  # the deepest cell's node; the face below it is g[last + 1]
+    if problem.has_receptor:
+        u_r = u[:, -1]
+        receptor, sampled = problem.receptor_capacity(col) * u_r, comp[:, P * L]
+    else:  # a sink's cumulative uptake (nothing for a closed bottom)
+        u_r = 0.0
+        receptor, sampled = comp[:, P * L], np.zeros(raw.times.size)
+    flux_rec = g[last + 1] * (u[:, last] - u_r)
     washed = np.zeros(raw.times.size, dtype=bool)
     if problem.wash_off_time is not None:
         washed = raw.times >= problem.wash_off_time
     return dict(
         vehicle=vehicle, layers=layers_amt, per_layer=comp[:, :P * L].reshape(raw.times.size, P, L),
-        bottom=comp[:, P * L], removed=comp[:, P * L + 1], conc=u[:, 1:] * K,
-        flux_sys=(u[:, 1:] * ccl[1:]).sum(axis=1) + g[-1] * u[:, -1],
+        receptor=receptor, sampled=sampled, removed=comp[:, P * L + 1], conc=u[:, cells] * K,
+        flux_sys=(u[:, cells] * ccl[cells]).sum(axis=1) + flux_rec, flux_rec=flux_rec,
         flux_in=np.where(washed, 0.0, g[1] * (u[:, 0] - u[:, 1])),
     )
 
@@ -66,11 +82,12 @@ def _sum_parts(parts: list[dict]) -> dict:
     return out
 
 
-def _amounts(parts: dict, released: bool) -> np.ndarray:
+def _amounts(parts: dict, released: bool, sampled: bool = False) -> np.ndarray:
     """Amount per compartment (k, C) from summed parts, in :func:`compartment_names` order."""
     pl = parts["per_layer"]
     cols = [parts["vehicle"][:, None], parts["layers"], pl[:, 0].sum(axis=1)[:, None], pl[:, 1].sum(axis=1)[:, None],
-            (pl[:, 2].sum(axis=1) + parts["bottom"])[:, None], parts["removed"][:, None]]
+            pl[:, 2].sum(axis=1)[:, None], parts["receptor"][:, None],
+            *([parts["sampled"][:, None]] if sampled else []), parts["removed"][:, None]]
     if released:
         cols.append(pl[:, 3].sum(axis=1)[:, None])
     return np.concatenate(cols, axis=1)
@@ -166,7 +183,9 @@ def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None) -> xr.Datase
                            {"units": amount_units,
                             "long_name": "cumulative amount removed in each layer by each process"}),
             flux_systemic=(("time",), vparts["flux_sys"] * to_h,
-                           {"units": f"{unit} cm-2 h-1", "long_name": "rate into the cleared compartment"}),
+                           {"units": f"{unit} cm-2 h-1", "long_name": _FLUX_SYS}),
+            flux_receptor=(("time",), vparts["flux_rec"] * to_h,
+                           {"units": f"{unit} cm-2 h-1", "long_name": _FLUX_REC}),
             flux_into_skin=(("time",), vparts["flux_in"] * to_h,
                             {"units": f"{unit} cm-2 h-1", "long_name": "flux from the vehicle into the skin"}),
             mass_balance_error=(("time",), balance["vesicle"],
@@ -177,7 +196,7 @@ def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None) -> xr.Datase
     else:
         free, cparts, amount_c = led["free"], led["cparts"], led["amount_c"]
         pl_v, pl_c = vparts["per_layer"], cparts["per_layer"]
-        amount_free = _amounts(free, True) * PER_CM2
+        amount_free = _amounts(free, True, problem.has_receptor) * PER_CM2
         amount_free[:, -1] = 0.0  # "released" is a vesicle compartment
         sp = ("time", "species")
         data_vars = dict(
@@ -193,7 +212,9 @@ def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None) -> xr.Datase
                            {"units": amount_units,
                             "long_name": "cumulative amount removed in each layer by each process"}),
             flux_systemic=(sp, np.stack([vparts["flux_sys"], cparts["flux_sys"]], axis=1) * to_h,
-                           {"units": f"{unit} cm-2 h-1", "long_name": "rate into the cleared compartment"}),
+                           {"units": f"{unit} cm-2 h-1", "long_name": _FLUX_SYS}),
+            flux_receptor=(sp, np.stack([vparts["flux_rec"], cparts["flux_rec"]], axis=1) * to_h,
+                           {"units": f"{unit} cm-2 h-1", "long_name": _FLUX_REC}),
             flux_into_skin=(sp, np.stack([vparts["flux_in"], cparts["flux_in"]], axis=1) * to_h,
                             {"units": f"{unit} cm-2 h-1", "long_name": "flux from the vehicle into the skin"}),
             mass_balance_error=(sp, np.stack([balance["vesicle"], balance["cargo"]], axis=1),
@@ -219,6 +240,12 @@ def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None) -> xr.Datase
                      {"units": _COEF_ATTRS[k][0], "long_name": _COEF_ATTRS[k][1]}) for k in cv}
         coords["species"] = ("species", ["vesicle", "cargo"], {"long_name": "what is tracked"})
     data_vars.update(coefs)
+    if problem.has_receptor:
+        # amount per skin area / (volume per skin area): the receptor fluid's concentration, per mL
+        rc = [p["receptor"] / problem.receptor_depth * PER_CM3 for p in ([vparts, cparts] if released else [vparts])]
+        data_vars["receptor_concentration"] = (
+            ("time", "species") if released else ("time",), np.stack(rc, axis=1) if released else rc[0],
+            {"units": f"{unit} cm-3", "long_name": "concentration in the receptor fluid (as a sample finds it)"})
     data_vars["cell_width"] = (("depth",), grid.widths * 1e6, {"units": "um", "long_name": "finite-volume cell width"})
     data_vars["layer_thickness"] = (("layer",), np.array([ly.thickness for ly in problem.layers]) * 1e6,
                                     {"units": "um", "long_name": "layer thickness"})
@@ -264,7 +291,22 @@ def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None) -> xr.Datase
         ds.attrs["cargo_release_on_degradation"] = float(problem.release_on_degradation)
     if problem.wash_off_time is not None:
         ds.attrs["wash_off_time_h"] = problem.wash_off_time / 3600.0
+    if problem.has_receptor:
+        ds.attrs.update(receptor_attrs(problem, scenario))
     return ds
+
+
+def receptor_attrs(problem, scenario=None) -> dict:
+    """Attributes describing a Franz cell's receptor (``skin.bottom = "receptor"``)."""
+    rec = (scenario.resolved.get("receptor") or {}) if scenario is not None else {}
+    out = {"receptor_depth_cm": problem.receptor_depth * 100.0 if problem.receptor_depth else 0.0,
+           "receptor_partition": problem.receptor_partition,
+           "receptor_sampling_times_h": [t / 3600.0 for t in problem.sampling_times],
+           "receptor_sample_fraction": problem.sample_fraction}
+    if rec:
+        out.update(receptor_volume_mL=rec["volume"] * 1e6, receptor_area_cm2=rec["area"] * 1e4,
+                   receptor_sample_volume_mL=rec["sample_volume"] * 1e6)
+    return out
 
 
 def _ledgers(problem: Problem1D, raw: RawSolution) -> dict:
@@ -283,14 +325,15 @@ def _ledgers(problem: Problem1D, raw: RawSolution) -> dict:
     col_parts = [_column_parts(problem, raw, arr, s) for s in range(len(cols))]
     vparts = _sum_parts([col_parts[s] for s in ves])
     dose_cm2 = problem.dose * PER_CM2
-    amount_v = _amounts(vparts, released) * PER_CM2
+    sampled = problem.has_receptor
+    amount_v = _amounts(vparts, released, sampled) * PER_CM2
     if problem.vehicle == "infinite":
         amount_v[:, 0] = dose_cm2
     balance = column_balance_errors(problem, raw) if raw.u_cols is not None and raw.u_cols.shape[1] > 1 else \
         {"vesicle": mass_balance_error(problem, raw)}
     out = dict(cols=cols, ves=ves, car=car, released=released,
                processes=list(LOSS_PROCESSES) + (["released"] if released else []),
-               col_parts=col_parts, vparts=vparts, dose_cm2=dose_cm2, comp_names=compartment_names(names, released),
+               col_parts=col_parts, vparts=vparts, dose_cm2=dose_cm2, comp_names=compartment_names(names, released, sampled),
                amount_v=amount_v, t_h=raw.times / 3600.0, depth_um=problem.grid.centres * 1e6, balance=balance)
     if released:
         f_deg = problem.release_on_degradation
@@ -302,11 +345,9 @@ def _ledgers(problem: Problem1D, raw: RawSolution) -> dict:
         pl_c[:, 1] += pl_v[:, 1]
         pl_c[:, 2] += pl_v[:, 2]
         pl_c[:, 3] = 0.0
-        cparts = dict(vehicle=free["vehicle"] + vparts["vehicle"], layers=free["layers"] + vparts["layers"],
-                      per_layer=pl_c, bottom=free["bottom"] + vparts["bottom"],
-                      removed=free["removed"] + vparts["removed"], conc=free["conc"] + vparts["conc"],
-                      flux_sys=free["flux_sys"] + vparts["flux_sys"], flux_in=free["flux_in"] + vparts["flux_in"])
-        amount_c = _amounts(cparts, True) * PER_CM2
+        cparts = {k: free[k] + vparts[k] for k in free if k != "per_layer"}
+        cparts["per_layer"] = pl_c
+        amount_c = _amounts(cparts, True, sampled) * PER_CM2
         if problem.vehicle == "infinite":
             amount_c[:, 0] = dose_cm2
         out.update(free=free, cparts=cparts, amount_c=amount_c)
@@ -348,7 +389,7 @@ def metric_arrays(problem: Problem1D, raw: RawSolution):
 
 def _add_classes(data_vars, coords, problem, parts, cols, released, unit) -> None:
     """Per-class variables with a ``size_class`` dimension (``output.per_class``)."""
-    amounts = np.stack([_amounts(p, released) for p in parts], axis=1) * PER_CM2  # (k, N, C)
+    amounts = np.stack([_amounts(p, released, problem.has_receptor) for p in parts], axis=1) * PER_CM2  # (k, N, C)
     doses = np.array([c.weight for c in cols]) * problem.dose * PER_CM2
     if problem.vehicle == "infinite":
         amounts[:, :, 0] = doses

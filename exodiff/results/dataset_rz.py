@@ -38,7 +38,7 @@ def to_dataset_rz(problem: ProblemRZ, raw: RawSolution, scenario=None):
     import xarray as xr
 
     from exodiff._version import __version__
-    from exodiff.results.dataset import LOSS_PROCESSES, PER_CM2, PER_CM3, compartment_names
+    from exodiff.results.dataset import _FLUX_REC, _FLUX_SYS, LOSS_PROCESSES, PER_CM2, PER_CM3, _amounts, compartment_names
 
     unit = problem.dose_unit
     L = len(problem.layers)
@@ -55,22 +55,23 @@ def to_dataset_rz(problem: ProblemRZ, raw: RawSolution, scenario=None):
     conc = lateral_average(problem, conc_rz)
     layers_amt = tissue_amounts_rz(problem, raw)
     per_layer = raw.comp[:, :3 * L].reshape(raw.times.size, 3, L)
-    degraded = per_layer[:, 0].sum(axis=1)
-    taken_up = per_layer[:, 1].sum(axis=1)
-    cleared = per_layer[:, 2].sum(axis=1) + raw.comp[:, bottom]
-    vehicle = vehicle_amount_rz(problem, raw)
-    amount = np.column_stack([vehicle, layers_amt, degraded, taken_up, cleared, raw.comp[:, removed]]) * per_cm2
+    # the 1D ledger's compartments; what crosses the bottom (a sink here, also for a Franz cell) is `receptor`
+    parts = dict(vehicle=vehicle_amount_rz(problem, raw), layers=layers_amt, per_layer=per_layer,
+                 receptor=raw.comp[:, bottom], removed=raw.comp[:, removed])
+    amount = _amounts(parts, False) * per_cm2
     dose_cm2 = problem.dose * PER_CM2
 
-    # instantaneous rates: into `cleared` (clearance + sink), out of the vehicle
+    # instantaneous rates: leaving the skin (clearance + bottom), through the bottom, out of the vehicle
     washed = np.zeros(raw.times.size, dtype=bool)
     if problem.wash_off_time is not None:
         washed = raw.times >= problem.wash_off_time
     flux_sys = np.empty(raw.times.size)
+    flux_rec = np.empty(raw.times.size)
     flux_in = np.empty(raw.times.size)
     for k, t in enumerate(raw.times):
         co = problem.coefficients_at(float(t))
-        flux_sys[k] = (ust[k] * co["ccl"]).sum() + (co["gz"][nz] * ust[k, -1]).sum()
+        flux_rec[k] = (co["gz"][nz] * ust[k, -1]).sum()
+        flux_sys[k] = (ust[k] * co["ccl"]).sum() + flux_rec[k]
         flux_in[k] = 0.0 if washed[k] else (co["gz"][0] * (raw.u[k, 0] - ust[k, 0])).sum()
     to_h = 3600.0 * per_cm2
 
@@ -91,8 +92,8 @@ def to_dataset_rz(problem: ProblemRZ, raw: RawSolution, scenario=None):
             loss_by_layer=(("time", "process", "layer"), per_layer * per_cm2,
                            {"units": f"{unit} cm-2",
                             "long_name": "cumulative amount removed in each layer by each process"}),
-            flux_systemic=(("time",), flux_sys * to_h,
-                           {"units": f"{unit} cm-2 h-1", "long_name": "rate into the cleared compartment"}),
+            flux_systemic=(("time",), flux_sys * to_h, {"units": f"{unit} cm-2 h-1", "long_name": _FLUX_SYS}),
+            flux_receptor=(("time",), flux_rec * to_h, {"units": f"{unit} cm-2 h-1", "long_name": _FLUX_REC}),
             flux_into_skin=(("time",), flux_in * to_h,
                             {"units": f"{unit} cm-2 h-1", "long_name": "flux from the vehicle into the skin"}),
             mass_balance_error=(("time",), mass_balance_error_rz(problem, raw),
@@ -169,4 +170,7 @@ def to_dataset_rz(problem: ProblemRZ, raw: RawSolution, scenario=None):
     }
     if problem.wash_off_time is not None:
         ds.attrs["wash_off_time_h"] = problem.wash_off_time / 3600.0
+    if problem.meta.get("receptor"):
+        # a Franz cell through channels: the unit cell has no receptor node, the receptor is a sink
+        ds.attrs["receptor_model"] = problem.meta["receptor"]
     return ds

@@ -15,16 +15,16 @@ alike.
 Definitions.  ``f_X(t)`` is the fraction of the applied dose ``D`` in
 compartment ``X`` (``amount_X / D``), ``t_end`` the last output time,
 ``L_p,X(t)`` the amount removed in layer ``X`` by process ``p`` (degraded,
-taken up, cleared) up to ``t``, and ``S(t)`` what has left through the bottom
-boundary (the sink).
+taken up, cleared) up to ``t``, and ``S(t) = f_receptor + f_sampled`` what has
+left through the bottom boundary (a sink, or a Franz cell's receptor).
 
 - ``fraction_<X>``: ``f_X(t_end)`` for every compartment (vehicle, each
-  layer, degraded, taken_up, cleared, removed).
+  layer, degraded, taken_up, cleared, receptor, [sampled,] removed).
 - ``fraction_<X>_at_<t>h``: ``f_X(t)`` at a chosen time ``t`` (hours; e.g.
   ``fraction_dermis_at_24h``).  Exact at output times; between two output
   times, linear interpolation in time.
 - ``delivered_<layer>``: fraction of the dose that has *entered* the layer by
-  ``t_end``: ``sum_{Y at or below layer} (f_Y + sum_p L_p,Y / D) + S / D``,
+  ``t_end``: ``sum_{Y at or below layer} (f_Y + sum_p L_p,Y / D) + S``,
   what is in it or below it plus everything removed in it or below it and the
   sink.  It is the time integral of the flux through the layer's top face.
 - target layer ``T`` (``formulation.target_layer`` if given, else ``dermis``
@@ -45,7 +45,9 @@ boundary (the sink).
   the tissue at ``t_end``, ``sum_i z_i c_i w_i / sum_i c_i w_i`` over the cells
   (centre depth ``z_i``, width ``w_i``, laterally averaged concentration
   ``c_i``); NaN when the tissue holds nothing.
-- ``systemic_fraction``: ``f_cleared(t_end)``, what reached the circulation.
+- ``systemic_fraction``: ``f_cleared(t_end) + f_receptor(t_end) (+ f_sampled(t_end))``,
+  what left the skin: cleared from the layers, or through the bottom (in
+  vivo the deep sink stands for the circulation; in vitro it is the receptor).
 - ``max_mass_balance_error``: ``max_t |mass_balance_error(t)|``.
 - ``end_time_h``: ``t_end``; ``target_layer``: ``T``.
 
@@ -245,8 +247,10 @@ def delivered(ds: xr.Dataset) -> dict[str, np.ndarray]:
 def _delivered(frac, loss, dose, comps, layers, processes) -> dict[str, np.ndarray]:
     """:func:`delivered` on arrays: ``frac`` (time, compartment), ``loss`` (time, process, layer)."""
     lossf = loss.sum(axis=1) / dose
-    # cleared = first-order clearance in layers + the bottom sink
-    sink = frac[:, comps.index("cleared")] - loss[:, processes.index("cleared"), :].sum(axis=1) / dose
+    # what crossed the bottom: in the receptor, and what its samples took away
+    sink = sum(frac[:, comps.index(c)] for c in ("receptor", "sampled") if c in comps)
+    if "receptor" not in comps:  # a result written before the receptor had its own compartment
+        sink = frac[:, comps.index("cleared")] - loss[:, processes.index("cleared"), :].sum(axis=1) / dose
     idx = [comps.index(name) for name in layers]
     out = {}
     for i, name in enumerate(layers):
@@ -323,7 +327,9 @@ def _species_metrics(run: RunArrays, sp: SpeciesArrays, T: str, times_h) -> dict
     out["target_uptake"] = float(sp.loss_by_layer[-1, run.processes.index("taken_up"), run.layers.index(T)]
                                  / sp.dose)
     out["mean_penetration_depth_um"] = _mean_depth(sp.concentration_end, run.cell_width_um, run.depth_um)
-    out["systemic_fraction"] = out.get("fraction_cleared", math.nan)
+    # left the skin: cleared from the layers, or through the bottom (a receptor keeps what its samples took)
+    out["systemic_fraction"] = sum(out.get(f"fraction_{c}", 0.0) for c in ("receptor", "sampled")) + \
+        out.get("fraction_cleared", math.nan)
     return out
 
 

@@ -50,7 +50,7 @@ PLANNED_METHODS: tuple[str, ...] = ()
 PASS_THROUGH_SECTIONS = ("sweep", "compare")
 
 #: Compartment names of the result dataset; a layer may not take one.
-RESERVED_LAYER_NAMES = ("vehicle", "degraded", "taken_up", "cleared", "removed", "released")
+RESERVED_LAYER_NAMES = ("vehicle", "degraded", "taken_up", "cleared", "receptor", "sampled", "removed", "released")
 
 #: Guard against an output interval that would store millions of profiles.
 MAX_OUTPUT_TIMES = 100_000
@@ -337,6 +337,15 @@ def _skin_preset(name: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]], 
     return scalars, layers, tuple(ck.issues)
 
 
+@lru_cache(maxsize=16)
+def _receptor_preset(name: str) -> tuple[dict[str, Any], tuple[Issue, ...]]:
+    """Parsed diffusion-cell preset: (values, issues), values in SI."""
+    raw = data.values("receptor", name)
+    ck = _Checker(_preset_file("receptor"))
+    spec = {k: f for k, f in SECTIONS["receptor"].items() if k not in ("preset", "sampling_interval", "sampling_times")}
+    return ck.table(f"{name}.", spec, raw), tuple(ck.issues)
+
+
 @lru_cache(maxsize=64)
 def _formulation_preset(name: str) -> tuple[dict[str, Any], dict[str, Any], tuple[Issue, ...]]:
     """Parsed formulation preset: (values, amounts, issues), values in SI.
@@ -614,6 +623,70 @@ def _resolve_simulation(ck: _Checker, raw: dict) -> dict[str, Any]:
     return sim
 
 
+def _resolve_receptor(ck: _Checker, raw: dict, bottom: Any, duration: float | None) -> dict[str, Any] | None:
+    """The ``[receptor]`` table of a Franz-cell scenario, SI, with the sampling schedule expanded.
+
+    Returns None unless ``skin.bottom = "receptor"``.  The resolved dict
+    holds the cell's ``volume`` (m^3) and ``area`` (m^2), ``partition``,
+    ``sample_volume`` (m^3), ``depth`` = volume / area (m, the receptor's
+    volume per skin area), ``sample_fraction`` = sample_volume / volume and
+    ``sampling_times`` (s, sorted, unique, in (0, duration]).
+    """
+    if bottom != "receptor":
+        if raw:
+            ck.add("receptor", "a [receptor] table", 'skin.bottom = "receptor" too (the receptor of an in-vitro '
+                                                   'diffusion cell), or no [receptor] table')
+        return None
+    spec = SECTIONS["receptor"]
+    preset = raw.get("preset", spec["preset"].default)
+    values: dict[str, Any] = {}
+    if _check_preset_name(ck, "receptor.preset", "receptor", preset, ()):
+        values, issues = _receptor_preset(preset)
+        ck.issues.extend(issues)
+    user = ck.table("receptor.", spec, raw, skip=("preset",), elsewhere=_elsewhere("receptor"))
+    rec = {"preset": preset, **values, **user}
+    for k, f in spec.items():
+        if k not in rec and f.default is not None and k not in raw:
+            rec[k] = f.default
+    for k in ("volume", "area"):
+        if k not in rec and k not in raw:
+            ck.add(f"receptor.{k}", "nothing", f"{spec[k].dimension}, e.g. {spec[k].example}")
+    if "sampling_interval" in raw and "sampling_times" in raw:
+        ck.add("receptor.sampling_times", "both sampling_interval and sampling_times", "only one of them")
+        return rec
+    if any(rec.get(k) is _BAD for k in rec) or "volume" not in rec or "area" not in rec:
+        return rec
+    scheduled = raw.get("sampling_interval") is not None or raw.get("sampling_times") is not None
+    if (scheduled or "sample_volume" in raw) and rec["sample_volume"] >= rec["volume"]:
+        given = _show(raw["sample_volume"]) if "sample_volume" in raw else \
+            f"{rec['sample_volume'] * 1e6:g} mL (preset {_show(preset)})"
+        volume = _show(raw["volume"]) if "volume" in raw else f"{rec['volume'] * 1e6:g} mL"
+        ck.add("receptor.sample_volume", given, f"less than receptor.volume ({volume})")
+        return rec
+    times: list[float] = []
+    if duration is not None and rec.get("sampling_interval") is not None:
+        dt = rec.pop("sampling_interval")
+        n = math.floor(duration / dt * (1 + 1e-12))
+        if n > MAX_OUTPUT_TIMES:
+            ck.add("receptor.sampling_interval", f"{_show(raw['sampling_interval'])} ({n} samples)",
+                   f"at most {MAX_OUTPUT_TIMES} samples over the duration")
+            return rec
+        times = [k * dt for k in range(1, n + 1)]
+    elif duration is not None and rec.get("sampling_times") is not None:
+        given = rec.pop("sampling_times")
+        for i, t in enumerate(given):
+            if t > duration * (1 + 1e-12):
+                ck.add(f"receptor.sampling_times[{i}]", _show(raw["sampling_times"][i]),
+                       "a time <= simulation.duration")
+        times = sorted(set(min(t, duration) for t in given))
+    rec.pop("sampling_interval", None)
+    rec.pop("sampling_times", None)
+    rec["sampling_times"] = [float(t) for t in times]
+    rec["depth"] = rec["volume"] / rec["area"]
+    rec["sample_fraction"] = rec["sample_volume"] / rec["volume"] if times else 0.0
+    return rec
+
+
 def _resolve_output(ck: _Checker, raw: dict, duration: float | None) -> dict[str, Any]:
     spec = SECTIONS["output"]
     out = ck.table("output.", spec, raw, elsewhere=_elsewhere("output"))
@@ -764,6 +837,10 @@ def _resolve(user: dict[str, Any], file: str, default_name: str, base_dir: Path 
         "delivery": _resolve_delivery(ck, get("delivery")),
         "simulation": _resolve_simulation(ck, get("simulation")),
     }
+    receptor = _resolve_receptor(ck, get("receptor"), resolved["skin"].get("bottom"),
+                                 resolved["simulation"].get("duration"))
+    if receptor is not None:
+        resolved["receptor"] = receptor
     resolved["output"] = _resolve_output(ck, get("output"), resolved["simulation"].get("duration"))
     form = resolved["formulation"]
     raw_form = get("formulation")

@@ -109,8 +109,10 @@ META = {
 SKIN = {
     "preset": Field("string", 'Body-site preset from exodiff/data/skin_sites.toml, or "none" for explicit layers.',
                     default="forearm", example='"forearm"'),
-    "bottom": Field("choice", "Bottom boundary: perfect sink (flux booked to `cleared`) or no flux.",
-                    choices=("sink", "no_flux"), default="sink", example='"sink"'),
+    "bottom": Field("choice", "Bottom boundary: a perfect sink (in vivo: what leaves the dermis downwards), no flux, "
+                    "or a well-mixed receptor chamber of finite volume (in vitro, Franz cell; see [receptor]). What "
+                    "crosses it is booked to the `receptor` compartment.",
+                    choices=("sink", "no_flux", "receptor"), default="sink", example='"receptor"'),
     "temperature": _q("Skin temperature (Stokes-Einstein).", "K", "a temperature", '"32 degC"',
                       low=250.0, high=330.0, default=305.15),
     "viscosity": _q("Viscosity of vehicle and interstitial fluid (Stokes-Einstein).", "Pa*s", "a dynamic viscosity",
@@ -353,11 +355,29 @@ OUTPUT = {
                            si_unit="s", dimension="a time", example='["1 h", "8 h", "48 h"]', low=0.0),
 }
 
+#: The receptor chamber of an in-vitro diffusion cell (``skin.bottom = "receptor"``), MODEL.md: Franz cell.
+RECEPTOR = {
+    "preset": Field("string", "Diffusion-cell preset from exodiff/data/receptors.toml (its values, each overridable "
+                    "here).", default="static_franz_cell", example='"static_franz_cell"'),
+    "volume": _q("Receptor fluid volume of the cell.", "m^3", "a volume", '"5 mL"', low=0.0, low_open=True),
+    "area": _q("Diffusion area of the cell (the skin area over the receptor).", "m^2", "an area", '"1.77 cm^2"',
+               low=0.0, low_open=True),
+    "partition": _n("Partition coefficient receptor fluid / deepest skin layer (1: the receptor fluid dissolves the "
+                    "active as the dermis' water does).", "1", low=0.0, low_open=True, default=1.0),
+    "sampling_interval": _q("Time between receptor samples (from the first at one interval to the end).", "s",
+                            "a time", '"2 h"', low=0.0, low_open=True),
+    "sampling_times": Field("quantity_list", "Explicit sampling times.", si_unit="s", dimension="a time",
+                            example='["1 h", "2 h", "4 h", "8 h", "24 h"]', low=0.0, low_open=True),
+    "sample_volume": _q("Volume taken at each sample and replaced by fresh receptor fluid (0: no sampling).",
+                        "m^3", "a volume", '"0.3 mL"', low=0.0, default=0.0),
+}
+
 SECTIONS: dict[str, dict[str, Field]] = {
     "meta": META,
     "skin": SKIN,
     "formulation": FORMULATION,
     "delivery": DELIVERY,
+    "receptor": RECEPTOR,
     "simulation": SIMULATION,
     "output": OUTPUT,
 }

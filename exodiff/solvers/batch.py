@@ -50,7 +50,8 @@ def prepare(problem) -> Prepared | None:
     a = dict(cap=arr["cap"][0], g=arr["g"][0], cdeg=arr["closs"][0, 0], cup=arr["closs"][0, 1],
              ccl=arr["closs"][0, 2], node_layer=arr["node_layer"], n_layers=L, infinite=problem.vehicle == "infinite",
              c_donor=c_donor[0], h0=problem.vehicle_thickness, evap_frac=problem.evaporation_fraction,
-             evap_tau=problem.evaporation_time, stops=stops, out_index=out_idx, stop_event=events, u=u,
+             evap_tau=problem.evaporation_time, sample_frac=problem.sample_fraction, stops=stops, out_index=out_idx,
+             stop_event=events, u=u,
              comp=np.zeros(3 * L + 3), rtol=problem.tolerance, m_ref=arr["m_ref"][0],
              h_start=1e-8 * max(t_end, 1.0), k=times.size)
     return Prepared(problem, a)
@@ -87,7 +88,8 @@ def pack(points: list[Prepared]) -> dict:
         cup=cat([a["cup"] for a in A]), ccl=cat([a["ccl"] for a in A]),
         node_layer=cat([a["node_layer"] for a in A]), n_layers=col("n_layers", np.int64),
         infinite=col("infinite", np.bool_), c_donor=col("c_donor"), h0=col("h0"), evap_frac=col("evap_frac"),
-        evap_tau=col("evap_tau"), stops=cat([a["stops"] for a in A]), out_index=cat([a["out_index"] for a in A]),
+        evap_tau=col("evap_tau"), sample_frac=col("sample_frac"), stops=cat([a["stops"] for a in A]),
+        out_index=cat([a["out_index"] for a in A]),
         stop_event=cat([a["stop_event"] for a in A]), u=u, comp=cat([a["comp"] for a in A]), fstate=fstate,
         istate=np.zeros((B, 3), dtype=np.int64), rtol=col("rtol"), m_ref=col("m_ref"), h_start=col("h_start"),
         u_out=u_out, comp_out=comp_out, stats=np.zeros((B, 3), dtype=np.int64), status=np.full(B, -1, dtype=np.int64),
@@ -96,7 +98,7 @@ def pack(points: list[Prepared]) -> dict:
 
 _ORDER = ("node_off", "g_off", "comp_off", "stop_off", "uout_off", "cout_off", "n_out",
           "cap", "g", "cdeg", "cup", "ccl", "node_layer", "n_layers",
-          "infinite", "c_donor", "h0", "evap_frac", "evap_tau",
+          "infinite", "c_donor", "h0", "evap_frac", "evap_tau", "sample_frac",
           "stops", "out_index", "stop_event",
           "u", "comp", "fstate", "istate",
           "rtol", "m_ref", "h_start", "max_steps",

@@ -50,25 +50,37 @@ class RawSolution:
 
 
 def stop_list(problem):
-    """Merge output times and events (wash-off) into the kernel's stop list: ``(stops, output index or -1, event)``."""
-    from exodiff.kernels.column1d import EVENT_NONE, EVENT_WASH
+    """Merge output times and events into the kernel's stop list: ``(stops, output index or -1, events)``.
+
+    Events are bit flags (:data:`exodiff.kernels.column1d.EVENT_WASH`,
+    ``EVENT_SAMPLE``): the wash-off and the receptor samples.  An event
+    within ``1e-9 max(t, 1 s)`` of an output time falls on that stop; the
+    kernel washes before it records and samples after, so an output at a
+    sampling time shows the receptor as the sample found it.
+    """
+    from exodiff.kernels.column1d import EVENT_SAMPLE, EVENT_WASH
 
     times = problem.output_times
     stops = list(times[1:])
     idx = list(range(1, times.size))
-    ev = [EVENT_NONE] * len(stops)
+    ev = [0] * len(stops)
+    events = []
     tw = problem.wash_off_time
     if tw is not None and 0.0 < tw <= times[-1]:
-        if np.any(np.isclose(times, tw, rtol=0, atol=1e-9 * max(tw, 1.0))):
-            k = int(np.argmin(np.abs(np.asarray(stops) - tw)))
-            ev[k] = EVENT_WASH
+        events.append((tw, EVENT_WASH))
+    if problem.sample_fraction > 0.0:
+        events += [(float(t), EVENT_SAMPLE) for t in problem.sampling_times if 0.0 < t <= times[-1]]
+    for t, flag in events:
+        arr = np.asarray(stops)
+        near = np.flatnonzero(np.isclose(arr, t, rtol=0, atol=1e-9 * max(t, 1.0)))
+        if near.size:
+            ev[int(near[0])] |= flag
         else:
-            k = int(np.searchsorted(stops, tw))
-            stops.insert(k, tw)
+            k = int(np.searchsorted(arr, t))
+            stops.insert(k, t)
             idx.insert(k, -1)
-            ev.insert(k, EVENT_WASH)
+            ev.insert(k, flag)
     return np.array(stops, dtype=float), np.array(idx, dtype=np.int64), np.array(ev, dtype=np.int64)
-
 
 
 def run_in_chunks(advance, n_stops: int, progress: bool, desc: str) -> float:

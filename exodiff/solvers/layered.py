@@ -60,7 +60,7 @@ def integrate(problem: Problem1D, progress: bool = False, desc: str = "solving")
     c_donor = problem.concentration * arr["weight"]
     args = (arr["cap"], arr["g"], arr["closs"], arr["csrc"], arr["source_to"], arr["node_layer"], L,
             infinite, c_donor, problem.vehicle_thickness,
-            problem.evaporation_fraction, problem.evaporation_time)
+            problem.evaporation_fraction, problem.evaporation_time, problem.sample_fraction)
     rtol = problem.tolerance
     m_ref = arr["m_ref"]
 
@@ -71,7 +71,7 @@ def integrate(problem: Problem1D, progress: bool = False, desc: str = "solving")
             status = K.integrate_column(arr["cap"][0], arr["g"][0], cl[0], cl[1], cl[2], arr["node_layer"], L,
                                         infinite, c_donor[0], problem.vehicle_thickness,
                                         problem.evaporation_fraction, problem.evaporation_time,
-                                        stops[ch], out_idx[ch], events[ch], u[0], comp[0], fstate, istate,
+                                        problem.sample_fraction, stops[ch], out_idx[ch], events[ch], u[0], comp[0], fstate, istate,
                                         rtol, m_ref[0], h_start, MAX_STEPS, u_out[:, 0], comp_out[:, 0], stats)
         else:
             status = K.integrate_columns(*args, stops[ch], out_idx[ch], events[ch], u, comp, fstate, istate,
@@ -96,6 +96,8 @@ def _failure(problem, status, fstate, istate, u) -> SolverError:
     node = code % n if code >= 0 else code
     if node == 0:
         region = "vehicle"
+    elif problem.has_receptor and node == n - 1:
+        region = "receptor"
     elif node > 0:
         region = problem.layers[int(problem.grid.layer_of_cell[node - 1])].name
     else:

@@ -77,9 +77,10 @@ def column_tissue_amounts(problem: Problem1D, raw: RawSolution) -> np.ndarray:
     """Amount in each layer of each column, dose unit/m^2, shape (k, S, L)."""
     uc = _columns_u(problem, raw)
     out = np.empty((uc.shape[0], uc.shape[1], len(problem.layers)))
+    cells = problem.cell_nodes
     for s, col in enumerate(problem.all_columns):
         cap = problem.column_values(col, "partition") * problem.grid.widths
-        m = uc[:, s, 1:] * cap
+        m = uc[:, s, cells] * cap
         for j, sl in enumerate(problem.grid.layer_slices):
             out[:, s, j] = m[:, sl].sum(axis=1)
     return out
@@ -95,9 +96,25 @@ def tissue_amounts(problem: Problem1D, raw: RawSolution) -> np.ndarray:
         # the tissue capacities K dz, as kernel_arrays()["cap"][1:] computes them,
         # without building every other kernel array (this runs after each solve)
         cap = problem.cell_values("partition") * problem.grid.widths
-        m = raw.u[:, 1:] * cap
+        m = raw.u[:, problem.cell_nodes] * cap
         return np.stack([m[:, sl].sum(axis=1) for sl in problem.grid.layer_slices], axis=1)
     per = column_tissue_amounts(problem, raw)
+    ves = [s for s, c in enumerate(problem.all_columns) if c.species == "vesicle"]
+    return per[:, ves].sum(axis=1)
+
+
+def column_receptor_amounts(problem: Problem1D, raw: RawSolution) -> np.ndarray:
+    """Amount in the receptor fluid of each column, dose unit/m^2 of skin, shape (k, S); zero without one."""
+    uc = _columns_u(problem, raw)
+    if not problem.has_receptor:
+        return np.zeros(uc.shape[:2])
+    caps = np.array([problem.receptor_capacity(col) for col in problem.all_columns])
+    return uc[:, :, -1] * caps
+
+
+def receptor_amount(problem: Problem1D, raw: RawSolution) -> np.ndarray:
+    """Amount of the active in the receptor fluid, dose unit/m^2 of skin, shape (k,); vesicle columns summed."""
+    per = column_receptor_amounts(problem, raw)
     ves = [s for s, c in enumerate(problem.all_columns) if c.species == "vesicle"]
     return per[:, ves].sum(axis=1)
 
@@ -131,7 +148,7 @@ def vehicle_amount(problem: Problem1D, raw: RawSolution) -> np.ndarray:
 def mass_balance_error(problem: Problem1D, raw: RawSolution) -> np.ndarray:
     """Relative mass balance error at each output time.
 
-    Finite vehicle: ``(vehicle + layers + compartments - dose) / dose``.
+    Finite vehicle: ``(vehicle + layers + receptor + compartments - dose) / dose``.
     Infinite donor: ``(layers + compartments - supplied) / max(supplied, ...)``,
     the reference being what has entered the skin.  Several columns: the
     worst of the vesicle ledger (all classes together, and each class) and,
@@ -143,7 +160,8 @@ def mass_balance_error(problem: Problem1D, raw: RawSolution) -> np.ndarray:
     """
     finite = problem.vehicle == "finite"
     if raw.u_cols is None or raw.u_cols.shape[1] == 1:
-        tissue = tissue_amounts(problem, raw).sum(axis=1)
+        # what the column holds below the film: the cells and a receptor
+        tissue = tissue_amounts(problem, raw).sum(axis=1) + receptor_amount(problem, raw)
         vehicle = vehicle_amount(problem, raw) if finite else None
         return balance_error(vehicle, tissue, raw.comp, problem.dose, len(problem.layers), finite,
                              n_proc=problem.n_processes)
@@ -158,7 +176,7 @@ def column_balance_errors(problem: Problem1D, raw: RawSolution) -> dict[str, np.
     L = len(problem.layers)
     P = problem.n_processes
     cols = problem.all_columns
-    tissue = column_tissue_amounts(problem, raw).sum(axis=2)  # (k, S)
+    tissue = column_tissue_amounts(problem, raw).sum(axis=2) + column_receptor_amounts(problem, raw)  # (k, S)
     comp = _columns_comp(raw)
     h = film_thickness(problem, raw.times)
     ves = [s for s, c in enumerate(cols) if c.species == "vesicle"]
@@ -187,7 +205,7 @@ def cargo_balance_error(problem: Problem1D, raw: RawSolution) -> np.ndarray:
     comp = _columns_comp(raw)
     c = [s for s, col in enumerate(cols) if col.species == "cargo"][0]
     ves = [s for s, col in enumerate(cols) if col.species == "vesicle"]
-    tissue = column_tissue_amounts(problem, raw)[:, c].sum(axis=1)
+    tissue = column_tissue_amounts(problem, raw)[:, c].sum(axis=1) + column_receptor_amounts(problem, raw)[:, c]
     vehicle = raw.u_cols[:, c, 0] * film_thickness(problem, raw.times)
     if problem.vehicle == "infinite":
         vehicle = -comp[:, c, P * L + 2]  # the donor node is held at zero: net flux out of it

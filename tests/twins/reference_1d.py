@@ -53,7 +53,7 @@ OK, NONFINITE, STEP_UNDERFLOW, TOO_MANY_STEPS = 0, 1, 2, 3
 F_TIME, F_STEP, F_FAIL_TIME = 0, 1, 2
 I_WASHED, I_FAIL_NODE, I_STATUS = 0, 1, 2
 S_STEPS, S_REJECTED, S_SOLVES = 0, 1, 2
-EVENT_NONE, EVENT_WASH = 0, 1
+EVENT_NONE, EVENT_WASH, EVENT_SAMPLE = 0, 1, 2
 
 
 # -- the pieces of the scheme ---------------------------------------------------
@@ -216,7 +216,7 @@ def tr_bdf2_step(t, h, u, comp, g, g1, cap_tissue, loss, cdeg, cup, ccl, node_la
 # -- the driver, argument for argument the compiled kernel's ---------------------
 def integrate_column_reference(
     cap_tissue, g, cdeg, cup, ccl, node_layer, n_layers,
-    infinite, c_donor, h0, evap_frac, evap_tau,
+    infinite, c_donor, h0, evap_frac, evap_tau, sample_frac,
     stops, out_index, stop_event,
     u, comp, fstate, istate,
     rtol, m_ref, h_start, max_steps,
@@ -276,7 +276,7 @@ def integrate_column_reference(
                     return fail(STEP_UNDERFLOW, None)
             if steps_here > max_steps:
                 return fail(TOO_MANY_STEPS, None)
-        if stop_event[k] == EVENT_WASH and istate[I_WASHED] == 0:
+        if stop_event[k] & EVENT_WASH and istate[I_WASHED] == 0:
             if not infinite:
                 comp[removed] += film_thickness(t, h0, evap_frac, evap_tau) * u[0]
             u[0] = 0.0
@@ -285,6 +285,10 @@ def integrate_column_reference(
         if out_index[k] >= 0:
             u_out[out_index[k]] = u
             comp_out[out_index[k]] = comp
+        if stop_event[k] & EVENT_SAMPLE:  # after recording: the receptor (last node) as the sample finds it
+            taken = sample_frac * u[-1]
+            u[-1] -= taken
+            comp[removed - 1] += cap_tissue[-1] * taken
     fstate[F_TIME] = t
     fstate[F_STEP] = h_next
     istate[I_STATUS] = OK
@@ -335,7 +339,7 @@ def run_column(problem, kernel=None, max_steps: int = 1_000_000):
     status = kernel(
         arr["cap"], arr["g"], arr["cdeg"], arr["cup"], arr["ccl"], arr["node_layer"], L,
         problem.vehicle == "infinite", problem.concentration, problem.vehicle_thickness,
-        problem.evaporation_fraction, problem.evaporation_time,
+        problem.evaporation_fraction, problem.evaporation_time, problem.sample_fraction,
         stops, out_idx, events, u, comp, fstate, istate,
         problem.tolerance, problem.amount_scale(), h_start, max_steps, u_out, comp_out, stats)
     if status != OK:
@@ -420,7 +424,7 @@ def column_stages(t, h, u, comp, g, g1, cap_tissue, closs, node_layer, n_layers,
 
 def integrate_columns_reference(
     cap_tissue, g, closs, csrc, source_to, node_layer, n_layers,
-    infinite, c_donor, h0, evap_frac, evap_tau,
+    infinite, c_donor, h0, evap_frac, evap_tau, sample_frac,
     stops, out_index, stop_event,
     u, comp, fstate, istate,
     rtol, m_ref, h_start, max_steps,
@@ -497,7 +501,7 @@ def integrate_columns_reference(
                     return fail(STEP_UNDERFLOW, None)
             if steps_here > max_steps:
                 return fail(TOO_MANY_STEPS, None)
-        if stop_event[k] == EVENT_WASH and istate[I_WASHED] == 0:
+        if stop_event[k] & EVENT_WASH and istate[I_WASHED] == 0:
             for s in range(S):
                 if not infinite:
                     comp[s, removed] += film_thickness(t, h0, evap_frac, evap_tau) * u[s, 0]
@@ -507,6 +511,10 @@ def integrate_columns_reference(
         if out_index[k] >= 0:
             u_out[out_index[k]] = u
             comp_out[out_index[k]] = comp
+        if stop_event[k] & EVENT_SAMPLE:
+            taken = sample_frac * u[:, -1]
+            u[:, -1] -= taken
+            comp[:, removed - 1] += cap_tissue[:, -1] * taken
     fstate[F_TIME] = t
     fstate[F_STEP] = h_next
     istate[I_STATUS] = OK
@@ -547,7 +555,8 @@ def run_columns(problem, kernel=None, max_steps: int = 1_000_000):
     stops, out_idx, events = _stops(problem)
     status = kernel(arr["cap"], arr["g"], arr["closs"], arr["csrc"], arr["source_to"], arr["node_layer"], L,
                     problem.vehicle == "infinite", problem.concentration * arr["weight"], problem.vehicle_thickness,
-                    problem.evaporation_fraction, problem.evaporation_time, stops, out_idx, events, u, comp,
+                    problem.evaporation_fraction, problem.evaporation_time, problem.sample_fraction, stops, out_idx,
+                    events, u, comp,
                     fstate, istate, problem.tolerance, arr["m_ref"], h_start, max_steps, u_out, comp_out, stats)
     if status != OK:
         raise RuntimeError(f"kernel status {status}")
