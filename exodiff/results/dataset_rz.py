@@ -1,0 +1,172 @@
+"""Raw r-z unit-cell arrays -> the result Dataset, reading like a 1D result (per cm^2 of skin).
+
+Same compartments, variables and attributes as :mod:`exodiff.results.dataset`,
+plus ``concentration_rz(time, depth, radius)``, the ``radius`` coordinate and
+the channel geometry in the attributes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from exodiff.problem.unit_cell import ProblemRZ
+from exodiff.solvers.common import RawSolution
+from exodiff.solvers.ledger import cell_states, mass_balance_error_rz, tissue_amounts_rz, vehicle_amount_rz
+
+
+def lateral_average(problem: ProblemRZ, field: np.ndarray) -> np.ndarray:
+    """Area-weighted lateral average over the unit cell of a ``(..., nz, nr)`` field."""
+    w = problem.grid.annulus_areas / problem.cell_area
+    return field @ w
+
+
+# -- Dataset ----------------------------------------------------------------------------
+
+def to_dataset_rz(problem: ProblemRZ, raw: RawSolution, scenario=None):
+    """Build the result Dataset of a unit-cell run.
+
+    Same compartments, variables and attributes as
+    :func:`exodiff.results.dataset.to_dataset` (amounts per cm^2 of skin, the
+    concentration a lateral average comparable with 1D), plus
+    ``concentration_rz(time, depth, radius)``, the ``radius`` coordinate and
+    the channel geometry in the attributes.
+    """
+    import datetime as _dt
+
+    import xarray as xr
+
+    from exodiff._version import __version__
+    from exodiff.results.dataset import LOSS_PROCESSES, PER_CM2, PER_CM3, compartment_names
+
+    unit = problem.dose_unit
+    L = len(problem.layers)
+    names = problem.layer_names
+    g = problem.grid
+    nz, nr = g.shape
+    area = problem.cell_area
+    per_cm2 = PER_CM2 / area           # unit cell amounts -> per cm^2 of skin
+    bottom, removed = 3 * L, 3 * L + 1
+
+    ust = cell_states(problem, raw)
+    Kt = np.stack([problem.fields_at(float(t))["partition"] for t in raw.times])
+    conc_rz = ust * Kt * PER_CM3
+    conc = lateral_average(problem, conc_rz)
+    layers_amt = tissue_amounts_rz(problem, raw)
+    per_layer = raw.comp[:, :3 * L].reshape(raw.times.size, 3, L)
+    degraded = per_layer[:, 0].sum(axis=1)
+    taken_up = per_layer[:, 1].sum(axis=1)
+    cleared = per_layer[:, 2].sum(axis=1) + raw.comp[:, bottom]
+    vehicle = vehicle_amount_rz(problem, raw)
+    amount = np.column_stack([vehicle, layers_amt, degraded, taken_up, cleared, raw.comp[:, removed]]) * per_cm2
+    dose_cm2 = problem.dose * PER_CM2
+
+    # instantaneous rates: into `cleared` (clearance + sink), out of the vehicle
+    washed = np.zeros(raw.times.size, dtype=bool)
+    if problem.wash_off_time is not None:
+        washed = raw.times >= problem.wash_off_time
+    flux_sys = np.empty(raw.times.size)
+    flux_in = np.empty(raw.times.size)
+    for k, t in enumerate(raw.times):
+        co = problem.coefficients_at(float(t))
+        flux_sys[k] = (ust[k] * co["ccl"]).sum() + (co["gz"][nz] * ust[k, -1]).sum()
+        flux_in[k] = 0.0 if washed[k] else (co["gz"][0] * (raw.u[k, 0] - ust[k, 0])).sum()
+    to_h = 3600.0 * per_cm2
+
+    t_h = raw.times / 3600.0
+    depth_um = g.z.centres * 1e6
+    layer_of_depth = np.array(names, dtype=object)[g.z.layer_of_cell].astype(str)
+    ds = xr.Dataset(
+        data_vars=dict(
+            concentration=(("time", "depth"), conc,
+                           {"units": f"{unit} cm-3",
+                            "long_name": "free concentration of the active, area-weighted lateral average"}),
+            concentration_rz=(("time", "depth", "radius"), conc_rz,
+                              {"units": f"{unit} cm-3", "long_name": "free concentration of the active"}),
+            amount=(("time", "compartment"), amount,
+                    {"units": f"{unit} cm-2", "long_name": "amount per skin area by compartment"}),
+            fraction=(("time", "compartment"), amount / dose_cm2,
+                      {"units": "1", "long_name": "amount / applied dose"}),
+            loss_by_layer=(("time", "process", "layer"), per_layer * per_cm2,
+                           {"units": f"{unit} cm-2",
+                            "long_name": "cumulative amount removed in each layer by each process"}),
+            flux_systemic=(("time",), flux_sys * to_h,
+                           {"units": f"{unit} cm-2 h-1", "long_name": "rate into the cleared compartment"}),
+            flux_into_skin=(("time",), flux_in * to_h,
+                            {"units": f"{unit} cm-2 h-1", "long_name": "flux from the vehicle into the skin"}),
+            mass_balance_error=(("time",), mass_balance_error_rz(problem, raw),
+                                {"units": "1", "long_name": "relative mass balance error"}),
+            cell_width=(("depth",), g.z.widths * 1e6, {"units": "um", "long_name": "finite-volume cell height"}),
+            cell_width_radial=(("radius",), g.dr * 1e6,
+                               {"units": "um", "long_name": "finite-volume cell width in r"}),
+            region=(("depth", "radius"), g.region.astype(np.int8),
+                    {"long_name": "region of each cell", "flag_values": [0, 1, 2],
+                     "flag_meanings": "tissue channel coagulation_zone"}),
+            layer_thickness=(("layer",), np.array([ly.thickness for ly in problem.layers]) * 1e6,
+                             {"units": "um", "long_name": "layer thickness"}),
+            diffusivity=(("layer",), np.array([ly.diffusivity for ly in problem.layers]) * 1e12,
+                         {"units": "um2 s-1", "long_name": "diffusivity of the active in the layer"}),
+            partition=(("layer",), np.array([ly.partition for ly in problem.layers]),
+                       {"units": "1", "long_name": "partition coefficient relative to the vehicle"}),
+            degradation_rate=(("layer",), np.array([ly.degradation_rate for ly in problem.layers]) * 3600,
+                              {"units": "h-1", "long_name": "first-order degradation rate"}),
+            uptake_rate=(("layer",), np.array([ly.uptake_rate for ly in problem.layers]) * 3600,
+                         {"units": "h-1", "long_name": "first-order cell uptake rate"}),
+            clearance_rate=(("layer",), np.array([ly.clearance_rate for ly in problem.layers]) * 3600,
+                            {"units": "h-1", "long_name": "first-order clearance rate"}),
+        ),
+        coords=dict(
+            time=("time", t_h, {"units": "h", "long_name": "time since application"}),
+            depth=("depth", depth_um, {"units": "um", "long_name": "depth below the skin surface (cell centre)",
+                                       "positive": "down"}),
+            radius=("radius", g.r_centres * 1e6,
+                    {"units": "um", "long_name": "distance from the channel axis (cell centre)"}),
+            depth_layer=("depth", layer_of_depth, {"long_name": "layer of each cell"}),
+            compartment=("compartment", compartment_names(names), {"long_name": "compartment"}),
+            layer=("layer", list(names), {"long_name": "layer, top to bottom"}),
+            process=("process", list(LOSS_PROCESSES), {"long_name": "removal process"}),
+        ),
+    )
+    faces = np.cumsum([0.0] + [ly.thickness for ly in problem.layers]) * 1e6
+    ch = problem.channel
+    sc_text = getattr(scenario, "text", "") if scenario is not None else ""
+    tau = ch.closure_time
+    ds.attrs = {
+        "Conventions": "CF-1.10",
+        "title": getattr(scenario, "name", "exodiff run") if scenario is not None else "exodiff run",
+        "source": f"exodiff {__version__}",
+        "history": f"{_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')}: exodiff run",
+        "exodiff_version": __version__,
+        "geometry": "2D axisymmetric unit cell",
+        "scenario": sc_text,
+        "dose_unit": unit,
+        "applied_dose": dose_cm2,
+        "applied_dose_units": f"{unit} cm-2",
+        "vehicle": problem.vehicle,
+        "bottom": problem.bottom,
+        "layer_interfaces_um": faces.tolist(),
+        "unit_cell_radius_um": g.radius * 1e6,
+        "channel_radius_um": ch.radius * 1e6,
+        "channel_depth_um": ch.depth * 1e6,
+        "channel_density_cm-2": ch.density * 1e-4,
+        "channel_area_fraction": ch.area_fraction,
+        "channel_open_diffusivity_um2_s-1": ch.open_diffusivity * 1e12,
+        "channel_open_partition": ch.open_partition,
+        "channel_closure_time_h": (tau / 3600.0) if math.isfinite(tau) else "never",
+        "coagulation_width_um": ch.coag_width * 1e6,
+        "coagulation_diffusivity_factor": ch.coag_diffusivity_factor,
+        "coagulation_partition_factor": ch.coag_partition_factor,
+        "solver": ("finite volumes on a conforming r-z grid, u = c/K, harmonic face conductances; TR-BDF2 with "
+                   "adaptive steps, each stage solved by approximate factorisation (ADI) in delta form"),
+        "solver_tolerance": problem.tolerance,
+        "solver_steps": raw.stats["steps"],
+        "solver_rejected_steps": raw.stats["rejected"],
+        "grid_cells": int(nz * nr),
+        "grid_shape": [int(nz), int(nr)],
+        "grid_cells_per_layer": [int(s.stop - s.start) for s in g.z.layer_slices],
+        "wall_time_s": float(raw.stats["wall_time_s"]),
+    }
+    if problem.wash_off_time is not None:
+        ds.attrs["wash_off_time_h"] = problem.wash_off_time / 3600.0
+    return ds
