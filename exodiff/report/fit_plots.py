@@ -43,7 +43,8 @@ def _grid(n: int, w: float = 4.6, h: float = 3.4):
     fig, axes = plt.subplots(rows, cols, figsize=(w * cols, h * rows), squeeze=False)
     for ax in axes.flat[n:]:
         ax.set_visible(False)
-    fig.subplots_adjust(left=0.09, right=0.97, bottom=0.1, top=0.9, wspace=0.35, hspace=0.45)
+    fig.subplots_adjust(left=0.09, right=0.97, bottom=0.5 / (rows * h) + 0.08, top=1 - 0.45 / (rows * h),
+                        wspace=0.35, hspace=0.5)
     return fig, list(axes.flat[:n])
 
 

@@ -96,7 +96,7 @@ class FitResult:
     dataset: Any
     record: dict
     definition: Any = field(repr=False, default=None)
-    plots: dict = field(repr=False, default_factory=dict)
+    plot_data: dict = field(repr=False, default_factory=dict)
 
     def to_json(self) -> dict:
         return {"parameters": self.parameters, "cost": self.cost, "n_observations": self.n_observations,
@@ -115,6 +115,20 @@ class FitResult:
         lines += [f"  warning: {x}" for x in self.warnings]
         return "\n".join(lines)
 
+    def figures(self) -> dict:
+        """The plots as matplotlib Figures by file stem (the caller closes them)."""
+        from exodiff.report import fit_plots
+
+        p = self.plot_data
+        figs = {"fit": fit_plots.fit_figure(p["panels"], p["band_label"]),
+                "fit_residuals": fit_plots.residual_figure(p["panels"]),
+                "fit_correlation": fit_plots.correlation_figure(p["keys"], p["corr"])}
+        if p["profiles"] is not None:
+            figs["fit_profiles"] = fit_plots.profile_figure(p["keys"], p["profiles"], p["x"])
+        if p["samples"] is not None:
+            figs["fit_corner"] = fit_plots.corner_figure(p["keys"], p["samples"], p["x"])
+        return figs
+
     def write(self, directory, plots: bool = True) -> list[Path]:
         """Write fit.json, fitted.toml, result.nc and (with ``plots``) the PNGs and report.html.
 
@@ -126,7 +140,7 @@ class FitResult:
         from exodiff.report.outputs import _clean, atomic_path, write_netcdf
 
         out = Path(directory)
-        pngs = _render(self.plots) if plots else {}
+        pngs = _render(self.figures()) if plots else {}
         html = fit_html(self.to_json(), pngs, self.fitted.text) if plots else None
         payload = json.dumps(_jsonable(_clean(self.to_json())), indent=2) + "\n"
         out.mkdir(parents=True, exist_ok=True)
@@ -396,16 +410,11 @@ def _assemble(d, best, starts, est, profs, post, curves, dcurves, J_model, v, sd
                                       curves[k], band[k], sd[start:start + ds_.observations.n],
                                       resid[start:start + ds_.observations.n])
         start += ds_.observations.n
-    figs = {"fit": fit_plots.fit_figure(panels, "MCMC 95 % predictive band" if post is not None else
-                                        "95 % band (Jacobian)"),
-            "fit_residuals": fit_plots.residual_figure(panels),
-            "fit_correlation": fit_plots.correlation_figure(keys, corr)}
-    if profs is not None:
-        figs["fit_profiles"] = fit_plots.profile_figure(keys, record["profiles"], x)
-    if post is not None:
-        figs["fit_corner"] = fit_plots.corner_figure(keys, post["samples"], x)
+    plot_data = {"panels": panels, "band_label": "MCMC 95 % predictive band" if post is not None else
+                 "95 % band (Jacobian)", "keys": keys, "corr": corr, "x": x,
+                 "profiles": record.get("profiles"), "samples": None if post is None else post["samples"]}
     return FitResult(parameters=params, cost=float(best["cost"]), n_observations=n, warnings=warnings,
-                     fitted=fitted, dataset=ds, record=record, definition=d, plots=figs)
+                     fitted=fitted, dataset=ds, record=record, definition=d, plot_data=plot_data)
 
 
 def _rows_at(curve, obs):

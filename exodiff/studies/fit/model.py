@@ -52,8 +52,7 @@ def series_curve(ds, s, strip_depths_m=None) -> np.ndarray:
     if obs == "receptor":
         if "receptor" not in comps:
             raise UserError('observable receptor needs a receptor compartment: [skin] bottom = "receptor"')
-        names = [c for c in ("receptor", "sampled") if c in comps]
-        y = ds[var].sel(compartment=names).values.sum(axis=1)
+        y = sum(ds[var].values[:, comps.index(c)] for c in ("receptor", "sampled") if c in comps)
     elif obs == "receptor_concentration":
         if "receptor_concentration" not in ds:
             raise UserError('observable receptor_concentration needs a receptor: [skin] bottom = "receptor"')
@@ -78,7 +77,7 @@ def series_curve(ds, s, strip_depths_m=None) -> np.ndarray:
         if s.mode == "fraction":
             y = y / float(ds.attrs["applied_dose"])
     else:
-        y = ds[var].sel(compartment=obs).values
+        y = ds[var].values[:, comps.index(obs)]
     return np.asarray(y, float) * s.scale
 
 
@@ -164,7 +163,7 @@ def optimise_task(task):
     start = np.clip(np.asarray(u0, float)[free], 1e-6, 1 - 1e-6)
     try:
         sol = least_squares(lambda u: residuals(definition, full(u)), start, bounds=(0.0, 1.0), method="trf",
-                            diff_step=LOG_STEP / span[free], x_scale=1.0, ftol=1e-8, xtol=1e-8, gtol=1e-8,
+                            diff_step=LOG_STEP / span[free], x_scale=1.0, ftol=1e-6, xtol=1e-6, gtol=1e-8,
                             max_nfev=100 * len(free))
     except Exception as exc:  # a broken start must not stop the others
         return {"index": index, "x": full(start).tolist(), "cost": math.inf, "nfev": 0, "status": -1,
