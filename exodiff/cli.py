@@ -1,4 +1,4 @@
-"""Command line: ``exodiff run | validate | presets | sweep | compare``.
+"""Command line: ``exodiff run | validate | presets | sweep | compare | fit``.
 
 User errors (:class:`~exodiff.errors.UserError`: a bad scenario, a solver
 stop caused by parameters, a missing file) print one line per problem,
@@ -178,6 +178,27 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fit(args: argparse.Namespace) -> int:
+    from exodiff.studies import fit as fitting
+
+    if args.jobs is not None and args.jobs < 1:
+        raise UserError(f"-j: got {args.jobs}; expected a number of processes >= 1")
+    d = fitting.plan(args.file)
+    res_out = d.base.resolved["output"]
+    if args.output is not None:
+        directory = Path(args.output)
+    elif res_out.get("directory"):
+        directory = Path(res_out["directory"])
+    else:
+        directory = Path("results") / ((d.base.path.stem if d.base.path else "fit") + "_fit")
+    _check_output_directory(directory)
+    res = fitting.fit(d, jobs=args.jobs, mcmc=args.mcmc, progress=not args.quiet)
+    paths = res.write(directory, plots=not args.no_plots)
+    print(res.text())
+    print(f"results in {directory}/: {', '.join(p.name for p in paths)}")
+    return 0
+
+
 def _preset_kinds() -> list[str]:
     from exodiff import data
 
@@ -265,6 +286,23 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--quiet", action="store_true", help="no progress output")
     c.add_argument("--no-plots", action="store_true", help="no plots (the report then has none)")
     c.set_defaults(func=_compare)
+
+    f = sub.add_parser(
+        "fit", help="fit scenario parameters to measured data ([fit] table)",
+        description="Fit the free parameters of the scenario's [fit] table to measured data by weighted least "
+                    "squares in log-parameters (multi-start, in parallel), with 95 %% intervals from the Jacobian "
+                    "and likelihood profiles, and with --mcmc a Bayesian posterior (emcee). Writes fit.json, "
+                    "fitted.toml, result.nc, plots and report.html, all or nothing.",
+        epilog="The [fit] table and the data file format: docs/fit.md.")
+    f.add_argument("file", metavar="FILE", help="scenario file (TOML) with a [fit] table")
+    f.add_argument("-o", "--output", metavar="DIR",
+                   help="output directory (default: output.directory, else results/<file stem>_fit)")
+    f.add_argument("-j", "--jobs", metavar="N", type=int,
+                   help="worker processes (default: one per core; 1: in this process)")
+    f.add_argument("--mcmc", action="store_true", help="also sample the posterior with emcee (optional extra)")
+    f.add_argument("--quiet", action="store_true", help="no progress output")
+    f.add_argument("--no-plots", action="store_true", help="no plots and no report.html")
+    f.set_defaults(func=_fit)
     return p
 
 

@@ -46,8 +46,8 @@ IMPLEMENTED_METHODS = ("topical", "microneedle", "laser")
 PLANNED_METHODS: tuple[str, ...] = ()
 
 #: Top-level tables that belong to other commands and are carried along
-#: unvalidated (``exodiff sweep`` and ``exodiff compare`` check their own).
-PASS_THROUGH_SECTIONS = ("sweep", "compare")
+#: unvalidated (``exodiff sweep``, ``exodiff compare`` and ``exodiff fit`` check their own).
+PASS_THROUGH_SECTIONS = ("sweep", "compare", "fit")
 
 #: Compartment names of the result dataset; a layer may not take one.
 RESERVED_LAYER_NAMES = ("vehicle", "degraded", "taken_up", "cleared", "receptor", "sampled", "removed", "released")
