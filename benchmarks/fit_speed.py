@@ -32,10 +32,10 @@ MICRONEEDLE = ROOT / "scenarios" / "fit_microneedle_closure.toml"
 #: the parameters the synthetic data were made with, and the observations: (observable, unit, times h, rel sd)
 TRUTH = {
     FRANZ: ({"skin.layers.stratum_corneum.diffusivity": "2e-10 cm^2/s", "skin.layers.stratum_corneum.partition": 3.0},
-            [("cleared", "ug/cm^2", [1, 2, 3, 4, 6, 8, 10, 12, 18, 24], 0.05),
+            [("receptor", "ug/cm^2", [1, 2, 3, 4, 6, 8, 10, 12, 18, 24], 0.05),
              ("stratum_corneum", "%", [2, 8, 24], 0.10)]),
     MICRONEEDLE: ({"delivery.closure_time": "1.5 h"},
-                  [("cleared", "%", [1, 2, 4, 6, 8, 12, 16, 20, 24], 0.05)]),
+                  [("receptor", "%", [1, 2, 4, 6, 8, 12, 16, 20, 24], 0.05)]),
 }
 
 
@@ -58,7 +58,10 @@ def make_examples(seed: int = 20261206) -> None:
             for t in ts:
                 k = comps.index(obs)
                 pct = unit == "%"
-                y = float(ds["fraction" if pct else "amount"].sel(time=float(t)).values[k]) * (100.0 if pct else 1.0)
+                row = ds["fraction" if pct else "amount"].sel(time=float(t)).values
+                # the observable receptor is cumulative: what the samples took counts too
+                y = float(row[k] + (row[comps.index("sampled")] if obs == "receptor" and "sampled" in comps else 0.0))
+                y *= 100.0 if pct else 1.0
                 sd = rel * abs(y)
                 lines.append(f"{obs},{t} h,{y + sd * rng.standard_normal():.5g},{sd:.3g},{unit}")
         out = scen.with_suffix(".csv")

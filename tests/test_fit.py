@@ -41,7 +41,7 @@ def base_scenario(**extra) -> dict:
 
 
 def synthetic(tmp_path, seed: int, rel_sd: float = 0.03, name: str = "data.csv", overrides=None,
-              observable: str = "cleared") -> tuple:
+              observable: str = "receptor") -> tuple:
     """Noisy cumulative amount through the membrane at TIMES_H, sd given; returns (path, sds)."""
     sc = load_scenario(base_scenario())
     if overrides:
@@ -159,24 +159,24 @@ def test_cli_writes_everything_and_the_fitted_scenario_runs(tmp_path, capsys):
 
 # -- bad input: one line each, exit 2, nothing written ---------------------------------------------------
 
-GOOD = "observable,time,value,sd,unit\ncleared,1 h,1.0,0.1,ug/cm^2\n"
+GOOD = "observable,time,value,sd,unit\nreceptor,1 h,1.0,0.1,ug/cm^2\n"
 
 BAD_DATA = {
-    "missing column": ("observable,time,value,unit\ncleared,1 h,1.0,ug/cm^2\n", "line 1", "sd"),
-    "unknown column": ("observable,time,value,sd,unit,colour\ncleared,1 h,1,0.1,ug/cm^2,red\n", "column 6",
+    "missing column": ("observable,time,value,unit\nreceptor,1 h,1.0,ug/cm^2\n", "line 1", "sd"),
+    "unknown column": ("observable,time,value,sd,unit,colour\nreceptor,1 h,1,0.1,ug/cm^2,red\n", "column 6",
                        "colour"),
     "unknown observable": ("observable,time,value,sd,unit\ncleard,1 h,1,0.1,ug/cm^2\n", "column observable",
                            "cleared"),
-    "unit of the observable": ("observable,time,value,sd,unit\ncleared,1 h,1,0.1,ug/mL\n", "column unit",
+    "unit of the observable": ("observable,time,value,sd,unit\nreceptor,1 h,1,0.1,ug/mL\n", "column unit",
                                "amount per area"),
-    "time past the duration": ("observable,time,value,sd,unit\ncleared,7 h,1,0.1,ug/cm^2\n", "column time",
+    "time past the duration": ("observable,time,value,sd,unit\nreceptor,7 h,1,0.1,ug/cm^2\n", "column time",
                                "simulation.duration"),
-    "negative sd": ("observable,time,value,sd,unit\ncleared,1 h,1,-0.1,ug/cm^2\n", "column sd", "sd > 0"),
-    "time without units": ("observable,time,value,sd,unit\ncleared,1,1,0.1,ug/cm^2\n", "column time", "a time"),
+    "negative sd": ("observable,time,value,sd,unit\nreceptor,1 h,1,-0.1,ug/cm^2\n", "column sd", "sd > 0"),
+    "time without units": ("observable,time,value,sd,unit\nreceptor,1,1,0.1,ug/cm^2\n", "column time", "a time"),
     "empty file": ("", "", "empty file"),
     "header only": ("observable,time,value,sd,unit\n", "line 1", "no rows"),
-    "receptor without receptor": ("observable,time,value,sd,unit\nreceptor,1 h,1,0.1,ug/cm^2\n",
-                                  "column observable", 'bottom = "receptor"'),
+    "receptor fluid without a receptor": ("observable,time,value,sd,unit\nreceptor_concentration,1 h,1,0.1,ug/mL\n",
+                                          "column observable", 'bottom = "receptor"'),
 }
 
 
@@ -232,9 +232,9 @@ def test_units_of_the_data_are_converted_at_the_edge(tmp_path):
     sc = load_scenario(base_scenario(formulation={"preset": "custom", "kind": "small_molecule",
                                                   "vehicle": "finite", "dose": "20 ug/cm^2"}))
     texts = {
-        "ug": "observable,time,value,sd,unit\ncleared,2 h,1.5,0.1,ug/cm^2\nmembrane,3 h,4,0.5,ug/cm^2\n",
-        "ng": "observable,time,value,sd,unit\ncleared,120 min,1500,100,ng/cm^2\nmembrane,3 h,4000,500,ng/cm^2\n",
-        "pct": "observable,time,value,sd,unit\ncleared,2 h,7.5,0.5,%\nmembrane,10800 s,0.2,0.025,1\n",
+        "ug": "observable,time,value,sd,unit\nreceptor,2 h,1.5,0.1,ug/cm^2\nmembrane,3 h,4,0.5,ug/cm^2\n",
+        "ng": "observable,time,value,sd,unit\nreceptor,120 min,1500,100,ng/cm^2\nmembrane,3 h,4000,500,ng/cm^2\n",
+        "pct": "observable,time,value,sd,unit\nreceptor,2 h,7.5,0.5,%\nmembrane,10800 s,0.2,0.025,1\n",
     }
     out = {}
     for name, text in texts.items():

@@ -48,7 +48,7 @@ DEFAULT_RELATIVE_SD = 0.10
 MAX_ISSUES = 20
 
 #: compartments of every result (the layers come from the scenario)
-FIXED_COMPARTMENTS = ("vehicle", "degraded", "taken_up", "cleared", "removed", "released")
+FIXED_COMPARTMENTS = ("vehicle", "degraded", "taken_up", "cleared", "sampled", "removed", "released")
 #: observables other than compartment names, with what their unit must be
 SPECIAL = {
     "receptor": "an amount per area (e.g. ug/cm^2) or a fraction of the dose (% or 1)",
@@ -142,8 +142,13 @@ def observable_names(resolved) -> list[str]:
 
 
 def has_receptor(resolved) -> bool:
-    """Whether the scenario has a Franz-cell receptor compartment (``[skin] bottom = "receptor"``)."""
+    """Whether the scenario has a Franz cell's receptor fluid (``[skin] bottom = "receptor"``)."""
     return resolved["skin"].get("bottom") == "receptor" or "receptor" in resolved
+
+
+def passes_bottom(resolved) -> bool:
+    """Whether anything crosses the bottom of the skin into the ``receptor`` compartment (a sink or a receptor)."""
+    return resolved["skin"].get("bottom", "sink") in ("sink", "receptor")
 
 
 def _did_you_mean(word: str, candidates) -> str:
@@ -348,6 +353,7 @@ def read_data(path, scenario, label: str | None = None, strip_depths_m=None,
     index_of: dict[tuple, int] = {}
     line_l, series_l, time_l, value_l, sd_l, rep_l = [], [], [], [], [], []
     receptor_ok = has_receptor(res)
+    bottom_ok = passes_bottom(res)
     for k in range(len(df)):
         line = rows[k]
         row = {c: str(df.iat[k, j]).strip() for j, c in enumerate(cols)}
@@ -359,9 +365,14 @@ def read_data(path, scenario, label: str | None = None, strip_depths_m=None,
                    f"or a compartment of the scenario ({', '.join(names[len(SPECIAL):])})"
                    + _did_you_mean(obs, names))
             ok = False
-        elif obs in ("receptor", "receptor_concentration") and not receptor_ok:
+        elif obs == "receptor_concentration" and not receptor_ok:
             ck.add(line, "observable", _quote(obs),
-                   'a scenario with a receptor: observable receptor needs [skin] bottom = "receptor" (a Franz cell)')
+                   'a scenario with receptor fluid: receptor_concentration needs [skin] bottom = "receptor" '
+                   '(a Franz cell)')
+            ok = False
+        elif obs == "receptor" and not bottom_ok:
+            ck.add(line, "observable", _quote(obs),
+                   'a bottom that passes the active: [skin] bottom = "sink" or "receptor" (not "no_flux")')
             ok = False
         t = ck.quantity(line, "time", row["time"], "s", "a time", '"1 h"')
         if t is not None and not 0.0 <= t <= duration * (1 + 1e-12):

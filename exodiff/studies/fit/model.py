@@ -51,14 +51,15 @@ def series_curve(ds, s, strip_depths_m=None) -> np.ndarray:
     comps = _compartments(ds)
     if obs == "receptor":
         if "receptor" not in comps:
-            raise UserError('observable receptor needs a receptor compartment: [skin] bottom = "receptor"')
+            raise UserError('observable receptor needs a result with a receptor compartment (exodiff 0.1 or later)')
         y = sum(ds[var].values[:, comps.index(c)] for c in ("receptor", "sampled") if c in comps)
     elif obs == "receptor_concentration":
         if "receptor_concentration" not in ds:
             raise UserError('observable receptor_concentration needs a receptor: [skin] bottom = "receptor"')
         y = ds["receptor_concentration"].values
     elif obs == "flux":
-        y = ds["flux_systemic"].values
+        # the rate through the bottom of the skin (into a Franz cell's receptor or a sink)
+        y = ds["flux_receptor"].values if "flux_receptor" in ds else ds["flux_systemic"].values
     elif obs == "flux_into_skin":
         y = ds["flux_into_skin"].values
     elif obs == "concentration":
