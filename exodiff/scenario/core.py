@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from exodiff import data, units
+from exodiff._io import FileRefused, format_bytes, read_bounded
 from exodiff.errors import Issue, ParameterProblem, ScenarioError
 from exodiff.scenario.schema import AMOUNT, DELIVERY_METHODS, LAYER, RESOLUTION, SECTIONS, SUBTABLES, Field
 
@@ -51,6 +52,12 @@ PASS_THROUGH_SECTIONS = ("sweep", "compare")
 
 #: Compartment names of the result dataset; a layer may not take one.
 RESERVED_LAYER_NAMES = ("vehicle", "degraded", "taken_up", "cleared", "removed", "released")
+
+#: Largest scenario file read (a real one is a few KiB; docs/scenario.md).
+MAX_SCENARIO_BYTES = 1 << 20
+
+#: Deepest nesting of tables and arrays in a scenario file (a real one nests 4 deep).
+MAX_NESTING = 16
 
 #: Guard against an output interval that would store millions of profiles.
 MAX_OUTPUT_TIMES = 100_000
@@ -599,11 +606,14 @@ def _resolve_simulation(ck: _Checker, raw: dict) -> dict[str, Any]:
     else:
         if interval is None:
             interval = duration / DEFAULT_OUTPUT_INTERVALS
-        n = math.floor(duration / interval * (1 + 1e-12))
-        if n + 1 > MAX_OUTPUT_TIMES:
-            ck.add("simulation.output_interval", f"{_show(raw['output_interval'])} ({n + 1} output times)",
+        count = duration / interval * (1 + 1e-12)  # inf for "1e-308 h": no int() of it
+        if not count + 1 <= MAX_OUTPUT_TIMES:
+            shown = (f"{count + 1:.0f}" if count + 1 < 1e6 else f"{count + 1:.0e}") if math.isfinite(count) \
+                else "more than 1e+308"
+            ck.add("simulation.output_interval", f"{_show(raw['output_interval'])} ({shown} output times)",
                    f"at most {MAX_OUTPUT_TIMES} output times over the duration")
             return sim
+        n = math.floor(count)
         # k * interval, not a running sum: no drift over many steps.
         times = [k * interval for k in range(n + 1)]
         if duration - times[-1] <= 1e-9 * duration:
@@ -1027,13 +1037,16 @@ def _read(path: Path, label: str) -> tuple[dict[str, Any], str]:
         return ScenarioError([Issue(label, "", "", msg)])
 
     try:
-        raw = path.read_bytes()
+        raw = read_bounded(path, MAX_SCENARIO_BYTES)
     except FileNotFoundError:
         raise fail("no such file") from None
     except IsADirectoryError:
         raise fail("is a directory; expected a TOML scenario file") from None
     except PermissionError:
         raise fail("cannot read the file (permission denied)") from None
+    except FileRefused as exc:
+        raise fail(f"not read: {exc}; expected a TOML scenario file of at most "
+                   f"{format_bytes(MAX_SCENARIO_BYTES)}") from None
     except OSError as exc:
         raise fail(f"cannot read the file ({exc.strerror or exc})") from None
     try:
@@ -1041,10 +1054,29 @@ def _read(path: Path, label: str) -> tuple[dict[str, Any], str]:
     except UnicodeDecodeError as exc:
         raise fail(f"not UTF-8 text (byte {exc.start}); expected a TOML scenario file") from None
     try:
-        return tomllib.loads(text), text
+        user = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         # tomllib's message ends in "(at line L, column C)".
         raise fail(f"TOML syntax error: {exc}") from None
+    except RecursionError:
+        raise fail("TOML nested too deeply (arrays or tables inside one another); expected a scenario file "
+                   "of tables and values") from None
+    if _depth(user) > MAX_NESTING:
+        raise fail(f"TOML nested more than {MAX_NESTING} deep (arrays or tables inside one another); expected a "
+                   "scenario file of tables and values")
+    return user, text
+
+
+def _depth(value: Any) -> int:
+    """How deep tables and arrays nest in ``value`` (iteratively: the value may be deep)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        v, d = stack.pop()
+        deepest = max(deepest, d)
+        if d <= MAX_NESTING:
+            items = v.values() if isinstance(v, dict) else v if isinstance(v, list) else ()
+            stack.extend((x, d + 1) for x in items if isinstance(x, (dict, list)))
+    return deepest
 
 
 def load_scenario(source: str | Path | Mapping[str, Any] | Scenario,
