@@ -101,6 +101,7 @@ _DIMENSION_NAMES = {
     "[particle] / [length] ** 3": "particles per volume",
     "[mass] / [length] ** 3": "a mass per volume",
     "[substance] / [length] ** 3": "a molar concentration",
+    "[information]": "an amount of memory",
     "dimensionless": "a pure number (no units)",
 }
 
