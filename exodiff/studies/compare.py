@@ -497,7 +497,8 @@ def metrics_table(results: Mapping[str, xr.Dataset], variants: list[Variant], ti
 def write_outputs(comparison: Comparison, directory, plots: bool = True) -> list[Path]:
     """Write a comparison: table (CSV, Markdown), plots, HTML report, per-variant results.
 
-    Every file is written under a temporary name and renamed when complete.
+    The files are one unit (:func:`exodiff.report.outputs.output_set`): written
+    into a staging directory and swapped in for ``directory`` when all are done.
 
     Returns
     -------
@@ -506,8 +507,15 @@ def write_outputs(comparison: Comparison, directory, plots: bool = True) -> list
     """
     from exodiff.report import outputs
 
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
+    with outputs.output_set(directory) as out_set:
+        written = _write_files(comparison, out_set.staging, plots)
+        return [Path(directory) / p.relative_to(out_set.staging) for p in written]
+
+
+def _write_files(comparison: Comparison, out: Path, plots: bool) -> list[Path]:
+    """Every file of a comparison into ``out`` (the staging directory of its output set)."""
+    from exodiff.report import outputs
+
     table = comparison.table
     to_csv(table, out / TABLE_CSV)
     written = [out / TABLE_CSV]
@@ -527,8 +535,8 @@ def write_outputs(comparison: Comparison, directory, plots: bool = True) -> list
 
     written.append(write_text(out / REPORT_HTML, comparison_html(comparison, pngs)))
     for v in comparison.variants:
-        written += outputs.write_outputs(comparison.results[v.name], v.scenario, out / v.name, plots=False,
-                                         times=comparison.times_h)
+        written += outputs.write_run_files(comparison.results[v.name], v.scenario.resolved, out / v.name,
+                                           plots=False, times=comparison.times_h)
     return [Path(p) for p in written]
 
 
