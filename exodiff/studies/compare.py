@@ -431,7 +431,11 @@ def run_variants(variants: list[Variant], jobs: int | None = None, progress: boo
     if pending:
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        ex = ProcessPoolExecutor(max_workers=min(jobs, len(pending)), mp_context=_mp_context())
+        from exodiff.studies.executors import exit_with_parent
+
+        # workers end with this process, even when it is killed (no orphans holding memory)
+        ex = ProcessPoolExecutor(max_workers=min(jobs, len(pending)), mp_context=_mp_context(),
+                                 initializer=exit_with_parent, initargs=(os.getpid(),))
         try:
             futures = {ex.submit(_run_one, v.scenario): v for v in pending}
             for fut in as_completed(futures):
@@ -519,7 +523,9 @@ def _write_files(comparison: Comparison, out: Path, plots: bool) -> list[Path]:
     table = comparison.table
     to_csv(table, out / TABLE_CSV)
     written = [out / TABLE_CSV]
-    md = f"# {comparison.title}\n\n" + to_markdown(table)
+    from exodiff.report.compare_table import markdown_text
+
+    md = f"# {markdown_text(comparison.title)}\n\n" + to_markdown(table)
     written.append(write_text(out / TABLE_MD, md))
     pngs: dict[str, bytes] = {}
     if plots:
