@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from exodiff._version import __version__
-from exodiff.errors import UserError
+from exodiff.errors import UserError, one_line
 
 __all__ = ["main", "build_parser"]
 
@@ -27,7 +27,7 @@ EXIT_INTERRUPTED = 130
 
 
 def _err(line: str) -> None:
-    print(f"{PROG}: error: {line}", file=sys.stderr)
+    print(f"{PROG}: error: {one_line(line)}", file=sys.stderr)
 
 
 def _validate(args: argparse.Namespace) -> int:
