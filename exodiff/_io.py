@@ -26,8 +26,8 @@ import os
 import stat
 from pathlib import Path
 
-__all__ = ["FileRefused", "read_bounded", "format_bytes", "DirLock", "LockHeld", "fsync_file", "fsync_dir",
-           "exchange", "is_within"]
+__all__ = ["FileRefused", "read_bounded", "format_bytes", "DirLock", "LockHeld", "claim_directory", "remove_made",
+           "fsync_file", "fsync_dir", "exchange", "is_within"]
 
 
 class FileRefused(OSError):
@@ -203,3 +203,43 @@ class DirLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def claim_directory(directory, label=None, writer: str = "exodiff process") -> tuple[DirLock, list[Path]]:
+    """Take the lock ``.NAME.lock`` beside ``directory``, making its missing parent folders.
+
+    Returns the held lock and the folders made (for :func:`remove_made`).
+
+    Raises
+    ------
+    UserError
+        Another process holds the lock, or the folder cannot be written
+        (the message starts with ``label``, default the directory).
+    """
+    from exodiff.errors import UserError
+
+    d = Path(directory)
+    label = d if label is None else label
+    parent, made = d.parent, []
+    try:
+        for p in reversed([p for p in (parent, *parent.parents) if not p.exists()]):
+            p.mkdir()
+            made.append(p)
+        return DirLock(parent / f".{d.name}.lock").acquire(), made
+    except LockHeld:
+        remove_made(made)
+        raise UserError(f"{label}: another {writer} is writing this directory (lock {parent / ('.' + d.name)}"
+                        ".lock); wait for it to finish or give another -o DIR") from None
+    except OSError as exc:
+        remove_made(made)
+        raise UserError(f"{label}: cannot write here ({exc.strerror or exc}); expected a writable directory "
+                        "(-o DIR)") from None
+
+
+def remove_made(made: list[Path]) -> None:
+    """Remove folders :func:`claim_directory` made, deepest first, while they are empty."""
+    for p in reversed(made):
+        try:
+            p.rmdir()
+        except OSError:
+            break

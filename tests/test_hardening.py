@@ -9,7 +9,6 @@ need a real process (a hang, a closed pipe, kill -9) run ``python -m exodiff``.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -135,6 +134,8 @@ def test_every_shipped_quantity_string_parses():
             if "," in text or ".." in text or len(text) > 40 or "{" in text or text.endswith(".") \
                     or len(text.split()) > 3:
                 continue  # lists and ranges written inside one string, placeholders, prose between quotes
+            if text in ("1e400 um", "2 3 um"):
+                continue  # docs/scenario.md shows these as errors
             units.parse(text)
             seen += 1
     assert seen > 100
@@ -310,20 +311,15 @@ def test_run_outputs_are_one_set(tmp_path, capsys):
     f = scenario(tmp_path)
     out = tmp_path / "out"
     assert cli.main(["run", str(f), "-o", str(out), "--quiet"]) == 0
-    first = json.loads((out / "manifest.json").read_text())
-    assert {"result.nc", "summary.json"} <= set(first["files"]) and any(n.endswith(".png") for n in first["files"])
+    assert "result.nc" in entries(out) and any(n.endswith(".png") for n in entries(out))
+    first = (out / "result.nc").stat().st_ino
     (out / ".result.nc.tmp-999999").write_text("left by a killed run")
     (tmp_path / ".out.tmp-999999-abc").mkdir()  # a staging directory of a killed run
     assert cli.main(["run", str(f), "-o", str(out), "--quiet", "--no-plots"]) == 0
     capsys.readouterr()
-    second = json.loads((out / "manifest.json").read_text())
     # the new set replaced the old one whole: no old plots beside the new result, no temporaries
-    assert entries(out) == ["manifest.json", "result.nc", "summary.json"]
-    assert second["run_id"] != first["run_id"]
-    import hashlib
-
-    for name, meta in second["files"].items():
-        assert hashlib.sha256((out / name).read_bytes()).hexdigest() == meta["sha256"]
+    assert entries(out) == ["result.nc", "summary.json"]
+    assert (out / "result.nc").stat().st_ino != first
     assert entries(tmp_path) == ["out", "s.toml"]
 
 

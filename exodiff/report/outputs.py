@@ -5,26 +5,23 @@ Every file is written to a temporary name and renamed when complete
 interrupted or failed write leaves the previous complete file or none.
 
 The files of one run (or one comparison) are one unit (:class:`OutputSet`):
-they are written into a temporary sibling directory ``.DIR.tmp-<pid>-<id>``
-together with ``manifest.json`` (run id, every file's size and SHA-256),
-flushed, and swapped in for ``DIR`` in one step (``renameat2`` exchange on
+they are written into a temporary sibling directory ``.DIR.tmp-<pid>-<id>``,
+flushed to disk, and swapped in for ``DIR`` in one step (``renameat2`` exchange on
 Linux; elsewhere two renames), after which the old set is deleted.  A
 kill -9 at any moment leaves the old set or the new one, never a new
 ``result.nc`` beside an old ``summary.json``.  A lock file ``.DIR.lock``
 (``fcntl.flock``) beside ``DIR`` refuses a second run into the same
 directory while the first one holds it; temporaries of killed runs are
 removed by the next run that takes the lock.  ``DIR`` is replaced only when
-it is empty or holds outputs of exodiff (a ``manifest.json``, or only
-output names): a directory of other files is refused, never deleted.
+it is empty or holds only outputs of exodiff (:data:`OUTPUT_NAMES`, and
+sub-folders of them): a directory of other files is refused, never deleted.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
-import datetime as _dt
 import fnmatch
-import hashlib
 import json
 import math
 import os
@@ -32,15 +29,12 @@ import shutil
 import uuid
 from pathlib import Path
 
-from exodiff._io import DirLock, LockHeld, exchange, fsync_dir, fsync_file
+from exodiff._io import DirLock, claim_directory, exchange, fsync_dir, fsync_file, remove_made
 from exodiff.errors import UserError
 from exodiff.results.metrics import summary
 
-#: The file listing a set's files, written last into every output set.
-MANIFEST = "manifest.json"
 #: Names of files exodiff writes into a run or comparison directory (a directory of only these may be replaced).
-OUTPUT_NAMES = ("result.nc", "summary.json", MANIFEST, "metrics.csv", "metrics.md", "report.html", "*.png",
-                ".*.tmp-*")
+OUTPUT_NAMES = ("result.nc", "summary.json", "metrics.csv", "metrics.md", "report.html", "*.png", ".*.tmp-*")
 
 
 @contextlib.contextmanager
@@ -60,8 +54,6 @@ def atomic_path(path: Path):
 
 def _ours(directory: Path, depth: int = 0) -> list[str]:
     """Entries of ``directory`` that exodiff did not write (empty when it may be replaced)."""
-    if (directory / MANIFEST).is_file():
-        return []
     foreign = []
     for entry in sorted(directory.iterdir()):
         if entry.is_dir() and not entry.is_symlink() and depth == 0:
@@ -113,20 +105,7 @@ class OutputSet:
                                  "empty directory or the outputs of an earlier run (they are replaced): give "
                                  "another -o DIR")
         parent = d.parent
-        try:
-            missing = [p for p in (parent, *parent.parents) if not p.exists()]
-            for p in reversed(missing):
-                p.mkdir()
-                self._made.append(p)
-            self._lock = DirLock(parent / f".{d.name}.lock").acquire()
-        except LockHeld:
-            self._cleanup()
-            raise self._fail(f"another exodiff process is writing this directory (lock {parent / ('.' + d.name)}"
-                             ".lock); wait for it to finish or give another -o DIR") from None
-        except OSError as exc:
-            self._cleanup()
-            raise self._fail(f"cannot write here ({exc.strerror or exc}); expected a writable directory "
-                             "(-o DIR)") from None
+        self._lock, self._made = claim_directory(d, self.given)
         for stale in [*parent.glob(f".{d.name}.tmp-*"), *parent.glob(f".{d.name}.old-*")]:
             shutil.rmtree(stale, ignore_errors=True)  # of killed runs: the lock is ours
         self.staging = parent / f".{d.name}.tmp-{os.getpid()}-{self.run_id}"
@@ -138,29 +117,18 @@ class OutputSet:
                              "(-o DIR)") from None
         return self
 
-    def _manifest(self) -> None:
-        files = {}
+    def _flush(self) -> None:
+        """Every written file and folder to disk, before the swap makes them the outputs."""
         for p in sorted(self.staging.rglob("*")):
             if p.is_file():
-                h = hashlib.sha256()
-                with open(p, "rb") as fh:
-                    for block in iter(lambda: fh.read(1 << 20), b""):
-                        h.update(block)
-                files[p.relative_to(self.staging).as_posix()] = {"bytes": p.stat().st_size, "sha256": h.hexdigest()}
                 fsync_file(p)
-        from exodiff._version import __version__
-
-        doc = {"run_id": self.run_id, "exodiff_version": __version__,
-               "written": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "files": files}
-        (self.staging / MANIFEST).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-        fsync_file(self.staging / MANIFEST)
         for p in [*(q for q in self.staging.rglob("*") if q.is_dir()), self.staging]:
             fsync_dir(p)
 
     def commit(self) -> None:
         """Swap the written set in for the directory's old content, then delete the old set."""
         try:
-            self._manifest()
+            self._flush()
             d, parent = self.final, self.final.parent
             if d.exists():
                 if exchange(self.staging, d):
@@ -191,9 +159,7 @@ class OutputSet:
             self._lock.release()
             self._lock = None
         if not self.final.exists():
-            for p in self._made:  # deepest first
-                with contextlib.suppress(OSError):
-                    p.rmdir()
+            remove_made(self._made)
         self._made = []
 
 

@@ -28,7 +28,7 @@ import json
 import os
 from pathlib import Path
 
-from exodiff._io import DirLock, LockHeld
+from exodiff._io import DirLock, claim_directory, remove_made
 from exodiff.errors import UserError
 from exodiff.report.outputs import atomic_path
 from exodiff.studies.sweep.point import PointOutcome, decode_point
@@ -66,22 +66,7 @@ class PointStore:
         """Take the sweep's lock (creating the parent folders it needs)."""
         if self._lock is not None:
             return
-        d = self.directory
-        parent = d.parent
-        try:
-            missing = [p for p in (parent, *parent.parents) if not p.exists()]
-            for p in reversed(missing):
-                p.mkdir()
-                self._made.append(p)
-            self._lock = DirLock(parent / f".{d.name}.lock").acquire()
-        except LockHeld:
-            self.close()
-            raise UserError(f"{d}: another exodiff sweep is writing this directory (lock "
-                            f"{parent / ('.' + d.name)}.lock); wait for it to finish or give another -o DIR") from None
-        except OSError as exc:
-            self.close()
-            raise UserError(f"{d}: cannot write here ({exc.strerror or exc}); expected a writable directory "
-                            "(-o DIR)") from None
+        self._lock, self._made = claim_directory(self.directory, writer="exodiff sweep")
 
     def close(self) -> None:
         """Release the lock; remove folders :meth:`check` made if nothing was written into them."""
@@ -89,11 +74,7 @@ class PointStore:
             self._lock.release()
             self._lock = None
         if not self.directory.exists():
-            for p in self._made:
-                try:
-                    p.rmdir()
-                except OSError:
-                    break
+            remove_made(self._made)
         self._made = []
 
     def path(self, index: int) -> Path:
