@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from exodiff._version import __version__
-from exodiff.errors import UserError
+from exodiff.errors import UserError, one_line
 
 __all__ = ["main", "build_parser"]
 
@@ -27,7 +27,7 @@ EXIT_INTERRUPTED = 130
 
 
 def _err(line: str) -> None:
-    print(f"{PROG}: error: {line}", file=sys.stderr)
+    print(f"{PROG}: error: {one_line(line)}", file=sys.stderr)
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -38,6 +38,7 @@ def _validate(args: argparse.Namespace) -> int:
     for file in args.files:
         try:
             sc = load_scenario(file)
+            extra = _validate_tables(sc, args)
         except ScenarioError as exc:
             for line in exc.lines():
                 _err(line)
@@ -45,8 +46,24 @@ def _validate(args: argparse.Namespace) -> int:
             continue
         r = sc.resolved
         n = len(r["skin"]["layers"])
-        print(f"{file}: ok ({sc.name}, {n} layer{'s' if n != 1 else ''}, method {r['delivery']['method']})")
+        print(f"{file}: ok ({sc.name}, {n} layer{'s' if n != 1 else ''}, method {r['delivery']['method']}{extra})")
     return status
+
+
+def _validate_tables(sc, args: argparse.Namespace) -> str:
+    """Check the [sweep] and [compare] tables as ``exodiff sweep`` and ``exodiff compare`` will; a note for "ok"."""
+    notes = []
+    if "sweep" in sc.user:
+        from exodiff.studies import sweep as sweeping
+
+        p = sweeping.plan(sc, max_points=args.max_points)
+        notes.append(f"sweep of {p.size} point{'s' if p.size != 1 else ''}")
+    if "compare" in sc.user:
+        from exodiff.studies import compare
+
+        plan = compare.prepare(sc)
+        notes.append(f"compare of {len(plan.variants)} variant{'s' if len(plan.variants) != 1 else ''}")
+    return "".join(f", {n}" for n in notes)
 
 
 def _presets(args: argparse.Namespace) -> int:
@@ -54,12 +71,6 @@ def _presets(args: argparse.Namespace) -> int:
 
     print(format_presets(args.kind))
     return 0
-
-
-def _check_output_directory(directory: Path) -> None:
-    # Fail before a long solve rather than after it.
-    if directory.exists() and not directory.is_dir():
-        raise UserError(f"{directory}: output directory is an existing file; expected a directory (-o DIR)")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -72,18 +83,20 @@ def _run(args: argparse.Namespace) -> int:
         directory = Path(sc.resolved["output"]["directory"])
     else:
         directory = Path("results") / (sc.path.stem if sc.path else "run")
-    _check_output_directory(directory)
     plots = bool(sc.resolved["output"].get("plots", True)) and not args.no_plots
 
     from exodiff.report import outputs
     from exodiff import run as solve
 
-    notice = None if args.quiet else solve.compile_notice(sc)
-    if notice:
-        print(notice, file=sys.stderr, flush=True)
-        solve.warm(sc)
-    ds = solve.run(sc, progress=not args.quiet)
-    paths = outputs.write_outputs(ds, sc, directory, plots=plots)
+    # claim the directory before the solve: a directory that cannot be
+    # written (or that another run is writing) fails now, not after it
+    with outputs.output_set(directory):
+        notice = None if args.quiet else solve.compile_notice(sc)
+        if notice:
+            print(notice, file=sys.stderr, flush=True)
+            solve.warm(sc)
+        ds = solve.run(sc, progress=not args.quiet)
+        paths = outputs.write_outputs(ds, sc, directory, plots=plots)
     if isinstance(paths, dict):
         paths = list(paths.values())
     print(f"{sc.name}: results in {directory}/")
@@ -103,9 +116,11 @@ def _compare(args: argparse.Namespace) -> int:
         raise UserError(f"--jobs: got {args.jobs}; expected a whole number >= 1")
     plan = compare.prepare(args.files if len(args.files) > 1 else args.files[0], times)
     directory = Path(args.output) if args.output is not None else compare.default_directory(plan)
-    _check_output_directory(directory)
-    cmp = compare.execute(plan, jobs=args.jobs, progress=not args.quiet)
-    paths = cmp.write(directory, plots=not args.no_plots)
+    from exodiff.report import outputs
+
+    with outputs.output_set(directory):  # claimed before the runs (see _run)
+        cmp = compare.execute(plan, jobs=args.jobs, progress=not args.quiet)
+        paths = cmp.write(directory, plots=not args.no_plots)
     print(f"{cmp.title}: {len(cmp.variants)} variants compared; results in {directory}/")
     print(compare.format_table(cmp.table))
     print(f"written: {', '.join(p.name for p in paths if p.parent == directory)}; "
@@ -117,14 +132,9 @@ def _sweep(args: argparse.Namespace) -> int:
     from exodiff.studies import sweep as sweeping
     from exodiff.report import sweep_plots as report
 
-    p = sweeping.plan(args.file)
+    p = sweeping.plan(args.file, max_points=args.max_points)
     if args.dry_run:
-        try:
-            print(report.points_table(p), flush=True)
-        except BrokenPipeError:  # "--dry-run | head": the reader has what it wanted
-            import os
-
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print(report.points_table(p), flush=True)  # "| head": main() ends a broken pipe quietly
         return 0
     res = p.base.resolved
     if args.output is not None:
@@ -133,7 +143,6 @@ def _sweep(args: argparse.Namespace) -> int:
         directory = Path(res["output"]["directory"])
     else:
         directory = Path("results") / (p.base.path.stem if p.base.path else "sweep")
-    _check_output_directory(directory)
     try:
         ds = sweeping.sweep(p, jobs=args.jobs, directory=directory, resume=args.resume, scheduler=args.scheduler,
                             dask_local=args.dask_local, save_profiles=args.save_profiles, progress=not args.quiet,
@@ -191,9 +200,11 @@ def _fit(args: argparse.Namespace) -> int:
         directory = Path(res_out["directory"])
     else:
         directory = Path("results") / ((d.base.path.stem if d.base.path else "fit") + "_fit")
-    _check_output_directory(directory)
-    res = fitting.fit(d, jobs=args.jobs, mcmc=args.mcmc, progress=not args.quiet)
-    paths = res.write(directory, plots=not args.no_plots)
+    from exodiff.report import outputs
+
+    with outputs.output_set(directory):  # claimed before the fit (see _run)
+        res = fitting.fit(d, jobs=args.jobs, mcmc=args.mcmc, progress=not args.quiet)
+        paths = res.write(directory, plots=not args.no_plots)
     print(res.text())
     print(f"results in {directory}/: {', '.join(p.name for p in paths)}")
     return 0
@@ -215,7 +226,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    r = sub.add_parser("run", help="run one scenario: result.nc, summary.json, plots",
+    # options of every command that reads scenario files
+    limits = argparse.ArgumentParser(add_help=False)
+    limits.add_argument("--allow-outside", action="store_true",
+                        help="let scenario files name an output.directory or size_distribution outside their own "
+                             "folder (refused by default: docs/scenario.md, 'Paths')")
+    limits.add_argument("--max-memory", metavar="SIZE", type=_memory,
+                        help='most memory a run may need, e.g. "16 GiB" (default: simulation.max_memory, else '
+                             'EXODIFF_MAX_MEMORY, else 4 GiB)')
+    limits.add_argument("--max-points", metavar="N", type=int,
+                        help="most points a sweep may have (default: EXODIFF_MAX_POINTS, else 100000)")
+
+    r = sub.add_parser("run", parents=[limits], help="run one scenario: result.nc, summary.json, plots",
                        description="Run one scenario and write result.nc, summary.json and plots.")
     r.add_argument("file", metavar="FILE", help="scenario file (TOML)")
     r.add_argument("-o", "--output", metavar="DIR",
@@ -224,8 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
     r.set_defaults(func=_run)
 
-    v = sub.add_parser("validate", help="check scenario files without running",
-                       description="Check scenario files without running them.")
+    v = sub.add_parser("validate", parents=[limits], help="check scenario files without running",
+                       description="Check scenario files without running them: everything run, sweep and compare check, "
+                                    "including the [sweep] and [compare] tables and the memory a run needs.")
     v.add_argument("files", metavar="FILE", nargs="+", help="scenario files (TOML)")
     v.set_defaults(func=_validate)
 
@@ -236,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.set_defaults(func=_presets)
 
     s = sub.add_parser(
-        "sweep", help="run a parameter sweep: grid, zip or Latin-hypercube sample of scenario keys",
+        "sweep", parents=[limits], help="run a parameter sweep: grid, zip or Latin-hypercube sample of scenario keys",
         description="Run every point of the scenario's [sweep] table (grid, zip or Latin-hypercube sample) and "
                     "write one NetCDF per finished point (DIR/points/), the combined sweep.nc, plots, and for a "
                     "sample the sensitivity ranking (sensitivity.csv).",
@@ -269,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_sweep)
 
     c = sub.add_parser(
-        "compare", help="compare formulations or delivery methods side by side",
+        "compare", parents=[limits], help="compare formulations or delivery methods side by side",
         description="Run scenarios side by side and write a metrics table (console, CSV, Markdown), overlay "
                     "plots, per-variant results and one self-contained HTML report. Give several scenario "
                     "files (one variant each), or one file with a [compare] table of variants.",
@@ -316,7 +339,10 @@ def main(argv: list[str] | None = None) -> int:
     """
     try:
         args = build_parser().parse_args(argv)
-        return args.func(args)
+        with _limits(args):
+            status = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return status
     except UserError as exc:
         for line in exc.lines():
             _err(line)
@@ -324,3 +350,42 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # "exodiff presets | head": the reader has what it wanted; no traceback,
+        # and nothing more to write (stdout to devnull, so the exit flush is quiet)
+        import os
+
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):  # no real stdout (tests capture it)
+            pass
+        return 0
+
+
+def _memory(text: str) -> float:
+    """``--max-memory`` as bytes (argparse type: a bad value is a usage error, exit 2)."""
+    from exodiff import units
+
+    try:
+        value = units.to_si(text, "B")
+    except (units.UnitParseError, units.DimensionError) as exc:
+        raise argparse.ArgumentTypeError(f'got {text!r} ({exc}); expected an amount of memory, e.g. "16 GiB"')
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f'got {text!r}; expected an amount of memory > 0, e.g. "16 GiB"')
+    return value
+
+
+def _limits(args: argparse.Namespace):
+    """The command-line limits (--allow-outside, --max-memory) around the command, when given."""
+    import contextlib
+
+    stack = contextlib.ExitStack()
+    if getattr(args, "allow_outside", False):
+        from exodiff.scenario.core import outside_paths_allowed
+
+        stack.enter_context(outside_paths_allowed())
+    if getattr(args, "max_memory", None) is not None:
+        from exodiff.scenario.budget import memory_limit
+
+        stack.enter_context(memory_limit(args.max_memory))
+    return stack

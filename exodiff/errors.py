@@ -37,8 +37,19 @@ class Issue:
     def __str__(self) -> str:
         where = f"{self.file}: {self.key}" if self.key else f"{self.file}"
         if self.given:
-            return f"{where}: got {self.given}; expected {self.expected}"
-        return f"{where}: {self.expected}"
+            return one_line(f"{where}: got {self.given}; expected {self.expected}")
+        return one_line(f"{where}: {self.expected}")
+
+
+# Every character str.splitlines() breaks at, shown escaped: one issue is one line,
+# whatever a file's keys and values hold.
+_LINE_BREAKS = {c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
+                for c in (0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x85, 0x2028, 0x2029)}
+
+
+def one_line(text: str) -> str:
+    """``text`` with line breaks (``\\n``, ``\\x85``, ``\\u2028`` ...) escaped: a message is one line."""
+    return text.translate(_LINE_BREAKS)
 
 
 class UserError(Exception):

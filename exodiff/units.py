@@ -101,12 +101,64 @@ _DIMENSION_NAMES = {
     "[particle] / [length] ** 3": "particles per volume",
     "[mass] / [length] ** 3": "a mass per volume",
     "[substance] / [length] ** 3": "a molar concentration",
+    "[information]": "an amount of memory",
     "dimensionless": "a pure number (no units)",
 }
 
 # A quantity string must start with a number: pint happily reads "um" as
 # 1 um, which is far more likely a slip than an intention.
 _LEADING_NUMBER = re.compile(r"^\s*[-+]?(\d|\.\d|inf|nan)", re.IGNORECASE)
+
+#: Longest quantity text read (a real one is a few tens of characters).
+MAX_TEXT_LENGTH = 100
+#: Largest power of a unit (``cm^3``, ``m^-2``): enough for any physical quantity.
+MAX_UNIT_POWER = 9
+#: Deepest nesting of parentheses in a unit expression.
+MAX_PAREN_DEPTH = 3
+
+# What a quantity text may hold, checked before pint sees it: pint's parser
+# evaluates arithmetic on unbounded Python integers ("9**9**9 um" runs
+# forever, "2**2000 um" overflows), so the text must be one number and then
+# plain unit arithmetic: unit names, "*", "/", spaces, parentheses, small
+# integer powers of units (^ or **) and the factor 1 ("1/h").
+_NUMBER = re.compile(r"\s*[-+]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|inf|nan)", re.IGNORECASE)
+_UNIT_TOKEN = re.compile(
+    r"(?P<space>\s+)|(?P<power>(?:\^|\*\*)\s*(?P<exp>[-+]?\d+))|(?P<op>[*/])|(?P<open>\()|(?P<close>\))"
+    r"|(?P<one>1(?![\d.eE]))|(?P<name>[A-Za-z_%\u00b0\u00b5\u03bc\u03a9\u212b\u00c5][A-Za-z0-9_\u00b5\u03bc]*)")
+
+
+def _check_syntax(text: str) -> None:
+    """Refuse anything but ``<number> <plain unit arithmetic>`` (see :data:`_UNIT_TOKEN`)."""
+    if len(text) > MAX_TEXT_LENGTH:
+        raise UnitParseError(f"longer than {MAX_TEXT_LENGTH} characters")
+    m = _NUMBER.match(text)
+    if m is None:
+        raise UnitParseError("a number must come first")
+    pos, depth, prev = m.end(), 0, "number"
+    while pos < len(text):
+        t = _UNIT_TOKEN.match(text, pos)
+        if t is None:
+            raise UnitParseError(f"unexpected {text[pos]!r} after the number: give one number, then units "
+                                 "(names, *, /, ^ with a whole power), e.g. \"2 mg/cm^2\"")
+        kind = t.lastgroup if t.lastgroup != "exp" else "power"
+        if kind == "power":
+            if prev not in ("name", "close"):
+                raise UnitParseError("a power (^ or **) only of a unit, e.g. \"cm^2\"; no powers of numbers")
+            if abs(int(t.group("exp"))) > MAX_UNIT_POWER:
+                raise UnitParseError(f"a unit power of at most {MAX_UNIT_POWER}")
+        elif kind == "open":
+            depth += 1
+            if depth > MAX_PAREN_DEPTH:
+                raise UnitParseError(f"parentheses nested at most {MAX_PAREN_DEPTH} deep")
+        elif kind == "close":
+            depth -= 1
+            if depth < 0:
+                raise UnitParseError("unbalanced parentheses")
+        if kind != "space":
+            prev = kind
+        pos = t.end()
+    if depth:
+        raise UnitParseError("unbalanced parentheses")
 
 
 class UnitParseError(ValueError):
@@ -146,6 +198,7 @@ def parse(text: str) -> pint.Quantity:
         raise UnitParseError("empty text")
     if not _LEADING_NUMBER.match(text):
         raise UnitParseError("a number must come first")
+    _check_syntax(text)
     try:
         q = ureg.Quantity(text)
     except pint.UndefinedUnitError as exc:
@@ -158,6 +211,8 @@ def parse(text: str) -> pint.Quantity:
     m = q.magnitude
     if isinstance(m, bool) or not isinstance(m, (int, float)):
         raise UnitParseError("not a single number with units")
+    if not math.isfinite(m) and not math.isnan(m):  # "1e400 um": NaN is left to the range checks
+        raise UnitParseError("the number is too large to represent (not finite)")
     return q
 
 

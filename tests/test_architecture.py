@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "exodiff"
 
 #: stage of each top-level module or sub-package, lowest first (docs/dev/architecture.md)
 RANKS = {
-    "_version": 0, "_callable": 0, "errors": 0, "units": 0, "data": 0, "kernels": 0,
+    "_version": 0, "_callable": 0, "_io": 0, "errors": 0, "units": 0, "data": 0, "kernels": 0,
     "physics": 1,
     "geometry": 2,
     "scenario": 3,
@@ -32,7 +32,7 @@ RANKS = {
 }
 
 #: stages a study may import: it calls run() on changed scenarios, never the stages below it
-STUDIES_MAY_IMPORT = {"_version", "_callable", "errors", "units", "data", "scenario", "results", "report", "run",
+STUDIES_MAY_IMPORT = {"_version", "_callable", "_io", "errors", "units", "data", "scenario", "results", "report", "run",
                       "studies"}
 
 

@@ -136,7 +136,10 @@ def test_failed_run_writes_nothing(tmp_path, monkeypatch, capsys):
 
 
 def test_interrupted_output_leaves_no_partial_file(tmp_path, monkeypatch):
-    """Ctrl-C while plots are written: finished files are complete, no temporary file remains."""
+    """Ctrl-C while plots are written: the earlier complete set stays as it was, no temporary file remains.
+
+    (Issue 14: a run's files are one unit; before, the files finished before
+    the interruption replaced their old versions beside the old plots.)"""
     import matplotlib.figure
 
     from exodiff.report import outputs
@@ -147,10 +150,14 @@ def test_interrupted_output_leaves_no_partial_file(tmp_path, monkeypatch):
         Path(fname).write_bytes(b"partial")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", interrupted)
     out = tmp_path / "out"
+    outputs.write_outputs(ds, None, out, plots=False)  # an earlier, complete set
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", interrupted)
     with pytest.raises(KeyboardInterrupt):
         outputs.write_outputs(ds, None, out, plots=True)
     assert sorted(p.name for p in out.iterdir()) == ["result.nc", "summary.json"]
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
     with xr.open_dataset(out / "result.nc") as back:
         np.testing.assert_array_equal(back["amount"].values, ds["amount"].values)

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 
 import exodiff
-from exodiff.errors import ScenarioError
 from exodiff.scenario.core import load_scenario, to_toml
 
 D_KEY = "skin.layers.membrane.diffusivity"

@@ -219,3 +219,25 @@ def equivalent_radius(geom: dl.ChannelGeometry) -> float:
     """
     a, b = geom.radius, geom.bottom_radius
     return math.sqrt((a * a + a * b + b * b) / 3.0)
+
+
+def unit_cell_layout(geom: dl.ChannelGeometry, resolution: Any) -> dict[str, Any]:
+    """How a channel is laid out on the unit-cell grid: the grid's channel arguments and resolution.
+
+    A cone without a coagulated rim is solved as the cone (a staircase); a
+    cone with a rim as the cylinder of equal volume (:func:`equivalent_radius`).
+    ``cells`` of a resolution table sizes the 1D column only; the unit
+    cell then takes ``nr``, ``nz``, ``dr``, ``dz`` (or ``"auto"``).
+
+    Returns
+    -------
+    dict
+        ``channel_radius``, ``channel_bottom_radius``, ``channel_depth``,
+        ``density``, ``coag_width``, ``resolution``.
+    """
+    cone = geom.bottom_radius < geom.radius and geom.coagulation_width == 0.0
+    if isinstance(resolution, dict) and "cells" in resolution:
+        resolution = {k: v for k, v in resolution.items() if k != "cells"} or "auto"
+    return {"channel_radius": geom.radius if cone else equivalent_radius(geom),
+            "channel_bottom_radius": geom.bottom_radius if cone else None, "channel_depth": geom.depth,
+            "density": geom.density, "coag_width": geom.coagulation_width, "resolution": resolution}

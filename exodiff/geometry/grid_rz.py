@@ -349,6 +349,55 @@ def _parse_resolution(resolution):
     raise ValueError(f"resolution must be 'auto', (nr, nz) or a dict with nr/nz/dr/dz, got {resolution!r}")
 
 
+def _plan(thicknesses, radius, channel_radius, channel_depth, coag_width, coag_bottom, resolution, stretch,
+          radial_ratio, wall_fraction, channel_bottom_radius):
+    """The depth and radial segments of a unit cell, with their cell counts (nothing of grid size allocated).
+
+    Returns ``(zsegs, depth segments scaled, radial segments scaled, (rc, dc, w, w_bottom, rb))``.
+    """
+    total = float(sum(thicknesses))
+    rc, dc, w = float(channel_radius), float(channel_depth), float(coag_width)
+    if rc > 0.0 and not 0.0 < dc <= total * (1 + 1e-12):
+        raise ValueError(f"channel depth {dc * 1e6:.4g} um must be in (0, {total * 1e6:.4g}] um (the skin modelled)")
+    if w < 0.0:
+        raise ValueError(f"coagulation width must be >= 0, got {w!r}")
+    if rc <= 0.0:
+        dc, w = 0.0, 0.0
+    rb = None
+    if rc > 0.0 and channel_bottom_radius is not None and float(channel_bottom_radius) < rc * (1 - 1e-12):
+        rb = float(channel_bottom_radius)
+        if not rb > 0.0:
+            raise ValueError(f"channel bottom radius must be positive, got {rb!r} m")
+        if w > 0.0:
+            raise ValueError("a conical channel with a coagulation zone is not supported; "
+                             "use the cylinder of equal volume")
+    w_bottom = w if coag_bottom else 0.0
+    cuts = []
+    if rc > 0.0:
+        cuts.append(min(dc, total))
+        if w_bottom > 0.0:
+            cuts.append(min(dc + w_bottom, total))
+    nr, nz, dr, dz = _parse_resolution(resolution)
+    zsegs, _ = _depth_segments(thicknesses, cuts, stretch)
+    segs = _scaled([s for s, _ in zsegs], nz, dz)
+    rsegs = _scaled(_radial_segments(radius, rc, w, radial_ratio, wall_fraction, rb), nr, dr)
+    return zsegs, segs, rsegs, (rc, dc, w, w_bottom, rb)
+
+
+def unit_cell_shape(thicknesses, *, radius, channel_radius=0.0, channel_depth=0.0, coag_width=0.0,
+                    coag_bottom=True, resolution="auto", stretch=DEFAULT_STRETCH,
+                    radial_ratio=DEFAULT_RADIAL_RATIO, wall_fraction=AUTO_WALL_FRACTION,
+                    channel_bottom_radius=None) -> tuple[int, int]:
+    """``(nz, nr)`` of :func:`unit_cell_grid` with the same arguments, without building the grid.
+
+    Cheap whatever the resolution asks for (no array of the grid's size is
+    made), so validation can refuse a grid too large to hold in memory.
+    """
+    _, segs, rsegs, _ = _plan([float(h) for h in thicknesses], radius, channel_radius, channel_depth, coag_width,
+                              coag_bottom, resolution, stretch, radial_ratio, wall_fraction, channel_bottom_radius)
+    return sum(s.cells for s in segs), sum(s.cells for s in rsegs)
+
+
 def unit_cell_grid(thicknesses, *, radius, channel_radius=0.0, channel_depth=0.0, coag_width=0.0,
                    coag_bottom=True, resolution="auto", stretch=DEFAULT_STRETCH,
                    radial_ratio=DEFAULT_RADIAL_RATIO, wall_fraction=AUTO_WALL_FRACTION,
@@ -390,33 +439,11 @@ def unit_cell_grid(thicknesses, *, radius, channel_radius=0.0, channel_depth=0.0
     """
     thicknesses = [float(h) for h in thicknesses]
     total = float(sum(thicknesses))
-    rc, dc, w = float(channel_radius), float(channel_depth), float(coag_width)
-    if rc > 0.0 and not 0.0 < dc <= total * (1 + 1e-12):
-        raise ValueError(f"channel depth {dc * 1e6:.4g} um must be in (0, {total * 1e6:.4g}] um (the skin modelled)")
-    if w < 0.0:
-        raise ValueError(f"coagulation width must be >= 0, got {w!r}")
-    if rc <= 0.0:
-        dc, w = 0.0, 0.0
-    rb = None
-    if rc > 0.0 and channel_bottom_radius is not None and float(channel_bottom_radius) < rc * (1 - 1e-12):
-        rb = float(channel_bottom_radius)
-        if not rb > 0.0:
-            raise ValueError(f"channel bottom radius must be positive, got {rb!r} m")
-        if w > 0.0:
-            raise ValueError("a conical channel with a coagulation zone is not supported; "
-                             "use the cylinder of equal volume")
-    w_bottom = w if coag_bottom else 0.0
-    cuts = []
-    if rc > 0.0:
-        cuts.append(min(dc, total))
-        if w_bottom > 0.0:
-            cuts.append(min(dc + w_bottom, total))
-    nr, nz, dr, dz = _parse_resolution(resolution)
-
-    # depth
-    zsegs, _ = _depth_segments(thicknesses, cuts, stretch)
-    segs = _scaled([s for s, _ in zsegs], nz, dz)
+    zsegs, segs, rsegs, (rc, dc, w, w_bottom, rb) = _plan(
+        thicknesses, radius, channel_radius, channel_depth, coag_width, coag_bottom, resolution, stretch,
+        radial_ratio, wall_fraction, channel_bottom_radius)
     faces = [np.zeros(1)]
+
     layer_of_cell = []
     for s, (_, idx) in zip(segs, zsegs):
         faces.append(s.faces()[1:])
@@ -432,7 +459,6 @@ def unit_cell_grid(thicknesses, *, radius, channel_radius=0.0, channel_depth=0.0
     zgrid = LayeredGrid(zf, 0.5 * (zf[1:] + zf[:-1]), zw, layer_of_cell, slices)
 
     # radius
-    rsegs = _scaled(_radial_segments(radius, rc, w, radial_ratio, wall_fraction, rb), nr, dr)
     rf = _stack(rsegs)
     rf[0], rf[-1] = 0.0, radius
 

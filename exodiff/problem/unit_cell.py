@@ -359,7 +359,7 @@ def unit_cell_problem(resolved, layers, base, particle_diameter: float | None = 
         (Stokes-Einstein, or a given one scaled as in 1D) and the follicle
         entry factor are the class's.
     """
-    from exodiff.geometry.channels import channel_geometry, equivalent_radius
+    from exodiff.geometry.channels import channel_geometry, unit_cell_layout
     from exodiff.physics.coefficients import Active
 
     geom = channel_geometry(resolved, particle_diameter)
@@ -367,12 +367,7 @@ def unit_cell_problem(resolved, layers, base, particle_diameter: float | None = 
     if particle_diameter is not None:
         active = active.with_radius(0.5 * particle_diameter)
     d_free = active.d_free("the open channel holds formulation fluid")
-    sim = resolved["simulation"]
-    res = sim.get("resolution", "auto")
-    if isinstance(res, dict) and "cells" in res:
-        res = {k: v for k, v in res.items() if k != "cells"} or "auto"
-    closure = geom.closure_time
-    cone = geom.bottom_radius < geom.radius and geom.coagulation_width == 0.0
+    layout = unit_cell_layout(geom, resolved["simulation"].get("resolution", "auto"))
     app = base.application(layers=tuple(layers), meta={"channel_kind": geom.kind})
     if base.has_receptor:
         # the unit cell has no receptor node: a Franz cell is solved under sink conditions (no back-pressure;
@@ -382,13 +377,10 @@ def unit_cell_problem(resolved, layers, base, particle_diameter: float | None = 
     for key in ("receptor_depth", "receptor_partition", "sampling_times", "sample_fraction"):
         app.pop(key)
     problem = ProblemRZ.from_layers(
-        **app,
-        channel_radius=geom.radius if cone else equivalent_radius(geom),
-        channel_bottom_radius=geom.bottom_radius if cone else None, channel_depth=geom.depth, density=geom.density,
-        open_diffusivity=d_free, open_partition=geom.entry_factor, closure_time=closure,
-        closure_delay=geom.delay,
-        coag_width=geom.coagulation_width, coag_diffusivity_factor=geom.coagulation_diffusivity_factor,
-        coag_partition_factor=geom.coagulation_partition_factor, resolution=res)
+        **app, **layout,
+        open_diffusivity=d_free, open_partition=geom.entry_factor, closure_time=geom.closure_time,
+        closure_delay=geom.delay, coag_diffusivity_factor=geom.coagulation_diffusivity_factor,
+        coag_partition_factor=geom.coagulation_partition_factor)
     return problem, geom
 
 

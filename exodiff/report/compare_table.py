@@ -92,33 +92,65 @@ def format_table(table, digits: int = 3) -> str:
     return "\n".join(out)
 
 
+_MARKDOWN_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*[]|~"})
+
+
+def markdown_text(text) -> str:
+    """Text shown literally in Markdown: HTML escaped (``<script>`` stays text), the marks of emphasis,
+    links, code and table cells backslashed, line breaks as spaces (a table cell is one line)."""
+    import html
+
+    t = " ".join(str(text).split())
+    return html.escape(t, quote=False).translate(_MARKDOWN_SPECIAL)
+
+
 def to_markdown(table, digits: int = 3) -> str:
-    """The table as GitHub Markdown: one row per metric (label and name), one column per variant."""
+    """The table as GitHub Markdown: one row per metric (label and name), one column per variant.
+
+    Every name and label is escaped (:func:`markdown_text`): names come from
+    scenario files, which may come from someone else.
+    """
     names = [str(n) for n in table["variant"].values]
-    esc = lambda s: str(s).replace("|", "\\|")  # noqa: E731
+    esc = markdown_text
     lines = ["| metric | key | " + " | ".join(esc(n) for n in names) + " |",
              "|---|---|" + "---:|" * len(names)]
     for label, key, cells in rows(table, digits):
-        lines.append(f"| {esc(label)} | `{key}` | " + " | ".join(esc(c) for c in cells) + " |")
+        lines.append(f"| {esc(label)} | `{key.replace('`', '')}` | " + " | ".join(esc(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+#: First characters that make a spreadsheet read a cell as a formula (CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(text) -> str:
+    """A text cell safe to open in a spreadsheet: a leading ``'`` when it would start a formula (``=cmd``)."""
+    t = str(text)
+    return "'" + t if t.startswith(_FORMULA_START) else t
+
+
+def _csv_read_text(text: str) -> str:
+    return text[1:] if text.startswith("'") and text[1:].startswith(_FORMULA_START) else text
 
 
 def to_csv(table, path=None) -> str:
     """The table as CSV, one row per variant, one column per metric, full precision.
 
     Columns ``variant``, ``title``, then every metric name of the table; an
-    empty cell is NaN (no value).  Written atomically to ``path`` when given.
+    empty cell is NaN (no value).  Text cells that a spreadsheet would read as
+    a formula get a leading ``'`` (:func:`csv_text`; :func:`read_csv` drops
+    it).  Written atomically to ``path`` when given.
     """
     keys = list(table.data_vars)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["variant", "title", *keys])
     for i, name in enumerate(table["variant"].values):
-        row = [str(name), str(table["title"].values[i])]
+        row = [csv_text(name), csv_text(table["title"].values[i])]
         for k in keys:
             x = table[k].values[i]
             if isinstance(x, str):
-                row.append(x)
+                row.append(csv_text(x))
             else:
                 x = float(x)
                 row.append("" if math.isnan(x) else repr(x))
@@ -134,9 +166,9 @@ def read_csv(path) -> dict[str, dict[str, Any]]:
     out = {}
     with open(path, newline="") as fh:
         for row in csv.DictReader(fh):
-            name = row.pop("variant")
-            out[name] = {k: (v if k in ("title", "target_layer") else (math.nan if v == "" else float(v)))
-                         for k, v in row.items()}
+            name = _csv_read_text(row.pop("variant"))
+            out[name] = {k: (_csv_read_text(v) if k in ("title", "target_layer") else
+                             (math.nan if v == "" else float(v))) for k, v in row.items()}
     return out
 
 

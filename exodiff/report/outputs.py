@@ -1,32 +1,209 @@
-"""Writing a run's outputs: nothing half-written.
+"""Writing a run's outputs: nothing half-written, never a mixed set.
 
-Every file is written to a temporary name in the target directory and
-renamed when complete (``os.replace`` is atomic on POSIX), so an interrupted
-or failed run leaves either the previous complete file or none.
+Every file is written to a temporary name and renamed when complete
+(:func:`atomic_path`: flushed to disk, then ``os.replace``), so an
+interrupted or failed write leaves the previous complete file or none.
+
+The files of one run (or one comparison) are one unit (:class:`OutputSet`):
+they are written into a temporary sibling directory ``.DIR.tmp-<pid>-<id>``,
+flushed to disk, and swapped in for ``DIR`` in one step (``renameat2`` exchange on
+Linux; elsewhere two renames), after which the old set is deleted.  A
+kill -9 at any moment leaves the old set or the new one, never a new
+``result.nc`` beside an old ``summary.json``.  A lock file ``.DIR.lock``
+(``fcntl.flock``) beside ``DIR`` refuses a second run into the same
+directory while the first one holds it; temporaries of killed runs are
+removed by the next run that takes the lock.  ``DIR`` is replaced only when
+it is empty or holds only outputs of exodiff (:data:`OUTPUT_NAMES`, and
+sub-folders of them): a directory of other files is refused, never deleted.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import fnmatch
 import json
 import math
 import os
+import shutil
+import uuid
 from pathlib import Path
 
+from exodiff._io import DirLock, claim_directory, exchange, fsync_dir, fsync_file, remove_made
+from exodiff.errors import UserError
 from exodiff.results.metrics import summary
+
+#: Names of files exodiff writes into a run or comparison directory (a directory of only these may be replaced).
+OUTPUT_NAMES = ("result.nc", "summary.json", "metrics.csv", "metrics.md", "report.html", "fit.json", "fitted.toml",
+                "*.png", ".*.tmp-*")
 
 
 @contextlib.contextmanager
 def atomic_path(path: Path):
-    """Yield a temporary sibling of ``path``; rename it to ``path`` on success."""
+    """Yield a temporary sibling of ``path``; flush it and rename it to ``path`` on success."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         yield tmp
+        fsync_file(tmp)
         os.replace(tmp, path)
+        fsync_dir(path.parent)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _ours(directory: Path, depth: int = 0) -> list[str]:
+    """Entries of ``directory`` that exodiff did not write (empty when it may be replaced)."""
+    foreign = []
+    for entry in sorted(directory.iterdir()):
+        if entry.is_dir() and not entry.is_symlink() and depth == 0:
+            if _ours(entry, 1):
+                foreign.append(entry.name + "/")
+        elif entry.is_symlink() or not entry.is_file() or \
+                not any(fnmatch.fnmatchcase(entry.name, pat) for pat in OUTPUT_NAMES):
+            foreign.append(entry.name)
+    return foreign
+
+
+_ACTIVE: contextvars.ContextVar[dict] = contextvars.ContextVar("exodiff_output_sets", default={})
+
+
+class OutputSet:
+    """The files of one run, written as one unit into ``directory`` (see the module docstring).
+
+    Use :func:`output_set`; :meth:`prepare` checks and claims the directory
+    before anything long happens (a user error there is one line, and
+    nothing is left behind), :attr:`staging` is where the files go,
+    :meth:`commit` swaps them in, :meth:`abort` drops them.
+    """
+
+    def __init__(self, directory):
+        self.given = Path(directory)
+        self.final = self.given
+        self.staging: Path | None = None
+        self.run_id = uuid.uuid4().hex[:12]
+        self._lock: DirLock | None = None
+        self._made: list[Path] = []
+
+    def _fail(self, why: str) -> UserError:
+        return UserError(f"{self.given}: {why}")
+
+    def prepare(self) -> "OutputSet":
+        d = self.given
+        if d.is_symlink() and not d.exists():
+            raise self._fail("output directory is a symlink to nothing (dangling); expected a directory (-o DIR)")
+        if d.exists() and not d.is_dir():
+            raise self._fail("output directory is an existing file; expected a directory (-o DIR)")
+        if d.is_symlink():
+            d = Path(os.path.realpath(d))  # replace what it points to, keep the link
+        self.final = d
+        if d.exists():
+            foreign = _ours(d)
+            if foreign:
+                shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+                raise self._fail(f"output directory holds files exodiff did not write ({shown}); expected an "
+                                 "empty directory or the outputs of an earlier run (they are replaced): give "
+                                 "another -o DIR")
+        parent = d.parent
+        self._lock, self._made = claim_directory(d, self.given)
+        for stale in [*parent.glob(f".{d.name}.tmp-*"), *parent.glob(f".{d.name}.old-*")]:
+            shutil.rmtree(stale, ignore_errors=True)  # of killed runs: the lock is ours
+        self.staging = parent / f".{d.name}.tmp-{os.getpid()}-{self.run_id}"
+        try:
+            self.staging.mkdir()
+        except OSError as exc:
+            self._cleanup()
+            raise self._fail(f"cannot write here ({exc.strerror or exc}); expected a writable directory "
+                             "(-o DIR)") from None
+        return self
+
+    def _flush(self) -> None:
+        """Every written file and folder to disk, before the swap makes them the outputs."""
+        for p in sorted(self.staging.rglob("*")):
+            if p.is_file():
+                fsync_file(p)
+        for p in [*(q for q in self.staging.rglob("*") if q.is_dir()), self.staging]:
+            fsync_dir(p)
+
+    def commit(self) -> None:
+        """Swap the written set in for the directory's old content, then delete the old set."""
+        try:
+            self._flush()
+            d, parent = self.final, self.final.parent
+            if d.exists():
+                if exchange(self.staging, d):
+                    old = self.staging  # now holds the old set
+                else:
+                    old = parent / f".{d.name}.old-{os.getpid()}-{self.run_id}"
+                    os.rename(d, old)
+                    os.rename(self.staging, d)
+            else:
+                os.rename(self.staging, d)
+                old = None
+            fsync_dir(parent)
+            self.staging = None
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        finally:
+            self.abort()
+
+    def abort(self) -> None:
+        """Drop what was written; release the lock; remove directories :meth:`prepare` made."""
+        if self.staging is not None:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            self.staging = None
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+        if not self.final.exists():
+            remove_made(self._made)
+        self._made = []
+
+
+def _key(directory) -> str:
+    return os.path.realpath(os.fspath(directory))
+
+
+@contextlib.contextmanager
+def output_set(directory):
+    """Claim ``directory`` for one set of outputs; write them with :func:`write_outputs` inside the block.
+
+    On leaving the block normally the set is swapped in; on an exception
+    (a solver stop, Ctrl-C) nothing is written.  Nested use for the same
+    directory joins the outer set.
+
+    Raises
+    ------
+    UserError
+        The directory cannot be written, holds foreign files, or another
+        exodiff process is writing it.
+    """
+    active = _ACTIVE.get()
+    key = _key(directory)
+    if key in active:
+        yield active[key]
+        return
+    out = OutputSet(directory).prepare()
+    token = _ACTIVE.set({**active, key: out, _key(out.final): out})
+    try:
+        yield out
+    except BaseException:
+        out.abort()
+        raise
+    else:
+        out.commit()
+    finally:
+        _ACTIVE.reset(token)
+
+
+def staging_dir(directory) -> Path | None:
+    """Where files for ``directory`` go inside an active :func:`output_set`, else None."""
+    out = _ACTIVE.get().get(_key(directory))
+    return None if out is None else out.staging
 
 
 def _clean(obj):
@@ -74,7 +251,14 @@ def write_outputs(ds, sc=None, directory=None, plots: bool = True, times=None) -
     if directory is None:
         stem = Path(sc.path).stem if sc is not None and getattr(sc, "path", None) else "run"
         directory = Path("results") / stem
-    out = Path(directory)
+    with output_set(directory) as out_set:
+        written = write_run_files(ds, res, out_set.staging, plots, times)
+        return [Path(directory) / p.relative_to(out_set.staging) for p in written]
+
+
+def write_run_files(ds, res: dict, out: Path, plots: bool = True, times=None) -> list[Path]:
+    """Write ``result.nc``, ``summary.json`` and the plots into ``out`` (a staging directory); return the paths."""
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = [write_netcdf(ds, out / "result.nc")]
     target = res.get("formulation", {}).get("target_layer")

@@ -20,12 +20,15 @@ through :meth:`Scenario.replace`.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import copy
 import dataclasses
 import difflib
 import json
 import math
 import numbers
+import os
 import re
 import tomllib
 from functools import lru_cache
@@ -33,10 +36,11 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from exodiff import data, units
+from exodiff._io import FileRefused, format_bytes, is_within, read_bounded
 from exodiff.errors import Issue, ParameterProblem, ScenarioError
 from exodiff.scenario.schema import AMOUNT, DELIVERY_METHODS, LAYER, RESOLUTION, SECTIONS, SUBTABLES, Field
 
-__all__ = ["Scenario", "load_scenario", "to_toml", "clear_preset_cache", "IMPLEMENTED_METHODS", "PLANNED_METHODS"]
+__all__ = ["Scenario", "load_scenario", "to_toml", "clear_preset_cache", "outside_paths_allowed", "IMPLEMENTED_METHODS", "PLANNED_METHODS"]
 
 #: File label of scenarios given as a dict.
 IN_MEMORY = "<scenario>"
@@ -51,6 +55,12 @@ PASS_THROUGH_SECTIONS = ("sweep", "compare", "fit")
 
 #: Compartment names of the result dataset; a layer may not take one.
 RESERVED_LAYER_NAMES = ("vehicle", "degraded", "taken_up", "cleared", "receptor", "sampled", "removed", "released")
+
+#: Largest scenario file read (a real one is a few KiB; docs/scenario.md).
+MAX_SCENARIO_BYTES = 1 << 20
+
+#: Deepest nesting of tables and arrays in a scenario file (a real one nests 4 deep).
+MAX_NESTING = 16
 
 #: Guard against an output interval that would store millions of profiles.
 MAX_OUTPUT_TIMES = 100_000
@@ -608,11 +618,14 @@ def _resolve_simulation(ck: _Checker, raw: dict) -> dict[str, Any]:
     else:
         if interval is None:
             interval = duration / DEFAULT_OUTPUT_INTERVALS
-        n = math.floor(duration / interval * (1 + 1e-12))
-        if n + 1 > MAX_OUTPUT_TIMES:
-            ck.add("simulation.output_interval", f"{_show(raw['output_interval'])} ({n + 1} output times)",
+        count = duration / interval * (1 + 1e-12)  # inf for "1e-308 h": no int() of it
+        if not count + 1 <= MAX_OUTPUT_TIMES:
+            shown = (f"{count + 1:.0f}" if count + 1 < 1e6 else f"{count + 1:.0e}") if math.isfinite(count) \
+                else "more than 1e+308"
+            ck.add("simulation.output_interval", f"{_show(raw['output_interval'])} ({shown} output times)",
                    f"at most {MAX_OUTPUT_TIMES} output times over the duration")
             return sim
+        n = math.floor(count)
         # k * interval, not a running sum: no drift over many steps.
         times = [k * interval for k in range(n + 1)]
         if duration - times[-1] <= 1e-9 * duration:
@@ -687,9 +700,12 @@ def _resolve_receptor(ck: _Checker, raw: dict, bottom: Any, duration: float | No
     return rec
 
 
-def _resolve_output(ck: _Checker, raw: dict, duration: float | None) -> dict[str, Any]:
+def _resolve_output(ck: _Checker, raw: dict, duration: float | None, base_dir: Path | None) -> dict[str, Any]:
     spec = SECTIONS["output"]
     out = ck.table("output.", spec, raw, elsewhere=_elsewhere("output"))
+    if out.get("directory") is not None:
+        d = _scenario_path(ck, "output.directory", out["directory"], base_dir, "written")
+        out["directory"] = None if d is None else str(d)
     out.setdefault("directory", None)
     if "plots" not in raw:
         out["plots"] = spec["plots"].default
@@ -730,9 +746,9 @@ def _resolve_population(ck: _Checker, form: dict[str, Any], raw: dict, base_dir:
         from exodiff.scenario.size_distribution import CSVProblem, read_size_distribution
 
         name = form["size_distribution"]
-        path = Path(name)
-        if not path.is_absolute() and base_dir is not None:
-            path = base_dir / path
+        path = _scenario_path(ck, "formulation.size_distribution", name, base_dir, "read")
+        if path is None:
+            return
         try:
             dist = read_size_distribution(path, label=str(path))
         except CSVProblem as p:
@@ -752,6 +768,48 @@ def _resolve_population(ck: _Checker, form: dict[str, Any], raw: dict, base_dir:
         k = given[0]
         ck.add(f"formulation.{k}", _show(raw.get(k, form[k])),
                'a formulation.diameter too (the median of the log-normal), e.g. "70 nm"')
+
+
+#: Whether a scenario file may name paths outside its own folder (``--allow-outside``).
+_ALLOW_OUTSIDE: contextvars.ContextVar[bool] = contextvars.ContextVar("exodiff_allow_outside", default=False)
+
+
+@contextlib.contextmanager
+def outside_paths_allowed(allowed: bool = True):
+    """Within this block, scenario files may name files and directories outside their folder.
+
+    By default ``output.directory`` and ``formulation.size_distribution`` of a
+    scenario *file* must stay inside the file's folder (symlinks resolved):
+    a scenario from someone else cannot choose where to write or what to
+    read.  ``exodiff --allow-outside`` runs the command inside this block.
+    """
+    token = _ALLOW_OUTSIDE.set(bool(allowed))
+    try:
+        yield
+    finally:
+        _ALLOW_OUTSIDE.reset(token)
+
+
+def _scenario_path(ck: _Checker, key: str, name: str, base_dir: Path | None, verb: str) -> Path | None:
+    """A path a scenario names, relative to its file's folder; None (after an issue) when it leaves it.
+
+    Scenarios given as dicts (no file) keep paths as given, relative to the
+    current directory: the program that builds them chooses.
+    """
+    path = Path(name).expanduser() if name.startswith("~") else Path(name)
+    if base_dir is None:
+        return path
+    if not path.is_absolute():
+        path = Path(os.path.normpath(base_dir / path))
+    if not _ALLOW_OUTSIDE.get() and not is_within(path, base_dir):
+        ck.add(key, _show(name), f"a path inside the scenario file's folder {_show(str(base_dir) or '.')} "
+                                 f"(a scenario file chooses what is {verb} only there; to allow this path run "
+                                 f"with --allow-outside, or give -o DIR on the command line)"
+               if verb == "written" else
+               f"a path inside the scenario file's folder {_show(str(base_dir) or '.')} (a scenario file may read "
+               f"only files beside it; to allow this path run with --allow-outside)")
+        return None
+    return path
 
 
 def _amount_per(text: str, dose_unit: str) -> tuple[float, str]:
@@ -841,7 +899,7 @@ def _resolve(user: dict[str, Any], file: str, default_name: str, base_dir: Path 
                                  resolved["simulation"].get("duration"))
     if receptor is not None:
         resolved["receptor"] = receptor
-    resolved["output"] = _resolve_output(ck, get("output"), resolved["simulation"].get("duration"))
+    resolved["output"] = _resolve_output(ck, get("output"), resolved["simulation"].get("duration"), base_dir)
     form = resolved["formulation"]
     raw_form = get("formulation")
     _resolve_population(ck, form, raw_form, base_dir)
@@ -881,19 +939,39 @@ def _check_physics(ck: _Checker, resolved: dict[str, Any]) -> None:
     for p in channels.check(resolved):
         seen.add(p.key)
         ck.add(p.key, p.given, p.expected)
+    decay: list[float] = []
     for name, layer in skin["layers"].items():
         checks = [layer_coefficients]
         if form.get("cargo") is not None:
             checks.append(lambda f, n, ly, sk: cargo_coefficients(f["cargo"], n, ly, sk))
         for check in checks:
             try:
-                check(form, name, layer, skin)
+                co = check(form, name, layer, skin)
             except ParameterProblem as p:
                 # A missing formulation key shows up once per layer; one line
                 # (the first layer's) says what to add.
                 if p.key not in seen:
                     seen.add(p.key)
                     ck.add(p.key, p.given, p.expected)
+                continue
+            if check is layer_coefficients:
+                decay.append(_decay_length(co))
+    if ck.issues:
+        return
+    from exodiff.scenario import budget
+
+    for key, given, expected in budget.problems(resolved, decay if len(decay) == len(skin["layers"]) else None):
+        ck.add(key, given, expected)
+
+
+def _decay_length(co) -> float:
+    """``sqrt(D / k)`` of a layer's coefficients (inf without first-order loss), as the 1D grid reads it."""
+    try:
+        k = float(co.degradation_rate + co.uptake_rate + co.clearance_rate)
+        d = float(co.diffusivity)
+    except (AttributeError, TypeError):  # a stubbed physics (tests) returns no coefficients
+        return math.inf
+    return math.sqrt(d / k) if k > 0.0 and d > 0.0 else math.inf
 
 
 def _unique(issues: list[Issue]) -> list[Issue]:
@@ -1104,13 +1182,16 @@ def _read(path: Path, label: str) -> tuple[dict[str, Any], str]:
         return ScenarioError([Issue(label, "", "", msg)])
 
     try:
-        raw = path.read_bytes()
+        raw = read_bounded(path, MAX_SCENARIO_BYTES)
     except FileNotFoundError:
         raise fail("no such file") from None
     except IsADirectoryError:
         raise fail("is a directory; expected a TOML scenario file") from None
     except PermissionError:
         raise fail("cannot read the file (permission denied)") from None
+    except FileRefused as exc:
+        raise fail(f"not read: {exc}; expected a TOML scenario file of at most "
+                   f"{format_bytes(MAX_SCENARIO_BYTES)}") from None
     except OSError as exc:
         raise fail(f"cannot read the file ({exc.strerror or exc})") from None
     try:
@@ -1118,10 +1199,29 @@ def _read(path: Path, label: str) -> tuple[dict[str, Any], str]:
     except UnicodeDecodeError as exc:
         raise fail(f"not UTF-8 text (byte {exc.start}); expected a TOML scenario file") from None
     try:
-        return tomllib.loads(text), text
+        user = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         # tomllib's message ends in "(at line L, column C)".
         raise fail(f"TOML syntax error: {exc}") from None
+    except RecursionError:
+        raise fail("TOML nested too deeply (arrays or tables inside one another); expected a scenario file "
+                   "of tables and values") from None
+    if _depth(user) > MAX_NESTING:
+        raise fail(f"TOML nested more than {MAX_NESTING} deep (arrays or tables inside one another); expected a "
+                   "scenario file of tables and values")
+    return user, text
+
+
+def _depth(value: Any) -> int:
+    """How deep tables and arrays nest in ``value`` (iteratively: the value may be deep)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        v, d = stack.pop()
+        deepest = max(deepest, d)
+        if d <= MAX_NESTING:
+            items = v.values() if isinstance(v, dict) else v if isinstance(v, list) else ()
+            stack.extend((x, d + 1) for x in items if isinstance(x, (dict, list)))
+    return deepest
 
 
 def load_scenario(source: str | Path | Mapping[str, Any] | Scenario,

@@ -13,7 +13,7 @@ zero), not literature ranges; literature ranges live with the presets in
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -333,6 +333,9 @@ SIMULATION = {
                     low_open=True, high=0.1, default=1e-5),
     "resolution": Field("resolution", '"auto", or a table { dz = "1 um" } (largest cell) or '
                         "{ cells = 80 } (cells per layer).", default="auto", example='"auto"'),
+    "max_memory": _q("Most memory the run may need (estimated at validation: cells x output times x columns, "
+                     "docs/scenario.md); default 4 GiB. EXODIFF_MAX_MEMORY and --max-memory override it.", "B",
+                     "an amount of memory", '"8 GiB"', low=0.0, low_open=True),
 }
 
 #: Keys of a ``simulation.resolution`` table (instead of ``"auto"``); exactly one is given.

@@ -14,11 +14,15 @@ accepts
 - extra columns (standard errors, ...) after the first two, ignored.
 
 The second column is the number of particles in the row's bin (a number
-concentration in any unit: only ratios matter).  Everything else is an
-error naming the file and the line: a non-numeric row after the data began,
-a diameter <= 0, a negative or non-finite concentration, no positive
-concentration at all.  This module only reads; the split into size classes
-is :mod:`exodiff.physics.distribution`.
+concentration in any unit: only ratios matter; columns with values above
+1e100 are divided by their largest value).  Everything else is an error
+naming the file and the line: a non-numeric row after the data began, a
+diameter outside the range of ``formulation.diameter`` (> 0, <= 10 um), a
+negative or non-finite concentration, no positive concentration at all, a
+header naming a diameter unit this reader does not know (``"Size
+(parsec)"``), a file that is not a regular file or is larger than
+:data:`MAX_BYTES`.  This module only reads; the split into size classes is
+:mod:`exodiff.physics.distribution`.
 """
 
 from __future__ import annotations
@@ -30,13 +34,25 @@ from pathlib import Path
 
 import numpy as np
 
+from exodiff._io import FileRefused, format_bytes, read_bounded
+from exodiff.scenario.schema import FORMULATION
+
 __all__ = ["CSVProblem", "SizeDistribution", "read_size_distribution"]
 
 #: Diameter units recognised in a header, to metres.
 UNITS = {"nm": 1e-9, "um": 1e-6, "µm": 1e-6, "μm": 1e-6, "micron": 1e-6, "microns": 1e-6, "mm": 1e-3, "m": 1.0}
 _UNIT_IN_HEADER = re.compile(r"[\(\[]\s*(nm|um|µm|μm|microns?|mm|m)\s*[\)\]]|/\s*(nm|um|µm|μm|microns?|mm|m)\b",
                              re.IGNORECASE)
+# Any unit-like text of the first header field: "(parsec)", "[au]", "/ furlong".
+_ANY_UNIT_IN_HEADER = re.compile(r"[\(\[]\s*([^\)\]]{1,20}?)\s*[\)\]]|/\s*([A-Za-z\u00b5\u03bc]+)\s*$")
 _DECIMAL_COMMA = re.compile(r"^[-+]?\d*,\d+([eE][-+]?\d+)?$")
+
+#: Largest file read (an instrument export is a few KiB; docs/scenario.md).
+MAX_BYTES = 10 << 20
+#: The range of a diameter: that of ``formulation.diameter``.
+DIAMETER = FORMULATION["diameter"]
+#: Concentrations above this are divided by the column's largest (only ratios matter).
+_RESCALE_ABOVE = 1e100
 
 EXPECTED_ROW = ("two numbers, diameter and concentration, separated by a comma, semicolon or tab "
                 "(header lines only before the data)")
@@ -100,14 +116,29 @@ def _number(text: str) -> float | None:
         return None
 
 
-def _unit_of(header: list[str]) -> str | None:
-    """Diameter unit named in the header lines (the last line naming one wins)."""
+def _unit_of(header: list[tuple[int, str]], name: str) -> str | None:
+    """Diameter unit named in the header lines (the last line naming one wins).
+
+    Raises
+    ------
+    CSVProblem
+        No line names a known unit, and the column header (the line just
+        before the data) names another one in its first field.
+    """
     unit = None
-    for line in header:
+    for _, line in header:
         first = _split(line)[0] if _split(line) else line
         m = _UNIT_IN_HEADER.search(first) or _UNIT_IN_HEADER.search(line)
         if m:
             unit = (m.group(1) or m.group(2)).lower()
+    if unit is None and header:
+        lineno, line = header[-1]
+        first = _split(line)[0] if _split(line) else line
+        other = _ANY_UNIT_IN_HEADER.search(first)
+        if other:
+            given = other.group(1) or other.group(2)
+            raise CSVProblem(name, lineno, f"diameter unit {_show(given)}",
+                             "a diameter unit nm, um, micron, mm or m in the header, e.g. \"Bin centre (nm)\"")
     return unit
 
 
@@ -139,20 +170,24 @@ def read_size_distribution(path: str | Path, label: str | None = None) -> SizeDi
     """
     name = label or str(path)
     try:
-        raw = Path(path).read_bytes()
+        raw = read_bounded(Path(path), MAX_BYTES)
     except FileNotFoundError:
         raise CSVProblem(name, None, "no such file", "a CSV file of diameter and concentration") from None
     except IsADirectoryError:
         raise CSVProblem(name, None, "a directory", "a CSV file of diameter and concentration") from None
+    except FileRefused as exc:
+        raise CSVProblem(name, None, f"a file not read: {exc}",
+                         f"a CSV file of diameter and concentration of at most {format_bytes(MAX_BYTES)}") from None
     except OSError as exc:
         raise CSVProblem(name, None, f"an unreadable file ({exc.strerror or exc})",
                          "a readable CSV file of diameter and concentration") from None
     text = _decode(raw)
-    header: list[str] = []
+    header: list[tuple[int, str]] = []
     d_vals: list[float] = []
     c_vals: list[float] = []
     lines: list[int] = []
     started = False
+    unit, factor = "nm", UNITS["nm"]
     for lineno, line in enumerate(text.splitlines(), start=1):
         s = line.strip()
         if not s or s.startswith("#"):
@@ -162,12 +197,16 @@ def read_size_distribution(path: str | Path, label: str | None = None) -> SizeDi
         c = _number(fields[1]) if len(fields) > 1 else None
         if d is None or c is None:
             if not started:
-                header.append(s)
+                header.append((lineno, s))
                 continue
             raise CSVProblem(name, lineno, f"{_show(s)}", EXPECTED_ROW)
+        if not started:
+            unit = _unit_of(header, name) or "nm"
+            factor = UNITS[unit if unit in UNITS else unit.lower()]
         started = True
-        if not (math.isfinite(d) and d > 0.0):
-            raise CSVProblem(name, lineno, f"diameter {fields[0]}", "a diameter > 0")
+        if not DIAMETER.in_range(d * factor):
+            raise CSVProblem(name, lineno, f"diameter {_show(fields[0])} {unit}",
+                             f"a diameter > 0 and <= {DIAMETER.high:g} m (the range of formulation.diameter)")
         if not (math.isfinite(c) and c >= 0.0):
             raise CSVProblem(name, lineno, f"concentration {fields[1]}", "a finite concentration >= 0")
         d_vals.append(d)
@@ -179,10 +218,10 @@ def read_size_distribution(path: str | Path, label: str | None = None) -> SizeDi
         raise CSVProblem(name, None, given, EXPECTED_ROW)
     if not any(c > 0 for c in c_vals):
         raise CSVProblem(name, None, "no positive concentration", "at least one row with a concentration > 0")
-    unit = _unit_of(header) or "nm"
-    factor = UNITS[unit if unit in UNITS else unit.lower()]
     d = np.asarray(d_vals) * factor
     c = np.asarray(c_vals)
+    if c.max() > _RESCALE_ABOVE:  # sums of such values overflow: only ratios matter
+        c = c / c.max()
     uniq, inv = np.unique(d, return_inverse=True)
     counts = np.bincount(inv, weights=c)
     return SizeDistribution(diameters=uniq, counts=counts, unit=unit, rows=len(d_vals))

@@ -431,7 +431,11 @@ def run_variants(variants: list[Variant], jobs: int | None = None, progress: boo
     if pending:
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        ex = ProcessPoolExecutor(max_workers=min(jobs, len(pending)), mp_context=_mp_context())
+        from exodiff.studies.executors import exit_with_parent
+
+        # workers end with this process, even when it is killed (no orphans holding memory)
+        ex = ProcessPoolExecutor(max_workers=min(jobs, len(pending)), mp_context=_mp_context(),
+                                 initializer=exit_with_parent, initargs=(os.getpid(),))
         try:
             futures = {ex.submit(_run_one, v.scenario): v for v in pending}
             for fut in as_completed(futures):
@@ -497,7 +501,8 @@ def metrics_table(results: Mapping[str, xr.Dataset], variants: list[Variant], ti
 def write_outputs(comparison: Comparison, directory, plots: bool = True) -> list[Path]:
     """Write a comparison: table (CSV, Markdown), plots, HTML report, per-variant results.
 
-    Every file is written under a temporary name and renamed when complete.
+    The files are one unit (:func:`exodiff.report.outputs.output_set`): written
+    into a staging directory and swapped in for ``directory`` when all are done.
 
     Returns
     -------
@@ -506,12 +511,21 @@ def write_outputs(comparison: Comparison, directory, plots: bool = True) -> list
     """
     from exodiff.report import outputs
 
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
+    with outputs.output_set(directory) as out_set:
+        written = _write_files(comparison, out_set.staging, plots)
+        return [Path(directory) / p.relative_to(out_set.staging) for p in written]
+
+
+def _write_files(comparison: Comparison, out: Path, plots: bool) -> list[Path]:
+    """Every file of a comparison into ``out`` (the staging directory of its output set)."""
+    from exodiff.report import outputs
+
     table = comparison.table
     to_csv(table, out / TABLE_CSV)
     written = [out / TABLE_CSV]
-    md = f"# {comparison.title}\n\n" + to_markdown(table)
+    from exodiff.report.compare_table import markdown_text
+
+    md = f"# {markdown_text(comparison.title)}\n\n" + to_markdown(table)
     written.append(write_text(out / TABLE_MD, md))
     pngs: dict[str, bytes] = {}
     if plots:
@@ -527,8 +541,8 @@ def write_outputs(comparison: Comparison, directory, plots: bool = True) -> list
 
     written.append(write_text(out / REPORT_HTML, comparison_html(comparison, pngs)))
     for v in comparison.variants:
-        written += outputs.write_outputs(comparison.results[v.name], v.scenario, out / v.name, plots=False,
-                                         times=comparison.times_h)
+        written += outputs.write_run_files(comparison.results[v.name], v.scenario.resolved, out / v.name,
+                                           plots=False, times=comparison.times_h)
     return [Path(p) for p in written]
 
 

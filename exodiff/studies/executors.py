@@ -33,7 +33,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from exodiff.errors import UserError
 
-__all__ = ["PointRunner", "Executor", "SerialExecutor", "BatchedExecutor", "ProcessPool", "DaskExecutor", "default_jobs", "make_executor",
+__all__ = ["PointRunner", "Executor", "SerialExecutor", "BatchedExecutor", "ProcessPool", "DaskExecutor", "default_jobs", "make_executor", "exit_with_parent",
            "DASK_MISSING"]
 
 DASK_MISSING = ('dask.distributed is not installed; it is an optional extra: pip install "exodiff[distributed]" '
@@ -167,13 +167,53 @@ class BatchedExecutor(Executor):
         return f"batched, {self.workers} thread{'s' if self.workers != 1 else ''}"
 
 
-def _init_worker() -> None:
+#: How often a worker checks that its parent is alive where PR_SET_PDEATHSIG is missing, s.
+PARENT_POLL_SECONDS = 1.0
+_PR_SET_PDEATHSIG = 1
+
+
+def exit_with_parent(parent: int) -> None:
+    """Make this process end when ``parent`` (the process that started it) dies, even by kill -9.
+
+    Linux: ``prctl(PR_SET_PDEATHSIG, SIGKILL)``, so the kernel kills the worker
+    the moment its parent goes.  Everywhere (and as a second guard) a daemon
+    thread polls ``os.getppid()`` and exits when the worker has been
+    re-parented.  Without this a killed sweep left its pool workers running
+    (250 MB each) until they finished every queued point.
+    """
+    if os.getppid() != parent:  # the parent died before we got here
+        os._exit(1)
+    if hasattr(os, "sched_getaffinity"):  # Linux
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+        if os.getppid() != parent:  # died between the check and prctl
+            os._exit(1)
+
+    def watch() -> None:
+        import time
+
+        while True:
+            time.sleep(PARENT_POLL_SECONDS)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="exodiff-parent-watch", daemon=True).start()
+
+
+def _init_worker(parent: int | None = None) -> None:
     # Ctrl-C goes to the whole process group: the parent decides what stops;
     # a worker finishes nothing half-way on its own
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # one thread per worker process (kernels are serial; no oversubscription)
     for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
+    if parent is not None:
+        exit_with_parent(parent)
 
 
 def _noop() -> None:
@@ -211,7 +251,8 @@ class ProcessPool(Executor):
             from concurrent.futures import ProcessPoolExecutor
 
             ctx = mp.get_context(self._method or _start_method())
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker)
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
+                                             initargs=(os.getpid(),))
             # start the processes now, before this process starts threads of
             # its own (a progress bar's monitor): forking then would be unsafe
             self._pool.submit(_noop).result()

@@ -137,13 +137,19 @@ class FitResult:
         import json
 
         from exodiff.report.fit_html import fit_html
-        from exodiff.report.outputs import _clean, atomic_path, write_netcdf
+        from exodiff.report.outputs import _clean, output_set
 
-        out = Path(directory)
         pngs = _render(self.figures()) if plots else {}
         html = fit_html(self.to_json(), pngs, self.fitted.text) if plots else None
         payload = json.dumps(_jsonable(_clean(self.to_json())), indent=2) + "\n"
-        out.mkdir(parents=True, exist_ok=True)
+        # one set, swapped in whole (report.outputs.output_set): never a new fit.json beside an old result.nc
+        with output_set(directory) as out_set:
+            written = self._write_files(out_set.staging, payload, pngs, html)
+            return [Path(directory) / p.relative_to(out_set.staging) for p in written]
+
+    def _write_files(self, out: Path, payload: str, pngs: dict, html) -> list[Path]:
+        from exodiff.report.outputs import atomic_path, write_netcdf
+
         written = []
         with atomic_path(out / "fit.json") as tmp:
             tmp.write_text(payload)

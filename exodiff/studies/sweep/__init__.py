@@ -80,7 +80,7 @@ class SweepPlan:
         return len(self.points)
 
 
-def plan(scenario, definition: Mapping[str, Any] | None = None) -> SweepPlan:
+def plan(scenario, definition: Mapping[str, Any] | None = None, max_points: int | None = None) -> SweepPlan:
     """Load, check and expand a sweep; validate every point.
 
     Parameters
@@ -90,6 +90,10 @@ def plan(scenario, definition: Mapping[str, Any] | None = None) -> SweepPlan:
     definition : dict, optional
         A sweep table to use instead of the scenario's own, e.g.
         ``{"mode": "grid", "formulation.diameter": ["50 nm", "100 nm"]}``.
+    max_points : int, optional
+        The most points allowed (default ``EXODIFF_MAX_POINTS``, else
+        :data:`~exodiff.studies.sweep.definition.MAX_POINTS`); counted before
+        any point is made, so a sweep too large is refused at once.
 
     Returns
     -------
@@ -105,7 +109,7 @@ def plan(scenario, definition: Mapping[str, Any] | None = None) -> SweepPlan:
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     table = dict(definition) if definition is not None else sc.user.get("sweep")
     base = sc.replace({"sweep": None}) if "sweep" in sc.user else sc
-    defn = parse_sweep(table, base, sc.file)
+    defn = parse_sweep(table, base, sc.file, max_points)
     points = defn.points()
     scenarios = check_points(base, defn, points, sc.file)
     return SweepPlan(base=base, definition=defn, points=points, scenarios=scenarios,
@@ -243,24 +247,28 @@ def sweep(scenario, jobs: int | None = None, directory=None, *, definition: Mapp
         from exodiff.errors import UserError
 
         raise UserError("resume: needs the directory of the sweep to continue (directory=...)")
-    done = store.check(resume) if store is not None else {}
-    owned = executor is None
-    if owned:
-        if batch is None:
-            batch = use_batch(p, jobs, scheduler, dask_local, save_profiles)
-        executor = make_executor(jobs, scheduler, dask_local, batch)
+    done = store.check(resume) if store is not None else {}  # takes the directory's lock
     try:
-        outcomes = execute(p, executor, store, done, save_profiles, progress)
-    except BaseException:
+        owned = executor is None
         if owned:
-            executor.close(cancel=True)
-        raise
-    if owned:
-        executor.close()
-    ds = combine(p, outcomes, save_profiles)
-    if store is not None:
-        write_netcdf(ds, store.result_path)
-    return ds
+            if batch is None:
+                batch = use_batch(p, jobs, scheduler, dask_local, save_profiles)
+            executor = make_executor(jobs, scheduler, dask_local, batch)
+        try:
+            outcomes = execute(p, executor, store, done, save_profiles, progress)
+        except BaseException:
+            if owned:
+                executor.close(cancel=True)
+            raise
+        if owned:
+            executor.close()
+        ds = combine(p, outcomes, save_profiles)
+        if store is not None:
+            write_netcdf(ds, store.result_path)
+        return ds
+    finally:
+        if store is not None:
+            store.close()
 
 
 def use_batch(p: SweepPlan, jobs: int | None = None, scheduler: str | None = None, dask_local: int | None = None,

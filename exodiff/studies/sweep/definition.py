@@ -33,6 +33,7 @@ import hashlib
 import itertools
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -42,7 +43,7 @@ from exodiff import units
 from exodiff.errors import Issue, ScenarioError
 from exodiff.scenario.schema import AMOUNT, LAYER, RESOLUTION, SECTIONS, Field
 
-__all__ = ["MODES", "SCALES", "Parameter", "Point", "SweepDefinition", "parse_sweep", "check_points",
+__all__ = ["MODES", "SCALES", "MAX_POINTS", "max_points", "Parameter", "Point", "SweepDefinition", "parse_sweep", "check_points",
            "scenario_hash", "latin_hypercube", "sweep_key"]
 
 MODES = ("grid", "zip", "sample")
@@ -51,8 +52,38 @@ SCALES = ("linear", "log")
 CONTROL_KEYS = ("mode", "n", "seed")
 #: sections whose keys can be swept (meta and output do not change results)
 SWEPT_SECTIONS = ("skin", "formulation", "delivery", "simulation")
-#: guard against a grid that could never finish
-MAX_POINTS = 1_000_000
+#: most points a sweep may have unless raised (``--max-points``, ``EXODIFF_MAX_POINTS``): the points are
+#: counted before any is made, and planning costs about 0.3 ms and a few KiB per point
+MAX_POINTS = 100_000
+#: environment variable that changes :data:`MAX_POINTS`
+ENV_MAX_POINTS = "EXODIFF_MAX_POINTS"
+
+
+def max_points(given: int | None = None) -> tuple[int, str]:
+    """The limit on a sweep's points and where it comes from: ``given`` (``--max-points``),
+    else ``EXODIFF_MAX_POINTS``, else :data:`MAX_POINTS`.
+
+    Raises
+    ------
+    UserError
+        A limit that is not a whole number >= 1.
+    """
+    from exodiff.errors import UserError
+
+    if given is not None:
+        if isinstance(given, bool) or not isinstance(given, int) or given < 1:
+            raise UserError(f"--max-points: got {given!r}; expected a whole number of points >= 1")
+        return given, "--max-points"
+    env = os.environ.get(ENV_MAX_POINTS)
+    if env:
+        try:
+            value = int(env.strip().replace("_", ""))
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise UserError(f"{ENV_MAX_POINTS}: got {env!r}; expected a whole number of points >= 1")
+        return value, ENV_MAX_POINTS
+    return MAX_POINTS, "the default"
 #: field kinds that can be swept, by how their values are written
 _SWEEPABLE = ("quantity", "number", "integer", "string", "choice", "bool")
 _NUMERIC = ("quantity", "amount", "number", "integer")
@@ -494,7 +525,7 @@ def _scale(r: _ValueReader, spec: dict) -> str | None:
     return s
 
 
-def _range_values(r: _ValueReader, spec: dict) -> tuple[tuple, tuple, str, str] | None:
+def _range_values(r: _ValueReader, spec: dict, limit: int = MAX_POINTS) -> tuple[tuple, tuple, str, str] | None:
     """Grid/zip ``{ start, stop, num, scale }`` -> (values, coords, unit, scale)."""
     form = "{ start, stop, num }"
     if not _check_subkeys(r, spec, ("start", "stop", "num", "scale"), ("start", "stop", "num"), form):
@@ -513,6 +544,10 @@ def _range_values(r: _ValueReader, spec: dict) -> tuple[tuple, tuple, str, str] 
     num = spec["num"]
     if not isinstance(num, int) or isinstance(num, bool) or num < 1:
         r.bad(".num", _show(num), "a whole number of values >= 1, e.g. num = 5")
+        return None
+    if num > limit:  # before any value is made
+        r.bad(".num", _show(num), f"at most {limit} values (the most points a sweep may have; raise it with "
+                                  f"--max-points or {ENV_MAX_POINTS})")
         return None
     scale = _scale(r, spec)
     if a is None or b is None or scale is None:
@@ -563,7 +598,7 @@ def _sample_range(r: _ValueReader, spec: Any) -> tuple[float, float, str, str] |
     return lo, hi, unit, scale
 
 
-def parse_sweep(table: Any, base, file: str | None = None) -> SweepDefinition:
+def parse_sweep(table: Any, base, file: str | None = None, limit: int | None = None) -> SweepDefinition:
     """Check a ``[sweep]`` table against the scenario it sweeps.
 
     Parameters
@@ -585,6 +620,8 @@ def parse_sweep(table: Any, base, file: str | None = None) -> SweepDefinition:
         Every problem of the table, one line each.
     """
     file = file or base.file
+    limit, source = max_points(limit)
+    more = f"at most {limit} points ({source}; raise it with --max-points or {ENV_MAX_POINTS})"
     ck = _Issues(file)
     if table is None:
         ck.add("sweep", "nothing", 'a [sweep] table with mode = "grid", "zip" or "sample" and dotted scenario keys, '
@@ -606,8 +643,11 @@ def parse_sweep(table: Any, base, file: str | None = None) -> SweepDefinition:
         n = table.get("n")
         if n is None:
             ck.add("sweep.n", "nothing", 'the number of points, a whole number >= 1, e.g. n = 200 (mode = "sample")')
-        elif not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_POINTS:
-            ck.add("sweep.n", _show(n), f"a whole number in [1, {MAX_POINTS}]")
+        elif not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            ck.add("sweep.n", _show(n), "a whole number >= 1, e.g. n = 200")
+            n = None
+        elif n > limit:
+            ck.add("sweep.n", _show(n), more)
             n = None
         seed = table.get("seed", 0)
         if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
@@ -646,7 +686,7 @@ def parse_sweep(table: Any, base, file: str | None = None) -> SweepDefinition:
                     r.bad("", _show(spec), f'a list of values or {{ start, stop, num }} in mode "{mode}" '
                                            '(ranges { min, max } are for mode = "sample")')
                     continue
-                got = _range_values(r, spec)
+                got = _range_values(r, spec, limit)
                 if got is not None:
                     params.append(Parameter(key, r.kind, got[2], values=got[0], coords=got[1], scale=got[3],
                                             spec=spec, field=f))
@@ -669,8 +709,8 @@ def parse_sweep(table: Any, base, file: str | None = None) -> SweepDefinition:
                            f'{len(first.values)} values, as many as {sweep_key(first.key)} '
                            '(mode = "zip" takes the i-th value of every key)')
     defn = SweepDefinition(mode=mode, parameters=tuple(params), n=n, seed=seed, table=dict(table))
-    if not ck.issues and defn.size > MAX_POINTS:
-        ck.add("sweep", f"{defn.size} points", f"at most {MAX_POINTS} points")
+    if not ck.issues and defn.size > limit:  # counted from the values; no point made yet
+        ck.add("sweep", f"{defn.size:.3g} points" if defn.size >= 1e6 else f"{defn.size} points", more)
     if ck.issues:
         raise ScenarioError(ck.issues)
     return defn

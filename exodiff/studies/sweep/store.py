@@ -15,14 +15,20 @@ runs only what is missing (and points that failed from a bug, which may be
 fixed since; points that failed for their parameters stay failed).
 
 Every check happens in :meth:`PointStore.check`, before anything is written.
+It also takes the sweep's lock (``.DIR.lock`` beside ``DIR``, an
+``fcntl.flock``): a second sweep into the same directory, ``--resume`` or
+not, is refused with one line while the first runs, so two never do the
+same points.  The lock is released by :meth:`PointStore.close`.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 from pathlib import Path
 
+from exodiff._io import DirLock, claim_directory, remove_made
 from exodiff.errors import UserError
 from exodiff.report.outputs import atomic_path
 from exodiff.studies.sweep.point import PointOutcome, decode_point
@@ -53,6 +59,23 @@ class PointStore:
         self.plan = plan
         self.points_dir = self.directory / POINTS
         self.width = max(6, len(str(max(plan.size - 1, 0))))
+        self._lock: DirLock | None = None
+        self._made: list[Path] = []
+
+    def _claim(self) -> None:
+        """Take the sweep's lock (creating the parent folders it needs)."""
+        if self._lock is not None:
+            return
+        self._lock, self._made = claim_directory(self.directory, writer="exodiff sweep")
+
+    def close(self) -> None:
+        """Release the lock; remove folders :meth:`check` made if nothing was written into them."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+        if not self.directory.exists():
+            remove_made(self._made)
+        self._made = []
 
     def path(self, index: int) -> Path:
         return self.points_dir / f"p{index:0{self.width}d}.nc"
@@ -76,8 +99,22 @@ class PointStore:
             scenario or sweep table.
         """
         d = self.directory
+        if d.is_symlink() and not d.exists():
+            raise UserError(f"{d}: output directory is a symlink to nothing (dangling); expected a directory "
+                            "(-o DIR)")
         if d.exists() and not d.is_dir():
             raise UserError(f"{d}: output directory is an existing file; expected a directory (-o DIR)")
+        if d.exists() and not os.access(d, os.W_OK | os.X_OK):
+            raise UserError(f"{d}: cannot write here (permission denied); expected a writable directory (-o DIR)")
+        self._claim()
+        try:
+            return self._check(resume)
+        except BaseException:
+            self.close()
+            raise
+
+    def _check(self, resume: bool) -> dict[int, PointOutcome]:
+        d = self.directory
         files = sorted(self.points_dir.glob("p*.nc")) if self.points_dir.is_dir() else []
         manifest = None
         mpath = d / MANIFEST
@@ -115,7 +152,8 @@ class PointStore:
     def begin(self) -> None:
         """Create the directories, drop temporary files of a killed run, write the manifest."""
         self.points_dir.mkdir(parents=True, exist_ok=True)
-        for tmp in self.points_dir.glob(".p*.nc.tmp-*"):
+        # temporaries of a killed sweep (the lock is ours: nobody else writes them)
+        for tmp in [*self.points_dir.glob(".p*.nc.tmp-*"), *self.directory.glob(".*.tmp-*")]:
             tmp.unlink(missing_ok=True)
         plan = self.plan
         manifest = {

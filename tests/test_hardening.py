@@ -1,0 +1,470 @@
+"""Issue 14: hostile or broken input never hangs, never leaves a traceback, never writes half a result.
+
+One test (or one parametrized test) per class of problem, with the issue's
+own examples.  The standard: exit status 2, exactly one line on stderr
+naming file, key, what was given and what is expected, nothing written.
+Most run the command line in this process (``cli.main``); the ones that
+need a real process (a hang, a closed pipe, kill -9) run ``python -m exodiff``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+import exodiff
+from exodiff import cli, units
+from exodiff._io import DirLock
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE_ROOT = str(Path(exodiff.__file__).resolve().parent.parent)
+
+GOOD = """
+[meta]
+name = "membrane"
+[skin]
+preset = "none"
+[skin.layers.membrane]
+thickness = "100 um"
+diffusivity = "1e-8 cm^2/s"
+partition = 0.5
+[formulation]
+vehicle = "finite"
+concentration = "1 mg/cm^3"
+vehicle_thickness = "20 um"
+[simulation]
+duration = "1 h"
+"""
+
+
+def scenario(tmp_path: Path, text: str = GOOD, name: str = "s.toml") -> Path:
+    f = tmp_path / name
+    f.write_text(text)
+    return f
+
+
+def with_key(text: str, section: str, line: str) -> str:
+    """``text`` with ``line`` added at the top of ``[section]``."""
+    return text.replace(f"[{section}]\n", f"[{section}]\n{line}\n", 1)
+
+
+def one_error(capsys, argv: list[str], contains: str | None = None) -> str:
+    """Run the CLI in-process; assert exit 2 and exactly one error line; return it."""
+    status = cli.main(argv)
+    err = capsys.readouterr().err
+    assert status == 2, err
+    assert "Traceback" not in err
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("exodiff: error: ")
+    if contains is not None:
+        assert contains in lines[0], lines[0]
+    return lines[0]
+
+
+def exodiff_cmd(*args: str, cwd: Path, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=PACKAGE_ROOT)
+    return subprocess.run([sys.executable, "-m", "exodiff", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout, **kw)
+
+
+def entries(d: Path) -> list[str]:
+    return sorted(p.name for p in d.iterdir())
+
+
+# --------------------------------------------------------------------------
+# 1. Unit strings: only a number and plain unit arithmetic
+
+
+@pytest.mark.parametrize("text,why", [
+    ("2**2000 um", "no powers of numbers"),
+    ("9**9 um", "no powers of numbers"),
+    ("2^10 um", "no powers of numbers"),
+    ("1e400 um", "not finite"),
+    ("1" * 200 + " um", "longer than"),
+    ("1 um^99", "a unit power of at most"),
+    ("1 ((((um))))", "nested at most"),
+    ("2 3 um", "unexpected"),
+])
+def test_unit_text_is_number_and_unit_arithmetic(tmp_path, capsys, text, why):
+    f = scenario(tmp_path, GOOD.replace('vehicle_thickness = "20 um"', f'vehicle_thickness = "{text}"'))
+    line = one_error(capsys, ["validate", str(f)], why)
+    assert "formulation.vehicle_thickness" in line
+
+
+def test_power_tower_does_not_hang(tmp_path):
+    # pint evaluated 9**9**9 on unbounded integers: validate, run and sweep planning hung
+    f = scenario(tmp_path, GOOD.replace('vehicle_thickness = "20 um"', 'vehicle_thickness = "9**9**9 um"'))
+    t0 = time.perf_counter()
+    for cmd in (["validate", str(f)], ["run", str(f), "-o", str(tmp_path / "out")]):
+        proc = exodiff_cmd(*cmd, cwd=tmp_path, timeout=60)
+        assert proc.returncode == 2, proc.stderr
+        assert len(proc.stderr.splitlines()) == 1 and "no powers of numbers" in proc.stderr
+    assert time.perf_counter() - t0 < 60
+    assert entries(tmp_path) == ["s.toml"]
+
+
+@pytest.mark.parametrize("text,unit,si", [
+    ("2 cm^2", "m^2", 2e-4), ("2 cm**2", "m^2", 2e-4), ("3 m^-2", "1/m^2", 3.0), ("0.02 1/h", "1/s", 0.02 / 3600),
+    ("1 ug/cm^3", "kg/m^3", 1e-3), ("5 particles/cm^3", "particles/m^3", 5e6), ("50 %", "", 0.5),
+    ("0.764 mPa*s", "Pa*s", 0.764e-3), ("1 mg/(cm^2*h)", "kg/m^2/s", 1e-2 / 3600), ("4 GiB", "B", 4 * 2**30),
+    ("3 µm", "m", 3e-6), ("32 degC", "K", 305.15),
+])
+def test_unit_powers_and_arithmetic_still_parse(text, unit, si):
+    assert float(units.parse(text).to(unit).magnitude) == pytest.approx(si, rel=1e-12)
+
+
+def test_every_shipped_quantity_string_parses():
+    """Every "<number> <unit>" string in the package data, the example scenarios and the docs still parses."""
+    files = [*ROOT.glob("exodiff/data/*.toml"), *ROOT.glob("scenarios/*.toml"), *ROOT.glob("docs/*.md"),
+             ROOT / "README.md"]
+    quantity = re.compile(r'"([-+]?\d[\d.eE+-]*\s+(?:1/)?[A-Za-z%µ][A-Za-z0-9_ */^()%µ.-]*)"')
+    seen = 0
+    for f in files:
+        for m in quantity.finditer(f.read_text(encoding="utf-8")):
+            text = m.group(1)
+            if "," in text or ".." in text or len(text) > 40 or "{" in text or text.endswith(".") \
+                    or len(text.split()) > 3:
+                continue  # lists and ranges written inside one string, placeholders, prose between quotes
+            if text in ("1e400 um", "2 3 um"):
+                continue  # docs/scenario.md shows these as errors
+            units.parse(text)
+            seen += 1
+    assert seen > 100
+
+
+# --------------------------------------------------------------------------
+# 2. One line, never a traceback
+
+
+def test_deep_nesting(tmp_path, capsys):
+    for depth in (50, 100_000):
+        f = scenario(tmp_path, "a = " + "[" * depth + "]" * depth + "\n", f"deep{depth}.toml")
+        one_error(capsys, ["validate", str(f)], "nested")
+
+
+def test_output_interval_too_small(tmp_path, capsys):
+    f = scenario(tmp_path, with_key(GOOD, "simulation", 'output_interval = "1e-308 h"'))
+    one_error(capsys, ["run", str(f), "-o", str(tmp_path / "out")], "(1e+308 output times)")
+    f = scenario(tmp_path, with_key(GOOD, "simulation", 'output_interval = "1e-320 h"'))
+    one_error(capsys, ["validate", str(f)], "(more than 1e+308 output times)")
+    f = scenario(tmp_path, with_key(GOOD, "simulation", 'output_interval = "1e-300 h"'))
+    line = one_error(capsys, ["validate", str(f)], "(1e+300 output times)")
+    assert not re.search(r"\d{20}", line)  # not a 300-digit number
+    assert entries(tmp_path) == ["s.toml"]
+
+
+def test_dangling_symlink_output_fails_before_solving(tmp_path, capsys):
+    f = scenario(tmp_path)
+    (tmp_path / "out").symlink_to(tmp_path / "nowhere")
+    for cmd in (["run", str(f), "-o", str(tmp_path / "out")],
+                ["sweep", str(scenario(tmp_path, GOOD + '[sweep]\n"simulation.duration" = ["1 h", "2 h"]\n',
+                                       "sw.toml")), "-o", str(tmp_path / "out"), "-j", "1", "--quiet"]):
+        one_error(capsys, cmd, "dangling")
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_unwritable_output_fails_before_solving(tmp_path, capsys, monkeypatch):
+    import exodiff.run
+
+    monkeypatch.setattr(exodiff.run, "run", lambda *a, **k: pytest.fail("solved before checking the directory"))
+    f = scenario(tmp_path)
+    if os.geteuid() == 0:
+        target = Path("/proc/exodiff-test/out")  # not writable, even for root
+    else:
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o555)
+        target = ro / "out"
+    one_error(capsys, ["run", str(f), "-o", str(target), "--quiet"], "cannot write here")
+    if os.geteuid() != 0:
+        assert entries(tmp_path / "ro") == []
+
+
+def test_presets_into_closed_pipe(tmp_path):
+    env = dict(os.environ, PYTHONPATH=PACKAGE_ROOT)
+    cmd = f"{sys.executable} -m exodiff presets | head -n 1"
+    proc = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], env=env, cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == "" and len(proc.stdout.splitlines()) == 1
+
+
+# --------------------------------------------------------------------------
+# 3. Bounded reads
+
+
+def test_device_and_fifo_are_refused(tmp_path, capsys):
+    fifo = tmp_path / "fifo.toml"
+    os.mkfifo(fifo)
+    for f in ("/dev/zero", str(fifo)):
+        one_error(capsys, ["validate", f], "not a regular file")
+
+
+def test_oversized_scenario_and_csv_are_refused(tmp_path, capsys):
+    big = tmp_path / "big.toml"
+    with open(big, "wb") as fh:
+        fh.truncate(500 << 20)  # sparse: 500 MB that are never read
+    one_error(capsys, ["validate", str(big)], "larger than the limit of 1 MiB")
+    csv = tmp_path / "nta.csv"
+    with open(csv, "wb") as fh:
+        fh.truncate(500 << 20)
+    f = scenario(tmp_path, GOOD.replace("[formulation]\n", '[formulation]\nkind = "vesicle"\n'
+                                        'size_distribution = "nta.csv"\n'))
+    t0 = time.perf_counter()
+    one_error(capsys, ["validate", str(f)], "larger than the limit of 10 MiB")
+    assert time.perf_counter() - t0 < 10
+
+
+# --------------------------------------------------------------------------
+# 4. Memory estimated at validation
+
+
+MICRONEEDLE = (ROOT / "scenarios" / "microneedle_msc_exosome.toml").read_text()
+
+
+@pytest.mark.parametrize("text", [
+    with_key(GOOD, "simulation", "resolution = { cells = 1000000000 }"),
+    with_key(GOOD, "simulation", 'resolution = { dz = "1e-12 m" }'),
+    with_key(MICRONEEDLE, "simulation", "resolution = { nr = 100000, nz = 100000 }"),
+])
+def test_memory_estimate_refuses_huge_grids(tmp_path, capsys, text):
+    f = scenario(tmp_path, text)
+    t0 = time.perf_counter()
+    line = one_error(capsys, ["run", str(f), "-o", str(tmp_path / "out")], "expected at most 4 GiB of memory")
+    assert "simulation.resolution" in line and "GiB" in line.split("expected")[0] or "TiB" in line
+    assert time.perf_counter() - t0 < 10
+    assert entries(tmp_path) == ["s.toml"]
+
+
+def test_memory_limit_can_be_raised_or_lowered(tmp_path, capsys, monkeypatch):
+    text = with_key(GOOD, "simulation", "resolution = { cells = 2000000 }")  # ~2.9 GiB
+    f = scenario(tmp_path, text)
+    assert cli.main(["validate", str(f)]) == 0
+    one_error(capsys, ["validate", str(f), "--max-memory", "1 GiB"], "at most 1 GiB of memory (--max-memory)")
+    monkeypatch.setenv("EXODIFF_MAX_MEMORY", "512 MiB")
+    one_error(capsys, ["validate", str(f)], "(EXODIFF_MAX_MEMORY)")
+    monkeypatch.delenv("EXODIFF_MAX_MEMORY")
+    f = scenario(tmp_path, with_key(with_key(GOOD, "simulation", "resolution = { cells = 30000000 }"),
+                                    "simulation", 'max_memory = "64 GiB"'))
+    assert cli.main(["validate", str(f)]) == 0
+    capsys.readouterr()
+
+
+def test_huge_sweep_is_refused_before_any_point_is_made(tmp_path, capsys):
+    sweep = ('[sweep]\n"formulation.vehicle_thickness" = { start = "1 um", stop = "100 um", num = 1000 }\n'
+             '"simulation.duration" = { start = "1 h", stop = "10 h", num = 1000 }\n')
+    f = scenario(tmp_path, GOOD + sweep)
+    t0 = time.perf_counter()
+    one_error(capsys, ["sweep", str(f), "-o", str(tmp_path / "out")], "at most 100000 points")
+    one_error(capsys, ["validate", str(f)], "1e+06 points")
+    f2 = scenario(tmp_path, GOOD + '[sweep]\n"simulation.duration" = { start = "1 h", stop = "2 h", '
+                                   'num = 1000000000000 }\n', "huge.toml")
+    one_error(capsys, ["validate", str(f2)], "at most 100000 values")
+    assert time.perf_counter() - t0 < 10
+    one_error(capsys, ["validate", str(f2), "--max-points", "10"], "at most 10 values")
+    assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------
+# 5. Size-distribution CSV: the checks of formulation.diameter
+
+
+VESICLE = GOOD.replace("[formulation]\n", '[formulation]\nkind = "vesicle"\nsize_distribution = "nta.csv"\n')
+
+
+@pytest.mark.parametrize("csv,expected", [
+    ("Size (nm),Concentration\n70,1\n1e9,2\n", "line 3: got diameter \"1e9\" nm"),
+    ("Size (m),Concentration\n1,1\n", "<= 1e-05 m (the range of formulation.diameter)"),
+    ("Size (parsec),Concentration\n70,1\n80,2\n", 'line 1: got diameter unit "parsec"'),
+])
+def test_size_distribution_rows_are_checked(tmp_path, capsys, csv, expected):
+    (tmp_path / "nta.csv").write_text(csv)
+    f = scenario(tmp_path, VESICLE)
+    one_error(capsys, ["run", str(f), "-o", str(tmp_path / "out")], expected)
+    assert not (tmp_path / "out").exists()
+
+
+def test_size_distribution_huge_concentrations_are_ratios(tmp_path):
+    from exodiff.scenario.core import load_scenario
+
+    (tmp_path / "nta.csv").write_text("Size (nm),Concentration\n70,1e308\n90,1e308\n110,5e307\n")
+    sc = load_scenario(scenario(tmp_path, VESICLE))
+    counts = sc.resolved["formulation"]["size_distribution_data"]["count"]
+    assert counts == pytest.approx([1.0, 1.0, 0.5])
+    assert 70e-9 < sc.resolved["formulation"]["diameter"] < 110e-9
+
+
+# --------------------------------------------------------------------------
+# 6. Outputs as one unit; locks
+
+
+def test_run_outputs_are_one_set(tmp_path, capsys):
+    f = scenario(tmp_path)
+    out = tmp_path / "out"
+    assert cli.main(["run", str(f), "-o", str(out), "--quiet"]) == 0
+    assert "result.nc" in entries(out) and any(n.endswith(".png") for n in entries(out))
+    first = (out / "result.nc").stat().st_ino
+    (out / ".result.nc.tmp-999999").write_text("left by a killed run")
+    (tmp_path / ".out.tmp-999999-abc").mkdir()  # a staging directory of a killed run
+    assert cli.main(["run", str(f), "-o", str(out), "--quiet", "--no-plots"]) == 0
+    capsys.readouterr()
+    # the new set replaced the old one whole: no old plots beside the new result, no temporaries
+    assert entries(out) == ["result.nc", "summary.json"]
+    assert (out / "result.nc").stat().st_ino != first
+    assert entries(tmp_path) == ["out", "s.toml"]
+
+
+def test_interrupted_write_keeps_the_old_set(tmp_path):
+    from exodiff.report import outputs
+
+    out = tmp_path / "out"
+    with outputs.output_set(out) as st:
+        (st.staging / "result.nc").write_text("old")
+        (st.staging / "a.png").write_text("old plot")
+    with pytest.raises(KeyboardInterrupt):
+        with outputs.output_set(out) as st:
+            (st.staging / "result.nc").write_text("new")
+            raise KeyboardInterrupt  # killed half-way through writing
+    assert (out / "result.nc").read_text() == "old" and (out / "a.png").exists()
+    assert entries(tmp_path) == ["out"]
+
+
+def test_foreign_directory_is_not_replaced(tmp_path, capsys):
+    f = scenario(tmp_path)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("years of work")
+    one_error(capsys, ["run", str(f), "-o", str(tmp_path / "mine")], "files exodiff did not write (thesis.tex)")
+    assert entries(tmp_path / "mine") == ["thesis.tex"]
+
+
+def test_second_writer_is_refused(tmp_path, capsys):
+    f = scenario(tmp_path)
+    with DirLock(tmp_path / ".out.lock"):  # another run holds the directory
+        one_error(capsys, ["run", str(f), "-o", str(tmp_path / "out")], "another exodiff process is writing")
+    assert not (tmp_path / "out").exists()
+    sw = scenario(tmp_path, GOOD + '[sweep]\n"simulation.duration" = ["1 h", "2 h"]\n', "sw.toml")
+    with DirLock(tmp_path / ".swout.lock"):
+        one_error(capsys, ["sweep", str(sw), "-o", str(tmp_path / "swout"), "--resume", "-j", "1"],
+                  "another exodiff sweep is writing")
+    assert not (tmp_path / "swout").exists()
+
+
+# --------------------------------------------------------------------------
+# 7. Workers die with their parent
+
+
+def test_pool_workers_exit_when_parent_is_killed(tmp_path):
+    code = textwrap.dedent("""
+        import sys, time
+        from exodiff.studies.executors import ProcessPool
+        pool = ProcessPool(2, start_method=sys.argv[1])
+        pool.start()
+        list(pool.map_unordered(time.sleep, [0.5] * 4))  # spawn starts workers as work arrives
+        print(" ".join(str(p) for p in pool._pool._processes), flush=True)
+        time.sleep(120)
+    """)
+    env = dict(os.environ, PYTHONPATH=PACKAGE_ROOT)
+    for method in ("fork", "spawn"):
+        proc = subprocess.Popen([sys.executable, "-c", code, method], stdout=subprocess.PIPE, text=True, env=env)
+        try:
+            pids = [int(p) for p in proc.stdout.readline().split()]
+            assert len(pids) == 2
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+            deadline = time.time() + 10
+            alive = pids
+            while alive and time.time() < deadline:
+                time.sleep(0.1)
+                alive = [p for p in pids if _alive(p)]
+            assert not alive, f"workers {alive} outlived their parent ({method})"
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+# --------------------------------------------------------------------------
+# 8. Where a scenario file may write and read; escaped names
+
+
+@pytest.mark.parametrize("line,key", [
+    ('[output]\ndirectory = "../../x"\n', "output.directory"),
+    ('[output]\ndirectory = "/tmp/exodiff-outside"\n', "output.directory"),
+])
+def test_output_directory_stays_in_the_scenario_folder(tmp_path, capsys, line, key):
+    d = tmp_path / "a" / "b"
+    d.mkdir(parents=True)
+    f = scenario(d, GOOD + line)
+    one_error(capsys, ["run", str(f)], f"{key}: got")
+    assert entries(tmp_path) == ["a"] and not Path("/tmp/exodiff-outside").exists()
+    assert cli.main(["validate", "--allow-outside", str(f)]) == 0
+    capsys.readouterr()
+
+
+def test_relative_output_directory_is_beside_the_scenario(tmp_path, monkeypatch):
+    from exodiff.scenario.core import load_scenario
+
+    d = tmp_path / "study"
+    d.mkdir()
+    f = scenario(d, GOOD + '[output]\ndirectory = "results/x"\n')
+    monkeypatch.chdir(tmp_path)
+    assert Path(load_scenario(Path("study") / "s.toml").resolved["output"]["directory"]) == Path("study/results/x")
+    assert load_scenario(f).resolved["output"]["directory"] == str(d / "results" / "x")
+
+
+def test_size_distribution_cannot_read_elsewhere(tmp_path, capsys):
+    f = scenario(tmp_path, VESICLE.replace('"nta.csv"', '"/etc/passwd"'))
+    one_error(capsys, ["validate", str(f)], "formulation.size_distribution: got \"/etc/passwd\"")
+    (tmp_path / "sub").mkdir()
+    link = tmp_path / "nta.csv"
+    link.symlink_to("/etc/hostname")  # a symlink out of the folder is outside too
+    one_error(capsys, ["validate", str(scenario(tmp_path, VESICLE))], "size_distribution")
+
+
+def test_names_are_escaped_in_markdown_and_csv(tmp_path):
+    import xarray as xr
+
+    from exodiff.report import compare_table
+
+    table = xr.Dataset({"delivered_dermis": ("variant", [0.5, 0.25]),
+                        "target_layer": ("variant", ["=cmd|' /C calc'!A0", "dermis"])},
+                       coords={"variant": ["a", "b"], "title": ("variant", ["<script>alert(1)</script>", "+1"])})
+    table.attrs = {"times_h": [], "species": []}
+    md = compare_table.to_markdown(table)
+    assert "<script>" not in compare_table.markdown_text("<script>alert(1)</script>") and "&lt;script&gt;" in \
+        compare_table.markdown_text("<script>")
+    assert "<" not in md.replace("&lt;", "")
+    text = compare_table.to_csv(table, tmp_path / "m.csv")
+    assert "'=cmd" in text and "'+1" in text and "\n=" not in text and ",=" not in text
+    back = compare_table.read_csv(tmp_path / "m.csv")
+    assert back["a"]["target_layer"] == "=cmd|' /C calc'!A0" and back["b"]["title"] == "+1"
+
+
+# --------------------------------------------------------------------------
+# 10. validate checks what sweep and compare check
+
+
+def test_validate_checks_sweep_and_compare_tables(tmp_path, capsys):
+    f = scenario(tmp_path, GOOD + '[sweep]\n"formulation.diameterr" = ["50 nm"]\n')
+    one_error(capsys, ["validate", str(f)], 'sweep."formulation.diameterr"')
+    f = scenario(tmp_path, GOOD + '[compare.variants.thick]\n"formulation.vehicle_thickness" = "20 m"\n', "c.toml")
+    one_error(capsys, ["validate", str(f)], "compare.variants.thick: formulation.vehicle_thickness")
+    f = scenario(tmp_path, GOOD + '[sweep]\n"simulation.duration" = ["1 h", "2 h"]\n', "ok.toml")
+    assert cli.main(["validate", str(f)]) == 0
+    assert "sweep of 2 points" in capsys.readouterr().out
