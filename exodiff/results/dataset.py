@@ -255,30 +255,9 @@ def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None) -> xr.Datase
         _add_classes(data_vars, coords, problem, [col_parts[s] for s in ves], [cols[s] for s in ves], released,
                      unit)
     ds = xr.Dataset(data_vars=data_vars, coords=coords)
-    faces = np.cumsum([0.0] + [ly.thickness for ly in problem.layers]) * 1e6
-    sc_text = getattr(scenario, "text", "") if scenario is not None else ""
-    ds.attrs = {
-        "Conventions": "CF-1.10",
-        "title": getattr(scenario, "name", "exodiff run") if scenario is not None else "exodiff run",
-        "source": f"exodiff {__version__}",
-        "history": f"{_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')}: exodiff run",
-        "exodiff_version": __version__,
-        "geometry": "1D layered",
-        "scenario": sc_text,
-        "dose_unit": unit,
-        "applied_dose": dose_cm2,
-        "applied_dose_units": f"{unit} cm-2",
-        "vehicle": problem.vehicle,
-        "bottom": problem.bottom,
-        "layer_interfaces_um": faces.tolist(),
-        "solver": "finite volumes, u = c/K, harmonic face conductances; TR-BDF2 with adaptive steps",
-        "solver_tolerance": problem.tolerance,
-        "solver_steps": raw.stats["steps"],
-        "solver_rejected_steps": raw.stats["rejected"],
-        "grid_cells": int(grid.n),
-        "grid_cells_per_layer": [int(s.stop - s.start) for s in grid.layer_slices],
-        "wall_time_s": float(raw.stats["wall_time_s"]),
-    }
+    ds.attrs = run_attrs(problem, raw, scenario, "1D layered",
+                         "finite volumes, u = c/K, harmonic face conductances; TR-BDF2 with adaptive steps",
+                         grid.layer_slices, grid_cells=int(grid.n))
     if len(ves) > 1:
         ds.attrs["size_classes"] = len(ves)
         ds.attrs["class_diameters_nm"] = [float(cols[s].diameter) * 1e9 for s in ves]
@@ -294,6 +273,42 @@ def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None) -> xr.Datase
     if problem.has_receptor:
         ds.attrs.update(receptor_attrs(problem, scenario))
     return ds
+
+
+def run_attrs(problem, raw, scenario, geometry: str, solver: str, layer_slices, **extra) -> dict:
+    """The global attributes every result carries (CF conventions, provenance, dose, solver record), both geometries.
+
+    ``extra`` (grid sizes, channel geometry) follow the vehicle and bottom,
+    before the solver record.
+    """
+    unit = problem.dose_unit
+    faces = np.cumsum([0.0] + [ly.thickness for ly in problem.layers]) * 1e6
+    title = getattr(scenario, "name", "exodiff run") if scenario is not None else "exodiff run"
+    attrs = {
+        "Conventions": "CF-1.10",
+        "title": title,
+        "source": f"exodiff {__version__}",
+        "history": f"{_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')}: exodiff run",
+        "exodiff_version": __version__,
+        "geometry": geometry,
+        "scenario": getattr(scenario, "text", "") if scenario is not None else "",
+        "dose_unit": unit,
+        "applied_dose": problem.dose * PER_CM2,
+        "applied_dose_units": f"{unit} cm-2",
+        "vehicle": problem.vehicle,
+        "bottom": problem.bottom,
+        "layer_interfaces_um": faces.tolist(),
+    }
+    attrs.update(extra)
+    attrs.update({
+        "solver": solver,
+        "solver_tolerance": problem.tolerance,
+        "solver_steps": raw.stats["steps"],
+        "solver_rejected_steps": raw.stats["rejected"],
+        "grid_cells_per_layer": [int(sl.stop - sl.start) for sl in layer_slices],
+        "wall_time_s": float(raw.stats["wall_time_s"]),
+    })
+    return attrs
 
 
 def receptor_attrs(problem, scenario=None) -> dict:

@@ -33,12 +33,18 @@ def to_dataset_rz(problem: ProblemRZ, raw: RawSolution, scenario=None):
     ``concentration_rz(time, depth, radius)``, the ``radius`` coordinate and
     the channel geometry in the attributes.
     """
-    import datetime as _dt
-
     import xarray as xr
 
-    from exodiff._version import __version__
-    from exodiff.results.dataset import _FLUX_REC, _FLUX_SYS, LOSS_PROCESSES, PER_CM2, PER_CM3, _amounts, compartment_names
+    from exodiff.results.dataset import (
+        _FLUX_REC,
+        _FLUX_SYS,
+        LOSS_PROCESSES,
+        PER_CM2,
+        PER_CM3,
+        _amounts,
+        compartment_names,
+        run_attrs,
+    )
 
     unit = problem.dose_unit
     L = len(problem.layers)
@@ -129,45 +135,21 @@ def to_dataset_rz(problem: ProblemRZ, raw: RawSolution, scenario=None):
             process=("process", list(LOSS_PROCESSES), {"long_name": "removal process"}),
         ),
     )
-    faces = np.cumsum([0.0] + [ly.thickness for ly in problem.layers]) * 1e6
     ch = problem.channel
-    sc_text = getattr(scenario, "text", "") if scenario is not None else ""
     tau = ch.closure_time
-    ds.attrs = {
-        "Conventions": "CF-1.10",
-        "title": getattr(scenario, "name", "exodiff run") if scenario is not None else "exodiff run",
-        "source": f"exodiff {__version__}",
-        "history": f"{_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')}: exodiff run",
-        "exodiff_version": __version__,
-        "geometry": "2D axisymmetric unit cell",
-        "scenario": sc_text,
-        "dose_unit": unit,
-        "applied_dose": dose_cm2,
-        "applied_dose_units": f"{unit} cm-2",
-        "vehicle": problem.vehicle,
-        "bottom": problem.bottom,
-        "layer_interfaces_um": faces.tolist(),
-        "unit_cell_radius_um": g.radius * 1e6,
-        "channel_radius_um": ch.radius * 1e6,
-        "channel_depth_um": ch.depth * 1e6,
-        "channel_density_cm-2": ch.density * 1e-4,
-        "channel_area_fraction": ch.area_fraction,
-        "channel_open_diffusivity_um2_s-1": ch.open_diffusivity * 1e12,
-        "channel_open_partition": ch.open_partition,
-        "channel_closure_time_h": (tau / 3600.0) if math.isfinite(tau) else "never",
-        "coagulation_width_um": ch.coag_width * 1e6,
-        "coagulation_diffusivity_factor": ch.coag_diffusivity_factor,
-        "coagulation_partition_factor": ch.coag_partition_factor,
-        "solver": ("finite volumes on a conforming r-z grid, u = c/K, harmonic face conductances; TR-BDF2 with "
-                   "adaptive steps, each stage solved by approximate factorisation (ADI) in delta form"),
-        "solver_tolerance": problem.tolerance,
-        "solver_steps": raw.stats["steps"],
-        "solver_rejected_steps": raw.stats["rejected"],
-        "grid_cells": int(nz * nr),
-        "grid_shape": [int(nz), int(nr)],
-        "grid_cells_per_layer": [int(s.stop - s.start) for s in g.z.layer_slices],
-        "wall_time_s": float(raw.stats["wall_time_s"]),
-    }
+    ds.attrs = run_attrs(
+        problem, raw, scenario, "2D axisymmetric unit cell",
+        "finite volumes on a conforming r-z grid, u = c/K, harmonic face conductances; TR-BDF2 with adaptive steps, "
+        "each stage solved by approximate factorisation (ADI) in delta form", g.z.layer_slices,
+        unit_cell_radius_um=g.radius * 1e6, channel_radius_um=ch.radius * 1e6, channel_depth_um=ch.depth * 1e6,
+        **{"channel_density_cm-2": ch.density * 1e-4, "channel_area_fraction": ch.area_fraction,
+           "channel_open_diffusivity_um2_s-1": ch.open_diffusivity * 1e12,
+           "channel_open_partition": ch.open_partition,
+           "channel_closure_time_h": (tau / 3600.0) if math.isfinite(tau) else "never",
+           "coagulation_width_um": ch.coag_width * 1e6,
+           "coagulation_diffusivity_factor": ch.coag_diffusivity_factor,
+           "coagulation_partition_factor": ch.coag_partition_factor,
+           "grid_cells": int(nz * nr), "grid_shape": [int(nz), int(nr)]})
     if problem.wash_off_time is not None:
         ds.attrs["wash_off_time_h"] = problem.wash_off_time / 3600.0
     if problem.meta.get("receptor"):
