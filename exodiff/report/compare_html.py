@@ -36,19 +36,20 @@ figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; 
 #: Definitions shown under the table (formulas as in :mod:`exodiff.results.metrics`).
 DEFINITIONS = [
     ("fraction of dose", "amount in a compartment / applied dose; compartments are the vehicle, each skin "
-                         "layer, and what was degraded, taken up by cells, cleared to the circulation (including "
-                         "the bottom sink) or removed with the vehicle at wash-off"),
+                         "layer, and what was degraded, taken up by cells, cleared to the circulation, passed "
+                         "through the bottom of the skin (receptor; sampled: taken by receptor samples) or "
+                         "removed with the vehicle at wash-off"),
     ("&lt;layer&gt; at t", "fraction of dose in the compartment at time t (linear in time between outputs)"),
     ("delivered to a layer", "fraction of the dose that has entered the layer by the end: what is in it or "
                              "below it, plus everything degraded, taken up or cleared in it or below it and "
-                             "the bottom sink (the time integral of the flux through its top face)"),
+                             "what crossed the bottom (the time integral of the flux through its top face)"),
     ("target layer", "formulation.target_layer, else the dermis, else the deepest layer"),
     ("time of peak", "time of the largest fraction in the target layer; - when nothing arrives"),
     ("AUC", "integral over time of the fraction in the target layer (trapezoid over output times), fraction "
             "x hours"),
     ("taken up by cells", "fraction of the dose taken up by the cells of the target layer by the end"),
-    ("reached the circulation", "fraction of the dose cleared by capillaries and lymphatics or through the "
-                                "bottom of the dermis by the end"),
+    ("left the skin", "fraction of the dose cleared by capillaries and lymphatics or through the bottom of "
+                      "the skin (a sink, or a Franz cell's receptor and its samples) by the end"),
     ("mean penetration depth", "amount-weighted mean depth of the active in the skin at the end, "
                                "sum z c w / sum c w over the cells; - when the skin holds nothing"),
 ]

@@ -394,7 +394,7 @@ _LABELS = {
     "target_auc_h": "AUC of fraction in target layer (h)",
     "target_uptake": "taken up by cells of target layer (fraction of dose)",
     "mean_penetration_depth_um": "mean penetration depth at end (um)",
-    "systemic_fraction": "reached the circulation at end (fraction of dose)",
+    "systemic_fraction": "left the skin at end: cleared or through the bottom (fraction of dose)",
     "max_mass_balance_error": "max relative mass balance error",
     "end_time_h": "end time (h)",
 }
