@@ -66,6 +66,15 @@ def _validate_tables(sc, args: argparse.Namespace) -> str:
     return "".join(f", {n}" for n in notes)
 
 
+def _warm(args: argparse.Namespace) -> int:
+    from exodiff import run
+
+    done = run.warm_all(parallel=not args.no_parallel, say=lambda line: print(line, flush=True))
+    for name, seconds, cached in done:
+        print(f"  {name}: {seconds:.1f} s{' (cached)' if cached else ''}")
+    return 0
+
+
 def _presets(args: argparse.Namespace) -> int:
     from exodiff.scenario.presets import format_presets
 
@@ -251,6 +260,13 @@ def build_parser() -> argparse.ArgumentParser:
                                     "including the [sweep] and [compare] tables and the memory a run needs.")
     v.add_argument("files", metavar="FILE", nargs="+", help="scenario files (TOML)")
     v.set_defaults(func=_validate)
+
+    w = sub.add_parser("warm", help="compile every solver kernel now (or check they are cached)",
+                       description="Compile every kernel variant a run, sweep or fit may use, so no run meets a "
+                                   "first-time compile (the unit cell's take tens of seconds); later calls load "
+                                   "them from Numba's cache.")
+    w.add_argument("--no-parallel", action="store_true", help="skip the parallel unit-cell kernel")
+    w.set_defaults(func=_warm)
 
     kinds = _preset_kinds()
     pr = sub.add_parser("presets", help="list presets with values, ranges and sources",

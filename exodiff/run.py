@@ -24,7 +24,7 @@ import numpy as np
 from exodiff._callable import make_callable
 
 __all__ = ["run", "run_metrics", "is_unit_cell", "compile_notice", "compile_notices", "compile_line", "warm", "warm_solver",
-           "WARM_SCENARIO", "prepare_batched", "pack_batched", "solve_batched", "batched_metrics", "batch_eligible"]
+           "warm_all", "WARM_SCENARIO", "prepare_batched", "pack_batched", "solve_batched", "batched_metrics", "batch_eligible"]
 
 
 def _sc(scenario):
@@ -324,6 +324,44 @@ def warm_solver(unit_cell: bool = False) -> None:
         from exodiff.solvers.unit_cell import warm_serial
 
         warm_serial()
+
+
+def warm_all(parallel: bool = True, say=None) -> list[tuple[str, float, bool]]:
+    """Compile every kernel variant a run, sweep or fit may use, or load it from Numba's cache (``exodiff warm``).
+
+    In order: the one-column 1D loop, the several-column loop (size classes,
+    a cargo), the batched sweep kernel, the serial unit cell and (with
+    ``parallel``) the parallel one.  ``say(line)`` is called before each.
+
+    Returns
+    -------
+    list of (kernel, seconds, was_cached)
+    """
+    import time
+
+    from exodiff.solvers import batch, layered
+    from exodiff.solvers import unit_cell as rz
+
+    classes = dict(WARM_SCENARIO, formulation={**WARM_SCENARIO["formulation"], "kind": "vesicle",
+                                                "diameter": "100 nm", "gsd": 1.3, "size_classes": 3})
+    steps = [
+        ("1D column", layered.kernels_cached, lambda: run(WARM_SCENARIO)),
+        ("1D columns (size classes, cargo)", lambda: layered.kernels_cached("integrate_columns"),
+         lambda: run(classes)),
+        ("batched 1D sweep kernel", batch.batch_cached, warm_batch),
+        ("unit cell, serial", lambda: rz.kernel_cached(False), rz.warm_serial),
+    ]
+    if parallel:
+        steps.append(("unit cell, parallel", lambda: rz.kernel_cached(True), lambda: rz.warm_serial(parallel=True)))
+    out = []
+    for name, cached, go in steps:
+        was = bool(cached())
+        if say is not None:
+            say(f"{name}: {'loading from the cache' if was else 'compiling (first time only)'} ...")
+        t0 = time.perf_counter()
+        go()
+        out.append((name, time.perf_counter() - t0, was))
+    return out
 
 
 def warm_batch() -> None:

@@ -105,17 +105,17 @@ def _failure(problem, status, fstate, istate, u) -> SolverError:
     return solver_failure(status, fstate[K.F_FAIL_TIME] / 3600.0, region)
 
 
-def kernels_cached() -> bool:
-    """True when the compiled 1D kernel is in Numba's on-disk cache and current.
+def kernels_cached(kernel: str = "integrate_column") -> bool:
+    """True when a compiled 1D kernel (by name, in :mod:`exodiff.kernels.column1d`) is in Numba's cache and current.
 
     Reads Numba's cache index (private API; if it moves, report "cached" rather
     than announce a compile that will not happen).  An index whose source stamp
     no longer matches the kernel's file loads as empty, like a missing one.
     """
     try:
-        from exodiff.kernels.column1d import integrate_column
+        from exodiff.kernels import column1d
 
-        return bool(integrate_column._cache._cache_file._load_index())
+        return bool(getattr(column1d, kernel)._cache._cache_file._load_index())
     except Exception:
         return True
 

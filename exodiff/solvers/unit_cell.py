@@ -81,18 +81,19 @@ def kernel_cached(parallel: bool) -> bool:
         return True
 
 
-def warm_serial() -> None:
+def warm_serial(parallel: bool = False) -> None:
     """Compile (or load from the cache) the serial unit-cell loop on a tiny problem.
 
     Sweep parents call it before their workers start (workers run one
     thread, so the serial loop): forked workers inherit it, and none of them
-    compiles it concurrently.
+    compiles it concurrently.  ``parallel``: the prange loop instead
+    (``exodiff warm``).
     """
     from exodiff.problem.layered import Layer
 
     p = ProblemRZ.from_layers([Layer("skin", 50e-6, 1e-12, 1.0)], channel_radius=10e-6, channel_depth=20e-6,
                               density=1e8, open_diffusivity=1e-11, output_times=[60.0], resolution=(4, 6))
-    integrate_rz(p, parallel=False)
+    integrate_rz(p, parallel=parallel)
 
 
 def integrate_rz(problem: ProblemRZ, progress: bool = False, desc: str = "solving", *, parallel="auto",
