@@ -48,7 +48,6 @@ class RawSolution:
     comp_cols: np.ndarray | None = None
 
 
-
 def stop_list(problem):
     """Merge output times and events into the kernel's stop list: ``(stops, output index or -1, events)``.
 
@@ -111,7 +110,6 @@ def run_in_chunks(advance, n_stops: int, progress: bool, desc: str) -> float:
         if bar is not None:
             bar.close()
     return _time.perf_counter() - t0
-
 
 
 def solver_failure(status: int, t_h: float, region: str) -> SolverError:

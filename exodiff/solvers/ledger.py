@@ -30,7 +30,6 @@ def check_mass_balance(err: np.ndarray, times: np.ndarray) -> None:
                           f"{MASS_BALANCE_LIMIT:g}: this is a bug in exodiff, please report it with the scenario")
 
 
-
 def balance_error(vehicle, tissue, comp, dose, n_layers, finite, n_proc: int = 3) -> np.ndarray:
     """Relative mass balance error from its parts (shared by the 1D and r-z drivers).
 
@@ -59,7 +58,6 @@ def balance_error(vehicle, tissue, comp, dose, n_layers, finite, n_proc: int = 3
     sup = comp[:, supplied]
     ref = np.maximum(np.abs(sup), 1e-300)
     return np.where(sup > 0, (tissue + lost - sup) / ref, 0.0)
-
 
 
 # -- the 1D column ---------------------------------------------------------------------------
@@ -217,7 +215,6 @@ def cargo_balance_error(problem: Problem1D, raw: RawSolution) -> np.ndarray:
     else:
         ref = np.maximum(np.abs(comp[:, ves, P * L + 2].sum(axis=1)), 1e-300)
     return (vehicle + tissue + lost - freed) / ref
-
 
 
 # -- the r-z unit cell (amounts per unit cell) ----------------------------------------------
