@@ -287,7 +287,19 @@ def problem_from_scenario(resolved: dict) -> Problem1D:
         wash_off_time=form.get("wash_off_time"),
         dose_unit=form.get("dose_unit", "1"),
         **receptor_fields(resolved.get("receptor")),
+        **regimen_fields(resolved),
     )
+
+
+def regimen_fields(resolved: dict) -> dict:
+    """The :class:`~exodiff.problem.base.Application` fields of a regimen and of the treated area."""
+    reg = resolved.get("regimen")
+    delivery = resolved.get("delivery", {})
+    out = dict(area=float(delivery.get("area", 1e-4)), area_source=str(delivery.get("area_source", "default")))
+    if reg is not None:
+        out.update(application_times=tuple(float(t) for t in reg["times"][1:]),
+                   join_film=not reg["wash_before_reapplication"])
+    return out
 
 
 def receptor_fields(receptor: dict | None) -> dict:

@@ -25,11 +25,13 @@ __all__ = ["Prepared", "prepare", "pack", "solve", "raw_solution", "batch_cached
 
 @dataclass
 class Prepared:
-    """One problem set up for the batch: its kernel arguments (``arrays``) and, for the caller, a ``target``."""
+    """One problem set up for the batch: its kernel arguments (``arrays``) and, for the caller, a ``target``
+    layer and a ``systemic`` table (the scenario's, plain data)."""
 
     problem: object
     arrays: dict
     target: str | None = None
+    systemic: dict | None = None
 
 
 def prepare(problem) -> Prepared | None:
