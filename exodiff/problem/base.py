@@ -92,7 +92,7 @@ class Application:
     area : float
         Treated skin area, m^2 (absolute amounts; default 1 cm^2).
     area_source : str
-        Where the area came from (``"delivery.area"``, ``"receptor.area"``, ``"default"``).
+        Where the area came from (``"delivery.area"``, ``"receptor.area"``, ``"default 1 cm^2"``).
     """
 
     layers: tuple
@@ -114,7 +114,7 @@ class Application:
     application_times: tuple = ()
     join_film: bool = False
     area: float = 1e-4
-    area_source: str = "default"
+    area_source: str = "default 1 cm^2"
 
     @property
     def has_receptor(self) -> bool:

@@ -140,7 +140,7 @@ class ProblemRZ(Application):
                     resolution="auto", bottom="sink", vehicle="finite", concentration=1.0, vehicle_thickness=20e-6,
                     tolerance=1e-5, evaporation_fraction=0.0, evaporation_time=1800.0, wash_off_time=None,
                     dose_unit="1", stretch=None, radial_ratio=None, meta=None, channel_bottom_radius=None,
-                    area=1e-4, area_source="default"):
+                    area=1e-4, area_source="default 1 cm^2"):
         """Build a unit-cell problem from layers given directly (tests, benchmarks, fitting).
 
         Parameters

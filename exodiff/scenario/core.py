@@ -763,22 +763,15 @@ def _resolve_regimen(ck: _Checker, raw: dict, resolved: dict) -> dict[str, Any] 
 
 
 def _resolve_area(ck: _Checker, raw_delivery: dict, resolved: dict) -> None:
-    """``delivery.area`` (m^2) and ``delivery.area_source``: given, a Franz cell's diffusion area, or 1 cm^2."""
+    """Check ``delivery.area`` against a Franz cell's diffusion area (the problem takes the area from either,
+    default 1 cm^2: :func:`exodiff.problem.layered.regimen_fields`)."""
     delivery = resolved["delivery"]
     receptor = resolved.get("receptor")
-    if "area" in raw_delivery:
-        if "area" not in delivery:
-            return
-        delivery["area_source"] = "delivery.area"
-        if receptor is not None and receptor.get("area") is not None and \
-                not math.isclose(delivery["area"], receptor["area"], rel_tol=1e-9):
-            ck.add("delivery.area", _show(raw_delivery["area"]),
-                   f"the receptor's diffusion area ({receptor['area'] * 1e4:g} cm^2), or no delivery.area: in vitro "
-                   "the treated area is the cell's")
-    elif receptor is not None and receptor.get("area") is not None:
-        delivery["area"], delivery["area_source"] = float(receptor["area"]), "receptor.area"
-    else:
-        delivery["area"], delivery["area_source"] = 1e-4, "default"
+    if "area" in delivery and receptor is not None and receptor.get("area") is not None and \
+            not math.isclose(delivery["area"], receptor["area"], rel_tol=1e-9):
+        ck.add("delivery.area", _show(raw_delivery["area"]),
+               f"the receptor's diffusion area ({receptor['area'] * 1e4:g} cm^2), or no delivery.area: in vitro "
+               "the treated area is the cell's")
 
 
 def _resolve_systemic(ck: _Checker, raw: dict, raw_delivery: dict, resolved: dict) -> dict[str, Any] | None:
@@ -1031,8 +1024,8 @@ def _resolve(user: dict[str, Any], file: str, default_name: str, base_dir: Path 
     if systemic is not None:
         resolved["systemic"] = systemic
     resolved["output"] = _resolve_output(ck, get("output"), resolved["simulation"].get("duration"), base_dir)
-    if resolved["output"].get("absorption") is None:
-        resolved["output"]["absorption"] = systemic is not None
+    if systemic is not None:
+        resolved["output"].setdefault("absorption", True)  # the input of the PK tools comes with the model
     form = resolved["formulation"]
     raw_form = get("formulation")
     _resolve_population(ck, form, raw_form, base_dir)
