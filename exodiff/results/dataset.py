@@ -484,3 +484,31 @@ def add_plasma(ds, pk):
                                "to the next output (whole treated area)"})
     out.attrs.update(pk.attrs())
     return out
+
+
+def absorption_table(ds) -> dict:
+    """The input into the blood over the treated area, for PK tools (docs/pk_export.md).
+
+    Returns
+    -------
+    dict
+        ``time_h`` (h), ``absorbed`` (cumulative amount, dose unit, whole
+        treated area: ``cleared + receptor``), ``rate`` (mean rate over the
+        interval from each output to the next, dose unit/h; the last row 0),
+        ``fraction`` (absorbed / total applied amount), ``unit``, ``area_cm2``.
+    """
+    from exodiff.results.metrics import applied_dose, species_names, species_view, totals
+    from exodiff.results.systemic import absorbed_per_area
+
+    view = species_view(totals(ds), species_names(ds)[0])
+    comps = [str(c) for c in view["compartment"].values]
+    frac = np.asarray(view["fraction"].transpose("time", "compartment").values, dtype=float)
+    area = float(ds.attrs.get("treated_area_cm2", 1.0))
+    dose = applied_dose(view)
+    absorbed = absorbed_per_area(frac, comps, dose) * area
+    t_h = np.asarray(ds["time"].values, dtype=float)
+    rate = np.zeros(t_h.size)
+    dt = np.diff(t_h)
+    np.divide(np.diff(absorbed), dt, out=rate[:-1], where=dt > 0)
+    return {"time_h": t_h, "absorbed": absorbed, "rate": rate, "fraction": absorbed / (dose * area),
+            "unit": str(ds.attrs.get("dose_unit", "1")), "area_cm2": area}
