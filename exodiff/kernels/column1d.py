@@ -60,6 +60,13 @@ share every piece of the step (:func:`apply_operator`, :func:`solve_stage`,
 their loops in step; the numpy twin in :mod:`twins.reference_1d` (tests/twins/)
 checks each.
 
+Events at the stops (:func:`exodiff.solvers.common.stop_list`): a wash-off,
+a receptor sample, and a regimen's later applications (a fresh film after
+washing the old one off, or joining it: :func:`new_film`).  The film on the
+skin (when it was applied, its thickness and volatile fraction then) lives
+in ``fstate``, so its evaporation restarts with each application and a
+chunked call carries it over.
+
 All arrays are float64 in SI.  Called once per run (or once per chunk of
 output times when a progress bar is shown); no Python runs per step.
 """

@@ -136,6 +136,9 @@ def film_schedule(problem) -> FilmSchedule:
     """
     from exodiff.kernels import column1d as K
 
+    cached = problem.__dict__.get("_film_schedule")
+    if cached is not None:
+        return cached
     times = problem.output_times
     f = initial_fstate(problem, 0.0)
     tau = problem.evaporation_time
@@ -156,7 +159,10 @@ def film_schedule(problem) -> FilmSchedule:
             thick[j] = K.film_capacity(t, f, tau)
             on[j] = not washed
             napp[j] = count
-    return FilmSchedule(thick, on, napp)
+    out = FilmSchedule(thick, on, napp)
+    # the ledger and the results ask several times per run; a problem is frozen, so its schedule is too
+    object.__setattr__(problem, "_film_schedule", out)
+    return out
 
 
 def run_in_chunks(advance, n_stops: int, progress: bool, desc: str) -> float:
