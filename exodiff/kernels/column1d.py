@@ -150,7 +150,7 @@ def film_capacity(t, fstate, evap_tau):
 
 @jit
 def new_film(t, h0, evap_frac, evap_tau, fstate, join):
-    """Put a fresh film (thickness ``h0``, volatile fraction ``evap_frac``) on the skin at ``t``; return the old film's thickness (m).
+    """Put a fresh film (``h0`` m thick, volatile fraction ``evap_frac``) on at ``t``; return the old film's thickness (m).
 
     ``join``: the fresh film joins the old one (docs/model.md, 1.2): the
     thicknesses add, and so do the volatile parts, the old one as far as

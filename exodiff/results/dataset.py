@@ -452,7 +452,9 @@ def _add_classes(data_vars, coords, problem, parts, cols, released, unit) -> Non
 
 
 def add_plasma(ds, pk):
-    """``ds`` (1D or r-z) with the blood of ``pk`` (:class:`exodiff.results.systemic.PKModel`): ``plasma_concentration``, ``plasma_auc``, ``absorbed_amount`` and
+    """``ds`` (1D or r-z) with the blood of ``pk`` (:class:`exodiff.results.systemic.PKModel`).
+
+    Adds ``plasma_concentration``, ``plasma_auc``, ``absorbed_amount`` and
     ``absorption_rate`` over time (CF units), and the model as attributes.
 
     The absorbed amount is the primary species' ``cleared + receptor``

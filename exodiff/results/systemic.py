@@ -173,9 +173,12 @@ def plasma(times: np.ndarray, absorbed: np.ndarray, pk: PKModel) -> Plasma:
 
 
 def plasma_metrics(t_h: np.ndarray, pl: Plasma) -> dict:
-    """``plasma_cmax`` (dose unit/L), ``plasma_tmax_h``, ``plasma_auc`` (dose unit h/L, to the end), ``absorbed_amount``.
+    """The summary's plasma metrics.
 
-    Cmax and tmax are over the output times (the first on a tie; NaN time when nothing arrives).
+    ``plasma_cmax`` (dose unit/L), ``plasma_tmax_h``, ``plasma_auc`` (dose
+    unit h/L, to the end), ``absorbed_amount`` (dose unit).  Cmax and tmax
+    are over the output times (the first on a tie; NaN time when nothing
+    arrives).
     """
     c_l = pl.concentration * 1e-3
     j = int(np.argmax(c_l))
