@@ -80,12 +80,21 @@ def run(scenario, progress: bool = False):
         from exodiff.solvers.unit_cell import integrate_rz
 
         raw = integrate_rz(prz, progress=progress, desc=sc.name)
-        return to_dataset_rz(prz, raw, scenario=sc)
+        return with_systemic(to_dataset_rz(prz, raw, scenario=sc), sc)
     from exodiff.results.dataset import to_dataset
     from exodiff.solvers.layered import integrate
 
     raw = integrate(problem, progress=progress, desc=sc.name)
-    return to_dataset(problem, raw, scenario=sc)
+    return with_systemic(to_dataset(problem, raw, scenario=sc), sc)
+
+
+def with_systemic(ds, scenario):
+    """``ds`` with the blood of the scenario's ``[systemic]`` model (:func:`exodiff.results.dataset.add_plasma`)."""
+    from exodiff.results.dataset import add_plasma
+    from exodiff.results.systemic import PKModel
+
+    pk = PKModel.from_resolved(scenario.resolved.get("systemic"))
+    return ds if pk is None else add_plasma(ds, pk)
 
 
 def run_classes(scenario, problem, progress: bool = False):
@@ -123,7 +132,7 @@ def run_classes(scenario, problem, progress: bool = False):
         raw = integrate_rz(prz, progress=progress, desc=f"{scenario.name} [class {k + 1}/{len(pairs)}]")
         parts.append(to_dataset_rz(prz, raw, scenario=scenario))
     per_class = bool(scenario.resolved.get("output", {}).get("per_class", False))
-    return combine(parts, [c for _, c in pairs], problem, per_class)
+    return with_systemic(combine(parts, [c for _, c in pairs], problem, per_class), scenario)
 
 
 def run_metrics(scenario, keep_dataset: bool = False):
@@ -149,7 +158,15 @@ def run_metrics(scenario, keep_dataset: bool = False):
         return summary(ds, target), ds
     problem = problem_from_scenario(sc.resolved)
     raw = integrate(problem)
-    return summary_of_arrays(metric_arrays(problem, raw), target), None
+    return summary_of_arrays(_with_pk(metric_arrays(problem, raw), sc.resolved.get("systemic")), target), None
+
+
+def _with_pk(arrays, systemic: dict | None):
+    """Metric arrays with the blood model of a ``[systemic]`` table (None: unchanged)."""
+    from exodiff.results.systemic import PKModel
+
+    arrays.systemic = PKModel.from_resolved(systemic)
+    return arrays
 
 
 # -- the batched 1D path (many sweep points in one compiled call) -----------------------------
@@ -194,6 +211,7 @@ def prepare_batched(scenario):
         return None
     if prepared is not None:
         prepared.target = scenario.resolved["formulation"].get("target_layer")
+        prepared.systemic = scenario.resolved.get("systemic")
     return prepared
 
 
@@ -234,7 +252,7 @@ def batched_metrics(prepared, packed, p: int, wall_time_s: float):
             # the driver's check (integrate): for one column this is the same mass_balance_error
             if not float(np.max(np.abs(arrays.mass_balance_error))) <= MASS_BALANCE_LIMIT:
                 return None
-            return summary_of_arrays(arrays, prepared.target)
+            return summary_of_arrays(_with_pk(arrays, prepared.systemic), prepared.target)
     except Exception:
         return None
 

@@ -68,7 +68,8 @@ def integrate_batch(
         States, modified in place.
     comp : float64[sum nc_p]
         Compartments, modified in place.
-    fstate : float64[B, 3]
+    fstate : float64[B, N_FSTATE]
+        As :func:`~exodiff.kernels.column1d.integrate_column` (the film of a regimen included).
     istate : int64[B, 3]
     rtol, m_ref, h_start : float64[B]
         Tolerance, amount scale (dose unit/m^2) and restart step (s).

@@ -60,6 +60,13 @@ share every piece of the step (:func:`apply_operator`, :func:`solve_stage`,
 their loops in step; the numpy twin in :mod:`twins.reference_1d` (tests/twins/)
 checks each.
 
+Events at the stops (:func:`exodiff.solvers.common.stop_list`): a wash-off,
+a receptor sample, and a regimen's later applications (a fresh film after
+washing the old one off, or joining it: :func:`new_film`).  The film on the
+skin (when it was applied, its thickness and volatile fraction then) lives
+in ``fstate``, so its evaporation restarts with each application and a
+chunked call carries it over.
+
 All arrays are float64 in SI.  Called once per run (or once per chunk of
 output times when a progress bar is shown); no Python runs per step.
 """
@@ -114,8 +121,17 @@ def compartment_slots(n_layers):
     return b, b + 1, b + 2, b + 3
 
 
-# stop events, bit flags (several may fall on one stop): wash-off, a receptor sample
-EVENT_NONE, EVENT_WASH, EVENT_SAMPLE = 0, 1, 2
+# stop events, bit flags (several may fall on one stop): wash-off, a receptor sample, and a new
+# application of the formulation, either onto clean skin (what is left of the film is washed off
+# first) or joining the film that is still there (docs/model.md, section 1.2)
+EVENT_NONE, EVENT_WASH, EVENT_SAMPLE, EVENT_APPLY, EVENT_ADD = 0, 1, 2, 4, 8
+
+# fstate slots of the 1D kernels after those of kernels.control (time, step, failure time): the
+# film on the skin, which a new application replaces or joins: the time it was applied (s; its
+# evaporation clock starts there), its thickness then (m) and its volatile fraction then
+F_APPLIED, F_FILM, F_VOLATILE = 3, 4, 5
+#: length of the 1D kernels' fstate
+N_FSTATE = 6
 
 
 @jit
@@ -124,6 +140,39 @@ def vehicle_capacity(t, h0, evap_frac, evap_tau):
     if evap_frac <= 0.0:
         return h0
     return h0 * (1.0 - evap_frac * (1.0 - math.exp(-t / evap_tau)))
+
+
+@jit
+def film_capacity(t, fstate, evap_tau):
+    """Thickness (m) at time ``t`` of the film in ``fstate``: :func:`vehicle_capacity` since its application."""
+    return vehicle_capacity(t - fstate[F_APPLIED], fstate[F_FILM], fstate[F_VOLATILE], evap_tau)
+
+
+@jit
+def new_film(t, h0, evap_frac, evap_tau, fstate, join):
+    """Put a fresh film (``h0`` m thick, volatile fraction ``evap_frac``) on at ``t``; return the old film's thickness (m).
+
+    ``join``: the fresh film joins the old one (docs/model.md, 1.2): the
+    thicknesses add, and so do the volatile parts, the old one as far as
+    it has evaporated; the joined film evaporates from ``t`` on with one
+    time constant, which is exact for first-order evaporation of the
+    volatile part.  Otherwise the fresh film replaces the old one (which
+    the caller has washed off).  ``fstate`` holds the film afterwards.
+    """
+    ta = fstate[F_APPLIED]
+    h_old = vehicle_capacity(t - ta, fstate[F_FILM], fstate[F_VOLATILE], evap_tau)
+    if join:
+        vol = 0.0
+        if fstate[F_VOLATILE] > 0.0:
+            vol = fstate[F_FILM] * fstate[F_VOLATILE] * math.exp(-(t - ta) / evap_tau)
+        h_new = h_old + h0
+        fstate[F_VOLATILE] = (vol + evap_frac * h0) / h_new
+        fstate[F_FILM] = h_new
+    else:
+        fstate[F_FILM] = h0
+        fstate[F_VOLATILE] = evap_frac
+    fstate[F_APPLIED] = t
+    return h_old
 
 
 @jit
@@ -405,9 +454,9 @@ def integrate_columns(
             tg = t + GAMMA * h
             t1 = t + h
             if not infinite:
-                c0n = vehicle_capacity(t, h0, evap_frac, evap_tau)
-                c0g = vehicle_capacity(tg, h0, evap_frac, evap_tau)
-                c01 = vehicle_capacity(t1, h0, evap_frac, evap_tau)
+                c0n = film_capacity(t, fstate, evap_tau)
+                c0g = film_capacity(tg, fstate, evap_tau)
+                c01 = film_capacity(t1, fstate, evap_tau)
                 for s in range(S):
                     cap_n[s, 0] = c0n
                     cap_g[s, 0] = c0g
@@ -487,13 +536,26 @@ def integrate_columns(
             status = step_status(err <= 1.0, h_next, h_min, t, steps_here, max_steps)
             if status != OK:
                 return stop_run(status, t, fstate, istate)
-        # at the stop: wash-off, recording, then a sample
+        # at the stop: wash-off, a new application, recording, then a sample
         if (stop_event[k] & EVENT_WASH) != 0 and istate[I_WASHED] == 0:
             for s in range(S):
                 if not infinite:
-                    comp[s, removed] += vehicle_capacity(t, h0, evap_frac, evap_tau) * u[s, 0]
+                    comp[s, removed] += film_capacity(t, fstate, evap_tau) * u[s, 0]
                 u[s, 0] = 0.0
             istate[I_WASHED] = 1
+            h_next = h_start
+        if (stop_event[k] & (EVENT_APPLY | EVENT_ADD)) != 0:
+            join = (stop_event[k] & EVENT_ADD) != 0 and istate[I_WASHED] == 0
+            h_old = new_film(t, h0, evap_frac, evap_tau, fstate, join)
+            h_new = fstate[F_FILM]
+            for s in range(S):
+                if join:  # amounts add in the joined film
+                    u[s, 0] = (h_old * u[s, 0] + h0 * c_donor[s]) / h_new
+                else:  # what is left of the old film is washed off first
+                    if istate[I_WASHED] == 0:
+                        comp[s, removed] += h_old * u[s, 0]
+                    u[s, 0] = c_donor[s]
+            istate[I_WASHED] = 0
             h_next = h_start
         j = out_index[k]
         if j >= 0:
@@ -535,9 +597,11 @@ def integrate_column(
     infinite : bool
         Constant donor ``u_0 = c_donor`` instead of a finite film.
     c_donor : float
-        Donor concentration (dose unit/m^3) for the infinite donor.
+        Donor concentration (dose unit/m^3) for the infinite donor; for a
+        finite film the concentration of each new application.
     h0, evap_frac, evap_tau : float
-        Initial film thickness (m), volatile fraction, evaporation time (s).
+        Thickness (m) and volatile fraction of a freshly applied film,
+        evaporation time (s).  The film on the skin now is in ``fstate``.
     sample_frac : float
         Fraction of the receptor (the last node, ``skin.bottom = "receptor"``)
         taken at each sampling event and replaced by fresh fluid.
@@ -547,7 +611,11 @@ def integrate_column(
         Row of ``u_out``/``comp_out`` to record at each stop, -1 for none.
     stop_event : int64[m]
         Events at each stop, bit flags: 0 none, 1 wash-off of the vehicle,
-        2 a receptor sample (the amount taken is booked to the bottom slot).
+        2 a receptor sample (the amount taken is booked to the bottom slot),
+        4 a new application (what is left of the film is washed off, booked
+        to ``removed``, and a fresh film of concentration ``c_donor`` and
+        thickness ``h0`` put on), 8 a new application joining the film still
+        there (:func:`new_film`).  At a stop: wash, apply, record, sample.
     u : float64[n]
         State, modified in place (``c/K``; node 0 the vehicle concentration).
     node_layer : int64[n]
@@ -557,8 +625,10 @@ def integrate_column(
     comp : float64[3 n_layers + 3]
         Compartments per area: degraded, taken_up, cleared per layer, then
         bottom sink, removed (wash-off), supplied (cumulative flux into skin).
-    fstate : float64[3]
-        Current time, next step size, failure time; modified.
+    fstate : float64[N_FSTATE]
+        Current time, next step size, failure time, then the film: time of
+        its application (s), thickness then (m), volatile fraction then
+        (``F_APPLIED``, ``F_FILM``, ``F_VOLATILE``); modified.
     istate : int64[3]
         Washed flag, failure node, status; modified.
     rtol : float
@@ -625,9 +695,9 @@ def integrate_column(
             tg = t + GAMMA * h
             t1 = t + h
             if not infinite:
-                cap_n[0] = vehicle_capacity(t, h0, evap_frac, evap_tau)
-                cap_g[0] = vehicle_capacity(tg, h0, evap_frac, evap_tau)
-                cap_1[0] = vehicle_capacity(t1, h0, evap_frac, evap_tau)
+                cap_n[0] = film_capacity(t, fstate, evap_tau)
+                cap_g[0] = film_capacity(tg, fstate, evap_tau)
+                cap_1[0] = film_capacity(t1, fstate, evap_tau)
             # stage 1: trapezoidal rule to t + gamma h,
             #   (C_g - a A) u_g = C_n u + a A u,
             # solved in delta form for u_g - u (see the module docstring)
@@ -675,12 +745,23 @@ def integrate_column(
             status = step_status(err <= 1.0, h_next, h_min, t, steps_here, max_steps)
             if status != OK:
                 return stop_run(status, t, fstate, istate)
-        # at the stop: wash-off, recording, then a sample
+        # at the stop: wash-off, a new application, recording, then a sample
         if (stop_event[k] & EVENT_WASH) != 0 and istate[I_WASHED] == 0:
             if not infinite:
-                comp[removed] += vehicle_capacity(t, h0, evap_frac, evap_tau) * u[0]
+                comp[removed] += film_capacity(t, fstate, evap_tau) * u[0]
             u[0] = 0.0
             istate[I_WASHED] = 1
+            h_next = h_start
+        if (stop_event[k] & (EVENT_APPLY | EVENT_ADD)) != 0:
+            join = (stop_event[k] & EVENT_ADD) != 0 and istate[I_WASHED] == 0
+            h_old = new_film(t, h0, evap_frac, evap_tau, fstate, join)
+            if join:  # amounts add in the joined film
+                u[0] = (h_old * u[0] + h0 * c_donor) / fstate[F_FILM]
+            else:  # what is left of the old film is washed off first
+                if istate[I_WASHED] == 0:
+                    comp[removed] += h_old * u[0]
+                u[0] = c_donor
+            istate[I_WASHED] = 0
             h_next = h_start
         j = out_index[k]
         if j >= 0:

@@ -83,6 +83,16 @@ class Application:
         Receptor samples, s.
     sample_fraction : float
         Fraction of the receptor taken (and replaced by fresh fluid) per sample.
+    application_times : tuple of float
+        A regimen: the times of the applications after the first (which is
+        at 0), s.  Each puts on a fresh film of the same dose.
+    join_film : bool
+        A new application joins the film still there (amounts and
+        thicknesses add, docs/model.md 1.2) instead of washing it off first.
+    area : float
+        Treated skin area, m^2 (absolute amounts; default 1 cm^2).
+    area_source : str
+        Where the area came from (``"delivery.area"``, ``"receptor.area"``, ``"default 1 cm^2"``).
     """
 
     layers: tuple
@@ -101,6 +111,10 @@ class Application:
     receptor_partition: float = 1.0
     sampling_times: tuple = ()
     sample_fraction: float = 0.0
+    application_times: tuple = ()
+    join_film: bool = False
+    area: float = 1e-4
+    area_source: str = "default 1 cm^2"
 
     @property
     def has_receptor(self) -> bool:
@@ -116,8 +130,22 @@ class Application:
 
     @property
     def dose(self) -> float:
-        """Applied amount per skin area, dose unit/m^2; for an infinite donor the film's content."""
+        """Amount per skin area of one application, dose unit/m^2; for an infinite donor the film's content."""
         return self.concentration * self.vehicle_thickness
+
+    @property
+    def all_application_times(self) -> tuple:
+        """Times of every application, s: 0, then the regimen's later ones."""
+        return (0.0, *self.application_times)
+
+    @property
+    def n_applications(self) -> int:
+        return 1 + len(self.application_times)
+
+    @property
+    def total_dose(self) -> float:
+        """Amount applied over the whole regimen per skin area, dose unit/m^2 (``dose`` per application)."""
+        return self.dose * self.n_applications
 
     @property
     def layer_names(self) -> list[str]:

@@ -287,7 +287,25 @@ def problem_from_scenario(resolved: dict) -> Problem1D:
         wash_off_time=form.get("wash_off_time"),
         dose_unit=form.get("dose_unit", "1"),
         **receptor_fields(resolved.get("receptor")),
+        **regimen_fields(resolved),
     )
+
+
+def regimen_fields(resolved: dict) -> dict:
+    """The :class:`~exodiff.problem.base.Application` fields of a regimen and of the treated area."""
+    reg = resolved.get("regimen")
+    delivery = resolved.get("delivery", {})
+    receptor = resolved.get("receptor") or {}
+    if delivery.get("area") is not None:
+        out = dict(area=float(delivery["area"]), area_source="delivery.area")
+    elif receptor.get("area") is not None:  # in vitro: the cell's diffusion area
+        out = dict(area=float(receptor["area"]), area_source="receptor.area")
+    else:
+        out = dict(area=1e-4, area_source="default 1 cm^2")
+    if reg is not None:
+        out.update(application_times=tuple(float(t) for t in reg["times"][1:]),
+                   join_film=not reg["wash_before_reapplication"])
+    return out
 
 
 def receptor_fields(receptor: dict | None) -> dict:

@@ -139,7 +139,8 @@ class ProblemRZ(Application):
                     coag_diffusivity_factor=1.0, coag_partition_factor=1.0, coag_bottom=True, output_times,
                     resolution="auto", bottom="sink", vehicle="finite", concentration=1.0, vehicle_thickness=20e-6,
                     tolerance=1e-5, evaporation_fraction=0.0, evaporation_time=1800.0, wash_off_time=None,
-                    dose_unit="1", stretch=None, radial_ratio=None, meta=None, channel_bottom_radius=None):
+                    dose_unit="1", stretch=None, radial_ratio=None, meta=None, channel_bottom_radius=None,
+                    area=1e-4, area_source="default 1 cm^2"):
         """Build a unit-cell problem from layers given directly (tests, benchmarks, fitting).
 
         Parameters
@@ -173,6 +174,8 @@ class ProblemRZ(Application):
         channel_bottom_radius : float, optional
             Radius at the channel bottom, m: a cone narrowing linearly from
             ``channel_radius`` (solved as a staircase); default a cylinder.
+        area, area_source :
+            Treated skin area (m^2) and where it came from, as :class:`~exodiff.problem.base.Application`.
         """
         layers = tuple(layers)
         if bottom not in ("sink", "no_flux"):
@@ -200,7 +203,7 @@ class ProblemRZ(Application):
                    output_times=times, tolerance=float(tolerance),
                    evaporation_fraction=float(evaporation_fraction), evaporation_time=float(evaporation_time),
                    wash_off_time=None if wash_off_time is None else float(wash_off_time),
-                   dose_unit=str(dose_unit), meta=dict(meta or {}))
+                   dose_unit=str(dose_unit), meta=dict(meta or {}), area=float(area), area_source=str(area_source))
 
     def column_problem(self) -> Problem1D:
         """The intact-skin 1D problem on the same depth grid (same layers, vehicle, times).
@@ -376,6 +379,9 @@ def unit_cell_problem(resolved, layers, base, particle_diameter: float | None = 
         app["meta"]["receptor"] = "sink conditions"
     for key in ("receptor_depth", "receptor_partition", "sampling_times", "sample_fraction"):
         app.pop(key)
+    # one application only: a regimen through channels is refused at validation (docs/model.md, 1.2)
+    if app.pop("application_times") or app.pop("join_film"):
+        raise ValueError("a regimen (repeated applications) is not available for channel delivery")
     problem = ProblemRZ.from_layers(
         **app, **layout,
         open_diffusivity=d_free, open_partition=geom.entry_factor, closure_time=geom.closure_time,

@@ -35,6 +35,7 @@ from exodiff.results.metrics import summary
 
 #: Names of files exodiff writes into a run or comparison directory (a directory of only these may be replaced).
 OUTPUT_NAMES = ("result.nc", "summary.json", "metrics.csv", "metrics.md", "report.html", "fit.json", "fitted.toml",
+                "absorption.csv", "absorption_doses.csv",
                 "*.png", ".*.tmp-*")
 
 
@@ -263,12 +264,17 @@ def write_run_files(ds, res: dict, out: Path, plots: bool = True, times=None) ->
     written = [write_netcdf(ds, out / "result.nc")]
     target = res.get("formulation", {}).get("target_layer")
     summ = summary(ds, target, times)
+    area = float(ds.attrs.get("treated_area_cm2", 1.0))
     summ = {"scenario": ds.attrs.get("title", ""), "exodiff_version": ds.attrs.get("exodiff_version"),
             "dose_unit": ds.attrs.get("dose_unit"), "applied_dose_per_cm2": ds.attrs.get("applied_dose"),
+            "treated_area_cm2": area, "treated_area_source": ds.attrs.get("treated_area_source", "default 1 cm^2"),
+            "applied_amount": float(ds.attrs.get("applied_dose", math.nan)) * area,
             "metrics": summ}
     with atomic_path(out / "summary.json") as tmp:
         tmp.write_text(json.dumps(_clean(summ), indent=2) + "\n")
     written.append(out / "summary.json")
+    if res.get("output", {}).get("absorption"):
+        written += write_absorption(ds, out)
     if plots:
         from exodiff.report import plotting
 
@@ -276,6 +282,30 @@ def write_run_files(ds, res: dict, out: Path, plots: bool = True, times=None) ->
         figs = plotting.all_figures(ds, None if pt is None else [x / 3600.0 for x in pt])
         written += save_figures(figs, out, dpi=120)
     return written
+
+
+def write_absorption(ds, out: Path) -> list[Path]:
+    """``absorption.csv`` (a table of the input into the blood) and ``absorption_doses.csv`` (the same input as
+    zero-order dosing records), formats in docs/pk_export.md."""
+    from exodiff.results.dataset import absorption_table
+
+    tab = absorption_table(ds)
+    u = tab["unit"]
+    lines = [f"time_h,rate_{u}_per_h,absorbed_{u},fraction_absorbed"]
+    lines += [f"{t:.10g},{r:.10g},{a:.10g},{f:.10g}"
+              for t, r, a, f in zip(tab["time_h"], tab["rate"], tab["absorbed"], tab["fraction"])]
+    with atomic_path(out / "absorption.csv") as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+    # NONMEM / mrgsolve: one zero-order input record per output interval that absorbed anything
+    rec = ["ID,TIME,AMT,RATE,EVID,CMT,MDV"]
+    t, a = tab["time_h"], tab["absorbed"]
+    for k in range(t.size - 1):
+        amt = a[k + 1] - a[k]
+        if amt > 0.0 and t[k + 1] > t[k]:
+            rec.append(f"1,{t[k]:.10g},{amt:.10g},{amt / (t[k + 1] - t[k]):.10g},1,1,1")
+    with atomic_path(out / "absorption_doses.csv") as tmp:
+        tmp.write_text("\n".join(rec) + "\n")
+    return [out / "absorption.csv", out / "absorption_doses.csv"]
 
 
 def save_figures(figs: dict, out: Path, dpi: int = 120) -> list[Path]:

@@ -108,6 +108,20 @@ def compartments(ds):
     return fig
 
 
+def plasma(ds):
+    """Plasma concentration over time (a ``[systemic]`` model), the applications marked."""
+    fig, ax = _figure()
+    t = ds["time"].values
+    ax.plot(t, ds["plasma_concentration"].values, color="C3")
+    for ta in np.atleast_1d(ds.attrs.get("application_times_h", []))[1:]:
+        ax.axvline(float(ta), color="0.6", lw=0.6, ls=":")
+    ax.set_xlabel("time (h)")
+    ax.set_ylabel(f"plasma concentration ({ds['plasma_concentration'].attrs.get('units', '')})")
+    ax.set_title(f"{ds.attrs.get('title', '')}: {ds.attrs.get('systemic_model', '')}, "
+                 f"{ds.attrs.get('treated_area_cm2', 1.0):g} cm^2")
+    return fig
+
+
 def _species(ds, name: str):
     """One species of a run with a ``species`` dimension, titled, as a plain single-species dataset."""
     one = ds.sel(species=name, drop=True)
@@ -207,4 +221,6 @@ def all_figures(ds, profile_times_h=None) -> dict:
     }
     if "concentration_rz" in ds:
         figs["concentration_rz"] = rz_maps(ds, profile_times_h)
+    if "plasma_concentration" in ds:
+        figs["plasma"] = plasma(ds)
     return figs

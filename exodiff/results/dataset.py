@@ -15,8 +15,8 @@ import xarray as xr
 
 from exodiff._version import __version__
 from exodiff.problem.layered import Problem1D
-from exodiff.solvers.common import RawSolution
-from exodiff.solvers.ledger import column_balance_errors, film_thickness, mass_balance_error
+from exodiff.solvers.common import RawSolution, film_schedule
+from exodiff.solvers.ledger import applied_dose, column_balance_errors, film_thickness, mass_balance_error
 
 PER_CM2 = 1e-4  # m^-2 -> cm^-2
 _FLUX_SYS = "rate leaving the skin: into the cleared compartment and through the bottom into the receptor"
@@ -64,7 +64,9 @@ def _column_parts(problem: Problem1D, raw: RawSolution, arr: dict, s: int) -> di
         receptor, sampled = comp[:, P * L], np.zeros(raw.times.size)
     flux_rec = g[last + 1] * (u[:, last] - u_r)
     washed = np.zeros(raw.times.size, dtype=bool)
-    if problem.wash_off_time is not None:
+    if problem.application_times:
+        washed = ~film_schedule(problem).on  # washed off after an application, until the next one
+    elif problem.wash_off_time is not None:
         washed = raw.times >= problem.wash_off_time
     return dict(
         vehicle=vehicle, layers=layers_amt, per_layer=comp[:, :P * L].reshape(raw.times.size, P, L),
@@ -178,7 +180,7 @@ def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None) -> xr.Datase
             amount=(("time", "compartment"), amount_v,
                     {"units": amount_units, "long_name": "amount per skin area by compartment"}),
             fraction=(("time", "compartment"), amount_v / dose_cm2,
-                      {"units": "1", "long_name": "amount / applied dose"}),
+                      {"units": "1", "long_name": "amount / applied dose (every application of a regimen)"}),
             loss_by_layer=(("time", "process", "layer"), vparts["per_layer"] * PER_CM2,
                            {"units": amount_units,
                             "long_name": "cumulative amount removed in each layer by each process"}),
@@ -272,7 +274,19 @@ def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None) -> xr.Datase
         ds.attrs["wash_off_time_h"] = problem.wash_off_time / 3600.0
     if problem.has_receptor:
         ds.attrs.update(receptor_attrs(problem, scenario))
+    if problem.application_times:
+        ds.attrs.update(regimen_attrs(problem))
+        ds["applied"] = (("time",), applied_dose(problem) / problem.total_dose,
+                         {"units": "1", "long_name": "amount applied so far / total applied dose"})
     return ds
+
+
+def regimen_attrs(problem) -> dict:
+    """Attributes of a regimen: each application's time and dose, and what happens to the old film."""
+    return {"applications": problem.n_applications,
+            "application_times_h": [t / 3600.0 for t in problem.all_application_times],
+            "dose_per_application": problem.dose * PER_CM2,
+            "wash_before_reapplication": int(not problem.join_film)}
 
 
 def run_attrs(problem, raw, scenario, geometry: str, solver: str, layer_slices, **extra) -> dict:
@@ -293,8 +307,10 @@ def run_attrs(problem, raw, scenario, geometry: str, solver: str, layer_slices, 
         "geometry": geometry,
         "scenario": getattr(scenario, "text", "") if scenario is not None else "",
         "dose_unit": unit,
-        "applied_dose": problem.dose * PER_CM2,
+        "applied_dose": problem.total_dose * PER_CM2,
         "applied_dose_units": f"{unit} cm-2",
+        "treated_area_cm2": problem.area / PER_CM2,
+        "treated_area_source": problem.area_source,
         "vehicle": problem.vehicle,
         "bottom": problem.bottom,
         "layer_interfaces_um": faces.tolist(),
@@ -339,7 +355,8 @@ def _ledgers(problem: Problem1D, raw: RawSolution) -> dict:
     released = bool(car)
     col_parts = [_column_parts(problem, raw, arr, s) for s in range(len(cols))]
     vparts = _sum_parts([col_parts[s] for s in ves])
-    dose_cm2 = problem.dose * PER_CM2
+    # fractions are of the total applied dose: a regimen's every application
+    dose_cm2 = problem.total_dose * PER_CM2
     sampled = problem.has_receptor
     amount_v = _amounts(vparts, released, sampled) * PER_CM2
     if problem.vehicle == "infinite":
@@ -399,13 +416,15 @@ def metric_arrays(problem: Problem1D, raw: RawSolution):
         balance = np.stack([balance, led["balance"]["cargo"]], axis=1)
     return RunArrays(time_h=led["t_h"], compartments=led["comp_names"], layers=list(problem.layer_names),
                      processes=led["processes"], depth_um=led["depth_um"], cell_width_um=problem.grid.widths * 1e6,
-                     species=species, mass_balance_error=balance)
+                     species=species, mass_balance_error=balance, area_cm2=problem.area / PER_CM2,
+                     application_times_h=tuple(t / 3600.0 for t in problem.all_application_times)
+                     if problem.application_times else ())
 
 
 def _add_classes(data_vars, coords, problem, parts, cols, released, unit) -> None:
     """Per-class variables with a ``size_class`` dimension (``output.per_class``)."""
     amounts = np.stack([_amounts(p, released, problem.has_receptor) for p in parts], axis=1) * PER_CM2  # (k, N, C)
-    doses = np.array([c.weight for c in cols]) * problem.dose * PER_CM2
+    doses = np.array([c.weight for c in cols]) * problem.total_dose * PER_CM2
     if problem.vehicle == "infinite":
         amounts[:, :, 0] = doses
     coords["size_class"] = ("size_class", np.arange(len(cols)), {"long_name": "size class, smallest first"})
@@ -430,3 +449,68 @@ def _add_classes(data_vars, coords, problem, parts, cols, released, unit) -> Non
     for k in per[0]:
         data_vars[f"class_{k}"] = (("size_class", "layer"), np.stack([p[k] for p in per]),
                                    {"units": _COEF_ATTRS[k][0], "long_name": _COEF_ATTRS[k][1] + " (size class)"})
+
+
+def add_plasma(ds, pk):
+    """``ds`` (1D or r-z) with the blood of ``pk`` (:class:`exodiff.results.systemic.PKModel`).
+
+    Adds ``plasma_concentration``, ``plasma_auc``, ``absorbed_amount`` and
+    ``absorption_rate`` over time (CF units), and the model as attributes.
+
+    The absorbed amount is the primary species' ``cleared + receptor``
+    fraction times the applied dose and the treated area
+    (``treated_area_cm2``), so a stored result gives the same plasma.
+    """
+    from exodiff.results.metrics import applied_dose, species_names, species_view, totals
+    from exodiff.results.systemic import absorbed_per_area, plasma
+
+    view = species_view(totals(ds), species_names(ds)[0])
+    comps = [str(c) for c in view["compartment"].values]
+    frac = np.asarray(view["fraction"].transpose("time", "compartment").values, dtype=float)
+    area = float(ds.attrs.get("treated_area_cm2", 1.0))
+    absorbed = absorbed_per_area(frac, comps, applied_dose(view)) * area
+    t_h = np.asarray(ds["time"].values, dtype=float)
+    pl = plasma(t_h * 3600.0, absorbed, pk)
+    unit = ds.attrs.get("dose_unit", "1")
+    out = ds.copy()
+    out["plasma_concentration"] = (("time",), pl.concentration * 1e-3,
+                                   {"units": f"{unit} L-1", "long_name": "concentration in the central (plasma) "
+                                    "compartment"})
+    out["plasma_auc"] = (("time",), pl.auc * 1e-3 / 3600.0,
+                         {"units": f"{unit} h L-1", "long_name": "area under the plasma concentration curve from 0"})
+    out["absorbed_amount"] = (("time",), pl.absorbed,
+                              {"units": unit, "long_name": "cumulative amount into the blood over the treated area "
+                               "(cleared + receptor)"})
+    out["absorption_rate"] = (("time",), pl.rate * 3600.0,
+                              {"units": f"{unit} h-1", "long_name": "mean input rate into the blood over the interval "
+                               "to the next output (whole treated area)"})
+    out.attrs.update(pk.attrs())
+    return out
+
+
+def absorption_table(ds) -> dict:
+    """The input into the blood over the treated area, for PK tools (docs/pk_export.md).
+
+    Returns
+    -------
+    dict
+        ``time_h`` (h), ``absorbed`` (cumulative amount, dose unit, whole
+        treated area: ``cleared + receptor``), ``rate`` (mean rate over the
+        interval from each output to the next, dose unit/h; the last row 0),
+        ``fraction`` (absorbed / total applied amount), ``unit``, ``area_cm2``.
+    """
+    from exodiff.results.metrics import applied_dose, species_names, species_view, totals
+    from exodiff.results.systemic import absorbed_per_area
+
+    view = species_view(totals(ds), species_names(ds)[0])
+    comps = [str(c) for c in view["compartment"].values]
+    frac = np.asarray(view["fraction"].transpose("time", "compartment").values, dtype=float)
+    area = float(ds.attrs.get("treated_area_cm2", 1.0))
+    dose = applied_dose(view)
+    absorbed = absorbed_per_area(frac, comps, dose) * area
+    t_h = np.asarray(ds["time"].values, dtype=float)
+    rate = np.zeros(t_h.size)
+    dt = np.diff(t_h)
+    np.divide(np.diff(absorbed), dt, out=rate[:-1], where=dt > 0)
+    return {"time_h": t_h, "absorbed": absorbed, "rate": rate, "fraction": absorbed / (dose * area),
+            "unit": str(ds.attrs.get("dose_unit", "1")), "area_cm2": area}

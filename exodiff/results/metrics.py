@@ -51,6 +51,26 @@ left through the bottom boundary (a sink, or a Franz cell's receptor).
 - ``max_mass_balance_error``: ``max_t |mass_balance_error(t)|``.
 - ``end_time_h``: ``t_end``; ``target_layer``: ``T``.
 
+Absolute amounts, over the treated area ``A`` (``delivery.area``, default
+1 cm^2, reported as ``treated_area_cm2``), in the dose unit:
+``applied_amount`` = ``D A`` (every application of a regimen),
+``amount_<X>`` = ``f_X(t_end) D A`` for every compartment,
+``delivered_target_amount`` and ``systemic_amount`` likewise.
+
+A regimen (applications at ``t_1 = 0 < t_2 < ... < t_N``): ``D`` is the total
+applied dose, so fractions over the whole run are comparable;
+``target_peak_fraction_last_interval`` and
+``target_trough_fraction_last_interval`` are the largest and smallest
+``f_T`` over the output times of the last dosing interval
+(``[t_N, min(t_N + (t_N - t_{N-1}), t_end)]``), and ``accumulation_ratio``
+the peak over the last interval divided by the peak over the first
+(``[0, t_2]``): the classic ``R_ac = C_max,ss / C_max,1``.
+
+With a ``[systemic]`` model (docs/model.md, 1.3): ``plasma_cmax`` (dose
+unit/L) and ``plasma_tmax_h`` over the output times, ``plasma_auc`` (dose unit
+h/L, 0 to ``t_end``) and ``absorbed_amount`` (dose unit), from the primary
+species' ``cleared + receptor`` times ``D A``.
+
 Several species (a ``species`` dimension, e.g. ``vesicle`` and its released
 ``cargo``): every per-species metric above is computed for each species,
 relative to that species' applied amount (a ``applied_dose(species)``
@@ -76,6 +96,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
+
+from exodiff.results.systemic import PKModel, absorbed_per_area, plasma, plasma_metrics
 
 #: Name of the primary species when a run tracks several.
 PRIMARY_SPECIES = "vesicle"
@@ -176,6 +198,12 @@ class RunArrays:
         Primary species first; ``[(None, ...)]`` for a run with one species.
     mass_balance_error : ndarray
         Relative mass balance error, any shape (the max of its magnitude is reported).
+    area_cm2 : float
+        Treated area, cm^2 (absolute amounts = fraction x dose x area).
+    application_times_h : tuple of float
+        A regimen's application times, h (empty for one application).
+    systemic : exodiff.results.systemic.PKModel or None
+        The blood model of a ``[systemic]`` table.
     """
 
     time_h: np.ndarray
@@ -186,6 +214,9 @@ class RunArrays:
     cell_width_um: np.ndarray
     species: list
     mass_balance_error: np.ndarray
+    area_cm2: float = 1.0
+    application_times_h: tuple = ()
+    systemic: object = None
 
 
 def _values(da: xr.DataArray, species: str | None, dims: tuple) -> np.ndarray:
@@ -212,7 +243,11 @@ def run_arrays(ds: xr.Dataset) -> RunArrays:
                      depth_um=np.asarray(ds["depth"].values, dtype=float),
                      cell_width_um=_cell_widths(ds),
                      species=species,
-                     mass_balance_error=np.asarray(ds["mass_balance_error"].values, dtype=float))
+                     mass_balance_error=np.asarray(ds["mass_balance_error"].values, dtype=float),
+                     area_cm2=float(ds.attrs.get("treated_area_cm2", 1.0)),
+                     application_times_h=tuple(float(x) for x in np.atleast_1d(ds.attrs.get("application_times_h", ())))
+                     if int(ds.attrs.get("applications", 1)) > 1 else (),
+                     systemic=PKModel.from_attrs(ds.attrs))
 
 
 # --------------------------------------------------------------------------
@@ -330,7 +365,33 @@ def _species_metrics(run: RunArrays, sp: SpeciesArrays, T: str, times_h) -> dict
     # left the skin: cleared from the layers, or through the bottom (a receptor keeps what its samples took)
     out["systemic_fraction"] = sum(out.get(f"fraction_{c}", 0.0) for c in ("receptor", "sampled")) + \
         out.get("fraction_cleared", math.nan)
+    if len(run.application_times_h) > 1:
+        out.update(_regimen_metrics(t, fT, run.application_times_h))
+    # absolute amounts over the treated area, in the dose unit: fraction x dose per cm^2 x area
+    per = sp.dose * run.area_cm2
+    out["applied_amount"] = per
+    for comp in comps:
+        out[f"amount_{comp}"] = out[f"fraction_{comp}"] * per
+    out["delivered_target_amount"] = out["delivered_target"] * per
+    out["systemic_amount"] = out["systemic_fraction"] * per
     return out
+
+
+def _regimen_metrics(t, fT, starts) -> dict:
+    """Accumulation in the target layer over a regimen (see the module docstring).
+
+    The last interval runs from the last application for as long as the
+    one before it lasted (or to the end of the run, if sooner); the first
+    from 0 to the second application.  Over the output times in each.
+    """
+    last, prev = starts[-1], starts[-2]
+    in_last = (t >= last - 1e-9) & (t <= min(last + (last - prev), t[-1]) + 1e-9)
+    in_first = t <= starts[1] + 1e-9
+    peak_last = float(fT[in_last].max()) if in_last.any() else math.nan
+    peak_first = float(fT[in_first].max())
+    return {"target_peak_fraction_last_interval": peak_last,
+            "target_trough_fraction_last_interval": float(fT[in_last].min()) if in_last.any() else math.nan,
+            "accumulation_ratio": peak_last / peak_first if peak_first > 0 else math.nan}
 
 
 def summary(ds: xr.Dataset, target: str | None = None, times=None) -> dict:
@@ -377,7 +438,12 @@ def summary_of_arrays(run: RunArrays, target: str | None = None, times=None) -> 
         prefix = "" if i == 0 else f"{s}_"
         for k, v in _species_metrics(run, sp, T, times_h).items():
             out[prefix + k] = v
+    if run.systemic is not None:
+        sp = run.species[0][1]
+        absorbed = absorbed_per_area(sp.fraction, run.compartments, sp.dose) * run.area_cm2
+        out.update(plasma_metrics(run.time_h, plasma(run.time_h * 3600.0, absorbed, run.systemic)))
     out["target_layer"] = T
+    out["treated_area_cm2"] = float(run.area_cm2)
     out["max_mass_balance_error"] = float(np.max(np.abs(run.mass_balance_error)))
     out["end_time_h"] = float(run.time_h[-1])
     return out
@@ -396,6 +462,17 @@ _LABELS = {
     "mean_penetration_depth_um": "mean penetration depth at end (um)",
     "systemic_fraction": "left the skin at end: cleared or through the bottom (fraction of dose)",
     "max_mass_balance_error": "max relative mass balance error",
+    "accumulation_ratio": "accumulation ratio in target layer (peak last / first interval)",
+    "target_peak_fraction_last_interval": "peak fraction in target layer over the last dosing interval",
+    "target_trough_fraction_last_interval": "trough fraction in target layer over the last dosing interval",
+    "applied_amount": "applied amount over the treated area (dose unit)",
+    "delivered_target_amount": "delivered to the target layer (dose unit, treated area)",
+    "systemic_amount": "reached the circulation at end (dose unit, treated area)",
+    "treated_area_cm2": "treated area (cm^2)",
+    "plasma_cmax": "peak plasma concentration (dose unit/L)",
+    "plasma_tmax_h": "time of peak plasma concentration (h)",
+    "plasma_auc": "plasma AUC to end (dose unit h/L)",
+    "absorbed_amount": "absorbed into the blood at end (dose unit)",
     "end_time_h": "end time (h)",
 }
 _AT = re.compile(r"^fraction_(?P<comp>.+)_at_(?P<t>[0-9.e+-]+)h$")
@@ -411,6 +488,8 @@ def label(key: str, species: list[str] | None = None) -> str:
     m = _AT.match(key)
     if m:
         return f"{m['comp']} at {m['t']} h (fraction of dose)"
+    if key.startswith("amount_"):
+        return f"{key[len('amount_'):]} at end (dose unit, treated area)"
     if key.startswith("fraction_"):
         return f"{key[len('fraction_'):]} at end (fraction of dose)"
     if key.startswith("delivered_"):

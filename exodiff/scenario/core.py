@@ -700,6 +700,123 @@ def _resolve_receptor(ck: _Checker, raw: dict, bottom: Any, duration: float | No
     return rec
 
 
+def _resolve_regimen(ck: _Checker, raw: dict, resolved: dict) -> dict[str, Any] | None:
+    """The ``[regimen]`` table: ``times`` (s, every application, the first 0) and ``wash_before_reapplication``.
+
+    None without a table (one application at 0).
+    """
+    if not raw:
+        return None
+    spec = SECTIONS["regimen"]
+    reg = ck.table("regimen.", spec, raw, elsewhere=_elsewhere("regimen"))
+    wash = reg.get("wash_before_reapplication", spec["wash_before_reapplication"].default)
+    form, delivery = resolved["formulation"], resolved["delivery"]
+    if form.get("vehicle") == "infinite":
+        ck.add("regimen", "a [regimen] with formulation.vehicle = \"infinite\"",
+               "a finite vehicle (a constant donor is never used up, so it is not applied again)")
+    if delivery.get("method", "topical") != "topical" or delivery.get("follicles"):
+        what = "delivery.follicles = true" if delivery.get("method", "topical") == "topical" else \
+            f"delivery.method = {_show(delivery.get('method'))}"
+        ck.add("regimen", f"a [regimen] with {what}", "topical delivery without follicles: repeated applications "
+               "through channels are not available yet (docs/model.md, 1.2)")
+    if "interval" in raw and "times" in raw:
+        ck.add("regimen.times", "both interval and times", "only one of them (interval with applications for "
+               "evenly spaced applications)")
+        return None
+    if "interval" not in raw and "times" not in raw:
+        ck.add("regimen.interval", "nothing", f"{spec['interval'].dimension}, e.g. {spec['interval'].example}, "
+               "or regimen.times")
+        return None
+    n = reg.get("applications")
+    if "interval" in raw:
+        if "applications" not in raw:
+            ck.add("regimen.applications", "nothing", f"a whole number >= 1 with regimen.interval, e.g. "
+                   f"{spec['applications'].example}")
+            return None
+        if reg.get("interval") is None or n is None:
+            return None
+        times = [k * reg["interval"] for k in range(n)]
+        given = f"{n} (every {_show(raw['interval'])}, the last at {times[-1] / 3600:g} h)"
+    else:
+        times = reg.get("times")
+        if times is None:
+            return None
+        if not times or times[0] != 0.0:
+            ck.add("regimen.times[0]", _show(raw["times"][0]) if times else "an empty list",
+                   '"0 h": the first application starts the run')
+            return None
+        if sorted(set(times)) != list(times):
+            ck.add("regimen.times", _show(raw["times"]), "increasing times, each once")
+            return None
+        if n is not None and n != len(times):
+            ck.add("regimen.applications", _show(raw["applications"]),
+                   f"the number of regimen.times ({len(times)}), or no applications")
+            return None
+        given = f"{len(times)} (the last at {times[-1] / 3600:g} h)"
+    duration = resolved["simulation"].get("duration")
+    if duration is not None and times[-1] >= duration * (1 - 1e-12) and len(times) > 1:
+        key = "regimen.applications" if "interval" in raw else f"regimen.times[{len(times) - 1}]"
+        ck.add(key, given if "interval" in raw else _show(raw["times"][-1]),
+               f"applications before simulation.duration ({_show(resolved['simulation'].get('duration'))})")
+        return None
+    return {"times": [float(t) for t in times], "wash_before_reapplication": bool(wash)}
+
+
+def _resolve_area(ck: _Checker, raw_delivery: dict, resolved: dict) -> None:
+    """Check ``delivery.area`` against a Franz cell's diffusion area (the problem takes the area from either,
+    default 1 cm^2: :func:`exodiff.problem.layered.regimen_fields`)."""
+    delivery = resolved["delivery"]
+    receptor = resolved.get("receptor")
+    if "area" in delivery and receptor is not None and receptor.get("area") is not None and \
+            not math.isclose(delivery["area"], receptor["area"], rel_tol=1e-9):
+        ck.add("delivery.area", _show(raw_delivery["area"]),
+               f"the receptor's diffusion area ({receptor['area'] * 1e4:g} cm^2), or no delivery.area: in vitro "
+               "the treated area is the cell's")
+
+
+def _resolve_systemic(ck: _Checker, raw: dict, raw_delivery: dict, resolved: dict) -> dict[str, Any] | None:
+    """The ``[systemic]`` table in SI: ``model``, and ``volume``/``clearance`` or the two-compartment set.
+
+    None without a table.  A one-compartment ``half_life`` becomes ``clearance = ln 2 volume / half_life``.
+    """
+    if not raw:
+        return None
+    spec = SECTIONS["systemic"]
+    sysm = ck.table("systemic.", spec, raw, elsewhere=_elsewhere("systemic"))
+    model = sysm.get("model", spec["model"].default)
+    sysm["model"] = model
+    if resolved["skin"].get("bottom") == "receptor":
+        ck.add("systemic", 'a [systemic] table with skin.bottom = "receptor"',
+               "in vivo skin (bottom sink or no_flux): an in-vitro receptor is not blood")
+        return None
+    if "area" not in raw_delivery:
+        ck.add("delivery.area", "nothing", 'the treated area, e.g. "50 cm^2": a [systemic] model takes the absolute '
+               "amount absorbed, and the default 1 cm^2 would be a guess")
+    one = ("volume", "clearance", "half_life")
+    two = ("central_volume", "peripheral_volume", "intercompartmental_clearance")
+    if model == "one_compartment":
+        for k in two:
+            if k in raw:
+                ck.add(f"systemic.{k}", _show(raw[k]), 'this key only with model = "two_compartment"')
+        if "volume" not in raw:
+            ck.add("systemic.volume", "nothing", f"{spec['volume'].dimension}, e.g. {spec['volume'].example}")
+        if ("clearance" in raw) == ("half_life" in raw):
+            ck.add("systemic.clearance", "both clearance and half_life" if "clearance" in raw else "nothing",
+                   f"one of clearance (e.g. {spec['clearance'].example}) or half_life (e.g. "
+                   f"{spec['half_life'].example})")
+        elif "half_life" in sysm and "volume" in sysm:
+            sysm["clearance"] = math.log(2.0) * sysm["volume"] / sysm.pop("half_life")
+    elif model == "two_compartment":
+        for k in ("volume", "half_life"):
+            if k in raw:
+                ck.add(f"systemic.{k}", _show(raw[k]), 'this key only with model = "one_compartment" (two '
+                       "compartments: central_volume, peripheral_volume, intercompartmental_clearance, clearance)")
+        for k in (*two, "clearance"):
+            if k not in raw:
+                ck.add(f"systemic.{k}", "nothing", f"{spec[k].dimension}, e.g. {spec[k].example}")
+    return sysm
+
+
 def _resolve_output(ck: _Checker, raw: dict, duration: float | None, base_dir: Path | None) -> dict[str, Any]:
     spec = SECTIONS["output"]
     out = ck.table("output.", spec, raw, elsewhere=_elsewhere("output"))
@@ -899,7 +1016,16 @@ def _resolve(user: dict[str, Any], file: str, default_name: str, base_dir: Path 
                                  resolved["simulation"].get("duration"))
     if receptor is not None:
         resolved["receptor"] = receptor
+    regimen = _resolve_regimen(ck, get("regimen"), resolved)
+    if regimen is not None:
+        resolved["regimen"] = regimen
+    _resolve_area(ck, get("delivery"), resolved)
+    systemic = _resolve_systemic(ck, get("systemic"), get("delivery"), resolved)
+    if systemic is not None:
+        resolved["systemic"] = systemic
     resolved["output"] = _resolve_output(ck, get("output"), resolved["simulation"].get("duration"), base_dir)
+    if systemic is not None:
+        resolved["output"].setdefault("absorption", True)  # the input of the PK tools comes with the model
     form = resolved["formulation"]
     raw_form = get("formulation")
     _resolve_population(ck, form, raw_form, base_dir)

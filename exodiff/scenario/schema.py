@@ -298,6 +298,9 @@ DELIVERY = {
     "coagulation_diffusivity_factor": _n("Factor on the tissue diffusivity in the coagulated rim.", "0.5",
                                          low=0.0),
     "coagulation_partition_factor": _n("Factor on the tissue partition in the coagulated rim.", "1", low=0.0),
+    "area": _q("Treated skin area: absolute amounts (per layer, delivered, absorbed) are the fractions x dose x "
+               "area. Default 1 cm^2 (the receptor's diffusion area in vitro), said in the output; a [systemic] "
+               "model needs it given.", "m^2", "an area", '"50 cm^2"', low=0.0, low_open=True),
     "follicles": Field("bool", "Topical delivery through hair follicles as channels (site data from "
                        "exodiff/data/follicles.toml).", default=False, example="true"),
     "follicle_density": _q("Follicles per skin area (default from the skin preset).", "1/m^2",
@@ -354,6 +357,9 @@ OUTPUT = {
     "plots": Field("bool", "Write PNG plots.", default=True, example="true"),
     "per_class": Field("bool", "Also store each size class of a polydisperse preparation (variables class_* "
                        "with a size_class dimension); totals are always stored.", default=False, example="true"),
+    "absorption": Field("bool", "Write absorption.csv and absorption_doses.csv (input into the blood for the "
+                        "whole area, for PK tools; docs/pk_export.md); on by default with a [systemic] table.",
+                        example="true"),
     "profile_times": Field("quantity_list", "Times of the depth-profile plot (default: a few spread over the run).",
                            si_unit="s", dimension="a time", example='["1 h", "8 h", "48 h"]', low=0.0),
 }
@@ -375,12 +381,45 @@ RECEPTOR = {
                         "m^3", "a volume", '"0.3 mL"', low=0.0, default=0.0),
 }
 
+#: Repeated applications of the formulation (docs/model.md, 1.2).
+REGIMEN = {
+    "interval": _q("Time between applications (the first at 0).", "s", "a time", '"12 h"', low=0.0,
+                   low_open=True),
+    "times": Field("quantity_list", "Explicit application times, the first 0 (instead of interval).", si_unit="s",
+                   dimension="a time", example='["0 h", "8 h", "24 h"]', low=0.0),
+    "applications": Field("integer", "Number of applications (with interval; with times, their number).",
+                          example="28", low=1),
+    "wash_before_reapplication": Field("bool", "Each application first washes off what is left of the film "
+                                       "(booked to `removed`); false: the new film joins the old one (amounts "
+                                       "and thicknesses add).", default=True, example="false"),
+}
+
+#: A pharmacokinetic model of the blood, driven by what leaves the skin (docs/model.md, 1.3).
+SYSTEMIC = {
+    "model": Field("choice", "Compartment model of the blood, driven by the absorption rate x delivery.area.",
+                   choices=("one_compartment", "two_compartment"), default="one_compartment",
+                   example='"one_compartment"'),
+    "volume": _q("Volume of distribution (one_compartment).", "m^3", "a volume", '"40 L"', low=0.0, low_open=True),
+    "clearance": _q("Clearance from the (central) compartment.", "m^3/s", "a volume per time (clearance)",
+                    '"5 L/h"', low=0.0, low_open=True),
+    "half_life": _q("Elimination half-life (one_compartment, instead of clearance: CL = ln 2 V / half_life).", "s",
+                    "a time", '"3 h"', low=0.0, low_open=True),
+    "central_volume": _q("Central volume (two_compartment).", "m^3", "a volume", '"10 L"', low=0.0,
+                         low_open=True),
+    "peripheral_volume": _q("Peripheral volume (two_compartment).", "m^3", "a volume", '"30 L"', low=0.0,
+                            low_open=True),
+    "intercompartmental_clearance": _q("Inter-compartmental clearance Q (two_compartment).", "m^3/s",
+                                       "a volume per time (clearance)", '"10 L/h"', low=0.0, low_open=True),
+}
+
 SECTIONS: dict[str, dict[str, Field]] = {
     "meta": META,
     "skin": SKIN,
     "formulation": FORMULATION,
     "delivery": DELIVERY,
     "receptor": RECEPTOR,
+    "regimen": REGIMEN,
+    "systemic": SYSTEMIC,
     "simulation": SIMULATION,
     "output": OUTPUT,
 }

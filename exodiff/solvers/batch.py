@@ -12,25 +12,26 @@ call releases the GIL, so a caller can overlap it with Python work.
 
 from __future__ import annotations
 
-import math
 import time as _time
 from dataclasses import dataclass
 
 import numpy as np
 
 from exodiff.kernels.batch1d import offsets
-from exodiff.solvers.common import MAX_STEPS, RawSolution, stop_list
+from exodiff.solvers.common import MAX_STEPS, RawSolution, initial_fstate, stop_list
 
 __all__ = ["Prepared", "prepare", "pack", "solve", "raw_solution", "batch_cached"]
 
 
 @dataclass
 class Prepared:
-    """One problem set up for the batch: its kernel arguments (``arrays``) and, for the caller, a ``target``."""
+    """One problem set up for the batch: its kernel arguments (``arrays``) and, for the caller, a ``target``
+    layer and a ``systemic`` table (the scenario's, plain data)."""
 
     problem: object
     arrays: dict
     target: str | None = None
+    systemic: dict | None = None
 
 
 def prepare(problem) -> Prepared | None:
@@ -54,6 +55,7 @@ def prepare(problem) -> Prepared | None:
              stop_event=events, u=u,
              comp=np.zeros(3 * L + 3), rtol=problem.tolerance, m_ref=arr["m_ref"][0],
              h_start=1e-8 * max(t_end, 1.0), k=times.size)
+    a["fstate"] = initial_fstate(problem, a["h_start"])
     return Prepared(problem, a)
 
 
@@ -77,10 +79,7 @@ def pack(points: list[Prepared]) -> dict:
     # the initial state is recorded as output 0, as the driver does
     for p, a in enumerate(A):
         u_out[uo[p]:uo[p] + ns[p]] = a["u"]
-    fstate = np.empty((B, 3))
-    fstate[:, 0] = 0.0
-    fstate[:, 1] = col("h_start")
-    fstate[:, 2] = math.nan
+    fstate = np.stack([a["fstate"] for a in A])
     return dict(
         node_off=no, g_off=offsets([n + 1 for n in ns]), comp_off=offsets(ncs),
         stop_off=offsets([a["stops"].size for a in A]), uout_off=uo, cout_off=co, n_out=col("k", np.int64),

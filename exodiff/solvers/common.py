@@ -7,6 +7,7 @@ result.  Bookkeeping of the compartments lives in :mod:`exodiff.solvers.ledger`.
 
 from __future__ import annotations
 
+import math
 import time as _time
 from dataclasses import dataclass
 
@@ -48,16 +49,31 @@ class RawSolution:
     comp_cols: np.ndarray | None = None
 
 
+def initial_fstate(problem, h_start: float) -> np.ndarray:
+    """The 1D kernels' ``fstate`` at the start: time 0, first step ``h_start`` (s), the first film applied at 0."""
+    from exodiff.kernels.column1d import F_APPLIED, F_FILM, F_STEP, F_VOLATILE, N_FSTATE
+
+    f = np.zeros(N_FSTATE)
+    f[F_STEP] = h_start
+    f[2] = math.nan  # failure time: none yet
+    f[F_APPLIED] = 0.0
+    f[F_FILM] = problem.vehicle_thickness
+    f[F_VOLATILE] = problem.evaporation_fraction
+    return f
+
+
 def stop_list(problem):
     """Merge output times and events into the kernel's stop list: ``(stops, output index or -1, events)``.
 
     Events are bit flags (:data:`exodiff.kernels.column1d.EVENT_WASH`,
-    ``EVENT_SAMPLE``): the wash-off and the receptor samples.  An event
+    ``EVENT_SAMPLE``, ``EVENT_APPLY``, ``EVENT_ADD``): the wash-off (after
+    each application), the receptor samples and the applications after the
+    first (a regimen).  An event
     within ``1e-9 max(t, 1 s)`` of an output time falls on that stop; the
     kernel washes before it records and samples after, so an output at a
     sampling time shows the receptor as the sample found it.
     """
-    from exodiff.kernels.column1d import EVENT_SAMPLE, EVENT_WASH
+    from exodiff.kernels.column1d import EVENT_ADD, EVENT_APPLY, EVENT_SAMPLE, EVENT_WASH
 
     times = problem.output_times
     stops = list(times[1:])
@@ -65,8 +81,17 @@ def stop_list(problem):
     ev = [0] * len(stops)
     events = []
     tw = problem.wash_off_time
-    if tw is not None and 0.0 < tw <= times[-1]:
-        events.append((tw, EVENT_WASH))
+    starts = problem.all_application_times
+    if tw is not None:
+        # the wash-off counts from each application; one that would fall after the next application
+        # does not happen (that application washes anyway, or its film joins the old one)
+        for k, ta in enumerate(starts):
+            t_next = starts[k + 1] if k + 1 < len(starts) else math.inf
+            tk = ta + tw
+            if 0.0 < tk <= times[-1] and tk <= t_next * (1 + 1e-12):
+                events.append((tk, EVENT_WASH))
+    apply_flag = EVENT_ADD if problem.join_film else EVENT_APPLY
+    events += [(float(t), apply_flag) for t in starts[1:]]
     if problem.sample_fraction > 0.0:
         events += [(float(t), EVENT_SAMPLE) for t in problem.sampling_times if 0.0 < t <= times[-1]]
     for t, flag in events:
@@ -80,6 +105,63 @@ def stop_list(problem):
             idx.insert(k, -1)
             ev.insert(k, flag)
     return np.array(stops, dtype=float), np.array(idx, dtype=np.int64), np.array(ev, dtype=np.int64)
+
+
+@dataclass
+class FilmSchedule:
+    """The film at each output time, as the 1D kernels' stop events leave it.
+
+    Attributes
+    ----------
+    thickness : float64[k]
+        Film thickness, m (after any application at that stop).
+    on : bool[k]
+        A film is on the skin (not washed off).
+    applications : int64[k]
+        Applications so far (the first, at 0, counts).
+    """
+
+    thickness: np.ndarray
+    on: np.ndarray
+    applications: np.ndarray
+
+
+def film_schedule(problem) -> FilmSchedule:
+    """Replay the stop events of :func:`stop_list` as the 1D kernels do: the film at each output time.
+
+    The same film law (:func:`exodiff.kernels.column1d.new_film`, evaluated
+    by the compiled functions themselves), so the vehicle's amount the
+    ledger computes from a stored concentration is the one the kernel had.
+    """
+    from exodiff.kernels import column1d as K
+
+    cached = problem.__dict__.get("_film_schedule")
+    if cached is not None:
+        return cached
+    times = problem.output_times
+    f = initial_fstate(problem, 0.0)
+    tau = problem.evaporation_time
+    thick = np.empty(times.size)
+    on = np.ones(times.size, dtype=bool)
+    napp = np.ones(times.size, dtype=np.int64)
+    thick[0] = K.film_capacity(0.0, f, tau)
+    washed, count = False, 1
+    stops, idx, ev = stop_list(problem)
+    for t, j, e in zip(stops, idx, ev):
+        if e & K.EVENT_WASH:
+            washed = True
+        if e & (K.EVENT_APPLY | K.EVENT_ADD):
+            K.new_film(t, problem.vehicle_thickness, problem.evaporation_fraction, tau, f,
+                       bool(e & K.EVENT_ADD) and not washed)
+            washed, count = False, count + 1
+        if j >= 0:
+            thick[j] = K.film_capacity(t, f, tau)
+            on[j] = not washed
+            napp[j] = count
+    out = FilmSchedule(thick, on, napp)
+    # the ledger and the results ask several times per run; a problem is frozen, so its schedule is too
+    object.__setattr__(problem, "_film_schedule", out)
+    return out
 
 
 def run_in_chunks(advance, n_stops: int, progress: bool, desc: str) -> float:

@@ -7,13 +7,12 @@ per output, never per step.
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
 from exodiff.errors import SolverError
 from exodiff.problem.layered import Problem1D
-from exodiff.solvers.common import MAX_STEPS, RawSolution, run_in_chunks, solver_failure, stop_list
+from exodiff.solvers.common import MAX_STEPS, RawSolution, initial_fstate, run_in_chunks, solver_failure, stop_list
 from exodiff.solvers.ledger import check_mass_balance, mass_balance_error
 
 
@@ -52,7 +51,7 @@ def integrate(problem: Problem1D, progress: bool = False, desc: str = "solving")
     u_out[0] = u
     t_end = float(times[-1])
     h_start = 1e-8 * max(t_end, 1.0)
-    fstate = np.array([0.0, h_start, math.nan])
+    fstate = initial_fstate(problem, h_start)
     istate = np.zeros(3, dtype=np.int64)
     stats = np.zeros(3, dtype=np.int64)
     stops, out_idx, events = stop_list(problem)

@@ -15,7 +15,7 @@ import numpy as np
 from exodiff.errors import SolverError
 from exodiff.problem.layered import Problem1D
 from exodiff.problem.unit_cell import ProblemRZ
-from exodiff.solvers.common import RawSolution
+from exodiff.solvers.common import RawSolution, film_schedule
 
 #: mass balance errors above this (relative) mean a bug, not round-off
 MASS_BALANCE_LIMIT = 1e-9
@@ -41,8 +41,8 @@ def balance_error(vehicle, tissue, comp, dose, n_layers, finite, n_proc: int = 3
         Amount in all tissue cells.
     comp : float64[k, n_proc n_layers + 3]
         Compartments (layout of :func:`exodiff.kernels.column1d.compartment_slots`).
-    dose : float
-        Applied amount, in the same units (per area in 1D, per unit cell in r-z).
+    dose : float or float64[k]
+        Applied amount (so far, at each output), in the same units (per area in 1D, per unit cell in r-z).
     n_layers : int
     finite : bool
         Finite vehicle; otherwise a constant donor, checked against ``supplied``.
@@ -117,10 +117,19 @@ def receptor_amount(problem: Problem1D, raw: RawSolution) -> np.ndarray:
     return per[:, ves].sum(axis=1)
 
 
+def applied_dose(problem: Problem1D) -> np.ndarray:
+    """Amount applied so far per skin area at each output time, dose unit/m^2 (a regimen's doses add up)."""
+    if not problem.application_times:
+        return np.full(problem.output_times.size, problem.dose)
+    return problem.dose * film_schedule(problem).applications
+
+
 def film_thickness(problem: Problem1D, times: np.ndarray) -> np.ndarray:
-    """Vehicle film thickness at each time, m."""
+    """Vehicle film thickness at each time, m (a regimen: ``times`` are the output times)."""
     from exodiff.kernels.column1d import vehicle_capacity
 
+    if problem.application_times:
+        return film_schedule(problem).thickness
     if problem.evaporation_fraction <= 0.0:
         return np.full(times.size, problem.vehicle_thickness)
     return np.array([vehicle_capacity(t, problem.vehicle_thickness, problem.evaporation_fraction,
@@ -137,7 +146,7 @@ def vehicle_amount(problem: Problem1D, raw: RawSolution) -> np.ndarray:
     uc = _columns_u(problem, raw)
     ves = [s for s, c in enumerate(problem.all_columns) if c.species == "vesicle"]
     u0 = uc[:, ves[0], 0] if len(ves) == 1 else uc[:, ves, 0].sum(axis=1)
-    if problem.evaporation_fraction <= 0.0:
+    if problem.evaporation_fraction <= 0.0 and not problem.application_times:
         # vehicle_capacity returns h0 unchanged: skip one compiled call per output
         return problem.vehicle_thickness * u0
     return film_thickness(problem, raw.times) * u0
@@ -146,7 +155,8 @@ def vehicle_amount(problem: Problem1D, raw: RawSolution) -> np.ndarray:
 def mass_balance_error(problem: Problem1D, raw: RawSolution) -> np.ndarray:
     """Relative mass balance error at each output time.
 
-    Finite vehicle: ``(vehicle + layers + receptor + compartments - dose) / dose``.
+    Finite vehicle: ``(vehicle + layers + receptor + compartments - dose) / dose``,
+    ``dose`` what has been applied by then (a regimen's doses add up).
     Infinite donor: ``(layers + compartments - supplied) / max(supplied, ...)``,
     the reference being what has entered the skin.  Several columns: the
     worst of the vesicle ledger (all classes together, and each class) and,
@@ -161,7 +171,7 @@ def mass_balance_error(problem: Problem1D, raw: RawSolution) -> np.ndarray:
         # what the column holds below the film: the cells and a receptor
         tissue = tissue_amounts(problem, raw).sum(axis=1) + receptor_amount(problem, raw)
         vehicle = vehicle_amount(problem, raw) if finite else None
-        return balance_error(vehicle, tissue, raw.comp, problem.dose, len(problem.layers), finite,
+        return balance_error(vehicle, tissue, raw.comp, applied_dose(problem), len(problem.layers), finite,
                              n_proc=problem.n_processes)
     errs = [np.abs(e) for e in column_balance_errors(problem, raw).values()]
     worst = np.max(np.stack(errs), axis=0)
@@ -181,7 +191,7 @@ def column_balance_errors(problem: Problem1D, raw: RawSolution) -> dict[str, np.
     veh = raw.u_cols[:, :, 0] * h[:, None]
     out = {}
     out["vesicle"] = balance_error(veh[:, ves].sum(axis=1) if finite else None, tissue[:, ves].sum(axis=1),
-                                   comp[:, ves].sum(axis=1), problem.dose, L, finite, n_proc=P)
+                                   comp[:, ves].sum(axis=1), applied_dose(problem), L, finite, n_proc=P)
     car = [s for s, c in enumerate(cols) if c.species == "cargo"]
     if car:
         out["cargo"] = cargo_balance_error(problem, raw)
@@ -211,7 +221,7 @@ def cargo_balance_error(problem: Problem1D, raw: RawSolution) -> np.ndarray:
     freed = (comp[:, ves, 3 * L:4 * L].sum(axis=(1, 2))
              + problem.release_on_degradation * comp[:, ves, 0:L].sum(axis=(1, 2)))
     if problem.vehicle == "finite":
-        ref = problem.dose
+        ref = applied_dose(problem)
     else:
         ref = np.maximum(np.abs(comp[:, ves, P * L + 2].sum(axis=1)), 1e-300)
     return (vehicle + tissue + lost - freed) / ref

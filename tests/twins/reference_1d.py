@@ -50,10 +50,10 @@ from exodiff.kernels.control import (
 
 # the kernel's status codes and state slots, restated (they are the contract)
 OK, NONFINITE, STEP_UNDERFLOW, TOO_MANY_STEPS = 0, 1, 2, 3
-F_TIME, F_STEP, F_FAIL_TIME = 0, 1, 2
+F_TIME, F_STEP, F_FAIL_TIME, F_APPLIED, F_FILM, F_VOLATILE = 0, 1, 2, 3, 4, 5
 I_WASHED, I_FAIL_NODE, I_STATUS = 0, 1, 2
 S_STEPS, S_REJECTED, S_SOLVES = 0, 1, 2
-EVENT_NONE, EVENT_WASH, EVENT_SAMPLE = 0, 1, 2
+EVENT_NONE, EVENT_WASH, EVENT_SAMPLE, EVENT_APPLY, EVENT_ADD = 0, 1, 2, 4, 8
 
 
 # -- the pieces of the scheme ---------------------------------------------------
@@ -62,6 +62,36 @@ def film_thickness(t, h0, evap_frac, evap_tau):
     if evap_frac <= 0.0:
         return h0
     return h0 * (1.0 - evap_frac * (1.0 - math.exp(-t / evap_tau)))
+
+
+def film_at(t, fstate, evap_tau):
+    """Thickness (m) at ``t`` of the film in ``fstate``, applied at ``fstate[F_APPLIED]``."""
+    return film_thickness(t - fstate[F_APPLIED], fstate[F_FILM], fstate[F_VOLATILE], evap_tau)
+
+
+def apply_film(t, u0, comp_removed, c_fresh, h0, evap_frac, evap_tau, fstate, washed, join):
+    """A new application at ``t``, restated: returns ``(u0, removed)`` and updates the film in ``fstate``.
+
+    Joining: the thicknesses and the volatile parts add (the old one as far
+    as it has evaporated), and so do the amounts.  Otherwise what is left
+    of the old film (nothing once washed) goes to ``removed`` and the fresh
+    film replaces it.  ``u0`` and ``c_fresh`` may be arrays (one per column).
+    """
+    dt = t - fstate[F_APPLIED]
+    h_old = film_at(t, fstate, evap_tau)
+    if join:
+        vol = fstate[F_FILM] * fstate[F_VOLATILE] * math.exp(-dt / evap_tau) if fstate[F_VOLATILE] > 0 else 0.0
+        h_new = h_old + h0
+        fstate[F_VOLATILE] = (vol + evap_frac * h0) / h_new
+        fstate[F_FILM] = h_new
+        fstate[F_APPLIED] = t
+        return (h_old * u0 + h0 * c_fresh) / h_new, comp_removed
+    if not washed:
+        comp_removed = comp_removed + h_old * u0
+    fstate[F_FILM] = h0
+    fstate[F_VOLATILE] = evap_frac
+    fstate[F_APPLIED] = t
+    return c_fresh + 0.0 * u0, comp_removed
 
 
 def face_conductances(g, g1):
@@ -153,7 +183,7 @@ def step_to_stop(h_try, remaining):
 
 
 def tr_bdf2_step(t, h, u, comp, g, g1, cap_tissue, loss, cdeg, cup, ccl, node_layer, n_layers,
-                 infinite, c_donor, h0, evap_frac, evap_tau, rtol, atol):
+                 infinite, c_donor, fstate, evap_tau, rtol, atol):
     """One TR-BDF2 step from ``t`` to ``t + h`` with its scaled error.
 
     Returns
@@ -170,9 +200,9 @@ def tr_bdf2_step(t, h, u, comp, g, g1, cap_tissue, loss, cdeg, cup, ccl, node_la
     cap_g = cap_n.copy()
     cap_1 = cap_n.copy()
     if not infinite:
-        cap_n[0] = film_thickness(t, h0, evap_frac, evap_tau)
-        cap_g[0] = film_thickness(t + GAMMA * h, h0, evap_frac, evap_tau)
-        cap_1[0] = film_thickness(t + h, h0, evap_frac, evap_tau)
+        cap_n[0] = film_at(t, fstate, evap_tau)
+        cap_g[0] = film_at(t + GAMMA * h, fstate, evap_tau)
+        cap_1[0] = film_at(t + h, fstate, evap_tau)
     bands = operator_bands(g, g1, loss)
 
     def F(v):
@@ -253,7 +283,7 @@ def integrate_column_reference(
             if last:
                 h = t_stop - t
             u1, comp1, err, bad = tr_bdf2_step(t, h, u, comp, g, g1, cap_tissue, loss, cdeg, cup, ccl,
-                                               node_layer, n_layers, infinite, c_donor, h0, evap_frac,
+                                               node_layer, n_layers, infinite, c_donor, fstate,
                                                evap_tau, rtol, atol)
             stats[S_SOLVES] += 2
             if bad >= 0 or not math.isfinite(err):
@@ -278,9 +308,15 @@ def integrate_column_reference(
                 return fail(TOO_MANY_STEPS, None)
         if stop_event[k] & EVENT_WASH and istate[I_WASHED] == 0:
             if not infinite:
-                comp[removed] += film_thickness(t, h0, evap_frac, evap_tau) * u[0]
+                comp[removed] += film_at(t, fstate, evap_tau) * u[0]
             u[0] = 0.0
             istate[I_WASHED] = 1
+            h_next = h_start
+        if stop_event[k] & (EVENT_APPLY | EVENT_ADD):
+            washed = bool(istate[I_WASHED])
+            u[0], comp[removed] = apply_film(t, u[0], comp[removed], c_donor, h0, evap_frac, evap_tau, fstate,
+                                             washed, bool(stop_event[k] & EVENT_ADD) and not washed)
+            istate[I_WASHED] = 0
             h_next = h_start
         if out_index[k] >= 0:
             u_out[out_index[k]] = u
@@ -332,7 +368,8 @@ def run_column(problem, kernel=None, max_steps: int = 1_000_000):
     comp_out = np.zeros((times.size, nc))
     u_out[0] = u
     h_start = 1e-8 * max(float(times[-1]), 1.0)
-    fstate = np.array([0.0, h_start, math.nan])
+    # time, step, failure time, then the film: applied at 0, its thickness and volatile fraction then
+    fstate = np.array([0.0, h_start, math.nan, 0.0, problem.vehicle_thickness, problem.evaporation_fraction])
     istate = np.zeros(3, dtype=np.int64)
     stats = np.zeros(3, dtype=np.int64)
     stops, out_idx, events = _stops(problem)
@@ -368,7 +405,7 @@ def compartment_rates_stacked(u, g, g1, closs, node_layer, n_layers):
     return out
 
 
-def column_stages(t, h, u, comp, g, g1, cap_tissue, closs, node_layer, n_layers, infinite, h0, evap_frac,
+def column_stages(t, h, u, comp, g, g1, cap_tissue, closs, node_layer, n_layers, infinite, fstate,
                   evap_tau, src):
     """Both TR-BDF2 stages of one column, with a source known at the three stage times.
 
@@ -391,9 +428,9 @@ def column_stages(t, h, u, comp, g, g1, cap_tissue, closs, node_layer, n_layers,
     cap_g = cap_n.copy()
     cap_1 = cap_n.copy()
     if not infinite:
-        cap_n[0] = film_thickness(t, h0, evap_frac, evap_tau)
-        cap_g[0] = film_thickness(t + GAMMA * h, h0, evap_frac, evap_tau)
-        cap_1[0] = film_thickness(t + h, h0, evap_frac, evap_tau)
+        cap_n[0] = film_at(t, fstate, evap_tau)
+        cap_g[0] = film_at(t + GAMMA * h, fstate, evap_tau)
+        cap_1[0] = film_at(t + h, fstate, evap_tau)
     bands = operator_bands(g, g1, loss)
     zero = np.zeros_like(u)
     s_n, s_g, s_1 = src if src is not None else (zero, zero, zero)
@@ -467,7 +504,7 @@ def integrate_columns_reference(
             for s in range(S):
                 ug, u1[s], comp1[s], (fn, fg, f1), (rn, rg, r1), cap_1 = column_stages(
                     t, h, u[s], comp[s], g[s], g1s[s], cap_tissue[s], closs[s], node_layer, n_layers, infinite,
-                    h0, evap_frac, evap_tau, src[s] if fed[s] else None)
+                    fstate, evap_tau, src[s] if fed[s] else None)
                 stats[S_SOLVES] += 2
                 tgt = source_to[s]
                 if tgt >= 0:
@@ -504,9 +541,16 @@ def integrate_columns_reference(
         if stop_event[k] & EVENT_WASH and istate[I_WASHED] == 0:
             for s in range(S):
                 if not infinite:
-                    comp[s, removed] += film_thickness(t, h0, evap_frac, evap_tau) * u[s, 0]
+                    comp[s, removed] += film_at(t, fstate, evap_tau) * u[s, 0]
                 u[s, 0] = 0.0
             istate[I_WASHED] = 1
+            h_next = h_start
+        if stop_event[k] & (EVENT_APPLY | EVENT_ADD):
+            washed = bool(istate[I_WASHED])
+            u[:, 0], comp[:, removed] = apply_film(t, u[:, 0].copy(), comp[:, removed].copy(), np.asarray(c_donor),
+                                                   h0, evap_frac, evap_tau, fstate, washed,
+                                                   bool(stop_event[k] & EVENT_ADD) and not washed)
+            istate[I_WASHED] = 0
             h_next = h_start
         if out_index[k] >= 0:
             u_out[out_index[k]] = u
@@ -549,7 +593,8 @@ def run_columns(problem, kernel=None, max_steps: int = 1_000_000):
     comp_out = np.zeros((times.size, S, nc))
     u_out[0] = u
     h_start = 1e-8 * max(float(times[-1]), 1.0)
-    fstate = np.array([0.0, h_start, math.nan])
+    # time, step, failure time, then the film: applied at 0, its thickness and volatile fraction then
+    fstate = np.array([0.0, h_start, math.nan, 0.0, problem.vehicle_thickness, problem.evaporation_fraction])
     istate = np.zeros(3, dtype=np.int64)
     stats = np.zeros(3, dtype=np.int64)
     stops, out_idx, events = _stops(problem)

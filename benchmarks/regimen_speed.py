@@ -1,0 +1,59 @@
+"""Speed of a regimen (issue 12): 14 days twice daily (28 applications) against one 48 h application.
+
+Target: the regimen in under 2x the time of the single 48 h run, same 1D
+scenario (the caffeine serum of ``scenarios/regimen_serum_twice_daily.toml``
+with outputs every 30 min), warm kernels, the solve and the Dataset timed
+(``exodiff.run``), best of ``--repeat`` runs, one process.  The applications
+are stop events of the compiled loop, so a regimen costs the steps its
+restarts need (small steps after each new film), not Python per step.
+
+Run (repository root)::
+
+    python benchmarks/regimen_speed.py            # prints both timings and the ratio
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIO = ROOT / "scenarios" / "regimen_serum_twice_daily.toml"
+
+
+def timed(sc, repeat: int) -> tuple[float, int]:
+    import exodiff
+
+    best, steps = float("inf"), 0
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        ds = exodiff.run(sc)
+        best = min(best, time.perf_counter() - t0)
+        steps = int(ds.attrs["solver_steps"])
+    return best, steps
+
+
+def main() -> None:
+    import exodiff
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    base = exodiff.load_scenario(SCENARIO)
+    single = exodiff.load_scenario({k: v for k, v in base.user.items() if k not in ("regimen", "systemic")}
+                                   | {"simulation": {**base.user["simulation"], "duration": "48 h"}})
+    regimen = exodiff.load_scenario(base.user | {"simulation": {**base.user["simulation"], "duration": "14 d"},
+                                                 "regimen": {**base.user["regimen"], "applications": 28}})
+    exodiff.run(single)  # warm: compile or load the kernels
+    t1, s1 = timed(single, args.repeat)
+    tr, sr = timed(regimen, args.repeat)
+    print(f"load: {os.getloadavg()[0]:.2f} (1-min average), {os.cpu_count()} cores")
+    print(f"one application, 48 h:          {t1 * 1e3:8.1f} ms  ({s1} steps)")
+    print(f"28 applications, 14 d (12 h):   {tr * 1e3:8.1f} ms  ({sr} steps)")
+    print(f"ratio: {tr / t1:.2f} (target < 2)")
+
+
+if __name__ == "__main__":
+    main()
