@@ -129,7 +129,7 @@ def _figure(w=7.0, h=4.5):
 
     # fixed layout (as exodiff.report.plotting): constrained layout costs ~0.5 s per log axis
     fig, ax = plt.subplots(figsize=(w, h))
-    fig.subplots_adjust(left=0.13, right=0.76, bottom=0.13, top=0.90)
+    fig.subplots_adjust(left=0.13, right=0.76, bottom=0.16, top=0.90)
     return fig, ax
 
 
@@ -168,14 +168,23 @@ def _plain_log(axis) -> None:
     axis.set_minor_formatter(FuncFormatter(fmt))
 
 
-def _label(ds, key) -> str:
-    u = ds[key].attrs.get("units", "")
-    return key + (f" ({u})" if u not in ("", "1") else "")
+def _key(ds, name) -> str:
+    """The dotted scenario key of a sweep coordinate (its ``key`` attribute; older files: the name itself)."""
+    return str(ds[name].attrs.get("key", name))
 
 
-def _metric_label(ds, metric) -> str:
-    ln = ds[metric].attrs.get("long_name", metric)
-    return metric if ln == metric else f"{metric}\n{ln}"
+def _set_label(ax, which: str, ds, name, fontsize: float = 9) -> None:
+    """Axis label of a swept key: in words with its unit, the dotted key in small print under it."""
+    from exodiff.report.labels import set_key_label
+
+    set_key_label(ax, which, _key(ds, name), ds[name].attrs.get("units", ""), fontsize=fontsize)
+
+
+def _set_metric_label(ax, ds, metric) -> None:
+    """The metric's meaning as the y label, its variable name in small print beside it."""
+    from exodiff.report.labels import set_label
+
+    set_label(ax, "y", str(ds[metric].attrs.get("long_name", metric)), metric, fontsize=8)
 
 
 def _x_positions(ds, key):
@@ -205,13 +214,13 @@ def metric_figure(ds, metric: str):
             if _log_axis(ds, k):
                 ax.set_xscale("log")
                 _plain_log(ax.xaxis)
-            ax.set_xlabel(_label(ds, k).replace("skin.layers.", "").replace("formulation.", ""), fontsize=7)
+            _set_label(ax, "x", ds, k, fontsize=7)
             ax.tick_params(labelsize=7)
         if _log_values(y_all):
             axes[0][0].set_yscale("log")
         else:
             axes[0][0].ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
-        axes[0][0].set_ylabel(metric, fontsize=8)
+        _set_metric_label(axes[0][0], ds, metric)
         fig.suptitle(f"{ds.attrs.get('title', '')}: {metric}", fontsize=9)
         return fig
     fig, ax = _figure()
@@ -224,11 +233,15 @@ def metric_figure(ds, metric: str):
         x, labels = _x_positions(ds, x_key)
         if len(keys) >= 2:
             hue = keys[1]
-            u = ds[hue].attrs.get("units", "")
+            from exodiff.report.labels import key_words, unit_text
+
+            u = unit_text(ds[hue].attrs.get("units", ""))
             for j, hv in enumerate(ds[hue].values):
                 ax.plot(x, da.isel({hue: j}).transpose(x_key).values, "o-", ms=3,
-                        label=f"{_fmt(hv)}{'' if u in ('', '1') else ' ' + u}")
-            ax.legend(title=hue, fontsize=7, title_fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+                        label=f"{_fmt(hv)}{' ' + u if u else ''}")
+            title = key_words(_key(ds, hue))
+            title = title if title == _key(ds, hue) else f"{title}\n({_key(ds, hue)})"
+            ax.legend(title=title, fontsize=7, title_fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         else:
             ax.plot(x, da.values, "o-", ms=3)
         if rest:
@@ -245,8 +258,8 @@ def metric_figure(ds, metric: str):
         _plain_log(ax.xaxis)
     if _log_values(y_all):
         ax.set_yscale("log")
-    ax.set_xlabel(_label(ds, x_key))
-    ax.set_ylabel(_metric_label(ds, metric), fontsize=8)
+    _set_label(ax, "x", ds, x_key)
+    _set_metric_label(ax, ds, metric)
     ax.set_title(ds.attrs.get("title", ""), fontsize=9)
     return fig
 
@@ -286,8 +299,8 @@ def heatmap_figure(ds, metric: str):
         elif _log_axis(ds, key):
             scale("log")
             _plain_log(axis)
-    ax.set_xlabel(_label(ds, xk))
-    ax.set_ylabel(_label(ds, yk))
+    _set_label(ax, "x", ds, xk)
+    _set_label(ax, "y", ds, yk)
     ax.set_title(f"{ds.attrs.get('title', '')}: {metric}", fontsize=9)
     return fig
 
