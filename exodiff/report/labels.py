@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 import re
 
+from exodiff.scenario.schema import key_words
+
 __all__ = ["unit_text", "nice_time", "words", "key_words", "key_label", "set_key_label", "set_label"]
 
 #: Unit tokens of the result files (UDUNITS spelling) shown differently on a plot.
@@ -65,48 +67,6 @@ def nice_time(hours: float) -> str:
 def words(name: str) -> str:
     """A layer, compartment or variant name in words: ``"stratum_corneum"`` -> ``"stratum corneum"``."""
     return str(name).replace("_", " ")
-
-
-#: Words for keys whose schema text does not shorten to a label.
-_KEY_WORDS = {"preset": "preset", "device": "device", "size_distribution": "size distribution file",
-              "resolution": "grid resolution", "hindrance": "hindrance model"}
-
-
-def _short(doc: str) -> str:
-    """The first phrase of a schema doc, lower case: "Hydrodynamic diameter of the vesicle (or solute)." -> ..."""
-    text = re.split(r"[.;,:]\s|\s\(|\.$", doc.strip(), maxsplit=1)[0]
-    text = re.sub(r"\s+", " ", text).strip()
-    return text[:1].lower() + text[1:] if text[:2] != text[:2].upper() else text
-
-
-def key_words(dotted: str) -> str:
-    """A scenario key in words, from its meaning in the schema.
-
-    ``"formulation.diameter"`` -> ``"hydrodynamic diameter of the vesicle"``;
-    ``"skin.layers.stratum_corneum.thickness"`` -> ``"stratum corneum: layer
-    thickness"``; an unknown key -> the key itself.
-    """
-    from exodiff.scenario import schema
-
-    parts = str(dotted).split(".")
-    prefix = ""
-    if len(parts) == 4 and parts[:2] == ["skin", "layers"]:
-        table, leaf, prefix = schema.LAYER, parts[3], words(parts[2]) + ": "
-    elif len(parts) == 3 and parts[:2] == ["formulation", "cargo"]:
-        table, leaf, prefix = schema.CARGO, parts[2], "cargo: "
-    elif len(parts) == 2 and parts[0] in schema.SECTIONS:
-        table, leaf = schema.SECTIONS[parts[0]], parts[1]
-        if leaf in _KEY_WORDS:
-            return f"{parts[0]} {_KEY_WORDS[leaf]}"
-    else:
-        return str(dotted)
-    field = table.get(leaf)
-    if field is None:
-        return str(dotted)
-    text = _KEY_WORDS.get(leaf) or _short(field.doc)
-    if prefix and text.startswith("layer "):  # "stratum corneum: thickness", not "...: layer thickness"
-        text = text[len("layer "):]
-    return prefix + text
 
 
 def key_label(dotted: str, units: str = "") -> str:

@@ -20,7 +20,7 @@ import numpy as np
 from exodiff.errors import UserError
 
 __all__ = ["points_table", "best_table", "result_text", "metric_names", "check_metric", "default_plot_metrics",
-           "metric_figure", "heatmap_figure", "sensitivity_figure", "write_plots"]
+           "metric_figure", "heatmap_figure", "sensitivity_figure", "write_plots", "sweep_dims"]
 
 
 def _fmt(v) -> str:
@@ -41,6 +41,12 @@ def _table(header: list[str], rows: list[list[str]], right: set[int] | None = No
     return [line(header).rstrip()] + [line(r).rstrip() for r in rows]
 
 
+def sweep_dims(ds) -> list[str]:
+    """Names of a sweep Dataset's swept coordinates (``sweep_dims``; files before 0.2: the dotted ``sweep_keys``)."""
+    names = ds.attrs.get("sweep_dims", ds.attrs.get("sweep_keys", []))
+    return [names] if isinstance(names, str) else [str(n) for n in names]
+
+
 def _heading(p) -> str:
     return p.key + (f" [{p.unit}]" if p.unit not in ("", "1") else "")
 
@@ -56,7 +62,7 @@ def points_table(plan) -> str:
 
 def metric_names(ds) -> list[str]:
     """The numeric metric variables of a sweep Dataset."""
-    keys = set(ds.attrs.get("sweep_keys", []))
+    keys = set(sweep_dims(ds))
     return [v for v in ds.data_vars if v not in keys and v not in ("error", "point", "fraction", "amount")
             and np.issubdtype(ds[v].dtype, np.floating)]
 
@@ -73,7 +79,7 @@ def check_metric(ds, metric: str, option: str = "--best") -> str:
 
 def _rows_of(ds, metric):
     """Flat (point index, coordinate values, metric value) over every point."""
-    keys = list(ds.attrs.get("sweep_keys", []))
+    keys = sweep_dims(ds)
     da = ds[metric]
     idx = ds["point"].broadcast_like(da).transpose(*da.dims).values.ravel() if "point" in ds else None
     vals = da.values.ravel()
@@ -88,7 +94,8 @@ def best_table(ds, metric: str, top: int = 10, minimize: bool = False) -> str:
     ok = np.flatnonzero(np.isfinite(vals))
     order = ok[np.argsort(vals[ok] if minimize else -vals[ok], kind="stable")][:top]
     units = {k: ds[k].attrs.get("units", "") for k in keys}
-    header = ["rank", "point", *(k + (f" [{units[k]}]" if units[k] not in ("", "1") else "") for k in keys),
+    header = ["rank", "point", *(_key(ds, k) + (f" [{units[k]}]" if units[k] not in ("", "1") else "")
+                                 for k in keys),
               metric + (f" [{ds[metric].attrs.get('units')}]" if ds[metric].attrs.get("units") not in (None, "1")
                         else "")]
     rows = [[str(r + 1), str(int(idx[i])) if idx is not None else str(i), *(_fmt(c[i]) for c in coords),
@@ -200,7 +207,7 @@ def metric_figure(ds, metric: str):
     Zip: against the first key, in order of it.  Sample: a panel per
     numeric key (up to four), one dot per point.
     """
-    keys = list(ds.attrs.get("sweep_keys", []))
+    keys = sweep_dims(ds)
     mode = ds.attrs.get("sweep_mode", "grid")
     y_all = ds[metric].values
     if mode == "sample":
@@ -245,7 +252,7 @@ def metric_figure(ds, metric: str):
         else:
             ax.plot(x, da.values, "o-", ms=3)
         if rest:
-            fixed = ", ".join(f"{k} = {_fmt(ds[k].values[0])}" for k in rest)
+            fixed = ", ".join(f"{_key(ds, k)} = {_fmt(ds[k].values[0])}" for k in rest)
             ax.text(0.0, 1.01, f"at {fixed}", transform=ax.transAxes, fontsize=7, va="bottom")
     else:  # zip: in order of the first key
         x, labels = _x_positions(ds, x_key)
@@ -268,7 +275,7 @@ def heatmap_figure(ds, metric: str):
     """``metric`` over the first two keys of a grid (others at their first value)."""
     from matplotlib.colors import LogNorm
 
-    keys = list(ds.attrs.get("sweep_keys", []))
+    keys = sweep_dims(ds)
     xk, yk = keys[0], keys[1]
     da = ds[metric]
     if len(keys) > 2:
@@ -340,7 +347,7 @@ def write_plots(ds, directory, metrics=None, sens=None, sens_metrics=None) -> li
 
     out = Path(directory)
     figs = {}
-    keys = list(ds.attrs.get("sweep_keys", []))
+    keys = sweep_dims(ds)
     for m in metrics if metrics is not None else default_plot_metrics(ds):
         figs[f"sweep_{m}"] = metric_figure(ds, m)
         if ds.attrs.get("sweep_mode") == "grid" and len(keys) >= 2:
