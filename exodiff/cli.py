@@ -118,7 +118,12 @@ def _compare(args: argparse.Namespace) -> int:
     directory = Path(args.output) if args.output is not None else compare.default_directory(plan)
     from exodiff.report import outputs
 
-    with outputs.output_set(directory):  # claimed before the runs (see _run)
+    for line in plan.warnings:  # before the runs, so it is seen while they run
+        print(f"{PROG}: warning: {line}", file=sys.stderr)
+    import warnings
+
+    with outputs.output_set(directory), warnings.catch_warnings():  # claimed before the runs (see _run)
+        warnings.simplefilter("ignore", UserWarning)  # printed above in the command line's words
         cmp = compare.execute(plan, jobs=args.jobs, progress=not args.quiet)
         paths = cmp.write(directory, plots=not args.no_plots)
     print(f"{cmp.title}: {len(cmp.variants)} variants compared; results in {directory}/")

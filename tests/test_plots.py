@@ -101,7 +101,7 @@ def test_run_plots_name_layers_units_and_times(intact):
 
 
 @pytest.mark.parametrize("hours, text", [(5 / 60, "5 min"), (0.5, "30 min"), (1.0, "1 h"), (1.5, "1.5 h"),
-                                         (48.0, "48 h"), (96.0, "4 d"), (10 / 3600, "10 s"), (0.123, "0.123 h")])
+                                         (48.0, "48 h"), (96.0, "4 d"), (10 / 3600, "10 s"), (0.123, "7.38 min"), (0.463, "27.8 min")])
 def test_nice_time(hours, text):
     assert labels.nice_time(hours) == text
 

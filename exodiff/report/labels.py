@@ -44,8 +44,7 @@ def unit_text(units: str) -> str:
 def nice_time(hours: float) -> str:
     """A time for a label: ``"30 s"``, ``"5 min"``, ``"1.5 h"``, ``"3 d"`` (three significant digits at most).
 
-    Minutes below an hour, hours up to 72 h, days beyond; a time that is not
-    a round number of minutes below an hour stays in hours.
+    Minutes below an hour, hours up to 72 h, days beyond.
     """
     h = float(hours)
     if not math.isfinite(h):
@@ -55,10 +54,7 @@ def nice_time(hours: float) -> str:
     if h < 1.0 / 60.0:
         return f"{h * 3600:.3g} s"
     if h < 1.0:
-        minutes = h * 60.0
-        if abs(minutes - round(minutes, 1)) < 1e-6 * max(1.0, minutes):
-            return f"{minutes:.3g} min"
-        return f"{h:.3g} h"
+        return f"{h * 60.0:.3g} min"
     if h <= 72.0:
         return f"{h:.3g} h"
     return f"{h / 24.0:.3g} d"

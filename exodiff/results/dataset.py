@@ -304,6 +304,7 @@ def run_attrs(problem, raw, scenario, geometry: str, solver: str, layer_slices, 
         "applied_dose": problem.dose * PER_CM2,
         "applied_dose_units": f"{udunits(unit)} cm-2",
         "vehicle": problem.vehicle,
+        "vehicle_thickness_um": problem.vehicle_thickness * 1e6,
         "bottom": problem.bottom,
         "layer_interfaces_um": faces.tolist(),
     }
