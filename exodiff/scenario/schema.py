@@ -171,7 +171,7 @@ LAYER = {
 FORMULATION = {
     "preset": Field("string", "Formulation preset from exodiff/data/formulations.toml (msc_exosome, "
                     "msc_exosome_bone_marrow, plant_exosome[_grapefruit, _apple, ...], engineered_exosome, liposome, "
-                    "deformable_vesicle, caffeine, testosterone, custom; see docs/formulations.md).", default="custom",
+                    "deformable_vesicle, caffeine, testosterone, custom; see exodiff docs formulations).", default="custom",
                     example='"msc_exosome"'),
     "kind": Field("choice", "What the active is; selects the transport physics.",
                   choices=("vesicle", "small_molecule"), example='"vesicle"'),
@@ -335,7 +335,7 @@ SIMULATION = {
     "resolution": Field("resolution", '"auto", or a table { dz = "1 um" } (largest cell) or '
                         "{ cells = 80 } (cells per layer).", default="auto", example='"auto"'),
     "max_memory": _q("Most memory the run may need (estimated at validation: cells x output times x columns, "
-                     "docs/scenario.md); default 4 GiB. EXODIFF_MAX_MEMORY and --max-memory override it.", "B",
+                     "exodiff docs scenario); default 4 GiB. EXODIFF_MAX_MEMORY and --max-memory override it.", "B",
                      "an amount of memory", '"8 GiB"', low=0.0, low_open=True),
 }
 
