@@ -15,7 +15,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
 
-
 from exodiff.report.labels import nice_time, unit_text, words  # noqa: E402
 
 #: Decades shown below the largest value on a log axis at least, and at most
@@ -205,7 +204,7 @@ def compartments(ds):
     ax.set_ylabel("fraction of applied dose")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     note = _wash_note(ds)
-    if "vehicle" in ds.attrs and ds.attrs.get("vehicle") == "infinite":
+    if ds.attrs.get("vehicle") == "infinite":
         note = "infinite donor: fractions\nare of the donor's amount,\nso they can exceed 1"
     if note:
         ax.text(1.02, 0.0, note, transform=ax.transAxes, fontsize=7, color="0.35", va="bottom", ha="left")
