@@ -1,4 +1,4 @@
-"""Command line: ``exodiff run | validate | presets | sweep | compare | fit``.
+"""Command line: ``exodiff run | validate | presets | sweep | compare | fit | init | docs``.
 
 User errors (:class:`~exodiff.errors.UserError`: a bad scenario, a solver
 stop caused by parameters, a missing file) print one line per problem,
@@ -127,7 +127,12 @@ def _compare(args: argparse.Namespace) -> int:
     directory = Path(args.output) if args.output is not None else compare.default_directory(plan)
     from exodiff.report import outputs
 
-    with outputs.output_set(directory):  # claimed before the runs (see _run)
+    for line in plan.warnings:  # before the runs, so it is seen while they run
+        print(f"{PROG}: warning: {line}", file=sys.stderr)
+    import warnings
+
+    with outputs.output_set(directory), warnings.catch_warnings():  # claimed before the runs (see _run)
+        warnings.simplefilter("ignore", UserWarning)  # printed above in the command line's words
         cmp = compare.execute(plan, jobs=args.jobs, progress=not args.quiet)
         paths = cmp.write(directory, plots=not args.no_plots)
     print(f"{cmp.title}: {len(cmp.variants)} variants compared; results in {directory}/")
@@ -219,6 +224,75 @@ def _fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _init(args: argparse.Namespace) -> int:
+    """Write the commented starting scenario (or a copy of a gallery scenario) to a new file."""
+    from exodiff import data
+    from exodiff.scenario.template import STARTER
+
+    path = Path(args.file)
+    if path.exists() or path.is_symlink():
+        raise UserError(f"{path}: already exists; expected a new file name (exodiff init never overwrites)")
+    if args.example:
+        folder = data.shared_dir("scenarios")
+        names = [n for n, _ in data.gallery()]
+        name = args.example if args.example.endswith(".toml") else args.example + ".toml"
+        if folder is None or name not in names:
+            raise UserError(f"--example: got {args.example!r}; expected a scenario of the gallery: "
+                            + (", ".join(n[:-5] for n in names) if names else "(this installation has none)"))
+        text = (folder / name).read_text(encoding="utf-8")
+    else:
+        text = STARTER
+    try:
+        with open(path, "x", encoding="utf-8") as fh:  # "x": never replace a file that appeared meanwhile
+            fh.write(text)
+    except FileNotFoundError:
+        raise UserError(f"{path}: its folder does not exist; expected a file name in an existing folder") from None
+    except FileExistsError:
+        raise UserError(f"{path}: already exists; expected a new file name (exodiff init never overwrites)") from None
+    print(f"wrote {path}; check it with: {PROG} validate {path}; run it with: {PROG} run {path}")
+    return 0
+
+
+#: ``exodiff docs`` topics: the user documentation pages (docs/<topic>.md).
+DOC_TOPICS = {"scenario": "every scenario key, units, presets, outputs, result.nc",
+              "compare": "the [compare] table and every metric", "sweeps": "the [sweep] table, outputs, clusters",
+              "fit": "the [fit] table and the data file", "model": "the equations and their sources",
+              "parameters": "every preset value with its source", "formulations": "the formulation library",
+              "numerics": "the 1D solver", "numerics_rz": "the micro-channel (r-z) solver",
+              "validation": "checks against analytic solutions", "validation_experiments": "checks against "
+              "published measurements", "performance": "run times and memory"}
+
+
+def _docs(args: argparse.Namespace) -> int:
+    """Print a documentation page, or the list of pages and where they are."""
+    from exodiff import data
+
+    folder = data.shared_dir("docs")
+    if folder is None:
+        raise UserError("this installation has no documentation files (installed without its data files); "
+                        "expected <prefix>/share/exodiff/docs: reinstall exodiff with pip")
+    if args.topic is None:
+        width = max(len(t) for t in DOC_TOPICS)
+        print(f"exodiff documentation in {folder}/ (Markdown); print a page with: {PROG} docs TOPIC")
+        for t, what in DOC_TOPICS.items():
+            if (folder / f"{t}.md").is_file():
+                print(f"  {t:<{width}}  {what}")
+        return 0
+    topic = args.topic[:-3] if args.topic.endswith(".md") else args.topic
+    page = folder / f"{topic}.md"
+    if topic not in DOC_TOPICS or not page.is_file():
+        import difflib
+
+        close = difflib.get_close_matches(topic, list(DOC_TOPICS), n=1)
+        raise UserError(f"docs: got {args.topic!r}; expected a topic: {', '.join(DOC_TOPICS)}"
+                        + (f'; did you mean "{close[0]}"?' if close else ""))
+    if args.path:
+        print(page)
+    else:
+        print(page.read_text(encoding="utf-8"), end="")
+    return 0
+
+
 def _preset_kinds() -> list[str]:
     from exodiff import data
 
@@ -230,7 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=PROG,
         description="Transport of vesicles and small molecules through human skin.",
-        epilog="Scenario keys: docs/scenario.md.  Exit status: 0 ok, 2 bad input or solver stop, 130 interrupted.",
+        epilog="New here: exodiff init my.toml writes a commented scenario to start from.  Documentation: "
+               "exodiff docs (the pages), exodiff docs scenario (every key).  Exit status: 0 ok, 2 bad input or "
+               "solver stop, 130 interrupted.",
     )
     p.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -239,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     limits = argparse.ArgumentParser(add_help=False)
     limits.add_argument("--allow-outside", action="store_true",
                         help="let scenario files name an output.directory or size_distribution outside their own "
-                             "folder (refused by default: docs/scenario.md, 'Paths')")
+                             "folder (refused by default: exodiff docs scenario, 'Paths')")
     limits.add_argument("--max-memory", metavar="SIZE", type=_memory,
                         help='most memory a run may need, e.g. "16 GiB" (default: simulation.max_memory, else '
                              'EXODIFF_MAX_MEMORY, else 4 GiB)')
@@ -279,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run every point of the scenario's [sweep] table (grid, zip or Latin-hypercube sample) and "
                     "write one NetCDF per finished point (DIR/points/), the combined sweep.nc, plots, and for a "
                     "sample the sensitivity ranking (sensitivity.csv).",
-        epilog="The [sweep] table, outputs, resume and clusters: docs/sweeps.md.")
+        epilog="The [sweep] table, outputs, resume and clusters: exodiff docs sweeps.")
     s.add_argument("file", metavar="FILE", help="scenario file (TOML) with a [sweep] table")
     s.add_argument("-o", "--output", metavar="DIR",
                    help="output directory (default: output.directory, else results/<file stem>)")
@@ -312,7 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run scenarios side by side and write a metrics table (console, CSV, Markdown), overlay "
                     "plots, per-variant results and one self-contained HTML report. Give several scenario "
                     "files (one variant each), or one file with a [compare] table of variants.",
-        epilog="The [compare] table and every metric: docs/compare.md.")
+        epilog="The [compare] table and every metric: exodiff docs compare.")
     c.add_argument("files", metavar="FILE", nargs="+", help="scenario files (TOML)")
     c.add_argument("-o", "--output", metavar="DIR",
                    help="output directory (default: output.directory of a file with a [compare] table, else "
@@ -332,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "squares in log-parameters (multi-start, in parallel), with 95 %% intervals from the Jacobian "
                     "and likelihood profiles, and with --mcmc a Bayesian posterior (emcee). Writes fit.json, "
                     "fitted.toml, result.nc, plots and report.html, all or nothing.",
-        epilog="The [fit] table and the data file format: docs/fit.md.")
+        epilog="The [fit] table and the data file format: exodiff docs fit.")
     f.add_argument("file", metavar="FILE", help="scenario file (TOML) with a [fit] table")
     f.add_argument("-o", "--output", metavar="DIR",
                    help="output directory (default: output.directory, else results/<file stem>_fit)")
@@ -342,6 +418,21 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--quiet", action="store_true", help="no progress output")
     f.add_argument("--no-plots", action="store_true", help="no plots and no report.html")
     f.set_defaults(func=_fit)
+
+    i = sub.add_parser("init", help="write a commented starting scenario (or a gallery example) to a new file",
+                       description="Write a commented starting scenario to FILE (never over an existing file); "
+                                   "with --example, a copy of a scenario of the gallery (exodiff presets lists "
+                                   "them).")
+    i.add_argument("file", metavar="FILE", help="the new scenario file, e.g. my_scenario.toml")
+    i.add_argument("--example", metavar="NAME", help="copy this gallery scenario instead, e.g. topical_caffeine")
+    i.set_defaults(func=_init)
+
+    d = sub.add_parser("docs", help="print the documentation (installed with exodiff)",
+                       description="Print a page of the documentation installed with exodiff; without TOPIC, "
+                                   "list the pages and where they are.")
+    d.add_argument("topic", metavar="TOPIC", nargs="?", help="a page, e.g. scenario, compare, sweeps, fit")
+    d.add_argument("--path", action="store_true", help="print the page's file path instead of its text")
+    d.set_defaults(func=_docs)
     return p
 
 

@@ -50,6 +50,7 @@ __all__ = [
     "format_unit",
     "format_quantity",
     "quantity_text",
+    "udunits",
 ]
 
 #: The shared registry.  ``autoconvert_offset_to_baseunit`` lets ``degC``
@@ -370,6 +371,42 @@ def parse_amount(text: str, per: str) -> tuple[float, str, str]:
 
 
 _ASCII_SYMBOLS = {"degree_Celsius": "degC", "degree_Fahrenheit": "degF"}
+
+#: Amount units that UDUNITS-2 does not know, and the UDUNITS unit written for them.
+#: ``count`` is UDUNITS' dimensionless unit for a number of things.
+_UDUNITS_NAMES = {"particle": "count", "particles": "count"}
+
+
+def udunits(text: str) -> str:
+    """A unit text of exodiff (pint's spelling, with its own units) as a UDUNITS-2 unit for a NetCDF file.
+
+    ``particle`` becomes ``count``; tags (``protein``) are dropped, so
+    ``"ug protein cm-2"`` becomes ``"ug cm-2"`` (the tag stays in the file's
+    ``dose_unit`` attribute); everything else is passed through, which is
+    right for the units exodiff writes (``ug``, ``mol``, ``um``, ``h-1``,
+    ``um^2/s``, ``1/cm^2``: UDUNITS reads ``^``, ``/`` and exponents).  A
+    unit that is only a tag becomes ``"1"``.
+
+    Parameters
+    ----------
+    text : str
+        Factors separated by spaces; a factor may carry ``/`` or ``^``.
+    """
+    out = []
+    for word in str(text).split():
+        parts = re.split(r"([/*^()]|-?\d+(?:\.\d+)?$)", word)
+        kept = []
+        for part in parts:
+            name = _UDUNITS_NAMES.get(part, part)
+            if name in TAGS:
+                continue
+            kept.append(name)
+        word = "".join(kept)
+        if word.startswith("/") and out:  # "ug protein/cm^2": the tag went, its denominator joins "ug"
+            out[-1] += word
+        elif word and word not in ("/", "*"):
+            out.append(word)
+    return " ".join(out) or "1"
 
 
 def format_unit(unit: pint.Unit | str) -> str:

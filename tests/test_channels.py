@@ -156,7 +156,7 @@ def test_needle_length_sweep_scenario(tmp_path, monkeypatch):
     monkeypatch.setattr(solve_rz, "warm_serial", lambda: warmed.append(1) or real())
     ds = exodiff.sweep(ROOT / "scenarios/sweep_microneedle_length.toml", jobs=1, directory=tmp_path / "sw")
     assert warmed
-    lengths = ds["delivery.needle_length"].values if "delivery.needle_length" in ds.coords else None
+    lengths = ds["delivery__needle_length"].values if "delivery__needle_length" in ds.coords else None
     assert lengths is not None and lengths.size == 6
     d = ds["delivered_dermis"].values
     assert np.all(np.isfinite(d))
@@ -347,7 +347,7 @@ def test_size_classes_through_channels_are_separate_runs_summed():
         one = exodiff.run(_needled(**{"formulation.diameter": f"{d_nm!r} nm", "formulation.dose": f"{1e10 * w!r} particles/cm^2"}))
         np.testing.assert_allclose(ds["class_amount"].isel(size_class=k), one["amount"], rtol=0,
                                    atol=1e-6 * w * dose)
-        assert float(ds["class_open_diffusivity"][k]) == pytest.approx(one.attrs["channel_open_diffusivity_um2_s-1"],
+        assert float(ds["class_open_diffusivity"][k]) == pytest.approx(one.attrs["channel_open_diffusivity_um2_per_s"],
                                                                       rel=1e-12)
     # small vesicles move faster in the open channel (Stokes-Einstein)
     assert np.all(np.diff(ds["class_open_diffusivity"].values) < 0)

@@ -539,8 +539,8 @@ def test_dataset_per_skin_area_with_channel_attrs():
     # the lateral average is the area-weighted mean of the r-z field
     w = p.grid.annulus_areas / p.cell_area
     assert np.allclose(ds.concentration.values, ds.concentration_rz.values @ w)
-    for key in ("channel_radius_um", "channel_depth_um", "channel_density_cm-2", "unit_cell_radius_um",
+    for key in ("channel_radius_um", "channel_depth_um", "channel_density_per_cm2", "unit_cell_radius_um",
                 "channel_closure_time_h", "coagulation_width_um"):
         assert key in ds.attrs
-    assert ds.attrs["channel_density_cm-2"] == pytest.approx(200.0)
+    assert ds.attrs["channel_density_per_cm2"] == pytest.approx(200.0)
     assert ds.attrs["geometry"] == "2D axisymmetric unit cell"

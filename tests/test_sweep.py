@@ -240,12 +240,21 @@ def _assert_point_equals_run(ds, sel, scenario, overrides):
 
 def test_grid_sweep_equals_individual_runs_point_by_point(membrane):
     ds = exodiff.sweep(membrane, jobs=2, definition=GRID)
-    assert ds[THICK].attrs["units"] == "um" and list(ds[THICK].values) == [80.0, 120.0]
-    assert list(ds["fraction_cleared"].dims) == [THICK, PART]
+    thick, part = "skin__layers__membrane__thickness", "skin__layers__membrane__partition"
+    assert exodiff.sweep.dim_name(THICK) == thick and exodiff.sweep.dim_name(PART) == part
+    assert ds[thick].attrs["units"] == "um" and list(ds[thick].values) == [80.0, 120.0]
+    assert ds[thick].attrs["key"] == THICK and ds[part].attrs["key"] == PART  # the dotted key is kept
+    assert list(ds["fraction_cleared"].dims) == [thick, part]
+    assert list(ds.attrs["sweep_keys"]) == [THICK, PART] and list(ds.attrs["sweep_dims"]) == [thick, part]
     assert ds.attrs["failed_points"] == 0 and set(ds["error"].values.ravel()) == {""}
     for t, kp in itertools.product(["80 um", "120 um"], [0.5, 1.0]):
-        _assert_point_equals_run(ds, {THICK: float(t.split()[0]), PART: kp}, membrane, {THICK: t, PART: kp})
+        _assert_point_equals_run(ds, {thick: float(t.split()[0]), part: kp}, membrane, {THICK: t, PART: kp})
     np.testing.assert_array_equal(ds["point"].values, [[0, 1], [2, 3]])
+    # the names before 0.2, for old code: the same numbers under the dotted keys
+    old = exodiff.sweep.dotted(ds)
+    assert list(old["fraction_cleared"].dims) == [THICK, PART]
+    assert old["fraction_cleared"].sel({THICK: 120.0, PART: 0.5}).item() == \
+        ds["fraction_cleared"].sel({thick: 120.0, part: 0.5}).item()
 
 
 def test_zip_of_formulation_presets_equals_individual_runs():
@@ -253,8 +262,9 @@ def test_zip_of_formulation_presets_equals_individual_runs():
     table = {"mode": "zip", "formulation.preset": ["msc_exosome", "plant_exosome"],
              "formulation.wash_off_time": ["6 h", "12 h"]}
     ds = exodiff.sweep(sc, jobs=1, definition=table)
-    assert list(ds["formulation.preset"].values) == ["msc_exosome", "plant_exosome"]
-    assert ds["formulation.wash_off_time"].attrs["units"] == "h" and ds["point"].values.tolist() == [0, 1]
+    assert list(ds["formulation__preset"].values) == ["msc_exosome", "plant_exosome"]
+    assert ds["formulation__wash_off_time"].attrs["units"] == "h" and ds["point"].values.tolist() == [0, 1]
+    assert ds["formulation__wash_off_time"].attrs["key"] == "formulation.wash_off_time"
     for i, (pre, w) in enumerate(zip(table["formulation.preset"], table["formulation.wash_off_time"])):
         _assert_point_equals_run(ds, {"point": i}, sc, {"formulation.preset": pre, "formulation.wash_off_time": w})
 
@@ -493,7 +503,7 @@ def test_vesicle_size_sweep_shows_the_size_cut_off(tmp_path, capsys):
     for name in ("sweep.nc", "sweep.json", "heatmap_delivered_target.png", "sweep_target_auc_h.png"):
         assert (out / name).is_file(), name
     ds = xr.load_dataset(out / "sweep.nc")
-    d = ds["delivered_dermis"].transpose("formulation.diameter", "formulation.deformability").values
+    d = ds["delivered_dermis"].transpose("formulation__diameter", "formulation__deformability").values
     assert np.all(d[0] > 0)  # the smallest pass at every deformability
     assert np.all(np.diff(d, axis=0) <= 0) and np.all(np.diff(d, axis=1) >= 0)  # bigger: less; softer: more
     assert d[-1, 0] < 1e-6 * d[0, 0]  # the largest, stiffest are held back
@@ -504,7 +514,7 @@ def test_vesicle_size_sweep_shows_the_size_cut_off(tmp_path, capsys):
 
 def test_stratum_corneum_thickness_sweep():
     ds = exodiff.sweep(ROOT / "scenarios" / "sweep_stratum_corneum_thickness.toml", jobs=2)
-    d = ds["delivered_dermis"].transpose("skin.layers.stratum_corneum.thickness", ...).values
+    d = ds["delivered_dermis"].transpose("skin__layers__stratum_corneum__thickness", ...).values
     assert ds.attrs["failed_points"] == 0 and d.shape == (12, 3)
     assert np.all(np.diff(d, axis=0) < 0)
 

@@ -79,3 +79,48 @@ def entries(kind: str, name: str) -> list[tuple[str, dict[str, Any]]]:
 
     walk("", load(kind)[name])
     return flat
+
+
+#: Folders of the project that an installed exodiff carries beside the package: the user documentation and
+#: the scenario gallery.  A wheel installs them as data files under ``<prefix>/share/exodiff/`` (pyproject.toml,
+#: ``tool.setuptools.data-files``); a source checkout (or an editable install) has them next to the package.
+SHARED = ("docs", "scenarios")
+
+
+def shared_dir(name: str):
+    """The folder ``docs`` or ``scenarios`` of this exodiff, or None when it was installed without it.
+
+    The source tree's copy first (a checkout or an editable install: the
+    files being edited), then ``<sys.prefix>/share/exodiff/<name>`` (a wheel),
+    then the user scheme's ``share`` (``pip install --user``).
+    """
+    import site
+    import sys
+    from pathlib import Path
+
+    if name not in SHARED:
+        raise ValueError(f"unknown shared folder {name!r}; expected one of {SHARED}")
+    here = Path(__file__).resolve().parent.parent.parent  # exodiff/data/__init__.py -> the tree holding exodiff/
+    candidates = [here / name, Path(sys.prefix) / "share" / "exodiff" / name]
+    if site.USER_BASE:
+        candidates.append(Path(site.USER_BASE) / "share" / "exodiff" / name)
+    for c in candidates:
+        if c.is_dir() and any(c.iterdir()):
+            return c
+    return None
+
+
+def gallery() -> list[tuple[str, str]]:
+    """The scenario gallery: ``(file name, meta.name)`` for every ``scenarios/*.toml``, sorted; empty without it."""
+    folder = shared_dir("scenarios")
+    if folder is None:
+        return []
+    out = []
+    for path in sorted(folder.glob("*.toml")):
+        try:
+            with path.open("rb") as fh:
+                title = str(tomllib.load(fh).get("meta", {}).get("name", ""))
+        except (OSError, tomllib.TOMLDecodeError):
+            title = ""
+        out.append((path.name, title))
+    return out

@@ -24,32 +24,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import LogLocator, NullLocator  # noqa: E402
-
-from exodiff.results import metrics
+from exodiff.report.labels import nice_time, words  # noqa: E402
+from exodiff.report.plotting import label_layers, log_axis, log_floor  # noqa: E402
+from exodiff.results import metrics  # noqa: E402
 
 #: Colours of the removal compartments in the stacked bars (layers get a
 #: sequential map, the vehicle grey).
 _REMOVAL_COLOURS = {"degraded": "#b07aa1", "taken_up": "#59a14f", "cleared": "#e15759", "removed": "#bab0ac"}
-
-#: Decades shown below the largest value on a log axis at least, and at most
-#: (the axis reaches down to a tenth of the smallest variant's peak between).
-LOG_DECADES_MIN, LOG_DECADES_MAX = 6, 16
-
-
-def _log_floor(top: float, peaks) -> float:
-    """Lower limit of a log axis: every variant's peak visible, within the decade limits."""
-    low = min([top * 10.0 ** -LOG_DECADES_MIN, *(0.1 * p for p in peaks if p > 0)])
-    return max(low, top * 10.0 ** -LOG_DECADES_MAX)
-
-
-def _log(ax, which: str = "y") -> None:
-    """Log scale with a few major ticks and no minor ones (minor log ticks cost ~0.5 s per axis to draw)."""
-    (ax.set_yscale if which == "y" else ax.set_xscale)("log")
-    axis = ax.yaxis if which == "y" else ax.xaxis
-    axis.set_major_locator(LogLocator(base=10, numticks=6))
-    axis.set_minor_locator(NullLocator())
-
 
 def _colours(n: int):
     cmap = plt.get_cmap("tab10")
@@ -77,7 +58,7 @@ def target_amount(comparison):
         for suffix, ls, view in _views(ds):
             t = view["time"].values
             f = view["fraction"].sel(compartment=T).values
-            label = f"{v.name}{suffix} ({T})"
+            label = f"{words(v.name)}{suffix} ({words(T)})"
             if np.any(f > 0):
                 top = max(top, float(f.max()))
                 lines.append((t, f, label, colour, ls))
@@ -88,8 +69,8 @@ def target_amount(comparison):
     for label in none:
         ax.plot([], [], " ", label=f"{label}: none")
     if lines:
-        _log(ax, "y")
-        ax.set_ylim(_log_floor(top, [float(f.max()) for _, f, *_ in lines]), top * 2)
+        log_axis(ax, "y")
+        ax.set_ylim(log_floor(top, [float(f.max()) for _, f, *_ in lines]), top * 2)
     else:
         ax.set_ylim(0, 1)
         ax.text(0.5, 0.5, "no variant reaches its target layer", transform=ax.transAxes, ha="center",
@@ -106,7 +87,7 @@ def target_amount(comparison):
 
 def _per_um(view, k: int) -> np.ndarray:
     """Concentration at output ``k`` as fraction of the applied dose per um of depth."""
-    # c [unit cm-3] / dose [unit cm-2] = [cm-1]; x 1e-4 cm/um
+    # c [unit cm-3] / dose [unit cm-2] = [cm-1]; x 1e-4 cm/µm
     return view["concentration"].isel(time=k).values / metrics.applied_dose(view) * 1e-4
 
 
@@ -132,6 +113,7 @@ def profiles(comparison):
     peaks = []
     zmin, zmax = np.inf, 0.0
     drawn = set()
+    panels = []
     for j, th in enumerate(times):
         ax = axes[j // ncol][j % ncol]
         any_line = False
@@ -143,7 +125,7 @@ def profiles(comparison):
                 z = view["depth"].values
                 y = _per_um(view, k)
                 zmin, zmax = min(zmin, float(z[z > 0].min())), max(zmax, float(z.max()))
-                label = f"{v.name}{suffix}"
+                label = f"{words(v.name)}{suffix}"
                 if np.any(y > 0):
                     any_line = True
                     top = max(top, float(y.max()))
@@ -151,17 +133,18 @@ def profiles(comparison):
                     ax.plot(z, np.where(y > 0, y, np.nan), ls, color=colour, lw=1.4,
                             label=label if label not in drawn else None)
                     drawn.add(label)
-        for zf in [float(x) for x in comparison.results[comparison.variants[0].name].attrs.get(
-                "layer_interfaces_um", [])][1:-1]:
-            ax.axvline(zf, color="0.5", lw=0.6, ls="--")
+        first = comparison.results[comparison.variants[0].name]
+        layer_faces = [float(x) for x in first.attrs.get("layer_interfaces_um", [])]
+        layer_names = [str(x) for x in first["layer"].values]
         if not any_line:
             ax.text(0.5, 0.5, "nothing in the skin", transform=ax.transAxes, ha="center", va="center",
                     color="0.3", fontsize=9)
-        _log(ax, "x")
-        ax.set_title(f"t = {th:g} h", fontsize=10)
-        ax.set_xlabel("depth (um)")
+        log_axis(ax, "x")
+        ax.set_title(f"t = {nice_time(th)}", fontsize=10)
+        ax.set_xlabel("depth (µm)")
         if j % ncol == 0:
-            ax.set_ylabel("fraction of dose per um")
+            ax.set_ylabel("fraction of dose per µm")
+        panels.append((ax, layer_faces, layer_names))
         ax.grid(True, which="major", alpha=0.3)
     for j in range(n, nrow * ncol):
         axes[j // ncol][j % ncol].set_visible(False)
@@ -170,9 +153,11 @@ def profiles(comparison):
             if np.isfinite(zmin):
                 ax.set_xlim(zmin, zmax)
             if top > 0:
-                _log(ax, "y")
-                ax.set_ylim(_log_floor(top, peaks), top * 3)
-    blank = [f"{v.name}: none" for v in comparison.variants if v.name not in drawn]
+                log_axis(ax, "y")
+                ax.set_ylim(log_floor(top, peaks), top * 3)
+    for ax, layer_faces, layer_names in panels:
+        label_layers(ax, layer_faces, layer_names, "x", line="0.5")
+    blank = [f"{words(v.name)}: none" for v in comparison.variants if words(v.name) not in drawn]
     handles, labels = axes[0][0].get_legend_handles_labels()
     for row in axes:
         for ax in row[1:] if len(row) > 1 else []:
@@ -216,16 +201,20 @@ def distribution(comparison):
     for n in names:
         deliv = metrics.delivered(views[n])
         entered[n] = float(next(iter(deliv.values()))[-1]) if deliv else 0.0
-    h = 0.42 * len(names) + 1.5
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10.0, h), sharey=True)
-    fig.subplots_adjust(left=0.17, right=0.83, wspace=0.3, bottom=0.75 / h, top=1 - 0.5 / h)
+    # the legend goes under the bars, in rows of five, and the "entered ..." notes in the right margin:
+    # neither may cover a bar or a label
+    legend_rows = -(-len(comps) // 5)
+    h = 0.42 * len(names) + 1.6 + 0.22 * legend_rows
+    bottom = (0.75 + 0.22 * legend_rows + 0.1) / h
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10.5, h), sharey=True)
+    fig.subplots_adjust(left=0.17, right=0.8, wspace=0.3, bottom=bottom, top=1 - 0.5 / h)
     y = np.arange(len(names))[::-1]
     left = np.zeros(len(names))
     left2 = np.zeros(len(names))
     skin_comps = [c for c in comps if c not in ("vehicle", "removed")]
     for c in comps:
         vals = np.clip([end_fraction(n, c) for n in names], 0.0, None)
-        ax.barh(y, vals, left=left, color=colour.get(c), label=c, height=0.65, edgecolor="white", lw=0.4)
+        ax.barh(y, vals, left=left, color=colour.get(c), label=words(c), height=0.65, edgecolor="white", lw=0.4)
         left += vals
         if c in skin_comps:
             share = np.array([end_fraction(n, c) / entered[n] if entered[n] > 0 else 0.0 for n in names])
@@ -236,15 +225,17 @@ def distribution(comparison):
         text = f"entered {metrics_format(entered[n])} of dose" if entered[n] > 0 else "nothing entered"
         ax2.text(0.02 if entered[n] <= 0 else 1.02, yi, text, va="center", fontsize=7.5,
                  ha="left", color="0.3")
-    ax.set_yticks(y, names)
+    ax.set_yticks(y, [words(n) for n in names])
     for a in (ax, ax2):
         a.set_xlim(0, 1)
     ax.set_xlabel("fraction of applied dose")
     ax2.set_xlabel("fraction of what entered the skin")
-    ax.set_title("Whole dose at the end", fontsize=10)
+    ends = sorted({float(comparison.results[n]["time"].values[-1]) for n in names})
+    at = nice_time(ends[0]) if len(ends) == 1 else "the end of each run (" + ", ".join(nice_time(e) for e in ends) + ")"
+    ax.set_title(f"Whole dose at {at}", fontsize=10)
     ax2.set_title("What entered the skin, at the end", fontsize=10)
-    fig.legend(*ax.get_legend_handles_labels(), fontsize=8, loc="upper left", bbox_to_anchor=(0.86, 1 - 0.5 / h),
-               frameon=False)
+    fig.legend(*ax.get_legend_handles_labels(), fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 0.02),
+               ncol=min(5, len(comps)), frameon=False)
     return fig
 
 

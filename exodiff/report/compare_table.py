@@ -70,13 +70,26 @@ def format_value(v: Any, digits: int = 3) -> str:
     return f"{v:.{digits}g}"
 
 
+def end_words(table) -> str:
+    """What "at end" means in this table: ``"at end (48 h)"``, or ``"at end of each run"`` when the runs differ."""
+    ends = sorted({round(float(e), 9) for e in table["end_time_h"].values}) if "end_time_h" in table else []
+    if len(ends) == 1:
+        return f"at end ({ends[0]:g} h)"
+    return "at end of each run (see end time)" if ends else "at end"
+
+
 def rows(table, digits: int = 3) -> list[tuple[str, str, list[str]]]:
-    """``(label, metric name, cells)`` per metric in reading order (shared by the text, Markdown and HTML tables)."""
+    """``(label, metric name, cells)`` per metric in reading order (shared by the text, Markdown and HTML tables).
+
+    Labels that say "at end" say which time: the common end of the runs, or
+    that each run's own end is meant.
+    """
     species = table.attrs.get("species", [])
+    at_end = end_words(table)
     out = []
     for k in _display_keys(table):
         vals = table[k].values
-        out.append((metrics.label(k, species), k, [format_value(x, digits) for x in vals]))
+        out.append((metrics.label(k, species).replace("at end", at_end), k, [format_value(x, digits) for x in vals]))
     return out
 
 

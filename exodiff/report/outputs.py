@@ -216,10 +216,63 @@ def _clean(obj):
     return obj
 
 
+#: zlib level of the numeric variables: level 4 gets nearly all of level 9's saving on smooth fields
+#: (concentration maps shrink several-fold) at a fraction of its time.
+ZLIB_LEVEL = 4
+
+
+def netcdf_attr(value):
+    """An attribute value as NetCDF stores it: numbers as numbers, lists as arrays, never a printout.
+
+    numpy scalars become Python numbers, booleans ``0``/``1`` (NetCDF has no
+    boolean type), lists of numbers arrays, a dict JSON text.  Returns None
+    for what has no NetCDF value (None, a non-finite float: inf is not
+    accepted by every reader) so the caller leaves the attribute out.
+    """
+    import numpy as np
+
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return np.int8(bool(value))
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (list, tuple, np.ndarray)):
+        arr = np.asarray(value)
+        if arr.dtype.kind == "b":
+            return arr.astype(np.int8)
+        if arr.dtype.kind in "iuf":
+            return arr
+        return [str(v) for v in value]
+    return value
+
+
+def _cf_ready(ds):
+    """A shallow copy of ``ds`` whose attributes (global and per variable) pass :func:`netcdf_attr`."""
+    out = ds.copy(deep=False)
+    out.attrs = {k: v for k, v in ((k, netcdf_attr(v)) for k, v in ds.attrs.items()) if v is not None}
+    for name in out.variables:
+        var = out.variables[name]
+        var.attrs = {k: v for k, v in ((k, netcdf_attr(v)) for k, v in var.attrs.items()) if v is not None}
+    return out
+
+
 def write_netcdf(ds, path: Path) -> Path:
-    """Write ``ds`` to NetCDF-4 (netCDF4 engine) atomically."""
+    """Write ``ds`` to NetCDF-4 (netCDF4 engine) atomically, numeric variables zlib-compressed.
+
+    Attributes go through :func:`netcdf_attr` (numbers stay numbers, arrays
+    arrays).  Text variables are not compressed: NetCDF-4 cannot filter
+    variable-length strings.
+    """
+    ds = _cf_ready(ds)
+    encoding = {name: {"zlib": True, "complevel": ZLIB_LEVEL, "shuffle": True}
+                for name, var in ds.variables.items() if var.dtype.kind in "biuf"}
     with atomic_path(path) as tmp:
-        ds.to_netcdf(tmp, engine="netcdf4")
+        ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
     return Path(path)
 
 
@@ -322,14 +375,50 @@ def save_figures(figs: dict, out: Path, dpi: int = 120) -> list[Path]:
     return written
 
 
+#: What each compartment of the console summary holds (layers: "in the skin layer").
+_MEANING = {
+    "vehicle": "still in the vehicle on the skin",
+    "degraded": "broken down in the skin",
+    "taken_up": "taken up by cells",
+    "cleared": "carried off by capillaries and lymphatics",
+    "receptor": "crossed the bottom of the skin",
+    "sampled": "taken out with receptor samples",
+    "removed": "washed off with the vehicle",
+    "released": "vesicles that set their cargo free",
+}
+
+
 def summary_table(ds, target: str | None = None) -> str:
-    """A short plain-text table: where the dose is at the end, and headline metrics."""
+    """A short plain-text table: where the dose is at the end, what each line means, and headline metrics.
+
+    Explains what a reader could misread: ``removed`` is the vehicle washed
+    off (at ``formulation.wash_off_time``), so 1 there means nearly nothing
+    entered; with an infinite vehicle the donor is held constant and
+    fractions are of the donor's amount, so they can add up to more than 1.
+    A run that is Crank's membrane problem prints its check against the
+    analytic lag time and flux (:func:`exodiff.results.metrics.membrane_check`).
+    """
+    from exodiff.report.labels import nice_time
+    from exodiff.results.metrics import membrane_check
+
     s = summary(ds, target)
     t_end = s["end_time_h"]
-    lines = [f"{ds.attrs.get('title', 'run')}: fraction of the applied dose at t = {t_end:g} h"]
-    width = max(len(str(c)) for c in ds["compartment"].values)
-    for comp in ds["compartment"].values:
-        lines.append(f"  {str(comp):<{width}}  {s[f'fraction_{comp}']:.4g}")
+    unit = ds.attrs.get("dose_unit", "")
+    dose = ds.attrs.get("applied_dose")
+    dose_text = f" ({dose:.4g} {unit}/cm^2)" if isinstance(dose, (int, float)) else ""
+    lines = [f"{ds.attrs.get('title', 'run')}: fraction of the applied dose{dose_text} at t = {t_end:g} h"]
+    comps = [str(c) for c in ds["compartment"].values]
+    layers = {str(x) for x in ds["layer"].values} if "layer" in ds else set()
+    width = max(len(c) for c in comps)
+    wash = ds.attrs.get("wash_off_time_h")
+    for comp in comps:
+        meaning = "in this skin layer" if comp in layers else _MEANING.get(comp, "")
+        if comp == "removed":
+            meaning = f"washed off with the vehicle at {nice_time(wash)}" if wash is not None else \
+                "washed off with the vehicle (no wash-off in this run)"
+        if comp == "receptor" and ds.attrs.get("bottom") == "sink":
+            meaning = "crossed the bottom of the skin into the sink"
+        lines.append(f"  {comp:<{width}}  {s[f'fraction_{comp}']:<10.4g}  {meaning}".rstrip())
     T = s["target_layer"]
     depth = s["mean_penetration_depth_um"]
     peak = s["target_peak_time_h"]
@@ -340,4 +429,33 @@ def summary_table(ds, target: str | None = None) -> str:
         f"  mean penetration depth: {'n/a' if depth != depth else f'{depth:.4g} um'}; "
         f"mass balance error: {s['max_mass_balance_error']:.1e}",
     ]
+    if wash is not None and s.get("fraction_removed", 0.0) > 0.99:
+        lines.append(f"  note: removed = {s['fraction_removed']:.4g} is the wash-off at {nice_time(wash)}: the "
+                     "vehicle went with the active that had not entered the skin; what entered before is in "
+                     "the lines above")
+    if ds.attrs.get("vehicle") == "infinite":
+        lines.append("  note: an infinite vehicle is a donor held at constant concentration: it never runs "
+                     "out, so 'vehicle' stays 1 and everything that entered the skin comes on top of it; the "
+                     "fractions are of the donor film's amount and can add up to more than 1")
+    check = membrane_check(ds)
+    if check is not None:
+        lines.append(_membrane_lines(check))
     return "\n".join(lines)
+
+
+def _membrane_lines(c: dict) -> str:
+    """The membrane check as text: simulated against analytic, with the relative difference."""
+    from exodiff.report.labels import nice_time
+
+    def rel(a, b):
+        return f"{(a / b - 1.0) * 100:+.2f} %"
+
+    head = "  check against Crank's membrane (one layer, constant donor, sink): "
+    if c["lag_time_h"] != c["lag_time_h"]:
+        return (head + f"analytic lag time h^2/(6D) = {nice_time(c['lag_time_analytic_h'])}, steady flux "
+                f"DKC/h = {c['flux_analytic']:.4g} {c['flux_units']}; the run is too short to reach the steady "
+                "state (needs 6 lag times)")
+    return (head + f"lag time {nice_time(c['lag_time_h'])} (analytic h^2/(6D) "
+            f"{nice_time(c['lag_time_analytic_h'])}, {rel(c['lag_time_h'], c['lag_time_analytic_h'])}), "
+            f"steady flux {c['flux']:.4g} {c['flux_units']} (analytic DKC/h {c['flux_analytic']:.4g}, "
+            f"{rel(c['flux'], c['flux_analytic'])})")

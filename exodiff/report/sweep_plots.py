@@ -20,7 +20,7 @@ import numpy as np
 from exodiff.errors import UserError
 
 __all__ = ["points_table", "best_table", "result_text", "metric_names", "check_metric", "default_plot_metrics",
-           "metric_figure", "heatmap_figure", "sensitivity_figure", "write_plots"]
+           "metric_figure", "heatmap_figure", "sensitivity_figure", "write_plots", "sweep_dims"]
 
 
 def _fmt(v) -> str:
@@ -41,6 +41,12 @@ def _table(header: list[str], rows: list[list[str]], right: set[int] | None = No
     return [line(header).rstrip()] + [line(r).rstrip() for r in rows]
 
 
+def sweep_dims(ds) -> list[str]:
+    """Names of a sweep Dataset's swept coordinates (``sweep_dims``; files before 0.2: the dotted ``sweep_keys``)."""
+    names = ds.attrs.get("sweep_dims", ds.attrs.get("sweep_keys", []))
+    return [names] if isinstance(names, str) else [str(n) for n in names]
+
+
 def _heading(p) -> str:
     return p.key + (f" [{p.unit}]" if p.unit not in ("", "1") else "")
 
@@ -56,7 +62,7 @@ def points_table(plan) -> str:
 
 def metric_names(ds) -> list[str]:
     """The numeric metric variables of a sweep Dataset."""
-    keys = set(ds.attrs.get("sweep_keys", []))
+    keys = set(sweep_dims(ds))
     return [v for v in ds.data_vars if v not in keys and v not in ("error", "point", "fraction", "amount")
             and np.issubdtype(ds[v].dtype, np.floating)]
 
@@ -73,7 +79,7 @@ def check_metric(ds, metric: str, option: str = "--best") -> str:
 
 def _rows_of(ds, metric):
     """Flat (point index, coordinate values, metric value) over every point."""
-    keys = list(ds.attrs.get("sweep_keys", []))
+    keys = sweep_dims(ds)
     da = ds[metric]
     idx = ds["point"].broadcast_like(da).transpose(*da.dims).values.ravel() if "point" in ds else None
     vals = da.values.ravel()
@@ -88,7 +94,8 @@ def best_table(ds, metric: str, top: int = 10, minimize: bool = False) -> str:
     ok = np.flatnonzero(np.isfinite(vals))
     order = ok[np.argsort(vals[ok] if minimize else -vals[ok], kind="stable")][:top]
     units = {k: ds[k].attrs.get("units", "") for k in keys}
-    header = ["rank", "point", *(k + (f" [{units[k]}]" if units[k] not in ("", "1") else "") for k in keys),
+    header = ["rank", "point", *(_key(ds, k) + (f" [{units[k]}]" if units[k] not in ("", "1") else "")
+                                 for k in keys),
               metric + (f" [{ds[metric].attrs.get('units')}]" if ds[metric].attrs.get("units") not in (None, "1")
                         else "")]
     rows = [[str(r + 1), str(int(idx[i])) if idx is not None else str(i), *(_fmt(c[i]) for c in coords),
@@ -129,7 +136,7 @@ def _figure(w=7.0, h=4.5):
 
     # fixed layout (as exodiff.report.plotting): constrained layout costs ~0.5 s per log axis
     fig, ax = plt.subplots(figsize=(w, h))
-    fig.subplots_adjust(left=0.13, right=0.76, bottom=0.13, top=0.90)
+    fig.subplots_adjust(left=0.13, right=0.76, bottom=0.16, top=0.90)
     return fig, ax
 
 
@@ -168,14 +175,23 @@ def _plain_log(axis) -> None:
     axis.set_minor_formatter(FuncFormatter(fmt))
 
 
-def _label(ds, key) -> str:
-    u = ds[key].attrs.get("units", "")
-    return key + (f" ({u})" if u not in ("", "1") else "")
+def _key(ds, name) -> str:
+    """The dotted scenario key of a sweep coordinate (its ``key`` attribute; older files: the name itself)."""
+    return str(ds[name].attrs.get("key", name))
 
 
-def _metric_label(ds, metric) -> str:
-    ln = ds[metric].attrs.get("long_name", metric)
-    return metric if ln == metric else f"{metric}\n{ln}"
+def _set_label(ax, which: str, ds, name, fontsize: float = 9) -> None:
+    """Axis label of a swept key: in words with its unit, the dotted key in small print under it."""
+    from exodiff.report.labels import set_key_label
+
+    set_key_label(ax, which, _key(ds, name), ds[name].attrs.get("units", ""), fontsize=fontsize)
+
+
+def _set_metric_label(ax, ds, metric) -> None:
+    """The metric's meaning as the y label, its variable name in small print beside it."""
+    from exodiff.report.labels import set_label
+
+    set_label(ax, "y", str(ds[metric].attrs.get("long_name", metric)), metric, fontsize=8)
 
 
 def _x_positions(ds, key):
@@ -191,7 +207,7 @@ def metric_figure(ds, metric: str):
     Zip: against the first key, in order of it.  Sample: a panel per
     numeric key (up to four), one dot per point.
     """
-    keys = list(ds.attrs.get("sweep_keys", []))
+    keys = sweep_dims(ds)
     mode = ds.attrs.get("sweep_mode", "grid")
     y_all = ds[metric].values
     if mode == "sample":
@@ -205,13 +221,13 @@ def metric_figure(ds, metric: str):
             if _log_axis(ds, k):
                 ax.set_xscale("log")
                 _plain_log(ax.xaxis)
-            ax.set_xlabel(_label(ds, k).replace("skin.layers.", "").replace("formulation.", ""), fontsize=7)
+            _set_label(ax, "x", ds, k, fontsize=7)
             ax.tick_params(labelsize=7)
         if _log_values(y_all):
             axes[0][0].set_yscale("log")
         else:
             axes[0][0].ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
-        axes[0][0].set_ylabel(metric, fontsize=8)
+        _set_metric_label(axes[0][0], ds, metric)
         fig.suptitle(f"{ds.attrs.get('title', '')}: {metric}", fontsize=9)
         return fig
     fig, ax = _figure()
@@ -224,15 +240,19 @@ def metric_figure(ds, metric: str):
         x, labels = _x_positions(ds, x_key)
         if len(keys) >= 2:
             hue = keys[1]
-            u = ds[hue].attrs.get("units", "")
+            from exodiff.report.labels import key_words, unit_text
+
+            u = unit_text(ds[hue].attrs.get("units", ""))
             for j, hv in enumerate(ds[hue].values):
                 ax.plot(x, da.isel({hue: j}).transpose(x_key).values, "o-", ms=3,
-                        label=f"{_fmt(hv)}{'' if u in ('', '1') else ' ' + u}")
-            ax.legend(title=hue, fontsize=7, title_fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+                        label=f"{_fmt(hv)}{' ' + u if u else ''}")
+            title = key_words(_key(ds, hue))
+            title = title if title == _key(ds, hue) else f"{title}\n({_key(ds, hue)})"
+            ax.legend(title=title, fontsize=7, title_fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         else:
             ax.plot(x, da.values, "o-", ms=3)
         if rest:
-            fixed = ", ".join(f"{k} = {_fmt(ds[k].values[0])}" for k in rest)
+            fixed = ", ".join(f"{_key(ds, k)} = {_fmt(ds[k].values[0])}" for k in rest)
             ax.text(0.0, 1.01, f"at {fixed}", transform=ax.transAxes, fontsize=7, va="bottom")
     else:  # zip: in order of the first key
         x, labels = _x_positions(ds, x_key)
@@ -245,8 +265,8 @@ def metric_figure(ds, metric: str):
         _plain_log(ax.xaxis)
     if _log_values(y_all):
         ax.set_yscale("log")
-    ax.set_xlabel(_label(ds, x_key))
-    ax.set_ylabel(_metric_label(ds, metric), fontsize=8)
+    _set_label(ax, "x", ds, x_key)
+    _set_metric_label(ax, ds, metric)
     ax.set_title(ds.attrs.get("title", ""), fontsize=9)
     return fig
 
@@ -255,7 +275,7 @@ def heatmap_figure(ds, metric: str):
     """``metric`` over the first two keys of a grid (others at their first value)."""
     from matplotlib.colors import LogNorm
 
-    keys = list(ds.attrs.get("sweep_keys", []))
+    keys = sweep_dims(ds)
     xk, yk = keys[0], keys[1]
     da = ds[metric]
     if len(keys) > 2:
@@ -286,8 +306,8 @@ def heatmap_figure(ds, metric: str):
         elif _log_axis(ds, key):
             scale("log")
             _plain_log(axis)
-    ax.set_xlabel(_label(ds, xk))
-    ax.set_ylabel(_label(ds, yk))
+    _set_label(ax, "x", ds, xk)
+    _set_label(ax, "y", ds, yk)
     ax.set_title(f"{ds.attrs.get('title', '')}: {metric}", fontsize=9)
     return fig
 
@@ -327,7 +347,7 @@ def write_plots(ds, directory, metrics=None, sens=None, sens_metrics=None) -> li
 
     out = Path(directory)
     figs = {}
-    keys = list(ds.attrs.get("sweep_keys", []))
+    keys = sweep_dims(ds)
     for m in metrics if metrics is not None else default_plot_metrics(ds):
         figs[f"sweep_{m}"] = metric_figure(ds, m)
         if ds.attrs.get("sweep_mode") == "grid" and len(keys) >= 2:

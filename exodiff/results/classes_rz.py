@@ -57,11 +57,11 @@ def combine(parts, columns, problem: Problem1D, per_class: bool = False):
                  solver_rejected_steps=int(sum(p.attrs["solver_rejected_steps"] for p in parts)),
                  wall_time_s=float(sum(p.attrs["wall_time_s"] for p in parts)))
     # the open channel's D (and a follicle's entry) differ by class: per class below, not one number
-    for key in ("channel_open_diffusivity_um2_s-1", "channel_open_partition"):
+    for key in ("channel_open_diffusivity_um2_per_s", "channel_open_partition"):
         attrs.pop(key, None)
     total.attrs = attrs
     total = total.assign(
-        class_open_diffusivity=(("size_class",), [float(p.attrs["channel_open_diffusivity_um2_s-1"]) for p in parts],
+        class_open_diffusivity=(("size_class",), [float(p.attrs["channel_open_diffusivity_um2_per_s"]) for p in parts],
                                 {"units": "um2 s-1", "long_name": "diffusivity in the open channel (size class)"}),
         class_open_partition=(("size_class",), [float(p.attrs["channel_open_partition"]) for p in parts],
                               {"units": "1", "long_name": "partition of the open channel (size class)"}),
@@ -74,7 +74,9 @@ def combine(parts, columns, problem: Problem1D, per_class: bool = False):
                       {"units": "1", "long_name": "number fraction of the size class"}))
     if not per_class:
         return total
-    unit = attrs["dose_unit"]
+    from exodiff.units import udunits
+
+    unit = udunits(attrs["dose_unit"])  # UDUNITS-2 in the file, as the other amount variables
     stack = {name: np.stack([p[name].values for p in parts], axis=1)
              for name in ("amount", "concentration", "loss_by_layer")}
     total = total.assign(

@@ -17,12 +17,21 @@ from exodiff._version import __version__
 from exodiff.problem.layered import Problem1D
 from exodiff.solvers.common import RawSolution, film_schedule
 from exodiff.solvers.ledger import applied_dose, column_balance_errors, film_thickness, mass_balance_error
+from exodiff.units import udunits
 
 PER_CM2 = 1e-4  # m^-2 -> cm^-2
 _FLUX_SYS = "rate leaving the skin: into the cleared compartment and through the bottom into the receptor"
 _FLUX_REC = "rate through the bottom of the skin into the receptor (sink or receptor fluid)"
 PER_CM3 = 1e-6  # m^-3 -> cm^-3
 LOSS_PROCESSES = ("degraded", "taken_up", "cleared")
+
+#: The time coordinate: hours elapsed since application.  ``axis = "T"`` but no
+#: ``standard_name = "time"``: CF's time needs a reference date ("hours since
+#: 2000-01-01"), which would make xarray decode the coordinate into dates.
+TIME_ATTRS = {"units": "h", "long_name": "time since application", "axis": "T"}
+#: The depth coordinate (CF standard name ``depth``, positive down).
+DEPTH_ATTRS = {"units": "um", "standard_name": "depth", "long_name": "depth below the skin surface (cell centre)",
+               "positive": "down", "axis": "Z"}
 
 
 def compartment_names(layer_names, released: bool = False, sampled: bool = False) -> list[str]:
@@ -153,7 +162,7 @@ def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None) -> xr.Datase
         hold the free part alone; ``cargo_amount`` the total in the loading's
         unit (attribute ``cargo_unit``).
     """
-    unit = problem.dose_unit
+    unit = udunits(problem.dose_unit)  # the file's units are UDUNITS-2: "particle" is written "count"
     names = problem.layer_names
     grid = problem.grid
     led = _ledgers(problem, raw)
@@ -164,9 +173,8 @@ def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None) -> xr.Datase
     to_h = 3600.0 * PER_CM2
     layer_of_depth = np.array(names, dtype=object)[grid.layer_of_cell].astype(str)
     coords = dict(
-        time=("time", t_h, {"units": "h", "long_name": "time since application"}),
-        depth=("depth", depth_um, {"units": "um", "long_name": "depth below the skin surface (cell centre)",
-                                   "positive": "down"}),
+        time=("time", t_h, TIME_ATTRS),
+        depth=("depth", depth_um, DEPTH_ATTRS),
         depth_layer=("depth", layer_of_depth, {"long_name": "layer of each cell"}),
         compartment=("compartment", comp_names, {"long_name": "compartment"}),
         layer=("layer", list(names), {"long_name": "layer, top to bottom"}),
@@ -233,7 +241,7 @@ def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None) -> xr.Datase
         )
         cargo = (scenario.resolved["formulation"].get("cargo") or {}) if scenario is not None else {}
         loading = float(cargo.get("loading", 1.0))
-        cunit = cargo.get("loading_unit") or unit
+        cunit = udunits(cargo.get("loading_unit") or problem.dose_unit)
         data_vars["cargo_amount"] = (("time", "compartment"), amount_c * loading,
                                      {"units": f"{cunit} cm-2", "long_name": "cargo per skin area by compartment "
                                       "(free + inside intact vesicles)"})
@@ -268,7 +276,7 @@ def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None) -> xr.Datase
         cargo = (scenario.resolved["formulation"].get("cargo") or {}) if scenario is not None else {}
         ds.attrs["cargo_name"] = str(cargo.get("name", "cargo"))
         ds.attrs["cargo_loading"] = float(cargo.get("loading", 1.0))
-        ds.attrs["cargo_unit"] = str(cargo.get("loading_unit") or unit)
+        ds.attrs["cargo_unit"] = str(cargo.get("loading_unit") or problem.dose_unit)
         ds.attrs["cargo_release_on_degradation"] = float(problem.release_on_degradation)
     if problem.wash_off_time is not None:
         ds.attrs["wash_off_time_h"] = problem.wash_off_time / 3600.0
@@ -308,10 +316,11 @@ def run_attrs(problem, raw, scenario, geometry: str, solver: str, layer_slices, 
         "scenario": getattr(scenario, "text", "") if scenario is not None else "",
         "dose_unit": unit,
         "applied_dose": problem.total_dose * PER_CM2,
-        "applied_dose_units": f"{unit} cm-2",
+        "applied_dose_units": f"{udunits(unit)} cm-2",
         "treated_area_cm2": problem.area / PER_CM2,
         "treated_area_source": problem.area_source,
         "vehicle": problem.vehicle,
+        "vehicle_thickness_um": problem.vehicle_thickness * 1e6,
         "bottom": problem.bottom,
         "layer_interfaces_um": faces.tolist(),
     }
@@ -424,6 +433,7 @@ def metric_arrays(problem: Problem1D, raw: RawSolution):
 def _add_classes(data_vars, coords, problem, parts, cols, released, unit) -> None:
     """Per-class variables with a ``size_class`` dimension (``output.per_class``)."""
     amounts = np.stack([_amounts(p, released, problem.has_receptor) for p in parts], axis=1) * PER_CM2  # (k, N, C)
+    unit = udunits(unit)
     doses = np.array([c.weight for c in cols]) * problem.total_dose * PER_CM2
     if problem.vehicle == "infinite":
         amounts[:, :, 0] = doses

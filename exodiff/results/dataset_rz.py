@@ -38,15 +38,18 @@ def to_dataset_rz(problem: ProblemRZ, raw: RawSolution, scenario=None):
     from exodiff.results.dataset import (
         _FLUX_REC,
         _FLUX_SYS,
+        DEPTH_ATTRS,
         LOSS_PROCESSES,
         PER_CM2,
         PER_CM3,
+        TIME_ATTRS,
         _amounts,
         compartment_names,
         run_attrs,
     )
+    from exodiff.units import udunits
 
-    unit = problem.dose_unit
+    unit = udunits(problem.dose_unit)  # UDUNITS-2 in the file: "particle" is written "count"
     L = len(problem.layers)
     names = problem.layer_names
     g = problem.grid
@@ -108,7 +111,7 @@ def to_dataset_rz(problem: ProblemRZ, raw: RawSolution, scenario=None):
             cell_width_radial=(("radius",), g.dr * 1e6,
                                {"units": "um", "long_name": "finite-volume cell width in r"}),
             region=(("depth", "radius"), g.region.astype(np.int8),
-                    {"long_name": "region of each cell", "flag_values": [0, 1, 2],
+                    {"long_name": "region of each cell", "flag_values": np.array([0, 1, 2], dtype=np.int8),
                      "flag_meanings": "tissue channel coagulation_zone"}),
             layer_thickness=(("layer",), np.array([ly.thickness for ly in problem.layers]) * 1e6,
                              {"units": "um", "long_name": "layer thickness"}),
@@ -124,11 +127,11 @@ def to_dataset_rz(problem: ProblemRZ, raw: RawSolution, scenario=None):
                             {"units": "h-1", "long_name": "first-order clearance rate"}),
         ),
         coords=dict(
-            time=("time", t_h, {"units": "h", "long_name": "time since application"}),
-            depth=("depth", depth_um, {"units": "um", "long_name": "depth below the skin surface (cell centre)",
-                                       "positive": "down"}),
+            time=("time", t_h, TIME_ATTRS),
+            depth=("depth", depth_um, DEPTH_ATTRS),
+            # the unit cell's one horizontal coordinate (CF has no standard name for a distance from an axis)
             radius=("radius", g.r_centres * 1e6,
-                    {"units": "um", "long_name": "distance from the channel axis (cell centre)"}),
+                    {"units": "um", "long_name": "distance from the channel axis (cell centre)", "axis": "X"}),
             depth_layer=("depth", layer_of_depth, {"long_name": "layer of each cell"}),
             compartment=("compartment", compartment_names(names), {"long_name": "compartment"}),
             layer=("layer", list(names), {"long_name": "layer, top to bottom"}),
@@ -142,10 +145,13 @@ def to_dataset_rz(problem: ProblemRZ, raw: RawSolution, scenario=None):
         "finite volumes on a conforming r-z grid, u = c/K, harmonic face conductances; TR-BDF2 with adaptive steps, "
         "each stage solved by approximate factorisation (ADI) in delta form", g.z.layer_slices,
         unit_cell_radius_um=g.radius * 1e6, channel_radius_um=ch.radius * 1e6, channel_depth_um=ch.depth * 1e6,
-        **{"channel_density_cm-2": ch.density * 1e-4, "channel_area_fraction": ch.area_fraction,
-           "channel_open_diffusivity_um2_s-1": ch.open_diffusivity * 1e12,
+        # attribute names of letters, digits and underscores (CF 2.3); numbers as numbers: a channel that
+        # never closes has channel_closes = 0 and no closure time (inf is not a value every reader takes)
+        **{"channel_density_per_cm2": ch.density * 1e-4, "channel_area_fraction": ch.area_fraction,
+           "channel_open_diffusivity_um2_per_s": ch.open_diffusivity * 1e12,
            "channel_open_partition": ch.open_partition,
-           "channel_closure_time_h": (tau / 3600.0) if math.isfinite(tau) else "never",
+           "channel_closes": int(math.isfinite(tau)),
+           **({"channel_closure_time_h": tau / 3600.0} if math.isfinite(tau) else {}),
            "coagulation_width_um": ch.coag_width * 1e6,
            "coagulation_diffusivity_factor": ch.coag_diffusivity_factor,
            "coagulation_partition_factor": ch.coag_partition_factor,

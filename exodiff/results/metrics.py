@@ -495,3 +495,53 @@ def label(key: str, species: list[str] | None = None) -> str:
     if key.startswith("delivered_"):
         return f"delivered to {key[len('delivered_'):]} (fraction of dose)"
     return key
+
+
+# --------------------------------------------------------------------------
+# A run that has an analytic answer
+
+
+def membrane_check(ds: xr.Dataset) -> dict | None:
+    """Lag time and steady flux of a run that is Crank's membrane problem, simulated and analytic.
+
+    Crank (The Mathematics of Diffusion, 2nd ed., section 4.3.2): one
+    homogeneous layer of thickness ``h``, diffusivity ``D`` and partition
+    ``K`` between a constant donor of concentration ``C`` (an infinite
+    vehicle) and a perfect sink, nothing removed on the way.  After a few lag
+    times the amount that has crossed, ``Q(t)``, is the line
+    ``J (t - t_lag)`` with ``J = D K C / h`` and ``t_lag = h^2 / (6 D)``.
+    The simulated line is fitted through the outputs after ``max(0.6
+    t_end, 4 t_lag)`` (there the series terms are below 1e-4 of ``Q``).
+
+    Returns
+    -------
+    dict or None
+        None unless the run is that problem (1D, one layer, infinite
+        vehicle, sink, no degradation, uptake or clearance).  Else
+        ``lag_time_h``, ``lag_time_analytic_h``, ``flux``,
+        ``flux_analytic`` (dose unit cm-2 h-1) and ``flux_units``; the
+        simulated values are NaN when the run ends before ``6 t_lag``
+        (too short to reach the steady state).
+    """
+    if ds.attrs.get("vehicle") != "infinite" or ds.attrs.get("bottom") != "sink" or "species" in ds.dims \
+            or "radius" in ds.dims or ds.sizes.get("layer") != 1 or "vehicle_thickness_um" not in ds.attrs:
+        return None
+    if any(float(np.max(ds[k].values)) != 0.0 for k in ("degradation_rate", "uptake_rate", "clearance_rate")):
+        return None
+    D = float(ds["diffusivity"].values[0]) * 1e-8 * 3600.0  # um^2/s -> cm^2/h
+    K = float(ds["partition"].values[0])
+    h = float(ds["layer_thickness"].values[0]) * 1e-4  # um -> cm
+    C = applied_dose(ds) / (float(ds.attrs["vehicle_thickness_um"]) * 1e-4)  # per cm^2 / cm
+    if not (D > 0 and K > 0 and h > 0):
+        return None
+    lag, J = h * h / (6.0 * D), D * K * C / h
+    t = ds["time"].values
+    Q = ds["amount"].sel(compartment="receptor").values
+    lag_sim = flux_sim = float("nan")
+    late = t >= max(0.6 * t[-1], 4.0 * lag)
+    if t[-1] >= 6.0 * lag and np.count_nonzero(late) >= 2:
+        slope, intercept = np.polyfit(t[late], Q[late], 1)
+        flux_sim, lag_sim = float(slope), float(-intercept / slope)
+    units = ds["amount"].attrs.get("units", "")
+    return {"lag_time_h": lag_sim, "lag_time_analytic_h": lag, "flux": flux_sim, "flux_analytic": J,
+            "flux_units": f"{units} h-1".strip()}

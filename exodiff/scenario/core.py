@@ -1151,48 +1151,23 @@ def _toml_key(k: str) -> str:
     return k if _BARE_KEY.match(k) else json.dumps(k, ensure_ascii=False)
 
 
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "nan"
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return repr(v)
-    if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False)  # JSON string escapes are valid TOML
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + " }"
-    raise TypeError(f"cannot write {type(v).__name__} to TOML")
-
-
 def to_toml(table: Mapping[str, Any]) -> str:
-    """Write a nested dict of TOML values as TOML text (tables in dict order).
+    """Write a nested dict of TOML values as TOML text (tables in dict order), with tomli-w.
 
-    Enough for scenario files: strings, numbers, booleans, lists of those and
-    nested tables.  ``tomllib.loads(to_toml(d)) == d`` for such dicts.
+    Strings, numbers (``nan`` and ``inf`` too), booleans, lists of those,
+    inline tables in lists and nested tables; ``tomllib.loads(to_toml(d)) ==
+    d`` for such dicts (tests/test_scenario.py and tests/test_fuzz.py check
+    every shipped scenario and the sweep, compare and fit tables).  tomli-w
+    writes a non-empty list one element per line.
+
+    Raises
+    ------
+    TypeError
+        A value TOML cannot hold (None, an object).
     """
-    lines: list[str] = []
+    import tomli_w
 
-    def emit(path: list[str], t: Mapping[str, Any]) -> None:
-        scalars = [(k, v) for k, v in t.items() if not isinstance(v, dict)]
-        subs = [(k, v) for k, v in t.items() if isinstance(v, dict)]
-        if path and (scalars or not subs):
-            if lines:
-                lines.append("")
-            lines.append("[" + ".".join(_toml_key(p) for p in path) + "]")
-        for k, v in scalars:
-            lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
-        for k, v in subs:
-            emit([*path, k], v)
-
-    emit([], table)
-    return "\n".join(lines) + "\n"
+    return tomli_w.dumps(table)
 
 
 # --------------------------------------------------------------------------

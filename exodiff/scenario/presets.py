@@ -12,7 +12,7 @@ from typing import Any
 from exodiff import data
 from exodiff.errors import UserError
 
-__all__ = ["format_presets", "format_preset", "formulation_overview", "format_formulation_overview"]
+__all__ = ["format_presets", "format_preset", "formulation_overview", "format_formulation_overview", "format_gallery"]
 
 #: Widest source text shown; longer sources are cut at a word boundary.
 SOURCE_WIDTH = 70
@@ -178,6 +178,20 @@ def format_presets(kind: str | None = None) -> str:
     for k in kinds:
         for name in data.names(k):
             blocks.append(format_preset(k, name))
+    if kind is None:
+        blocks.append(format_gallery())
     footer = ("est. = yes: an estimate where the literature has no value; see the note in "
-              "exodiff/data/*.toml and docs/parameters.md")
+              "exodiff/data/*.toml and `exodiff docs parameters`")
     return "\n\n".join(blocks) + "\n\n" + footer + "\n"
+
+
+def format_gallery() -> str:
+    """The scenario gallery (``scenarios/*.toml``): file and name, with how to start from one."""
+    rows = data.gallery()
+    folder = data.shared_dir("scenarios")
+    if not rows:
+        return "scenario gallery: not installed with this exodiff"
+    width = max(len(n) for n, _ in rows)
+    lines = [f"scenario gallery ({folder}/; start from one with: exodiff init my.toml --example NAME)"]
+    lines += [f"  {n[:-5]:<{width - 5}}  {title}".rstrip() for n, title in rows]
+    return "\n".join(lines)

@@ -13,6 +13,7 @@ zero), not literature ranges; literature ranges live with the presets in
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -170,7 +171,7 @@ LAYER = {
 FORMULATION = {
     "preset": Field("string", "Formulation preset from exodiff/data/formulations.toml (msc_exosome, "
                     "msc_exosome_bone_marrow, plant_exosome[_grapefruit, _apple, ...], engineered_exosome, liposome, "
-                    "deformable_vesicle, caffeine, testosterone, custom; see docs/formulations.md).", default="custom",
+                    "deformable_vesicle, caffeine, testosterone, custom; see exodiff docs formulations).", default="custom",
                     example='"msc_exosome"'),
     "kind": Field("choice", "What the active is; selects the transport physics.",
                   choices=("vesicle", "small_molecule"), example='"vesicle"'),
@@ -337,7 +338,7 @@ SIMULATION = {
     "resolution": Field("resolution", '"auto", or a table { dz = "1 um" } (largest cell) or '
                         "{ cells = 80 } (cells per layer).", default="auto", example='"auto"'),
     "max_memory": _q("Most memory the run may need (estimated at validation: cells x output times x columns, "
-                     "docs/scenario.md); default 4 GiB. EXODIFF_MAX_MEMORY and --max-memory override it.", "B",
+                     "exodiff docs scenario); default 4 GiB. EXODIFF_MAX_MEMORY and --max-memory override it.", "B",
                      "an amount of memory", '"8 GiB"', low=0.0, low_open=True),
 }
 
@@ -426,3 +427,44 @@ SECTIONS: dict[str, dict[str, Field]] = {
 
 #: Layer names with a fixed meaning; explicit layers may use any other name.
 STANDARD_LAYERS = ("stratum_corneum", "viable_epidermis", "dermis")
+
+
+#: Words for keys whose schema text does not shorten to a label.
+_KEY_WORDS = {"preset": "preset", "device": "device", "size_distribution": "size distribution file",
+              "resolution": "grid resolution", "hindrance": "hindrance model"}
+
+
+def _short(doc: str) -> str:
+    """The first phrase of a schema doc, lower case: "Hydrodynamic diameter of the vesicle (or solute)." -> ..."""
+    text = re.split(r"[.;,:]\s|\s\(|\.$", doc.strip(), maxsplit=1)[0]
+    text = re.sub(r"\s+", " ", text).strip()
+    return text[:1].lower() + text[1:] if text[:2] != text[:2].upper() else text
+
+
+def key_words(dotted: str) -> str:
+    """A scenario key in words, from its meaning in the schema.
+
+    ``"formulation.diameter"`` -> ``"hydrodynamic diameter of the vesicle"``;
+    ``"skin.layers.stratum_corneum.thickness"`` -> ``"stratum corneum:
+    thickness"``; an unknown key -> the key itself.  Used for plot labels and
+    the ``long_name`` of a sweep's coordinates.
+    """
+    parts = str(dotted).split(".")
+    prefix = ""
+    if len(parts) == 4 and parts[:2] == ["skin", "layers"]:
+        table, leaf, prefix = LAYER, parts[3], parts[2].replace("_", " ") + ": "
+    elif len(parts) == 3 and parts[:2] == ["formulation", "cargo"]:
+        table, leaf, prefix = CARGO, parts[2], "cargo: "
+    elif len(parts) == 2 and parts[0] in SECTIONS:
+        table, leaf = SECTIONS[parts[0]], parts[1]
+        if leaf in _KEY_WORDS:
+            return f"{parts[0]} {_KEY_WORDS[leaf]}"
+    else:
+        return str(dotted)
+    field = table.get(leaf)
+    if field is None:
+        return str(dotted)
+    text = _KEY_WORDS.get(leaf) or _short(field.doc)
+    if prefix and text.startswith("layer "):  # "stratum corneum: thickness", not "...: layer thickness"
+        text = text[len("layer "):]
+    return prefix + text

@@ -258,6 +258,22 @@ class Plan:
     title: str
     base: Scenario | None = None
 
+    @property
+    def warnings(self) -> list[str]:
+        """What the reader of the table should know: variants that run for different durations."""
+        return duration_warnings(self.variants, bool(self.times_h))
+
+
+def duration_warnings(variants: list[Variant], has_times: bool) -> list[str]:
+    """One line when the variants' runs end at different times: their "at end" metrics are then not at one time."""
+    ends = {v.name: v.scenario.resolved["simulation"]["duration"] / 3600.0 for v in variants}
+    if len(set(ends.values())) <= 1:
+        return []
+    runs = ", ".join(f"{n} {t:g} h" for n, t in ends.items())
+    advice = "" if has_times else "; tabulate at common times with --times (or [compare] times)"
+    return [f"the variants run for different durations ({runs}): metrics \"at end\" (delivered, uptake, "
+            f"penetration depth, fractions at end) are each at its own run's end, not at one time{advice}"]
+
 
 def prepare(scenarios, times=None) -> Plan:
     """Validate what to compare, before anything runs.
@@ -572,7 +588,11 @@ def run_comparison(scenarios, *, times=None, jobs: int | None = None, progress: 
 
 
 def execute(plan: Plan, jobs: int | None = None, progress: bool = False) -> Comparison:
-    """Run a prepared :class:`Plan` and tabulate it."""
+    """Run a prepared :class:`Plan` and tabulate it (warnings of :attr:`Plan.warnings` as ``UserWarning``)."""
+    import warnings
+
+    for line in plan.warnings:
+        warnings.warn(line, UserWarning, stacklevel=2)
     results = run_variants(plan.variants, jobs=jobs, progress=progress)
     table = metrics_table(results, plan.variants, plan.times_h, plan.title)
     return Comparison(plan.variants, plan.times_h, results, table, plan.title, plan.base)

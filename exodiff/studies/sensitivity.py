@@ -94,14 +94,26 @@ def prcc(X, y) -> tuple[np.ndarray, np.ndarray]:
     return r, p
 
 
+def _swept(ds) -> list[str]:
+    from exodiff.report.sweep_plots import sweep_dims
+
+    return sweep_dims(ds)
+
+
+def _coordinate(ds, key: str) -> str:
+    """The coordinate of a swept key given dotted or as its coordinate name."""
+    for n in _swept(ds):
+        if key == n or key == ds[n].attrs.get("key"):
+            return n
+    return key
+
+
 def _numeric_parameters(ds) -> list[str]:
-    keys = ds.attrs.get("sweep_keys", [])
-    keys = [keys] if isinstance(keys, str) else list(keys)
-    return [k for k in keys if k in ds.coords and np.issubdtype(ds[k].dtype, np.number)]
+    return [k for k in _swept(ds) if k in ds.coords and np.issubdtype(ds[k].dtype, np.number)]
 
 
 def _metric_names(ds) -> list[str]:
-    keys = set(ds.attrs.get("sweep_keys", []))
+    keys = set(_swept(ds))
     return [v for v in ds.data_vars
             if v not in keys and v not in ("error", "point") and np.issubdtype(ds[v].dtype, np.floating)
             and "time" not in ds[v].dims]
@@ -118,7 +130,8 @@ def sensitivity(ds, metrics=None, parameters=None):
     metrics : list of str, optional
         Default: every metric.
     parameters : list of str, optional
-        Default: every numeric swept key.
+        Swept keys, dotted or as coordinate names; default: every numeric
+        swept key.  The result names them by their dotted keys.
 
     Returns
     -------
@@ -129,7 +142,7 @@ def sensitivity(ds, metrics=None, parameters=None):
     """
     import xarray as xr
 
-    params = list(parameters) if parameters is not None else _numeric_parameters(ds)
+    params = [_coordinate(ds, k) for k in parameters] if parameters is not None else _numeric_parameters(ds)
     names = list(metrics) if metrics is not None else _metric_names(ds)
     R = np.full((len(names), len(params)), np.nan)
     P = np.full_like(R, np.nan)
@@ -152,7 +165,8 @@ def sensitivity(ds, metrics=None, parameters=None):
                                                 "units": "1"}),
          "p_value": (("metric", "parameter"), P, {"long_name": "two-sided p-value of PRCC = 0", "units": "1"}),
          "rank": (("metric", "parameter"), rank, {"long_name": "rank by |PRCC| within the metric (1 = largest)"})},
-        coords={"metric": names, "parameter": params},
+        # the parameters by their dotted scenario keys, as a reader knows them
+        coords={"metric": names, "parameter": [str(ds[k].attrs.get("key", k)) for k in params]},
         attrs={"method": "PRCC on ranks with least-squares residuals (Marino et al. 2008)",
                "points": used},
     )

@@ -61,7 +61,7 @@ def plan(scenario, data=None):
     table = sc.user.get("fit")
     if table is None:
         raise ScenarioError([Issue(sc.file, "fit", "nothing", 'a [fit] table with data = "FILE.csv" and '
-                                   "[fit.parameters] (docs/fit.md)")])
+                                   "[fit.parameters] (exodiff docs fit)")])
     base = sc.replace({"fit": None})
     return parse_fit(table, base, sc.file, data)
 

@@ -4,7 +4,8 @@
 
     import exodiff
     ds = exodiff.sweep("scenarios/sweep_vesicle_size.toml", jobs=2, directory="results/size")
-    ds["delivered_dermis"].sel({"formulation.deformability": 0.9})
+    ds["delivered_dermis"].sel(formulation__deformability=0.9)   # the key's dots as "__"
+    exodiff.sweep.dotted(ds).sel({"formulation.deformability": 0.9})   # names before 0.2
 
 The flow (each step its own module in :mod:`exodiff.studies.sweep`):
 
@@ -45,9 +46,10 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from exodiff._callable import make_callable
+from exodiff.studies.sweep.combine import dim_name, dotted
 from exodiff.studies.sweep.definition import Point, SweepDefinition, check_points, parse_sweep, scenario_hash
 
-__all__ = ["sweep", "plan", "execute", "SweepPlan", "use_batch"]
+__all__ = ["sweep", "plan", "execute", "SweepPlan", "use_batch", "dim_name", "dotted"]
 
 
 @dataclass

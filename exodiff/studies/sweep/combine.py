@@ -1,10 +1,17 @@
 """Every point of a sweep in one Dataset (``sweep.nc``).
 
-- grid: one dimension per swept key, named by the key
-  (``ds.sel({"formulation.diameter": 100.0})``), its coordinate in the key's
-  display unit (``units`` attribute); an integer ``point`` variable gives the
-  index of each point (and so its point file);
-- zip and sample: a ``point`` dimension, each swept key a coordinate along it.
+- grid: one dimension per swept key, named by the key with ``__`` for its
+  dots (``ds.sel(formulation__diameter=100.0)``; :func:`dim_name`), its
+  coordinate in the key's display unit (``units`` attribute) with the dotted
+  key in its ``key`` attribute; an integer ``point`` variable gives the index
+  of each point (and so its point file);
+- zip and sample: a ``point`` dimension, each swept key a coordinate along it
+  (named the same way).
+
+Names without dots, because a dot in a NetCDF name is legal but breaks
+attribute access (``ds.formulation__diameter`` works, a dotted name does
+not), CF's advice (names of letters, digits and underscores) and tools such
+as NCO, whose ``-v`` and hyperslab syntax read the dot as a group separator.
 
 Every numeric metric of :func:`exodiff.results.metrics.summary` is a variable over
 those dimensions; failed points are NaN, and the string variable ``error``
@@ -21,12 +28,33 @@ import numpy as np
 
 from exodiff.studies.sweep.point import PointOutcome, metric_label, metric_units
 
-__all__ = ["combine", "failure_summary", "parameter_dims"]
+__all__ = ["combine", "failure_summary", "parameter_dims", "dim_name", "dotted"]
+
+
+def dim_name(key: str) -> str:
+    """The name of a swept key's coordinate in ``sweep.nc``: ``"formulation.diameter"`` -> ``"formulation__diameter"``.
+
+    Scenario keys are letters, digits and underscores between the dots, and
+    no key part starts or ends with an underscore pair, so the mapping is
+    one to one (``key`` attribute of the coordinate holds the dotted key).
+    """
+    return str(key).replace(".", "__")
 
 
 def parameter_dims(mode: str, keys: list[str]) -> list[str]:
-    """Dimensions of the metric variables: the keys (grid) or ``["point"]``."""
-    return list(keys) if mode == "grid" else ["point"]
+    """Dimensions of the metric variables: the keys' coordinate names (grid) or ``["point"]``."""
+    return [dim_name(k) for k in keys] if mode == "grid" else ["point"]
+
+
+def dotted(ds):
+    """The sweep Dataset with its coordinates named by the dotted keys, as ``sweep.nc`` was before 0.2.
+
+    For code written against the old names: ``dotted(ds).sel({"formulation.diameter": 100})``.
+    Files of earlier versions (already dotted) come back unchanged.
+    """
+    names = {n: ds[n].attrs["key"] for n in ds.attrs.get("sweep_dims", []) if n in ds.variables
+             and "key" in ds[n].attrs}
+    return ds.rename(names) if names else ds
 
 
 def failure_summary(outcomes, limit: int = 5) -> list[str]:
@@ -39,7 +67,9 @@ def failure_summary(outcomes, limit: int = 5) -> list[str]:
 
 
 def _coord_attrs(p) -> dict:
-    attrs = {"long_name": p.key}
+    from exodiff.scenario.schema import key_words
+
+    attrs = {"long_name": key_words(p.key), "key": p.key}
     if p.unit:
         attrs["units"] = p.unit
     if p.scale == "log":
@@ -83,11 +113,12 @@ def combine(plan, outcomes: dict[int, PointOutcome], save_profiles: bool = False
     coords: dict = {}
     if defn.mode == "grid":
         for p in params:
-            coords[p.key] = (p.key, _coord_values(p, p.coords), _coord_attrs(p))
+            coords[dim_name(p.key)] = (dim_name(p.key), _coord_values(p, p.coords), _coord_attrs(p))
     else:
         coords["point"] = ("point", np.arange(n), {"long_name": "sweep point"})
         for j, p in enumerate(params):
-            coords[p.key] = ("point", _coord_values(p, [pt.coords[j] for pt in plan.points]), _coord_attrs(p))
+            coords[dim_name(p.key)] = ("point", _coord_values(p, [pt.coords[j] for pt in plan.points]),
+                                       _coord_attrs(p))
 
     ordered = [outcomes.get(i) for i in range(n)]
     names: list[str] = []
@@ -146,6 +177,7 @@ def combine(plan, outcomes: dict[int, PointOutcome], save_profiles: bool = False
         "exodiff_version": __version__,
         "sweep_mode": defn.mode,
         "sweep_keys": list(defn.keys),
+        "sweep_dims": [dim_name(k) for k in defn.keys],
         "sweep_definition": sweep_text,
         "scenario": plan.base.text,
         "scenario_file": plan.file,

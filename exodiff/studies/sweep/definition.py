@@ -335,7 +335,7 @@ def _field_of(key: str, base, swept: set[str], ck: _Issues) -> Field | None:
 
     def unknown(hint_pool) -> None:
         hint = _did_you_mean(key, hint_pool)
-        ck.add(ik, "", "unknown scenario key" + (f"; {hint}" if hint else "; see docs/scenario.md for the keys"))
+        ck.add(ik, "", "unknown scenario key" + (f"; {hint}" if hint else "; see exodiff docs scenario for the keys"))
 
     if sec in ("meta", "output"):
         ck.add(ik, "", f"a key of {', '.join(SWEPT_SECTIONS)}: [{sec}] does not change results")
@@ -625,7 +625,7 @@ def parse_sweep(table: Any, base, file: str | None = None, limit: int | None = N
     ck = _Issues(file)
     if table is None:
         ck.add("sweep", "nothing", 'a [sweep] table with mode = "grid", "zip" or "sample" and dotted scenario keys, '
-                                   'e.g. "formulation.diameter" = ["50 nm", "100 nm"] (docs/sweeps.md)')
+                                   'e.g. "formulation.diameter" = ["50 nm", "100 nm"] (exodiff docs sweeps)')
         raise ScenarioError(ck.issues)
     if not isinstance(table, Mapping):
         ck.add("sweep", _show(table), "a table [sweep]")
