@@ -265,9 +265,12 @@ def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None) -> xr.Datase
         _add_classes(data_vars, coords, problem, [col_parts[s] for s in ves], [cols[s] for s in ves], released,
                      unit)
     ds = xr.Dataset(data_vars=data_vars, coords=coords)
+    from exodiff.solvers.ledger import balance_limit
+
     ds.attrs = run_attrs(problem, raw, scenario, "1D layered",
                          "finite volumes, u = c/K, harmonic face conductances; TR-BDF2 with adaptive steps",
-                         grid.layer_slices, grid_cells=int(grid.n))
+                         grid.layer_slices, grid_cells=int(grid.n),
+                         mass_balance_bound=balance_limit(problem))  # the promise for this problem's stiffness
     if len(ves) > 1:
         ds.attrs["size_classes"] = len(ves)
         ds.attrs["class_diameters_nm"] = [float(cols[s].diameter) * 1e9 for s in ves]

@@ -13,7 +13,7 @@ import numpy as np
 from exodiff.errors import SolverError
 from exodiff.problem.layered import Problem1D
 from exodiff.solvers.common import MAX_STEPS, RawSolution, initial_fstate, run_in_chunks, solver_failure, stop_list
-from exodiff.solvers.ledger import check_mass_balance, mass_balance_error
+from exodiff.solvers.ledger import balance_limit, check_mass_balance, mass_balance_error
 
 
 def integrate(problem: Problem1D, progress: bool = False, desc: str = "solving") -> RawSolution:
@@ -83,7 +83,7 @@ def integrate(problem: Problem1D, progress: bool = False, desc: str = "solving")
                       stats={"steps": int(stats[0]), "rejected": int(stats[1]), "solves": int(stats[2]),
                              "wall_time_s": wall, "columns": int(S)},
                       u_cols=u_out, comp_cols=comp_out)
-    check_mass_balance(mass_balance_error(problem, raw), times)
+    check_mass_balance(mass_balance_error(problem, raw), times, balance_limit(problem))
     return raw
 
 

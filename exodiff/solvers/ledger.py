@@ -17,17 +17,50 @@ from exodiff.problem.layered import Problem1D
 from exodiff.problem.unit_cell import ProblemRZ
 from exodiff.solvers.common import RawSolution, film_schedule
 
-#: mass balance errors above this (relative) mean a bug, not round-off
+#: mass balance errors above this (relative) are not round-off, for problems of moderate stiffness
 MASS_BALANCE_LIMIT = 1e-9
+#: beyond ``MASS_BALANCE_LIMIT``, the round-off floor grows with the stiffness ``S`` (:func:`stiffness`) as
+#: ``ROUNDOFF_GROWTH x eps x S``: measured by benchmarks/stiff_regimes.py over random extreme problems, the
+#: worst balance error stays 10-1000x below it (docs/validation.md, "Round-off: mass balance and undershoot")
+ROUNDOFF_GROWTH = 1e-3
 
 
-def check_mass_balance(err: np.ndarray, times: np.ndarray) -> None:
-    """Raise a SolverError when the relative balance error ``err`` (per output, maybe per column) is not round-off."""
+def stiffness(problem) -> float:
+    """``S``: the fastest exchange rate of any node, ``(g_left + g_right + k C) / C`` (1/s), times the longest output interval.
+
+    How many times faster than the longest step the stiffest cell relaxes.
+    A layer far more conductive than its neighbours (or than the run's time
+    scale) makes ``S`` large; the conductances' differences are then taken
+    at round-off and the mass balance can only be kept to about
+    ``eps S`` (a property of the discretised system in double precision,
+    whichever linear solver: numpy's banded LAPACK solve leaks as much).
+    """
+    arr = problem.columns_arrays()
+    cap, g, closs = arr["cap"], arr["g"], arr["closs"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = (g[:, :-1] + g[:, 1:] + closs.sum(axis=1)) / cap
+    rate = np.where(cap > 0, rate, 0.0)
+    interval = float(np.max(np.diff(problem.output_times))) if problem.output_times.size > 1 else 0.0
+    return float(np.max(rate)) * interval
+
+
+def balance_limit(problem) -> float:
+    """The relative mass-balance error the 1D solver promises for ``problem``: 1e-9, or its round-off floor if higher."""
+    return max(MASS_BALANCE_LIMIT, ROUNDOFF_GROWTH * float(np.finfo(float).eps) * stiffness(problem))
+
+
+def check_mass_balance(err: np.ndarray, times: np.ndarray, limit: float = MASS_BALANCE_LIMIT) -> None:
+    """Raise a SolverError when the relative balance error ``err`` (per output, maybe per column) exceeds ``limit``.
+
+    ``limit`` is what the solver promises for the problem (:func:`balance_limit`):
+    beyond it the error is not round-off.
+    """
     worst = float(np.max(np.abs(err)))
-    if not worst <= MASS_BALANCE_LIMIT:
+    if not worst <= limit:
         k = int(np.argmax(np.abs(err)) // max(err.shape[1], 1)) if err.ndim == 2 else int(np.argmax(np.abs(err)))
-        raise SolverError(f"mass balance error {worst:.2e} at t = {times[k] / 3600:.4g} h exceeds "
-                          f"{MASS_BALANCE_LIMIT:g}: this is a bug in exodiff, please report it with the scenario")
+        raise SolverError(f"mass balance error {worst:.2e} at t = {times[k] / 3600:.4g} h exceeds the "
+                          f"round-off bound {limit:.2g} of this problem: this is a bug in exodiff, please report "
+                          "it with the scenario")
 
 
 def balance_error(vehicle, tissue, comp, dose, n_layers, finite, n_proc: int = 3) -> np.ndarray:
