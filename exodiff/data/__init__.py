@@ -79,3 +79,14 @@ def entries(kind: str, name: str) -> list[tuple[str, dict[str, Any]]]:
 
     walk("", load(kind)[name])
     return flat
+
+
+#: Inter-individual variability of virtual populations (sites and groups), not a preset kind.
+POPULATION_FILE = "population.toml"
+
+
+@cache
+def population() -> dict[str, Any]:
+    """The raw ``population.toml``: ``sites.<body site>`` and ``groups.<name>`` tables (docs/population.md)."""
+    with resources.files(__name__).joinpath(POPULATION_FILE).open("rb") as fh:
+        return tomllib.load(fh)
