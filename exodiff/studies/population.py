@@ -62,7 +62,7 @@ from exodiff.studies.sweep.definition import (
     sweep_key,
 )
 
-__all__ = ["population", "plan", "bands", "Distribution", "PopulationDefinition", "PopulationPlan",
+__all__ = ["population", "plan", "bands", "plans_of_comparison", "Distribution", "PopulationDefinition", "PopulationPlan",
            "PopulationResult", "POPULATION_KEYS", "LAWS", "PERCENTILES", "compare_populations"]
 
 #: keys of a ``[population]`` table (documented in docs/scenario.md through schema.POPULATION)
@@ -614,7 +614,8 @@ def plan(scenario, max_points: int | None = None) -> PopulationPlan:
         issues = []
         for i in exc.issues:
             key = i.key.replace('sweep."', 'population."', 1) if i.key.startswith('sweep."') else i.key
-            given = i.given.replace("at sweep point", "at person")
+            given = i.given.replace("at sweep point", "at person").replace(" more points)", " more persons)")\
+                .replace(" more point)", " more person)")
             issues.append(Issue(i.file, key, given, i.expected + " (a draw of the population's distribution: "
                                 "narrow it, or truncate a normal with min and max)"))
         raise ScenarioError(issues) from None
@@ -791,6 +792,32 @@ def _amount_units(name: str, dose_unit: str, units: str) -> str:
 
 # --------------------------------------------------------------------------
 # Comparing populations
+
+
+def plans_of_comparison(cplan) -> dict[str, PopulationPlan]:
+    """The population of every variant of a :func:`exodiff.studies.compare.prepare` plan.
+
+    Raises
+    ------
+    ScenarioError
+        A variant without a ``[population]`` table among variants with one
+        (a single run is not a population), or any population's problems.
+    """
+    issues: list[Issue] = []
+    plans = {}
+    for v in cplan.variants:
+        if "population" not in v.scenario.user:
+            issues.append(Issue(v.scenario.file, "population", f"nothing (variant {v.name})",
+                                "a [population] table in every variant when one has it (populations are compared "
+                                "with populations)"))
+            continue
+        try:
+            plans[v.name] = plan(v.scenario)
+        except ScenarioError as exc:
+            issues.extend(exc.issues)
+    if issues:
+        raise ScenarioError(issues)
+    return plans
 
 
 def compare_populations(variants: Mapping[str, PopulationPlan], jobs: int | None = None, directory=None,
