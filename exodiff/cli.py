@@ -153,12 +153,7 @@ def _sweep(args: argparse.Namespace) -> int:
         print(report.points_table(p), flush=True)  # "| head": main() ends a broken pipe quietly
         return 0
     res = p.base.resolved
-    if args.output is not None:
-        directory = Path(args.output)
-    elif res["output"].get("directory"):
-        directory = Path(res["output"]["directory"])
-    else:
-        directory = Path("results") / (p.base.path.stem if p.base.path else "sweep")
+    directory = _study_directory(args, p.base, "sweep")
     try:
         ds = sweeping.sweep(p, jobs=args.jobs, directory=directory, resume=args.resume, scheduler=args.scheduler,
                             dask_local=args.dask_local, save_profiles=args.save_profiles, progress=not args.quiet,
@@ -203,6 +198,15 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _study_directory(args: argparse.Namespace, base, fallback: str) -> Path:
+    """-o DIR, else output.directory, else results/<file stem> (``fallback`` for a scenario without a file)."""
+    if args.output is not None:
+        return Path(args.output)
+    if base.resolved["output"].get("directory"):
+        return Path(base.resolved["output"]["directory"])
+    return Path("results") / (base.path.stem if base.path else fallback)
+
+
 def _population(args: argparse.Namespace) -> int:
     from exodiff.studies import population as pop
     from exodiff.report import population_report as report
@@ -212,12 +216,7 @@ def _population(args: argparse.Namespace) -> int:
         print(p.persons_table(), flush=True)
         return 0
     res = p.base.resolved
-    if args.output is not None:
-        directory = Path(args.output)
-    elif res["output"].get("directory"):
-        directory = Path(res["output"]["directory"])
-    else:
-        directory = Path("results") / (p.base.path.stem if p.base.path else "population")
+    directory = _study_directory(args, p.base, "population")
     try:
         result = pop.population(p, jobs=args.jobs, directory=directory, resume=args.resume,
                                 scheduler=args.scheduler, dask_local=args.dask_local,
@@ -284,6 +283,17 @@ def _preset_kinds() -> list[str]:
     return list(data.KINDS)
 
 
+def _where_options(parser: argparse.ArgumentParser) -> None:
+    """Where the points of a sweep or a population run: -j, --scheduler or --dask-local (one of them)."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("-j", "--jobs", metavar="N", type=int,
+                       help="local worker processes (default: one per core; 1: in this process)")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run on an existing dask.distributed cluster (needs the [distributed] extra)")
+    where.add_argument("--dask-local", metavar="N", type=int,
+                       help="start a dask LocalCluster of N worker processes (needs the [distributed] extra)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     p = argparse.ArgumentParser(
@@ -342,13 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("file", metavar="FILE", help="scenario file (TOML) with a [sweep] table")
     s.add_argument("-o", "--output", metavar="DIR",
                    help="output directory (default: output.directory, else results/<file stem>)")
-    where = s.add_mutually_exclusive_group()
-    where.add_argument("-j", "--jobs", metavar="N", type=int,
-                       help="local worker processes (default: one per core; 1: in this process)")
-    where.add_argument("--scheduler", metavar="ADDRESS",
-                       help="run on an existing dask.distributed cluster (needs the [distributed] extra)")
-    where.add_argument("--dask-local", metavar="N", type=int,
-                       help="start a dask LocalCluster of N worker processes (needs the [distributed] extra)")
+    _where_options(s)
     s.add_argument("--batch", action=argparse.BooleanOptionalAction, default=None,
                    help="1D points many per compiled call on -j threads of this process (default: when every "
                         "point is a one-column 1D point and -j is not 1; --no-batch: a process pool)")
@@ -395,13 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     po.add_argument("file", metavar="FILE", help="scenario file (TOML) with a [population] table")
     po.add_argument("-o", "--output", metavar="DIR",
                     help="output directory (default: output.directory, else results/<file stem>)")
-    pwhere = po.add_mutually_exclusive_group()
-    pwhere.add_argument("-j", "--jobs", metavar="N", type=int,
-                        help="local workers (default: one per core; 1: in this process)")
-    pwhere.add_argument("--scheduler", metavar="ADDRESS",
-                        help="run on an existing dask.distributed cluster (needs the [distributed] extra)")
-    pwhere.add_argument("--dask-local", metavar="N", type=int,
-                        help="start a dask LocalCluster of N worker processes (needs the [distributed] extra)")
+    _where_options(po)
     po.add_argument("--batch", action=argparse.BooleanOptionalAction, default=None,
                     help="1D persons many per compiled call (default: when every person is a one-column 1D point)")
     po.add_argument("--resume", action="store_true",

@@ -45,7 +45,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from exodiff._callable import make_callable
-from exodiff.errors import Issue, ScenarioError, UserError
+from exodiff.errors import Issue, ScenarioError
 from exodiff.studies.sweep import SweepPlan
 from exodiff.studies.sweep.definition import (
     Parameter,
