@@ -39,6 +39,9 @@ INTRO = {
              "`release_rate` in tissue and on degradation. Amounts of the cargo species are counted in vesicle "
              "equivalents (the cargo one vesicle carries), `cargo_amount` in the loading's unit.",
     "output": "What is written (the command line's `-o DIR` wins over `directory`).",
+    "population": "A virtual population, run by `exodiff population` (and compared by `exodiff compare`); "
+                  "ignored by `exodiff run`. Not allowed together with `[sweep]`. See "
+                  "[population.md](population.md).",
 }
 
 
@@ -121,7 +124,7 @@ def _table(spec, methods=None) -> list[str]:
 
 def render() -> str:
     """The generated block, markers included."""
-    from exodiff.scenario.schema import CARGO, DELIVERY_METHODS, LAYER, RESOLUTION, SECTIONS
+    from exodiff.scenario.schema import CARGO, DELIVERY_METHODS, LAYER, POPULATION, RESOLUTION, SECTIONS
 
     out = [BEGIN, "", "Generated from `exodiff/scenario/schema.py`; do not edit by hand. Ranges are physical admissibility "
            "in SI; literature ranges are in [parameters.md](parameters.md).", ""]
@@ -134,6 +137,7 @@ def render() -> str:
             out += ["### `[formulation.cargo]`", "", INTRO["cargo"], "", *_table(CARGO), ""]
         if section == "simulation":
             out += ["### `simulation.resolution = { ... }`", "", INTRO["resolution"], "", *_table(RESOLUTION), ""]
+    out += ["### `[population]`", "", INTRO["population"], "", *_table(POPULATION), ""]
     out.append(END)
     return "\n".join(out)
 

@@ -24,12 +24,13 @@ from exodiff._version import __version__
 _PUBLIC = {
     "load_scenario": ("exodiff.scenario.core", "load_scenario"),
     "Scenario": ("exodiff.scenario.core", "Scenario"),
-    # run, compare, sweep and fit are modules that are also callable (exodiff._callable):
+    # run, compare, sweep, fit and population are modules that are also callable (exodiff._callable):
     # exodiff.run(sc), exodiff.compare.to_csv(table), exodiff.sweep.plan(sc)
     "run": ("exodiff.run", None),
     "compare": ("exodiff.studies.compare", None),
     "sweep": ("exodiff.studies.sweep", None),
     "fit": ("exodiff.studies.fit", None),
+    "population": ("exodiff.studies.population", None),
     "UserError": ("exodiff.errors", "UserError"),
     "ScenarioError": ("exodiff.errors", "ScenarioError"),
     "SolverError": ("exodiff.errors", "SolverError"),

@@ -1,4 +1,4 @@
-"""Command line: ``exodiff run | validate | presets | sweep | compare | fit | init | docs``.
+"""Command line: ``exodiff run | validate | presets | sweep | compare | fit | population | warm | init | docs``.
 
 User errors (:class:`~exodiff.errors.UserError`: a bad scenario, a solver
 stop caused by parameters, a missing file) print one line per problem,
@@ -58,6 +58,11 @@ def _validate_tables(sc, args: argparse.Namespace) -> str:
 
         p = sweeping.plan(sc, max_points=args.max_points)
         notes.append(f"sweep of {p.size} point{'s' if p.size != 1 else ''}")
+    if "population" in sc.user:
+        from exodiff.studies import population
+
+        pp = population.plan(sc, max_points=args.max_points)
+        notes.append(f"population of {pp.size}")
     if "compare" in sc.user:
         from exodiff.studies import compare
 
@@ -125,6 +130,8 @@ def _compare(args: argparse.Namespace) -> int:
         raise UserError(f"--jobs: got {args.jobs}; expected a whole number >= 1")
     plan = compare.prepare(args.files if len(args.files) > 1 else args.files[0], times)
     directory = Path(args.output) if args.output is not None else compare.default_directory(plan)
+    if any("population" in v.scenario.user for v in plan.variants):
+        return _compare_populations(plan, args, directory)
     from exodiff.report import outputs
 
     for line in plan.warnings:  # before the runs, so it is seen while they run
@@ -151,12 +158,7 @@ def _sweep(args: argparse.Namespace) -> int:
         print(report.points_table(p), flush=True)  # "| head": main() ends a broken pipe quietly
         return 0
     res = p.base.resolved
-    if args.output is not None:
-        directory = Path(args.output)
-    elif res["output"].get("directory"):
-        directory = Path(res["output"]["directory"])
-    else:
-        directory = Path("results") / (p.base.path.stem if p.base.path else "sweep")
+    directory = _study_directory(args, p.base, "sweep")
     try:
         ds = sweeping.sweep(p, jobs=args.jobs, directory=directory, resume=args.resume, scheduler=args.scheduler,
                             dask_local=args.dask_local, save_profiles=args.save_profiles, progress=not args.quiet,
@@ -198,6 +200,62 @@ def _sweep(args: argparse.Namespace) -> int:
     print("written: " + ", ".join(written))
     if args.best:
         print(report.best_table(ds, args.best, args.top, args.minimize))
+    return 0
+
+
+def _study_directory(args: argparse.Namespace, base, fallback: str) -> Path:
+    """-o DIR, else output.directory, else results/<file stem> (``fallback`` for a scenario without a file)."""
+    if args.output is not None:
+        return Path(args.output)
+    if base.resolved["output"].get("directory"):
+        return Path(base.resolved["output"]["directory"])
+    return Path("results") / (base.path.stem if base.path else fallback)
+
+
+def _population(args: argparse.Namespace) -> int:
+    from exodiff.studies import population as pop
+    from exodiff.report import population_report as report
+
+    p = pop.plan(args.file, max_points=args.max_points)
+    if args.dry_run:
+        print(p.persons_table(), flush=True)
+        return 0
+    res = p.base.resolved
+    directory = _study_directory(args, p.base, "population")
+    try:
+        result = pop.population(p, jobs=args.jobs, directory=directory, resume=args.resume,
+                                scheduler=args.scheduler, dask_local=args.dask_local,
+                                save_profiles=args.save_profiles, progress=not args.quiet, batch=args.batch)
+    except KeyboardInterrupt:
+        done = len(list((directory / "points").glob("p*.nc"))) if (directory / "points").is_dir() else 0
+        again = f"{PROG} population {args.file} --resume" + (f" -o {args.output}" if args.output is not None else "")
+        print(f"{PROG}: interrupted: {done} of {p.size} persons finished and kept in {directory / 'points'}/; "
+              f"continue with: {again}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    plots = bool(res["output"].get("plots", True)) and not args.no_plots
+    paths = result.write(directory, plots=plots)
+    print(report.bands_text(result.bands))
+    print(f"results in {directory}/; written: sweep.nc, points/ ({p.size} person files), "
+          + ", ".join(q.name for q in paths))
+    return 0
+
+
+def _compare_populations(plan, args: argparse.Namespace, directory: Path) -> int:
+    """``exodiff compare`` of scenarios with [population] tables: bands side by side."""
+    from exodiff.studies import population as pop
+    from exodiff.report import population_report as report
+    from exodiff.report.outputs import atomic_path, write_netcdf
+
+    plans = pop.plans_of_comparison(plan)  # every population checked before anything is written
+    # each population writes its persons as they finish (as a sweep does), into DIR/<variant>/
+    table, _ = pop.compare_populations(plans, jobs=args.jobs, directory=directory, progress=not args.quiet,
+                                       plots=not args.no_plots)
+    write_netcdf(table, directory / "population_compare.nc")
+    with atomic_path(directory / "population_compare.csv") as tmp:
+        tmp.write_text(report.compare_csv(table), encoding="utf-8")
+    print(f"{len(plans)} populations compared; results in {directory}/")
+    print(report.compare_text(table))
+    print("written: population_compare.csv, population_compare.nc; per variant <variant>/population.nc, sweep.nc")
     return 0
 
 
@@ -299,6 +357,17 @@ def _preset_kinds() -> list[str]:
     return list(data.KINDS)
 
 
+def _where_options(parser: argparse.ArgumentParser) -> None:
+    """Where the points of a sweep or a population run: -j, --scheduler or --dask-local (one of them)."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("-j", "--jobs", metavar="N", type=int,
+                       help="local worker processes (default: one per core; 1: in this process)")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run on an existing dask.distributed cluster (needs the [distributed] extra)")
+    where.add_argument("--dask-local", metavar="N", type=int,
+                       help="start a dask LocalCluster of N worker processes (needs the [distributed] extra)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     p = argparse.ArgumentParser(
@@ -359,13 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("file", metavar="FILE", help="scenario file (TOML) with a [sweep] table")
     s.add_argument("-o", "--output", metavar="DIR",
                    help="output directory (default: output.directory, else results/<file stem>)")
-    where = s.add_mutually_exclusive_group()
-    where.add_argument("-j", "--jobs", metavar="N", type=int,
-                       help="local worker processes (default: one per core; 1: in this process)")
-    where.add_argument("--scheduler", metavar="ADDRESS",
-                       help="run on an existing dask.distributed cluster (needs the [distributed] extra)")
-    where.add_argument("--dask-local", metavar="N", type=int,
-                       help="start a dask LocalCluster of N worker processes (needs the [distributed] extra)")
+    _where_options(s)
     s.add_argument("--batch", action=argparse.BooleanOptionalAction, default=None,
                    help="1D points many per compiled call on -j threads of this process (default: when every "
                         "point is a one-column 1D point and -j is not 1; --no-batch: a process pool)")
@@ -401,6 +464,28 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--quiet", action="store_true", help="no progress output")
     c.add_argument("--no-plots", action="store_true", help="no plots (the report then has none)")
     c.set_defaults(func=_compare)
+
+    po = sub.add_parser(
+        "population", parents=[limits], help="run a virtual population: persons drawn from sourced variability",
+        description="Draw the persons of the scenario's [population] table (layer thicknesses and follicle density "
+                    "of the body site, age and sex groups, your own distributions), run each as a sweep point, and "
+                    "write every person's metrics (sweep.nc, points/), the 5/50/95 %% bands (population.nc, "
+                    "population.csv), plots with bands and report.html.",
+        epilog="The [population] table, the data and the outputs: docs/population.md.")
+    po.add_argument("file", metavar="FILE", help="scenario file (TOML) with a [population] table")
+    po.add_argument("-o", "--output", metavar="DIR",
+                    help="output directory (default: output.directory, else results/<file stem>)")
+    _where_options(po)
+    po.add_argument("--batch", action=argparse.BooleanOptionalAction, default=None,
+                    help="1D persons many per compiled call (default: when every person is a one-column 1D point)")
+    po.add_argument("--resume", action="store_true",
+                    help="keep the finished persons in DIR and run the rest (refused if the scenario changed)")
+    po.add_argument("--dry-run", action="store_true", help="print the distributions and every person, and exit")
+    po.add_argument("--save-profiles", action="store_true",
+                    help="keep fraction and amount over time for everyone: bands over time (slower: no batch)")
+    po.add_argument("--no-plots", action="store_true", help="no plots and no report.html")
+    po.add_argument("--quiet", action="store_true", help="no progress bar")
+    po.set_defaults(func=_population)
 
     f = sub.add_parser(
         "fit", help="fit scenario parameters to measured data ([fit] table)",

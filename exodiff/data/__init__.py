@@ -124,3 +124,14 @@ def gallery() -> list[tuple[str, str]]:
             title = ""
         out.append((path.name, title))
     return out
+
+
+#: Inter-individual variability of virtual populations (sites and groups), not a preset kind.
+POPULATION_FILE = "population.toml"
+
+
+@cache
+def population() -> dict[str, Any]:
+    """The raw ``population.toml``: ``sites.<body site>`` and ``groups.<name>`` tables (docs/population.md)."""
+    with resources.files(__name__).joinpath(POPULATION_FILE).open("rb") as fh:
+        return tomllib.load(fh)

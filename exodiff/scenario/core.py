@@ -50,8 +50,9 @@ IMPLEMENTED_METHODS = ("topical", "microneedle", "laser")
 PLANNED_METHODS: tuple[str, ...] = ()
 
 #: Top-level tables that belong to other commands and are carried along
-#: unvalidated (``exodiff sweep``, ``exodiff compare`` and ``exodiff fit`` check their own).
-PASS_THROUGH_SECTIONS = ("sweep", "compare", "fit")
+#: unvalidated (``exodiff sweep``, ``exodiff compare``, ``exodiff fit`` and ``exodiff population`` check
+#: their own).
+PASS_THROUGH_SECTIONS = ("sweep", "compare", "fit", "population")
 
 #: Compartment names of the result dataset; a layer may not take one.
 RESERVED_LAYER_NAMES = ("vehicle", "degraded", "taken_up", "cleared", "receptor", "sampled", "removed", "released")

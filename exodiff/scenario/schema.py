@@ -413,6 +413,23 @@ SYSTEMIC = {
                                        "a volume per time (clearance)", '"10 L/h"', low=0.0, low_open=True),
 }
 
+#: Keys of a ``[population]`` table (``exodiff population``, docs/population.md).  Checked by
+#: ``exodiff.studies.population``, not by the scenario; listed here for docs/scenario.md.
+POPULATION = {
+    "size": Field("integer", "Persons drawn.", example="200", low=1),
+    "seed": Field("integer", "Seed of the Latin hypercube: the same seed draws the same persons.", default=0,
+                  example="1", low=0),
+    "body_site": Field("string", "Body site whose distributions are drawn (sites of exodiff/data/population.toml: "
+                       "forearm, back, face); sets skin.preset. Default: the scenario's skin.preset.",
+                       example='"forearm"'),
+    "group": Field("string", "Age or sex group, or a list of them, applied in order (groups of "
+                   "exodiff/data/population.toml: adult, male, female, older_adult).", example='"female"'),
+    "distributions": Field("table", 'Your own distributions over dotted numeric keys, e.g. "formulation.uptake_rate" '
+                           '= { distribution = "lognormal", median = "0.1 1/h", gsd = 2 }; lognormal (median, gsd '
+                           'or mean, sd), normal (mean, sd, optional min, max), uniform and loguniform (min, max), '
+                           'none (switch a site distribution off).', example='{ ... }'),
+}
+
 SECTIONS: dict[str, dict[str, Field]] = {
     "meta": META,
     "skin": SKIN,

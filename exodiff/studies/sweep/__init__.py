@@ -109,6 +109,13 @@ def plan(scenario, definition: Mapping[str, Any] | None = None, max_points: int 
     from exodiff.scenario.core import Scenario, load_scenario
 
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    if definition is None and "population" in sc.user:
+        from exodiff.errors import Issue, ScenarioError
+
+        given = "a [population] table" + (" together with a [sweep] table" if "sweep" in sc.user else "")
+        raise ScenarioError([Issue(sc.file, "population", given,
+                                   "a [sweep] table only: a population is run by exodiff population "
+                                   "(docs/population.md), a sweep by exodiff sweep")])
     table = dict(definition) if definition is not None else sc.user.get("sweep")
     base = sc.replace({"sweep": None}) if "sweep" in sc.user else sc
     defn = parse_sweep(table, base, sc.file, max_points)

@@ -168,17 +168,17 @@ def combine(plan, outcomes: dict[int, PointOutcome], save_profiles: bool = False
 
     n_failed = sum(1 for o in ordered if o is None or not o.ok)
     ds = xr.Dataset(data_vars=data_vars, coords=coords)
-    sweep_text = to_toml({"sweep": defn.table})
+    study = defn.study  # "sweep", or "population" (a zip of drawn points)
     ds.attrs = {
         "Conventions": "CF-1.10",
-        "title": f"sweep of {plan.base.name}",
+        "title": f"{study} of {plan.base.name}",
         "source": f"exodiff {__version__}",
-        "history": f"{_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')}: exodiff sweep",
+        "history": f"{_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')}: exodiff {study}",
         "exodiff_version": __version__,
         "sweep_mode": defn.mode,
         "sweep_keys": list(defn.keys),
         "sweep_dims": [dim_name(k) for k in defn.keys],
-        "sweep_definition": sweep_text,
+        f"{study}_definition": to_toml({study: defn.table}),
         "scenario": plan.base.text,
         "scenario_file": plan.file,
         "scenario_hash": plan.hash,

@@ -50,8 +50,9 @@ MODES = ("grid", "zip", "sample")
 SCALES = ("linear", "log")
 #: keys of the table that are not scenario keys
 CONTROL_KEYS = ("mode", "n", "seed")
-#: sections whose keys can be swept (meta and output do not change results)
-SWEPT_SECTIONS = ("skin", "formulation", "delivery", "simulation")
+#: sections whose keys can be swept (meta and output do not change results; systemic: the plasma model,
+#: whose inter-individual spread matters to a population)
+SWEPT_SECTIONS = ("skin", "formulation", "delivery", "systemic", "simulation")
 #: most points a sweep may have unless raised (``--max-points``, ``EXODIFF_MAX_POINTS``): the points are
 #: counted before any is made, and planning costs about 0.3 ms and a few KiB per point
 MAX_POINTS = 100_000
@@ -202,6 +203,11 @@ class SweepDefinition:
         Seed of the Latin hypercube (sample mode).
     table : dict
         The table as written (hashed, and stored with the results).
+    study : str
+        The table it comes from and the study that runs it: ``"sweep"``, or
+        ``"population"`` (:mod:`exodiff.studies.population` draws its points
+        and hands them over as a zip); names the result's title and
+        definition attribute.
     """
 
     mode: str
@@ -209,6 +215,7 @@ class SweepDefinition:
     n: int | None = None
     seed: int | None = None
     table: dict = field(default_factory=dict)
+    study: str = "sweep"
 
     @property
     def keys(self) -> list[str]:
