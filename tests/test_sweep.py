@@ -303,13 +303,14 @@ def test_a_failing_point_is_recorded_and_the_sweep_goes_on(membrane, tmp_path, c
 # --------------------------------------------------------------------------
 # Nothing lost: interrupt, kill, resume; changed scenario refused
 
-KILL_TABLE = (f'"{THICK}" = {{ start = "60 um", stop = "200 um", num = 6 }}\n'
-              f'"{PART}" = [0.4, 0.6, 0.8, 1.0]\n')
-KILL_POINTS = 24
+KILL_TABLE = (f'"{THICK}" = {{ start = "60 um", stop = "200 um", num = 8 }}\n'
+              f'"{PART}" = [0.4, 0.6, 0.8, 1.0, 1.2, 1.4]\n')
+KILL_POINTS = 48
 
 
 def _slow_file(tmp_path) -> Path:
-    # a finer grid and a tighter tolerance: ~0.1 s a point, so the sweep is still running when stopped
+    # a finer grid and a tighter tolerance: ~0.1 s a point, and 48 points, so the sweep is still running
+    # when stopped even if this process is starved for a few seconds on a loaded machine
     text = MEMBRANE.read_text().replace('output_interval = "5 min"',
                                         'output_interval = "5 min"\ntolerance = 1e-8\nresolution = { cells = 300 }')
     p = tmp_path / "slow.toml"
