@@ -202,9 +202,9 @@ def comparison_html(comparison, pngs: dict[str, bytes] | None = None) -> str:
                          f"<figcaption>{_esc(_CAPTIONS.get(stem, stem))}</figcaption></figure>")
     parts.append("<h2>Definitions</h2><dl>")
     parts += [f"<dt><b>{name}</b></dt><dd>{_esc(text)}</dd>" for name, text in DEFINITIONS]
-    parts.append("</dl><p class=\"meta\">Formulas: exodiff/results/metrics.py and docs/compare.md. Parameters marked as "
-                 "estimates in docs/parameters.md carry the largest uncertainty; treat differences between "
-                 "variants as model predictions to be tested.</p>")
+    parts.append("</dl><p class=\"meta\">Formulas: <code>exodiff docs compare</code>. Parameters marked as "
+                 "estimates (<code>exodiff docs parameters</code>, <code>exodiff presets</code>) carry the largest "
+                 "uncertainty; treat differences between variants as model predictions to be tested.</p>")
     parts.append("<h2>Scenarios</h2>")
     for v in comparison.variants:
         parts.append(f"<details><summary>{_esc(v.name)}: {_esc(v.scenario.name)}</summary>"
