@@ -407,3 +407,36 @@ def test_compile_notice_names_the_solver_a_scenario_needs(monkeypatch):
     monkeypatch.setattr(solve, "kernels_cached", lambda: False)
     line = orchestrator.compile_notice(topical)
     assert line.startswith("compiling the solver") and "unit-cell" not in line
+
+
+def test_validation_asks_for_what_the_open_channel_needs(tmp_path, capsys):
+    """A channel scenario whose active has no size (nor a free diffusivity) is refused by validate, one line,
+    instead of passing validation and stopping the run with a traceback."""
+    from exodiff import cli
+
+    text = """
+[skin]
+preset = "none"
+[skin.layers.membrane]
+thickness = "100 um"
+diffusivity = "1e-8 cm^2/s"
+partition = 0.5
+[formulation]
+preset = "custom"
+concentration = "1 mg/cm^3"
+vehicle_thickness = "100 um"
+[delivery]
+method = "microneedle"
+channel_depth = "60 um"
+channel_diameter = "40 um"
+density = "100 cm^-2"
+[simulation]
+duration = "2 h"
+"""
+    f = tmp_path / "ch.toml"
+    f.write_text(text)
+    assert cli.main(["validate", str(f)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "formulation.diameter" in err[0] and "free_diffusivity" in err[0]
+    f.write_text(text.replace('vehicle_thickness = "100 um"', 'vehicle_thickness = "100 um"\nfree_diffusivity = "5e-6 cm^2/s"'))
+    assert cli.main(["validate", str(f)]) == 0

@@ -1066,6 +1066,15 @@ def _check_physics(ck: _Checker, resolved: dict[str, Any]) -> None:
     for p in channels.check(resolved):
         seen.add(p.key)
         ck.add(p.key, p.given, p.expected)
+    if not seen and channels.channel_geometry(resolved) is not None:
+        # the open channel holds formulation fluid: the run needs the active's free diffusivity there
+        from exodiff.physics.coefficients import Active
+
+        try:
+            Active.from_formulation(form, skin).d_free("the open channel holds formulation fluid")
+        except ParameterProblem as p:
+            seen.add(p.key)
+            ck.add(p.key, p.given, p.expected)
     decay: list[float] = []
     for name, layer in skin["layers"].items():
         checks = [layer_coefficients]
