@@ -154,6 +154,7 @@ def test_sink_runs_book_what_crosses_the_bottom_to_the_receptor_not_to_cleared()
     ({"receptor.volume": "5 cm"}, "receptor.volume", "a volume"),
     ({"receptor.preset": "frantz"}, "receptor.preset", "static_franz_cell"),
     ({"receptor.partition": -1.0}, "receptor.partition", "> 0"),
+    ({"receptor.sampling_interval": "1e-308 h"}, "receptor.sampling_interval", "at most 100000 samples"),
 ])
 def test_bad_receptor_input_is_one_clear_line(over, key, expected):
     user = copy.deepcopy(MEMBRANE)

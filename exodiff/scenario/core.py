@@ -589,6 +589,21 @@ def _resolve_delivery(ck: _Checker, raw: dict) -> dict[str, Any]:
     return out
 
 
+def _steps_in(ck: _Checker, key: str, given, duration: float, step: float, extra: int, what: str) -> int | None:
+    """Whole ``step``s in ``duration`` (``floor``, tolerant of round-off), or None after one issue when
+    they (plus ``extra``) would exceed :data:`MAX_OUTPUT_TIMES`.
+
+    The count is a float until checked: a step of "1e-308 h" gives inf, which has no ``int()``.
+    """
+    count = duration / step * (1 + 1e-12)
+    if not count + extra <= MAX_OUTPUT_TIMES:
+        total = count + extra
+        shown = (f"{total:.0f}" if total < 1e6 else f"{total:.0e}") if math.isfinite(total) else "more than 1e+308"
+        ck.add(key, f"{_show(given)} ({shown} {what})", f"at most {MAX_OUTPUT_TIMES} {what} over the duration")
+        return None
+    return math.floor(count)
+
+
 def _resolve_simulation(ck: _Checker, raw: dict) -> dict[str, Any]:
     spec = SECTIONS["simulation"]
     sim = ck.table("simulation.", spec, raw, elsewhere=_elsewhere("simulation"))
@@ -619,14 +634,10 @@ def _resolve_simulation(ck: _Checker, raw: dict) -> dict[str, Any]:
     else:
         if interval is None:
             interval = duration / DEFAULT_OUTPUT_INTERVALS
-        count = duration / interval * (1 + 1e-12)  # inf for "1e-308 h": no int() of it
-        if not count + 1 <= MAX_OUTPUT_TIMES:
-            shown = (f"{count + 1:.0f}" if count + 1 < 1e6 else f"{count + 1:.0e}") if math.isfinite(count) \
-                else "more than 1e+308"
-            ck.add("simulation.output_interval", f"{_show(raw['output_interval'])} ({shown} output times)",
-                   f"at most {MAX_OUTPUT_TIMES} output times over the duration")
+        n = _steps_in(ck, "simulation.output_interval", raw.get("output_interval"), duration, interval, 1,
+                      "output times")
+        if n is None:
             return sim
-        n = math.floor(count)
         # k * interval, not a running sum: no drift over many steps.
         times = [k * interval for k in range(n + 1)]
         if duration - times[-1] <= 1e-9 * duration:
@@ -680,10 +691,8 @@ def _resolve_receptor(ck: _Checker, raw: dict, bottom: Any, duration: float | No
     times: list[float] = []
     if duration is not None and rec.get("sampling_interval") is not None:
         dt = rec.pop("sampling_interval")
-        n = math.floor(duration / dt * (1 + 1e-12))
-        if n > MAX_OUTPUT_TIMES:
-            ck.add("receptor.sampling_interval", f"{_show(raw['sampling_interval'])} ({n} samples)",
-                   f"at most {MAX_OUTPUT_TIMES} samples over the duration")
+        n = _steps_in(ck, "receptor.sampling_interval", raw.get("sampling_interval"), duration, dt, 0, "samples")
+        if n is None:
             return rec
         times = [k * dt for k in range(1, n + 1)]
     elif duration is not None and rec.get("sampling_times") is not None:
