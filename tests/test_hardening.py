@@ -468,3 +468,13 @@ def test_validate_checks_sweep_and_compare_tables(tmp_path, capsys):
     f = scenario(tmp_path, GOOD + '[sweep]\n"simulation.duration" = ["1 h", "2 h"]\n', "ok.toml")
     assert cli.main(["validate", str(f)]) == 0
     assert "sweep of 2 points" in capsys.readouterr().out
+
+
+def test_an_absurd_cell_count_is_refused_at_once(tmp_path, capsys):
+    """nr = 1e30 made the grid planner count cells past int64 and loop for ever (found by the fuzzer)."""
+    f = scenario(tmp_path, with_key(MICRONEEDLE, "simulation",
+                                    "resolution = { nr = 1000000000000000000000000000000, nz = 12 }"))
+    t0 = time.perf_counter()
+    line = one_error(capsys, ["validate", str(f)], "expected a whole number in [4, 1e+10]")
+    assert "simulation.resolution.nr" in line
+    assert time.perf_counter() - t0 < 10

@@ -183,6 +183,9 @@ def test_compare_of_populations_tabulates_median_and_band(finished, tmp_path, ca
     ({"size = 10": "size = 0"}, "", "population.size: got 0"),
     ({'body_site = "forearm"': 'body_site = "forarm"'}, "", 'population.body_site: got "forarm"'),
     ({'group = "female"': 'group = "teen"'}, "", 'population.group: got "teen"'),
+    # tables where names belong (found by the fuzzer: they raised TypeError as dict keys)
+    ({'body_site = "forearm"': 'body_site = {}'}, "", "population.body_site: got"),
+    ({}, '"systemic.half_life" = { distribution = {}, median = "5 h", gsd = 2 }\n', ".distribution: got"),
     ({}, '"formulation.preset" = { distribution = "uniform", min = 0, max = 1 }\n', "a numeric key"),
     ({}, '"systemic.half_life" = { distribution = "lognormal", median = "5 h", gsd = 0.5 }\n',
      ".gsd: got 0.5"),

@@ -342,14 +342,18 @@ SIMULATION = {
                      "an amount of memory", '"8 GiB"', low=0.0, low_open=True),
 }
 
+#: most cells one count may ask for: beyond any grid that fits in memory (the memory estimate refuses
+#: much less), and small enough that planning a grid never handles numbers floats cannot count exactly
+MAX_CELLS = 10_000_000_000
+
 #: Keys of a ``simulation.resolution`` table (instead of ``"auto"``); exactly one is given.
 RESOLUTION = {
     "dz": _q("Largest cell size in depth.", "m", "a length", '"1 um"', low=0.0, low_open=True),
-    "cells": Field("integer", "Cells per layer (1D).", example="80", low=4),
+    "cells": Field("integer", "Cells per layer (1D).", example="80", low=4, high=MAX_CELLS),
     "dr": _q("Largest cell size in radius (unit cell of channel delivery).", "m", "a length", '"2 um"', low=0.0,
              low_open=True),
-    "nr": Field("integer", "Radial cells of the unit cell.", example="200", low=4),
-    "nz": Field("integer", "Depth cells of the unit cell.", example="400", low=4),
+    "nr": Field("integer", "Radial cells of the unit cell.", example="200", low=4, high=MAX_CELLS),
+    "nz": Field("integer", "Depth cells of the unit cell.", example="400", low=4, high=MAX_CELLS),
 }
 
 OUTPUT = {

@@ -218,7 +218,7 @@ def _read_distribution(key: str, spec: Any, f, ck: _Issues, where: str, origin: 
     law = spec.get("distribution")
     if law is None and allow_scale and "scale" in spec:
         law = "none"
-    if law not in LAWS:
+    if not isinstance(law, str) or law not in LAWS:  # a table or list is no law name (and no dict key)
         from exodiff.scenario.core import _did_you_mean
 
         hint = _did_you_mean(law, LAWS) if isinstance(law, str) else ""
@@ -443,7 +443,7 @@ def parse_population(table: Any, sc, limit: int | None = None):
     sites, groups_data = pop.get("sites", {}), pop.get("groups", {})
     preset = sc.resolved["skin"]["preset"]
     site = table.get("body_site", preset)
-    if site not in sites:
+    if not isinstance(site, str) or site not in sites:  # a table or list is no name (and no dict key)
         given = _show(site) if "body_site" in table else f'nothing (skin.preset "{preset}" has no population data)'
         hint = _did_you_mean(site, sites) if isinstance(site, str) else ""
         ck.add("population.body_site", given, f"one of {', '.join(_show(s) for s in sites)}"
