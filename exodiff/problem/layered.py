@@ -190,15 +190,18 @@ class Problem1D(Application):
         if self.bottom == "sink" or self.has_receptor:
             g[1 + w.size] = half[-1]  # the well-mixed receptor adds no resistance either
         if self.has_receptor:
-            cap[-1] = self.receptor_partition * layers[-1].partition * self.receptor_depth  # receptor_capacity
+            cap[-1] = self.receptor_capacity(layers)
         closs = np.zeros((len(processes), n))
         for p, attr in enumerate(processes):
             closs[p, cells] = np.array([getattr(ly, attr) for ly in layers], dtype=float)[lay] * cap[cells]
         return cap, g, closs
 
-    def receptor_capacity(self, column=None) -> float:
-        """``K_r V / A`` of the receptor node (m): the receptor partition times the deepest layer's, per skin area."""
-        layers = self.layers if column is None else column.layers
+    def receptor_capacity(self, layers=None) -> float:
+        """``K_r V / A`` of the receptor node (m): the receptor partition times the deepest layer's, per skin area.
+
+        ``layers``: a column's layers (default the problem's own).
+        """
+        layers = self.layers if layers is None else layers
         return self.receptor_partition * layers[-1].partition * self.receptor_depth
 
     def _node_layer(self) -> np.ndarray:

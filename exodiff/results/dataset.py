@@ -67,7 +67,7 @@ def _column_parts(problem: Problem1D, raw: RawSolution, arr: dict, s: int) -> di
     last = cells.stop - 1  # the deepest cell's node; the face below it is g[last + 1]
     if problem.has_receptor:
         u_r = u[:, -1]
-        receptor, sampled = problem.receptor_capacity(col) * u_r, comp[:, P * L]
+        receptor, sampled = problem.receptor_capacity(col.layers) * u_r, comp[:, P * L]
     else:  # a sink's cumulative uptake (nothing for a closed bottom)
         u_r = 0.0
         receptor, sampled = comp[:, P * L], np.zeros(raw.times.size)
@@ -270,7 +270,7 @@ def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None) -> xr.Datase
     ds.attrs = run_attrs(problem, raw, scenario, "1D layered",
                          "finite volumes, u = c/K, harmonic face conductances; TR-BDF2 with adaptive steps",
                          grid.layer_slices, grid_cells=int(grid.n),
-                         mass_balance_bound=balance_limit(problem))  # the promise for this problem's stiffness
+                         mass_balance_bound=balance_limit(problem, led["arr"]))  # the promise at this stiffness
     if len(ves) > 1:
         ds.attrs["size_classes"] = len(ves)
         ds.attrs["class_diameters_nm"] = [float(cols[s].diameter) * 1e9 for s in ves]
@@ -375,7 +375,7 @@ def _ledgers(problem: Problem1D, raw: RawSolution) -> dict:
         amount_v[:, 0] = dose_cm2
     balance = column_balance_errors(problem, raw) if raw.u_cols is not None and raw.u_cols.shape[1] > 1 else \
         {"vesicle": mass_balance_error(problem, raw)}
-    out = dict(cols=cols, ves=ves, car=car, released=released,
+    out = dict(arr=arr, cols=cols, ves=ves, car=car, released=released,
                processes=list(LOSS_PROCESSES) + (["released"] if released else []),
                col_parts=col_parts, vparts=vparts, dose_cm2=dose_cm2, comp_names=compartment_names(names, released, sampled),
                amount_v=amount_v, t_h=raw.times / 3600.0, depth_um=problem.grid.centres * 1e6, balance=balance)

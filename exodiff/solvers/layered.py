@@ -83,7 +83,7 @@ def integrate(problem: Problem1D, progress: bool = False, desc: str = "solving")
                       stats={"steps": int(stats[0]), "rejected": int(stats[1]), "solves": int(stats[2]),
                              "wall_time_s": wall, "columns": int(S)},
                       u_cols=u_out, comp_cols=comp_out)
-    check_mass_balance(mass_balance_error(problem, raw), times, balance_limit(problem))
+    check_mass_balance(mass_balance_error(problem, raw), times, balance_limit(problem, arr))
     return raw
 
 

@@ -25,7 +25,7 @@ MASS_BALANCE_LIMIT = 1e-9
 ROUNDOFF_GROWTH = 1e-3
 
 
-def stiffness(problem) -> float:
+def stiffness(problem, arrays: dict | None = None) -> float:
     """``S``: the fastest exchange rate of any node, ``(g_left + g_right + k C) / C`` (1/s), times the longest output interval.
 
     How many times faster than the longest step the stiffest cell relaxes.
@@ -34,8 +34,10 @@ def stiffness(problem) -> float:
     at round-off and the mass balance can only be kept to about
     ``eps S`` (a property of the discretised system in double precision,
     whichever linear solver: numpy's banded LAPACK solve leaks as much).
+    ``arrays``: the problem's :meth:`~exodiff.problem.layered.Problem1D.columns_arrays`
+    when the caller has them (they are not built again).
     """
-    arr = problem.columns_arrays()
+    arr = problem.columns_arrays() if arrays is None else arrays
     cap, g, closs = arr["cap"], arr["g"], arr["closs"]
     with np.errstate(divide="ignore", invalid="ignore"):
         rate = (g[:, :-1] + g[:, 1:] + closs.sum(axis=1)) / cap
@@ -44,9 +46,12 @@ def stiffness(problem) -> float:
     return float(np.max(rate)) * interval
 
 
-def balance_limit(problem) -> float:
-    """The relative mass-balance error the 1D solver promises for ``problem``: 1e-9, or its round-off floor if higher."""
-    return max(MASS_BALANCE_LIMIT, ROUNDOFF_GROWTH * float(np.finfo(float).eps) * stiffness(problem))
+def balance_limit(problem, arrays: dict | None = None) -> float:
+    """The relative mass-balance error the 1D solver promises for ``problem``: 1e-9, or its round-off floor if higher.
+
+    ``arrays`` as for :func:`stiffness`.
+    """
+    return max(MASS_BALANCE_LIMIT, ROUNDOFF_GROWTH * float(np.finfo(float).eps) * stiffness(problem, arrays))
 
 
 def check_mass_balance(err: np.ndarray, times: np.ndarray, limit: float = MASS_BALANCE_LIMIT) -> None:
@@ -139,7 +144,7 @@ def column_receptor_amounts(problem: Problem1D, raw: RawSolution) -> np.ndarray:
     uc = _columns_u(problem, raw)
     if not problem.has_receptor:
         return np.zeros(uc.shape[:2])
-    caps = np.array([problem.receptor_capacity(col) for col in problem.all_columns])
+    caps = np.array([problem.receptor_capacity(col.layers) for col in problem.all_columns])
     return uc[:, :, -1] * caps
 
 
