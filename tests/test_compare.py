@@ -26,6 +26,7 @@ from exodiff.report import outputs
 from exodiff.results import metrics
 from exodiff.studies import compare as cmpmod
 from exodiff.errors import ScenarioError
+from membranes import TWO_LAYER
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "scenarios" / "compare_topical_formulations.toml"
@@ -42,28 +43,7 @@ def same(a, b) -> bool:
 
 
 # A small, fast scenario: a membrane between a finite film and a sink.
-MEMBRANE = """
-[meta]
-name = "membrane"
-[skin]
-preset = "none"
-[skin.layers.top]
-thickness = "20 um"
-diffusivity = "1e-8 cm^2/s"
-partition = 0.5
-[skin.layers.bottom]
-thickness = "80 um"
-diffusivity = "1e-7 cm^2/s"
-partition = 1.0
-uptake_rate = "0.1 1/h"
-[formulation]
-vehicle = "finite"
-dose = "10 ug/cm^2"
-vehicle_thickness = "20 um"
-[simulation]
-duration = "4 h"
-output_interval = "30 min"
-"""
+MEMBRANE = TWO_LAYER
 
 COMPARE = MEMBRANE + """
 [compare]

@@ -15,6 +15,7 @@ import pytest
 import exodiff
 from exodiff.report import compare_plots, labels, plotting
 from exodiff.studies import compare as cmpmod
+from membranes import TWO_LAYER
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -119,28 +120,7 @@ def _overlap(a, b) -> bool:
     return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
 
 
-MEMBRANE = """
-[meta]
-name = "membrane"
-[skin]
-preset = "none"
-[skin.layers.top]
-thickness = "20 um"
-diffusivity = "1e-8 cm^2/s"
-partition = 0.5
-[skin.layers.bottom]
-thickness = "80 um"
-diffusivity = "1e-7 cm^2/s"
-partition = 1.0
-uptake_rate = "0.1 1/h"
-[formulation]
-vehicle = "finite"
-dose = "10 ug/cm^2"
-vehicle_thickness = "20 um"
-[simulation]
-duration = "4 h"
-output_interval = "15 min"
-[compare]
+MEMBRANE = TWO_LAYER.replace('output_interval = "30 min"', 'output_interval = "15 min"') + """[compare]
 times = ["15 min", "2 h"]
 [compare.variants.base_case]
 [compare.variants.slow_top]
