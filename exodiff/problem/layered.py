@@ -95,18 +95,21 @@ class Problem1D(Application):
             Output times, s; 0 is prepended when missing.
         resolution : "auto", dict or sequence of int
             As the scenario's ``simulation.resolution``, or cells per layer.
-        stretch : float, optional
-            Grid stretching (see :mod:`exodiff.geometry.grid`).
+        stretch : float or sequence of float, optional
+            Grid stretching of every layer or of each; default: graded only
+            layers with loss boundary layers
+            (:func:`exodiff.geometry.grid.layer_stretches`).
         """
-        from exodiff.geometry.grid import DEFAULT_STRETCH
+        from exodiff.geometry.grid import layer_stretches
 
         layers = tuple(layers)
         thick = [ly.thickness for ly in layers]
-        s = DEFAULT_STRETCH if stretch is None else stretch
+        decay = [_decay_length(ly) for ly in layers]
+        s = layer_stretches(thick, decay) if stretch is None else stretch
         if isinstance(resolution, (list, tuple, np.ndarray)):
             cells = [int(c) for c in resolution]
         else:
-            cells = cells_for_resolution(thick, resolution, s, [_decay_length(ly) for ly in layers])
+            cells = cells_for_resolution(thick, resolution, s, decay)
         grid = layered_grid(thick, cells, s)
         times = np.unique(np.concatenate([[0.0], np.asarray(output_times, dtype=float)]))
         return cls(layers=layers, grid=grid, bottom=bottom, vehicle=vehicle, concentration=float(concentration),
