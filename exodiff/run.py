@@ -82,9 +82,10 @@ def run(scenario, progress: bool = False):
         raw = integrate_rz(prz, progress=progress, desc=sc.name)
         return with_systemic(to_dataset_rz(prz, raw, scenario=sc), sc)
     from exodiff.results.dataset import to_dataset
-    from exodiff.solvers.layered import integrate
+    from exodiff.solvers.layered import integrate_estimated
 
-    raw = integrate(problem, progress=progress, desc=sc.name)
+    # a second grid states how far each amount can be trusted (resolvable_level in the Dataset)
+    raw = integrate_estimated(problem, progress=progress, desc=sc.name)
     return with_systemic(to_dataset(problem, raw, scenario=sc), sc)
 
 

@@ -323,6 +323,15 @@ def write_run_files(ds, res: dict, out: Path, plots: bool = True, times=None) ->
             "treated_area_cm2": area, "treated_area_source": ds.attrs.get("treated_area_source", "default 1 cm^2"),
             "applied_amount": float(ds.attrs.get("applied_dose", math.nan)) * area,
             "metrics": summ}
+    if "resolvable_level" in ds:
+        # every compartment's resolvable level at the end (fraction of the dose; docs/numerics.md)
+        lev = ds["resolvable_level"].isel(time=-1)
+        below = ds["below_resolvable_level"].isel(time=-1)
+        if "species" in lev.dims:
+            lev, below = lev.isel(species=0), below.isel(species=0)
+        summ["resolvable_level_at_end"] = {str(c): float(v) for c, v in zip(ds["compartment"].values, lev.values)}
+        summ["below_resolvable_level_at_end"] = [str(c) for c, b in zip(ds["compartment"].values, below.values) if b]
+        summ["resolvable_level_method"] = str(ds.attrs.get("resolvable_level_method", ""))
     with atomic_path(out / "summary.json") as tmp:
         tmp.write_text(json.dumps(_clean(summ), indent=2) + "\n")
     written.append(out / "summary.json")
