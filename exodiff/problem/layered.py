@@ -127,16 +127,20 @@ class Problem1D(Application):
         thick = [ly.thickness for ly in layers]
         decay = [_decay_length(ly) for ly in layers]
         s = layer_stretches(thick, decay) if stretch is None else stretch
+        times = np.unique(np.concatenate([[0.0], np.asarray(output_times, dtype=float)]))
+        # well-mixed layers need few cells: diffusion time against the shortest output interval
+        mixing = dict(diffusion_times=[ly.thickness ** 2 / ly.diffusivity if ly.diffusivity > 0 else np.inf
+                                       for ly in layers],
+                      time_scale=float(np.diff(times).min()) if times.size > 1 else None)
         if isinstance(resolution, (list, tuple, np.ndarray)):
             cells = [int(c) for c in resolution]
         else:
-            cells = cells_for_resolution(thick, resolution, s, decay)
+            cells = cells_for_resolution(thick, resolution, s, decay, **mixing)
         if accuracy is not None:
-            cells = accuracy_cells(cells_for_resolution(thick, "auto", s, decay), float(accuracy))
+            cells = accuracy_cells(cells_for_resolution(thick, "auto", s, decay, **mixing), float(accuracy))
             tolerance = accuracy_tolerance(float(accuracy))
             kw["accuracy"] = float(accuracy)
         grid = layered_grid(thick, cells, s)
-        times = np.unique(np.concatenate([[0.0], np.asarray(output_times, dtype=float)]))
         return cls(layers=layers, grid=grid, bottom=bottom, vehicle=vehicle, concentration=float(concentration),
                    vehicle_thickness=float(vehicle_thickness), output_times=times, tolerance=float(tolerance),
                    **kw)
