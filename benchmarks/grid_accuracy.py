@@ -2,7 +2,8 @@
 
 Run from the repository root::
 
-    python benchmarks/grid_accuracy.py            # the table of docs/numerics.md ("Grid")
+    python benchmarks/grid_accuracy.py            # the tables of docs/numerics.md ("Grid", "Accuracy target")
+    python benchmarks/grid_accuracy.py --cost     # also: wall time to reach 1e-6 of the dose, before and now
 
 What is measured
 ----------------
@@ -30,6 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from exodiff.problem.layered import Layer, Problem1D  # noqa: E402
 from layered_laplace import exact_semidiscrete, talbot, true_amounts  # noqa: E402,F401
@@ -58,6 +60,61 @@ def error(p, ref):
     return np.max(np.abs(got - ref))
 
 
+def amounts(p, raw):
+    """Film, layers and sink per dose at the outputs after 0 (like :func:`exact_semidiscrete`)."""
+    from exodiff.solvers.ledger import tissue_amounts
+
+    L = len(p.layers)
+    return (np.column_stack([raw.u[:, 0] * p.vehicle_thickness, tissue_amounts(p, raw), raw.comp[:, 3 * L]])
+            / p.dose)[1:]
+
+
+def timed(fn, repeat=3):
+    import time
+
+    best, out = float("inf"), None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def cost(target=1e-6):
+    """Wall time of the cheapest setting that reaches ``target`` of the dose against the true PDE:
+    before (graded grid, cells per layer and tolerance searched) and now (``accuracy = target``)."""
+    import os
+    from dataclasses import replace
+
+    from bench_solver_1d import LAYERS as BENCH
+    from exodiff.solvers.layered import integrate, integrate_estimated
+
+    print(f"load: {open('/proc/loadavg').read().split()[:3]}")
+    for name, layers in (("held-out", LAYERS), ("benchmark", BENCH)):
+        ref = true_amounts(layers, TIMES, VEHICLE)
+        best = None
+        for n in (400, 500, 600, 700, 800):
+            for tol in (1e-6, 3e-7, 1e-7, 3e-8, 1e-8):
+                p = replace(problem([n] * 3, 0.75, layers), tolerance=tol)
+                integrate(p)
+                wall, raw = timed(lambda: integrate(p))
+                err = np.max(np.abs(amounts(p, raw) - ref))
+                if err <= target and (best is None or wall < best[0]):
+                    best = (wall, n, tol, err, raw.stats["steps"])
+        p = Problem1D.from_layers(layers, output_times=TIMES, vehicle="finite", vehicle_thickness=VEHICLE,
+                                  accuracy=target)
+        integrate_estimated(p)
+        wall, raw = timed(lambda: integrate_estimated(p))
+        err = np.max(np.abs(amounts(p, raw) - ref))
+        print(f"{name}: before: {best[1]} graded cells/layer, tol {best[2]:.0e}: error {best[3]:.2e}, "
+              f"{best[4]} steps, {best[0] * 1e3:.0f} ms")
+        print(f"{name}: accuracy = {target:g}: cells {p.grid.cells_per_layer()} + twice, tol {p.tolerance:.1e}: "
+              f"error {err:.2e}, {raw.stats['steps']} steps (both grids), {wall * 1e3:.0f} ms; "
+              f"{best[0] / wall:.1f}x cheaper")
+    print(f"load: {open('/proc/loadavg').read().split()[:3]}")
+    del os
+
+
 def main():
     ref = true_amounts(LAYERS, TIMES, VEHICLE)
     ref2 = true_amounts(LAYERS, TIMES, VEHICLE, M=24)
@@ -79,3 +136,5 @@ def main():
 
 if __name__ == "__main__":
     main()
+    if "--cost" in sys.argv:
+        cost()

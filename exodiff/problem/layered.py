@@ -297,7 +297,7 @@ TIME_ERROR_AT_1E6 = 5.1e-6
 TIME_ERROR_SLOPE = 0.66
 #: share of an accuracy target given to time (the rest: space, and a margin for
 #: the extrapolation adding the two runs' time errors, up to 5/3 of one)
-ACCURACY_TIME_SHARE = 0.45
+ACCURACY_TIME_SHARE = 0.6
 
 
 def accuracy_tolerance(accuracy: float) -> float:

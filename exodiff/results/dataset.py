@@ -320,8 +320,9 @@ def add_resolvable_levels(ds: xr.Dataset, problem: Problem1D, raw: RawSolution, 
     other, raw_o, divisor, floor = raw.companion
     frac, loss = _fractions_and_losses(problem, led)
     frac_o, loss_o = _fractions_and_losses(other, _ledgers(other, raw_o))
-    err = np.abs(frac - frac_o) / divisor + floor
-    lerr = np.abs(loss - loss_o) / divisor + floor * led["dose_cm2"]
+    # an amount that is exactly 0 in both runs (no such process, no wash-off) is exact: no floor there
+    err = np.abs(frac - frac_o) / divisor + floor * ((frac != 0) | (frac_o != 0))
+    lerr = np.abs(loss - loss_o) / divisor + floor * led["dose_cm2"] * ((loss != 0) | (loss_o != 0))
     level = err / RESOLVED_RELATIVE_ERROR
     dims = ds["fraction"].dims
     ds["fraction_error"] = (dims, err, {"units": "1", "long_name": "estimated error of fraction (from a second "
