@@ -160,3 +160,25 @@ def test_large_amounts_are_never_flagged():
     assert np.count_nonzero(np.abs(frac) > 1e-2) > 10
     assert not np.any(ds["below_resolvable_level"].values[np.abs(frac) > 1e-2])
     assert np.max(ds["resolvable_level"].values) < 2e-3
+
+
+def test_a_failing_check_run_leaves_the_result_without_levels(monkeypatch):
+    """The check run only states levels: if it fails, the run's own result is returned unchanged."""
+    import exodiff.solvers.layered as L
+    from exodiff.errors import SolverError
+
+    layers = sc_stack(2e-15)
+    p = Problem1D.from_layers(layers, output_times=TIMES, vehicle_thickness=FILM)
+    plain = L.integrate(p)
+    real = L.integrate
+
+    def failing(problem, **kw):
+        if problem.grid.n < p.grid.n:
+            raise SolverError("step size collapsed")
+        return real(problem, **kw)
+
+    monkeypatch.setattr(L, "integrate", failing)
+    raw = L.integrate_estimated(p)
+    assert raw.companion is None and raw.stats["check_run"].startswith("failed")
+    np.testing.assert_array_equal(raw.u, plain.u)
+    assert "resolvable_level" not in to_dataset(p, raw)
