@@ -442,9 +442,9 @@ def summary_table(ds, target: str | None = None) -> str:
         peak_text = f"none reaches {T}"
     else:
         peak_text = f"peak in {T} at {peak:.3g} h ({s['target_peak_fraction']:.3g} of dose)"
+    delivered = s[f"delivered_{T}"]
     lines += [
-        f"  delivered to {T}: {_cell(s[f'delivered_{T}'], '.4g')}{'' if is_below(s[f'delivered_{T}']) else ' of dose'}; "
-        + peak_text,
+        f"  delivered to {T}: {_cell(delivered, '.4g')}{'' if is_below(delivered) else ' of dose'}; " + peak_text,
         f"  mean penetration depth: {'n/a' if depth != depth else f'{depth:.4g} um'}; "
         f"mass balance error: {s['max_mass_balance_error']:.1e}",
     ]

@@ -134,7 +134,8 @@ def integrate_estimated(problem: Problem1D, progress: bool = False, desc: str = 
     return raw
 
 
-def restrict(problem: Problem1D, fine: Problem1D, u_fine: np.ndarray, cap_c: np.ndarray, cap_f: np.ndarray) -> np.ndarray:
+def restrict(problem: Problem1D, fine: Problem1D, u_fine: np.ndarray, cap_c: np.ndarray,
+             cap_f: np.ndarray) -> np.ndarray:
     """``u`` of a nested fine grid on the coarse grid's nodes, amount-conserving (..., n_fine) -> (..., n)."""
     out = np.empty(u_fine.shape[:-1] + (problem.n_nodes,))
     out[..., 0] = u_fine[..., 0]  # the film
