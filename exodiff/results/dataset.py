@@ -281,6 +281,7 @@ def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None) -> xr.Datase
         ds.attrs["cargo_loading"] = float(cargo.get("loading", 1.0))
         ds.attrs["cargo_unit"] = str(cargo.get("loading_unit") or problem.dose_unit)
         ds.attrs["cargo_release_on_degradation"] = float(problem.release_on_degradation)
+        ds.attrs["cargo_encapsulation_efficiency"] = float(problem.encapsulation)
     if problem.wash_off_time is not None:
         ds.attrs["wash_off_time_h"] = problem.wash_off_time / 3600.0
     if problem.has_receptor:
@@ -381,15 +382,16 @@ def _ledgers(problem: Problem1D, raw: RawSolution) -> dict:
                amount_v=amount_v, t_h=raw.times / 3600.0, depth_um=problem.grid.centres * 1e6, balance=balance)
     if released:
         f_deg = problem.release_on_degradation
+        e = problem.encapsulation  # the cargo one vesicle carries, in loaded vesicle equivalents
         free = col_parts[car[0]]
         # the cargo by place: free + inside intact vesicles; degraded with them: (1 - f) x degraded vesicles
         pl_v = vparts["per_layer"]
         pl_c = free["per_layer"].copy()
-        pl_c[:, 0] += (1.0 - f_deg) * pl_v[:, 0]
-        pl_c[:, 1] += pl_v[:, 1]
-        pl_c[:, 2] += pl_v[:, 2]
+        pl_c[:, 0] += (1.0 - f_deg) * e * pl_v[:, 0]
+        pl_c[:, 1] += e * pl_v[:, 1]
+        pl_c[:, 2] += e * pl_v[:, 2]
         pl_c[:, 3] = 0.0
-        cparts = {k: free[k] + vparts[k] for k in free if k != "per_layer"}
+        cparts = {k: free[k] + e * vparts[k] for k in free if k != "per_layer"}
         cparts["per_layer"] = pl_c
         amount_c = _amounts(cparts, True, sampled) * PER_CM2
         if problem.vehicle == "infinite":
