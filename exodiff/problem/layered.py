@@ -83,12 +83,16 @@ class Problem1D(Application):
         (cargo runs): a vesicle carries ``encapsulation`` of one loaded
         vesicle equivalent, and the cargo column's ``weight`` (``1 -
         encapsulation``) starts free in the film.
+    barrier_layers : tuple of str
+        Names of the stratum-corneum layers (:func:`is_stratum_corneum`),
+        where ``release_rate_stratum_corneum`` acts; empty: by name.
     """
 
     grid: LayeredGrid
     columns: tuple = ()
     release_on_degradation: float = 1.0
     encapsulation: float = 1.0
+    barrier_layers: tuple = ()
 
     # -- construction ---------------------------------------------------------
     @classmethod
@@ -294,6 +298,7 @@ def problem_from_scenario(resolved: dict) -> Problem1D:
         columns=columns,
         release_on_degradation=f_deg,
         encapsulation=float(cargo.get("encapsulation_efficiency", 1.0)) if cargo is not None else 1.0,
+        barrier_layers=tuple(n for n, spec in skin["layers"].items() if is_stratum_corneum(n, spec)),
         output_times=sim["output_times"],
         resolution=sim.get("resolution", "auto"),
         bottom=skin.get("bottom", "sink"),

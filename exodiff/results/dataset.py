@@ -282,6 +282,7 @@ def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None) -> xr.Datase
         ds.attrs["cargo_unit"] = str(cargo.get("loading_unit") or problem.dose_unit)
         ds.attrs["cargo_release_on_degradation"] = float(problem.release_on_degradation)
         ds.attrs["cargo_encapsulation_efficiency"] = float(problem.encapsulation)
+        ds.attrs["cargo_barrier_layers"] = barrier_layers(problem)
     if problem.wash_off_time is not None:
         ds.attrs["wash_off_time_h"] = problem.wash_off_time / 3600.0
     if problem.has_receptor:
@@ -428,11 +429,28 @@ def metric_arrays(problem: Problem1D, raw: RawSolution):
                                                loss_by_layer=cparts["per_layer"] * PER_CM2, dose=float(dose),
                                                concentration_end=cparts["conc"][-1] * PER_CM3)))
         balance = np.stack([balance, led["balance"]["cargo"]], axis=1)
+    cargo = None
+    if led["released"]:
+        cargo = {"encapsulation": float(problem.encapsulation),
+                 "release_on_degradation": float(problem.release_on_degradation),
+                 "barrier_layers": barrier_layers(problem)}
     return RunArrays(time_h=led["t_h"], compartments=led["comp_names"], layers=list(problem.layer_names),
                      processes=led["processes"], depth_um=led["depth_um"], cell_width_um=problem.grid.widths * 1e6,
                      species=species, mass_balance_error=balance, area_cm2=problem.area / PER_CM2,
                      application_times_h=tuple(t / 3600.0 for t in problem.all_application_times)
-                     if problem.application_times else ())
+                     if problem.application_times else (), cargo=cargo)
+
+
+def barrier_layers(problem: Problem1D) -> list[str]:
+    """Names of the stratum-corneum layers (where ``release_rate_stratum_corneum`` acts), top to bottom.
+
+    The problem's ``barrier_layers`` (from the scenario's layer tables,
+    :func:`exodiff.problem.layered.is_stratum_corneum`); for a problem built
+    from arrays, the layers named ``stratum_corneum``.
+    """
+    if problem.barrier_layers:
+        return list(problem.barrier_layers)
+    return [n for n in problem.layer_names if n == "stratum_corneum"]
 
 
 def _add_classes(data_vars, coords, problem, parts, cols, released, unit) -> None:

@@ -82,6 +82,23 @@ fraction of the loaded cargo delivered to the target layer,
 ``max_mass_balance_error`` (over all species) and ``end_time_h`` are
 shared.
 
+Cargo metrics (a ``vesicle`` and a ``cargo`` species; fractions of the
+loaded cargo, ``e`` the encapsulation efficiency, ``f`` the fraction of a
+degraded vesicle's cargo set free, ``V_p,X`` the vesicles removed in layer
+``X`` by process ``p`` as fractions of the vesicle dose, SC the
+stratum-corneum layers of the ``cargo_barrier_layers`` attribute):
+
+- ``cargo_released_before_barrier``: cargo set free before it passed the
+  barrier, ``(1 - e) + e sum_{X in SC} (V_released,X + f V_degraded,X)``:
+  applied free in the film, or released in the stratum corneum;
+- ``cargo_released``: all cargo set free by the end, the same sum over every
+  layer;
+- ``cargo_intracellular``: cargo taken up by cells, free or inside vesicles
+  (``cargo_fraction_taken_up``); ``cargo_intracellular_<layer>`` per layer;
+- the per-species metrics above with the ``cargo_`` prefix: cargo delivered
+  to each layer (``cargo_delivered_<layer>``, free or inside vesicles), its
+  peak time in the target layer (``cargo_target_peak_time_h``) and so on.
+
 Size classes (a ``size_class`` dimension splitting a polydisperse
 preparation): the metrics are those of the whole preparation; amounts,
 concentrations and removed amounts are summed over the classes and the
@@ -204,6 +221,9 @@ class RunArrays:
         A regimen's application times, h (empty for one application).
     systemic : exodiff.results.systemic.PKModel or None
         The blood model of a ``[systemic]`` table.
+    cargo : dict or None
+        A tracked cargo: ``encapsulation`` and ``release_on_degradation``
+        (floats) and ``barrier_layers`` (names of the stratum-corneum layers).
     """
 
     time_h: np.ndarray
@@ -217,6 +237,7 @@ class RunArrays:
     area_cm2: float = 1.0
     application_times_h: tuple = ()
     systemic: object = None
+    cargo: dict | None = None
 
 
 def _values(da: xr.DataArray, species: str | None, dims: tuple) -> np.ndarray:
@@ -247,7 +268,18 @@ def run_arrays(ds: xr.Dataset) -> RunArrays:
                      area_cm2=float(ds.attrs.get("treated_area_cm2", 1.0)),
                      application_times_h=tuple(float(x) for x in np.atleast_1d(ds.attrs.get("application_times_h", ())))
                      if int(ds.attrs.get("applications", 1)) > 1 else (),
-                     systemic=PKModel.from_attrs(ds.attrs))
+                     systemic=PKModel.from_attrs(ds.attrs), cargo=cargo_attrs(ds.attrs))
+
+
+def cargo_attrs(attrs) -> dict | None:
+    """The cargo parameters the cargo metrics need, from a result's attributes (None without a cargo)."""
+    if "cargo_name" not in attrs:
+        return None
+    barrier = attrs.get("cargo_barrier_layers", ["stratum_corneum"])
+    barrier = [barrier] if isinstance(barrier, str) else [str(b) for b in np.atleast_1d(barrier)]
+    return {"encapsulation": float(attrs.get("cargo_encapsulation_efficiency", 1.0)),
+            "release_on_degradation": float(attrs.get("cargo_release_on_degradation", 1.0)),
+            "barrier_layers": barrier}
 
 
 # --------------------------------------------------------------------------
@@ -377,6 +409,27 @@ def _species_metrics(run: RunArrays, sp: SpeciesArrays, T: str, times_h) -> dict
     return out
 
 
+def _cargo_metrics(run: RunArrays) -> dict:
+    """The cargo metrics of the module docstring (prefixed ``cargo_``), from the vesicle and cargo ledgers."""
+    sp = dict(run.species)
+    ves, car = sp.get(PRIMARY_SPECIES), sp.get("cargo")
+    if ves is None or car is None or "released" not in run.processes:
+        return {}
+    e = run.cargo["encapsulation"]
+    f = run.cargo["release_on_degradation"]
+    rel, deg, up = (run.processes.index(p) for p in ("released", "degraded", "taken_up"))
+    # vesicles that set their cargo free, per layer, as fractions of the vesicle dose
+    freed = (ves.loss_by_layer[-1, rel] + f * ves.loss_by_layer[-1, deg]) / ves.dose
+    sc = [run.layers.index(x) for x in run.cargo["barrier_layers"] if x in run.layers]
+    out = {"cargo_released_before_barrier": (1.0 - e) + e * float(freed[sc].sum()),
+           "cargo_released": (1.0 - e) + e * float(freed.sum())}
+    taken = car.loss_by_layer[-1, up] / car.dose
+    out["cargo_intracellular"] = float(taken.sum())
+    for j, name in enumerate(run.layers):
+        out[f"cargo_intracellular_{name}"] = float(taken[j])
+    return out
+
+
 def _regimen_metrics(t, fT, starts) -> dict:
     """Accumulation in the target layer over a regimen (see the module docstring).
 
@@ -438,6 +491,8 @@ def summary_of_arrays(run: RunArrays, target: str | None = None, times=None) -> 
         prefix = "" if i == 0 else f"{s}_"
         for k, v in _species_metrics(run, sp, T, times_h).items():
             out[prefix + k] = v
+    if run.cargo is not None:
+        out.update(_cargo_metrics(run))
     if run.systemic is not None:
         sp = run.species[0][1]
         absorbed = absorbed_per_area(sp.fraction, run.compartments, sp.dose) * run.area_cm2
@@ -474,6 +529,10 @@ _LABELS = {
     "plasma_auc": "plasma AUC to end (dose unit h/L)",
     "absorbed_amount": "absorbed into the blood at end (dose unit)",
     "end_time_h": "end time (h)",
+    "released_before_barrier": "set free before the barrier: applied free or released in the stratum corneum "
+                               "(fraction of loaded cargo)",
+    "released": "set free by the end: applied free or released anywhere (fraction of loaded cargo)",
+    "intracellular": "taken up by cells, free or inside vesicles (fraction of loaded cargo)",
 }
 _AT = re.compile(r"^fraction_(?P<comp>.+)_at_(?P<t>[0-9.e+-]+)h$")
 
@@ -494,6 +553,8 @@ def label(key: str, species: list[str] | None = None) -> str:
         return f"{key[len('fraction_'):]} at end (fraction of dose)"
     if key.startswith("delivered_"):
         return f"delivered to {key[len('delivered_'):]} (fraction of dose)"
+    if key.startswith("intracellular_"):
+        return f"taken up by cells of {key[len('intracellular_'):]} (fraction of loaded cargo)"
     return key
 
 
