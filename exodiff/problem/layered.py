@@ -83,6 +83,9 @@ class Problem1D(Application):
         (cargo runs): a vesicle carries ``encapsulation`` of one loaded
         vesicle equivalent, and the cargo column's ``weight`` (``1 -
         encapsulation``) starts free in the film.
+    cargo_loading : float
+        Cargo per unit of vesicle dose in the cargo's unit (``formulation.cargo.loading``),
+        for absolute cargo amounts.
     barrier_layers : tuple of str
         Names of the stratum-corneum layers (:func:`is_stratum_corneum`),
         where ``release_rate_stratum_corneum`` acts; empty: by name.
@@ -92,6 +95,7 @@ class Problem1D(Application):
     columns: tuple = ()
     release_on_degradation: float = 1.0
     encapsulation: float = 1.0
+    cargo_loading: float = 1.0
     barrier_layers: tuple = ()
 
     # -- construction ---------------------------------------------------------
@@ -298,6 +302,7 @@ def problem_from_scenario(resolved: dict) -> Problem1D:
         columns=columns,
         release_on_degradation=f_deg,
         encapsulation=float(cargo.get("encapsulation_efficiency", 1.0)) if cargo is not None else 1.0,
+        cargo_loading=float(cargo.get("loading", 1.0)) if cargo is not None else 1.0,
         barrier_layers=tuple(n for n, spec in skin["layers"].items() if is_stratum_corneum(n, spec)),
         output_times=sim["output_times"],
         resolution=sim.get("resolution", "auto"),

@@ -240,7 +240,7 @@ def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None) -> xr.Datase
                                        "vesicle equivalents"}),
         )
         cargo = (scenario.resolved["formulation"].get("cargo") or {}) if scenario is not None else {}
-        loading = float(cargo.get("loading", 1.0))
+        loading = float(cargo.get("loading", problem.cargo_loading))
         cunit = udunits(cargo.get("loading_unit") or problem.dose_unit)
         data_vars["cargo_amount"] = (("time", "compartment"), amount_c * loading,
                                      {"units": f"{cunit} cm-2", "long_name": "cargo per skin area by compartment "
@@ -278,7 +278,7 @@ def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None) -> xr.Datase
     if released:
         cargo = (scenario.resolved["formulation"].get("cargo") or {}) if scenario is not None else {}
         ds.attrs["cargo_name"] = str(cargo.get("name", "cargo"))
-        ds.attrs["cargo_loading"] = float(cargo.get("loading", 1.0))
+        ds.attrs["cargo_loading"] = float(cargo.get("loading", problem.cargo_loading))
         ds.attrs["cargo_unit"] = str(cargo.get("loading_unit") or problem.dose_unit)
         ds.attrs["cargo_release_on_degradation"] = float(problem.release_on_degradation)
         ds.attrs["cargo_encapsulation_efficiency"] = float(problem.encapsulation)
@@ -427,7 +427,8 @@ def metric_arrays(problem: Problem1D, raw: RawSolution):
         cparts = led["cparts"]
         species.append(("cargo", SpeciesArrays(fraction=led["amount_c"] / dose,
                                                loss_by_layer=cparts["per_layer"] * PER_CM2, dose=float(dose),
-                                               concentration_end=cparts["conc"][-1] * PER_CM3)))
+                                               concentration_end=cparts["conc"][-1] * PER_CM3,
+                                               amount_factor=float(problem.cargo_loading))))
         balance = np.stack([balance, led["balance"]["cargo"]], axis=1)
     cargo = None
     if led["released"]:

@@ -52,7 +52,8 @@ left through the bottom boundary (a sink, or a Franz cell's receptor).
 - ``end_time_h``: ``t_end``; ``target_layer``: ``T``.
 
 Absolute amounts, over the treated area ``A`` (``delivery.area``, default
-1 cm^2, reported as ``treated_area_cm2``), in the dose unit:
+1 cm^2, reported as ``treated_area_cm2``), in the dose unit (a cargo's in
+its loading's unit, the ``cargo_unit`` attribute: copies, ng, ...):
 ``applied_amount`` = ``D A`` (every application of a regimen),
 ``amount_<X>`` = ``f_X(t_end) D A`` for every compartment,
 ``delivered_target_amount`` and ``systemic_amount`` likewise.
@@ -193,12 +194,17 @@ class SpeciesArrays:
     concentration_end : float64[depth]
         Laterally averaged concentration at the last output time (any unit:
         only its depth profile is used).
+    amount_factor : float
+        Factor from ``dose``'s unit to the unit of the absolute amounts
+        (``applied_amount``, ``amount_<X>``, ...): 1, or for a cargo counted
+        in vesicle equivalents its ``loading`` (cargo unit per vesicle).
     """
 
     fraction: np.ndarray
     loss_by_layer: np.ndarray
     dose: float
     concentration_end: np.ndarray
+    amount_factor: float = 1.0
 
 
 @dataclass
@@ -256,7 +262,8 @@ def run_arrays(ds: xr.Dataset) -> RunArrays:
             fraction=_values(view["fraction"], None, ("time", "compartment")),
             loss_by_layer=_values(view["loss_by_layer"], None, ("time", "process", "layer")),
             dose=applied_dose(view),
-            concentration_end=_values(view["concentration"].isel(time=-1), None, ("depth",)))))
+            concentration_end=_values(view["concentration"].isel(time=-1), None, ("depth",)),
+            amount_factor=float(ds.attrs.get("cargo_loading", 1.0)) if s == "cargo" else 1.0)))
     return RunArrays(time_h=np.asarray(ds["time"].values, dtype=float),
                      compartments=[str(c) for c in ds["compartment"].values],
                      layers=[str(x) for x in ds["layer"].values],
@@ -399,8 +406,9 @@ def _species_metrics(run: RunArrays, sp: SpeciesArrays, T: str, times_h) -> dict
         out.get("fraction_cleared", math.nan)
     if len(run.application_times_h) > 1:
         out.update(_regimen_metrics(t, fT, run.application_times_h))
-    # absolute amounts over the treated area, in the dose unit: fraction x dose per cm^2 x area
-    per = sp.dose * run.area_cm2
+    # absolute amounts over the treated area, in the dose unit (a cargo: its own unit): fraction x dose
+    # per cm^2 x area
+    per = sp.dose * sp.amount_factor * run.area_cm2
     out["applied_amount"] = per
     for comp in comps:
         out[f"amount_{comp}"] = out[f"fraction_{comp}"] * per
@@ -541,7 +549,11 @@ def label(key: str, species: list[str] | None = None) -> str:
     """Human-readable label of a metric name, e.g. ``"dermis at 24 h (fraction of dose)"``."""
     for s in species or ():
         if key.startswith(f"{s}_"):
-            return f"{s}: {label(key[len(s) + 1:])}"
+            text = label(key[len(s) + 1:])
+            if s == "cargo":  # fractions of the loaded cargo, amounts in the cargo's unit
+                text = text.replace("fraction of dose", "fraction of loaded cargo").replace("dose unit",
+                                                                                            "cargo unit")
+            return f"{s}: {text}"
     if key in _LABELS:
         return _LABELS[key]
     m = _AT.match(key)
