@@ -282,7 +282,8 @@ def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None) -> xr.Datase
         ds.attrs["cargo_unit"] = str(cargo.get("loading_unit") or problem.dose_unit)
         ds.attrs["cargo_release_on_degradation"] = float(problem.release_on_degradation)
         ds.attrs["cargo_encapsulation_efficiency"] = float(problem.encapsulation)
-        ds.attrs["cargo_barrier_layers"] = barrier_layers(problem)
+        # one string (netCDF keeps a list of strings badly, and an empty one not at all)
+        ds.attrs["cargo_barrier_layers"] = ",".join(barrier_layers(problem))
     if problem.wash_off_time is not None:
         ds.attrs["wash_off_time_h"] = problem.wash_off_time / 3600.0
     if problem.has_receptor:

@@ -87,7 +87,7 @@ Cargo metrics (a ``vesicle`` and a ``cargo`` species; fractions of the
 loaded cargo, ``e`` the encapsulation efficiency, ``f`` the fraction of a
 degraded vesicle's cargo set free, ``V_p,X`` the vesicles removed in layer
 ``X`` by process ``p`` as fractions of the vesicle dose, SC the
-stratum-corneum layers of the ``cargo_barrier_layers`` attribute):
+stratum-corneum layers of the ``cargo_barrier_layers`` attribute, comma-separated):
 
 - ``cargo_released_before_barrier``: cargo set free before it passed the
   barrier, ``(1 - e) + e sum_{X in SC} (V_released,X + f V_degraded,X)``:
@@ -282,8 +282,8 @@ def cargo_attrs(attrs) -> dict | None:
     """The cargo parameters the cargo metrics need, from a result's attributes (None without a cargo)."""
     if "cargo_name" not in attrs:
         return None
-    barrier = attrs.get("cargo_barrier_layers", ["stratum_corneum"])
-    barrier = [barrier] if isinstance(barrier, str) else [str(b) for b in np.atleast_1d(barrier)]
+    barrier = attrs.get("cargo_barrier_layers", "stratum_corneum")  # comma-separated names
+    barrier = [b for b in str(barrier).split(",") if b]
     return {"encapsulation": float(attrs.get("cargo_encapsulation_efficiency", 1.0)),
             "release_on_degradation": float(attrs.get("cargo_release_on_degradation", 1.0)),
             "barrier_layers": barrier}
