@@ -38,7 +38,9 @@ class Column:
         for vesicles that release a tracked cargo).
     weight : float
         Share of the vehicle concentration at application (a size class's
-        number fraction; 0 for a cargo, which starts inside the vesicles).
+        number fraction; for a cargo the part of the loaded cargo that is
+        free in the film from the start, ``1 - encapsulation_efficiency``:
+        0 when it all starts inside the vesicles).
     diameter : float or None
         Class diameter, m (vesicle classes).
     source_to : int
@@ -80,12 +82,26 @@ class Problem1D(Application):
         An accuracy target (``simulation.accuracy``, fraction of the dose):
         the result is the Richardson extrapolation of this grid and one with
         twice the cells (:func:`exodiff.solvers.layered.integrate_estimated`).
+    encapsulation : float
+        Fraction of the loaded cargo inside the vesicles at application
+        (cargo runs): a vesicle carries ``encapsulation`` of one loaded
+        vesicle equivalent, and the cargo column's ``weight`` (``1 -
+        encapsulation``) starts free in the film.
+    cargo_loading : float
+        Cargo per unit of vesicle dose in the cargo's unit (``formulation.cargo.loading``),
+        for absolute cargo amounts.
+    barrier_layers : tuple of str
+        Names of the stratum-corneum layers (:func:`is_stratum_corneum`),
+        where ``release_rate_stratum_corneum`` acts; empty: by name.
     """
 
     grid: LayeredGrid
     columns: tuple = ()
     release_on_degradation: float = 1.0
     accuracy: float | None = None
+    encapsulation: float = 1.0
+    cargo_loading: float = 1.0
+    barrier_layers: tuple = ()
 
     @property
     def richardson(self) -> bool:
@@ -264,7 +280,9 @@ class Problem1D(Application):
         dict
             ``cap`` (S, n) m, ``g`` (S, n+1) m/s, ``closs`` (S, P, n) m/s
             (``k C`` per loss process, :data:`PROCESSES` order),
-            ``csrc`` (S, n) m/s (rate of released cargo per unit ``u``),
+            ``csrc`` (S, n) m/s (rate of released cargo per unit ``u``: the
+            vesicle's release and ``f`` x degradation rates times its
+            capacity, times ``encapsulation``, the cargo a vesicle carries),
             ``source_to`` (S,), ``weight`` (S,), ``m_ref`` (S,) and ``node_layer``.
         """
         cols = self.all_columns
@@ -280,10 +298,14 @@ class Problem1D(Application):
         for s, col in enumerate(cols):
             cap[s], g[s], closs[s] = self._node_arrays(col.layers, procs)
             if col.source_to >= 0:
-                csrc[s] = closs[s, 3] + f_deg * closs[s, 0]
+                # (x 1.0, the default, leaves every bit as it was)
+                csrc[s] = (closs[s, 3] + f_deg * closs[s, 0]) * self.encapsulation
         weight = np.array([c.weight for c in cols], dtype=float)
         scale = self.amount_scale()
-        m_ref = np.where(weight > 0, weight * scale, scale)  # a cargo column: the vesicle dose
+        # a cargo column's scale is the loaded cargo (the vesicle dose in vesicle equivalents),
+        # whatever part of it starts free
+        is_cargo = np.array([c.species == "cargo" for c in cols])
+        m_ref = np.where(is_cargo | (weight <= 0), scale, weight * scale)
         return dict(cap=cap, g=g, closs=closs, csrc=csrc, node_layer=self._node_layer(),
                     source_to=np.array([c.source_to for c in cols], dtype=np.int64), weight=weight, m_ref=m_ref)
 
@@ -324,10 +346,14 @@ def problem_from_scenario(resolved: dict) -> Problem1D:
                             partition=float(co.partition), degradation_rate=float(co.degradation_rate),
                             uptake_rate=float(co.uptake_rate), clearance_rate=float(co.clearance_rate)))
     columns, f_deg = build_columns(resolved, layers)
+    cargo = form.get("cargo")
     return Problem1D.from_layers(
         layers,
         columns=columns,
         release_on_degradation=f_deg,
+        encapsulation=float(cargo.get("encapsulation_efficiency", 1.0)) if cargo is not None else 1.0,
+        cargo_loading=float(cargo.get("loading", 1.0)) if cargo is not None else 1.0,
+        barrier_layers=tuple(n for n, spec in skin["layers"].items() if is_stratum_corneum(n, spec)),
         output_times=sim["output_times"],
         resolution=sim.get("resolution", "auto"),
         bottom=skin.get("bottom", "sink"),
@@ -401,7 +427,11 @@ def build_columns(resolved: dict, layers: list) -> tuple[tuple, float]:
     Each size class gets its coefficients from the physics with the class
     radius (``Active.with_radius``); with a cargo every vesicle column
     releases into one cargo column (the last), whose coefficients are the
-    cargo's own (:func:`exodiff.physics.cargo_coefficients`).
+    cargo's own (:func:`exodiff.physics.cargo_coefficients`).  Vesicles
+    release at ``release_rate`` in the viable layers and at
+    ``release_rate_stratum_corneum`` (default ``release_rate``) in the
+    stratum corneum (:func:`is_stratum_corneum`); the cargo column's weight
+    is the free part at application, ``1 - encapsulation_efficiency``.
 
     Returns
     -------
@@ -419,11 +449,15 @@ def build_columns(resolved: dict, layers: list) -> tuple[tuple, float]:
     if classes is None and cargo is None:
         return (), 1.0
     release = float(cargo.get("release_rate", 0.0)) if cargo is not None else 0.0
+    release_sc = release
+    if cargo is not None and cargo.get("release_rate_stratum_corneum") is not None:
+        release_sc = float(cargo["release_rate_stratum_corneum"])
+    in_sc = [is_stratum_corneum(name, spec) for name, spec in skin["layers"].items()]
 
     def with_release(lys):
         if cargo is None:
             return tuple(lys)
-        return tuple(_replace(ly, release_rate=release) for ly in lys)
+        return tuple(_replace(ly, release_rate=release_sc if sc else release) for ly, sc in zip(lys, in_sc))
 
     vesicles = []
     if classes is None:
@@ -448,5 +482,14 @@ def build_columns(resolved: dict, layers: list) -> tuple[tuple, float]:
         cargo_layers.append(Layer(name=name, thickness=ly.thickness, diffusivity=float(co.diffusivity),
                                   partition=float(co.partition), degradation_rate=float(co.degradation_rate),
                                   uptake_rate=float(co.uptake_rate), clearance_rate=float(co.clearance_rate)))
-    columns = (*vesicles, Column("cargo", tuple(cargo_layers), 0.0, None))
+    free = 1.0 - float(cargo.get("encapsulation_efficiency", 1.0))
+    columns = (*vesicles, Column("cargo", tuple(cargo_layers), free, None))
     return columns, float(cargo.get("release_on_degradation", 1.0))
+
+
+def is_stratum_corneum(name: str, spec: dict) -> bool:
+    """True for a stratum-corneum layer: one with the pore model (``hindrance = "pore"``) or named so.
+
+    Where ``release_rate_stratum_corneum`` applies (docs/model.md, section 5).
+    """
+    return spec.get("hindrance") == "pore" or name == "stratum_corneum"

@@ -17,7 +17,9 @@ from typing import Any
 from exodiff.results import metrics
 
 _HEAD = ("target_layer", "delivered_target", "delivered_dermis", "target_peak_time_h", "target_peak_fraction",
-         "target_auc_h", "target_uptake", "mean_penetration_depth_um", "systemic_fraction")
+         "target_auc_h", "target_uptake", "mean_penetration_depth_um", "systemic_fraction",
+         # a cargo's own (its block only)
+         "released_before_barrier", "released", "intracellular")
 _TAIL = ("max_mass_balance_error", "end_time_h")
 
 

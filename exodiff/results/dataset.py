@@ -240,7 +240,7 @@ def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None) -> xr.Datase
                                        "vesicle equivalents"}),
         )
         cargo = (scenario.resolved["formulation"].get("cargo") or {}) if scenario is not None else {}
-        loading = float(cargo.get("loading", 1.0))
+        loading = float(cargo.get("loading", problem.cargo_loading))
         cunit = udunits(cargo.get("loading_unit") or problem.dose_unit)
         data_vars["cargo_amount"] = (("time", "compartment"), amount_c * loading,
                                      {"units": f"{cunit} cm-2", "long_name": "cargo per skin area by compartment "
@@ -278,9 +278,12 @@ def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None) -> xr.Datase
     if released:
         cargo = (scenario.resolved["formulation"].get("cargo") or {}) if scenario is not None else {}
         ds.attrs["cargo_name"] = str(cargo.get("name", "cargo"))
-        ds.attrs["cargo_loading"] = float(cargo.get("loading", 1.0))
+        ds.attrs["cargo_loading"] = float(cargo.get("loading", problem.cargo_loading))
         ds.attrs["cargo_unit"] = str(cargo.get("loading_unit") or problem.dose_unit)
         ds.attrs["cargo_release_on_degradation"] = float(problem.release_on_degradation)
+        ds.attrs["cargo_encapsulation_efficiency"] = float(problem.encapsulation)
+        # one string (netCDF keeps a list of strings badly, and an empty one not at all)
+        ds.attrs["cargo_barrier_layers"] = ",".join(barrier_layers(problem))
     if problem.wash_off_time is not None:
         ds.attrs["wash_off_time_h"] = problem.wash_off_time / 3600.0
     if problem.has_receptor:
@@ -431,15 +434,16 @@ def _ledgers(problem: Problem1D, raw: RawSolution) -> dict:
                amount_v=amount_v, t_h=raw.times / 3600.0, depth_um=problem.grid.centres * 1e6, balance=balance)
     if released:
         f_deg = problem.release_on_degradation
+        e = problem.encapsulation  # the cargo one vesicle carries, in loaded vesicle equivalents
         free = col_parts[car[0]]
         # the cargo by place: free + inside intact vesicles; degraded with them: (1 - f) x degraded vesicles
         pl_v = vparts["per_layer"]
         pl_c = free["per_layer"].copy()
-        pl_c[:, 0] += (1.0 - f_deg) * pl_v[:, 0]
-        pl_c[:, 1] += pl_v[:, 1]
-        pl_c[:, 2] += pl_v[:, 2]
+        pl_c[:, 0] += (1.0 - f_deg) * e * pl_v[:, 0]
+        pl_c[:, 1] += e * pl_v[:, 1]
+        pl_c[:, 2] += e * pl_v[:, 2]
         pl_c[:, 3] = 0.0
-        cparts = {k: free[k] + vparts[k] for k in free if k != "per_layer"}
+        cparts = {k: free[k] + e * vparts[k] for k in free if k != "per_layer"}
         cparts["per_layer"] = pl_c
         amount_c = _amounts(cparts, True, sampled) * PER_CM2
         if problem.vehicle == "infinite":
@@ -474,13 +478,31 @@ def metric_arrays(problem: Problem1D, raw: RawSolution):
         cparts = led["cparts"]
         species.append(("cargo", SpeciesArrays(fraction=led["amount_c"] / dose,
                                                loss_by_layer=cparts["per_layer"] * PER_CM2, dose=float(dose),
-                                               concentration_end=cparts["conc"][-1] * PER_CM3)))
+                                               concentration_end=cparts["conc"][-1] * PER_CM3,
+                                               amount_factor=float(problem.cargo_loading))))
         balance = np.stack([balance, led["balance"]["cargo"]], axis=1)
+    cargo = None
+    if led["released"]:
+        cargo = {"encapsulation": float(problem.encapsulation),
+                 "release_on_degradation": float(problem.release_on_degradation),
+                 "barrier_layers": barrier_layers(problem)}
     return RunArrays(time_h=led["t_h"], compartments=led["comp_names"], layers=list(problem.layer_names),
                      processes=led["processes"], depth_um=led["depth_um"], cell_width_um=problem.grid.widths * 1e6,
                      species=species, mass_balance_error=balance, area_cm2=problem.area / PER_CM2,
                      application_times_h=tuple(t / 3600.0 for t in problem.all_application_times)
-                     if problem.application_times else ())
+                     if problem.application_times else (), cargo=cargo)
+
+
+def barrier_layers(problem: Problem1D) -> list[str]:
+    """Names of the stratum-corneum layers (where ``release_rate_stratum_corneum`` acts), top to bottom.
+
+    The problem's ``barrier_layers`` (from the scenario's layer tables,
+    :func:`exodiff.problem.layered.is_stratum_corneum`); for a problem built
+    from arrays, the layers named ``stratum_corneum``.
+    """
+    if problem.barrier_layers:
+        return list(problem.barrier_layers)
+    return [n for n in problem.layer_names if n == "stratum_corneum"]
 
 
 def _add_classes(data_vars, coords, problem, parts, cols, released, unit) -> None:

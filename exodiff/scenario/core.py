@@ -383,11 +383,43 @@ def _formulation_preset(name: str) -> tuple[dict[str, Any], dict[str, Any], tupl
     return values, amounts, tuple(ck.issues)
 
 
+@lru_cache(maxsize=32)
+def _cargo_preset(name: str) -> tuple[dict[str, Any], tuple[Issue, ...]]:
+    """Parsed cargo preset (``[formulation.cargo] preset``): (values, issues), values in SI, loading as written."""
+    raw = data.values("cargo", name)
+    raw.pop("typical_of", None)
+    ck = _Checker(_preset_file("cargo"))
+    spec = {k: f for k, f in SUBTABLES["cargo"].items() if k != "preset"}
+    return ck.table(f"{name}.", spec, raw), tuple(ck.issues)
+
+
+def _merge_cargo_preset(ck: _Checker, cargo: dict[str, Any], formulation_preset: str) -> dict[str, Any]:
+    """The user's ``[formulation.cargo]`` on top of the cargo preset it names (``preset``)."""
+    name = cargo.get("preset")
+    if name is None:
+        return cargo
+    if name == "typical":
+        found = data.typical_cargo(formulation_preset) if _preset_names("cargo") else None
+        if found is None:
+            with_typical = [f for f in _preset_names("formulation") if data.typical_cargo(f) is not None]
+            ck.add("formulation.cargo.preset", f'"typical" (formulation preset "{formulation_preset}" has no '
+                   "typical cargo)", f"a cargo preset name ({_names(_preset_names('cargo'))}), or \"typical\" with "
+                   f"one of the formulation presets {_names(with_typical)}")
+            return cargo
+        name = found
+    elif not _check_preset_name(ck, "formulation.cargo.preset", "cargo", name, ("typical",)):
+        return cargo
+    values, issues = _cargo_preset(name)
+    ck.issues.extend(issues)
+    return {**values, **cargo, "preset": name}
+
+
 def clear_preset_cache() -> None:
     """Forget parsed presets (after editing preset data in a running session, or in tests)."""
     _preset_names.cache_clear()
     _skin_preset.cache_clear()
     _formulation_preset.cache_clear()
+    _cargo_preset.cache_clear()
 
 
 def _check_preset_name(ck: _Checker, key: str, kind: str, name: Any, extra: tuple[str, ...]) -> bool:
@@ -506,6 +538,8 @@ def _resolve_formulation(ck: _Checker, raw: dict) -> dict[str, Any]:
             form[k] = values_p[k]
         elif f.default is not None and k not in raw:
             form[k] = f.default
+        if k == "cargo" and isinstance(form.get(k), dict):
+            form[k] = _merge_cargo_preset(ck, form[k], form["preset"])
         if f.kind == "table" and isinstance(form.get(k), dict):
             for sk, sf in SUBTABLES[k].items():
                 if sk not in form[k] and sf.default is not None:

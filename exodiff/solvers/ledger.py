@@ -241,9 +241,12 @@ def cargo_balance_error(problem: Problem1D, raw: RawSolution) -> np.ndarray:
 
     In vesicle equivalents: free cargo in the vehicle and the layers, plus
     its compartments (degraded, taken up, cleared, bottom sink, washed off),
-    equals what the vesicles set free: ``sum over vesicle columns of
-    released + release_on_degradation x degraded``.  Relative to the vesicle
-    dose (finite vehicle) or to the vesicles supplied to the skin (infinite).
+    equals what the vesicles set free, ``encapsulation x sum over vesicle
+    columns of (released + release_on_degradation x degraded)``, plus the
+    cargo applied free (``1 - encapsulation`` of the applied dose; a
+    constant donor's free cargo is in its ``supplied``).  Relative to the
+    vesicle dose (finite vehicle) or to the vesicles supplied to the skin
+    (infinite).
     """
     L = len(problem.layers)
     P = problem.n_processes
@@ -257,9 +260,10 @@ def cargo_balance_error(problem: Problem1D, raw: RawSolution) -> np.ndarray:
         vehicle = -comp[:, c, P * L + 2]  # the donor node is held at zero: net flux out of it
     lost = comp[:, c, :P * L + 1].sum(axis=1) + comp[:, c, P * L + 1]
     freed = (comp[:, ves, 3 * L:4 * L].sum(axis=(1, 2))
-             + problem.release_on_degradation * comp[:, ves, 0:L].sum(axis=(1, 2)))
+             + problem.release_on_degradation * comp[:, ves, 0:L].sum(axis=(1, 2))) * problem.encapsulation
     if problem.vehicle == "finite":
         ref = applied_dose(problem)
+        freed = freed + cols[c].weight * ref  # applied free (0 for cargo that starts in the vesicles)
     else:
         ref = np.maximum(np.abs(comp[:, ves, P * L + 2].sum(axis=1)), 1e-300)
     return (vehicle + tissue + lost - freed) / ref
