@@ -82,9 +82,10 @@ def run(scenario, progress: bool = False):
         raw = integrate_rz(prz, progress=progress, desc=sc.name)
         return with_systemic(to_dataset_rz(prz, raw, scenario=sc), sc)
     from exodiff.results.dataset import to_dataset
-    from exodiff.solvers.layered import integrate
+    from exodiff.solvers.layered import integrate_estimated
 
-    raw = integrate(problem, progress=progress, desc=sc.name)
+    # a second grid states how far each amount can be trusted (resolvable_level in the Dataset)
+    raw = integrate_estimated(problem, progress=progress, desc=sc.name)
     return with_systemic(to_dataset(problem, raw, scenario=sc), sc)
 
 
@@ -142,23 +143,30 @@ def run_metrics(scenario, keep_dataset: bool = False):
     (:func:`exodiff.results.dataset.metric_arrays`): the same numbers as
     ``summary(run(sc))`` without building the Dataset, which cost ~4 ms
     plus ~18 ms of metrics on xarray per point against a ~4 ms solve
-    (docs/performance.md, "Sweeps").  Unit-cell (r-z) scenarios, and
-    ``keep_dataset``, go through :func:`run`.
+    (docs/performance.md, "Sweeps").  Unit-cell (r-z) scenarios go through
+    :func:`run`.  A sweep point's metrics are always numbers: no check run
+    and no resolvable levels (those are for :func:`run`; docs/numerics.md);
+    an accuracy target still solves its two grids and extrapolates.
     """
     from exodiff.geometry.channels import channel_geometry
     from exodiff.problem.layered import problem_from_scenario
     from exodiff.results.dataset import metric_arrays
     from exodiff.results.metrics import summary, summary_of_arrays
-    from exodiff.solvers.layered import integrate
+    from exodiff.solvers.layered import integrate, integrate_estimated
 
     sc = _sc(scenario)
     target = sc.resolved["formulation"].get("target_layer")
-    if keep_dataset or channel_geometry(sc.resolved) is not None:
+    if channel_geometry(sc.resolved) is not None:
         ds = run(sc)
         return summary(ds, target), ds
     problem = problem_from_scenario(sc.resolved)
-    raw = integrate(problem)
-    return summary_of_arrays(_with_pk(metric_arrays(problem, raw), sc.resolved.get("systemic")), target), None
+    raw = integrate_estimated(problem) if problem.richardson else integrate(problem)
+    metrics = summary_of_arrays(_with_pk(metric_arrays(problem, raw), sc.resolved.get("systemic")), target)
+    if not keep_dataset:
+        return metrics, None
+    from exodiff.results.dataset import to_dataset
+
+    return metrics, with_systemic(to_dataset(problem, raw, scenario=sc), sc)
 
 
 def _with_pk(arrays, systemic: dict | None):
@@ -183,7 +191,8 @@ def batch_eligible(scenario) -> bool:
     try:
         res = scenario.resolved
         form = res["formulation"]
-        return channel_geometry(res) is None and form.get("cargo") is None and size_classes(form) is None
+        return channel_geometry(res) is None and form.get("cargo") is None and size_classes(form) is None \
+            and res["simulation"].get("accuracy") is None  # an accuracy target solves two grids
     except Exception:
         return False
 
@@ -204,7 +213,8 @@ def prepare_batched(scenario):
     try:
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            if channel_geometry(scenario.resolved) is not None:
+            if channel_geometry(scenario.resolved) is not None or \
+                    scenario.resolved["simulation"].get("accuracy") is not None:
                 return None
             prepared = prepare(problem_from_scenario(scenario.resolved))
     except Exception:

@@ -78,6 +78,10 @@ class Problem1D(Application):
         then holds the coefficients of the nominal (median) vesicle.
     release_on_degradation : float
         Fraction of a degraded vesicle's cargo set free (cargo runs).
+    accuracy : float or None
+        An accuracy target (``simulation.accuracy``, fraction of the dose):
+        the result is the Richardson extrapolation of this grid and one with
+        twice the cells (:func:`exodiff.solvers.layered.integrate_estimated`).
     encapsulation : float
         Fraction of the loaded cargo inside the vesicles at application
         (cargo runs): a vesicle carries ``encapsulation`` of one loaded
@@ -94,14 +98,25 @@ class Problem1D(Application):
     grid: LayeredGrid
     columns: tuple = ()
     release_on_degradation: float = 1.0
+    accuracy: float | None = None
     encapsulation: float = 1.0
     cargo_loading: float = 1.0
     barrier_layers: tuple = ()
 
+    @property
+    def richardson(self) -> bool:
+        return self.accuracy is not None
+
+    def with_grid(self, grid: LayeredGrid, **kw) -> "Problem1D":
+        """This problem on another grid of the same layers."""
+        from dataclasses import replace
+
+        return replace(self, grid=grid, **kw)
+
     # -- construction ---------------------------------------------------------
     @classmethod
     def from_layers(cls, layers, *, output_times, resolution="auto", bottom="sink", vehicle="finite",
-                    concentration=1.0, vehicle_thickness=20e-6, tolerance=1e-5, stretch=None, **kw):
+                    concentration=1.0, vehicle_thickness=20e-6, tolerance=1e-5, stretch=None, accuracy=None, **kw):
         """Build a problem from layers given directly (tests, benchmarks, fitting).
 
         Parameters
@@ -111,20 +126,37 @@ class Problem1D(Application):
             Output times, s; 0 is prepended when missing.
         resolution : "auto", dict or sequence of int
             As the scenario's ``simulation.resolution``, or cells per layer.
-        stretch : float, optional
-            Grid stretching (see :mod:`exodiff.geometry.grid`).
+        stretch : float or sequence of float, optional
+            Grid stretching of every layer or of each; default: graded only
+            layers with loss boundary layers
+            (:func:`exodiff.geometry.grid.layer_stretches`).
+        accuracy : float, optional
+            Target error of every amount, fraction of the dose
+            (``simulation.accuracy``): picks the grid
+            (:func:`exodiff.geometry.grid.accuracy_cells`, Richardson pair) and
+            the tolerance (:func:`accuracy_tolerance`); ``resolution`` and
+            ``tolerance`` are then ignored.
         """
-        from exodiff.geometry.grid import DEFAULT_STRETCH
+        from exodiff.geometry.grid import accuracy_cells, layer_stretches
 
         layers = tuple(layers)
         thick = [ly.thickness for ly in layers]
-        s = DEFAULT_STRETCH if stretch is None else stretch
+        decay = [_decay_length(ly) for ly in layers]
+        s = layer_stretches(thick, decay) if stretch is None else stretch
+        times = np.unique(np.concatenate([[0.0], np.asarray(output_times, dtype=float)]))
+        # well-mixed layers need few cells: diffusion time against the shortest output interval
+        mixing = dict(diffusion_times=[ly.thickness ** 2 / ly.diffusivity if ly.diffusivity > 0 else np.inf
+                                       for ly in layers],
+                      time_scale=float(np.diff(times).min()) if times.size > 1 else None)
         if isinstance(resolution, (list, tuple, np.ndarray)):
             cells = [int(c) for c in resolution]
         else:
-            cells = cells_for_resolution(thick, resolution, s, [_decay_length(ly) for ly in layers])
+            cells = cells_for_resolution(thick, resolution, s, decay, **mixing)
+        if accuracy is not None:
+            cells = accuracy_cells(cells_for_resolution(thick, "auto", s, decay, **mixing), float(accuracy))
+            tolerance = accuracy_tolerance(float(accuracy))
+            kw["accuracy"] = float(accuracy)
         grid = layered_grid(thick, cells, s)
-        times = np.unique(np.concatenate([[0.0], np.asarray(output_times, dtype=float)]))
         return cls(layers=layers, grid=grid, bottom=bottom, vehicle=vehicle, concentration=float(concentration),
                    vehicle_thickness=float(vehicle_thickness), output_times=times, tolerance=float(tolerance),
                    **kw)
@@ -278,6 +310,24 @@ class Problem1D(Application):
                     source_to=np.array([c.source_to for c in cols], dtype=np.int64), weight=weight, m_ref=m_ref)
 
 
+#: time error of TR-BDF2 against tolerance, measured on two three-layer finite
+#: doses with every grid solved exactly in time as reference (worst of the two,
+#: benchmarks/grid_accuracy.py): error ~ TIME_ERROR_AT_1E6 (tol / 1e-6)^TIME_ERROR_SLOPE
+#: of the dose.  Re-measure when the time integrator changes
+#: (tests/test_grid.py::test_accuracy_target_is_met_against_the_true_pde guards it).
+TIME_ERROR_AT_1E6 = 5.1e-6
+TIME_ERROR_SLOPE = 0.66
+#: share of an accuracy target given to time (the rest: space, and a margin for
+#: the extrapolation adding the two runs' time errors, up to 5/3 of one)
+ACCURACY_TIME_SHARE = 0.6
+
+
+def accuracy_tolerance(accuracy: float) -> float:
+    """Time tolerance of an accuracy target (fraction of the dose), from the measured error-tolerance law."""
+    tol = 1e-6 * (ACCURACY_TIME_SHARE * accuracy / TIME_ERROR_AT_1E6) ** (1.0 / TIME_ERROR_SLOPE)
+    return float(min(max(tol, 1e-12), 1e-3))
+
+
 def problem_from_scenario(resolved: dict) -> Problem1D:
     """Turn a validated scenario (``Scenario.resolved``) into a :class:`Problem1D`.
 
@@ -311,6 +361,7 @@ def problem_from_scenario(resolved: dict) -> Problem1D:
         concentration=form["concentration"],
         vehicle_thickness=form["vehicle_thickness"],
         tolerance=sim.get("tolerance", 1e-5),
+        accuracy=sim.get("accuracy"),
         evaporation_fraction=form.get("evaporation_fraction", 0.0),
         evaporation_time=form.get("evaporation_time", 1800.0),
         wash_off_time=form.get("wash_off_time"),

@@ -292,7 +292,57 @@ def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None) -> xr.Datase
         ds.attrs.update(regimen_attrs(problem))
         ds["applied"] = (("time",), applied_dose(problem) / problem.total_dose,
                          {"units": "1", "long_name": "amount applied so far / total applied dose"})
+    if raw.companion is not None:
+        add_resolvable_levels(ds, problem, raw, led)
     return ds
+
+
+#: an amount is resolved when its estimated grid error is at most this fraction of it
+RESOLVED_RELATIVE_ERROR = 0.1
+
+
+def _fractions_and_losses(problem: Problem1D, led: dict) -> tuple[np.ndarray, np.ndarray]:
+    """``fraction`` and ``loss_by_layer`` (per cm^2) of a ledger, shaped as in the Dataset."""
+    dose_cm2 = led["dose_cm2"]
+    if not led["released"]:
+        return led["amount_v"] / dose_cm2, led["vparts"]["per_layer"] * PER_CM2
+    return (np.stack([led["amount_v"], led["amount_c"]], axis=1) / dose_cm2,
+            np.stack([led["vparts"]["per_layer"], led["cparts"]["per_layer"]], axis=1) * PER_CM2)
+
+
+def add_resolvable_levels(ds: xr.Dataset, problem: Problem1D, raw: RawSolution, led: dict) -> None:
+    """The error estimate and resolvable level of every amount (from the run on a second grid).
+
+    Adds ``fraction_error`` (like ``fraction``), ``loss_by_layer_error``
+    (like ``loss_by_layer``), ``resolvable_level`` = ``fraction_error /
+    RESOLVED_RELATIVE_ERROR`` and ``below_resolvable_level`` (1 where an
+    amount is smaller than its level: its value is then not known even to 10 %,
+    typically the numerical diffusion of a front that physically has not
+    arrived; report it as "below the resolvable level", never as a number).
+    """
+    other, raw_o, divisor, floor = raw.companion
+    frac, loss = _fractions_and_losses(problem, led)
+    frac_o, loss_o = _fractions_and_losses(other, _ledgers(other, raw_o))
+    # an amount that is exactly 0 in both runs (no such process, no wash-off) is exact: no floor there
+    err = np.abs(frac - frac_o) / divisor + floor * ((frac != 0) | (frac_o != 0))
+    lerr = np.abs(loss - loss_o) / divisor + floor * led["dose_cm2"] * ((loss != 0) | (loss_o != 0))
+    level = err / RESOLVED_RELATIVE_ERROR
+    dims = ds["fraction"].dims
+    ds["fraction_error"] = (dims, err, {"units": "1", "long_name": "estimated error of fraction (from a second "
+                                        "run on another grid, docs/numerics.md)"})
+    ds["loss_by_layer_error"] = (ds["loss_by_layer"].dims, lerr, {"units": ds["loss_by_layer"].attrs["units"],
+                                 "long_name": "estimated grid error of loss_by_layer"})
+    ds["resolvable_level"] = (dims, level, {"units": "1", "long_name": "fraction of the dose below which the "
+                              f"amount is not resolved (estimated error > {RESOLVED_RELATIVE_ERROR:g} of it)"})
+    ds["below_resolvable_level"] = (dims, (np.abs(frac) < level).astype(np.int8),
+                                    {"units": "1", "long_name": "1 where the amount is below its resolvable "
+                                     "level (not a precise number)"})
+    if problem.richardson:
+        how = f"Richardson extrapolation of grids with {problem.grid.n} and {2 * problem.grid.n} cells"
+    else:
+        how = (f"half the difference from a check run with {other.grid.n} cells and tolerance {other.tolerance:g} "
+               f"(this run: {problem.grid.n} cells, tolerance {problem.tolerance:g})")
+    ds.attrs["resolvable_level_method"] = how
 
 
 def regimen_attrs(problem) -> dict:

@@ -194,6 +194,11 @@ class SpeciesArrays:
     concentration_end : float64[depth]
         Laterally averaged concentration at the last output time (any unit:
         only its depth profile is used).
+    fraction_error, loss_by_layer_error : optional
+        Estimated grid errors of ``fraction`` and ``loss_by_layer`` (a 1D run's
+        ``fraction_error`` and ``loss_by_layer_error``); a metric smaller than
+        its resolvable level (error / ``RESOLVED_RELATIVE_ERROR``) is reported
+        as :func:`below_text` instead of a number.
     amount_factor : float
         Factor from ``dose``'s unit to the unit of the absolute amounts
         (``applied_amount``, ``amount_<X>``, ...): 1, or for a cargo counted
@@ -204,6 +209,8 @@ class SpeciesArrays:
     loss_by_layer: np.ndarray
     dose: float
     concentration_end: np.ndarray
+    fraction_error: np.ndarray | None = None
+    loss_by_layer_error: np.ndarray | None = None
     amount_factor: float = 1.0
 
 
@@ -263,6 +270,10 @@ def run_arrays(ds: xr.Dataset) -> RunArrays:
             loss_by_layer=_values(view["loss_by_layer"], None, ("time", "process", "layer")),
             dose=applied_dose(view),
             concentration_end=_values(view["concentration"].isel(time=-1), None, ("depth",)),
+            fraction_error=_values(view["fraction_error"], None, ("time", "compartment"))
+            if "fraction_error" in view else None,
+            loss_by_layer_error=_values(view["loss_by_layer_error"], None, ("time", "process", "layer"))
+            if "loss_by_layer_error" in view else None,
             amount_factor=float(ds.attrs.get("cargo_loading", 1.0)) if s == "cargo" else 1.0)))
     return RunArrays(time_h=np.asarray(ds["time"].values, dtype=float),
                      compartments=[str(c) for c in ds["compartment"].values],
@@ -414,9 +425,57 @@ def _species_metrics(run: RunArrays, sp: SpeciesArrays, T: str, times_h) -> dict
         out[f"amount_{comp}"] = out[f"fraction_{comp}"] * per
     out["delivered_target_amount"] = out["delivered_target"] * per
     out["systemic_amount"] = out["systemic_fraction"] * per
+    if sp.fraction_error is not None and sp.loss_by_layer_error is not None:
+        _flag_unresolved(out, run, sp, T, times_h, k)
     return out
 
 
+#: an amount is reported as a number only when its estimated grid error is at most this fraction of it
+#: (the same as exodiff.results.dataset.RESOLVED_RELATIVE_ERROR)
+RESOLVED_RELATIVE_ERROR = 0.1
+
+
+def below_text(level: float) -> str:
+    """What a summary says instead of an amount smaller than its resolvable ``level`` (fraction of the dose)."""
+    return f"below resolvable level (< {level:.1e} of the dose)"
+
+
+def is_below(value) -> bool:
+    """True for a metric reported as :func:`below_text`."""
+    return isinstance(value, str) and value.startswith("below resolvable level")
+
+
+def _flag_unresolved(out: dict, run: RunArrays, sp: SpeciesArrays, T: str, times_h, k_peak: int) -> None:
+    """Replace every metric smaller than its resolvable level by :func:`below_text` (see SpeciesArrays)."""
+    t = run.time_h
+    comps = run.compartments
+    err = sp.fraction_error
+    derr = _delivered(err, sp.loss_by_layer_error, sp.dose, comps, run.layers, run.processes)  # sums of errors
+    level = err / RESOLVED_RELATIVE_ERROR
+
+    def flag(key, value, lev, also=()):
+        if lev > 0.0 and abs(value) < lev:
+            for name in (key, *also):
+                out[name] = below_text(lev)
+
+    for j, comp in enumerate(comps):
+        flag(f"fraction_{comp}", float(sp.fraction[-1, j]), float(level[-1, j]), (f"amount_{comp}",))
+        for th in times_h or ():
+            key = f"fraction_{comp}_at_{time_key(th)}"
+            if isinstance(out.get(key), float) and math.isfinite(out[key]):
+                flag(key, out[key], at_time(level[:, j], t, th))
+    for name, series in derr.items():
+        flag(f"delivered_{name}", float(out[f"delivered_{name}"]), float(series[-1]) / RESOLVED_RELATIVE_ERROR)
+    if is_below(out[f"delivered_{T}"]):
+        out["delivered_target"] = out["delivered_target_amount"] = out[f"delivered_{T}"]
+    jT = comps.index(T)
+    peak_level = float(level[k_peak, jT])
+    if peak_level > 0.0 and abs(float(sp.fraction[k_peak, jT])) < peak_level:
+        for name in ("target_peak_fraction", "target_auc_h", "target_peak_time_h"):
+            out[name] = below_text(peak_level)
+    sys_err = sum(float(err[-1, comps.index(c)]) for c in ("receptor", "sampled", "cleared") if c in comps)
+    if isinstance(out["systemic_fraction"], float):
+        flag("systemic_fraction", out["systemic_fraction"], sys_err / RESOLVED_RELATIVE_ERROR, ("systemic_amount",))
 def _cargo_metrics(run: RunArrays) -> dict:
     """The cargo metrics of the module docstring (prefixed ``cargo_``), from the vesicle and cargo ledgers."""
     sp = dict(run.species)

@@ -101,7 +101,7 @@ def estimate(resolved: Mapping[str, Any], decay_lengths=None) -> Estimate:
         ``sqrt(D/k)`` of each layer (``"auto"`` refines layers with strong loss).
     """
     from exodiff.geometry.channels import channel_geometry, unit_cell_layout
-    from exodiff.geometry.grid import DEFAULT_STRETCH, cells_for_resolution
+    from exodiff.geometry.grid import cells_for_resolution
     from exodiff.geometry.grid_rz import unit_cell_radius, unit_cell_shape
 
     thick = [float(ly["thickness"]) for ly in resolved["skin"]["layers"].values()]
@@ -116,7 +116,14 @@ def estimate(resolved: Mapping[str, Any], decay_lengths=None) -> Estimate:
         nz, nr = unit_cell_shape(thick, radius=unit_cell_radius(density), **layout)
         nbytes = 8.0 * nz * nr * (3.0 * outputs * classes + WORK_RZ)
         return Estimate("r-z unit cell", f"{nz} x {nr}", classes, outputs, nbytes)
-    cells = sum(cells_for_resolution(thick, res, DEFAULT_STRETCH, decay_lengths))
+    per_layer = cells_for_resolution(thick, res, None, decay_lengths)  # the grid's own per-layer grading
+    accuracy = resolved["simulation"].get("accuracy")
+    if accuracy is not None:  # the fine grid of the Richardson pair (the coarse one is half of it)
+        from exodiff.geometry.grid import accuracy_cells
+
+        per_layer = [2 * c for c in accuracy_cells(cells_for_resolution(thick, "auto", None, decay_lengths),
+                                                   float(accuracy))]
+    cells = sum(per_layer)
     columns = classes + (1 if form.get("cargo") is not None else 0)
     nbytes = 8.0 * columns * cells * (3.0 * outputs + WORK_1D)
     return Estimate("1D column", f"{cells}", columns, outputs, nbytes)

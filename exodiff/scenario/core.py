@@ -646,6 +646,11 @@ def _resolve_simulation(ck: _Checker, raw: dict) -> dict[str, Any]:
             sim[k] = f.default
     if "duration" not in raw:
         ck.add("simulation.duration", "nothing", f"{spec['duration'].dimension}, e.g. {spec['duration'].example}")
+    if "accuracy" in raw:
+        both = [k for k in ("resolution", "tolerance") if k in raw]
+        if both:
+            ck.add("simulation.accuracy", f"{_show(raw['accuracy'])} together with simulation.{' and '.join(both)}",
+                   "either accuracy (it picks the grid and the tolerance) or resolution and tolerance")
     if "output_interval" in raw and "output_times" in raw:
         ck.add("simulation.output_times", "both output_interval and output_times",
                "only one of them (output_interval for evenly spaced times)")
@@ -1109,6 +1114,9 @@ def _check_physics(ck: _Checker, resolved: dict[str, Any]) -> None:
     for p in channels.check(resolved):
         seen.add(p.key)
         ck.add(p.key, p.given, p.expected)
+    if resolved["simulation"].get("accuracy") is not None and channels.channel_geometry(resolved) is not None:
+        ck.add("simulation.accuracy", f"{_show(resolved['simulation']['accuracy'])} with channel delivery",
+               "a 1D run (the r-z unit cell takes simulation.resolution and tolerance)")
     if not seen and channels.channel_geometry(resolved) is not None:
         # the open channel holds formulation fluid: the run needs the active's free diffusivity there
         from exodiff.physics.coefficients import Active

@@ -349,6 +349,9 @@ SIMULATION = {
                     low_open=True, high=0.1, default=1e-5),
     "resolution": Field("resolution", '"auto", or a table { dz = "1 um" } (largest cell) or '
                         "{ cells = 80 } (cells per layer).", default="auto", example='"auto"'),
+    "accuracy": _n("Target error of every amount, as a fraction of the dose (1D runs; instead of resolution and "
+                   "tolerance): picks two nested grids, whose results are extrapolated (Richardson), and the time "
+                   "tolerance. See docs/numerics.md.", "1e-6", low=1e-8, high=1e-2),
     "max_memory": _q("Most memory the run may need (estimated at validation: cells x output times x columns, "
                      "exodiff docs scenario); default 4 GiB. EXODIFF_MAX_MEMORY and --max-memory override it.", "B",
                      "an amount of memory", '"8 GiB"', low=0.0, low_open=True),
