@@ -94,6 +94,16 @@ of a block interleaved), blocks in parallel.  Factors are computed once per
 step coefficient and kept (``factor_*``/``solve_*``): without closure one
 factorisation per step serves both stages and the error filter.
 
+A tracked cargo is a second field stepped with the vesicles in the same
+call (the ``*_c`` arguments): the vesicles lose ``k_rel C u`` to
+``released`` and the free cargo gains ``(k_rel + f k_deg) C u``.  The
+system is block lower triangular, so each stage is solved for the vesicles,
+then for the cargo with that source taken at the vesicles' stage argument
+``q + D*`` (where their compartments are booked: the cargo ledger closes to
+round-off too); one step, one error norm over both fields
+(docs/numerics_rz.md, "A tracked cargo").  Without a cargo the cargo arrays
+are empty and every cargo pass is skipped.
+
 Every kernel with a parallel loop exists twice, compiled from the same
 source: ``*_serial`` (``prange`` runs as ``range``; for small grids and for
 sweep workers, which are single-threaded processes) and ``*_parallel``
@@ -786,7 +796,9 @@ def _integrate_rz(
         last); otherwise each call starts from ``A u``.  Carried state,
         modified in place.
     comp : float64[3 n_layers + 3]
-        Compartments per unit cell (dose unit), modified in place.
+        Compartments per unit cell (dose unit), modified in place
+        (``4 n_layers + 3`` with a cargo: ``released`` per layer before the
+        last three slots, whose positions follow from the length).
     fstate, istate : float64[4] or float64[7], int64[3]
         As the 1D kernel, plus ``fstate[F_H_PREV]``, the last accepted step,
         and, if present, ``fstate[F_H_REJ:F_AGE_REJ + 1]`` (zeros at the
