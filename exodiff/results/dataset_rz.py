@@ -10,7 +10,6 @@ run's ``species`` dimension and variables (``free_cargo_amount``,
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 import numpy as np
 
@@ -114,7 +113,6 @@ def to_dataset_rz(problem: ProblemRZ, raw: RawSolution, scenario=None):
     from exodiff.units import udunits
 
     unit = udunits(problem.dose_unit)  # UDUNITS-2 in the file: "particle" is written "count"
-    L = len(problem.layers)
     names = problem.layer_names
     g = problem.grid
     nz, nr = g.shape
@@ -209,8 +207,7 @@ def to_dataset_rz(problem: ProblemRZ, raw: RawSolution, scenario=None):
         data_vars["cargo_amount"] = (("time", "compartment"), amount_c * loading,
                                      {"units": f"{cunit} cm-2", "long_name": "cargo per skin area by compartment "
                                       "(free + inside intact vesicles)"})
-        vesicle_layers = [replace(ly, release_rate=0.0) for ly in problem.layers]
-        cv, cc = _coefficients(vesicle_layers), _coefficients(problem.cargo.layers)
+        cv, cc = _coefficients(problem.layers), _coefficients(problem.cargo.layers)
         coefs = {k: (("species", "layer"), np.stack([cv[k], cc[k]]),
                      {"units": _COEF_ATTRS[k][0], "long_name": _COEF_ATTRS[k][1]}) for k in cv}
     data_vars.update(

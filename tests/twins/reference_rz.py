@@ -257,6 +257,33 @@ def integrate_reference(problem, *, split=True, fixed_step=None, initial_state=N
         dl = solve(M - coef * (Az + Ar), rhs)
         return dl, dl
 
+    def estimate(h, a, d, Fn, mn, mg, m1, C_1, Az_1, Ar_1, rn, comp, compg, comp1):
+        """Scaled error of one field (filtered as the kernel), its effective F_1 and compartment rates r_1."""
+        Fg = (mg - mn) / a - Fn
+        F1 = (m1 - BDF_A * mg + BDF_B * mn) / d
+        e = h * (ERR_1 * Fn + ERR_2 * Fg + ERR_3 * F1)
+        M1 = sp.diags(C_1)
+        if filter_mode and split:
+            y = solve(M1 - d * Az_1, e)
+            ev = y[0] * C_1[0]
+            if filter_mode >= 2:
+                y = solve(M1 - d * Ar_1, C_1 * y)
+            e = C_1 * y
+            e[0] = ev
+        elif filter_mode:
+            e = C_1 * solve(M1 - d * (Az_1 + Ar_1), e)
+        sc = atol * wabs + rtol * np.abs(m1)
+        qs = np.abs(e) / sc
+        qrow = np.sqrt((qs[1:].reshape(nz, nr) ** 2) @ w)
+        err = float(np.max(qrow))
+        if not infinite:
+            err = max(err, float(qs[0]))
+        rg = (compg - comp) / a - rn
+        r1 = (comp1 - BDF_A * compg + BDF_B * comp) / d
+        ec = h * (ERR_1 * rn + ERR_2 * rg + ERR_3 * r1)
+        err = max(err, float(np.max(np.abs(ec) / (atol + rtol * np.abs(comp1)))))
+        return err, F1, r1, qs, qrow
+
     t = 0.0
     h_next = h_start
     steps = rejected = 0
@@ -332,36 +359,11 @@ def integrate_reference(problem, *, split=True, fixed_step=None, initial_state=N
                 comp1c = BDF_A * compgc - BDF_B * compc + d * (Rmc_1 @ (qc + dsc))
                 u1c = qc + dlc
                 m1c = Cc_1 * u1c
-            # error estimate from the effective stage derivatives
-            def estimate(Fn, mn, mg, m1, C_1, Az_1, Ar_1, rn, comp, compg, comp1):
-                Fg = (mg - mn) / a - Fn
-                F1 = (m1 - BDF_A * mg + BDF_B * mn) / d
-                e = h * (ERR_1 * Fn + ERR_2 * Fg + ERR_3 * F1)
-                M1 = sp.diags(C_1)
-                if filter_mode and split:
-                    y = solve(M1 - d * Az_1, e)
-                    ev = y[0] * C_1[0]
-                    if filter_mode >= 2:
-                        y = solve(M1 - d * Ar_1, C_1 * y)
-                    e = C_1 * y
-                    e[0] = ev
-                elif filter_mode:
-                    e = C_1 * solve(M1 - d * (Az_1 + Ar_1), e)
-                sc = atol * wabs + rtol * np.abs(m1)
-                qs = np.abs(e) / sc
-                qrow = np.sqrt((qs[1:].reshape(nz, nr) ** 2) @ w)
-                err = float(np.max(qrow))
-                if not infinite:
-                    err = max(err, float(qs[0]))
-                rg = (compg - comp) / a - rn
-                r1 = (comp1 - BDF_A * compg + BDF_B * comp) / d
-                ec = h * (ERR_1 * rn + ERR_2 * rg + ERR_3 * r1)
-                err = max(err, float(np.max(np.abs(ec) / (atol + rtol * np.abs(comp1)))))
-                return err, F1, r1, qs, qrow
+            # error estimate from the effective stage derivatives (each field's, the max of both)
 
-            err, F1, r1, qs, qrow = estimate(Fn, mn, mg, m1, C_1, Az_1, Ar_1, rn, comp, compg, comp1)
+            err, F1, r1, qs, qrow = estimate(h, a, d, Fn, mn, mg, m1, C_1, Az_1, Ar_1, rn, comp, compg, comp1)
             if cargo:
-                err_c, F1c, r1c, _, _ = estimate(Fnc, mnc, mgc, m1c, Cc_1, Azc_1, Arc_1, rnc, compc, compgc, comp1c)
+                err_c, F1c, r1c, _, _ = estimate(h, a, d, Fnc, mnc, mgc, m1c, Cc_1, Azc_1, Arc_1, rnc, compc, compgc, comp1c)
                 err = max(err, err_c)
             if log is not None:
                 irow = int(np.argmax(qrow))
