@@ -676,12 +676,13 @@ def _error_norm(e, cap, u1, atol, wabs, rtol, rowbuf):
     return err, -1
 
 
-def _release_rates(q, ds, crel, cdeg, f_deg, src, rowbuf):
+def _release_rates(q, ds, crel, cdeg, f_deg, enc, src, rowbuf):
     """The cargo the vesicles set free at ``q + ds``: ``src`` per cell, and per row what ``released`` books.
 
-    ``src = (k_rel + f_deg k_deg) C (q + ds)`` (amount per s per cell: release,
-    and the cargo of degraded vesicles); ``rowbuf[i, 0]`` the row's sum of
-    ``k_rel C (q + ds)``.  Taken at the argument the vesicle stage books its
+    ``src = enc (k_rel + f_deg k_deg) C (q + ds)`` (amount per s per cell:
+    release, and the cargo of degraded vesicles, each vesicle carrying
+    ``enc`` loaded vesicle equivalents); ``rowbuf[i, 0]`` the row's sum of
+    ``k_rel C (q + ds)`` (vesicles).  Taken at the argument the vesicle stage books its
     compartments at (``q + D*``, the z-part's), so the cargo gains exactly
     what the vesicle ledger's ``released`` and ``degraded`` slots record.
     """
@@ -691,7 +692,7 @@ def _release_rates(q, ds, crel, cdeg, f_deg, src, rowbuf):
         for j in range(nr):
             w = q[i, j] + ds[i, j]
             r = crel[i, j] * w
-            src[i, j] = r + f_deg * cdeg[i, j] * w
+            src[i, j] = (r + f_deg * cdeg[i, j] * w) * enc
             s1 += r
         rowbuf[i, 0] = s1
 
@@ -747,7 +748,7 @@ def _integrate_rz(
     u_flat, v_flat, comp, fstate, istate,
     rtol, m_ref, h_start, max_steps, h_fixed, filter_mode, predict1, nchunks,
     u_out, comp_out, stats,
-    krel, f_deg, d_open_c, k_open_c, d_t_c, k_t_c, kdeg_c, kup_c, kcl_c,
+    krel, f_deg, enc, d_open_c, k_open_c, d_t_c, k_t_c, kdeg_c, kup_c, kcl_c,
     u_flat_c, v_flat_c, comp_c, u_out_c, comp_out_c,
 ):
     """Integrate the unit cell over a list of stops (output times and events).
@@ -826,6 +827,10 @@ def _integrate_rz(
         n_layers + 3`` slots, as in 1D).
     f_deg : float
         Fraction of a degraded vesicle's cargo set free.
+    enc : float
+        Cargo one vesicle carries, in loaded vesicle equivalents (the
+        encapsulation efficiency; the rest starts free in the film, the
+        cargo's ``u_flat_c[0]``).
     d_open_c, k_open_c, d_t_c, k_t_c, kdeg_c, kup_c, kcl_c :
         The free cargo's open-channel and tissue coefficients, as the
         vesicles' (any shape when there is no cargo).
@@ -991,7 +996,7 @@ def _integrate_rz(
     mv_n_c = 0.0
     fv_n_c = 0.0
     if cargo:
-        release_rates(u, zero, crel, cdeg, f_deg, src, relbuf)
+        release_rates(u, zero, crel, cdeg, f_deg, enc, src, relbuf)
         for i in range(nz):
             rn[3 * nl + row_layer[i]] += relbuf[i, 0]
         for i in range(nz):
@@ -1065,7 +1070,7 @@ def _integrate_rz(
             finish_rates(q, dstar, qv + xv, veh, gz, row_layer, nl, rowbuf, rw)
             if cargo:
                 # the cargo set free at this stage, at the vesicles' booking argument q + D*
-                release_rates(q, dstar, crel, cdeg, f_deg, src, relbuf)
+                release_rates(q, dstar, crel, cdeg, f_deg, enc, src, relbuf)
                 for i in range(nz):
                     rw[3 * nl + row_layer[i]] += relbuf[i, 0]
             for c in range(nc):
@@ -1124,7 +1129,7 @@ def _integrate_rz(
             add_and_amounts_rates(q, dstar, delta, cap, cdeg, cup, ccl, u1, m1, rowbuf)
             finish_rates(q, dstar, qv + xv, veh, gz, row_layer, nl, rowbuf, rw)
             if cargo:
-                release_rates(q, dstar, crel, cdeg, f_deg, src, relbuf)
+                release_rates(q, dstar, crel, cdeg, f_deg, enc, src, relbuf)
                 for i in range(nz):
                     rw[3 * nl + row_layer[i]] += relbuf[i, 0]
             for c in range(nc):
@@ -1318,7 +1323,7 @@ def _integrate_rz(
                 mv_n_c = 0.0
                 v_veh_c = 0.0
                 vv_c[:, :] = 0.0
-                release_rates(u, zero, crel, cdeg, f_deg, src, relbuf)
+                release_rates(u, zero, crel, cdeg, f_deg, enc, src, relbuf)
                 for i in range(nz):
                     rn[3 * nl + row_layer[i]] += relbuf[i, 0]
                 fv_n_c = apply_operator(u_c, uv_c, veh, gz_c, gr_c, loss_c, fn_c)

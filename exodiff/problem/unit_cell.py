@@ -119,12 +119,26 @@ class CargoSpec:
         ``K`` of the open channel for the free cargo (1: formulation fluid).
     release_on_degradation : float
         Fraction of a degraded vesicle's cargo set free.
+    encapsulation : float
+        Cargo one vesicle carries, in loaded vesicle equivalents
+        (``encapsulation_efficiency``; as :attr:`Problem1D.encapsulation`).
+    free : float
+        Free cargo in the film at application, per unit of the vesicles'
+        concentration (the 1D cargo column's ``weight``, ``1 - encapsulation``).
+    loading : float
+        Cargo per unit of vesicle dose in the cargo's unit (absolute amounts).
+    barrier_layers : tuple of str
+        Names of the stratum-corneum layers (result attribute, cargo metrics).
     """
 
     layers: tuple
     open_diffusivity: float
     open_partition: float = 1.0
     release_on_degradation: float = 1.0
+    encapsulation: float = 1.0
+    free: float = 0.0
+    loading: float = 1.0
+    barrier_layers: tuple = ()
 
 
 def _closure_time(value) -> float:
@@ -365,12 +379,12 @@ class ProblemRZ(Application):
         dz = np.ascontiguousarray(g.z.widths, dtype=float)
         empty = np.empty((0, 0))
         if self.cargo is None:
-            cargo = dict(krel=empty, f_deg=0.0, d_open_c=0.0, k_open_c=0.0, d_t_c=empty, k_t_c=empty,
+            cargo = dict(krel=empty, f_deg=0.0, enc=1.0, d_open_c=0.0, k_open_c=0.0, d_t_c=empty, k_t_c=empty,
                          kdeg_c=empty, kup_c=empty, kcl_c=empty)
         else:
             fc = self.tissue_fields("cargo")
             cargo = dict(krel=np.ascontiguousarray(f["release_rate"]),
-                         f_deg=float(self.cargo.release_on_degradation),
+                         f_deg=float(self.cargo.release_on_degradation), enc=float(self.cargo.encapsulation),
                          d_open_c=float(self.cargo.open_diffusivity), k_open_c=float(self.cargo.open_partition),
                          d_t_c=np.ascontiguousarray(fc["diffusivity"]), k_t_c=np.ascontiguousarray(fc["partition"]),
                          kdeg_c=np.ascontiguousarray(fc["degradation_rate"]),
@@ -509,7 +523,9 @@ def class_problems(resolved, problem: Problem1D):
         d_free = Active.cargo_of(resolved["formulation"]["cargo"], skin).d_free(
             "the open channel holds formulation fluid")
         cargo = CargoSpec(layers=tuple(cargo_cols[0].layers), open_diffusivity=float(d_free), open_partition=1.0,
-                          release_on_degradation=float(problem.release_on_degradation))
+                          release_on_degradation=float(problem.release_on_degradation),
+                          encapsulation=float(problem.encapsulation), free=float(cargo_cols[0].weight),
+                          loading=float(problem.cargo_loading), barrier_layers=tuple(problem.barrier_layers))
     polydisperse = size_classes(resolved["formulation"]) is not None
     out = []
     for col in problem.columns:

@@ -59,7 +59,9 @@ def field_parts(problem: ProblemRZ, raw: RawSolution, species: str = "vesicle") 
         flux_sys[k] = (ust[k] * co["ccl"]).sum() + flux_rec[k]
         flux_in[k] = 0.0 if washed[k] else (co["gz"][0] * (u[k, 0] - ust[k, 0])).sum()
     if species == "cargo" and problem.vehicle == "infinite":
-        vehicle = np.zeros(raw.times.size)  # the donor holds no free cargo (as the 1D cargo column's)
+        # the donor's film holds the cargo applied free (as the 1D cargo column's)
+        vehicle = np.full(raw.times.size, problem.concentration * problem.cargo.free * problem.vehicle_thickness
+                          * problem.cell_area)
     else:
         vehicle = vehicle_amount_rz(problem, raw, species)
     return dict(vehicle=vehicle, layers=tissue_amounts_rz(problem, raw, species),
@@ -70,15 +72,19 @@ def field_parts(problem: ProblemRZ, raw: RawSolution, species: str = "vesicle") 
 
 
 def cargo_parts(problem: ProblemRZ, vparts: dict, free: dict) -> dict:
-    """The cargo by place, free + inside intact vesicles (vesicle equivalents), as the 1D result counts it."""
+    """The cargo by place, free + inside intact vesicles (vesicle equivalents), as the 1D result counts it.
+
+    A vesicle carries ``encapsulation`` loaded vesicle equivalents (1D ``_ledgers``).
+    """
     f_deg = problem.cargo.release_on_degradation
+    e = problem.cargo.encapsulation
     pl_v = vparts["per_layer"]
     pl_c = free["per_layer"].copy()
-    pl_c[:, 0] += (1.0 - f_deg) * pl_v[:, 0]
-    pl_c[:, 1] += pl_v[:, 1]
-    pl_c[:, 2] += pl_v[:, 2]
+    pl_c[:, 0] += (1.0 - f_deg) * e * pl_v[:, 0]
+    pl_c[:, 1] += e * pl_v[:, 1]
+    pl_c[:, 2] += e * pl_v[:, 2]
     pl_c[:, 3] = 0.0
-    out = {k: free[k] + vparts[k] for k in free if k != "per_layer"}
+    out = {k: free[k] + e * vparts[k] for k in free if k != "per_layer"}
     out["per_layer"] = pl_c
     return out
 
@@ -202,7 +208,7 @@ def to_dataset_rz(problem: ProblemRZ, raw: RawSolution, scenario=None):
                                        "area-weighted lateral average, vesicle equivalents"}),
         )
         cargo = (scenario.resolved["formulation"].get("cargo") or {}) if scenario is not None else {}
-        loading = float(cargo.get("loading", 1.0))
+        loading = float(cargo.get("loading", problem.cargo.loading))
         cunit = udunits(cargo.get("loading_unit") or problem.dose_unit)
         data_vars["cargo_amount"] = (("time", "compartment"), amount_c * loading,
                                      {"units": f"{cunit} cm-2", "long_name": "cargo per skin area by compartment "
@@ -261,8 +267,12 @@ def to_dataset_rz(problem: ProblemRZ, raw: RawSolution, scenario=None):
     if released:
         cargo = (scenario.resolved["formulation"].get("cargo") or {}) if scenario is not None else {}
         ds.attrs["cargo_name"] = str(cargo.get("name", "cargo"))
-        ds.attrs["cargo_loading"] = float(cargo.get("loading", 1.0))
+        ds.attrs["cargo_loading"] = float(cargo.get("loading", problem.cargo.loading))
         ds.attrs["cargo_unit"] = str(cargo.get("loading_unit") or problem.dose_unit)
         ds.attrs["cargo_release_on_degradation"] = float(problem.cargo.release_on_degradation)
+        ds.attrs["cargo_encapsulation_efficiency"] = float(problem.cargo.encapsulation)
+        # one string, as the 1D result (netCDF keeps a list of strings badly, and an empty one not at all)
+        barrier = problem.cargo.barrier_layers or tuple(n for n in problem.layer_names if n == "stratum_corneum")
+        ds.attrs["cargo_barrier_layers"] = ",".join(barrier)
         ds.attrs["cargo_open_diffusivity_um2_per_s"] = problem.cargo.open_diffusivity * 1e12
     return ds

@@ -314,10 +314,10 @@ def vehicle_amount_rz(problem: ProblemRZ, raw: RawSolution, species: str = "vesi
 
 
 def cargo_freed_rz(problem: ProblemRZ, raw: RawSolution) -> np.ndarray:
-    """Cargo the vesicles have set free per unit cell: ``released + release_on_degradation x degraded``."""
+    """Cargo the vesicles have set free per unit cell: ``encapsulation x (released + release_on_degradation x degraded)``."""
     L = len(problem.layers)
     return (raw.comp[:, 3 * L:4 * L].sum(axis=1)
-            + problem.cargo.release_on_degradation * raw.comp[:, 0:L].sum(axis=1))
+            + problem.cargo.release_on_degradation * raw.comp[:, 0:L].sum(axis=1)) * problem.cargo.encapsulation
 
 
 def balance_errors_rz(problem: ProblemRZ, raw: RawSolution) -> dict[str, np.ndarray]:
@@ -325,8 +325,9 @@ def balance_errors_rz(problem: ProblemRZ, raw: RawSolution) -> dict[str, np.ndar
 
     The cargo ledger as the 1D :func:`cargo_balance_error`: free cargo in the
     vehicle and the cells plus its compartments equals what the vesicles set
-    free, relative to the vesicle dose (finite vehicle) or to the vesicles
-    supplied to the skin (constant donor).
+    free plus the cargo applied free (a constant donor's is in its
+    ``supplied``), relative to the vesicle dose (finite vehicle) or to the
+    vesicles supplied to the skin (constant donor).
     """
     L = len(problem.layers)
     P = problem.n_processes
@@ -353,8 +354,13 @@ def balance_errors_rz(problem: ProblemRZ, raw: RawSolution) -> dict[str, np.ndar
         comp_c = raw.comp_cols[:, 1]
         held = (vehicle_amount_rz(problem, raw, "cargo") + tissue_amounts_rz(problem, raw, "cargo").sum(axis=1)
                 + comp_c[:, :P * L + 2].sum(axis=1))
-        ref = problem.unit_dose if finite else np.maximum(np.abs(raw.comp[:, P * L + 2]), 1e-300)
-        out["cargo"] = (held - cargo_freed_rz(problem, raw)) / ref
+        freed = cargo_freed_rz(problem, raw)
+        if finite:
+            ref = problem.unit_dose
+            freed = freed + problem.cargo.free * ref  # applied free (0 for cargo that starts in the vesicles)
+        else:
+            ref = np.maximum(np.abs(raw.comp[:, P * L + 2]), 1e-300)
+        out["cargo"] = (held - freed) / ref
     return out
 
 

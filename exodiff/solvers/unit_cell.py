@@ -166,15 +166,31 @@ def integrate_rz(problem: ProblemRZ, progress: bool = False, desc: str = "solvin
     istate = np.zeros(3, dtype=np.int64)
     stats = np.zeros(3, dtype=np.int64)
     stops, out_idx, events = stop_list_rz(problem)
+    # the free cargo (a second field with the vesicles' steps): empty arrays without one
+    has_cargo = problem.cargo is not None
+    u_c = np.zeros(1 + nz * nr if has_cargo else 0)   # free cargo: only what starts free in the film
+    if has_cargo:
+        u_c[0] = problem.concentration * problem.cargo.free
+    v_c = np.zeros(2 * u_c.size + nc if has_cargo else 0)
+    comp_c = np.zeros(nc if has_cargo else 0)
+    u_out_c = np.zeros((times.size, u_c.size))
+    comp_out_c = np.zeros((times.size, comp_c.size))
     tw = problem.wash_off_time
     if tw is not None and tw <= 0.0:
-        # washed before anything happens: the whole film is removed at t = 0
+        # washed before anything happens: the whole film is removed at t = 0 (with any free cargo in it)
         if problem.vehicle == "finite":
             comp[nc - 2] = problem.vehicle_capacity_at(0.0) * u[0]  # removed
+            if has_cargo:
+                comp_c[nc - 2] = problem.vehicle_capacity_at(0.0) * u_c[0]
         u[0] = 0.0
+        if has_cargo:
+            u_c[0] = 0.0
         istate[K.I_WASHED] = 1
         u_out[0] = u
         comp_out[0] = comp
+    if has_cargo:
+        u_out_c[0] = u_c
+        comp_out_c[0] = comp_c
     par = use_parallel(problem, parallel)
     kernel = K.integrate_rz_parallel if par else K.integrate_rz_serial
     nchunks = 1
@@ -202,14 +218,7 @@ def integrate_rz(problem: ProblemRZ, progress: bool = False, desc: str = "solvin
             problem.vehicle_thickness, problem.evaporation_fraction, problem.evaporation_time,
             problem.cell_area, wabs)
     h_fixed = 0.0 if fixed_step is None else float(fixed_step)
-    # the free cargo (a second field with the vesicles' steps): empty arrays without one
-    has_cargo = problem.cargo is not None
-    u_c = np.zeros(1 + nz * nr if has_cargo else 0)   # no free cargo at the start, also in the film
-    v_c = np.zeros(2 * u_c.size + nc if has_cargo else 0)
-    comp_c = np.zeros(nc if has_cargo else 0)
-    u_out_c = np.zeros((times.size, u_c.size))
-    comp_out_c = np.zeros((times.size, comp_c.size))
-    cargo_args = (arr["krel"], arr["f_deg"], arr["d_open_c"], arr["k_open_c"], arr["d_t_c"], arr["k_t_c"],
+    cargo_args = (arr["krel"], arr["f_deg"], arr["enc"], arr["d_open_c"], arr["k_open_c"], arr["d_t_c"], arr["k_t_c"],
                   arr["kdeg_c"], arr["kup_c"], arr["kcl_c"], u_c, v_c, comp_c, u_out_c, comp_out_c)
 
     def advance(ch):

@@ -135,8 +135,8 @@ def operators(problem, co, washed=False):
 
 
 def source_matrix(problem, co):
-    """``S`` over ``[vehicle, cells]``: the cargo set free per unit vesicle ``u``, ``(k_rel + f_deg k_deg) C`` per cell."""
-    s = (co["crel"] + problem.cargo.release_on_degradation * co["cdeg"]).ravel()
+    """``S`` over ``[vehicle, cells]``: the cargo set free per unit vesicle ``u``, ``enc (k_rel + f_deg k_deg) C`` per cell."""
+    s = (co["crel"] + problem.cargo.release_on_degradation * co["cdeg"]).ravel() * problem.cargo.encapsulation
     return sp.diags(np.concatenate([[0.0], s]))
 
 
@@ -187,8 +187,10 @@ def integrate_reference(problem, *, split=True, fixed_step=None, initial_state=N
     removed = P * L + 1
     infinite = problem.vehicle == "infinite"
     cargo = problem.cargo is not None
-    uc = np.zeros(n)         # the free cargo: none at the start
+    uc = np.zeros(n)         # the free cargo: what starts free in the film
     compc = np.zeros(nc)
+    if cargo:
+        uc[0] = problem.concentration * problem.cargo.free
     u = np.zeros(n)
     u[0] = problem.concentration
     if initial_state is not None:
@@ -199,7 +201,9 @@ def integrate_reference(problem, *, split=True, fixed_step=None, initial_state=N
     if tw is not None and tw <= 0.0:
         if not infinite:
             comp[removed] = problem.vehicle_capacity_at(0.0) * u[0]
+            compc[removed] = problem.vehicle_capacity_at(0.0) * uc[0]
         u[0] = 0.0
+        uc[0] = 0.0
         washed = True
     times = problem.output_times
     u_out = np.zeros((times.size, n))
@@ -208,6 +212,8 @@ def integrate_reference(problem, *, split=True, fixed_step=None, initial_state=N
     comp_out[0] = comp
     uc_out = np.zeros((times.size, n))
     compc_out = np.zeros((times.size, nc))
+    uc_out[0] = uc
+    compc_out[0] = compc
     stops, out_idx, events = _stops_rz(problem)
     t_end = float(times[-1])
     h_start = 1e-8 * max(t_end, 1.0)
