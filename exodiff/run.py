@@ -71,7 +71,7 @@ def run(scenario, progress: bool = False):
     sc = _sc(scenario)
     problem = problem_from_scenario(sc.resolved)
     if problem.columns and channel_geometry(sc.resolved) is not None:
-        # a size distribution through channels: one unit cell per class, summed
+        # a size distribution (or a cargo) through channels: one unit cell per class, summed
         return run_classes(sc, problem, progress=progress)
     prz = _unit_cell(sc.resolved, problem)
     if prz is not None:
@@ -104,7 +104,9 @@ def run_classes(scenario, problem, progress: bool = False):
     Size classes do not interact, so each class is its own unit cell, with
     its own adaptive steps (a unit-cell step costs far more than a Python
     call, and a common step would be set by the most demanding class), and
-    the results add up (:func:`exodiff.results.classes_rz.combine`).
+    the results add up (:func:`exodiff.results.classes_rz.combine`).  With a
+    tracked cargo each class's unit cell carries its free cargo; a
+    monodisperse preparation with a cargo is one class, returned as it is.
 
     Parameters
     ----------
@@ -122,6 +124,7 @@ def run_classes(scenario, problem, progress: bool = False):
         classes, attribute ``size_classes``; with ``output.per_class`` also
         the ``class_*`` variables of the 1D result (``size_class`` dimension).
     """
+    from exodiff.problem.layered import size_classes
     from exodiff.problem.unit_cell import class_problems
     from exodiff.results.classes_rz import combine
     from exodiff.results.dataset_rz import to_dataset_rz
@@ -132,6 +135,8 @@ def run_classes(scenario, problem, progress: bool = False):
     for k, (prz, col) in enumerate(pairs):
         raw = integrate_rz(prz, progress=progress, desc=f"{scenario.name} [class {k + 1}/{len(pairs)}]")
         parts.append(to_dataset_rz(prz, raw, scenario=scenario))
+    if size_classes(scenario.resolved["formulation"]) is None:
+        return with_systemic(parts[0], scenario)  # one class: a monodisperse preparation with a cargo
     per_class = bool(scenario.resolved.get("output", {}).get("per_class", False))
     return with_systemic(combine(parts, [c for _, c in pairs], problem, per_class), scenario)
 

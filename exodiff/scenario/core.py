@@ -1126,6 +1126,13 @@ def _check_physics(ck: _Checker, resolved: dict[str, Any]) -> None:
         except ParameterProblem as p:
             seen.add(p.key)
             ck.add(p.key, p.given, p.expected)
+        if form.get("cargo") is not None:
+            # and so does the free cargo, a second field of the unit cell (problem.unit_cell.class_problems)
+            try:
+                Active.cargo_of(form["cargo"], skin).d_free("the open channel holds formulation fluid")
+            except ParameterProblem as p:
+                seen.add(p.key)
+                ck.add(p.key, p.given, p.expected)
     decay: list[float] = []
     for name, layer in skin["layers"].items():
         checks = [layer_coefficients]
