@@ -314,7 +314,8 @@ def test_compare_cargo_delivery_scenario(tmp_path):
     """MSC, plant and engineered exosomes, each with its cargo: the comparison runs and its cargo rows hold."""
     table = exodiff.compare(ROOT / "scenarios/compare_cargo_delivery.toml", jobs=1, directory=tmp_path, plots=False)
     names = [str(v) for v in table["variant"].values]
-    assert names == ["msc_mir21", "msc_growth_factor", "plant_mirna", "engineered_curcumin"]
+    assert names == ["msc_mir21", "msc_growth_factor", "plant_mirna", "engineered_curcumin",
+                     "msc_mir21_dermaroller", "plant_mirna_dermaroller", "engineered_curcumin_dermaroller"]
     assert np.all(table["max_mass_balance_error"].values < 1e-12)
     for key in ("cargo_delivered_dermis", "cargo_intracellular", "cargo_released_before_barrier",
                 "cargo_target_peak_time_h", "cargo_delivered_target_amount"):
@@ -326,6 +327,11 @@ def test_compare_cargo_delivery_scenario(tmp_path):
         float(table["cargo_delivered_stratum_corneum"].sel(variant="msc_growth_factor")), rel=1e-9)
     # 230 nm plant vesicles are all but blocked by intact SC; 70 nm MSC exosomes are not
     assert float(d.sel(variant="plant_mirna")) < 1e-3 * float(d.sel(variant="msc_mir21"))
+    # the channels bypass the SC: each cargo reaches the dermis far better after the roller, and the
+    # plant vesicles' size, which blocks them at intact SC, costs them far less there
+    for v in ("msc_mir21", "plant_mirna", "engineered_curcumin"):
+        assert float(d.sel(variant=f"{v}_dermaroller")) > 1e3 * float(d.sel(variant=v)), v
+    assert float(d.sel(variant="plant_mirna_dermaroller")) > 0.05 * float(d.sel(variant="msc_mir21_dermaroller"))
     # the report and the table name the cargo
     assert "cargo: set free before the barrier" in (tmp_path / "metrics.md").read_text()
     assert "miR-21 (mir21 preset)" in (tmp_path / "report.html").read_text()
