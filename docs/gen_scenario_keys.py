@@ -62,7 +62,7 @@ def _unit_text(field) -> str:
     if field.kind == "quantity_table":
         return f"table of layer name to {field.dimension} [{field.si_unit}]"
     return {"number": "number", "integer": "whole number", "string": "text", "bool": "true / false",
-            "choice": "name", "resolution": '"auto" or table', "table": "table",
+            "bool_list": "list of true / false", "choice": "name", "resolution": '"auto" or table', "table": "table",
             "loading": "amount per dose unit, or number"}.get(field.kind, field.kind)
 
 
