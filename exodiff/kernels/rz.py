@@ -104,6 +104,15 @@ round-off too); one step, one error norm over both fields
 (docs/numerics_rz.md, "A tracked cargo").  Without a cargo the cargo arrays
 are empty and every cargo pass is skipped.
 
+Events at the stops (:func:`exodiff.solvers.unit_cell.stop_list_rz`), as in
+the 1D kernels: a wash-off, a regimen's later applications (a fresh film
+after washing the old one off, or joining it, by the 1D
+:func:`~exodiff.kernels.column1d.new_film`; both fields get the new film)
+and procedure sessions (:data:`EVENT_REOPEN`: the channels are made again,
+their closure clock restarts, each cell keeps its amount).  The film and the
+time the channels were made live in ``fstate``; after an event the state
+has jumped, so the step restarts from ``A u`` at the first step size.
+
 Every kernel with a parallel loop exists twice, compiled from the same
 source: ``*_serial`` (``prange`` runs as ``range``; for small grids and for
 sweep workers, which are single-threaded processes) and ``*_parallel``
