@@ -171,3 +171,22 @@ def test_short_calls_grow_so_python_runs_a_few_times_per_run(monkeypatch, auto_f
     n_stops = solve_rz.stop_list_rz(p)[0].size
     calls = solve_rz.integrate_rz(p).stats["kernel_calls"]
     assert calls["serial"] == int(np.ceil(np.log2(n_stops + 1)))
+
+
+def test_compile_notice_of_a_large_grid_points_to_exodiff_warm(monkeypatch):
+    """A grid big enough for the parallel loop, which is not compiled: the run goes serial and the notice says why."""
+    from pathlib import Path
+
+    import exodiff
+    from exodiff import run as orchestrator
+
+    sc = exodiff.load_scenario(Path(__file__).resolve().parents[1] / "scenarios" / "microneedle_msc_exosome.toml")
+    monkeypatch.setattr(solve_rz, "PARALLEL_THRESHOLD", 0)
+    monkeypatch.setattr(solve_rz, "_numba_threads", lambda: 2)
+    monkeypatch.setattr(solve_rz, "parallel_kernel_ready", lambda: False)
+    monkeypatch.setattr(solve_rz, "kernel_cached", lambda parallel: False)
+    line = orchestrator.compile_notice(sc)
+    assert line.startswith("compiling the unit-cell solver") and "`exodiff warm` compiles the parallel one" in line
+    # a small grid says nothing of the parallel loop
+    monkeypatch.setattr(solve_rz, "PARALLEL_THRESHOLD", 10**9)
+    assert "exodiff warm" not in orchestrator.compile_notice(sc)
