@@ -4,8 +4,8 @@ Runs ``python -X importtime -m exodiff run SCENARIO --no-plots --quiet -o DIR``
 in fresh processes (warm Numba cache: one run first to fill it), alternating
 between this checkout and ``--against`` (another checkout, e.g. a worktree
 of main), ``--rounds`` times each; keeps each checkout's run with the least
-total import time, and prints the process wall times (best and median),
-then a Markdown table of the packages with the largest import time (the
+total import time, and prints the process wall times (best and median)
+and CPU times, then a Markdown table of the packages with the largest import time (the
 self time of all their modules, ms), with the load average at the start and
 the end.  docs/performance.md, "Start-up", shows its output.
 
@@ -20,6 +20,7 @@ import argparse
 import collections
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -38,18 +39,24 @@ def load() -> str:
         return "?"
 
 
-def one_run(tree: Path, scenario: str, out: str) -> tuple[float, str]:
-    """Wall time (s) and the importtime report of one warm ``exodiff run`` of ``tree``."""
+def one_run(tree: Path, scenario: str, out: str) -> tuple[float, float, str]:
+    """Wall time, CPU time (user + system, s) and the importtime report of one warm ``exodiff run`` of ``tree``.
+
+    CPU time moves less with the load than wall time on a shared machine.
+    """
     # each checkout its own Numba cache (a cache entry is keyed by the kernel file's path)
     base = os.environ.get("NUMBA_CACHE_DIR") or os.path.join(tempfile.gettempdir(), "numba-startup")
     env = dict(os.environ, PYTHONPATH=str(tree), NUMBA_CACHE_DIR=f"{base}-{tree.name}")
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "exodiff", "run", scenario, "--no-plots",
                            "--quiet", "-o", out], cwd=tree, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
     if proc.returncode != 0:
         raise SystemExit(f"{tree}: exodiff run failed:\n{proc.stderr[-2000:]}")
-    return wall, proc.stderr
+    return wall, cpu, proc.stderr
 
 
 def by_package(report: str) -> tuple[collections.Counter, int]:
@@ -75,19 +82,21 @@ def main() -> None:
         for tree in trees:  # fill each checkout's Numba cache
             one_run(tree, args.scenario, os.path.join(tmp, tree.name))
         walls = {t: [] for t in trees}
+        cpus = {t: [] for t in trees}
         best = {}
         for _ in range(args.rounds):
             for tree in trees:
-                wall, report = one_run(tree, args.scenario, os.path.join(tmp, tree.name))
+                wall, cpu, report = one_run(tree, args.scenario, os.path.join(tmp, tree.name))
                 walls[tree].append(wall)
+                cpus[tree].append(cpu)
                 per, total = by_package(report)
                 if tree not in best or total < best[tree][1]:
                     best[tree] = (per, total)
     print(f"load average at the end: {load()}")
     for tree in trees:
-        w = walls[tree]
-        print(f"{tree}: process wall best {min(w):.2f} s, median {statistics.median(w):.2f} s "
-              f"({len(w)} runs)")
+        w, c = walls[tree], cpus[tree]
+        print(f"{tree}: process wall best {min(w):.2f} s, median {statistics.median(w):.2f} s; "
+              f"CPU (user + system) best {min(c):.2f} s, median {statistics.median(c):.2f} s ({len(w)} runs)")
     cols = [best[t] for t in trees]
     names = sorted({k for per, _ in cols for k in per}, key=lambda k: -sum(per[k] for per, _ in cols))[:args.top]
     head = " | ".join(t.name for t in trees)
