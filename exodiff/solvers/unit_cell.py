@@ -28,7 +28,7 @@ PARALLEL_THRESHOLD = 12_000
 
 #: a kernel call in ``auto`` mode covers at least this much wall time (s) before the
 #: thread count is decided again (calls start at one output and double while shorter)
-DECIDE_EVERY_S = 0.05
+DECIDE_EVERY_S = 0.1
 
 
 def stop_list_rz(problem: ProblemRZ):
