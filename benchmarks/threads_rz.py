@@ -5,16 +5,16 @@ Solves the 200 x 400 unit cell over 48 h (``bench_solver_rz.microneedle_problem`
 sees the same machine, and prints best and median wall times, the ratio to
 serial, how many kernel calls ``auto`` ran in parallel, the threading layer
 and the load average.  ``--burners N`` starts N ``python -c "while True:
-pass"`` processes for the duration (and ends them); ``--layer omp`` forces
-Numba's OpenMP layer for comparison (the default is exodiff's choice,
-``exodiff.kernels.threads.choose_layer``).  docs/performance.md, "Threads of
+pass"`` processes for the duration (and ends them); ``--layer workqueue`` forces
+a Numba threading layer for comparison (the default is Numba's own
+choice: tbb, omp, workqueue, whichever loads first).  docs/performance.md, "Threads of
 the unit cell", shows its output.
 
 Usage (repository root; warm the cache first with ``exodiff warm``)::
 
     python benchmarks/threads_rz.py --rounds 5
     python benchmarks/threads_rz.py --rounds 5 --burners 1
-    python benchmarks/threads_rz.py --rounds 5 --burners 1 --layer omp --modes serial parallel
+    python benchmarks/threads_rz.py --rounds 5 --layer workqueue --modes serial parallel
 """
 
 from __future__ import annotations

@@ -1,27 +1,34 @@
 """Threads for the parallel kernels: which Numba threading layer, how many threads, one launch at a time.
 
 The r-z kernels are memory-bound and meet about 15 barriers per time step
-(a parallel loop each), so every thread must be on a core at every barrier:
-one thread that the operating system has descheduled for another process
-holds up all of them.  Measured on the 2-core machine (200 x 400 unit cell,
-48 h, docs/performance.md): Numba's ``omp`` layer (libgomp) was 2.6-3x
-slower than the serial kernel when the other core was busy, its threads
-spinning at the barriers while the one they waited for could not run;
-``workqueue`` (threads that sleep on a condition variable) stayed near the
-serial time.  Hence:
+(a parallel loop each, some 8000 launches in a 48 h run), so two things
+decide whether threads pay: how fast a launch hands work to the threads,
+and whether every thread is on a core at every barrier.  Measured on the
+2-core machine (200 x 400 unit cell, 48 h, docs/performance.md):
 
-- :func:`choose_layer`: ``workqueue`` for this process, unless the user
-  chose a layer (``NUMBA_THREADING_LAYER``, ``numba.config``) or Numba's
-  threads were already started (the layer cannot change afterwards);
+- with the other core free, Numba's ``omp`` layer (libgomp, threads spin
+  briefly at a barrier) ran in 0.55-0.67x the serial time; ``workqueue``
+  (threads sleep on a condition variable between launches) took 1.24-1.7x
+  the serial time, its wake-ups costing more than the second core gives;
+- beside a busy process ``omp`` took 2.5-3.7x the serial time (a thread
+  descheduled for the other process holds up every barrier), ``workqueue``
+  1.6x.
+
+So threads pay only on a fast layer (``omp``, ``tbb``) and only on cores
+that are free at that moment:
+
+- :func:`layer`: the layer Numba uses (its own order, tbb, omp, workqueue,
+  or the user's ``NUMBA_THREADING_LAYER``); exodiff does not change it;
+  :data:`FAST_LAYERS` are the ones on which ``auto`` uses threads;
 - :func:`free_cores`: how many of this process's cores no other process is
   running on *now* (the run queue of ``/proc/loadavg``, read a few times),
   not the 1-minute load average, which lags by a minute and counts this
   process's own work;
-- :data:`PARALLEL_LAUNCH`: the workqueue layer aborts the whole process when
-  two threads launch parallel work at the same time (a batched sweep runs
-  its kernel in a thread while the main thread solves other points), so
-  every exodiff parallel launch holds this lock; a caller that finds it
-  taken runs its serial kernel instead.
+- :data:`PARALLEL_LAUNCH`: held by every exodiff parallel launch.  Two
+  parallel kernels at once (a batched sweep runs its kernel in a thread
+  while the main thread solves other points) would share the cores as a
+  busy neighbour does, and on the workqueue layer they abort the process;
+  a caller that finds the lock taken runs its serial kernel instead.
 """
 
 from __future__ import annotations
@@ -32,8 +39,8 @@ import threading
 #: held while an exodiff kernel with parallel loops runs (see the module docstring)
 PARALLEL_LAUNCH = threading.Lock()
 
-#: the layer exodiff picks when nobody else has
-PREFERRED_LAYER = "workqueue"
+#: layers whose launches are cheap enough for the r-z kernels' many barriers
+FAST_LAYERS = ("omp", "tbb")
 
 #: where Linux tells the run queue (its fourth field: runnable threads / all threads)
 LOADAVG = "/proc/loadavg"
@@ -43,20 +50,12 @@ LOADAVG = "/proc/loadavg"
 RUN_QUEUE_READS = 3
 
 
-def choose_layer() -> str:
-    """Make Numba use :data:`PREFERRED_LAYER` in this process, if still open; return the layer in force.
-
-    Returns the layer Numba uses (threads started) or will use (not yet
-    started; ``"default"`` means Numba's own order: tbb, omp, workqueue).
-    """
+def layer() -> str:
+    """The threading layer Numba uses in this process (starts Numba's threads if they are not running)."""
     import numba
-    from numba.np.ufunc import parallel as npar
 
-    if npar._is_initialized:
-        return npar._threading_layer
-    if os.environ.get("NUMBA_THREADING_LAYER") is None and str(numba.config.THREADING_LAYER).lower() == "default":
-        numba.config.THREADING_LAYER = PREFERRED_LAYER
-    return str(numba.config.THREADING_LAYER).lower()
+    numba.get_num_threads()  # starts the threads, which fixes the layer
+    return numba.threading_layer()
 
 
 def cores() -> int:
@@ -101,6 +100,5 @@ def parallel_threads(limit: int | None = None) -> int:
     """Threads a parallel kernel should use now: free cores, at most Numba's thread count (1: run serial)."""
     import numba
 
-    choose_layer()  # before get_num_threads, which starts Numba's threads
     n = numba.get_num_threads() if limit is None else min(int(limit), numba.get_num_threads())
     return max(1, min(n, free_cores()))

@@ -109,13 +109,12 @@ def solve(packed: dict, threads: int | None = None) -> float:
     import numba
 
     from exodiff.kernels.batch1d import integrate_batch
-    from exodiff.kernels.threads import PARALLEL_LAUNCH, choose_layer
+    from exodiff.kernels.threads import PARALLEL_LAUNCH
 
-    choose_layer()  # before Numba's threads start (set_num_threads or the first launch starts them)
     if threads is not None:
         # Numba's thread count is per calling thread: set it in the one that calls
         numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
-    # one parallel launch at a time in the process (the workqueue layer aborts on two)
+    # one parallel launch at a time in the process (kernels.threads: the r-z driver goes serial meanwhile)
     with PARALLEL_LAUNCH:
         t0 = _time.perf_counter()
         with np.errstate(all="ignore"):

@@ -49,12 +49,15 @@ def use_parallel(problem: ProblemRZ, parallel="auto") -> bool:
 
     ``auto``: at least :data:`PARALLEL_THRESHOLD` cells (below about 9000
     serial wins even on an idle machine), at least two cores and two Numba
-    threads, and the parallel time loop already compiled (in Numba's cache
-    or in this process): compiling it inside a run costs 30-70 s to save a
-    second or two, so it is left to ``exodiff warm``, and the run goes
-    serial until then.  Whether a call then runs in parallel, and on how
-    many threads, is decided before each call from the cores free at that
-    moment (:func:`exodiff.kernels.threads.parallel_threads`).
+    threads, a threading layer with cheap launches
+    (:data:`exodiff.kernels.threads.FAST_LAYERS`: on ``workqueue`` the
+    parallel loop is slower than the serial one even on an idle machine),
+    and the parallel time loop already compiled (in Numba's cache or in this
+    process): compiling it inside a run costs 30-70 s to save a second or
+    two, so it is left to ``exodiff warm``, and the run goes serial until
+    then.  Whether a call then runs in parallel, and on how many threads, is
+    decided before each call from the cores free at that moment
+    (:func:`exodiff.kernels.threads.parallel_threads`).
     """
     if parallel != "auto":
         return bool(parallel)
@@ -62,7 +65,7 @@ def use_parallel(problem: ProblemRZ, parallel="auto") -> bool:
 
     if problem.grid.nz * problem.grid.nr < PARALLEL_THRESHOLD or threads.cores() < 2:
         return False
-    if _numba_threads() < 2:
+    if _numba_threads() < 2 or _layer() not in threads.FAST_LAYERS:
         return False
     return parallel_kernel_ready()
 
@@ -70,10 +73,13 @@ def use_parallel(problem: ProblemRZ, parallel="auto") -> bool:
 def _numba_threads() -> int:
     import numba
 
-    from exodiff.kernels.threads import choose_layer
-
-    choose_layer()  # before get_num_threads, which starts Numba's threads
     return numba.get_num_threads()
+
+
+def _layer() -> str:
+    from exodiff.kernels.threads import layer
+
+    return layer()
 
 
 def parallel_kernel_ready() -> bool:
@@ -194,14 +200,12 @@ def integrate_rz(problem: ProblemRZ, progress: bool = False, desc: str = "solvin
     may = use_parallel(problem, parallel)
     forced = parallel != "auto" and may
     if may:
-        from exodiff.kernels.threads import choose_layer
-
-        choose_layer()
-        # if the layer is omp after all (the user's choice): OpenMP threads spin at
-        # barriers before sleeping, and libgomp's default spin is long enough that,
-        # with another process on the machine, the spinning thread starves its
-        # descheduled sibling (a 200 x 400 run: 20 s vs 7.6 s with this bound);
-        # only the default is set, so a user's own choice wins
+        # OpenMP threads spin at barriers before sleeping; libgomp's default spin
+        # is long enough that, should another process start during a call, the
+        # spinning thread starves its descheduled sibling (a 200 x 400 run: 20 s
+        # vs 7.6 s with this bound), while passive waiting costs the idle case its
+        # speed-up (2.9 s vs 1.5 s).  Only the default is set, so a user's own
+        # choice wins; libgomp reads it when it starts (first parallel launch).
         os.environ.setdefault("GOMP_SPINCOUNT", "10000")
     rtol = problem.tolerance
     m_ref = problem.amount_scale()
@@ -254,15 +258,19 @@ def integrate_rz(problem: ProblemRZ, progress: bool = False, desc: str = "solvin
             call(ch)
             return
         # auto: decide the threads again every DECIDE_EVERY_S or so (another process may start or stop
-        # meanwhile), starting with one stop per call and doubling while a call is shorter than that;
-        # the state carried between calls makes the chunks one run (tests/test_rz.py)
+        # meanwhile), starting with one stop per call, doubling while a call is shorter than that and
+        # halving when one took four times longer (a neighbour slowed it); the state carried between
+        # calls makes the chunks one run (tests/test_rz.py, tests/test_threads.py)
         k, n = 0, 1
         while k < ch.size:
             t0 = time.perf_counter()
             call(ch[k:k + n])
             k += n
-            if time.perf_counter() - t0 < DECIDE_EVERY_S:
+            took = time.perf_counter() - t0
+            if took < DECIDE_EVERY_S:
                 n *= 2
+            elif took > 4.0 * DECIDE_EVERY_S and n > 1:
+                n //= 2
 
     wall = run_in_chunks(advance, stops.size, progress, desc)
     raw = RawSolution(times=times.copy(), u=u_out, comp=comp_out,
