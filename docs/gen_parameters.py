@@ -21,7 +21,8 @@ TITLES = {"skin": "Skin sites (`exodiff/data/skin_sites.toml`)",
           "formulation": "Formulations (`exodiff/data/formulations.toml`)",
           "device": "Delivery devices (`exodiff/data/devices.toml`)",
           "follicle": "Hair follicles by site (`exodiff/data/follicles.toml`)",
-          "receptor": "In-vitro diffusion cells (`exodiff/data/receptors.toml`)"}
+          "receptor": "In-vitro diffusion cells (`exodiff/data/receptors.toml`)",
+          "cargo": "Cargo presets (`exodiff/data/cargo.toml`)"}
 
 
 def _cell(v) -> str:

@@ -36,8 +36,11 @@ INTRO = {
     "resolution": 'Keys of a `simulation.resolution` table (instead of `"auto"`); give exactly one.',
     "cargo": "Released cargo, tracked as a second species (results get a `species` dimension, `vesicle` and "
              "`cargo`). The free cargo is a solute with its own properties; vesicles release it at "
-             "`release_rate` in tissue and on degradation. Amounts of the cargo species are counted in vesicle "
-             "equivalents (the cargo one vesicle carries), `cargo_amount` in the loading's unit.",
+             "`release_rate` in the viable layers, `release_rate_stratum_corneum` in the stratum corneum and on "
+             "degradation; `encapsulation_efficiency` < 1 puts the rest of the loaded cargo free in the film. "
+             "Amounts of the cargo species are counted in loaded vesicle equivalents (the cargo loaded per "
+             "vesicle), `cargo_amount` in the loading's unit. A `preset` (`exodiff presets cargo`) fills the "
+             "keys not given.",
     "output": "What is written (the command line's `-o DIR` wins over `directory`).",
     "population": "A virtual population, run by `exodiff population` (and compared by `exodiff compare`); "
                   "ignored by `exodiff run`. Not allowed together with `[sweep]`. See "

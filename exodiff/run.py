@@ -72,7 +72,7 @@ def run(scenario, progress: bool = False):
     sc = _sc(scenario)
     problem = problem_from_scenario(sc.resolved)
     if problem.columns and channel_geometry(sc.resolved) is not None:
-        # a size distribution through channels: one unit cell per class, summed
+        # a size distribution (or a cargo) through channels: one unit cell per class, summed
         return run_classes(sc, problem, progress=progress)
     prz = _unit_cell(sc.resolved, problem)
     if prz is not None:
@@ -83,9 +83,10 @@ def run(scenario, progress: bool = False):
         raw = integrate_rz(prz, progress=progress, desc=sc.name)
         return with_systemic(to_dataset_rz(prz, raw, scenario=sc), sc)
     from exodiff.results.dataset import to_dataset
-    from exodiff.solvers.layered import integrate
+    from exodiff.solvers.layered import integrate_estimated
 
-    raw = integrate(problem, progress=progress, desc=sc.name)
+    # a second grid states how far each amount can be trusted (resolvable_level in the Dataset)
+    raw = integrate_estimated(problem, progress=progress, desc=sc.name)
     return with_systemic(to_dataset(problem, raw, scenario=sc), sc)
 
 
@@ -104,7 +105,9 @@ def run_classes(scenario, problem, progress: bool = False):
     Size classes do not interact, so each class is its own unit cell, with
     its own adaptive steps (a unit-cell step costs far more than a Python
     call, and a common step would be set by the most demanding class), and
-    the results add up (:func:`exodiff.results.classes_rz.combine`).
+    the results add up (:func:`exodiff.results.classes_rz.combine`).  With a
+    tracked cargo each class's unit cell carries its free cargo; a
+    monodisperse preparation with a cargo is one class, returned as it is.
 
     Parameters
     ----------
@@ -122,6 +125,7 @@ def run_classes(scenario, problem, progress: bool = False):
         classes, attribute ``size_classes``; with ``output.per_class`` also
         the ``class_*`` variables of the 1D result (``size_class`` dimension).
     """
+    from exodiff.problem.layered import size_classes
     from exodiff.problem.unit_cell import class_problems
     from exodiff.results.classes_rz import combine
     from exodiff.results.dataset_rz import to_dataset_rz
@@ -132,6 +136,8 @@ def run_classes(scenario, problem, progress: bool = False):
     for k, (prz, col) in enumerate(pairs):
         raw = integrate_rz(prz, progress=progress, desc=f"{scenario.name} [class {k + 1}/{len(pairs)}]")
         parts.append(to_dataset_rz(prz, raw, scenario=scenario))
+    if size_classes(scenario.resolved["formulation"]) is None:
+        return with_systemic(parts[0], scenario)  # one class: a monodisperse preparation with a cargo
     per_class = bool(scenario.resolved.get("output", {}).get("per_class", False))
     return with_systemic(combine(parts, [c for _, c in pairs], problem, per_class), scenario)
 
@@ -143,23 +149,30 @@ def run_metrics(scenario, keep_dataset: bool = False):
     (:func:`exodiff.results.dataset.metric_arrays`): the same numbers as
     ``summary(run(sc))`` without building the Dataset, which cost ~4 ms
     plus ~18 ms of metrics on xarray per point against a ~4 ms solve
-    (docs/performance.md, "Sweeps").  Unit-cell (r-z) scenarios, and
-    ``keep_dataset``, go through :func:`run`.
+    (docs/performance.md, "Sweeps").  Unit-cell (r-z) scenarios go through
+    :func:`run`.  A sweep point's metrics are always numbers: no check run
+    and no resolvable levels (those are for :func:`run`; docs/numerics.md);
+    an accuracy target still solves its two grids and extrapolates.
     """
     from exodiff.geometry.channels import channel_geometry
     from exodiff.problem.layered import problem_from_scenario
     from exodiff.results.dataset import metric_arrays
     from exodiff.results.metrics import summary, summary_of_arrays
-    from exodiff.solvers.layered import integrate
+    from exodiff.solvers.layered import integrate, integrate_estimated
 
     sc = _sc(scenario)
     target = sc.resolved["formulation"].get("target_layer")
-    if keep_dataset or channel_geometry(sc.resolved) is not None:
+    if channel_geometry(sc.resolved) is not None:
         ds = run(sc)
         return summary(ds, target), ds
     problem = problem_from_scenario(sc.resolved)
-    raw = integrate(problem)
-    return summary_of_arrays(_with_pk(metric_arrays(problem, raw), sc.resolved.get("systemic")), target), None
+    raw = integrate_estimated(problem) if problem.richardson else integrate(problem)
+    metrics = summary_of_arrays(_with_pk(metric_arrays(problem, raw), sc.resolved.get("systemic")), target)
+    if not keep_dataset:
+        return metrics, None
+    from exodiff.results.dataset import to_dataset
+
+    return metrics, with_systemic(to_dataset(problem, raw, scenario=sc), sc)
 
 
 def _with_pk(arrays, systemic: dict | None):
@@ -184,7 +197,8 @@ def batch_eligible(scenario) -> bool:
     try:
         res = scenario.resolved
         form = res["formulation"]
-        return channel_geometry(res) is None and form.get("cargo") is None and size_classes(form) is None
+        return channel_geometry(res) is None and form.get("cargo") is None and size_classes(form) is None \
+            and res["simulation"].get("accuracy") is None  # an accuracy target solves two grids
     except Exception:
         return False
 
@@ -205,7 +219,8 @@ def prepare_batched(scenario):
     try:
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            if channel_geometry(scenario.resolved) is not None:
+            if channel_geometry(scenario.resolved) is not None or \
+                    scenario.resolved["simulation"].get("accuracy") is not None:
                 return None
             prepared = prepare(problem_from_scenario(scenario.resolved))
     except Exception:

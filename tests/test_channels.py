@@ -359,16 +359,6 @@ def test_narrow_distribution_through_channels_approaches_monodisperse():
     assert narrow == pytest.approx(mono, rel=2e-3)
 
 
-def test_cargo_through_channels_is_one_line():
-    sc = exodiff.load_scenario(ROOT / "scenarios/microneedle_msc_exosome.toml")
-    with pytest.raises(ScenarioError) as exc:
-        sc.replace({"formulation.cargo": {"name": "miR-21", "loading": "2e-8 ng/particle",
-                                          "release_rate": "0.05 1/h", "molecular_weight": "7000 g/mol",
-                                          "log_kow": -5}})
-    lines = exc.value.lines()
-    assert len(lines) == 1 and "formulation.cargo" in lines[0] and "channels" in lines[0]
-
-
 def test_map_outline_follows_the_channel_cells(runs):
     """The r-z map's outline is the channel's cells: a rectangle for a cylinder, the rim around a laser crater."""
     from exodiff.report.plotting import region_outline

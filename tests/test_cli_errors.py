@@ -43,6 +43,8 @@ BAD = {
     "syntax": (GOOD.replace('preset = "none"', "preset = none"), 1),
     "interval_and_times": (GOOD + 'output_interval = "1 h"\noutput_times = ["1 h"]\n', 1),
     "planned_method": (GOOD + '[delivery]\nmethod = "laser"\npulse_energy = "20 mJ"\n', 1),
+    "accuracy_with_tolerance": (GOOD + "accuracy = 1e-6\ntolerance = 1e-6\n", 1),
+    "accuracy_out_of_range": (GOOD + "accuracy = 0.5\n", 1),
     "many": (GOOD.replace("partition = 0.5", "partiton = 0.5")
              .replace('duration = "5 h"', "duration = 5")
              .replace('"infinite"', '"infinit"')

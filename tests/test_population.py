@@ -147,6 +147,22 @@ def test_profiles_give_bands_over_time(tmp_path):
     np.testing.assert_allclose(fr.values, np.percentile(per, [5, 50, 95], axis=0), rtol=1e-12)
 
 
+def test_plasma_band_over_time_is_the_percentile_of_each_person_run_alone(tmp_path):
+    f = _file(tmp_path, size=6)
+    res = pop.population(f, jobs=1, save_profiles=True, directory=tmp_path / "out")
+    band = res.bands["plasma_concentration"]
+    assert band.dims == ("percentile", "time") and band.attrs["units"] == "mg L-1"
+    # each person alone through exodiff.run: its plasma curve, then the percentiles over the persons
+    curves = np.array([exodiff.run(s)["plasma_concentration"].values for s in pop.plan(f).sweep.scenarios])
+    assert curves.shape == (6, band.sizes["time"]) and np.ptp(curves[:, -1]) > 0  # the persons differ
+    np.testing.assert_allclose(band.values, np.percentile(curves, [5, 50, 95], axis=0), rtol=1e-9, atol=0)
+    # the point files carry the curve (resume reads it back), and the report plots it
+    again = pop.population(f, jobs=1, save_profiles=True, directory=tmp_path / "out", resume=True)
+    np.testing.assert_array_equal(again.bands["plasma_concentration"].values, band.values)
+    res.write(tmp_path / "out")
+    assert (tmp_path / "out" / "population_plasma_time.png").is_file()
+
+
 def test_cli_writes_bands_plots_report_and_dry_run(finished, tmp_path, capsys):
     f, _, _ = finished
     assert cli.main(["population", str(f), "--dry-run"]) == 0

@@ -689,9 +689,23 @@ def test_depleted_film_nonnegative_to_round_off():
 @pytest.mark.xfail(strict=True, reason="residual of the tridiagonal solve, eps * alpha g |increment|, leaks while "
                    "a stiff layer fills (1.8e-11 here); one step of iterative refinement removes it")
 def test_mass_balance_at_round_off_when_a_stiff_layer_fills():
-    layers = [Layer("l0", 18.07e-6, 1.912e-13, 0.2516, clearance_rate=1.889e-5),
-              Layer("l1", 11.43e-6, 8.495e-11, 7.809)]
-    p, raw = run(layers, output_times=np.linspace(0.0, 60.0 * H, 13)[1:], vehicle="infinite", bottom="no_flux")
+    # the grid of the case as filed (54 and 49 graded cells): the kernel's residual shows
+    p, raw = run(STIFF_FILLING, output_times=np.linspace(0.0, 60.0 * H, 13)[1:], vehicle="infinite",
+                 bottom="no_flux", resolution=[54, 49], stretch=0.75)
+    assert np.max(np.abs(mass_balance_error(p, raw))) < 1e-12
+
+
+STIFF_FILLING = [Layer("l0", 18.07e-6, 1.912e-13, 0.2516, clearance_rate=1.889e-5),
+                 Layer("l1", 11.43e-6, 8.495e-11, 7.809)]
+
+
+def test_default_grid_keeps_a_well_mixed_layer_coarse_and_the_balance_at_round_off():
+    """The same case on the default grid: l1 mixes in 1.5 s against 5 h outputs, so "auto" gives it 8 cells
+    (geometry.grid.WELL_MIXED_FRACTION), its stiffness drops ~40x and the balance holds to 1e-12 (measured
+    1.7e-13).  The kernel's residual (the strict xfail above) is still there on the fine grid."""
+    p, raw = run(STIFF_FILLING, output_times=np.linspace(0.0, 60.0 * H, 13)[1:], vehicle="infinite",
+                 bottom="no_flux")
+    assert p.grid.cells_per_layer()[1] == 8
     assert np.max(np.abs(mass_balance_error(p, raw))) < 1e-12
 
 
@@ -806,7 +820,9 @@ def test_a_very_conductive_layer_runs_within_its_stated_round_off_bound():
     from exodiff.solvers.ledger import MASS_BALANCE_LIMIT, balance_limit, stiffness
 
     layers = [Layer("top", 15e-6, 1e-5, 10.0), Layer("bottom", 100e-6, 1e-11, 1.0)]
-    p, raw = run(layers, output_times=np.linspace(0.0, 24.0 * H, 49)[1:], vehicle="finite", bottom="sink")
+    # the grid of the case as filed (today's default is uniform, and 8 cells in the well-mixed top layer)
+    p, raw = run(layers, output_times=np.linspace(0.0, 24.0 * H, 49)[1:], vehicle="finite", bottom="sink",
+                 resolution=[52, 72], stretch=0.75)
     err = float(np.max(np.abs(mass_balance_error(p, raw))))
     assert MASS_BALANCE_LIMIT < balance_limit(p) and err <= balance_limit(p)
     assert stiffness(p) > 1e12

@@ -17,7 +17,7 @@ from typing import Any
 
 KINDS = {"skin": "skin_sites.toml", "formulation": "formulations.toml", "device": "devices.toml",
          "receptor": "receptors.toml",
-         "follicle": "follicles.toml"}
+         "follicle": "follicles.toml", "cargo": "cargo.toml"}
 
 
 @cache
@@ -26,7 +26,7 @@ def load(kind: str) -> dict[str, Any]:
 
     Parameters
     ----------
-    kind : {"skin", "formulation", "device", "follicle"}
+    kind : {"skin", "formulation", "device", "receptor", "follicle", "cargo"}
     """
     name = KINDS[kind]
     with resources.files(__name__).joinpath(name).open("rb") as fh:
@@ -135,3 +135,11 @@ def population() -> dict[str, Any]:
     """The raw ``population.toml``: ``sites.<body site>`` and ``groups.<name>`` tables (docs/population.md)."""
     with resources.files(__name__).joinpath(POPULATION_FILE).open("rb") as fh:
         return tomllib.load(fh)
+
+
+def typical_cargo(formulation: str) -> str | None:
+    """The cargo preset typical of a formulation preset: the first in cargo.toml whose ``typical_of`` names it."""
+    for name, table in load("cargo").items():
+        if formulation in table.get("typical_of", []):
+            return name
+    return None

@@ -202,11 +202,6 @@ def check(resolved: Mapping[str, Any]) -> list[ParameterProblem]:
             [ParameterProblem("delivery.follicle_depth", f"{geom.depth * 1e6:.4g} um",
                               f"a follicle shallower than the skin ({total * 1e6:.4g} um)")]
             if not geom.depth < total else [])
-    if resolved.get("formulation", {}).get("cargo") is not None:
-        problems.append(ParameterProblem(
-            "formulation.cargo", "a released cargo",
-            f"no cargo with {geom.kind} channels: the unit-cell solver tracks the vesicles only in this version "
-            "(size distributions are supported)"))
     return problems
 
 

@@ -94,6 +94,16 @@ of a block interleaved), blocks in parallel.  Factors are computed once per
 step coefficient and kept (``factor_*``/``solve_*``): without closure one
 factorisation per step serves both stages and the error filter.
 
+A tracked cargo is a second field stepped with the vesicles in the same
+call (the ``*_c`` arguments): the vesicles lose ``k_rel C u`` to
+``released`` and the free cargo gains ``(k_rel + f k_deg) C u``.  The
+system is block lower triangular, so each stage is solved for the vesicles,
+then for the cargo with that source taken at the vesicles' stage argument
+``q + D*`` (where their compartments are booked: the cargo ledger closes to
+round-off too); one step, one error norm over both fields
+(docs/numerics_rz.md, "A tracked cargo").  Without a cargo the cargo arrays
+are empty and every cargo pass is skipped.
+
 Every kernel with a parallel loop exists twice, compiled from the same
 source: ``*_serial`` (``prange`` runs as ``range``; for small grids and for
 sweep workers, which are single-threaded processes) and ``*_parallel``
@@ -202,8 +212,8 @@ def closure_factor(t, tau):
 
 @jit
 def update_coefficients(phi, i_end, j_end, chan_cols, d_open, k_open,
-                        d_t, k_t, kdeg, kup, kcl, vol, dz, dr, rf, az, sink,
-                        dk, cap, cdeg, cup, ccl, loss, gz, gr):
+                        d_t, k_t, kdeg, kup, kcl, krel, vol, dz, dr, rf, az, sink,
+                        dk, cap, cdeg, cup, ccl, crel, loss, gz, gr):
     """Cell and face coefficients in the box ``i < i_end, j < j_end`` at open fraction ``phi``.
 
     Channel cells (``j < chan_cols[i]``) take ``D = D_t + (D_open - D_t) phi``,
@@ -224,20 +234,25 @@ def update_coefficients(phi, i_end, j_end, chan_cols, d_open, k_open,
         Diffusivity (m^2/s) and partition coefficient of the open channel.
     d_t, k_t, kdeg, kup, kcl : float64[nz, nr]
         Closed (tissue) values: D (m^2/s), K, loss rates (1/s).
+    krel : float64[nz, nr] or float64[0, 0]
+        Release rate of a tracked cargo (1/s, vesicles that carry one), a
+        fourth loss process; empty: none (``crel`` is then not written).
     vol : float64[nz, nr]
         Cell volumes, m^3.
     dz, dr, rf, az : float64[nz], float64[nr], float64[nr+1], float64[nr]
         Row heights, column widths, radial faces, annulus areas (SI).
     sink : bool
         Bottom sink (``u = 0`` on the bottom face) rather than no flux.
-    dk, cap, cdeg, cup, ccl, loss : float64[nz, nr]
-        Outputs: ``D K``, ``K V``, ``k C`` per process and their sum.
+    dk, cap, cdeg, cup, ccl, crel, loss : float64[nz, nr]
+        Outputs: ``D K``, ``K V``, ``k C`` per process and their sum
+        (``crel``: release, only with ``krel``).
     gz : float64[nz+1, nr]
         Output: vertical conductances (m^3/s); ``gz[i]`` couples rows ``i-1``, ``i``.
     gr : float64[nz, nr+1]
         Output: radial conductances; ``gr[:, j]`` couples columns ``j-1``, ``j``.
     """
     nz, nr = d_t.shape
+    rel = krel.shape[0] > 0
     for i in range(i_end):
         nch = chan_cols[i]
         for j in range(j_end):
@@ -258,7 +273,12 @@ def update_coefficients(phi, i_end, j_end, chan_cols, d_open, k_open,
             cdeg[i, j] = a1
             cup[i, j] = a2
             ccl[i, j] = a3
-            loss[i, j] = a1 + a2 + a3
+            if rel:
+                a4 = s * krel[i, j] * c
+                crel[i, j] = a4
+                loss[i, j] = a1 + a2 + a3 + a4
+            else:
+                loss[i, j] = a1 + a2 + a3
     # vertical faces: g = A 2 DKa DKb / (dz_a DKb + dz_b DKa)
     for i in range(i_end + 1):
         for j in range(j_end):
@@ -373,8 +393,9 @@ def finish_rates(q, ds, wv, veh, gz, row_layer, n_layers, rowbuf, out):
     for j in range(nr):
         sb += gz[nz, j] * (q[nz - 1, j] + ds[nz - 1, j])
         sv += gz[0, j] * (wv - (q[0, j] + ds[0, j]))
-    out[3 * nl] = sb
-    out[3 * nl + 2] = veh * sv
+    nc = out.shape[0]
+    out[nc - 3] = sb
+    out[nc - 1] = veh * sv
 
 
 def _compartment_rates(u, uv, veh, gz, cdeg, cup, ccl, row_layer, n_layers, rowbuf, out):
@@ -383,7 +404,9 @@ def _compartment_rates(u, uv, veh, gz, cdeg, cup, ccl, row_layer, n_layers, rowb
     Slots as :func:`exodiff.kernels.column1d.compartment_slots`: degraded,
     taken_up, cleared per layer (a cell books to the layer of its row, channel
     cells included), the bottom sink, removed (event only, rate 0), and the
-    supply from the vehicle into the skin.
+    supply from the vehicle into the skin.  With a tracked cargo ``out`` has
+    ``4 n_layers + 3`` slots: ``released[3L:4L]`` (booked by the caller,
+    :func:`_release_rates`) before the last three, as in 1D.
     """
     nz, nr = u.shape
     for i in prange(nz):
@@ -406,8 +429,9 @@ def _compartment_rates(u, uv, veh, gz, cdeg, cup, ccl, row_layer, n_layers, rowb
     for j in range(nr):
         sb += gz[nz, j] * u[nz - 1, j]
         sv += gz[0, j] * (uv - u[0, j])
-    out[3 * nl] = sb
-    out[3 * nl + 2] = veh * sv
+    nc = out.shape[0]
+    out[nc - 3] = sb
+    out[nc - 1] = veh * sv
 
 
 def _factor_z(a, cap, gz, loss, veh, binv, ginv, gam, nchunks, part, j_lim):
@@ -652,6 +676,35 @@ def _error_norm(e, cap, u1, atol, wabs, rtol, rowbuf):
     return err, -1
 
 
+def _release_rates(q, ds, crel, cdeg, f_deg, enc, src, rowbuf):
+    """The cargo the vesicles set free at ``q + ds``: ``src`` per cell, and per row what ``released`` books.
+
+    ``src = enc (k_rel + f_deg k_deg) C (q + ds)`` (amount per s per cell:
+    release, and the cargo of degraded vesicles, each vesicle carrying
+    ``enc`` loaded vesicle equivalents); ``rowbuf[i, 0]`` the row's sum of
+    ``k_rel C (q + ds)`` (vesicles).  Taken at the argument the vesicle stage books its
+    compartments at (``q + D*``, the z-part's), so the cargo gains exactly
+    what the vesicle ledger's ``released`` and ``degraded`` slots record.
+    """
+    nz, nr = q.shape
+    for i in prange(nz):
+        s1 = 0.0
+        for j in range(nr):
+            w = q[i, j] + ds[i, j]
+            r = crel[i, j] * w
+            src[i, j] = (r + f_deg * cdeg[i, j] * w) * enc
+            s1 += r
+        rowbuf[i, 0] = s1
+
+
+def _add_source(out, c, src):
+    """``out += c src``: the released cargo in a cargo stage's right-hand side or derivative."""
+    nz, nr = out.shape
+    for i in prange(nz):
+        for j in range(nr):
+            out[i, j] += c * src[i, j]
+
+
 # every kernel with a parallel loop, compiled twice under its own name (own cache entry)
 bdf_derivative_serial = _variant(_bdf_derivative, "bdf_derivative_serial", False)
 bdf_derivative_parallel = _variant(_bdf_derivative, "bdf_derivative_parallel", True)
@@ -679,6 +732,10 @@ error_vector_serial = _variant(_error_vector, "error_vector_serial", False)
 error_vector_parallel = _variant(_error_vector, "error_vector_parallel", True)
 error_norm_serial = _variant(_error_norm, "error_norm_serial", False)
 error_norm_parallel = _variant(_error_norm, "error_norm_parallel", True)
+release_rates_serial = _variant(_release_rates, "release_rates_serial", False)
+release_rates_parallel = _variant(_release_rates, "release_rates_parallel", True)
+add_source_serial = _variant(_add_source, "add_source_serial", False)
+add_source_parallel = _variant(_add_source, "add_source_parallel", True)
 
 
 # -- the time loop -------------------------------------------------------------------------
@@ -691,6 +748,8 @@ def _integrate_rz(
     u_flat, v_flat, comp, fstate, istate,
     rtol, m_ref, h_start, max_steps, h_fixed, filter_mode, predict1, nchunks,
     u_out, comp_out, stats,
+    krel, f_deg, enc, d_open_c, k_open_c, d_t_c, k_t_c, kdeg_c, kup_c, kcl_c,
+    u_flat_c, v_flat_c, comp_c, u_out_c, comp_out_c,
 ):
     """Integrate the unit cell over a list of stops (output times and events).
 
@@ -738,7 +797,9 @@ def _integrate_rz(
         last); otherwise each call starts from ``A u``.  Carried state,
         modified in place.
     comp : float64[3 n_layers + 3]
-        Compartments per unit cell (dose unit), modified in place.
+        Compartments per unit cell (dose unit), modified in place
+        (``4 n_layers + 3`` with a cargo: ``released`` per layer before the
+        last three slots, whose positions follow from the length).
     fstate, istate : float64[4] or float64[7], int64[3]
         As the 1D kernel, plus ``fstate[F_H_PREV]``, the last accepted step,
         and, if present, ``fstate[F_H_REJ:F_AGE_REJ + 1]`` (zeros at the
@@ -760,6 +821,27 @@ def _integrate_rz(
         Recorded states.
     stats : int64[3]
         Steps, rejected steps, stage solves (accumulated).
+    krel : float64[nz, nr] or float64[0, 0]
+        A tracked cargo (empty: none): the vesicles' release rate (1/s), a
+        fourth loss process booked to ``released`` (``comp`` then has ``4
+        n_layers + 3`` slots, as in 1D).
+    f_deg : float
+        Fraction of a degraded vesicle's cargo set free.
+    enc : float
+        Cargo one vesicle carries, in loaded vesicle equivalents (the
+        encapsulation efficiency; the rest starts free in the film, the
+        cargo's ``u_flat_c[0]``).
+    d_open_c, k_open_c, d_t_c, k_t_c, kdeg_c, kup_c, kcl_c :
+        The free cargo's open-channel and tissue coefficients, as the
+        vesicles' (any shape when there is no cargo).
+    u_flat_c, v_flat_c, comp_c, u_out_c, comp_out_c :
+        The free cargo's state, carried derivative, compartments (``4
+        n_layers + 3``) and records, as the vesicles'; ``u_flat_c`` empty:
+        no cargo.  The cargo field takes the vesicles' steps: each stage is
+        solved for the vesicles first, then for the cargo with the source
+        :func:`_release_rates` of the vesicles' stage (the system is block
+        lower triangular, as the 1D :func:`~exodiff.kernels.column1d.integrate_columns`);
+        one error norm, the max over both fields.
 
     Returns
     -------
@@ -767,10 +849,13 @@ def _integrate_rz(
         Status: 0 ok, 1 non-finite value, 2 step size underflow, 3 too many steps.
     """
     nz, nr = d_t.shape
+    cargo = u_flat_c.shape[0] > 0
+    nzc = nz if cargo else 0
+    nrc = nr if cargo else 0
     finite = not infinite
     nl = n_layers
     nc = comp.shape[0]
-    removed = 3 * nl + 1
+    removed = nc - 2
     extrap = (1.0 - GAMMA) / GAMMA
     # coefficients (current time level)
     dk = np.empty((nz, nr))
@@ -804,6 +889,46 @@ def _integrate_rz(
     delta = np.empty((nz, nr))
     vv = np.empty((nz, nr))
     rowbuf = np.empty((nz, 3))
+    crel = np.empty((nzc, nrc))
+    # the free cargo: coefficients, factors, states and work (empty without one)
+    none = np.empty((0, 0))
+    ncc = comp_c.shape[0]
+    dk_c = np.empty((nzc, nrc))
+    cap_c = np.empty((nzc, nrc))
+    cdeg_c = np.empty((nzc, nrc))
+    cup_c = np.empty((nzc, nrc))
+    ccl_c = np.empty((nzc, nrc))
+    loss_c = np.empty((nzc, nrc))
+    gz_c = np.zeros((nzc + 1, nrc))
+    gr_c = np.zeros((nzc, nrc + 1))
+    zbinv_c = np.empty((nzc, nrc))
+    zginv_c = np.empty((nzc, nrc))
+    zgam_c = np.empty((nzc, nrc))
+    rbinv_c = np.empty((nzc, nrc))
+    rlo_c = np.empty((nzc, nrc))
+    rcp_c = np.empty((nzc, nrc))
+    part_c = np.zeros((nchunks, 2))
+    u_c = np.empty((nzc, nrc))
+    ug_c = np.empty((nzc, nrc))
+    u1_c = np.empty((nzc, nrc))
+    q_c = np.empty((nzc, nrc))
+    mn_c = np.empty((nzc, nrc))
+    mg_c = np.empty((nzc, nrc))
+    m1_c = np.empty((nzc, nrc))
+    fn_c = np.empty((nzc, nrc))
+    f1_c = np.empty((nzc, nrc))
+    rhs_c = np.empty((nzc, nrc))
+    dstar_c = np.empty((nzc, nrc))
+    delta_c = np.empty((nzc, nrc))
+    vv_c = np.empty((nzc, nrc))
+    src = np.empty((nzc, nrc))
+    zero = np.zeros((nzc, nrc))
+    relbuf = np.empty((nz, 3))
+    rn_c = np.empty(ncc)
+    r1_c = np.empty(ncc)
+    rw_c = np.empty(ncc)
+    compg_c = np.empty(ncc)
+    comp1_c = np.empty(ncc)
     rn = np.empty(nc)
     r1 = np.empty(nc)
     rw = np.empty(nc)
@@ -825,6 +950,15 @@ def _integrate_rz(
         for j in range(nr):
             u[i, j] = u_flat[1 + i * nr + j]
             vv[i, j] = v_flat[1 + i * nr + j]
+    uv_c = 0.0
+    v_veh_c = 0.0
+    if cargo:
+        uv_c = u_flat_c[0]
+        v_veh_c = v_flat_c[0]
+        for i in range(nz):
+            for j in range(nr):
+                u_c[i, j] = u_flat_c[1 + i * nr + j]
+                vv_c[i, j] = v_flat_c[1 + i * nr + j]
     t = fstate[F_TIME]
     h_next = fstate[F_STEP]
     t_end = stops[stops.shape[0] - 1]
@@ -846,7 +980,11 @@ def _integrate_rz(
 
     # state at t: coefficients, amounts, F_n, r_n
     update_coefficients(closure_factor(t + t_open, tau), nz, nr, chan_cols, d_open, k_open, d_t, k_t, kdeg, kup, kcl,
-                        vol, dz, dr, rf, az, sink, dk, cap, cdeg, cup, ccl, loss, gz, gr)
+                        krel, vol, dz, dr, rf, az, sink, dk, cap, cdeg, cup, ccl, crel, loss, gz, gr)
+    if cargo:
+        update_coefficients(closure_factor(t + t_open, tau), nz, nr, chan_cols, d_open_c, k_open_c, d_t_c, k_t_c,
+                            kdeg_c, kup_c, kcl_c, none, vol, dz, dr, rf, az, sink, dk_c, cap_c, cdeg_c, cup_c, ccl_c,
+                            none, loss_c, gz_c, gr_c)
     veh = 0.0 if istate[I_WASHED] else 1.0
     capv_n = cell_area * vehicle_capacity(t, h0, evap_frac, evap_tau) if finite else 0.0
     for i in range(nz):
@@ -855,6 +993,19 @@ def _integrate_rz(
     mv_n = capv_n * uv
     fv_n = apply_operator(u, uv, veh, gz, gr, loss, fn)
     compartment_rates(u, uv, veh, gz, cdeg, cup, ccl, row_layer, nl, rowbuf, rn)
+    mv_n_c = 0.0
+    fv_n_c = 0.0
+    if cargo:
+        release_rates(u, zero, crel, cdeg, f_deg, enc, src, relbuf)
+        for i in range(nz):
+            rn[3 * nl + row_layer[i]] += relbuf[i, 0]
+        for i in range(nz):
+            for j in range(nr):
+                mn_c[i, j] = cap_c[i, j] * u_c[i, j]
+        mv_n_c = capv_n * uv_c
+        fv_n_c = apply_operator(u_c, uv_c, veh, gz_c, gr_c, loss_c, fn_c)
+        add_source(fn_c, 1.0, src)
+        compartment_rates(u_c, uv_c, veh, gz_c, cdeg_c, cup_c, ccl_c, row_layer, nl, rowbuf, rn_c)
     # F_n and r_n are the last accepted step's effective F_1 (first same as
     # last); carried between calls in the tail of v_flat if the driver gives one
     ns = 1 + nz * nr
@@ -866,6 +1017,13 @@ def _integrate_rz(
                 fn[i, j] = v_flat[ns + 1 + i * nr + j]
         for c in range(nc):
             rn[c] = v_flat[2 * ns + c]
+        if cargo:
+            fv_n_c = v_flat_c[ns]
+            for i in range(nz):
+                for j in range(nr):
+                    fn_c[i, j] = v_flat_c[ns + 1 + i * nr + j]
+            for c in range(ncc):
+                rn_c[c] = v_flat_c[2 * ns + c]
 
     for k in range(stops.shape[0]):
         t_stop = stops[k]
@@ -884,12 +1042,19 @@ def _integrate_rz(
             # ---- stage 1: trapezoidal rule to t + gamma h, delta form from u_n
             if closing:
                 update_coefficients(closure_factor(tg + t_open, tau), i_box, j_box, chan_cols, d_open, k_open, d_t, k_t,
-                                    kdeg, kup, kcl, vol, dz, dr, rf, az, sink, dk, cap, cdeg, cup, ccl, loss,
-                                    gz, gr)
+                                    kdeg, kup, kcl, krel, vol, dz, dr, rf, az, sink, dk, cap, cdeg, cup, ccl, crel,
+                                    loss, gz, gr)
+                if cargo:
+                    update_coefficients(closure_factor(tg + t_open, tau), i_box, j_box, chan_cols, d_open_c, k_open_c,
+                                        d_t_c, k_t_c, kdeg_c, kup_c, kcl_c, none, vol, dz, dr, rf, az, sink, dk_c,
+                                        cap_c, cdeg_c, cup_c, ccl_c, none, loss_c, gz_c, gr_c)
                 a_fact = -1.0
             if a != a_fact:
                 factor_z(a, cap, gz, loss, veh, zbinv, zginv, zgam, nchunks, part, nr)
                 factor_r(a, cap, gr, rbinv, rlo, rcp, nz)
+                if cargo:
+                    factor_z(a, cap_c, gz_c, loss_c, veh, zbinv_c, zginv_c, zgam_c, nchunks, part_c, nr)
+                    factor_r(a, cap_c, gr_c, rbinv_c, rlo_c, rcp_c, nz)
                 a_fact = a
             # extrapolate the last derivative no further than the last step reached
             c1 = GAMMA * min(h, h_prev) if predict1 else 0.0
@@ -903,24 +1068,56 @@ def _integrate_rz(
             # u_g = q + delta; compartments booked at r_g(q + D*)
             add_and_amounts_rates(q, dstar, delta, cap, cdeg, cup, ccl, ug, mg, rowbuf)
             finish_rates(q, dstar, qv + xv, veh, gz, row_layer, nl, rowbuf, rw)
+            if cargo:
+                # the cargo set free at this stage, at the vesicles' booking argument q + D*
+                release_rates(q, dstar, crel, cdeg, f_deg, enc, src, relbuf)
+                for i in range(nz):
+                    rw[3 * nl + row_layer[i]] += relbuf[i, 0]
             for c in range(nc):
                 compg[c] = comp[c] + a * (rn[c] + rw[c])
             uvg = qv + xv
             mv_g = capv_g * uvg
+            uvg_c = 0.0
+            mv_g_c = 0.0
+            if cargo:
+                # the cargo's stage 1, its source from the vesicles' stage 1 (block lower triangular)
+                predict_stage1(u_c, vv_c, c1, q_c)
+                qv_c = uv_c + c1 * v_veh_c if finite else uv_c
+                gv_c = stage_rhs(q_c, qv_c, veh, gz_c, gr_c, loss_c, cap_c, mn_c, 1.0, fn_c, a, a, rhs_c)
+                add_source(rhs_c, a, src)
+                rhs_v_c = mv_n_c + a * fv_n_c - capv_g * qv_c + a * gv_c
+                xv_c = solve_z(a, gz_c, veh, finite, capv_g, rhs_c, rhs_v_c, zbinv_c, zginv_c, zgam_c, nchunks,
+                               part_c, dstar_c)
+                solve_r(dstar_c, rbinv_c, rlo_c, rcp_c, delta_c)
+                add_and_amounts_rates(q_c, dstar_c, delta_c, cap_c, cdeg_c, cup_c, ccl_c, ug_c, mg_c, rowbuf)
+                finish_rates(q_c, dstar_c, qv_c + xv_c, veh, gz_c, row_layer, nl, rowbuf, rw_c)
+                for c in range(ncc):
+                    compg_c[c] = comp_c[c] + a * (rn_c[c] + rw_c[c])
+                uvg_c = qv_c + xv_c
+                mv_g_c = capv_g * uvg_c
             # ---- stage 2: BDF2 to t + h, delta form from the extrapolated q -
             if closing:
                 update_coefficients(closure_factor(t1 + t_open, tau), i_box, j_box, chan_cols, d_open, k_open, d_t, k_t,
-                                    kdeg, kup, kcl, vol, dz, dr, rf, az, sink, dk, cap, cdeg, cup, ccl, loss,
-                                    gz, gr)
+                                    kdeg, kup, kcl, krel, vol, dz, dr, rf, az, sink, dk, cap, cdeg, cup, ccl, crel,
+                                    loss, gz, gr)
                 # stage 1 factored everything with the same coefficient; only the
                 # channel's columns (z) and rows (r) changed since (the same factors
                 # bit for bit; about 1 ms of a 9 ms step on 200 x 400 cells)
                 factor_z(d, cap, gz, loss, veh, zbinv, zginv, zgam, nchunks, part, j_box)
                 factor_r(d, cap, gr, rbinv, rlo, rcp, i_box)
+                if cargo:
+                    update_coefficients(closure_factor(t1 + t_open, tau), i_box, j_box, chan_cols, d_open_c, k_open_c,
+                                        d_t_c, k_t_c, kdeg_c, kup_c, kcl_c, none, vol, dz, dr, rf, az, sink, dk_c,
+                                        cap_c, cdeg_c, cup_c, ccl_c, none, loss_c, gz_c, gr_c)
+                    factor_z(d, cap_c, gz_c, loss_c, veh, zbinv_c, zginv_c, zgam_c, nchunks, part_c, j_box)
+                    factor_r(d, cap_c, gr_c, rbinv_c, rlo_c, rcp_c, i_box)
                 a_fact = -1.0
             elif d != a_fact:
                 factor_z(d, cap, gz, loss, veh, zbinv, zginv, zgam, nchunks, part, nr)
                 factor_r(d, cap, gr, rbinv, rlo, rcp, nz)
+                if cargo:
+                    factor_z(d, cap_c, gz_c, loss_c, veh, zbinv_c, zginv_c, zgam_c, nchunks, part_c, nr)
+                    factor_r(d, cap_c, gr_c, rbinv_c, rlo_c, rcp_c, nz)
                 a_fact = d
             predict_stage2(u, ug, extrap, q)
             qv = uvg + extrap * (uvg - uv) if finite else uv
@@ -931,12 +1128,34 @@ def _integrate_rz(
             solve_r(dstar, rbinv, rlo, rcp, delta)
             add_and_amounts_rates(q, dstar, delta, cap, cdeg, cup, ccl, u1, m1, rowbuf)
             finish_rates(q, dstar, qv + xv, veh, gz, row_layer, nl, rowbuf, rw)
+            if cargo:
+                release_rates(q, dstar, crel, cdeg, f_deg, enc, src, relbuf)
+                for i in range(nz):
+                    rw[3 * nl + row_layer[i]] += relbuf[i, 0]
             for c in range(nc):
                 comp1[c] = BDF_A * compg[c] - BDF_B * comp[c] + d * rw[c]
             uv1 = qv + xv
             mv_1 = capv_1 * uv1
             fv_1 = 0.0
             stats[S_SOLVES] += 2
+            uv1_c = 0.0
+            mv_1_c = 0.0
+            if cargo:
+                predict_stage2(u_c, ug_c, extrap, q_c)
+                qv_c = uvg_c + extrap * (uvg_c - uv_c) if finite else uv_c
+                gv_c = stage_rhs(q_c, qv_c, veh, gz_c, gr_c, loss_c, cap_c, mg_c, BDF_A, mn_c, -BDF_B, d, rhs_c)
+                add_source(rhs_c, d, src)
+                rhs_v_c = BDF_A * mv_g_c - BDF_B * mv_n_c - capv_1 * qv_c + d * gv_c
+                xv_c = solve_z(d, gz_c, veh, finite, capv_1, rhs_c, rhs_v_c, zbinv_c, zginv_c, zgam_c, nchunks,
+                               part_c, dstar_c)
+                solve_r(dstar_c, rbinv_c, rlo_c, rcp_c, delta_c)
+                add_and_amounts_rates(q_c, dstar_c, delta_c, cap_c, cdeg_c, cup_c, ccl_c, u1_c, m1_c, rowbuf)
+                finish_rates(q_c, dstar_c, qv_c + xv_c, veh, gz_c, row_layer, nl, rowbuf, rw_c)
+                for c in range(ncc):
+                    comp1_c[c] = BDF_A * compg_c[c] - BDF_B * comp_c[c] + d * rw_c[c]
+                uv1_c = qv_c + xv_c
+                mv_1_c = capv_1 * uv1_c
+                stats[S_SOLVES] += 2
             # ---- local error from the effective stage derivatives, filtered
             error_vector(h, a, d, fn, mn, mg, m1, cap, rhs, f1)
             ev = 0.0
@@ -976,6 +1195,47 @@ def _integrate_rz(
                 qe = abs(e) / (atol + rtol * abs(comp1[c]))
                 if qe > err:
                     err = qe
+            fv_1_c = 0.0
+            if cargo:
+                # the cargo's error, the same estimate and filter with its own factors; one norm for both
+                error_vector(h, a, d, fn_c, mn_c, mg_c, m1_c, cap_c, rhs_c, f1_c)
+                ev_c = 0.0
+                if finite:
+                    fgv_c = (mv_g_c - mv_n_c) / a - fv_n_c
+                    f1v_c = (mv_1_c - BDF_A * mv_g_c + BDF_B * mv_n_c) / d
+                    ev_c = h * (ERR_1 * fv_n_c + ERR_2 * fgv_c + ERR_3 * f1v_c)
+                    fv_1_c = f1v_c
+                if filter_mode >= 1:
+                    ev_c = solve_z(d, gz_c, veh, finite, capv_1, rhs_c, ev_c, zbinv_c, zginv_c, zgam_c, nchunks,
+                                   part_c, dstar_c)
+                    if filter_mode >= 2:
+                        solve_r(dstar_c, rbinv_c, rlo_c, rcp_c, delta_c)
+                        err_c, bad_c = error_norm(delta_c, cap_c, u1_c, atol, wabs, rtol, rowbuf)
+                    else:
+                        err_c, bad_c = error_norm(dstar_c, cap_c, u1_c, atol, wabs, rtol, rowbuf)
+                    ev_c = ev_c * capv_1
+                else:
+                    for i in range(nz):
+                        for j in range(nr):
+                            rhs_c[i, j] = rhs_c[i, j] / cap_c[i, j] if cap_c[i, j] > 0.0 else 0.0
+                    err_c, bad_c = error_norm(rhs_c, cap_c, u1_c, atol, wabs, rtol, rowbuf)
+                if bad_c >= 0 or not math.isfinite(uv1_c):
+                    istate[I_FAIL_NODE] = 1 + bad_c if bad_c >= 0 else 0
+                    return stop_run(NONFINITE, t, fstate, istate)
+                if err_c > err:
+                    err = err_c
+                if finite:
+                    qe = abs(ev_c) / (atol + rtol * abs(mv_1_c))
+                    if qe > err:
+                        err = qe
+                for c in range(ncc):
+                    fgc = (compg_c[c] - comp_c[c]) / a - rn_c[c]
+                    f1c = (comp1_c[c] - BDF_A * compg_c[c] + BDF_B * comp_c[c]) / d
+                    r1_c[c] = f1c
+                    e = h * (ERR_1 * rn_c[c] + ERR_2 * fgc + ERR_3 * f1c)
+                    qe = abs(e) / (atol + rtol * abs(comp1_c[c]))
+                    if qe > err:
+                        err = qe
             if not math.isfinite(err):
                 istate[I_FAIL_NODE] = -1
                 return stop_run(NONFINITE, t, fstate, istate)
@@ -997,6 +1257,19 @@ def _integrate_rz(
                 for c in range(nc):
                     comp[c] = comp1[c]
                     rn[c] = r1[c]
+                if cargo:
+                    if predict1:
+                        bdf_derivative(u1_c, ug_c, u_c, d, vv_c)
+                        v_veh_c = (uv1_c - BDF_A * uvg_c + BDF_B * uv_c) / d if finite else 0.0
+                    u_c, u1_c = u1_c, u_c
+                    mn_c, m1_c = m1_c, mn_c
+                    fn_c, f1_c = f1_c, fn_c
+                    uv_c = uv1_c
+                    mv_n_c = mv_1_c
+                    fv_n_c = fv_1_c
+                    for c in range(ncc):
+                        comp_c[c] = comp1_c[c]
+                        rn_c[c] = r1_c[c]
                 h_new = step_after_accept(h, err, h_next)
                 if h_rej > 0.0:
                     # the error grew faster than h^3 up to the last rejected step:
@@ -1043,6 +1316,19 @@ def _integrate_rz(
             h_prev = 0.0
             fv_n = apply_operator(u, uv, veh, gz, gr, loss, fn)
             compartment_rates(u, uv, veh, gz, cdeg, cup, ccl, row_layer, nl, rowbuf, rn)
+            if cargo:
+                if finite:
+                    comp_c[removed] += cell_area * vehicle_capacity(t, h0, evap_frac, evap_tau) * uv_c
+                uv_c = 0.0
+                mv_n_c = 0.0
+                v_veh_c = 0.0
+                vv_c[:, :] = 0.0
+                release_rates(u, zero, crel, cdeg, f_deg, enc, src, relbuf)
+                for i in range(nz):
+                    rn[3 * nl + row_layer[i]] += relbuf[i, 0]
+                fv_n_c = apply_operator(u_c, uv_c, veh, gz_c, gr_c, loss_c, fn_c)
+                add_source(fn_c, 1.0, src)
+                compartment_rates(u_c, uv_c, veh, gz_c, cdeg_c, cup_c, ccl_c, row_layer, nl, rowbuf, rn_c)
         j = out_index[k]
         if j >= 0:
             u_out[j, 0] = uv
@@ -1051,6 +1337,13 @@ def _integrate_rz(
                     u_out[j, 1 + i * nr + jj] = u[i, jj]
             for c in range(nc):
                 comp_out[j, c] = comp[c]
+            if cargo:
+                u_out_c[j, 0] = uv_c
+                for i in range(nz):
+                    for jj in range(nr):
+                        u_out_c[j, 1 + i * nr + jj] = u_c[i, jj]
+                for c in range(ncc):
+                    comp_out_c[j, c] = comp_c[c]
     # hand the state back
     u_flat[0] = uv
     v_flat[0] = v_veh
@@ -1065,6 +1358,20 @@ def _integrate_rz(
                 v_flat[ns + 1 + i * nr + j] = fn[i, j]
         for c in range(nc):
             v_flat[2 * ns + c] = rn[c]
+    if cargo:
+        u_flat_c[0] = uv_c
+        v_flat_c[0] = v_veh_c
+        for i in range(nz):
+            for j in range(nr):
+                u_flat_c[1 + i * nr + j] = u_c[i, j]
+                v_flat_c[1 + i * nr + j] = vv_c[i, j]
+        if carry_f:
+            v_flat_c[ns] = fv_n_c
+            for i in range(nz):
+                for j in range(nr):
+                    v_flat_c[ns + 1 + i * nr + j] = fn_c[i, j]
+            for c in range(ncc):
+                v_flat_c[2 * ns + c] = rn_c[c]
     status = istate[I_STATUS]
     if status == STEP_UNDERFLOW or status == TOO_MANY_STEPS:
         return status
@@ -1091,7 +1398,9 @@ _KERNEL_NAMES = ('apply_operator',
                  'predict_stage2',
                  'add_and_amounts_rates',
                  'error_vector',
-                 'error_norm')
+                 'error_norm',
+                 'release_rates',
+                 'add_source')
 _SERIAL = {n: globals()[n + "_serial"] for n in _KERNEL_NAMES}
 _PARALLEL = {n: globals()[n + "_parallel"] for n in _KERNEL_NAMES}
 

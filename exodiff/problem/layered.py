@@ -38,7 +38,9 @@ class Column:
         for vesicles that release a tracked cargo).
     weight : float
         Share of the vehicle concentration at application (a size class's
-        number fraction; 0 for a cargo, which starts inside the vesicles).
+        number fraction; for a cargo the part of the loaded cargo that is
+        free in the film from the start, ``1 - encapsulation_efficiency``:
+        0 when it all starts inside the vesicles).
     diameter : float or None
         Class diameter, m (vesicle classes).
     source_to : int
@@ -76,16 +78,45 @@ class Problem1D(Application):
         then holds the coefficients of the nominal (median) vesicle.
     release_on_degradation : float
         Fraction of a degraded vesicle's cargo set free (cargo runs).
+    accuracy : float or None
+        An accuracy target (``simulation.accuracy``, fraction of the dose):
+        the result is the Richardson extrapolation of this grid and one with
+        twice the cells (:func:`exodiff.solvers.layered.integrate_estimated`).
+    encapsulation : float
+        Fraction of the loaded cargo inside the vesicles at application
+        (cargo runs): a vesicle carries ``encapsulation`` of one loaded
+        vesicle equivalent, and the cargo column's ``weight`` (``1 -
+        encapsulation``) starts free in the film.
+    cargo_loading : float
+        Cargo per unit of vesicle dose in the cargo's unit (``formulation.cargo.loading``),
+        for absolute cargo amounts.
+    barrier_layers : tuple of str
+        Names of the stratum-corneum layers (:func:`is_stratum_corneum`),
+        where ``release_rate_stratum_corneum`` acts; empty: by name.
     """
 
     grid: LayeredGrid
     columns: tuple = ()
     release_on_degradation: float = 1.0
+    accuracy: float | None = None
+    encapsulation: float = 1.0
+    cargo_loading: float = 1.0
+    barrier_layers: tuple = ()
+
+    @property
+    def richardson(self) -> bool:
+        return self.accuracy is not None
+
+    def with_grid(self, grid: LayeredGrid, **kw) -> "Problem1D":
+        """This problem on another grid of the same layers."""
+        from dataclasses import replace
+
+        return replace(self, grid=grid, **kw)
 
     # -- construction ---------------------------------------------------------
     @classmethod
     def from_layers(cls, layers, *, output_times, resolution="auto", bottom="sink", vehicle="finite",
-                    concentration=1.0, vehicle_thickness=20e-6, tolerance=1e-5, stretch=None, **kw):
+                    concentration=1.0, vehicle_thickness=20e-6, tolerance=1e-5, stretch=None, accuracy=None, **kw):
         """Build a problem from layers given directly (tests, benchmarks, fitting).
 
         Parameters
@@ -95,20 +126,37 @@ class Problem1D(Application):
             Output times, s; 0 is prepended when missing.
         resolution : "auto", dict or sequence of int
             As the scenario's ``simulation.resolution``, or cells per layer.
-        stretch : float, optional
-            Grid stretching (see :mod:`exodiff.geometry.grid`).
+        stretch : float or sequence of float, optional
+            Grid stretching of every layer or of each; default: graded only
+            layers with loss boundary layers
+            (:func:`exodiff.geometry.grid.layer_stretches`).
+        accuracy : float, optional
+            Target error of every amount, fraction of the dose
+            (``simulation.accuracy``): picks the grid
+            (:func:`exodiff.geometry.grid.accuracy_cells`, Richardson pair) and
+            the tolerance (:func:`accuracy_tolerance`); ``resolution`` and
+            ``tolerance`` are then ignored.
         """
-        from exodiff.geometry.grid import DEFAULT_STRETCH
+        from exodiff.geometry.grid import accuracy_cells, layer_stretches
 
         layers = tuple(layers)
         thick = [ly.thickness for ly in layers]
-        s = DEFAULT_STRETCH if stretch is None else stretch
+        decay = [_decay_length(ly) for ly in layers]
+        s = layer_stretches(thick, decay) if stretch is None else stretch
+        times = np.unique(np.concatenate([[0.0], np.asarray(output_times, dtype=float)]))
+        # well-mixed layers need few cells: diffusion time against the shortest output interval
+        mixing = dict(diffusion_times=[ly.thickness ** 2 / ly.diffusivity if ly.diffusivity > 0 else np.inf
+                                       for ly in layers],
+                      time_scale=float(np.diff(times).min()) if times.size > 1 else None)
         if isinstance(resolution, (list, tuple, np.ndarray)):
             cells = [int(c) for c in resolution]
         else:
-            cells = cells_for_resolution(thick, resolution, s, [_decay_length(ly) for ly in layers])
+            cells = cells_for_resolution(thick, resolution, s, decay, **mixing)
+        if accuracy is not None:
+            cells = accuracy_cells(cells_for_resolution(thick, "auto", s, decay, **mixing), float(accuracy))
+            tolerance = accuracy_tolerance(float(accuracy))
+            kw["accuracy"] = float(accuracy)
         grid = layered_grid(thick, cells, s)
-        times = np.unique(np.concatenate([[0.0], np.asarray(output_times, dtype=float)]))
         return cls(layers=layers, grid=grid, bottom=bottom, vehicle=vehicle, concentration=float(concentration),
                    vehicle_thickness=float(vehicle_thickness), output_times=times, tolerance=float(tolerance),
                    **kw)
@@ -232,7 +280,9 @@ class Problem1D(Application):
         dict
             ``cap`` (S, n) m, ``g`` (S, n+1) m/s, ``closs`` (S, P, n) m/s
             (``k C`` per loss process, :data:`PROCESSES` order),
-            ``csrc`` (S, n) m/s (rate of released cargo per unit ``u``),
+            ``csrc`` (S, n) m/s (rate of released cargo per unit ``u``: the
+            vesicle's release and ``f`` x degradation rates times its
+            capacity, times ``encapsulation``, the cargo a vesicle carries),
             ``source_to`` (S,), ``weight`` (S,), ``m_ref`` (S,) and ``node_layer``.
         """
         cols = self.all_columns
@@ -248,12 +298,34 @@ class Problem1D(Application):
         for s, col in enumerate(cols):
             cap[s], g[s], closs[s] = self._node_arrays(col.layers, procs)
             if col.source_to >= 0:
-                csrc[s] = closs[s, 3] + f_deg * closs[s, 0]
+                # (x 1.0, the default, leaves every bit as it was)
+                csrc[s] = (closs[s, 3] + f_deg * closs[s, 0]) * self.encapsulation
         weight = np.array([c.weight for c in cols], dtype=float)
         scale = self.amount_scale()
-        m_ref = np.where(weight > 0, weight * scale, scale)  # a cargo column: the vesicle dose
+        # a cargo column's scale is the loaded cargo (the vesicle dose in vesicle equivalents),
+        # whatever part of it starts free
+        is_cargo = np.array([c.species == "cargo" for c in cols])
+        m_ref = np.where(is_cargo | (weight <= 0), scale, weight * scale)
         return dict(cap=cap, g=g, closs=closs, csrc=csrc, node_layer=self._node_layer(),
                     source_to=np.array([c.source_to for c in cols], dtype=np.int64), weight=weight, m_ref=m_ref)
+
+
+#: time error of TR-BDF2 against tolerance, measured on two three-layer finite
+#: doses with every grid solved exactly in time as reference (worst of the two,
+#: benchmarks/grid_accuracy.py): error ~ TIME_ERROR_AT_1E6 (tol / 1e-6)^TIME_ERROR_SLOPE
+#: of the dose.  Re-measure when the time integrator changes
+#: (tests/test_grid.py::test_accuracy_target_is_met_against_the_true_pde guards it).
+TIME_ERROR_AT_1E6 = 5.1e-6
+TIME_ERROR_SLOPE = 0.66
+#: share of an accuracy target given to time (the rest: space, and a margin for
+#: the extrapolation adding the two runs' time errors, up to 5/3 of one)
+ACCURACY_TIME_SHARE = 0.6
+
+
+def accuracy_tolerance(accuracy: float) -> float:
+    """Time tolerance of an accuracy target (fraction of the dose), from the measured error-tolerance law."""
+    tol = 1e-6 * (ACCURACY_TIME_SHARE * accuracy / TIME_ERROR_AT_1E6) ** (1.0 / TIME_ERROR_SLOPE)
+    return float(min(max(tol, 1e-12), 1e-3))
 
 
 def problem_from_scenario(resolved: dict) -> Problem1D:
@@ -274,10 +346,14 @@ def problem_from_scenario(resolved: dict) -> Problem1D:
                             partition=float(co.partition), degradation_rate=float(co.degradation_rate),
                             uptake_rate=float(co.uptake_rate), clearance_rate=float(co.clearance_rate)))
     columns, f_deg = build_columns(resolved, layers)
+    cargo = form.get("cargo")
     return Problem1D.from_layers(
         layers,
         columns=columns,
         release_on_degradation=f_deg,
+        encapsulation=float(cargo.get("encapsulation_efficiency", 1.0)) if cargo is not None else 1.0,
+        cargo_loading=float(cargo.get("loading", 1.0)) if cargo is not None else 1.0,
+        barrier_layers=tuple(n for n, spec in skin["layers"].items() if is_stratum_corneum(n, spec)),
         output_times=sim["output_times"],
         resolution=sim.get("resolution", "auto"),
         bottom=skin.get("bottom", "sink"),
@@ -285,6 +361,7 @@ def problem_from_scenario(resolved: dict) -> Problem1D:
         concentration=form["concentration"],
         vehicle_thickness=form["vehicle_thickness"],
         tolerance=sim.get("tolerance", 1e-5),
+        accuracy=sim.get("accuracy"),
         evaporation_fraction=form.get("evaporation_fraction", 0.0),
         evaporation_time=form.get("evaporation_time", 1800.0),
         wash_off_time=form.get("wash_off_time"),
@@ -350,7 +427,11 @@ def build_columns(resolved: dict, layers: list) -> tuple[tuple, float]:
     Each size class gets its coefficients from the physics with the class
     radius (``Active.with_radius``); with a cargo every vesicle column
     releases into one cargo column (the last), whose coefficients are the
-    cargo's own (:func:`exodiff.physics.cargo_coefficients`).
+    cargo's own (:func:`exodiff.physics.cargo_coefficients`).  Vesicles
+    release at ``release_rate`` in the viable layers and at
+    ``release_rate_stratum_corneum`` (default ``release_rate``) in the
+    stratum corneum (:func:`is_stratum_corneum`); the cargo column's weight
+    is the free part at application, ``1 - encapsulation_efficiency``.
 
     Returns
     -------
@@ -368,11 +449,15 @@ def build_columns(resolved: dict, layers: list) -> tuple[tuple, float]:
     if classes is None and cargo is None:
         return (), 1.0
     release = float(cargo.get("release_rate", 0.0)) if cargo is not None else 0.0
+    release_sc = release
+    if cargo is not None and cargo.get("release_rate_stratum_corneum") is not None:
+        release_sc = float(cargo["release_rate_stratum_corneum"])
+    in_sc = [is_stratum_corneum(name, spec) for name, spec in skin["layers"].items()]
 
     def with_release(lys):
         if cargo is None:
             return tuple(lys)
-        return tuple(_replace(ly, release_rate=release) for ly in lys)
+        return tuple(_replace(ly, release_rate=release_sc if sc else release) for ly, sc in zip(lys, in_sc))
 
     vesicles = []
     if classes is None:
@@ -397,5 +482,14 @@ def build_columns(resolved: dict, layers: list) -> tuple[tuple, float]:
         cargo_layers.append(Layer(name=name, thickness=ly.thickness, diffusivity=float(co.diffusivity),
                                   partition=float(co.partition), degradation_rate=float(co.degradation_rate),
                                   uptake_rate=float(co.uptake_rate), clearance_rate=float(co.clearance_rate)))
-    columns = (*vesicles, Column("cargo", tuple(cargo_layers), 0.0, None))
+    free = 1.0 - float(cargo.get("encapsulation_efficiency", 1.0))
+    columns = (*vesicles, Column("cargo", tuple(cargo_layers), free, None))
     return columns, float(cargo.get("release_on_degradation", 1.0))
+
+
+def is_stratum_corneum(name: str, spec: dict) -> bool:
+    """True for a stratum-corneum layer: one with the pore model (``hindrance = "pore"``) or named so.
+
+    Where ``release_rate_stratum_corneum`` applies (docs/model.md, section 5).
+    """
+    return spec.get("hindrance") == "pore" or name == "stratum_corneum"

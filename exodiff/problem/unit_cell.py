@@ -99,6 +99,48 @@ class ChannelSpec:
         return math.pi * self.radius ** 2 * self.density
 
 
+@dataclass(frozen=True)
+class CargoSpec:
+    """A cargo the vesicles carry and set free, as a second field of the unit cell (SI).
+
+    The vesicles release it at their layers' ``release_rate`` (and a
+    fraction ``release_on_degradation`` of the cargo of degraded vesicles);
+    the free cargo diffuses by its own coefficients, as the 1D cargo column
+    (:func:`exodiff.problem.layered.build_columns`).
+
+    Attributes
+    ----------
+    layers : tuple of Layer
+        The free cargo's coefficients, top to bottom (the vesicles' layers'
+        thicknesses).
+    open_diffusivity : float
+        Free diffusivity of the cargo in the open channel, m^2/s.
+    open_partition : float
+        ``K`` of the open channel for the free cargo (1: formulation fluid).
+    release_on_degradation : float
+        Fraction of a degraded vesicle's cargo set free.
+    encapsulation : float
+        Cargo one vesicle carries, in loaded vesicle equivalents
+        (``encapsulation_efficiency``; as :attr:`Problem1D.encapsulation`).
+    free : float
+        Free cargo in the film at application, per unit of the vesicles'
+        concentration (the 1D cargo column's ``weight``, ``1 - encapsulation``).
+    loading : float
+        Cargo per unit of vesicle dose in the cargo's unit (absolute amounts).
+    barrier_layers : tuple of str
+        Names of the stratum-corneum layers (result attribute, cargo metrics).
+    """
+
+    layers: tuple
+    open_diffusivity: float
+    open_partition: float = 1.0
+    release_on_degradation: float = 1.0
+    encapsulation: float = 1.0
+    free: float = 0.0
+    loading: float = 1.0
+    barrier_layers: tuple = ()
+
+
 def _closure_time(value) -> float:
     if value is None:
         return math.inf
@@ -127,10 +169,14 @@ class ProblemRZ(Application):
     bottom, vehicle, concentration, vehicle_thickness, output_times, tolerance,
     evaporation_fraction, evaporation_time, wash_off_time, dose_unit :
         As :class:`exodiff.problem.layered.Problem1D`.
+    cargo : CargoSpec or None
+        A tracked cargo (the vesicles' ``layers`` then carry their
+        ``release_rate``), solved as a second field with the vesicles' steps.
     """
 
     channel: ChannelSpec
     grid: UnitCellGrid
+    cargo: CargoSpec | None = None
 
     # -- construction ---------------------------------------------------------
     @classmethod
@@ -140,7 +186,7 @@ class ProblemRZ(Application):
                     resolution="auto", bottom="sink", vehicle="finite", concentration=1.0, vehicle_thickness=20e-6,
                     tolerance=1e-5, evaporation_fraction=0.0, evaporation_time=1800.0, wash_off_time=None,
                     dose_unit="1", stretch=None, radial_ratio=None, meta=None, channel_bottom_radius=None,
-                    area=1e-4, area_source="default 1 cm^2"):
+                    area=1e-4, area_source="default 1 cm^2", cargo=None):
         """Build a unit-cell problem from layers given directly (tests, benchmarks, fitting).
 
         Parameters
@@ -176,6 +222,8 @@ class ProblemRZ(Application):
             ``channel_radius`` (solved as a staircase); default a cylinder.
         area, area_source :
             Treated skin area (m^2) and where it came from, as :class:`~exodiff.problem.base.Application`.
+        cargo : CargoSpec, optional
+            A cargo released by the vesicles (their ``release_rate`` in ``layers``).
         """
         layers = tuple(layers)
         if bottom not in ("sink", "no_flux"):
@@ -203,7 +251,8 @@ class ProblemRZ(Application):
                    output_times=times, tolerance=float(tolerance),
                    evaporation_fraction=float(evaporation_fraction), evaporation_time=float(evaporation_time),
                    wash_off_time=None if wash_off_time is None else float(wash_off_time),
-                   dose_unit=str(dose_unit), meta=dict(meta or {}), area=float(area), area_source=str(area_source))
+                   dose_unit=str(dose_unit), meta=dict(meta or {}), area=float(area), area_source=str(area_source),
+                   cargo=cargo)
 
     def column_problem(self) -> Problem1D:
         """The intact-skin 1D problem on the same depth grid (same layers, vehicle, times).
@@ -239,27 +288,42 @@ class ProblemRZ(Application):
         cap = (K * self.grid.z.widths).sum()
         return self.concentration * max(float(cap), self.vehicle_thickness) * self.cell_area
 
-    def _layer_field(self, attr: str) -> np.ndarray:
-        vals = np.array([getattr(ly, attr) for ly in self.layers], dtype=float)
+    @property
+    def n_processes(self) -> int:
+        """Loss processes per layer in the compartment layout: 4 with a tracked cargo (``released``), else 3."""
+        return 3 if self.cargo is None else 4
+
+    def _layer_field(self, attr: str, layers=None) -> np.ndarray:
+        vals = np.array([getattr(ly, attr) for ly in (self.layers if layers is None else layers)], dtype=float)
         return vals[self.grid.z.layer_of_cell]
 
-    def tissue_fields(self) -> dict:
+    def tissue_fields(self, species: str = "vesicle") -> dict:
         """Closed-state (tissue) coefficients per cell, shape ``(nz, nr)``.
 
         Channel cells carry the value of the layer they lie in (what they close
         to); coagulation cells the layer's ``D`` and ``K`` times the factors.
 
+        Parameters
+        ----------
+        species : {"vesicle", "cargo"}
+            The active (vesicles) or the free cargo they release.
+
         Returns
         -------
         dict
             ``diffusivity`` (m^2/s), ``partition``, ``degradation_rate``,
-            ``uptake_rate``, ``clearance_rate`` (1/s).
+            ``uptake_rate``, ``clearance_rate`` (1/s); with a cargo, the
+            vesicles' ``release_rate`` (1/s) too.
         """
         g = self.grid
         shape = g.shape
+        layers = self.cargo.layers if species == "cargo" else self.layers
+        attrs = ["diffusivity", "partition", "degradation_rate", "uptake_rate", "clearance_rate"]
+        if species != "cargo" and self.cargo is not None:
+            attrs.append("release_rate")
         out = {}
-        for attr in ("diffusivity", "partition", "degradation_rate", "uptake_rate", "clearance_rate"):
-            out[attr] = np.repeat(self._layer_field(attr)[:, None], shape[1], axis=1)
+        for attr in attrs:
+            out[attr] = np.repeat(self._layer_field(attr, layers)[:, None], shape[1], axis=1)
         coag = g.region == COAGULATION
         out["diffusivity"][coag] *= self.channel.coag_diffusivity_factor
         out["partition"][coag] *= self.channel.coag_partition_factor
@@ -274,32 +338,60 @@ class ProblemRZ(Application):
             return 1.0
         return math.exp(-(t + self.channel.closure_delay) / tau)
 
-    def fields_at(self, t: float) -> dict:
+    def _open(self, species: str) -> tuple[float, float]:
+        """``D`` (m^2/s) and ``K`` of the open channel for the vesicles or the free cargo."""
+        if species == "cargo":
+            return self.cargo.open_diffusivity, self.cargo.open_partition
+        return self.channel.open_diffusivity, self.channel.open_partition
+
+    def fields_at(self, t: float, species: str = "vesicle") -> dict:
         """``D``, ``K`` and loss rates per cell at time ``t`` (the closing channel)."""
-        f = self.tissue_fields()
+        f = self.tissue_fields(species)
         phi = self.open_fraction(t)
         ch = self.grid.region == CHANNEL
         if ch.any():
-            f["diffusivity"][ch] += (self.channel.open_diffusivity - f["diffusivity"][ch]) * phi
-            f["partition"][ch] += (self.channel.open_partition - f["partition"][ch]) * phi
-            for k in ("degradation_rate", "uptake_rate", "clearance_rate"):
-                f[k][ch] *= 1.0 - phi
+            d_open, k_open = self._open(species)
+            f["diffusivity"][ch] += (d_open - f["diffusivity"][ch]) * phi
+            f["partition"][ch] += (k_open - f["partition"][ch]) * phi
+            for k in ("degradation_rate", "uptake_rate", "clearance_rate", "release_rate"):
+                if k in f:
+                    f[k][ch] *= 1.0 - phi
         return f
 
-    def capacity_at(self, t: float) -> np.ndarray:
+    def capacity_at(self, t: float, species: str = "vesicle") -> np.ndarray:
         """Cell capacities ``K V`` (m^3) at time ``t``, shape ``(nz, nr)``."""
-        return self.fields_at(t)["partition"] * self.grid.volumes
+        return self.fields_at(t, species)["partition"] * self.grid.volumes
 
     def vehicle_capacity_at(self, t: float) -> float:
         """Vehicle capacity ``h_v(t) pi R^2`` (m^3)."""
         return self.film_thickness(t) * self.cell_area
 
     def kernel_arrays(self) -> dict:
-        """Arrays for :func:`exodiff.kernels.rz.integrate_rz_serial` (and its parallel twin)."""
+        """Arrays for :func:`exodiff.kernels.rz.integrate_rz_serial` (and its parallel twin).
+
+        With a cargo also ``krel`` (the vesicles' release rate per cell, 1/s),
+        ``f_deg`` and the free cargo's ``d_open_c``, ``k_open_c``, ``d_t_c``,
+        ``k_t_c``, ``kdeg_c``, ``kup_c``, ``kcl_c``; without one ``krel`` and
+        the cargo's fields are empty (``(0, 0)``) and its scalars 0.
+        """
         g = self.grid
         f = self.tissue_fields()
         dz = np.ascontiguousarray(g.z.widths, dtype=float)
+        empty = np.empty((0, 0))
+        if self.cargo is None:
+            cargo = dict(krel=empty, f_deg=0.0, enc=1.0, d_open_c=0.0, k_open_c=0.0, d_t_c=empty, k_t_c=empty,
+                         kdeg_c=empty, kup_c=empty, kcl_c=empty)
+        else:
+            fc = self.tissue_fields("cargo")
+            cargo = dict(krel=np.ascontiguousarray(f["release_rate"]),
+                         f_deg=float(self.cargo.release_on_degradation), enc=float(self.cargo.encapsulation),
+                         d_open_c=float(self.cargo.open_diffusivity), k_open_c=float(self.cargo.open_partition),
+                         d_t_c=np.ascontiguousarray(fc["diffusivity"]), k_t_c=np.ascontiguousarray(fc["partition"]),
+                         kdeg_c=np.ascontiguousarray(fc["degradation_rate"]),
+                         kup_c=np.ascontiguousarray(fc["uptake_rate"]),
+                         kcl_c=np.ascontiguousarray(fc["clearance_rate"]))
         return dict(
+            **cargo,
             chan_cols=np.ascontiguousarray(g.channel_cols, dtype=np.int64),
             d_open=float(self.channel.open_diffusivity),
             k_open=float(self.channel.open_partition),
@@ -320,27 +412,37 @@ class ProblemRZ(Application):
             n_layers=len(self.layers),
         )
 
-    def coefficients_at(self, t: float) -> dict:
+    def coefficients_at(self, t: float, species: str = "vesicle") -> dict:
         """Kernel coefficients at time ``t`` (the compiled :func:`update_coefficients`).
+
+        Parameters
+        ----------
+        species : {"vesicle", "cargo"}
+            The vesicles (with a cargo their loss includes the release) or the free cargo.
 
         Returns
         -------
         dict
-            ``dk``, ``cap`` (m^3), ``cdeg``, ``cup``, ``ccl``, ``loss`` (m^3/s),
-            ``gz`` (``(nz+1, nr)``, m^3/s; row 0 the vehicle coupling, row nz the
-            bottom), ``gr`` (``(nz, nr+1)``).
+            ``dk``, ``cap`` (m^3), ``cdeg``, ``cup``, ``ccl``, ``crel`` (release,
+            zero without a cargo), ``loss`` (m^3/s), ``gz`` (``(nz+1, nr)``,
+            m^3/s; row 0 the vehicle coupling, row nz the bottom), ``gr``
+            (``(nz, nr+1)``).
         """
         from exodiff.kernels.rz import update_coefficients
 
         a = self.kernel_arrays()
         nz, nr = self.grid.shape
-        out = {k: np.empty((nz, nr)) for k in ("dk", "cap", "cdeg", "cup", "ccl", "loss")}
+        out = {k: np.zeros((nz, nr)) for k in ("dk", "cap", "cdeg", "cup", "ccl", "crel", "loss")}
         out["gz"] = np.zeros((nz + 1, nr))
         out["gr"] = np.zeros((nz, nr + 1))
-        update_coefficients(self.open_fraction(t), nz, nr, a["chan_cols"], a["d_open"], a["k_open"], a["d_t"],
-                            a["k_t"], a["kdeg"], a["kup"], a["kcl"], a["vol"], a["dz"], a["dr"], a["rf"], a["az"],
-                            a["sink"], out["dk"], out["cap"], out["cdeg"], out["cup"], out["ccl"], out["loss"],
-                            out["gz"], out["gr"])
+        if species == "cargo":
+            fields = (a["d_open_c"], a["k_open_c"], a["d_t_c"], a["k_t_c"], a["kdeg_c"], a["kup_c"], a["kcl_c"],
+                      np.empty((0, 0)))
+        else:
+            fields = (a["d_open"], a["k_open"], a["d_t"], a["k_t"], a["kdeg"], a["kup"], a["kcl"], a["krel"])
+        update_coefficients(self.open_fraction(t), nz, nr, a["chan_cols"], *fields, a["vol"], a["dz"], a["dr"],
+                            a["rf"], a["az"], a["sink"], out["dk"], out["cap"], out["cdeg"], out["cup"], out["ccl"],
+                            out["crel"], out["loss"], out["gz"], out["gr"])
         return out
 
 
@@ -393,21 +495,43 @@ def unit_cell_problem(resolved, layers, base, particle_diameter: float | None = 
 def class_problems(resolved, problem: Problem1D):
     """The unit-cell problem of every size class, with its column.
 
+    With a tracked cargo each class's unit cell carries the cargo as a
+    second field (:class:`CargoSpec`, the 1D cargo column's coefficients,
+    the cargo's own free diffusivity in the open channel); a monodisperse
+    preparation with a cargo is one class of the nominal size.
+
     Parameters
     ----------
     resolved : dict
         ``Scenario.resolved`` of a channel scenario.
     problem : Problem1D
-        The scenario's 1D problem; its ``columns`` are the size classes.
+        The scenario's 1D problem; its ``columns`` are the size classes (and a cargo, the last).
 
     Returns
     -------
     list of (ProblemRZ, Column)
+        One per vesicle column.
     """
+    from exodiff.physics.coefficients import Active
+    from exodiff.problem.layered import size_classes
+
+    cargo = None
+    cargo_cols = [c for c in problem.columns if c.species == "cargo"]
+    if cargo_cols:
+        skin = resolved["skin"]
+        # the free cargo is a solute in the formulation fluid that fills the open channel (K = 1)
+        d_free = Active.cargo_of(resolved["formulation"]["cargo"], skin).d_free(
+            "the open channel holds formulation fluid")
+        cargo = CargoSpec(layers=tuple(cargo_cols[0].layers), open_diffusivity=float(d_free), open_partition=1.0,
+                          release_on_degradation=float(problem.release_on_degradation),
+                          encapsulation=float(problem.encapsulation), free=float(cargo_cols[0].weight),
+                          loading=float(problem.cargo_loading), barrier_layers=tuple(problem.barrier_layers))
+    polydisperse = size_classes(resolved["formulation"]) is not None
     out = []
     for col in problem.columns:
         if col.species != "vesicle":
-            raise ValueError("the unit-cell solver tracks vesicles only (no cargo column)")
-        prz, _ = unit_cell_problem(resolved, col.layers, problem, particle_diameter=col.diameter)
-        out.append((replace(prz, concentration=problem.concentration * col.weight), col))
+            continue
+        prz, _ = unit_cell_problem(resolved, col.layers, problem,
+                                   particle_diameter=col.diameter if polydisperse else None)
+        out.append((replace(prz, concentration=problem.concentration * col.weight, cargo=cargo), col))
     return out

@@ -52,6 +52,12 @@ DEFINITIONS = [
                       "the skin (a sink, or a Franz cell's receptor and its samples) by the end"),
     ("mean penetration depth", "amount-weighted mean depth of the active in the skin at the end, "
                                "sum z c w / sum c w over the cells; - when the skin holds nothing"),
+    ("cargo: ...", "the same metrics for the cargo the vesicles carry, as fractions of the loaded cargo (free "
+                   "or inside intact vesicles, wherever it is)"),
+    ("set free before the barrier", "cargo applied free in the film (1 - encapsulation efficiency) plus the "
+                                    "cargo released from vesicles in the stratum corneum, by the end"),
+    ("taken up by cells (cargo)", "cargo taken up by the cells of every layer, free or inside vesicles: "
+                                  "intracellular delivery"),
 ]
 
 
@@ -86,6 +92,15 @@ def key_parameters(variant) -> dict[str, str]:
         "target layer": f.get("target_layer") or "(default)",
         "duration": _q(sim.get("duration"), 1 / 3600, "h"),
     }
+    cargo = f.get("cargo")
+    if cargo:
+        sc_rate = cargo.get("release_rate_stratum_corneum")
+        out["cargo"] = (f"{cargo.get('name', 'cargo')}"
+                        + (f" ({cargo['preset']} preset)" if cargo.get("preset") else "")
+                        + f", {cargo.get('loading', 1.0):.3g} {cargo.get('loading_unit') or 'copies'} per {unit or 'unit'}"
+                        + f", encapsulated {cargo.get('encapsulation_efficiency', 1.0):.3g}"
+                        + f", release {_q(cargo.get('release_rate', 0.0), 3600, '1/h')} (viable)"
+                        + (f", {_q(sc_rate, 3600, '1/h')} (SC)" if sc_rate is not None else ""))
     if variant.overrides:
         out["overrides"] = "; ".join(f"{k} = {v!r}" for k, v in variant.overrides.items())
     return out

@@ -17,7 +17,9 @@ from typing import Any
 from exodiff.results import metrics
 
 _HEAD = ("target_layer", "delivered_target", "delivered_dermis", "target_peak_time_h", "target_peak_fraction",
-         "target_auc_h", "target_uptake", "mean_penetration_depth_um", "systemic_fraction")
+         "target_auc_h", "target_uptake", "mean_penetration_depth_um", "systemic_fraction",
+         # a cargo's own (its block only)
+         "released_before_barrier", "released", "intracellular")
 _TAIL = ("max_mass_balance_error", "end_time_h")
 
 
@@ -34,7 +36,7 @@ def _display_keys(table) -> list[str]:
     The end-of-run fractions are left out when the chosen times include the
     end of every run (they would repeat the last time's rows).
     """
-    keys = list(table.data_vars)
+    keys = [k for k in table.data_vars if not k.endswith("_resolvable")]  # shown in their metric's cells
     times_h = table.attrs.get("times_h", [])
     times = [metrics.time_key(t) for t in times_h]
     ends = table["end_time_h"].values if "end_time_h" in table else []
@@ -88,7 +90,9 @@ def rows(table, digits: int = 3) -> list[tuple[str, str, list[str]]]:
     at_end = end_words(table)
     out = []
     for k in _display_keys(table):
-        vals = table[k].values
+        vals = list(table[k].values)
+        if f"{k}_resolvable" in table:  # an amount below its resolvable level: the words, not a number
+            vals = [w if w else v for v, w in zip(vals, table[f"{k}_resolvable"].values)]
         out.append((metrics.label(k, species).replace("at end", at_end), k, [format_value(x, digits) for x in vals]))
     return out
 
@@ -180,7 +184,7 @@ def read_csv(path) -> dict[str, dict[str, Any]]:
     with open(path, newline="") as fh:
         for row in csv.DictReader(fh):
             name = _csv_read_text(row.pop("variant"))
-            out[name] = {k: (_csv_read_text(v) if k in ("title", "target_layer") else
+            out[name] = {k: (_csv_read_text(v) if k in ("title", "target_layer") or k.endswith("_resolvable") else
                              (math.nan if v == "" else float(v))) for k, v in row.items()}
     return out
 

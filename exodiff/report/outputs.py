@@ -323,6 +323,15 @@ def write_run_files(ds, res: dict, out: Path, plots: bool = True, times=None) ->
             "treated_area_cm2": area, "treated_area_source": ds.attrs.get("treated_area_source", "default 1 cm^2"),
             "applied_amount": float(ds.attrs.get("applied_dose", math.nan)) * area,
             "metrics": summ}
+    if "resolvable_level" in ds:
+        # every compartment's resolvable level at the end (fraction of the dose; docs/numerics.md)
+        lev = ds["resolvable_level"].isel(time=-1)
+        below = ds["below_resolvable_level"].isel(time=-1)
+        if "species" in lev.dims:
+            lev, below = lev.isel(species=0), below.isel(species=0)
+        summ["resolvable_level_at_end"] = {str(c): float(v) for c, v in zip(ds["compartment"].values, lev.values)}
+        summ["below_resolvable_level_at_end"] = [str(c) for c, b in zip(ds["compartment"].values, below.values) if b]
+        summ["resolvable_level_method"] = str(ds.attrs.get("resolvable_level_method", ""))
     with atomic_path(out / "summary.json") as tmp:
         tmp.write_text(json.dumps(_clean(summ), indent=2) + "\n")
     written.append(out / "summary.json")
@@ -388,6 +397,11 @@ _MEANING = {
 }
 
 
+def _cell(value, spec: str) -> str:
+    """A number formatted by ``spec``; an amount below its resolvable level as its words."""
+    return str(value) if isinstance(value, str) else format(value, spec)
+
+
 def summary_table(ds, target: str | None = None) -> str:
     """A short plain-text table: where the dose is at the end, what each line means, and headline metrics.
 
@@ -399,7 +413,7 @@ def summary_table(ds, target: str | None = None) -> str:
     analytic lag time and flux (:func:`exodiff.results.metrics.membrane_check`).
     """
     from exodiff.report.labels import nice_time
-    from exodiff.results.metrics import membrane_check
+    from exodiff.results.metrics import is_below, membrane_check
 
     s = summary(ds, target)
     t_end = s["end_time_h"]
@@ -418,18 +432,23 @@ def summary_table(ds, target: str | None = None) -> str:
                 "washed off with the vehicle (no wash-off in this run)"
         if comp == "receptor" and ds.attrs.get("bottom") == "sink":
             meaning = "crossed the bottom of the skin into the sink"
-        lines.append(f"  {comp:<{width}}  {s[f'fraction_{comp}']:<10.4g}  {meaning}".rstrip())
+        lines.append(f"  {comp:<{width}}  {_cell(s[f'fraction_{comp}'], '<10.4g')}  {meaning}".rstrip())
     T = s["target_layer"]
     depth = s["mean_penetration_depth_um"]
     peak = s["target_peak_time_h"]
+    if is_below(peak):
+        peak_text = f"the amount in {T} is {peak}"
+    elif peak != peak:
+        peak_text = f"none reaches {T}"
+    else:
+        peak_text = f"peak in {T} at {peak:.3g} h ({s['target_peak_fraction']:.3g} of dose)"
+    delivered = s[f"delivered_{T}"]
     lines += [
-        f"  delivered to {T}: {s[f'delivered_{T}']:.4g} of dose; "
-        + (f"none reaches {T}" if peak != peak else
-           f"peak in {T} at {peak:.3g} h ({s['target_peak_fraction']:.3g} of dose)"),
+        f"  delivered to {T}: {_cell(delivered, '.4g')}{'' if is_below(delivered) else ' of dose'}; " + peak_text,
         f"  mean penetration depth: {'n/a' if depth != depth else f'{depth:.4g} um'}; "
         f"mass balance error: {s['max_mass_balance_error']:.1e}",
     ]
-    if wash is not None and s.get("fraction_removed", 0.0) > 0.99:
+    if wash is not None and not is_below(s.get("fraction_removed")) and s.get("fraction_removed", 0.0) > 0.99:
         lines.append(f"  note: removed = {s['fraction_removed']:.4g} is the wash-off at {nice_time(wash)}: the "
                      "vehicle went with the active that had not entered the skin; what entered before is in "
                      "the lines above")

@@ -10,6 +10,8 @@ histograms, the persons' ``sweep.nc``; nothing here computes a metric.
   amounts, plasma), one row each;
 - :func:`time_band_figure`: ``fraction(time, compartment)``, median and band
   over time (only when the persons' profiles were kept);
+- :func:`plasma_band_figure`: ``plasma_concentration(time)``, median and band
+  (profiles kept and a ``[systemic]`` model);
 - :func:`histogram_figure`: the persons' values of one metric with the percentiles marked;
 - :func:`write_report`: the PNGs and ``report.html``;
 - :func:`compare_text`, :func:`compare_csv`: populations side by side.
@@ -27,7 +29,7 @@ import numpy as np
 from exodiff._version import __version__
 
 __all__ = ["band_metrics", "metric_groups", "bands_text", "bands_csv", "interval_figure", "time_band_figure",
-           "histogram_figure", "write_report", "population_html", "compare_text", "compare_csv"]
+           "plasma_band_figure", "histogram_figure", "write_report", "population_html", "compare_text", "compare_csv"]
 
 _CSS = """
 body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 1100px;
@@ -158,6 +160,23 @@ def time_band_figure(bands, variable: str = "fraction"):
     return fig
 
 
+def plasma_band_figure(bands):
+    """Median and band of ``plasma_concentration(time)`` over the persons."""
+    lo, mid, hi, p = _ends(bands)
+    fig, ax = _figure(7.0, 4.2)
+    fig.subplots_adjust(left=0.13, right=0.96, bottom=0.13, top=0.9)
+    t = bands["time"].values
+    v = bands["plasma_concentration"].transpose("percentile", "time").values
+    ax.fill_between(t, v[lo], v[hi], color="C3", alpha=0.25, lw=0, label=f"{_pct(p[lo])} - {_pct(p[hi])}")
+    ax.plot(t, v[mid], color="C3", label="median")
+    ax.set_xlabel("time [h]")
+    ax.set_ylabel(f"plasma concentration [{_unit(bands, 'plasma_concentration')}]")
+    ax.set_title(f"plasma over {bands.attrs.get('persons', '?')} persons", fontsize=10)
+    ax.legend(fontsize=8, loc="best")
+    ax.grid(alpha=0.3)
+    return fig
+
+
 def histogram_figure(persons, bands, metric: str):
     """The persons' values of ``metric`` with the percentiles of the band marked."""
     fig, ax = _figure(6.5, 4.0)
@@ -181,6 +200,8 @@ def _figures(bands, persons) -> dict:
             figs[f"population_bands_{i + 1}"] = interval_figure(bands, names, title)
     if "fraction" in bands and "time" in bands.dims:
         figs["population_fraction_time"] = time_band_figure(bands)
+    if "plasma_concentration" in bands and "time" in bands.dims:
+        figs["population_plasma_time"] = plasma_band_figure(bands)
     for m in ("delivered_target", "plasma_cmax"):
         if m in bands and persons is not None and m in persons:
             figs[f"population_hist_{m}"] = histogram_figure(persons, bands, m)

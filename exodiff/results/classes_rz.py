@@ -8,6 +8,11 @@ up: amounts, concentrations, fluxes and losses are sums over the classes, the
 fractions refer to the whole dose, and the mass-balance error of the total is
 the dose-weighted sum of the classes' (the balance is linear).
 
+With a tracked cargo each class's unit cell carries its free cargo as a
+second field (the cargo a class's vesicles set free is that class's), so the
+cargo variables add over the classes too, and the cargo ledger's error of
+the total is the dose-weighted sum of the classes' as well.
+
 The 1D column steps all classes together in one compiled call; here each
 class keeps its own adaptive steps.  A unit-cell step costs far more than a
 Python call, and a common step would be set by the most demanding class for
@@ -21,7 +26,10 @@ import numpy as np
 from exodiff.problem.layered import Problem1D
 
 #: result variables that add over the classes
-ADDITIVE = ("concentration", "concentration_rz", "amount", "loss_by_layer", "flux_systemic", "flux_into_skin")
+ADDITIVE = ("concentration", "concentration_rz", "amount", "loss_by_layer", "flux_systemic", "flux_receptor",
+            "flux_into_skin")
+#: with a tracked cargo, these add over the classes too
+ADDITIVE_CARGO = ("free_cargo_amount", "free_cargo_concentration", "cargo_amount", "applied_dose")
 
 
 def combine(parts, columns, problem: Problem1D, per_class: bool = False):
@@ -44,13 +52,21 @@ def combine(parts, columns, problem: Problem1D, per_class: bool = False):
     total = parts[0].copy()
     doses = np.array([float(p.attrs["applied_dose"]) for p in parts])
     dose = float(doses.sum())
-    for name in ADDITIVE:
+    cargo = "species" in parts[0].dims
+    for name in ADDITIVE + (ADDITIVE_CARGO if cargo else ()):
         total[name] = sum(p[name] for p in parts).assign_attrs(parts[0][name].attrs)
     total["fraction"] = (total["amount"] / dose).assign_attrs(parts[0]["fraction"].attrs)
     total["mass_balance_error"] = (sum(p["mass_balance_error"] * d for p, d in zip(parts, doses)) / dose
                                    ).assign_attrs(parts[0]["mass_balance_error"].attrs)
-    for k, v in _coefficients(problem.layers).items():
-        total[k] = (("layer",), v, {"units": _COEF_ATTRS[k][0], "long_name": _COEF_ATTRS[k][1]})
+    if cargo:
+        cargo_col = [c for c in problem.columns if c.species == "cargo"][0]
+        cv, cc = _coefficients(problem.layers), _coefficients(cargo_col.layers)
+        for k in cv:
+            total[k] = (("species", "layer"), np.stack([cv[k], cc[k]]),
+                        {"units": _COEF_ATTRS[k][0], "long_name": _COEF_ATTRS[k][1]})
+    else:
+        for k, v in _coefficients(problem.layers).items():
+            total[k] = (("layer",), v, {"units": _COEF_ATTRS[k][0], "long_name": _COEF_ATTRS[k][1]})
     attrs = dict(parts[0].attrs)
     attrs.update(applied_dose=dose, size_classes=len(parts),
                  solver_steps=int(sum(p.attrs["solver_steps"] for p in parts)),
@@ -77,7 +93,9 @@ def combine(parts, columns, problem: Problem1D, per_class: bool = False):
     from exodiff.units import udunits
 
     unit = udunits(attrs["dose_unit"])  # UDUNITS-2 in the file, as the other amount variables
-    stack = {name: np.stack([p[name].values for p in parts], axis=1)
+    # the classes' vesicles (with a cargo, the class variables are the vesicle species', as in 1D)
+    ves = [p.sel(species="vesicle") if cargo else p for p in parts]
+    stack = {name: np.stack([p[name].values for p in ves], axis=1)
              for name in ("amount", "concentration", "loss_by_layer")}
     total = total.assign(
         class_applied_dose=(("size_class",), doses, {"units": f"{unit} cm-2",

@@ -240,7 +240,7 @@ def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None) -> xr.Datase
                                        "vesicle equivalents"}),
         )
         cargo = (scenario.resolved["formulation"].get("cargo") or {}) if scenario is not None else {}
-        loading = float(cargo.get("loading", 1.0))
+        loading = float(cargo.get("loading", problem.cargo_loading))
         cunit = udunits(cargo.get("loading_unit") or problem.dose_unit)
         data_vars["cargo_amount"] = (("time", "compartment"), amount_c * loading,
                                      {"units": f"{cunit} cm-2", "long_name": "cargo per skin area by compartment "
@@ -278,9 +278,12 @@ def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None) -> xr.Datase
     if released:
         cargo = (scenario.resolved["formulation"].get("cargo") or {}) if scenario is not None else {}
         ds.attrs["cargo_name"] = str(cargo.get("name", "cargo"))
-        ds.attrs["cargo_loading"] = float(cargo.get("loading", 1.0))
+        ds.attrs["cargo_loading"] = float(cargo.get("loading", problem.cargo_loading))
         ds.attrs["cargo_unit"] = str(cargo.get("loading_unit") or problem.dose_unit)
         ds.attrs["cargo_release_on_degradation"] = float(problem.release_on_degradation)
+        ds.attrs["cargo_encapsulation_efficiency"] = float(problem.encapsulation)
+        # one string (netCDF keeps a list of strings badly, and an empty one not at all)
+        ds.attrs["cargo_barrier_layers"] = ",".join(barrier_layers(problem))
     if problem.wash_off_time is not None:
         ds.attrs["wash_off_time_h"] = problem.wash_off_time / 3600.0
     if problem.has_receptor:
@@ -289,7 +292,57 @@ def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None) -> xr.Datase
         ds.attrs.update(regimen_attrs(problem))
         ds["applied"] = (("time",), applied_dose(problem) / problem.total_dose,
                          {"units": "1", "long_name": "amount applied so far / total applied dose"})
+    if raw.companion is not None:
+        add_resolvable_levels(ds, problem, raw, led)
     return ds
+
+
+#: an amount is resolved when its estimated grid error is at most this fraction of it
+RESOLVED_RELATIVE_ERROR = 0.1
+
+
+def _fractions_and_losses(problem: Problem1D, led: dict) -> tuple[np.ndarray, np.ndarray]:
+    """``fraction`` and ``loss_by_layer`` (per cm^2) of a ledger, shaped as in the Dataset."""
+    dose_cm2 = led["dose_cm2"]
+    if not led["released"]:
+        return led["amount_v"] / dose_cm2, led["vparts"]["per_layer"] * PER_CM2
+    return (np.stack([led["amount_v"], led["amount_c"]], axis=1) / dose_cm2,
+            np.stack([led["vparts"]["per_layer"], led["cparts"]["per_layer"]], axis=1) * PER_CM2)
+
+
+def add_resolvable_levels(ds: xr.Dataset, problem: Problem1D, raw: RawSolution, led: dict) -> None:
+    """The error estimate and resolvable level of every amount (from the run on a second grid).
+
+    Adds ``fraction_error`` (like ``fraction``), ``loss_by_layer_error``
+    (like ``loss_by_layer``), ``resolvable_level`` = ``fraction_error /
+    RESOLVED_RELATIVE_ERROR`` and ``below_resolvable_level`` (1 where an
+    amount is smaller than its level: its value is then not known even to 10 %,
+    typically the numerical diffusion of a front that physically has not
+    arrived; report it as "below the resolvable level", never as a number).
+    """
+    other, raw_o, divisor, floor = raw.companion
+    frac, loss = _fractions_and_losses(problem, led)
+    frac_o, loss_o = _fractions_and_losses(other, _ledgers(other, raw_o))
+    # an amount that is exactly 0 in both runs (no such process, no wash-off) is exact: no floor there
+    err = np.abs(frac - frac_o) / divisor + floor * ((frac != 0) | (frac_o != 0))
+    lerr = np.abs(loss - loss_o) / divisor + floor * led["dose_cm2"] * ((loss != 0) | (loss_o != 0))
+    level = err / RESOLVED_RELATIVE_ERROR
+    dims = ds["fraction"].dims
+    ds["fraction_error"] = (dims, err, {"units": "1", "long_name": "estimated error of fraction (from a second "
+                                        "run on another grid, docs/numerics.md)"})
+    ds["loss_by_layer_error"] = (ds["loss_by_layer"].dims, lerr, {"units": ds["loss_by_layer"].attrs["units"],
+                                 "long_name": "estimated grid error of loss_by_layer"})
+    ds["resolvable_level"] = (dims, level, {"units": "1", "long_name": "fraction of the dose below which the "
+                              f"amount is not resolved (estimated error > {RESOLVED_RELATIVE_ERROR:g} of it)"})
+    ds["below_resolvable_level"] = (dims, (np.abs(frac) < level).astype(np.int8),
+                                    {"units": "1", "long_name": "1 where the amount is below its resolvable "
+                                     "level (not a precise number)"})
+    if problem.richardson:
+        how = f"Richardson extrapolation of grids with {problem.grid.n} and {2 * problem.grid.n} cells"
+    else:
+        how = (f"half the difference from a check run with {other.grid.n} cells and tolerance {other.tolerance:g} "
+               f"(this run: {problem.grid.n} cells, tolerance {problem.tolerance:g})")
+    ds.attrs["resolvable_level_method"] = how
 
 
 def regimen_attrs(problem) -> dict:
@@ -381,15 +434,16 @@ def _ledgers(problem: Problem1D, raw: RawSolution) -> dict:
                amount_v=amount_v, t_h=raw.times / 3600.0, depth_um=problem.grid.centres * 1e6, balance=balance)
     if released:
         f_deg = problem.release_on_degradation
+        e = problem.encapsulation  # the cargo one vesicle carries, in loaded vesicle equivalents
         free = col_parts[car[0]]
         # the cargo by place: free + inside intact vesicles; degraded with them: (1 - f) x degraded vesicles
         pl_v = vparts["per_layer"]
         pl_c = free["per_layer"].copy()
-        pl_c[:, 0] += (1.0 - f_deg) * pl_v[:, 0]
-        pl_c[:, 1] += pl_v[:, 1]
-        pl_c[:, 2] += pl_v[:, 2]
+        pl_c[:, 0] += (1.0 - f_deg) * e * pl_v[:, 0]
+        pl_c[:, 1] += e * pl_v[:, 1]
+        pl_c[:, 2] += e * pl_v[:, 2]
         pl_c[:, 3] = 0.0
-        cparts = {k: free[k] + vparts[k] for k in free if k != "per_layer"}
+        cparts = {k: free[k] + e * vparts[k] for k in free if k != "per_layer"}
         cparts["per_layer"] = pl_c
         amount_c = _amounts(cparts, True, sampled) * PER_CM2
         if problem.vehicle == "infinite":
@@ -424,13 +478,31 @@ def metric_arrays(problem: Problem1D, raw: RawSolution):
         cparts = led["cparts"]
         species.append(("cargo", SpeciesArrays(fraction=led["amount_c"] / dose,
                                                loss_by_layer=cparts["per_layer"] * PER_CM2, dose=float(dose),
-                                               concentration_end=cparts["conc"][-1] * PER_CM3)))
+                                               concentration_end=cparts["conc"][-1] * PER_CM3,
+                                               amount_factor=float(problem.cargo_loading))))
         balance = np.stack([balance, led["balance"]["cargo"]], axis=1)
+    cargo = None
+    if led["released"]:
+        cargo = {"encapsulation": float(problem.encapsulation),
+                 "release_on_degradation": float(problem.release_on_degradation),
+                 "barrier_layers": barrier_layers(problem)}
     return RunArrays(time_h=led["t_h"], compartments=led["comp_names"], layers=list(problem.layer_names),
                      processes=led["processes"], depth_um=led["depth_um"], cell_width_um=problem.grid.widths * 1e6,
                      species=species, mass_balance_error=balance, area_cm2=problem.area / PER_CM2,
                      application_times_h=tuple(t / 3600.0 for t in problem.all_application_times)
-                     if problem.application_times else ())
+                     if problem.application_times else (), cargo=cargo)
+
+
+def barrier_layers(problem: Problem1D) -> list[str]:
+    """Names of the stratum-corneum layers (where ``release_rate_stratum_corneum`` acts), top to bottom.
+
+    The problem's ``barrier_layers`` (from the scenario's layer tables,
+    :func:`exodiff.problem.layered.is_stratum_corneum`); for a problem built
+    from arrays, the layers named ``stratum_corneum``.
+    """
+    if problem.barrier_layers:
+        return list(problem.barrier_layers)
+    return [n for n in problem.layer_names if n == "stratum_corneum"]
 
 
 def _add_classes(data_vars, coords, problem, parts, cols, released, unit) -> None:

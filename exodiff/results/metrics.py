@@ -52,7 +52,8 @@ left through the bottom boundary (a sink, or a Franz cell's receptor).
 - ``end_time_h``: ``t_end``; ``target_layer``: ``T``.
 
 Absolute amounts, over the treated area ``A`` (``delivery.area``, default
-1 cm^2, reported as ``treated_area_cm2``), in the dose unit:
+1 cm^2, reported as ``treated_area_cm2``), in the dose unit (a cargo's in
+its loading's unit, the ``cargo_unit`` attribute: copies, ng, ...):
 ``applied_amount`` = ``D A`` (every application of a regimen),
 ``amount_<X>`` = ``f_X(t_end) D A`` for every compartment,
 ``delivered_target_amount`` and ``systemic_amount`` likewise.
@@ -81,6 +82,23 @@ fraction of the loaded cargo delivered to the target layer,
 ``cargo_fraction_dermis_at_24h`` and so on.  ``target_layer``,
 ``max_mass_balance_error`` (over all species) and ``end_time_h`` are
 shared.
+
+Cargo metrics (a ``vesicle`` and a ``cargo`` species; fractions of the
+loaded cargo, ``e`` the encapsulation efficiency, ``f`` the fraction of a
+degraded vesicle's cargo set free, ``V_p,X`` the vesicles removed in layer
+``X`` by process ``p`` as fractions of the vesicle dose, SC the
+stratum-corneum layers of the ``cargo_barrier_layers`` attribute, comma-separated):
+
+- ``cargo_released_before_barrier``: cargo set free before it passed the
+  barrier, ``(1 - e) + e sum_{X in SC} (V_released,X + f V_degraded,X)``:
+  applied free in the film, or released in the stratum corneum;
+- ``cargo_released``: all cargo set free by the end, the same sum over every
+  layer;
+- ``cargo_intracellular``: cargo taken up by cells, free or inside vesicles
+  (``cargo_fraction_taken_up``); ``cargo_intracellular_<layer>`` per layer;
+- the per-species metrics above with the ``cargo_`` prefix: cargo delivered
+  to each layer (``cargo_delivered_<layer>``, free or inside vesicles), its
+  peak time in the target layer (``cargo_target_peak_time_h``) and so on.
 
 Size classes (a ``size_class`` dimension splitting a polydisperse
 preparation): the metrics are those of the whole preparation; amounts,
@@ -176,12 +194,24 @@ class SpeciesArrays:
     concentration_end : float64[depth]
         Laterally averaged concentration at the last output time (any unit:
         only its depth profile is used).
+    fraction_error, loss_by_layer_error : optional
+        Estimated grid errors of ``fraction`` and ``loss_by_layer`` (a 1D run's
+        ``fraction_error`` and ``loss_by_layer_error``); a metric smaller than
+        its resolvable level (error / ``RESOLVED_RELATIVE_ERROR``) is reported
+        as :func:`below_text` instead of a number.
+    amount_factor : float
+        Factor from ``dose``'s unit to the unit of the absolute amounts
+        (``applied_amount``, ``amount_<X>``, ...): 1, or for a cargo counted
+        in vesicle equivalents its ``loading`` (cargo unit per vesicle).
     """
 
     fraction: np.ndarray
     loss_by_layer: np.ndarray
     dose: float
     concentration_end: np.ndarray
+    fraction_error: np.ndarray | None = None
+    loss_by_layer_error: np.ndarray | None = None
+    amount_factor: float = 1.0
 
 
 @dataclass
@@ -204,6 +234,9 @@ class RunArrays:
         A regimen's application times, h (empty for one application).
     systemic : exodiff.results.systemic.PKModel or None
         The blood model of a ``[systemic]`` table.
+    cargo : dict or None
+        A tracked cargo: ``encapsulation`` and ``release_on_degradation``
+        (floats) and ``barrier_layers`` (names of the stratum-corneum layers).
     """
 
     time_h: np.ndarray
@@ -217,6 +250,7 @@ class RunArrays:
     area_cm2: float = 1.0
     application_times_h: tuple = ()
     systemic: object = None
+    cargo: dict | None = None
 
 
 def _values(da: xr.DataArray, species: str | None, dims: tuple) -> np.ndarray:
@@ -235,7 +269,12 @@ def run_arrays(ds: xr.Dataset) -> RunArrays:
             fraction=_values(view["fraction"], None, ("time", "compartment")),
             loss_by_layer=_values(view["loss_by_layer"], None, ("time", "process", "layer")),
             dose=applied_dose(view),
-            concentration_end=_values(view["concentration"].isel(time=-1), None, ("depth",)))))
+            concentration_end=_values(view["concentration"].isel(time=-1), None, ("depth",)),
+            fraction_error=_values(view["fraction_error"], None, ("time", "compartment"))
+            if "fraction_error" in view else None,
+            loss_by_layer_error=_values(view["loss_by_layer_error"], None, ("time", "process", "layer"))
+            if "loss_by_layer_error" in view else None,
+            amount_factor=float(ds.attrs.get("cargo_loading", 1.0)) if s == "cargo" else 1.0)))
     return RunArrays(time_h=np.asarray(ds["time"].values, dtype=float),
                      compartments=[str(c) for c in ds["compartment"].values],
                      layers=[str(x) for x in ds["layer"].values],
@@ -247,7 +286,18 @@ def run_arrays(ds: xr.Dataset) -> RunArrays:
                      area_cm2=float(ds.attrs.get("treated_area_cm2", 1.0)),
                      application_times_h=tuple(float(x) for x in np.atleast_1d(ds.attrs.get("application_times_h", ())))
                      if int(ds.attrs.get("applications", 1)) > 1 else (),
-                     systemic=PKModel.from_attrs(ds.attrs))
+                     systemic=PKModel.from_attrs(ds.attrs), cargo=cargo_attrs(ds.attrs))
+
+
+def cargo_attrs(attrs) -> dict | None:
+    """The cargo parameters the cargo metrics need, from a result's attributes (None without a cargo)."""
+    if "cargo_name" not in attrs:
+        return None
+    barrier = attrs.get("cargo_barrier_layers", "stratum_corneum")  # comma-separated names
+    barrier = [b for b in str(barrier).split(",") if b]
+    return {"encapsulation": float(attrs.get("cargo_encapsulation_efficiency", 1.0)),
+            "release_on_degradation": float(attrs.get("cargo_release_on_degradation", 1.0)),
+            "barrier_layers": barrier}
 
 
 # --------------------------------------------------------------------------
@@ -367,13 +417,83 @@ def _species_metrics(run: RunArrays, sp: SpeciesArrays, T: str, times_h) -> dict
         out.get("fraction_cleared", math.nan)
     if len(run.application_times_h) > 1:
         out.update(_regimen_metrics(t, fT, run.application_times_h))
-    # absolute amounts over the treated area, in the dose unit: fraction x dose per cm^2 x area
-    per = sp.dose * run.area_cm2
+    # absolute amounts over the treated area, in the dose unit (a cargo: its own unit): fraction x dose
+    # per cm^2 x area
+    per = sp.dose * sp.amount_factor * run.area_cm2
     out["applied_amount"] = per
     for comp in comps:
         out[f"amount_{comp}"] = out[f"fraction_{comp}"] * per
     out["delivered_target_amount"] = out["delivered_target"] * per
     out["systemic_amount"] = out["systemic_fraction"] * per
+    if sp.fraction_error is not None and sp.loss_by_layer_error is not None:
+        _flag_unresolved(out, run, sp, T, times_h, k)
+    return out
+
+
+#: an amount is reported as a number only when its estimated grid error is at most this fraction of it
+#: (the same as exodiff.results.dataset.RESOLVED_RELATIVE_ERROR)
+RESOLVED_RELATIVE_ERROR = 0.1
+
+
+def below_text(level: float) -> str:
+    """What a summary says instead of an amount smaller than its resolvable ``level`` (fraction of the dose)."""
+    return f"below resolvable level (< {level:.1e} of the dose)"
+
+
+def is_below(value) -> bool:
+    """True for a metric reported as :func:`below_text`."""
+    return isinstance(value, str) and value.startswith("below resolvable level")
+
+
+def _flag_unresolved(out: dict, run: RunArrays, sp: SpeciesArrays, T: str, times_h, k_peak: int) -> None:
+    """Replace every metric smaller than its resolvable level by :func:`below_text` (see SpeciesArrays)."""
+    t = run.time_h
+    comps = run.compartments
+    err = sp.fraction_error
+    derr = _delivered(err, sp.loss_by_layer_error, sp.dose, comps, run.layers, run.processes)  # sums of errors
+    level = err / RESOLVED_RELATIVE_ERROR
+
+    def flag(key, value, lev, also=()):
+        if lev > 0.0 and abs(value) < lev:
+            for name in (key, *also):
+                out[name] = below_text(lev)
+
+    for j, comp in enumerate(comps):
+        flag(f"fraction_{comp}", float(sp.fraction[-1, j]), float(level[-1, j]), (f"amount_{comp}",))
+        for th in times_h or ():
+            key = f"fraction_{comp}_at_{time_key(th)}"
+            if isinstance(out.get(key), float) and math.isfinite(out[key]):
+                flag(key, out[key], at_time(level[:, j], t, th))
+    for name, series in derr.items():
+        flag(f"delivered_{name}", float(out[f"delivered_{name}"]), float(series[-1]) / RESOLVED_RELATIVE_ERROR)
+    if is_below(out[f"delivered_{T}"]):
+        out["delivered_target"] = out["delivered_target_amount"] = out[f"delivered_{T}"]
+    jT = comps.index(T)
+    peak_level = float(level[k_peak, jT])
+    if peak_level > 0.0 and abs(float(sp.fraction[k_peak, jT])) < peak_level:
+        for name in ("target_peak_fraction", "target_auc_h", "target_peak_time_h"):
+            out[name] = below_text(peak_level)
+    sys_err = sum(float(err[-1, comps.index(c)]) for c in ("receptor", "sampled", "cleared") if c in comps)
+    if isinstance(out["systemic_fraction"], float):
+        flag("systemic_fraction", out["systemic_fraction"], sys_err / RESOLVED_RELATIVE_ERROR, ("systemic_amount",))
+def _cargo_metrics(run: RunArrays) -> dict:
+    """The cargo metrics of the module docstring (prefixed ``cargo_``), from the vesicle and cargo ledgers."""
+    sp = dict(run.species)
+    ves, car = sp.get(PRIMARY_SPECIES), sp.get("cargo")
+    if ves is None or car is None or "released" not in run.processes:
+        return {}
+    e = run.cargo["encapsulation"]
+    f = run.cargo["release_on_degradation"]
+    rel, deg, up = (run.processes.index(p) for p in ("released", "degraded", "taken_up"))
+    # vesicles that set their cargo free, per layer, as fractions of the vesicle dose
+    freed = (ves.loss_by_layer[-1, rel] + f * ves.loss_by_layer[-1, deg]) / ves.dose
+    sc = [run.layers.index(x) for x in run.cargo["barrier_layers"] if x in run.layers]
+    out = {"cargo_released_before_barrier": (1.0 - e) + e * float(freed[sc].sum()),
+           "cargo_released": (1.0 - e) + e * float(freed.sum())}
+    taken = car.loss_by_layer[-1, up] / car.dose
+    out["cargo_intracellular"] = float(taken.sum())
+    for j, name in enumerate(run.layers):
+        out[f"cargo_intracellular_{name}"] = float(taken[j])
     return out
 
 
@@ -438,6 +558,8 @@ def summary_of_arrays(run: RunArrays, target: str | None = None, times=None) -> 
         prefix = "" if i == 0 else f"{s}_"
         for k, v in _species_metrics(run, sp, T, times_h).items():
             out[prefix + k] = v
+    if run.cargo is not None:
+        out.update(_cargo_metrics(run))
     if run.systemic is not None:
         sp = run.species[0][1]
         absorbed = absorbed_per_area(sp.fraction, run.compartments, sp.dose) * run.area_cm2
@@ -474,6 +596,10 @@ _LABELS = {
     "plasma_auc": "plasma AUC to end (dose unit h/L)",
     "absorbed_amount": "absorbed into the blood at end (dose unit)",
     "end_time_h": "end time (h)",
+    "released_before_barrier": "set free before the barrier: applied free or released in the stratum corneum "
+                               "(fraction of loaded cargo)",
+    "released": "set free by the end: applied free or released anywhere (fraction of loaded cargo)",
+    "intracellular": "taken up by cells, free or inside vesicles (fraction of loaded cargo)",
 }
 _AT = re.compile(r"^fraction_(?P<comp>.+)_at_(?P<t>[0-9.e+-]+)h$")
 
@@ -482,7 +608,11 @@ def label(key: str, species: list[str] | None = None) -> str:
     """Human-readable label of a metric name, e.g. ``"dermis at 24 h (fraction of dose)"``."""
     for s in species or ():
         if key.startswith(f"{s}_"):
-            return f"{s}: {label(key[len(s) + 1:])}"
+            text = label(key[len(s) + 1:])
+            if s == "cargo":  # fractions of the loaded cargo, amounts in the cargo's unit
+                text = text.replace("fraction of dose", "fraction of loaded cargo").replace("dose unit",
+                                                                                            "cargo unit")
+            return f"{s}: {text}"
     if key in _LABELS:
         return _LABELS[key]
     m = _AT.match(key)
@@ -494,6 +624,8 @@ def label(key: str, species: list[str] | None = None) -> str:
         return f"{key[len('fraction_'):]} at end (fraction of dose)"
     if key.startswith("delivered_"):
         return f"delivered to {key[len('delivered_'):]} (fraction of dose)"
+    if key.startswith("intracellular_"):
+        return f"taken up by cells of {key[len('intracellular_'):]} (fraction of loaded cargo)"
     return key
 
 

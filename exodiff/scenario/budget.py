@@ -10,7 +10,7 @@ the grid's size is built: cell counts come from
 The estimate (bytes, float64 = 8 bytes)::
 
     1D column:   8 * columns * cells * (3 * outputs + WORK_1D)
-    r-z cell:    8 * nz * nr * (3 * outputs * classes + WORK_RZ)
+    r-z cell:    8 * fields * nz * nr * (3 * outputs * classes + WORK_RZ)
 
 ``3 * outputs``: the states stored at every output time, as the solver's
 raw array, in the result Dataset and once more while one becomes the
@@ -19,7 +19,9 @@ compiled kernel keep (the r-z kernel alone holds about 30 of them).  A 1D
 column of 400 000 cells and 49 outputs peaked 620 MiB above the solver's
 baseline; the estimate says 595 MiB.  ``columns`` counts size classes and
 a tracked cargo (solved side by side in 1D); in r-z the classes run one
-after the other but each keeps its result until they are summed.
+after the other but each keeps its result until they are summed, and
+``fields`` is 2 with a tracked cargo (a second field of the unit cell, with
+its own work arrays and stored states), else 1.
 
 The limit is :data:`DEFAULT_MAX_MEMORY` unless raised or lowered, in this
 order of precedence: ``--max-memory`` on the command line
@@ -101,7 +103,7 @@ def estimate(resolved: Mapping[str, Any], decay_lengths=None) -> Estimate:
         ``sqrt(D/k)`` of each layer (``"auto"`` refines layers with strong loss).
     """
     from exodiff.geometry.channels import channel_geometry, unit_cell_layout
-    from exodiff.geometry.grid import DEFAULT_STRETCH, cells_for_resolution
+    from exodiff.geometry.grid import cells_for_resolution
     from exodiff.geometry.grid_rz import unit_cell_radius, unit_cell_shape
 
     thick = [float(ly["thickness"]) for ly in resolved["skin"]["layers"].values()]
@@ -114,9 +116,17 @@ def estimate(resolved: Mapping[str, Any], decay_lengths=None) -> Estimate:
         layout = unit_cell_layout(geom, res)
         density = layout.pop("density")
         nz, nr = unit_cell_shape(thick, radius=unit_cell_radius(density), **layout)
-        nbytes = 8.0 * nz * nr * (3.0 * outputs * classes + WORK_RZ)
+        fields = 2 if form.get("cargo") is not None else 1
+        nbytes = 8.0 * fields * nz * nr * (3.0 * outputs * classes + WORK_RZ)
         return Estimate("r-z unit cell", f"{nz} x {nr}", classes, outputs, nbytes)
-    cells = sum(cells_for_resolution(thick, res, DEFAULT_STRETCH, decay_lengths))
+    per_layer = cells_for_resolution(thick, res, None, decay_lengths)  # the grid's own per-layer grading
+    accuracy = resolved["simulation"].get("accuracy")
+    if accuracy is not None:  # the fine grid of the Richardson pair (the coarse one is half of it)
+        from exodiff.geometry.grid import accuracy_cells
+
+        per_layer = [2 * c for c in accuracy_cells(cells_for_resolution(thick, "auto", None, decay_lengths),
+                                                   float(accuracy))]
+    cells = sum(per_layer)
     columns = classes + (1 if form.get("cargo") is not None else 0)
     nbytes = 8.0 * columns * cells * (3.0 * outputs + WORK_1D)
     return Estimate("1D column", f"{cells}", columns, outputs, nbytes)

@@ -383,11 +383,43 @@ def _formulation_preset(name: str) -> tuple[dict[str, Any], dict[str, Any], tupl
     return values, amounts, tuple(ck.issues)
 
 
+@lru_cache(maxsize=32)
+def _cargo_preset(name: str) -> tuple[dict[str, Any], tuple[Issue, ...]]:
+    """Parsed cargo preset (``[formulation.cargo] preset``): (values, issues), values in SI, loading as written."""
+    raw = data.values("cargo", name)
+    raw.pop("typical_of", None)
+    ck = _Checker(_preset_file("cargo"))
+    spec = {k: f for k, f in SUBTABLES["cargo"].items() if k != "preset"}
+    return ck.table(f"{name}.", spec, raw), tuple(ck.issues)
+
+
+def _merge_cargo_preset(ck: _Checker, cargo: dict[str, Any], formulation_preset: str) -> dict[str, Any]:
+    """The user's ``[formulation.cargo]`` on top of the cargo preset it names (``preset``)."""
+    name = cargo.get("preset")
+    if name is None:
+        return cargo
+    if name == "typical":
+        found = data.typical_cargo(formulation_preset) if _preset_names("cargo") else None
+        if found is None:
+            with_typical = [f for f in _preset_names("formulation") if data.typical_cargo(f) is not None]
+            ck.add("formulation.cargo.preset", f'"typical" (formulation preset "{formulation_preset}" has no '
+                   "typical cargo)", f"a cargo preset name ({_names(_preset_names('cargo'))}), or \"typical\" with "
+                   f"one of the formulation presets {_names(with_typical)}")
+            return cargo
+        name = found
+    elif not _check_preset_name(ck, "formulation.cargo.preset", "cargo", name, ("typical",)):
+        return cargo
+    values, issues = _cargo_preset(name)
+    ck.issues.extend(issues)
+    return {**values, **cargo, "preset": name}
+
+
 def clear_preset_cache() -> None:
     """Forget parsed presets (after editing preset data in a running session, or in tests)."""
     _preset_names.cache_clear()
     _skin_preset.cache_clear()
     _formulation_preset.cache_clear()
+    _cargo_preset.cache_clear()
 
 
 def _check_preset_name(ck: _Checker, key: str, kind: str, name: Any, extra: tuple[str, ...]) -> bool:
@@ -506,6 +538,8 @@ def _resolve_formulation(ck: _Checker, raw: dict) -> dict[str, Any]:
             form[k] = values_p[k]
         elif f.default is not None and k not in raw:
             form[k] = f.default
+        if k == "cargo" and isinstance(form.get(k), dict):
+            form[k] = _merge_cargo_preset(ck, form[k], form["preset"])
         if f.kind == "table" and isinstance(form.get(k), dict):
             for sk, sf in SUBTABLES[k].items():
                 if sk not in form[k] and sf.default is not None:
@@ -612,6 +646,11 @@ def _resolve_simulation(ck: _Checker, raw: dict) -> dict[str, Any]:
             sim[k] = f.default
     if "duration" not in raw:
         ck.add("simulation.duration", "nothing", f"{spec['duration'].dimension}, e.g. {spec['duration'].example}")
+    if "accuracy" in raw:
+        both = [k for k in ("resolution", "tolerance") if k in raw]
+        if both:
+            ck.add("simulation.accuracy", f"{_show(raw['accuracy'])} together with simulation.{' and '.join(both)}",
+                   "either accuracy (it picks the grid and the tolerance) or resolution and tolerance")
     if "output_interval" in raw and "output_times" in raw:
         ck.add("simulation.output_times", "both output_interval and output_times",
                "only one of them (output_interval for evenly spaced times)")
@@ -1075,6 +1114,9 @@ def _check_physics(ck: _Checker, resolved: dict[str, Any]) -> None:
     for p in channels.check(resolved):
         seen.add(p.key)
         ck.add(p.key, p.given, p.expected)
+    if resolved["simulation"].get("accuracy") is not None and channels.channel_geometry(resolved) is not None:
+        ck.add("simulation.accuracy", f"{_show(resolved['simulation']['accuracy'])} with channel delivery",
+               "a 1D run (the r-z unit cell takes simulation.resolution and tolerance)")
     if not seen and channels.channel_geometry(resolved) is not None:
         # the open channel holds formulation fluid: the run needs the active's free diffusivity there
         from exodiff.physics.coefficients import Active
@@ -1084,6 +1126,13 @@ def _check_physics(ck: _Checker, resolved: dict[str, Any]) -> None:
         except ParameterProblem as p:
             seen.add(p.key)
             ck.add(p.key, p.given, p.expected)
+        if form.get("cargo") is not None:
+            # and so does the free cargo, a second field of the unit cell (problem.unit_cell.class_problems)
+            try:
+                Active.cargo_of(form["cargo"], skin).d_free("the open channel holds formulation fluid")
+            except ParameterProblem as p:
+                seen.add(p.key)
+                ck.add(p.key, p.given, p.expected)
     decay: list[float] = []
     for name, layer in skin["layers"].items():
         checks = [layer_coefficients]

@@ -20,6 +20,8 @@ _HEADERS = ("key", "value", "range", "est.", "source")
 
 
 def _text(v: Any) -> str:
+    if isinstance(v, list):
+        return ", ".join(_text(x) for x in v) or "-"
     if isinstance(v, float):
         return f"{v:g}"
     return str(v)
@@ -97,7 +99,7 @@ def format_preset(kind: str, name: str) -> str:
 #: Columns of the one-line-per-formulation overview: header, preset key(s).
 _OVERVIEW = (("size", ("diameter", "molecular_weight")), ("deform.", ("deformability",)),
              ("log Kow", ("log_kow",)), ("half-life", ("half_life",)), ("uptake", ("uptake_rate",)),
-             ("targeting", ("targeting_factor",)))
+             ("targeting", ("targeting_factor",)), ("typical cargo", ()))
 
 
 def formulation_overview() -> list[dict[str, str]]:
@@ -127,6 +129,9 @@ def formulation_overview() -> list[dict[str, str]]:
                     break
             if header == "targeting" and text and table.get("target_layer"):
                 text += f" in {table['target_layer']}"
+            if header == "typical cargo":  # cargo.toml's pairing, an estimate (preset = "typical")
+                cargo = data.typical_cargo(name)
+                text = f"{cargo}*" if cargo else ""
             row[header] = text
         row["source"] = source
         rows.append(row)

@@ -230,13 +230,25 @@ FORMULATION = {
 
 #: Keys of ``[formulation.cargo]``: the released cargo, a solute of its own.
 CARGO = {
+    "preset": Field("string", "A cargo preset (exodiff/data/cargo.toml; `exodiff presets cargo`): its values "
+                    "under the keys given here. \"typical\": the typical cargo of the formulation preset.",
+                    example='"mir21"'),
     "name": Field("string", "Label of the cargo in results.", example='"miR-21"', default="cargo"),
-    "loading": Field("loading", "Cargo per unit of vesicle dose, e.g. per particle; results in this cargo unit "
-                     "too. A bare number counts copies. Default 1 (cargo counted in vesicle equivalents).",
+    "loading": Field("loading", "Cargo loaded per unit of vesicle dose (inside the vesicles and, with "
+                     "encapsulation_efficiency < 1, free beside them), e.g. per particle; results in this cargo "
+                     "unit too. A bare number counts copies. Default 1 (cargo counted in vesicle equivalents).",
                      example='"2e-8 ng/particle"'),
-    "release_rate": _q("First-order rate at which an intact vesicle in tissue releases its cargo (the vesicle "
-                       "is then booked to `released`).", "1/s", "a rate (1/time)", '"0.02 1/h"', low=0.0,
+    "encapsulation_efficiency": _n("Fraction of the loaded cargo inside the vesicles at application; the rest is "
+                                   "free cargo in the film from t = 0 (a co-applied free active). 0 = all free.",
+                                   "0.8", low=0.0, high=1.0, default=1.0),
+    "release_rate": _q("First-order rate at which an intact vesicle in the viable layers releases its cargo (the "
+                       "vesicle is then booked to `released`); in the stratum corneum too unless "
+                       "release_rate_stratum_corneum is given.", "1/s", "a rate (1/time)", '"0.02 1/h"', low=0.0,
                        default=0.0),
+    "release_rate_stratum_corneum": _q("First-order release rate of an intact vesicle in the stratum corneum (the "
+                                       "layers with hindrance \"pore\", or named stratum_corneum): fusion with "
+                                       "or break-up in the SC lipids. Default: release_rate.", "1/s",
+                                       "a rate (1/time)", '"1 1/h"', low=0.0),
     "release_on_degradation": _n("Fraction of a degraded vesicle's cargo set free intact (the rest is degraded "
                                  "with it).", "1", low=0.0, high=1.0, default=1.0),
     "kind": Field("choice", "What the free cargo is for the physics (a solute: Potts-Guy in the stratum corneum, "
@@ -337,6 +349,9 @@ SIMULATION = {
                     low_open=True, high=0.1, default=1e-5),
     "resolution": Field("resolution", '"auto", or a table { dz = "1 um" } (largest cell) or '
                         "{ cells = 80 } (cells per layer).", default="auto", example='"auto"'),
+    "accuracy": _n("Target error of every amount, as a fraction of the dose (1D runs; instead of resolution and "
+                   "tolerance): picks two nested grids, whose results are extrapolated (Richardson), and the time "
+                   "tolerance. See docs/numerics.md.", "1e-6", low=1e-8, high=1e-2),
     "max_memory": _q("Most memory the run may need (estimated at validation: cells x output times x columns, "
                      "exodiff docs scenario); default 4 GiB. EXODIFF_MAX_MEMORY and --max-memory override it.", "B",
                      "an amount of memory", '"8 GiB"', low=0.0, low_open=True),

@@ -39,6 +39,12 @@ class RawSolution:
         Every column (1D runs): size classes, then a cargo.
     comp_cols : float64[k, S, P L + 3] or None
         Every column's compartments (``P`` loss processes per layer).
+    companion : tuple or None
+        ``(problem, raw, divisor, floor)``: the same problem solved on a
+        second grid, for the error estimate of every amount,
+        ``|amount - amount_companion| / divisor + floor`` (fraction of the
+        dose; :func:`exodiff.solvers.layered.integrate_estimated`); None when
+        not run.
     """
 
     times: np.ndarray
@@ -47,6 +53,7 @@ class RawSolution:
     stats: dict
     u_cols: np.ndarray | None = None
     comp_cols: np.ndarray | None = None
+    companion: tuple | None = None
 
 
 def initial_fstate(problem, h_start: float) -> np.ndarray:

@@ -241,9 +241,12 @@ def cargo_balance_error(problem: Problem1D, raw: RawSolution) -> np.ndarray:
 
     In vesicle equivalents: free cargo in the vehicle and the layers, plus
     its compartments (degraded, taken up, cleared, bottom sink, washed off),
-    equals what the vesicles set free: ``sum over vesicle columns of
-    released + release_on_degradation x degraded``.  Relative to the vesicle
-    dose (finite vehicle) or to the vesicles supplied to the skin (infinite).
+    equals what the vesicles set free, ``encapsulation x sum over vesicle
+    columns of (released + release_on_degradation x degraded)``, plus the
+    cargo applied free (``1 - encapsulation`` of the applied dose; a
+    constant donor's free cargo is in its ``supplied``).  Relative to the
+    vesicle dose (finite vehicle) or to the vesicles supplied to the skin
+    (infinite).
     """
     L = len(problem.layers)
     P = problem.n_processes
@@ -257,9 +260,10 @@ def cargo_balance_error(problem: Problem1D, raw: RawSolution) -> np.ndarray:
         vehicle = -comp[:, c, P * L + 2]  # the donor node is held at zero: net flux out of it
     lost = comp[:, c, :P * L + 1].sum(axis=1) + comp[:, c, P * L + 1]
     freed = (comp[:, ves, 3 * L:4 * L].sum(axis=(1, 2))
-             + problem.release_on_degradation * comp[:, ves, 0:L].sum(axis=(1, 2)))
+             + problem.release_on_degradation * comp[:, ves, 0:L].sum(axis=(1, 2))) * problem.encapsulation
     if problem.vehicle == "finite":
         ref = applied_dose(problem)
+        freed = freed + cols[c].weight * ref  # applied free (0 for cargo that starts in the vesicles)
     else:
         ref = np.maximum(np.abs(comp[:, ves, P * L + 2].sum(axis=1)), 1e-300)
     return (vehicle + tissue + lost - freed) / ref
@@ -267,48 +271,105 @@ def cargo_balance_error(problem: Problem1D, raw: RawSolution) -> np.ndarray:
 
 # -- the r-z unit cell (amounts per unit cell) ----------------------------------------------
 
-def cell_states(problem: ProblemRZ, raw: RawSolution) -> np.ndarray:
-    """``u = c/K`` per cell at each output time, shape ``(k, nz, nr)``."""
+def _rz_u(raw: RawSolution, species: str) -> np.ndarray:
+    """The stored states of one field: the vesicles (``raw.u``) or the free cargo (``raw.u_cols[:, 1]``)."""
+    return raw.u_cols[:, 1] if species == "cargo" else raw.u
+
+
+def _rz_comp(raw: RawSolution, species: str) -> np.ndarray:
+    return raw.comp_cols[:, 1] if species == "cargo" else raw.comp
+
+
+def cell_states(problem: ProblemRZ, raw: RawSolution, species: str = "vesicle") -> np.ndarray:
+    """``u = c/K`` per cell at each output time, shape ``(k, nz, nr)``, of the vesicles or the free cargo."""
     nz, nr = problem.grid.shape
-    return raw.u[:, 1:].reshape(raw.times.size, nz, nr)
+    return _rz_u(raw, species)[:, 1:].reshape(raw.times.size, nz, nr)
 
 
-def capacities(problem: ProblemRZ, times) -> np.ndarray:
+def capacities(problem: ProblemRZ, times, species: str = "vesicle") -> np.ndarray:
     """``K V`` per cell at each time (the channel closes), shape ``(k, nz, nr)``."""
-    caps = [problem.capacity_at(float(t)) for t in times]
+    caps = [problem.capacity_at(float(t), species) for t in times]
     return np.stack(caps)
 
 
-def tissue_amounts_rz(problem: ProblemRZ, raw: RawSolution) -> np.ndarray:
+def tissue_amounts_rz(problem: ProblemRZ, raw: RawSolution, species: str = "vesicle") -> np.ndarray:
     """Amount in each layer (channel cells by depth) per unit cell, shape (k, L)."""
-    m = (cell_states(problem, raw) * capacities(problem, raw.times)).sum(axis=2)
+    m = (cell_states(problem, raw, species) * capacities(problem, raw.times, species)).sum(axis=2)
     return np.stack([m[:, sl].sum(axis=1) for sl in problem.grid.z.layer_slices], axis=1)
 
 
-def vehicle_amount_rz(problem: ProblemRZ, raw: RawSolution) -> np.ndarray:
-    """Amount in the vehicle film per unit cell; for a constant donor the film's content."""
+def vehicle_amount_rz(problem: ProblemRZ, raw: RawSolution, species: str = "vesicle") -> np.ndarray:
+    """Amount in the vehicle film per unit cell; for a constant donor the film's content.
+
+    The free cargo's: what the film holds (released cargo that diffused back
+    into it); with a constant donor, whose cargo is held at zero, the net
+    amount that left the skin into it.
+    """
     if problem.vehicle == "infinite":
+        if species == "cargo":
+            return -raw.comp_cols[:, 1, problem.n_processes * len(problem.layers) + 2]
         return np.full(raw.times.size, problem.unit_dose)
     cv = np.array([problem.vehicle_capacity_at(float(t)) for t in raw.times])
-    return cv * raw.u[:, 0]
+    return cv * _rz_u(raw, species)[:, 0]
+
+
+def cargo_freed_rz(problem: ProblemRZ, raw: RawSolution) -> np.ndarray:
+    """Cargo the vesicles have set free per unit cell: ``encapsulation x (released + release_on_degradation x degraded)``."""
+    L = len(problem.layers)
+    return (raw.comp[:, 3 * L:4 * L].sum(axis=1)
+            + problem.cargo.release_on_degradation * raw.comp[:, 0:L].sum(axis=1)) * problem.cargo.encapsulation
+
+
+def balance_errors_rz(problem: ProblemRZ, raw: RawSolution) -> dict[str, np.ndarray]:
+    """Relative balance error of each ledger of a unit cell: ``"vesicle"``, and with a cargo ``"cargo"``.
+
+    The cargo ledger as the 1D :func:`cargo_balance_error`: free cargo in the
+    vehicle and the cells plus its compartments equals what the vesicles set
+    free plus the cargo applied free (a constant donor's is in its
+    ``supplied``), relative to the vesicle dose (finite vehicle) or to the
+    vesicles supplied to the skin (constant donor).
+    """
+    L = len(problem.layers)
+    P = problem.n_processes
+    finite = problem.vehicle == "finite"
+    out = {}
+    if "initial_tissue" not in raw.stats:
+        vehicle = vehicle_amount_rz(problem, raw) if finite else None
+        out["vesicle"] = balance_error(vehicle, tissue_amounts_rz(problem, raw).sum(axis=1), raw.comp,
+                                       problem.unit_dose, L, finite, n_proc=P)
+    else:
+        # with an initial state (which may hold either sign, e.g. a test mode) the
+        # balance is checked against what was there, relative to its absolute size
+        tissue = tissue_amounts_rz(problem, raw).sum(axis=1)
+        initial = raw.stats["initial_tissue"]
+        scale = max(raw.stats["initial_tissue_abs"] + (problem.unit_dose if finite else 0.0), 1e-300)
+        lost = raw.comp[:, :P * L + 1].sum(axis=1)
+        if finite:
+            total = vehicle_amount_rz(problem, raw) + tissue + lost + raw.comp[:, P * L + 1]
+            out["vesicle"] = (total - problem.unit_dose - initial) / scale
+        else:
+            out["vesicle"] = (tissue - initial + lost - raw.comp[:, P * L + 2]) / max(
+                scale, float(np.abs(raw.comp[:, P * L + 2]).max()))
+    if problem.cargo is not None:
+        comp_c = raw.comp_cols[:, 1]
+        held = (vehicle_amount_rz(problem, raw, "cargo") + tissue_amounts_rz(problem, raw, "cargo").sum(axis=1)
+                + comp_c[:, :P * L + 2].sum(axis=1))
+        freed = cargo_freed_rz(problem, raw)
+        if finite:
+            ref = problem.unit_dose
+            freed = freed + problem.cargo.free * ref  # applied free (0 for cargo that starts in the vesicles)
+        else:
+            ref = np.maximum(np.abs(raw.comp[:, P * L + 2]), 1e-300)
+        out["cargo"] = (held - freed) / ref
+    return out
 
 
 def mass_balance_error_rz(problem: ProblemRZ, raw: RawSolution) -> np.ndarray:
-    """Relative mass balance error at each output time (see :func:`exodiff.solvers.ledger.balance_error`)."""
-    L = len(problem.layers)
-    finite = problem.vehicle == "finite"
-    tissue = tissue_amounts_rz(problem, raw).sum(axis=1)
-    if "initial_tissue" not in raw.stats:
-        vehicle = vehicle_amount_rz(problem, raw) if finite else None
-        return balance_error(vehicle, tissue, raw.comp, problem.unit_dose, L, finite)
-    # with an initial state (which may hold either sign, e.g. a test mode) the
-    # balance is checked against what was there, relative to its absolute size
-    initial = raw.stats["initial_tissue"]
-    scale = max(raw.stats["initial_tissue_abs"] + (problem.unit_dose if finite else 0.0), 1e-300)
-    lost = raw.comp[:, :3 * L + 1].sum(axis=1)
-    if finite:
-        total = vehicle_amount_rz(problem, raw) + tissue + lost + raw.comp[:, 3 * L + 1]
-        return (total - problem.unit_dose - initial) / scale
-    return (tissue - initial + lost - raw.comp[:, 3 * L + 2]) / max(scale, float(np.abs(raw.comp[:, 3 * L + 2]).max()))
+    """Relative mass balance error at each output time (see :func:`exodiff.solvers.ledger.balance_error`).
 
-
+    With a cargo the worst of the vesicle and the cargo ledgers (:func:`balance_errors_rz`).
+    """
+    errs = balance_errors_rz(problem, raw)
+    if len(errs) == 1:
+        return errs["vesicle"]
+    return np.max(np.stack([np.abs(e) for e in errs.values()]), axis=0)

@@ -154,7 +154,10 @@ def integrate_rz(problem: ProblemRZ, progress: bool = False, desc: str = "solvin
     -------
     RawSolution
         ``u`` has shape ``(k, 1 + nz nr)`` (vehicle, then cells row by row),
-        amounts in ``comp`` are per unit cell.
+        amounts in ``comp`` are per unit cell.  With a cargo
+        (``problem.cargo``) ``u``/``comp`` are the vesicles' and ``u_cols``,
+        ``comp_cols`` hold both fields (``(k, 2, ...)``: vesicles, free
+        cargo; ``4 L + 3`` compartments each, as the 1D cargo run).
 
     Raises
     ------
@@ -168,7 +171,7 @@ def integrate_rz(problem: ProblemRZ, progress: bool = False, desc: str = "solvin
     arr = problem.kernel_arrays()
     nz, nr = problem.grid.shape
     L = len(problem.layers)
-    nc = K.compartment_slots(L)[3]
+    nc = problem.n_processes * L + 3
     times = problem.output_times
     u = np.zeros(1 + nz * nr)
     u[0] = problem.concentration
@@ -188,15 +191,31 @@ def integrate_rz(problem: ProblemRZ, progress: bool = False, desc: str = "solvin
     istate = np.zeros(3, dtype=np.int64)
     stats = np.zeros(3, dtype=np.int64)
     stops, out_idx, events = stop_list_rz(problem)
+    # the free cargo (a second field with the vesicles' steps): empty arrays without one
+    has_cargo = problem.cargo is not None
+    u_c = np.zeros(1 + nz * nr if has_cargo else 0)   # free cargo: only what starts free in the film
+    if has_cargo:
+        u_c[0] = problem.concentration * problem.cargo.free
+    v_c = np.zeros(2 * u_c.size + nc if has_cargo else 0)
+    comp_c = np.zeros(nc if has_cargo else 0)
+    u_out_c = np.zeros((times.size, u_c.size))
+    comp_out_c = np.zeros((times.size, comp_c.size))
     tw = problem.wash_off_time
     if tw is not None and tw <= 0.0:
-        # washed before anything happens: the whole film is removed at t = 0
+        # washed before anything happens: the whole film is removed at t = 0 (with any free cargo in it)
         if problem.vehicle == "finite":
-            comp[K.compartment_slots(L)[1]] = problem.vehicle_capacity_at(0.0) * u[0]
+            comp[nc - 2] = problem.vehicle_capacity_at(0.0) * u[0]  # removed
+            if has_cargo:
+                comp_c[nc - 2] = problem.vehicle_capacity_at(0.0) * u_c[0]
         u[0] = 0.0
+        if has_cargo:
+            u_c[0] = 0.0
         istate[K.I_WASHED] = 1
         u_out[0] = u
         comp_out[0] = comp
+    if has_cargo:
+        u_out_c[0] = u_c
+        comp_out_c[0] = comp_c
     may = use_parallel(problem, parallel)
     forced = parallel != "auto" and may
     if may:
@@ -219,6 +238,8 @@ def integrate_rz(problem: ProblemRZ, progress: bool = False, desc: str = "solvin
             problem.vehicle_thickness, problem.evaporation_fraction, problem.evaporation_time,
             problem.cell_area, wabs)
     h_fixed = 0.0 if fixed_step is None else float(fixed_step)
+    cargo_args = (arr["krel"], arr["f_deg"], arr["enc"], arr["d_open_c"], arr["k_open_c"], arr["d_t_c"], arr["k_t_c"],
+                  arr["kdeg_c"], arr["kup_c"], arr["kcl_c"], u_c, v_c, comp_c, u_out_c, comp_out_c)
 
     calls = {"serial": 0, "parallel": 0, "threads": 0}
 
@@ -239,7 +260,7 @@ def integrate_rz(problem: ProblemRZ, progress: bool = False, desc: str = "solvin
                     status = K.integrate_rz_parallel(
                         *args, stops[ch], out_idx[ch], events[ch], u, v, comp, fstate, istate, rtol, m_ref,
                         h_start, MAX_STEPS, h_fixed, filter_mode, predict1, max(1, min(nr, threads)),
-                        u_out, comp_out, stats)
+                        u_out, comp_out, stats, *cargo_args)
                 finally:
                     numba.set_num_threads(before)
                     PARALLEL_LAUNCH.release()
@@ -248,7 +269,7 @@ def integrate_rz(problem: ProblemRZ, progress: bool = False, desc: str = "solvin
         if status is None:
             status = K.integrate_rz_serial(*args, stops[ch], out_idx[ch], events[ch], u, v, comp, fstate, istate,
                                            rtol, m_ref, h_start, MAX_STEPS, h_fixed, filter_mode, predict1, 1,
-                                           u_out, comp_out, stats)
+                                           u_out, comp_out, stats, *cargo_args)
             calls["serial"] += 1
         if status != K.OK:
             raise _failure(problem, status, fstate, istate)
@@ -277,6 +298,9 @@ def integrate_rz(problem: ProblemRZ, progress: bool = False, desc: str = "solvin
                       stats={"steps": int(stats[0]), "rejected": int(stats[1]), "solves": int(stats[2]),
                              "wall_time_s": wall, "parallel": calls["parallel"] > 0, "cells": nz * nr,
                              "kernel_calls": dict(calls)})
+    if has_cargo:
+        raw.u_cols = np.stack([u_out, u_out_c], axis=1)
+        raw.comp_cols = np.stack([comp_out, comp_out_c], axis=1)
     if initial_state is not None:
         m0 = problem.capacity_at(0.0) * u_out[0, 1:].reshape(nz, nr)
         raw.stats["initial_tissue"] = float(m0.sum())
@@ -294,6 +318,8 @@ def check_coefficients(problem: ProblemRZ) -> None:
     only name the first cell it scans, not the cause.
     """
     fields = problem.tissue_fields()
+    if problem.cargo is not None:
+        fields.update({f"cargo {k}": v for k, v in problem.tissue_fields("cargo").items()})
     ch = problem.channel
     scalars = {"channel open diffusivity": ch.open_diffusivity, "channel open partition": ch.open_partition,
                "concentration": problem.concentration, "vehicle thickness": problem.vehicle_thickness}

@@ -496,9 +496,14 @@ def metrics_table(results: Mapping[str, xr.Dataset], variants: list[Variant], ti
         if k == "target_layer":
             data[k] = ("variant", np.array([str(x) for x in vals], dtype=object), {"long_name": metrics.label(k)})
             continue
-        arr = np.array([math.nan if x is None else float(x) for x in vals], dtype=float)
+        # an amount below its resolvable level is no number: NaN here, the words in "<metric>_resolvable"
+        below = [metrics.is_below(x) for x in vals]
+        arr = np.array([math.nan if x is None or b else float(x) for x, b in zip(vals, below)], dtype=float)
         unit = _UNITS.get(split_species(k, species)[1], "1")
         data[k] = ("variant", arr, {"long_name": metrics.label(k, species), "units": unit})
+        if any(below):
+            data[f"{k}_resolvable"] = ("variant", np.array([x if b else "" for x, b in zip(vals, below)], dtype=object),
+                                       {"long_name": f"{metrics.label(k, species)}: resolved?"})
     table = xr.Dataset(
         data,
         coords={"variant": ("variant", names, {"long_name": "variant"}),

@@ -718,7 +718,8 @@ def bands(persons, percentiles=PERCENTILES, definition: PopulationDefinition | N
     xarray.Dataset
         Each metric ``m`` as ``m(percentile)`` (its units), each drawn key as
         ``<key>(percentile)`` in its display unit, and with profiles
-        ``fraction(percentile, time, compartment)`` and ``amount(...)``.
+        ``fraction(percentile, time, compartment)`` and ``amount(...)``, and
+        with a ``[systemic]`` model ``plasma_concentration(percentile, time)``.
         The percentiles are :func:`numpy.nanpercentile` (linear
         interpolation) over the persons whose run succeeded; ``persons`` and
         ``failed_persons`` attributes count them.
@@ -745,7 +746,7 @@ def bands(persons, percentiles=PERCENTILES, definition: PopulationDefinition | N
             attrs = dict(da.attrs)
             attrs["units"] = _amount_units(name, persons.attrs.get("dose_unit", ""), attrs.get("units", "1"))
             data_vars[name] = (("percentile",), band(da.values), attrs)
-        elif name in ("fraction", "amount") and da.dims[0] == "point":
+        elif name in ("fraction", "amount", "plasma_concentration") and da.dims[0] == "point":
             data_vars[name] = (("percentile", *da.dims[1:]), band(da.values), dict(da.attrs))
     from exodiff.studies.sweep import dim_name
 
@@ -759,7 +760,8 @@ def bands(persons, percentiles=PERCENTILES, definition: PopulationDefinition | N
     coords: dict = {"percentile": ("percentile", q, {"units": "percent",
                                                      "long_name": "percentile over the persons"})}
     for c in ("time", "compartment"):
-        if c in persons.coords and any(c in persons[v].dims for v in ("fraction", "amount") if v in persons):
+        if c in persons.coords and any(c in persons[v].dims for v in ("fraction", "amount", "plasma_concentration")
+                                       if v in persons):
             coords[c] = (c, persons[c].values, dict(persons[c].attrs))
     ds = xr.Dataset(data_vars=data_vars, coords=coords)
     attrs = {k: v for k, v in persons.attrs.items() if k not in ("points", "failed_points", "failures")}

@@ -13,6 +13,12 @@ on a small grid the two agree to round-off.
 ``split=False`` solves every TR-BDF2 stage exactly (``splu`` of
 ``C - a A``): the unsplit implicit method, the yardstick for the
 factorisation error and for speed.
+
+With a cargo (``problem.cargo``) a second field, the free cargo, takes the
+same steps: after each vesicle stage the cargo's stage is solved with the
+source ``S (q + D*)`` (``S = diag((k_rel + f_deg k_deg) C)``, the vesicles'
+stage at the argument their compartments are booked at), as a separate
+sparse system.
 """
 
 from __future__ import annotations
@@ -40,17 +46,18 @@ def _series(area, a, wa, b, wb):
     return np.where((a > 0) & (b > 0), g, 0.0)
 
 
-def coefficients(problem, t):
+def coefficients(problem, t, species="vesicle"):
     """Coefficients at time ``t`` from the problem's fields, numpy only.
 
     Returns
     -------
     dict
-        ``cap`` (nz, nr), ``cdeg``, ``cup``, ``ccl`` (k C), ``gz`` (nz+1, nr),
-        ``gr`` (nz, nr+1), ``capv`` (vehicle capacity, m^3).
+        ``cap`` (nz, nr), ``cdeg``, ``cup``, ``ccl``, ``crel`` (k C; release
+        zero without a cargo), ``gz`` (nz+1, nr), ``gr`` (nz, nr+1), ``capv``
+        (vehicle capacity, m^3).
     """
     g = problem.grid
-    f = problem.fields_at(t)
+    f = problem.fields_at(t, species)
     D, K = f["diffusivity"], f["partition"]
     dk = D * K
     vol = g.volumes
@@ -68,7 +75,8 @@ def coefficients(problem, t):
     rf = g.r_faces[None, 1:-1]
     gr[:, 1:nr] = _series(2.0 * np.pi * rf * dz, dk[:, :-1], dr[:, :-1] / 2, dk[:, 1:], dr[:, 1:] / 2)
     return dict(cap=cap, cdeg=f["degradation_rate"] * cap, cup=f["uptake_rate"] * cap,
-                ccl=f["clearance_rate"] * cap, gz=gz, gr=gr, capv=problem.vehicle_capacity_at(t))
+                ccl=f["clearance_rate"] * cap, crel=f.get("release_rate", np.zeros_like(cap)) * cap, gz=gz, gr=gr,
+                capv=problem.vehicle_capacity_at(t))
 
 
 def operators(problem, co, washed=False):
@@ -96,7 +104,7 @@ def operators(problem, co, washed=False):
     a_ = idx[:-1].ravel()
     b_ = idx[1:].ravel()
     couple(a_, b_, co["gz"][1:nz].ravel())
-    loss = (co["cdeg"] + co["cup"] + co["ccl"]).ravel() + np.concatenate(
+    loss = (co["cdeg"] + co["cup"] + co["ccl"] + co["crel"]).ravel() + np.concatenate(
         [np.zeros((nz - 1) * nr), co["gz"][nz]])
     rows.append(idx.ravel())
     cols.append(idx.ravel())
@@ -111,18 +119,25 @@ def operators(problem, co, washed=False):
     cc = [np.atleast_1d(np.asarray(x)).ravel() for x in cols]
     vv = [np.atleast_1d(np.asarray(x, dtype=float)).ravel() for x in vals]
     Ar = sp.csr_matrix((np.concatenate(vv), (np.concatenate(rr), np.concatenate(cc))), shape=(n, n))
-    # compartment rates
+    # compartment rates (P = 4 with a cargo: released[3L:4L])
     L = len(problem.layers)
-    nc = 3 * L + 3
+    P = getattr(problem, "n_processes", 3)
+    nc = P * L + 3
     lay = g.z.layer_of_cell
     Rm = np.zeros((nc, n))
-    for p, key in enumerate(("cdeg", "cup", "ccl")):
+    for p, key in enumerate(("cdeg", "cup", "ccl", "crel")[:P]):
         for i in range(nz):
             Rm[p * L + lay[i], idx[i]] += co[key][i]
-    Rm[3 * L, idx[-1]] = co["gz"][nz]
-    Rm[3 * L + 2, 0] = gv.sum()
-    Rm[3 * L + 2, idx[0]] = -gv
+    Rm[P * L, idx[-1]] = co["gz"][nz]
+    Rm[P * L + 2, 0] = gv.sum()
+    Rm[P * L + 2, idx[0]] = -gv
     return Az, Ar, Rm
+
+
+def source_matrix(problem, co):
+    """``S`` over ``[vehicle, cells]``: the cargo set free per unit vesicle ``u``, ``enc (k_rel + f_deg k_deg) C`` per cell."""
+    s = (co["crel"] + problem.cargo.release_on_degradation * co["cdeg"]).ravel() * problem.cargo.encapsulation
+    return sp.diags(np.concatenate([[0.0], s]))
 
 
 def _capacity_vector(problem, co, infinite):
@@ -167,9 +182,15 @@ def integrate_reference(problem, *, split=True, fixed_step=None, initial_state=N
     nz, nr = g.shape
     n = 1 + nz * nr
     L = len(problem.layers)
-    nc = 3 * L + 3
-    removed = 3 * L + 1
+    P = problem.n_processes
+    nc = P * L + 3
+    removed = P * L + 1
     infinite = problem.vehicle == "infinite"
+    cargo = problem.cargo is not None
+    uc = np.zeros(n)         # the free cargo: what starts free in the film
+    compc = np.zeros(nc)
+    if cargo:
+        uc[0] = problem.concentration * problem.cargo.free
     u = np.zeros(n)
     u[0] = problem.concentration
     if initial_state is not None:
@@ -180,13 +201,19 @@ def integrate_reference(problem, *, split=True, fixed_step=None, initial_state=N
     if tw is not None and tw <= 0.0:
         if not infinite:
             comp[removed] = problem.vehicle_capacity_at(0.0) * u[0]
+            compc[removed] = problem.vehicle_capacity_at(0.0) * uc[0]
         u[0] = 0.0
+        uc[0] = 0.0
         washed = True
     times = problem.output_times
     u_out = np.zeros((times.size, n))
     comp_out = np.zeros((times.size, nc))
     u_out[0] = u
     comp_out[0] = comp
+    uc_out = np.zeros((times.size, n))
+    compc_out = np.zeros((times.size, nc))
+    uc_out[0] = uc
+    compc_out[0] = compc
     stops, out_idx, events = _stops_rz(problem)
     t_end = float(times[-1])
     h_start = 1e-8 * max(t_end, 1.0)
@@ -208,6 +235,11 @@ def integrate_reference(problem, *, split=True, fixed_step=None, initial_state=N
             if len(cache) > 8:
                 cache.clear()
             cache[key] = (Az, Ar, Rm, _capacity_vector(problem, co, infinite))
+            if cargo:
+                cc = coefficients(problem, t, "cargo")
+                Azc, Arc, Rmc = operators(problem, cc, washed_)
+                cache[key] = cache[key] + (source_matrix(problem, co), Azc, Arc, Rmc,
+                                           _capacity_vector(problem, cc, infinite))
         return cache[key]
 
     def solve(M, rhs):
@@ -231,6 +263,33 @@ def integrate_reference(problem, *, split=True, fixed_step=None, initial_state=N
         dl = solve(M - coef * (Az + Ar), rhs)
         return dl, dl
 
+    def estimate(h, a, d, Fn, mn, mg, m1, C_1, Az_1, Ar_1, rn, comp, compg, comp1):
+        """Scaled error of one field (filtered as the kernel), its effective F_1 and compartment rates r_1."""
+        Fg = (mg - mn) / a - Fn
+        F1 = (m1 - BDF_A * mg + BDF_B * mn) / d
+        e = h * (ERR_1 * Fn + ERR_2 * Fg + ERR_3 * F1)
+        M1 = sp.diags(C_1)
+        if filter_mode and split:
+            y = solve(M1 - d * Az_1, e)
+            ev = y[0] * C_1[0]
+            if filter_mode >= 2:
+                y = solve(M1 - d * Ar_1, C_1 * y)
+            e = C_1 * y
+            e[0] = ev
+        elif filter_mode:
+            e = C_1 * solve(M1 - d * (Az_1 + Ar_1), e)
+        sc = atol * wabs + rtol * np.abs(m1)
+        qs = np.abs(e) / sc
+        qrow = np.sqrt((qs[1:].reshape(nz, nr) ** 2) @ w)
+        err = float(np.max(qrow))
+        if not infinite:
+            err = max(err, float(qs[0]))
+        rg = (compg - comp) / a - rn
+        r1 = (comp1 - BDF_A * compg + BDF_B * comp) / d
+        ec = h * (ERR_1 * rn + ERR_2 * rg + ERR_3 * r1)
+        err = max(err, float(np.max(np.abs(ec) / (atol + rtol * np.abs(comp1)))))
+        return err, F1, r1, qs, qrow
+
     t = 0.0
     h_next = h_start
     steps = rejected = 0
@@ -238,6 +297,8 @@ def integrate_reference(problem, *, split=True, fixed_step=None, initial_state=N
     v = np.zeros(n)          # du/dt at the end of the last step (stage-1 predictor)
     h_prev = 0.0             # the last accepted step
     fsal = None              # (F_1, r_1) of the last accepted step
+    vc = np.zeros(n)         # the cargo's du/dt and first-same-as-last rates
+    fsal_c = None
     h_rej = err_rej = 0.0    # first rejected step of the last rejection run (the kernel's cap)
     age_rej = 0
     for k in range(stops.size):
@@ -249,7 +310,7 @@ def integrate_reference(problem, *, split=True, fixed_step=None, initial_state=N
             tg, t1 = t + GAMMA * h, t + h
             a = ALPHA_TR * h
             d = a
-            Az_n, Ar_n, Rm_n, C_n = at(t, washed)
+            Az_n, Ar_n, Rm_n, C_n = at(t, washed)[:4]
             if fsal is None:
                 Fn = (Az_n + Ar_n) @ u
                 rn = Rm_n @ u
@@ -257,17 +318,35 @@ def integrate_reference(problem, *, split=True, fixed_step=None, initial_state=N
                 # the last accepted step's effective F_1 and r_1 (first same as last)
                 Fn, rn = fsal
             mn = C_n * u
+            if cargo:
+                S_n, Azc_n, Arc_n, Rmc_n, Cc_n = at(t, washed)[4:]
+                if fsal_c is None:
+                    Fnc = (Azc_n + Arc_n) @ uc + S_n @ u
+                    rnc = Rmc_n @ uc
+                else:
+                    Fnc, rnc = fsal_c
+                mnc = Cc_n * uc
             # stage 1, delta form from the predictor u_n + gamma h v
-            Az_g, Ar_g, Rm_g, C_g = at(tg, washed)
+            Az_g, Ar_g, Rm_g, C_g = at(tg, washed)[:4]
             # stage-1 predictor: the last du/dt, extrapolated no further than the last step reached
-            q = u + (GAMMA * min(h, h_prev)) * v if predictor1 else u.copy()
+            c1 = GAMMA * min(h, h_prev) if predictor1 else 0.0
+            q = u + c1 * v
             R1 = mn + a * Fn - C_g * q + a * ((Az_g + Ar_g) @ q)
             dl, ds = stage(C_g, Az_g, Ar_g, a, R1)
             compg = comp + a * (rn + Rm_g @ (q + ds))
             ug = q + dl
             mg = C_g * ug
+            if cargo:
+                # the cargo's stage 1 after the vesicles', its source from their stage (block lower triangular)
+                S_g, Azc_g, Arc_g, Rmc_g, Cc_g = at(tg, washed)[4:]
+                qc = uc + c1 * vc
+                R1c = mnc + a * Fnc - Cc_g * qc + a * ((Azc_g + Arc_g) @ qc) + a * (S_g @ (q + ds))
+                dlc, dsc = stage(Cc_g, Azc_g, Arc_g, a, R1c)
+                compgc = compc + a * (rnc + Rmc_g @ (qc + dsc))
+                ugc = qc + dlc
+                mgc = Cc_g * ugc
             # stage 2, delta form from the predictor
-            Az_1, Ar_1, Rm_1, C_1 = at(t1, washed)
+            Az_1, Ar_1, Rm_1, C_1 = at(t1, washed)[:4]
             q = ug + extrap * (ug - u) if predictor else ug.copy()
             if infinite:
                 q[0] = u[0]
@@ -276,34 +355,26 @@ def integrate_reference(problem, *, split=True, fixed_step=None, initial_state=N
             comp1 = BDF_A * compg - BDF_B * comp + d * (Rm_1 @ (q + ds))
             u1 = q + dl
             m1 = C_1 * u1
-            # error estimate from the effective stage derivatives
-            Fg = (mg - mn) / a - Fn
-            F1 = (m1 - BDF_A * mg + BDF_B * mn) / d
-            e = h * (ERR_1 * Fn + ERR_2 * Fg + ERR_3 * F1)
-            M1 = sp.diags(C_1)
-            if filter_mode and split:
-                y = solve(M1 - d * Az_1, e)
-                ev = y[0] * C_1[0]
-                if filter_mode >= 2:
-                    y = solve(M1 - d * Ar_1, C_1 * y)
-                e = C_1 * y
-                e[0] = ev
-            elif filter_mode:
-                e = C_1 * solve(M1 - d * (Az_1 + Ar_1), e)
-            sc = atol * wabs + rtol * np.abs(m1)
-            qs = np.abs(e) / sc
-            qrow = np.sqrt((qs[1:].reshape(nz, nr) ** 2) @ w)
-            err = float(np.max(qrow))
-            if not infinite:
-                err = max(err, float(qs[0]))
-            rg = (compg - comp) / a - rn
-            r1 = (comp1 - BDF_A * compg + BDF_B * comp) / d
-            ec = h * (ERR_1 * rn + ERR_2 * rg + ERR_3 * r1)
-            err = max(err, float(np.max(np.abs(ec) / (atol + rtol * np.abs(comp1)))))
+            if cargo:
+                S_1, Azc_1, Arc_1, Rmc_1, Cc_1 = at(t1, washed)[4:]
+                qc = ugc + extrap * (ugc - uc) if predictor else ugc.copy()
+                if infinite:
+                    qc[0] = uc[0]
+                R2c = BDF_A * mgc - BDF_B * mnc - Cc_1 * qc + d * ((Azc_1 + Arc_1) @ qc) + d * (S_1 @ (q + ds))
+                dlc, dsc = stage(Cc_1, Azc_1, Arc_1, d, R2c)
+                comp1c = BDF_A * compgc - BDF_B * compc + d * (Rmc_1 @ (qc + dsc))
+                u1c = qc + dlc
+                m1c = Cc_1 * u1c
+            # error estimate from the effective stage derivatives (each field's, the max of both)
+
+            err, F1, r1, qs, qrow = estimate(h, a, d, Fn, mn, mg, m1, C_1, Az_1, Ar_1, rn, comp, compg, comp1)
+            if cargo:
+                err_c, F1c, r1c, _, _ = estimate(h, a, d, Fnc, mnc, mgc, m1c, Cc_1, Azc_1, Arc_1, rnc, compc, compgc, comp1c)
+                err = max(err, err_c)
             if log is not None:
                 irow = int(np.argmax(qrow))
                 log.append((t, h, err, irow, int(np.argmax(qs[1:].reshape(nz, nr)[irow])), float(qs[0])))
-            if not np.all(np.isfinite(u1)):
+            if not np.all(np.isfinite(u1)) or (cargo and not np.all(np.isfinite(u1c))):
                 raise FloatingPointError(f"non-finite state at t = {t}")
             if err <= 1.0 or fixed_step:
                 u_prev = u
@@ -315,6 +386,12 @@ def integrate_reference(problem, *, split=True, fixed_step=None, initial_state=N
                 h_prev = h
                 if infinite:
                     v[0] = 0.0
+                if cargo:
+                    vc = (u1c - BDF_A * ugc + BDF_B * uc) / d
+                    uc, compc = u1c, comp1c
+                    fsal_c = (F1c, r1c)
+                    if infinite:
+                        vc[0] = 0.0
                 h_new = _next(h, err)
                 if h_new < h_next and h < h_next:
                     h_new = h_next
@@ -344,9 +421,22 @@ def integrate_reference(problem, *, split=True, fixed_step=None, initial_state=N
             fsal = None
             h_rej = 0.0
             h_next = h_start
+            if cargo:
+                if not infinite:
+                    compc[removed] += problem.vehicle_capacity_at(t) * uc[0]
+                uc = uc.copy()
+                uc[0] = 0.0
+                vc = np.zeros(n)
+                fsal_c = None
         j = out_idx[k]
         if j >= 0:
             u_out[j] = u
             comp_out[j] = comp
-    return RawSolution(times=times.copy(), u=u_out, comp=comp_out,
-                       stats={"steps": steps, "rejected": rejected, "solves": 2 * steps})
+            uc_out[j] = uc
+            compc_out[j] = compc
+    raw = RawSolution(times=times.copy(), u=u_out, comp=comp_out,
+                      stats={"steps": steps, "rejected": rejected, "solves": 2 * steps})
+    if cargo:
+        raw.u_cols = np.stack([u_out, uc_out], axis=1)
+        raw.comp_cols = np.stack([comp_out, compc_out], axis=1)
+    return raw

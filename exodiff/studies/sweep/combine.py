@@ -195,7 +195,10 @@ def combine(plan, outcomes: dict[int, PointOutcome], save_profiles: bool = False
 
 
 def _profiles(ordered, dims, shape) -> tuple[dict, dict]:
-    """``fraction`` and ``amount`` over (point dims, time, compartment), NaN where missing."""
+    """``fraction`` and ``amount`` over (point dims, time, compartment), NaN where missing.
+
+    With a ``[systemic]`` model also ``plasma_concentration`` over (point dims, time).
+    """
     good = [o for o in ordered if o is not None and o.ok and o.profiles is not None]
     if not good:
         return {}, {}
@@ -222,6 +225,15 @@ def _profiles(ordered, dims, shape) -> tuple[dict, dict]:
     for k, u, ln in (("fraction", "1", "amount / applied dose"),
                      ("amount", units, "amount per skin area by compartment")):
         out[k] = (full, arrays[k].reshape(*shape, len(times), len(comps)), {"units": u, "long_name": ln})
+    with_plasma = [o for o in good if "plasma_concentration" in o.profiles]
+    if with_plasma:
+        plasma = np.full((n, len(times)), np.nan)
+        for i, o in enumerate(ordered):
+            if o is not None and o.ok and o.profiles is not None and "plasma_concentration" in o.profiles:
+                plasma[i, [ti[float(t)] for t in o.profiles["time"]]] = o.profiles["plasma_concentration"]
+        out["plasma_concentration"] = ((*dims, "time"), plasma.reshape(*shape, len(times)),
+                                       {"units": with_plasma[0].profiles["plasma_units"],
+                                        "long_name": "concentration in the central (plasma) compartment"})
     coords = {"time": ("time", np.array(times), {"units": "h", "long_name": "time since application"}),
               "compartment": ("compartment", np.array(comps, dtype=str), {"long_name": "compartment"})}
     return out, coords

@@ -22,7 +22,8 @@ ncdump like any NetCDF file.  Layout:
   (``units``, ``long_name``);
 - with profiles: ``time(time)`` (h), ``compartment(compartment)``,
   ``fraction(time, compartment)`` and ``amount(time, compartment)`` (with a
-  tracked cargo: of the vesicles, the primary species).
+  tracked cargo: of the vesicles, the primary species), and with a
+  ``[systemic]`` model ``plasma_concentration(time)``.
 """
 
 from __future__ import annotations
@@ -157,6 +158,9 @@ def run_point(task: PointTask) -> PointOutcome:
                 "amount": np.asarray(view["amount"].transpose("time", "compartment").values, dtype=float),
                 "amount_units": str(view["amount"].attrs.get("units", "")),
             }
+            if "plasma_concentration" in ds:  # a [systemic] model: the plasma curve over the same times
+                out.profiles["plasma_concentration"] = np.asarray(ds["plasma_concentration"].values, dtype=float)
+                out.profiles["plasma_units"] = str(ds["plasma_concentration"].attrs.get("units", ""))
     except UserError as exc:
         out.status, out.error_kind = "failed", "user"
         out.error = "; ".join(exc.lines()).replace("\n", " ")
@@ -310,6 +314,11 @@ def _encode_point_scipy(out: PointOutcome) -> bytes:
             v[:] = p[name]
             v.units = _text(units)
             v.long_name = _text(long_name)
+        if "plasma_concentration" in p:
+            v = f.createVariable("plasma_concentration", "d", ("time",))
+            v[:] = p["plasma_concentration"]
+            v.units = _text(p["plasma_units"])
+            v.long_name = _text("concentration in the central (plasma) compartment")
     f.flush()
     data = buf.getvalue()
     # close() would write everything a second time; it is written (not via
@@ -352,4 +361,8 @@ def decode_point(path) -> PointOutcome:
                 "amount": np.array(f.variables["amount"].data, dtype=float),
                 "amount_units": f.variables["amount"].units.decode("utf-8"),
             }
+            if "plasma_concentration" in f.variables:
+                v = f.variables["plasma_concentration"]
+                out.profiles["plasma_concentration"] = np.array(v.data, dtype=float)
+                out.profiles["plasma_units"] = v.units.decode("utf-8")
     return out
