@@ -297,7 +297,7 @@ def compile_notice(scenario) -> str | None:
     if prz is None:
         return None if layered.kernels_cached() else compile_line("solver", layered.COMPILE_SECONDS)
     from exodiff.solvers.unit_cell import COMPILE_SECONDS as RZ_SECONDS
-    from exodiff.solvers.unit_cell import PARALLEL_THRESHOLD, kernel_cached, use_parallel
+    from exodiff.solvers.unit_cell import PARALLEL_THRESHOLD, kernel_cached, parallel_kernel_ready, use_parallel
 
     # auto never compiles the parallel loop inside a run (use_parallel): a large grid runs
     # serial until `exodiff warm` has compiled it, and the notice says so
@@ -305,7 +305,7 @@ def compile_notice(scenario) -> str | None:
     if kernel_cached(par):
         return None
     line = compile_line(f"{'parallel ' if par else ''}unit-cell solver", RZ_SECONDS[par])
-    if not par and prz.grid.nz * prz.grid.nr >= PARALLEL_THRESHOLD:
+    if not par and prz.grid.nz * prz.grid.nr >= PARALLEL_THRESHOLD and not parallel_kernel_ready():
         line += (f"; this grid runs serial until `exodiff warm` compiles the parallel one "
                  f"(about {RZ_SECONDS[True]:.0f} s, once)")
     return line
