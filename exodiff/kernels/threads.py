@@ -10,7 +10,7 @@ and whether every thread is on a core at every barrier.  Measured on the
   briefly at a barrier) ran in 0.55-0.67x the serial time; ``workqueue``
   (threads sleep on a condition variable between launches) took 1.24-1.7x
   the serial time, its wake-ups costing more than the second core gives;
-- beside a busy process ``omp`` took 2.5-3.7x the serial time (a thread
+- beside busy processes ``omp`` took 2.5-7.3x the serial time (a thread
   descheduled for the other process holds up every barrier), ``workqueue``
   1.6x.
 
