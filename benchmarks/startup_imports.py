@@ -1,4 +1,4 @@
-"""Where a warm ``exodiff run`` spends its start-up: ``python -X importtime``, per package, A/B against another checkout.
+"""Where a warm ``exodiff run`` spends its start-up: ``python -X importtime`` per package, A/B against a checkout.
 
 Runs ``python -X importtime -m exodiff run SCENARIO --no-plots --quiet -o DIR``
 in fresh processes (warm Numba cache: one run first to fill it), alternating
