@@ -531,6 +531,8 @@ def main(argv: list[str] | None = None) -> int:
     """
     try:
         args = build_parser().parse_args(argv)
+        if argv is None:
+            _forgo_dask(args)
         with _limits(args):
             status = args.func(args)
         sys.stdout.flush()  # a closed pipe shows here, not at exit
@@ -552,6 +554,29 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, ValueError):  # no real stdout (tests capture it)
             pass
         return 0
+
+
+#: packages that xarray (on every Dataset it builds and every netCDF file it writes) and pint (at
+#: import) look for and import when installed, although only ``--scheduler`` and ``--dask-local`` use
+#: them: 0.5 s of a 1 s warm run (docs/performance.md, start-up)
+PROBED_ONLY = ("dask", "distributed")
+
+
+def _forgo_dask(args: argparse.Namespace) -> None:
+    """Mark dask and distributed absent in this process unless the command was asked to use them.
+
+    Called only when :func:`main` owns the process (the console script and
+    ``python -m exodiff``), never for a caller's ``main([...])``: a ``None``
+    entry in ``sys.modules`` makes ``import dask`` fail and
+    ``importlib.util.find_spec("dask")`` answer None, for the rest of the
+    process, so xarray and pint see dask as not installed instead of
+    importing it.  Modules already imported are left alone.  Process-pool
+    workers (``-j``) fork from here and do not use dask either.
+    """
+    if getattr(args, "scheduler", None) is not None or getattr(args, "dask_local", None) is not None:
+        return
+    for name in PROBED_ONLY:
+        sys.modules.setdefault(name, None)
 
 
 def _memory(text: str) -> float:

@@ -43,10 +43,11 @@ def is_unit_cell(scenario) -> bool:
 def _unit_cell(resolved, problem):
     """The unit-cell problem of a channel scenario (nominal size), None for a 1D one."""
     from exodiff.geometry.channels import channel_geometry
-    from exodiff.problem.unit_cell import unit_cell_problem
 
     if channel_geometry(resolved) is None:
         return None
+    from exodiff.problem.unit_cell import unit_cell_problem  # only for channels (and its r-z grid)
+
     return unit_cell_problem(resolved, problem.layers, problem)[0]
 
 
@@ -285,21 +286,29 @@ def compile_notice(scenario) -> str | None:
     """The line to show before running ``scenario`` when its solver must be compiled first; None when cached.
 
     A channel scenario uses the unit-cell time loop (serial or parallel, as
-    :func:`exodiff.solvers.unit_cell.use_parallel` will choose for its grid),
-    others the 1D kernel.
+    :func:`exodiff.solvers.unit_cell.use_parallel` will choose for its grid;
+    the parallel one only once it is compiled, by ``exodiff warm``), others
+    the 1D kernel.
     """
     from exodiff.problem.layered import problem_from_scenario
     from exodiff.solvers import layered
-    from exodiff.solvers.unit_cell import COMPILE_SECONDS as RZ_SECONDS
-    from exodiff.solvers.unit_cell import kernel_cached, use_parallel
 
     prz = _unit_cell(scenario.resolved, problem_from_scenario(scenario.resolved))
     if prz is None:
         return None if layered.kernels_cached() else compile_line("solver", layered.COMPILE_SECONDS)
+    from exodiff.solvers.unit_cell import COMPILE_SECONDS as RZ_SECONDS
+    from exodiff.solvers.unit_cell import PARALLEL_THRESHOLD, kernel_cached, parallel_kernel_ready, use_parallel
+
+    # auto never compiles the parallel loop inside a run (use_parallel): a large grid runs
+    # serial until `exodiff warm` has compiled it, and the notice says so
     par = use_parallel(prz)
     if kernel_cached(par):
         return None
-    return compile_line(f"{'parallel ' if par else ''}unit-cell solver", RZ_SECONDS[par])
+    line = compile_line(f"{'parallel ' if par else ''}unit-cell solver", RZ_SECONDS[par])
+    if not par and prz.grid.nz * prz.grid.nr >= PARALLEL_THRESHOLD and not parallel_kernel_ready():
+        line += (f"; this grid runs serial until `exodiff warm` compiles the parallel one "
+                 f"(about {RZ_SECONDS[True]:.0f} s, once)")
+    return line
 
 
 def compile_notices(unit_cell: bool, batched: bool) -> list[str]:

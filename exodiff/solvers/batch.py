@@ -109,14 +109,17 @@ def solve(packed: dict, threads: int | None = None) -> float:
     import numba
 
     from exodiff.kernels.batch1d import integrate_batch
+    from exodiff.kernels.threads import PARALLEL_LAUNCH
 
     if threads is not None:
         # Numba's thread count is per calling thread: set it in the one that calls
         numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
-    t0 = _time.perf_counter()
-    with np.errstate(all="ignore"):
-        integrate_batch(*[MAX_STEPS if k == "max_steps" else packed[k] for k in _ORDER])
-    return _time.perf_counter() - t0
+    # one parallel launch at a time in the process (kernels.threads: the r-z driver goes serial meanwhile)
+    with PARALLEL_LAUNCH:
+        t0 = _time.perf_counter()
+        with np.errstate(all="ignore"):
+            integrate_batch(*[MAX_STEPS if k == "max_steps" else packed[k] for k in _ORDER])
+        return _time.perf_counter() - t0
 
 
 def raw_solution(prepared: Prepared, packed: dict, p: int, wall_time_s: float = 0.0) -> RawSolution | None:

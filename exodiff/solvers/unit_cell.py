@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 
 import numpy as np
 
@@ -24,6 +25,10 @@ from exodiff.solvers.ledger import check_mass_balance, mass_balance_error_rz
 #: cells from which the parallel (prange) kernels pay off on 2 cores (measured
 #: break-even about 9000 cells on an idle machine)
 PARALLEL_THRESHOLD = 12_000
+
+#: a kernel call in ``auto`` mode covers at least this much wall time (s) before the
+#: thread count is decided again (calls start at one output and double while shorter)
+DECIDE_EVERY_S = 0.1
 
 
 def stop_list_rz(problem: ProblemRZ):
@@ -49,28 +54,48 @@ def stop_list_rz(problem: ProblemRZ):
 
 
 def use_parallel(problem: ProblemRZ, parallel="auto") -> bool:
-    """Whether the ``prange`` kernels are used.
+    """Whether the run may use the ``prange`` kernels at all (each call then decides how many threads).
 
-    ``auto``: at least :data:`PARALLEL_THRESHOLD` cells, more than one Numba
-    thread, and a core to spare (1-minute load average below the cores minus
-    one).  The kernels are memory-bound and call a parallel loop about 15
-    times per step, so a thread that another process delays holds up every
-    barrier: measured on the 2-core machine, a 200 x 400 run took 1.5 s in
-    parallel and 3.1 s serial when idle, but 7.6 s in parallel and 3.1 s
-    serial beside one busy process.  Below about 9000 cells serial wins
-    even on an idle machine.
+    ``auto``: at least :data:`PARALLEL_THRESHOLD` cells (below about 9000
+    serial wins even on an idle machine), at least two cores and two Numba
+    threads, a threading layer with cheap launches
+    (:data:`exodiff.kernels.threads.FAST_LAYERS`: on ``workqueue`` the
+    parallel loop is slower than the serial one even on an idle machine),
+    and the parallel time loop already compiled (in Numba's cache or in this
+    process): compiling it inside a run costs 30-70 s to save a second or
+    two, so it is left to ``exodiff warm``, and the run goes serial until
+    then.  Whether a call then runs in parallel, and on how many threads, is
+    decided before each call from the cores free at that moment
+    (:func:`exodiff.kernels.threads.parallel_threads`).
     """
     if parallel != "auto":
         return bool(parallel)
+    from exodiff.kernels import threads
+
+    if problem.grid.nz * problem.grid.nr < PARALLEL_THRESHOLD or threads.cores() < 2:
+        return False
+    if _numba_threads() < 2 or _layer() not in threads.FAST_LAYERS:
+        return False
+    return parallel_kernel_ready()
+
+
+def _numba_threads() -> int:
     import numba
 
-    if problem.grid.nz * problem.grid.nr < PARALLEL_THRESHOLD or numba.get_num_threads() < 2:
-        return False
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):  # not available on every platform
-        return True
-    return load < (os.cpu_count() or 1) - 1.0
+    return numba.get_num_threads()
+
+
+def _layer() -> str:
+    from exodiff.kernels.threads import layer
+
+    return layer()
+
+
+def parallel_kernel_ready() -> bool:
+    """True when the parallel unit-cell loop is compiled in this process or in Numba's cache."""
+    from exodiff.kernels import rz as K
+
+    return bool(K.integrate_rz_parallel.overloads) or kernel_cached(True)
 
 
 #: first-call compile time of each unit-cell time loop on a cold cache, s (2-core development
@@ -206,21 +231,16 @@ def integrate_rz(problem: ProblemRZ, progress: bool = False, desc: str = "solvin
     if has_cargo:
         u_out_c[0] = u_c
         comp_out_c[0] = comp_c
-    par = use_parallel(problem, parallel)
-    kernel = K.integrate_rz_parallel if par else K.integrate_rz_serial
-    nchunks = 1
-    if par:
-        import numba
-
-        # OpenMP threads spin at barriers before sleeping; libgomp's default
-        # spin is long enough that, with another process on the machine, the
-        # spinning thread starves its descheduled sibling (a 200 x 400 run:
-        # 20 s vs 7.6 s with this bound, 3.1 s serial), while passive waiting
-        # costs the idle case its speed-up (2.9 s vs 1.5 s).  A bounded spin
-        # keeps most of both.  Only the default is set, so a user's own
+    may = use_parallel(problem, parallel)
+    forced = parallel != "auto" and may
+    if may:
+        # OpenMP threads spin at barriers before sleeping; libgomp's default spin
+        # is long enough that, should another process start during a call, the
+        # spinning thread starves its descheduled sibling (a 200 x 400 run: 20 s
+        # vs 7.6 s with this bound), while passive waiting costs the idle case its
+        # speed-up (2.9 s vs 1.5 s).  Only the default is set, so a user's own
         # choice wins; libgomp reads it when it starts (first parallel launch).
         os.environ.setdefault("GOMP_SPINCOUNT", "10000")
-        nchunks = max(1, min(nr, numba.get_num_threads()))
     rtol = problem.tolerance
     m_ref = problem.amount_scale()
     if initial_state is not None:
@@ -237,17 +257,63 @@ def integrate_rz(problem: ProblemRZ, progress: bool = False, desc: str = "solvin
     cargo_args = (arr["krel"], arr["f_deg"], arr["enc"], c_free, arr["d_open_c"], arr["k_open_c"], arr["d_t_c"], arr["k_t_c"],
                   arr["kdeg_c"], arr["kup_c"], arr["kcl_c"], u_c, v_c, comp_c, u_out_c, comp_out_c)
 
-    def advance(ch):
-        status = kernel(*args, stops[ch], out_idx[ch], events[ch], u, v, comp, fstate, istate, rtol, m_ref,
-                        h_start, MAX_STEPS, h_fixed, filter_mode, predict1, nchunks, u_out, comp_out, stats,
-                        *cargo_args)
+    calls = {"serial": 0, "parallel": 0, "threads": 0}
+
+    def call(ch):
+        """One kernel call over the stops ``ch``: parallel on the cores free now, else serial."""
+        status = None
+        if may:
+            import numba
+
+            from exodiff.kernels.threads import PARALLEL_LAUNCH, parallel_threads
+
+            threads = numba.get_num_threads() if forced else parallel_threads()
+            # forced: wait for another thread's parallel launch to end; auto: run serial meanwhile
+            if (forced or threads >= 2) and PARALLEL_LAUNCH.acquire(blocking=forced):
+                before = numba.get_num_threads()
+                try:
+                    numba.set_num_threads(threads)
+                    status = K.integrate_rz_parallel(
+                        *args, stops[ch], out_idx[ch], events[ch], u, v, comp, fstate, istate, rtol, m_ref,
+                        h_start, MAX_STEPS, h_fixed, filter_mode, predict1, max(1, min(nr, threads)),
+                        u_out, comp_out, stats, *cargo_args)
+                finally:
+                    numba.set_num_threads(before)
+                    PARALLEL_LAUNCH.release()
+                calls["parallel"] += 1
+                calls["threads"] = max(calls["threads"], threads)
+        if status is None:
+            status = K.integrate_rz_serial(*args, stops[ch], out_idx[ch], events[ch], u, v, comp, fstate, istate,
+                                           rtol, m_ref, h_start, MAX_STEPS, h_fixed, filter_mode, predict1, 1,
+                                           u_out, comp_out, stats, *cargo_args)
+            calls["serial"] += 1
         if status != K.OK:
             raise _failure(problem, status, fstate, istate)
+
+    def advance(ch):
+        if not may or forced:
+            call(ch)
+            return
+        # auto: decide the threads again every DECIDE_EVERY_S or so (another process may start or stop
+        # meanwhile), starting with one stop per call, doubling while a call is shorter than that and
+        # halving when one took four times longer (a neighbour slowed it); the state carried between
+        # calls makes the chunks one run (tests/test_rz.py, tests/test_threads.py)
+        k, n = 0, 1
+        while k < ch.size:
+            t0 = time.perf_counter()
+            call(ch[k:k + n])
+            k += n
+            took = time.perf_counter() - t0
+            if took < DECIDE_EVERY_S:
+                n *= 2
+            elif took > 4.0 * DECIDE_EVERY_S and n > 1:
+                n //= 2
 
     wall = run_in_chunks(advance, stops.size, progress, desc)
     raw = RawSolution(times=times.copy(), u=u_out, comp=comp_out,
                       stats={"steps": int(stats[0]), "rejected": int(stats[1]), "solves": int(stats[2]),
-                             "wall_time_s": wall, "parallel": par, "cells": nz * nr})
+                             "wall_time_s": wall, "parallel": calls["parallel"] > 0, "cells": nz * nr,
+                             "kernel_calls": dict(calls)})
     if has_cargo:
         raw.u_cols = np.stack([u_out, u_out_c], axis=1)
         raw.comp_cols = np.stack([comp_out, comp_out_c], axis=1)

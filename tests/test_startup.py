@@ -1,0 +1,100 @@
+"""Start-up: a plain ``exodiff run`` or ``validate`` does not import what it does not use.
+
+Each test runs the command line in a fresh interpreter, exactly as the
+console script does (``main()`` with the arguments in ``sys.argv``), and
+reads ``sys.modules`` when it has finished.  dask and distributed are only
+for ``--scheduler`` and ``--dask-local`` (xarray and pint import them
+merely to check whether they exist, 0.5 s); matplotlib only when plots are
+drawn; ``scipy.linalg`` only for the BLAS probe numba makes, which the
+kernels do not need (docs/performance.md, "Start-up").
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIO = str(ROOT / "scenarios" / "topical_caffeine.toml")
+WATCHED = ("dask", "distributed", "matplotlib", "scipy.linalg", "numba", "xarray")
+
+# the console script's own call: main() reads sys.argv; then report which watched modules are loaded
+PROBE = """
+import json, sys
+from exodiff.cli import main
+sys.argv = ["exodiff", *json.loads(sys.argv[1])]
+status = main()
+print("LOADED " + json.dumps({{"status": status,
+                               "loaded": sorted(n for n in {watched!r} if sys.modules.get(n) is not None)}}))
+"""
+
+
+def loaded_after(*args: str) -> tuple[int, set[str]]:
+    """Exit status of ``exodiff ARGS`` in a fresh interpreter and the watched modules it left loaded."""
+    proc = subprocess.run([sys.executable, "-c", PROBE.format(watched=WATCHED), json.dumps(list(args))],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("LOADED ")), None)
+    assert line is not None, proc.stdout + proc.stderr
+    report = json.loads(line[len("LOADED "):])
+    return report["status"], set(report["loaded"])
+
+
+def test_plain_run_without_plots_loads_no_dask_distributed_matplotlib_or_scipy_linalg(tmp_path):
+    status, loaded = loaded_after("run", SCENARIO, "--no-plots", "--quiet", "-o", str(tmp_path / "out"))
+    assert status == 0
+    assert (tmp_path / "out").is_dir()
+    # the run did solve and write its Dataset: the probe sees what it imported
+    assert {"numba", "xarray"} <= loaded
+    assert not loaded & {"dask", "distributed", "matplotlib", "scipy.linalg"}
+
+
+def test_run_with_plots_loads_matplotlib_but_not_dask(tmp_path):
+    # the probe can see a module that is used: a plotting run loads matplotlib
+    status, loaded = loaded_after("run", SCENARIO, "--quiet", "-o", str(tmp_path / "out"))
+    assert status == 0
+    assert "matplotlib" in loaded
+    assert not loaded & {"dask", "distributed"}
+
+
+def test_validate_loads_no_solver_and_no_dask(tmp_path):
+    status, loaded = loaded_after("validate", SCENARIO)
+    assert status == 0
+    assert not loaded & {"dask", "distributed", "matplotlib", "scipy.linalg", "numba", "xarray"}
+
+
+def test_without_the_command_lines_rule_xarray_would_import_dask(tmp_path):
+    """The rule matters: in a process of its own, writing a Dataset imports dask when it is installed."""
+    pytest.importorskip("dask")
+    code = ("import sys, numpy as np, xarray as xr\n"
+            "xr.Dataset({'a': ('t', np.arange(3.0))}).to_netcdf(sys.argv[1], engine='netcdf4')\n"
+            "print('dask' in sys.modules and sys.modules['dask'] is not None)\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "a.nc")], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "True"
+
+
+def test_main_called_by_a_program_leaves_its_imports_alone(tmp_path):
+    """``main([...])`` from a caller's process does not mark dask absent there (a caller may use it later)."""
+    pytest.importorskip("dask")
+    code = ("import sys\nfrom exodiff.cli import main\n"
+            f"assert main(['validate', {SCENARIO!r}]) == 0\n"
+            "import dask\nprint(dask.__name__)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith("dask")
+
+
+def test_scheduler_run_is_not_denied_dask():
+    """``--scheduler`` keeps dask importable: the rule is skipped for it (the address is refused, not dask)."""
+    pytest.importorskip("distributed")
+    from exodiff import cli
+
+    args = cli.build_parser().parse_args(["sweep", SCENARIO, "--scheduler", "tcp://127.0.0.1:9"])
+    before = {n: sys.modules.get(n, "absent") for n in cli.PROBED_ONLY}
+    cli._forgo_dask(args)
+    assert {n: sys.modules.get(n, "absent") for n in cli.PROBED_ONLY} == before
