@@ -406,9 +406,10 @@ class ProblemRZ(Application):
         if not self.application_times:
             return self.film_thickness(t) * self.cell_area
         from exodiff.kernels import column1d as K
-        from exodiff.solvers.common import initial_fstate
 
-        f = initial_fstate(self, 0.0)
+        f = np.zeros(K.N_FSTATE)  # the first film, applied at 0
+        f[K.F_FILM] = self.vehicle_thickness
+        f[K.F_VOLATILE] = self.evaporation_fraction
         starts = self.all_application_times
         tw = self.wash_off_time
         for k in range(1, len(starts)):
