@@ -144,6 +144,10 @@ def test_procedure_sessions_restart_the_channel_clock():
     raw = integrate_rz(q)
     tissue = tissue_amounts_rz(q, raw)
     assert tissue[2].sum() == pytest.approx(tissue[1].sum(), rel=1e-6)
+    # and the check can tell: keeping u = c/K through the session instead would change the amount by ~1 %
+    nz, nr = q.grid.shape
+    kept_u = (raw.u[1, 1:].reshape(nz, nr) * q.capacity_at(8 * H)).sum()
+    assert abs(kept_u / tissue[1].sum() - 1.0) > 1e-3
     assert np.max(np.abs(balance_errors_rz(q, raw)["vesicle"])) < 1e-12
 
 
@@ -163,7 +167,11 @@ def test_laterally_uniform_regimen_equals_the_1d_regimen(join):
     np.testing.assert_allclose(ds["applied"].values, ds1["applied"].values, rtol=1e-15, atol=0)
     for key in ("applications", "application_times_h", "wash_before_reapplication", "applied_dose"):
         np.testing.assert_array_equal(ds.attrs[key], ds1.attrs[key])
-    assert float(ds.fraction.sel(compartment="removed")[-1]) > 0.05 if not join else True
+    removed = float(ds.fraction.sel(compartment="removed")[-1])
+    if join:
+        assert removed == 0.0  # joined films, no wash-off: nothing leaves the skin's surface that way
+    else:
+        assert removed > 0.01  # what the 6 h wash-offs took
 
 
 @pytest.mark.parametrize("join,evap,procs,cargo", [
