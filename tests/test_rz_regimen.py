@@ -123,6 +123,45 @@ def test_regimen_with_wash_equals_the_applications_run_one_by_one(procs, evap):
     assert m_reg[:, :, 0].sum(axis=1).max() > 1e-3 * dose
 
 
+@pytest.mark.parametrize("join", [False, True])
+def test_superposition_of_the_first_film_and_the_later_ones(join, monkeypatch):
+    """The model is linear in the amounts and the schedule (films, washes, sessions) does not depend on them:
+    the regimen's response is the first film's alone (later films empty) plus the later films' alone (the
+    first empty).  Fixed steps, so the three runs do the same linear arithmetic: equal to round-off."""
+    from exodiff.kernels import rz as K
+
+    p = rz(procs=(16 * H,), join=join, evap=0.5)
+    compiled = K.integrate_rz_serial
+    C_DONOR, U_FLAT = 19, 28  # positions in the kernel's arguments (exodiff/kernels/rz.py)
+
+    def run(first, later):
+        calls = []
+
+        def kernel(*args):
+            args = list(args)
+            if not calls:  # the driver's first film, before the first step
+                args[U_FLAT][0] = first
+            calls.append(1)
+            args[C_DONOR] = later
+            return compiled(*args)
+
+        monkeypatch.setattr(K, "integrate_rz_serial", kernel)
+        raw = integrate_rz(p, fixed_step=60.0, parallel=False, check=False)
+        caps = np.stack([p.capacity_at(float(t)) for t in p.output_times])
+        return raw.u[:, 1:].reshape(caps.shape) * caps, raw.comp
+
+    c = p.concentration
+    m_all, comp_all = run(c, c)
+    m_first, comp_first = run(c, 0.0)
+    m_later, comp_later = run(0.0, c)
+    dose = p.unit_dose
+    assert np.max(np.abs(m_all - m_first - m_later)) <= 1e-12 * dose
+    assert np.max(np.abs(comp_all - comp_first - comp_later)) <= 1e-12 * dose
+    # not trivial: both parts pass through the skin (and the first has left it by the end)
+    assert m_first.sum(axis=(1, 2)).max() > 1e-2 * dose and m_later.sum(axis=(1, 2)).max() > 1e-2 * dose
+    assert comp_first[-1, 3 * len(p.layers)] > 0.1 * dose
+
+
 def test_procedure_sessions_restart_the_channel_clock():
     """Hand-built sequence: the channel cells' partition at each output follows ``exp(-(t - t_p + delay)/tau)``
     with ``t_p`` the last session; a session keeps the amount in each cell (only ``u = c/K`` jumps)."""
