@@ -254,6 +254,15 @@ def test_kernel_matches_numpy_twin_with_applications_and_sessions(join, procs, c
         assert rel(raw.u_cols[:, 1], ref.u_cols[:, 1]) < 1e-10 and rel(raw.comp_cols[:, 1], ref.comp_cols[:, 1]) < 1e-10
 
 
+def test_parallel_kernel_takes_the_serial_steps_through_the_events():
+    """The prange loop is compiled from the same source: same events, same steps (fast-math: last bits)."""
+    p = with_cargo(rz(procs=(16 * H,), join=True, evap=0.6, wash_off_time=5 * H))
+    ser = integrate_rz(p, parallel=False)
+    par = integrate_rz(p, parallel=True)
+    assert (ser.stats["steps"], ser.stats["rejected"]) == (par.stats["steps"], par.stats["rejected"])
+    assert rel(par.u_cols, ser.u_cols) < 1e-10 and rel(par.comp_cols, ser.comp_cols) < 1e-10
+
+
 def test_chunked_calls_carry_the_film_and_the_channel_clock():
     """A progress bar calls the kernel per chunk of outputs: the film and the session in fstate carry over."""
     p = rz(procs=(16 * H,), join=True, evap=0.6)
