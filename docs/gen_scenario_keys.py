@@ -33,6 +33,10 @@ INTRO = {
                    "your choice (particles, a mass such as `ug` or `ug protein`, or moles).",
     "delivery": "How the formulation is applied.",
     "simulation": "Time span, outputs and numerics.",
+    "regimen": "Repeated applications of a finite vehicle, topical (1D), through follicles or through "
+               "microneedle and laser channels (the r-z unit cell); with microneedles or a laser, "
+               "`procedure_interval` or `procedure` re-opens the channels at a session. See "
+               "[model.md](model.md), section 1.2.",
     "resolution": 'Keys of a `simulation.resolution` table (instead of `"auto"`); give exactly one.',
     "cargo": "Released cargo, tracked as a second species (results get a `species` dimension, `vesicle` and "
              "`cargo`). The free cargo is a solute with its own properties; vesicles release it at "
@@ -62,7 +66,7 @@ def _unit_text(field) -> str:
     if field.kind == "quantity_table":
         return f"table of layer name to {field.dimension} [{field.si_unit}]"
     return {"number": "number", "integer": "whole number", "string": "text", "bool": "true / false",
-            "choice": "name", "resolution": '"auto" or table', "table": "table",
+            "bool_list": "list of true / false", "choice": "name", "resolution": '"auto" or table', "table": "table",
             "loading": "amount per dose unit, or number"}.get(field.kind, field.kind)
 
 

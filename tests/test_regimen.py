@@ -344,8 +344,9 @@ BAD = {
     "systemic without area": ('[systemic]\nvolume = "5 L"\nhalf_life = "2 h"\n', "delivery.area"),
     "clearance and half_life": ('[delivery]\narea = "5 cm^2"\n[systemic]\nvolume = "5 L"\nclearance = "1 L/h"\n'
                                 'half_life = "2 h"\n', "systemic.clearance"),
-    "regimen with microneedles": ('[delivery]\nmethod = "microneedle"\ndevice = "dermaroller_0_5mm"\n'
-                                  '[regimen]\ninterval = "12 h"\napplications = 2\n', "regimen"),
+    # a regimen through microneedles is allowed now; its procedure sessions are not, on topical skin
+    "procedure with topical delivery": ('[regimen]\ninterval = "12 h"\napplications = 2\nprocedure = [true, false]\n',
+                                        "regimen.procedure"),
 }
 
 

@@ -104,6 +104,15 @@ round-off too); one step, one error norm over both fields
 (docs/numerics_rz.md, "A tracked cargo").  Without a cargo the cargo arrays
 are empty and every cargo pass is skipped.
 
+Events at the stops (:func:`exodiff.solvers.unit_cell.stop_list_rz`), as in
+the 1D kernels: a wash-off, a regimen's later applications (a fresh film
+after washing the old one off, or joining it, by the 1D
+:func:`~exodiff.kernels.column1d.new_film`; both fields get the new film)
+and procedure sessions (:data:`EVENT_REOPEN`: the channels are made again,
+their closure clock restarts, each cell keeps its amount).  The film and the
+time the channels were made live in ``fstate``; after an event the state
+has jumped, so the step restarts from ``A u`` at the first step size.
+
 Every kernel with a parallel loop exists twice, compiled from the same
 source: ``*_serial`` (``prange`` runs as ``range``; for small grids and for
 sweep workers, which are single-threaded processes) and ``*_parallel``
@@ -124,7 +133,13 @@ from numba import prange
 
 from exodiff.kernels._jit import jit
 from exodiff.kernels.column1d import (
+    EVENT_ADD,
+    EVENT_APPLY,
     EVENT_WASH,
+    F_APPLIED,
+    F_FILM,
+    F_VOLATILE,
+    N_FSTATE,
     F_STEP,
     F_TIME,
     I_FAIL_NODE,
@@ -138,7 +153,8 @@ from exodiff.kernels.column1d import (
     STEP_UNDERFLOW,
     TOO_MANY_STEPS,
     compartment_slots,
-    vehicle_capacity,
+    film_capacity,
+    new_film,
 )
 from exodiff.kernels.control import (
     ALPHA_TR,
@@ -163,6 +179,8 @@ __all__ = [
     "update_coefficients",
     "integrate_rz_serial",
     "integrate_rz_parallel",
+    "EVENT_REOPEN",
+    "N_FSTATE_RZ",
     "OK",
     "NONFINITE",
     "STEP_UNDERFLOW",
@@ -180,6 +198,22 @@ F_H_PREV = 3
 F_H_REJ = 4
 F_ERR_REJ = 5
 F_AGE_REJ = 6
+#: optional fstate slots of a regimen (used when the driver's fstate is
+#: :data:`N_FSTATE_RZ` long; otherwise one film applied at 0 and channels made
+#: ``t_open`` before 0): the film on the skin (the time it was applied, its
+#: thickness and volatile fraction then, as the 1D kernels'
+#: :func:`~exodiff.kernels.column1d.new_film` keeps them) and the time the
+#: channels were last made (their closure clock counts from there)
+F_APPLIED_RZ = 7
+F_FILM_RZ = 8
+F_VOLATILE_RZ = 9
+F_OPENED = 10
+#: length of a regimen's r-z fstate
+N_FSTATE_RZ = 11
+#: stop event bit (beside the 1D kernels' wash / apply / add bits): a procedure
+#: session re-opens the channels (docs/model.md, 1.2): the channel cells take
+#: the open coefficients of a channel ``t_open`` old, keeping their amounts
+EVENT_REOPEN = 16
 
 
 def _variant(py_func, name, parallel, **bindings):
@@ -748,7 +782,7 @@ def _integrate_rz(
     u_flat, v_flat, comp, fstate, istate,
     rtol, m_ref, h_start, max_steps, h_fixed, filter_mode, predict1, nchunks,
     u_out, comp_out, stats,
-    krel, f_deg, enc, d_open_c, k_open_c, d_t_c, k_t_c, kdeg_c, kup_c, kcl_c,
+    krel, f_deg, enc, c_free, d_open_c, k_open_c, d_t_c, k_t_c, kdeg_c, kup_c, kcl_c,
     u_flat_c, v_flat_c, comp_c, u_out_c, comp_out_c,
 ):
     """Integrate the unit cell over a list of stops (output times and events).
@@ -761,8 +795,9 @@ def _integrate_rz(
         Open-channel diffusivity (m^2/s), partition coefficient, closure time
         (s; ``inf`` never closes, ``<= 0`` closed from the start).
     t_open : float
-        Age of the channel at ``t = 0`` (s): the open fraction is
-        ``exp(-(t + t_open) / tau)``.
+        Age of the channel when the formulation is applied (s): the open
+        fraction is ``exp(-(t + t_open) / tau)``, and after a procedure
+        session at ``t_p`` (:data:`EVENT_REOPEN`) ``exp(-(t - t_p + t_open) / tau)``.
     d_t, k_t, kdeg, kup, kcl : float64[nz, nr]
         Tissue (closed) coefficients per cell: D, K, loss rates (1/s).
     vol : float64[nz, nr]
@@ -786,7 +821,12 @@ def _integrate_rz(
         Share of the unit cell's area of each column: weights of the RMS over
         radius and of the absolute tolerance (per area, as in 1D).
     stops, out_index, stop_event :
-        As :func:`exodiff.kernels.column1d.integrate_column`.
+        As :func:`exodiff.kernels.column1d.integrate_column` (bits: 1 wash-off,
+        4 a new application washing off what is left of the film, 8 one
+        joining it), plus :data:`EVENT_REOPEN` (16): a procedure session
+        re-opens the channels.  At a stop: wash, apply (both fields get the
+        fresh film: ``c_donor`` and ``c_free``), re-open, record.  A regimen
+        needs the long ``fstate`` (the film changes).
     u_flat : float64[1 + nz nr]
         State ``[u_v, u cells row by row]``, modified in place.
     v_flat : float64[1 + nz nr] or float64[2 (1 + nz nr) + 3 n_layers + 3]
@@ -800,11 +840,14 @@ def _integrate_rz(
         Compartments per unit cell (dose unit), modified in place
         (``4 n_layers + 3`` with a cargo: ``released`` per layer before the
         last three slots, whose positions follow from the length).
-    fstate, istate : float64[4] or float64[7], int64[3]
+    fstate, istate : float64[4], float64[7] or float64[N_FSTATE_RZ], int64[3]
         As the 1D kernel, plus ``fstate[F_H_PREV]``, the last accepted step,
         and, if present, ``fstate[F_H_REJ:F_AGE_REJ + 1]`` (zeros at the
-        start), the remembered rejection of the step cap; the failure node
-        is the flat state index.
+        start), the remembered rejection of the step cap, and
+        ``fstate[F_APPLIED_RZ:F_OPENED + 1]``, the film (applied at, thickness
+        then, volatile fraction then; at the start ``0, h0, evap_frac``) and
+        the time the channels were made (``-t_open`` at the start); the
+        failure node is the flat state index.
     rtol, m_ref, h_start, max_steps :
         As the 1D kernel; ``m_ref`` is the unit cell's amount scale.
     h_fixed : float
@@ -831,6 +874,10 @@ def _integrate_rz(
         Cargo one vesicle carries, in loaded vesicle equivalents (the
         encapsulation efficiency; the rest starts free in the film, the
         cargo's ``u_flat_c[0]``).
+    c_free : float
+        Free cargo concentration of a fresh film (dose unit/m^3; ``c_donor``
+        times the free part): what a regimen's later application puts in the
+        cargo's film.
     d_open_c, k_open_c, d_t_c, k_t_c, kdeg_c, kup_c, kcl_c :
         The free cargo's open-channel and tissue coefficients, as the
         vesicles' (any shape when there is no cargo).
@@ -977,16 +1024,29 @@ def _integrate_rz(
         h_rej = fstate[F_H_REJ]
         err_rej = fstate[F_ERR_REJ]
         age_rej = int(fstate[F_AGE_REJ])
+    # the film on the skin and the channels' age (a regimen carries both in fstate; the film law is
+    # the 1D kernels', kept in a 1D-layout scratch fstate so their new_film / film_capacity serve)
+    film = np.zeros(N_FSTATE)
+    film[F_APPLIED] = 0.0
+    film[F_FILM] = h0
+    film[F_VOLATILE] = evap_frac
+    t_opened = -t_open
+    carry_film = fstate.shape[0] >= N_FSTATE_RZ
+    if carry_film:
+        film[F_APPLIED] = fstate[F_APPLIED_RZ]
+        film[F_FILM] = fstate[F_FILM_RZ]
+        film[F_VOLATILE] = fstate[F_VOLATILE_RZ]
+        t_opened = fstate[F_OPENED]
 
     # state at t: coefficients, amounts, F_n, r_n
-    update_coefficients(closure_factor(t + t_open, tau), nz, nr, chan_cols, d_open, k_open, d_t, k_t, kdeg, kup, kcl,
+    update_coefficients(closure_factor(t - t_opened, tau), nz, nr, chan_cols, d_open, k_open, d_t, k_t, kdeg, kup, kcl,
                         krel, vol, dz, dr, rf, az, sink, dk, cap, cdeg, cup, ccl, crel, loss, gz, gr)
     if cargo:
-        update_coefficients(closure_factor(t + t_open, tau), nz, nr, chan_cols, d_open_c, k_open_c, d_t_c, k_t_c,
+        update_coefficients(closure_factor(t - t_opened, tau), nz, nr, chan_cols, d_open_c, k_open_c, d_t_c, k_t_c,
                             kdeg_c, kup_c, kcl_c, none, vol, dz, dr, rf, az, sink, dk_c, cap_c, cdeg_c, cup_c, ccl_c,
                             none, loss_c, gz_c, gr_c)
     veh = 0.0 if istate[I_WASHED] else 1.0
-    capv_n = cell_area * vehicle_capacity(t, h0, evap_frac, evap_tau) if finite else 0.0
+    capv_n = cell_area * film_capacity(t, film, evap_tau) if finite else 0.0
     for i in range(nz):
         for j in range(nr):
             mn[i, j] = cap[i, j] * u[i, j]
@@ -1041,11 +1101,11 @@ def _integrate_rz(
             d = a
             # ---- stage 1: trapezoidal rule to t + gamma h, delta form from u_n
             if closing:
-                update_coefficients(closure_factor(tg + t_open, tau), i_box, j_box, chan_cols, d_open, k_open, d_t, k_t,
+                update_coefficients(closure_factor(tg - t_opened, tau), i_box, j_box, chan_cols, d_open, k_open, d_t, k_t,
                                     kdeg, kup, kcl, krel, vol, dz, dr, rf, az, sink, dk, cap, cdeg, cup, ccl, crel,
                                     loss, gz, gr)
                 if cargo:
-                    update_coefficients(closure_factor(tg + t_open, tau), i_box, j_box, chan_cols, d_open_c, k_open_c,
+                    update_coefficients(closure_factor(tg - t_opened, tau), i_box, j_box, chan_cols, d_open_c, k_open_c,
                                         d_t_c, k_t_c, kdeg_c, kup_c, kcl_c, none, vol, dz, dr, rf, az, sink, dk_c,
                                         cap_c, cdeg_c, cup_c, ccl_c, none, loss_c, gz_c, gr_c)
                 a_fact = -1.0
@@ -1061,7 +1121,7 @@ def _integrate_rz(
             predict_stage1(u, vv, c1, q)
             qv = uv + c1 * v_veh if finite else uv
             gv = stage_rhs(q, qv, veh, gz, gr, loss, cap, mn, 1.0, fn, a, a, rhs)
-            capv_g = cell_area * vehicle_capacity(tg, h0, evap_frac, evap_tau) if finite else 0.0
+            capv_g = cell_area * film_capacity(tg, film, evap_tau) if finite else 0.0
             rhs_v = mv_n + a * fv_n - capv_g * qv + a * gv
             xv = solve_z(a, gz, veh, finite, capv_g, rhs, rhs_v, zbinv, zginv, zgam, nchunks, part, dstar)
             solve_r(dstar, rbinv, rlo, rcp, delta)
@@ -1097,7 +1157,7 @@ def _integrate_rz(
                 mv_g_c = capv_g * uvg_c
             # ---- stage 2: BDF2 to t + h, delta form from the extrapolated q -
             if closing:
-                update_coefficients(closure_factor(t1 + t_open, tau), i_box, j_box, chan_cols, d_open, k_open, d_t, k_t,
+                update_coefficients(closure_factor(t1 - t_opened, tau), i_box, j_box, chan_cols, d_open, k_open, d_t, k_t,
                                     kdeg, kup, kcl, krel, vol, dz, dr, rf, az, sink, dk, cap, cdeg, cup, ccl, crel,
                                     loss, gz, gr)
                 # stage 1 factored everything with the same coefficient; only the
@@ -1106,7 +1166,7 @@ def _integrate_rz(
                 factor_z(d, cap, gz, loss, veh, zbinv, zginv, zgam, nchunks, part, j_box)
                 factor_r(d, cap, gr, rbinv, rlo, rcp, i_box)
                 if cargo:
-                    update_coefficients(closure_factor(t1 + t_open, tau), i_box, j_box, chan_cols, d_open_c, k_open_c,
+                    update_coefficients(closure_factor(t1 - t_opened, tau), i_box, j_box, chan_cols, d_open_c, k_open_c,
                                         d_t_c, k_t_c, kdeg_c, kup_c, kcl_c, none, vol, dz, dr, rf, az, sink, dk_c,
                                         cap_c, cdeg_c, cup_c, ccl_c, none, loss_c, gz_c, gr_c)
                     factor_z(d, cap_c, gz_c, loss_c, veh, zbinv_c, zginv_c, zgam_c, nchunks, part_c, j_box)
@@ -1122,7 +1182,7 @@ def _integrate_rz(
             predict_stage2(u, ug, extrap, q)
             qv = uvg + extrap * (uvg - uv) if finite else uv
             gv = stage_rhs(q, qv, veh, gz, gr, loss, cap, mg, BDF_A, mn, -BDF_B, d, rhs)
-            capv_1 = cell_area * vehicle_capacity(t1, h0, evap_frac, evap_tau) if finite else 0.0
+            capv_1 = cell_area * film_capacity(t1, film, evap_tau) if finite else 0.0
             rhs_v = BDF_A * mv_g - BDF_B * mv_n - capv_1 * qv + d * gv
             xv = solve_z(d, gz, veh, finite, capv_1, rhs, rhs_v, zbinv, zginv, zgam, nchunks, part, dstar)
             solve_r(dstar, rbinv, rlo, rcp, delta)
@@ -1300,16 +1360,61 @@ def _integrate_rz(
                 break
         if istate[I_STATUS] == STEP_UNDERFLOW or istate[I_STATUS] == TOO_MANY_STEPS:
             break
-        # at the stop: events, then recording
-        if stop_event[k] == EVENT_WASH and istate[I_WASHED] == 0:
+        # at the stop: events (wash, a new application, a procedure session), then recording
+        ev = stop_event[k]
+        restart = False
+        if (ev & EVENT_WASH) != 0 and istate[I_WASHED] == 0:
             if finite:
-                comp[removed] += cell_area * vehicle_capacity(t, h0, evap_frac, evap_tau) * uv
+                capv = cell_area * film_capacity(t, film, evap_tau)
+                comp[removed] += capv * uv
+                if cargo:
+                    comp_c[removed] += capv * uv_c
             uv = 0.0
-            mv_n = 0.0
+            uv_c = 0.0
             istate[I_WASHED] = 1
+            restart = True
+        if (ev & (EVENT_APPLY | EVENT_ADD)) != 0 and finite:
+            # the 1D kernels' film law (docs/model.md, 1.2); both fields get the fresh film
+            join = (ev & EVENT_ADD) != 0 and istate[I_WASHED] == 0
+            h_old = new_film(t, h0, evap_frac, evap_tau, film, join)
+            if join:  # amounts add in the joined film
+                uv = (h_old * uv + h0 * c_donor) / film[F_FILM]
+                uv_c = (h_old * uv_c + h0 * c_free) / film[F_FILM]
+            else:  # what is left of the old film is washed off first
+                if istate[I_WASHED] == 0:
+                    comp[removed] += cell_area * h_old * uv
+                    if cargo:
+                        comp_c[removed] += cell_area * h_old * uv_c
+                uv = c_donor
+                uv_c = c_free
+            istate[I_WASHED] = 0
+            restart = True
+        if (ev & EVENT_REOPEN) != 0 and i_box > 0:
+            # a procedure session: the channels are made again, t_open before the film goes on; their
+            # cells keep their amounts (mn, the last step's C_1 u_1) in the open coefficients
+            t_opened = t - t_open
+            update_coefficients(closure_factor(t - t_opened, tau), nz, nr, chan_cols, d_open, k_open, d_t, k_t, kdeg,
+                                kup, kcl, krel, vol, dz, dr, rf, az, sink, dk, cap, cdeg, cup, ccl, crel, loss, gz, gr)
+            for i in range(i_box):
+                for j in range(j_box):
+                    if cap[i, j] > 0.0:
+                        u[i, j] = mn[i, j] / cap[i, j]
+            if cargo:
+                update_coefficients(closure_factor(t - t_opened, tau), nz, nr, chan_cols, d_open_c, k_open_c, d_t_c,
+                                    k_t_c, kdeg_c, kup_c, kcl_c, none, vol, dz, dr, rf, az, sink, dk_c, cap_c, cdeg_c,
+                                    cup_c, ccl_c, none, loss_c, gz_c, gr_c)
+                for i in range(i_box):
+                    for j in range(j_box):
+                        if cap_c[i, j] > 0.0:
+                            u_c[i, j] = mn_c[i, j] / cap_c[i, j]
+            restart = True
+        if restart:
+            # the state jumped: start again from A u with the first step, as at t = 0
+            veh = 0.0 if istate[I_WASHED] else 1.0
+            capv = cell_area * film_capacity(t, film, evap_tau) if finite else 0.0
+            mv_n = capv * uv
             h_next = h_start
             h_rej = 0.0
-            veh = 0.0
             a_fact = -1.0
             v_veh = 0.0
             vv[:, :] = 0.0
@@ -1317,10 +1422,7 @@ def _integrate_rz(
             fv_n = apply_operator(u, uv, veh, gz, gr, loss, fn)
             compartment_rates(u, uv, veh, gz, cdeg, cup, ccl, row_layer, nl, rowbuf, rn)
             if cargo:
-                if finite:
-                    comp_c[removed] += cell_area * vehicle_capacity(t, h0, evap_frac, evap_tau) * uv_c
-                uv_c = 0.0
-                mv_n_c = 0.0
+                mv_n_c = capv * uv_c
                 v_veh_c = 0.0
                 vv_c[:, :] = 0.0
                 release_rates(u, zero, crel, cdeg, f_deg, enc, src, relbuf)
@@ -1378,6 +1480,11 @@ def _integrate_rz(
     fstate[F_TIME] = t
     fstate[F_STEP] = h_next
     fstate[F_H_PREV] = h_prev
+    if carry_film:
+        fstate[F_APPLIED_RZ] = film[F_APPLIED]
+        fstate[F_FILM_RZ] = film[F_FILM]
+        fstate[F_VOLATILE_RZ] = film[F_VOLATILE]
+        fstate[F_OPENED] = t_opened
     if carry_rej:
         fstate[F_H_REJ] = h_rej
         fstate[F_ERR_REJ] = err_rej

@@ -172,11 +172,17 @@ class ProblemRZ(Application):
     cargo : CargoSpec or None
         A tracked cargo (the vesicles' ``layers`` then carry their
         ``release_rate``), solved as a second field with the vesicles' steps.
+    procedure_times : tuple of float
+        A regimen's later procedure sessions, s (each one of the
+        ``application_times``): the channels are made again
+        ``closure_delay`` before that application, so their closure clock
+        restarts (docs/model.md, 1.2).  Empty: the channels of ``t = 0`` only.
     """
 
     channel: ChannelSpec
     grid: UnitCellGrid
     cargo: CargoSpec | None = None
+    procedure_times: tuple = ()
 
     # -- construction ---------------------------------------------------------
     @classmethod
@@ -186,7 +192,8 @@ class ProblemRZ(Application):
                     resolution="auto", bottom="sink", vehicle="finite", concentration=1.0, vehicle_thickness=20e-6,
                     tolerance=1e-5, evaporation_fraction=0.0, evaporation_time=1800.0, wash_off_time=None,
                     dose_unit="1", stretch=None, radial_ratio=None, meta=None, channel_bottom_radius=None,
-                    area=1e-4, area_source="default 1 cm^2", cargo=None):
+                    area=1e-4, area_source="default 1 cm^2", cargo=None, application_times=(),
+                    join_film=False, procedure_times=()):
         """Build a unit-cell problem from layers given directly (tests, benchmarks, fitting).
 
         Parameters
@@ -224,8 +231,18 @@ class ProblemRZ(Application):
             Treated skin area (m^2) and where it came from, as :class:`~exodiff.problem.base.Application`.
         cargo : CargoSpec, optional
             A cargo released by the vesicles (their ``release_rate`` in ``layers``).
+        application_times, join_film :
+            A regimen (the applications after the first, s; a new film joins
+            the old one), as :class:`~exodiff.problem.base.Application`.
+        procedure_times : sequence of float
+            The later applications that come with a procedure session (re-opened channels), s.
         """
         layers = tuple(layers)
+        application_times = tuple(float(t) for t in application_times)
+        procedure_times = tuple(float(t) for t in procedure_times)
+        if not set(procedure_times) <= set(application_times):
+            raise ValueError(f"procedure_times {procedure_times!r} must be among application_times "
+                             f"{application_times!r}")
         if bottom not in ("sink", "no_flux"):
             raise ValueError(f"bottom must be 'sink' or 'no_flux', got {bottom!r}")
         if vehicle not in ("finite", "infinite"):
@@ -252,7 +269,8 @@ class ProblemRZ(Application):
                    evaporation_fraction=float(evaporation_fraction), evaporation_time=float(evaporation_time),
                    wash_off_time=None if wash_off_time is None else float(wash_off_time),
                    dose_unit=str(dose_unit), meta=dict(meta or {}), area=float(area), area_source=str(area_source),
-                   cargo=cargo)
+                   cargo=cargo, application_times=application_times, join_film=bool(join_film),
+                   procedure_times=procedure_times)
 
     def column_problem(self) -> Problem1D:
         """The intact-skin 1D problem on the same depth grid (same layers, vehicle, times).
@@ -329,14 +347,30 @@ class ProblemRZ(Application):
         out["partition"][coag] *= self.channel.coag_partition_factor
         return out
 
-    def open_fraction(self, t: float) -> float:
-        """Open fraction ``exp(-t / tau)`` of the channel at time ``t``."""
+    def last_procedure(self, t: float) -> float:
+        """Time of the procedure session in force at ``t`` (s): 0 or the latest of ``procedure_times`` <= t.
+
+        A session at an output time counts there (the kernel re-opens before it records).
+        """
+        last = 0.0
+        for tp in self.procedure_times:
+            if tp <= t + 1e-9 * max(t, 1.0):
+                last = max(last, float(tp))
+        return last
+
+    def open_fraction(self, t: float, opened: float | None = None) -> float:
+        """Open fraction ``exp(-(t - t_p + delay) / tau)`` of the channel at time ``t``.
+
+        ``t_p`` is ``opened`` if given (the left limit at a session: the
+        session before), else the session in force (:meth:`last_procedure`).
+        """
         tau = self.channel.closure_time
         if tau <= 0.0:
             return 0.0
         if math.isinf(tau):
             return 1.0
-        return math.exp(-(t + self.channel.closure_delay) / tau)
+        tp = self.last_procedure(t) if opened is None else opened
+        return math.exp(-(t - tp + self.channel.closure_delay) / tau)
 
     def _open(self, species: str) -> tuple[float, float]:
         """``D`` (m^2/s) and ``K`` of the open channel for the vesicles or the free cargo."""
@@ -344,10 +378,10 @@ class ProblemRZ(Application):
             return self.cargo.open_diffusivity, self.cargo.open_partition
         return self.channel.open_diffusivity, self.channel.open_partition
 
-    def fields_at(self, t: float, species: str = "vesicle") -> dict:
-        """``D``, ``K`` and loss rates per cell at time ``t`` (the closing channel)."""
+    def fields_at(self, t: float, species: str = "vesicle", opened: float | None = None) -> dict:
+        """``D``, ``K`` and loss rates per cell at time ``t`` (the closing channel; ``opened``: :meth:`open_fraction`)."""
         f = self.tissue_fields(species)
-        phi = self.open_fraction(t)
+        phi = self.open_fraction(t, opened)
         ch = self.grid.region == CHANNEL
         if ch.any():
             d_open, k_open = self._open(species)
@@ -363,8 +397,30 @@ class ProblemRZ(Application):
         return self.fields_at(t, species)["partition"] * self.grid.volumes
 
     def vehicle_capacity_at(self, t: float) -> float:
-        """Vehicle capacity ``h_v(t) pi R^2`` (m^3)."""
-        return self.film_thickness(t) * self.cell_area
+        """Vehicle capacity ``h_v(t) pi R^2`` (m^3): the film on the skin at ``t`` (a regimen's latest film).
+
+        A regimen's film is replayed through the kernels' own film law
+        (:func:`exodiff.kernels.column1d.new_film`), each application at or
+        before ``t`` (one at an output time counts there).
+        """
+        if not self.application_times:
+            return self.film_thickness(t) * self.cell_area
+        from exodiff.kernels import column1d as K
+
+        f = np.zeros(K.N_FSTATE)  # the first film, applied at 0
+        f[K.F_FILM] = self.vehicle_thickness
+        f[K.F_VOLATILE] = self.evaporation_fraction
+        starts = self.all_application_times
+        tw = self.wash_off_time
+        for k in range(1, len(starts)):
+            ta = starts[k]
+            if ta > t + 1e-9 * max(t, 1.0):
+                break
+            # the old film is still on (it joins) unless a wash-off came first (as stop_list schedules it)
+            washed = tw is not None and starts[k - 1] + tw <= ta * (1 + 1e-12)
+            K.new_film(ta, self.vehicle_thickness, self.evaporation_fraction, self.evaporation_time, f,
+                       self.join_film and not washed)
+        return float(K.film_capacity(t, f, self.evaporation_time)) * self.cell_area
 
     def kernel_arrays(self) -> dict:
         """Arrays for :func:`exodiff.kernels.rz.integrate_rz_serial` (and its parallel twin).
@@ -481,11 +537,11 @@ def unit_cell_problem(resolved, layers, base, particle_diameter: float | None = 
         app["meta"]["receptor"] = "sink conditions"
     for key in ("receptor_depth", "receptor_partition", "sampling_times", "sample_fraction"):
         app.pop(key)
-    # one application only: a regimen through channels is refused at validation (docs/model.md, 1.2)
-    if app.pop("application_times") or app.pop("join_film"):
-        raise ValueError("a regimen (repeated applications) is not available for channel delivery")
+    # a regimen: its procedure sessions re-open the channels (microneedle, laser; docs/model.md, 1.2)
+    reg = resolved.get("regimen") or {}
+    procedures = tuple(float(t) for t in reg.get("procedure_times", ()) if t > 0.0)
     problem = ProblemRZ.from_layers(
-        **app, **layout,
+        **app, **layout, procedure_times=procedures,
         open_diffusivity=d_free, open_partition=geom.entry_factor, closure_time=geom.closure_time,
         closure_delay=geom.delay, coag_diffusivity_factor=geom.coagulation_diffusivity_factor,
         coag_partition_factor=geom.coagulation_partition_factor)

@@ -430,6 +430,10 @@ def summary_table(ds, target: str | None = None) -> str:
         if comp == "removed":
             meaning = f"washed off with the vehicle at {nice_time(wash)}" if wash is not None else \
                 "washed off with the vehicle (no wash-off in this run)"
+            if int(ds.attrs.get("applications", 1)) > 1 and int(ds.attrs.get("wash_before_reapplication", 0)):
+                # a regimen washes what is left of the film off before each new application
+                meaning = "washed off with the vehicle before each new application" + (
+                    f" and {nice_time(wash)} after each" if wash is not None else "")
         if comp == "receptor" and ds.attrs.get("bottom") == "sink":
             meaning = "crossed the bottom of the skin into the sink"
         lines.append(f"  {comp:<{width}}  {_cell(s[f'fraction_{comp}'], '<10.4g')}  {meaning}".rstrip())

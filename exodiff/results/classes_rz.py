@@ -72,6 +72,9 @@ def combine(parts, columns, problem: Problem1D, per_class: bool = False):
                  solver_steps=int(sum(p.attrs["solver_steps"] for p in parts)),
                  solver_rejected_steps=int(sum(p.attrs["solver_rejected_steps"] for p in parts)),
                  wall_time_s=float(sum(p.attrs["wall_time_s"] for p in parts)))
+    if "dose_per_application" in attrs:
+        # a regimen: every class's film adds to the formulation's dose
+        attrs["dose_per_application"] = dose / int(attrs["applications"])
     # the open channel's D (and a follicle's entry) differ by class: per class below, not one number
     for key in ("channel_open_diffusivity_um2_per_s", "channel_open_partition"):
         attrs.pop(key, None)

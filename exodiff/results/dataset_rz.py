@@ -14,8 +14,9 @@ import math
 import numpy as np
 
 from exodiff.problem.unit_cell import ProblemRZ
-from exodiff.solvers.common import RawSolution
+from exodiff.solvers.common import RawSolution, film_schedule
 from exodiff.solvers.ledger import (
+    applied_dose_rz,
     balance_errors_rz,
     cell_states,
     mass_balance_error_rz,
@@ -47,7 +48,9 @@ def field_parts(problem: ProblemRZ, raw: RawSolution, species: str = "vesicle") 
     Kt = np.stack([problem.fields_at(float(t), species)["partition"] for t in raw.times])
     conc_rz = ust * Kt
     washed = np.zeros(raw.times.size, dtype=bool)
-    if problem.wash_off_time is not None:
+    if problem.application_times:
+        washed = ~film_schedule(problem).on  # washed off after an application, until the next one
+    elif problem.wash_off_time is not None:
         washed = raw.times >= problem.wash_off_time
     # instantaneous rates: leaving the skin (clearance + bottom), through the bottom, out of the vehicle
     flux_sys = np.empty(raw.times.size)
@@ -114,6 +117,7 @@ def to_dataset_rz(problem: ProblemRZ, raw: RawSolution, scenario=None):
         _amounts,
         _coefficients,
         compartment_names,
+        regimen_attrs,
         run_attrs,
     )
     from exodiff.units import udunits
@@ -128,7 +132,8 @@ def to_dataset_rz(problem: ProblemRZ, raw: RawSolution, scenario=None):
     # the 1D ledger's compartments; what crosses the bottom (a sink here, also for a Franz cell) is `receptor`
     vparts = field_parts(problem, raw)
     amount_v = _amounts(vparts, released) * per_cm2
-    dose_cm2 = problem.dose * PER_CM2
+    # fractions are of the total applied dose: a regimen's every application
+    dose_cm2 = problem.total_dose * PER_CM2
     to_h = 3600.0 * per_cm2
     amount_units = f"{unit} cm-2"
 
@@ -261,6 +266,13 @@ def to_dataset_rz(problem: ProblemRZ, raw: RawSolution, scenario=None):
            "grid_cells": int(nz * nr), "grid_shape": [int(nz), int(nr)]})
     if problem.wash_off_time is not None:
         ds.attrs["wash_off_time_h"] = problem.wash_off_time / 3600.0
+    if problem.application_times:
+        # as the 1D result, and the procedure sessions (each re-opens the channels; the first is at 0)
+        ds.attrs.update(regimen_attrs(problem))
+        if g.channel_rows > 0 and problem.meta.get("channel_kind") != "follicle":
+            ds.attrs["procedure_times_h"] = [t / 3600.0 for t in (0.0, *problem.procedure_times)]
+        ds["applied"] = (("time",), applied_dose_rz(problem) / (problem.unit_dose * problem.n_applications),
+                         {"units": "1", "long_name": "amount applied so far / total applied dose"})
     if problem.meta.get("receptor"):
         # a Franz cell through channels: the unit cell has no receptor node, the receptor is a sink
         ds.attrs["receptor_model"] = problem.meta["receptor"]

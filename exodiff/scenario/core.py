@@ -167,6 +167,10 @@ class _Checker:
             if not isinstance(raw, bool):
                 return self.add(key, _show(raw), "true or false (no quotes)")
             return raw
+        if kind == "bool_list":
+            if not isinstance(raw, list) or not all(isinstance(x, bool) for x in raw):
+                return self.add(key, _show(raw), f"a list of true or false (no quotes), e.g. {field.example}")
+            return list(raw)
         if kind == "quantity_list":
             if not isinstance(raw, list):
                 return self.add(key, _show(raw), f"a list of {_plural(field.dimension)} with units, e.g. {field.example}")
@@ -750,7 +754,8 @@ def _resolve_receptor(ck: _Checker, raw: dict, bottom: Any, duration: float | No
 
 
 def _resolve_regimen(ck: _Checker, raw: dict, resolved: dict) -> dict[str, Any] | None:
-    """The ``[regimen]`` table: ``times`` (s, every application, the first 0) and ``wash_before_reapplication``.
+    """The ``[regimen]`` table: ``times`` (s, every application, the first 0), ``wash_before_reapplication``
+    and, with microneedle or laser delivery, ``procedure_times`` (the sessions that re-open the channels).
 
     None without a table (one application at 0).
     """
@@ -763,11 +768,16 @@ def _resolve_regimen(ck: _Checker, raw: dict, resolved: dict) -> dict[str, Any] 
     if form.get("vehicle") == "infinite":
         ck.add("regimen", "a [regimen] with formulation.vehicle = \"infinite\"",
                "a finite vehicle (a constant donor is never used up, so it is not applied again)")
-    if delivery.get("method", "topical") != "topical" or delivery.get("follicles"):
-        what = "delivery.follicles = true" if delivery.get("method", "topical") == "topical" else \
-            f"delivery.method = {_show(delivery.get('method'))}"
-        ck.add("regimen", f"a [regimen] with {what}", "topical delivery without follicles: repeated applications "
-               "through channels are not available yet (docs/model.md, 1.2)")
+    method = delivery.get("method", "topical")
+    sessions = [k for k in ("procedure_interval", "procedure") if k in raw]
+    if sessions and method not in ("microneedle", "laser"):
+        ck.add(f"regimen.{sessions[0]}", _show(raw[sessions[0]]) + f" with delivery.method = {_show(method)}",
+               'delivery.method = "microneedle" or "laser" (a procedure session re-opens their channels), or no '
+               f"regimen.{sessions[0]}")
+        sessions = []
+    if len(sessions) == 2:
+        ck.add("regimen.procedure", "both procedure_interval and procedure", "only one of them")
+        return None
     if "interval" in raw and "times" in raw:
         ck.add("regimen.times", "both interval and times", "only one of them (interval with applications for "
                "evenly spaced applications)")
@@ -808,7 +818,51 @@ def _resolve_regimen(ck: _Checker, raw: dict, resolved: dict) -> dict[str, Any] 
         ck.add(key, given if "interval" in raw else _show(raw["times"][-1]),
                f"applications before simulation.duration ({_show(resolved['simulation'].get('duration'))})")
         return None
-    return {"times": [float(t) for t in times], "wash_before_reapplication": bool(wash)}
+    out = {"times": [float(t) for t in times], "wash_before_reapplication": bool(wash)}
+    if sessions:
+        procedure_times = _resolve_sessions(ck, raw, reg, times)
+        if procedure_times is None:
+            return None
+        out["procedure_times"] = procedure_times
+    return out
+
+
+def _resolve_sessions(ck: _Checker, raw: dict, reg: dict, times: list) -> list[float] | None:
+    """The procedure sessions of a regimen (``procedure_interval`` or ``procedure``) as application times, s.
+
+    Every session comes with an application (it re-opens the channels before
+    the film goes on), the first at 0.  None after an issue.
+    """
+    if "procedure" in raw:
+        flags = reg.get("procedure")
+        if flags is None:
+            return None
+        if len(flags) != len(times):
+            ck.add("regimen.procedure", f"{len(flags)} flags",
+                   f"one true/false per application ({len(times)}), aligned with the applications")
+            return None
+        if not flags[0]:
+            ck.add("regimen.procedure[0]", "false", "true: the first application follows the procedure that makes "
+                   "the channels")
+            return None
+        return [float(t) for t, f in zip(times, flags) if f]
+    every = reg.get("procedure_interval")
+    if every is None:
+        return None
+    out = []
+    tol = 1e-9 * max(times[-1], 1.0)
+    k = 0
+    while k * every <= times[-1] + tol:
+        tp = k * every
+        hit = [t for t in times if abs(t - tp) <= tol]
+        if not hit:
+            ck.add("regimen.procedure_interval", _show(raw["procedure_interval"]),
+                   f"a session at an application time: the session at {tp / 3600:g} h has no application "
+                   "(make it a multiple of regimen.interval, or give regimen.procedure flags)")
+            return None
+        out.append(float(hit[0]))
+        k += 1
+    return out
 
 
 def _resolve_area(ck: _Checker, raw_delivery: dict, resolved: dict) -> None:

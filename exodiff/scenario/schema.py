@@ -27,7 +27,8 @@ class Field:
     kind : str
         ``"quantity"`` (string with units, converted to ``si_unit``),
         ``"number"`` (bare dimensionless float), ``"integer"``, ``"string"``,
-        ``"choice"`` (one of ``choices``), ``"bool"``, ``"quantity_list"``
+        ``"choice"`` (one of ``choices``), ``"bool"``, ``"bool_list"`` (list
+        of true/false), ``"quantity_list"``
         (list of strings with units), ``"resolution"`` (``"auto"`` or a table),
         ``"quantity_table"`` (a table of layer name -> string with units, e.g.
         ``{ dermis = "12 h" }``), ``"table"`` (a sub-table whose keys are
@@ -412,6 +413,13 @@ REGIMEN = {
     "wash_before_reapplication": Field("bool", "Each application first washes off what is left of the film "
                                        "(booked to `removed`); false: the new film joins the old one (amounts "
                                        "and thicknesses add).", default=True, example="false"),
+    "procedure_interval": _q("Microneedle or laser delivery: time between procedure sessions, each re-opening the "
+                             "channels before that application (the first at 0; each session at an application "
+                             "time). Without it or procedure the channels of the first session close throughout.",
+                             "s", "a time", '"4 weeks"', low=0.0, low_open=True),
+    "procedure": Field("bool_list", "Microneedle or laser delivery: per application (aligned with the "
+                       "applications), whether a procedure session re-opens the channels first; the first is true.",
+                       example="[true, false, false, true]"),
 }
 
 #: A pharmacokinetic model of the blood, driven by what leaves the skin (docs/model.md, 1.3).

@@ -280,6 +280,13 @@ def _rz_comp(raw: RawSolution, species: str) -> np.ndarray:
     return raw.comp_cols[:, 1] if species == "cargo" else raw.comp
 
 
+def applied_dose_rz(problem: ProblemRZ) -> np.ndarray:
+    """Amount applied so far per unit cell at each output time (a regimen's doses add up)."""
+    if not problem.application_times:
+        return np.full(problem.output_times.size, problem.unit_dose)
+    return problem.unit_dose * film_schedule(problem).applications
+
+
 def cell_states(problem: ProblemRZ, raw: RawSolution, species: str = "vesicle") -> np.ndarray:
     """``u = c/K`` per cell at each output time, shape ``(k, nz, nr)``, of the vesicles or the free cargo."""
     nz, nr = problem.grid.shape
@@ -336,19 +343,20 @@ def balance_errors_rz(problem: ProblemRZ, raw: RawSolution) -> dict[str, np.ndar
     if "initial_tissue" not in raw.stats:
         vehicle = vehicle_amount_rz(problem, raw) if finite else None
         out["vesicle"] = balance_error(vehicle, tissue_amounts_rz(problem, raw).sum(axis=1), raw.comp,
-                                       problem.unit_dose, L, finite, n_proc=P)
+                                       applied_dose_rz(problem), L, finite, n_proc=P)
     else:
         # with an initial state (which may hold either sign, e.g. a test mode) the
         # balance is checked against what was there, relative to its absolute size
         tissue = tissue_amounts_rz(problem, raw).sum(axis=1)
         initial = raw.stats["initial_tissue"]
-        scale = max(raw.stats["initial_tissue_abs"] + (problem.unit_dose if finite else 0.0), 1e-300)
+        applied = applied_dose_rz(problem)
+        scale = np.maximum(raw.stats["initial_tissue_abs"] + (applied if finite else 0.0), 1e-300)
         lost = raw.comp[:, :P * L + 1].sum(axis=1)
         if finite:
             total = vehicle_amount_rz(problem, raw) + tissue + lost + raw.comp[:, P * L + 1]
-            out["vesicle"] = (total - problem.unit_dose - initial) / scale
+            out["vesicle"] = (total - applied - initial) / scale
         else:
-            out["vesicle"] = (tissue - initial + lost - raw.comp[:, P * L + 2]) / max(
+            out["vesicle"] = (tissue - initial + lost - raw.comp[:, P * L + 2]) / np.maximum(
                 scale, float(np.abs(raw.comp[:, P * L + 2]).max()))
     if problem.cargo is not None:
         comp_c = raw.comp_cols[:, 1]
@@ -356,7 +364,7 @@ def balance_errors_rz(problem: ProblemRZ, raw: RawSolution) -> dict[str, np.ndar
                 + comp_c[:, :P * L + 2].sum(axis=1))
         freed = cargo_freed_rz(problem, raw)
         if finite:
-            ref = problem.unit_dose
+            ref = applied_dose_rz(problem)
             freed = freed + problem.cargo.free * ref  # applied free (0 for cargo that starts in the vesicles)
         else:
             ref = np.maximum(np.abs(raw.comp[:, P * L + 2]), 1e-300)

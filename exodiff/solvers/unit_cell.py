@@ -32,15 +32,24 @@ DECIDE_EVERY_S = 0.1
 
 
 def stop_list_rz(problem: ProblemRZ):
-    """Output times, wash-off and the closure time scale as the kernel's stop list."""
+    """Output times, wash-off, a regimen's applications and procedure sessions, and the closure time scale
+    (after each session) as the kernel's stop list."""
+    from exodiff.kernels.rz import EVENT_REOPEN
+
     stops, idx, ev = stop_list(problem)
+    for tp in problem.procedure_times:
+        # every session is an application, so it is a stop already
+        k = int(np.flatnonzero(np.isclose(stops, tp, rtol=0, atol=1e-9 * max(tp, 1.0)))[0])
+        ev[k] |= EVENT_REOPEN
     tau = problem.channel.closure_time if problem.grid.channel_rows > 0 else math.inf
     t_end = float(problem.output_times[-1])
-    if 0.0 < tau < t_end and not np.any(np.isclose(stops, tau, rtol=0, atol=1e-9 * max(tau, 1.0))):
-        k = int(np.searchsorted(stops, tau))
-        stops = np.insert(stops, k, tau)
-        idx = np.insert(idx, k, -1)
-        ev = np.insert(ev, k, 0)
+    for t0 in (0.0, *problem.procedure_times):
+        tk = t0 + tau
+        if 0.0 < tk < t_end and not np.any(np.isclose(stops, tk, rtol=0, atol=1e-9 * max(tk, 1.0))):
+            k = int(np.searchsorted(stops, tk))
+            stops = np.insert(stops, k, tk)
+            idx = np.insert(idx, k, -1)
+            ev = np.insert(ev, k, 0)
     return stops, idx, ev
 
 
@@ -186,8 +195,14 @@ def integrate_rz(problem: ProblemRZ, progress: bool = False, desc: str = "solvin
     u_out[0] = u
     t_end = float(times[-1])
     h_start = 1e-8 * max(t_end, 1.0)
-    # time, next step, failure time, last step, remembered rejection (step, error, age)
-    fstate = np.array([0.0, h_start, math.nan, 0.0, 0.0, 0.0, 0.0])
+    # time, next step, failure time, last step, remembered rejection (step, error, age), the film
+    # (applied at, thickness, volatile fraction) and when the channels were made (kernels.rz F_* slots)
+    fstate = np.zeros(K.N_FSTATE_RZ)
+    fstate[:7] = [0.0, h_start, math.nan, 0.0, 0.0, 0.0, 0.0]
+    fstate[K.F_APPLIED_RZ] = 0.0
+    fstate[K.F_FILM_RZ] = problem.vehicle_thickness
+    fstate[K.F_VOLATILE_RZ] = problem.evaporation_fraction
+    fstate[K.F_OPENED] = -arr["t_open"]
     istate = np.zeros(3, dtype=np.int64)
     stats = np.zeros(3, dtype=np.int64)
     stops, out_idx, events = stop_list_rz(problem)
@@ -238,7 +253,8 @@ def integrate_rz(problem: ProblemRZ, progress: bool = False, desc: str = "solvin
             problem.vehicle_thickness, problem.evaporation_fraction, problem.evaporation_time,
             problem.cell_area, wabs)
     h_fixed = 0.0 if fixed_step is None else float(fixed_step)
-    cargo_args = (arr["krel"], arr["f_deg"], arr["enc"], arr["d_open_c"], arr["k_open_c"], arr["d_t_c"], arr["k_t_c"],
+    c_free = problem.concentration * problem.cargo.free if has_cargo else 0.0   # a fresh film's free cargo
+    cargo_args = (arr["krel"], arr["f_deg"], arr["enc"], c_free, arr["d_open_c"], arr["k_open_c"], arr["d_t_c"], arr["k_t_c"],
                   arr["kdeg_c"], arr["kup_c"], arr["kcl_c"], u_c, v_c, comp_c, u_out_c, comp_out_c)
 
     calls = {"serial": 0, "parallel": 0, "threads": 0}

@@ -46,8 +46,13 @@ def _series(area, a, wa, b, wb):
     return np.where((a > 0) & (b > 0), g, 0.0)
 
 
-def coefficients(problem, t, species="vesicle"):
+def coefficients(problem, t, species="vesicle", opened=None, capv=None):
     """Coefficients at time ``t`` from the problem's fields, numpy only.
+
+    ``opened``: the procedure session the channel counts from (default the
+    one in force at ``t``); ``capv``: the vehicle capacity (default the
+    problem's film at ``t``).  A regimen's stepping passes both (the left
+    limits at an event).
 
     Returns
     -------
@@ -57,7 +62,7 @@ def coefficients(problem, t, species="vesicle"):
         (vehicle capacity, m^3).
     """
     g = problem.grid
-    f = problem.fields_at(t, species)
+    f = problem.fields_at(t, species, opened)
     D, K = f["diffusivity"], f["partition"]
     dk = D * K
     vol = g.volumes
@@ -76,7 +81,7 @@ def coefficients(problem, t, species="vesicle"):
     gr[:, 1:nr] = _series(2.0 * np.pi * rf * dz, dk[:, :-1], dr[:, :-1] / 2, dk[:, 1:], dr[:, 1:] / 2)
     return dict(cap=cap, cdeg=f["degradation_rate"] * cap, cup=f["uptake_rate"] * cap,
                 ccl=f["clearance_rate"] * cap, crel=f.get("release_rate", np.zeros_like(cap)) * cap, gz=gz, gr=gr,
-                capv=problem.vehicle_capacity_at(t))
+                capv=problem.vehicle_capacity_at(t) if capv is None else capv)
 
 
 def operators(problem, co, washed=False):
@@ -226,17 +231,28 @@ def integrate_reference(problem, *, split=True, fixed_step=None, initial_state=N
 
     cache = {}
     static = not closing and problem.evaporation_fraction <= 0.0
+    # a regimen, tracked here on its own (not through the kernels' film law): the film on the skin
+    # (applied at, thickness then, volatile fraction then) and the procedure session in force
+    h0, ef, et = problem.vehicle_thickness, problem.evaporation_fraction, problem.evaporation_time
+    film = [0.0, h0, ef]
+    opened = [0.0]
+    c_free = problem.concentration * problem.cargo.free if cargo else 0.0
+
+    def film_h(t):
+        ta, hf, vf = film
+        return hf * (1.0 - vf * (1.0 - math.exp(-(t - ta) / et))) if vf > 0.0 else hf
 
     def at(t, washed_):
-        key = (0.0 if static else t, washed_)
+        key = (0.0 if static else t, washed_, opened[0], tuple(film))
         if key not in cache:
-            co = coefficients(problem, t)
+            capv = film_h(t) * problem.cell_area
+            co = coefficients(problem, t, opened=opened[0], capv=capv)
             Az, Ar, Rm = operators(problem, co, washed_)
             if len(cache) > 8:
                 cache.clear()
             cache[key] = (Az, Ar, Rm, _capacity_vector(problem, co, infinite))
             if cargo:
-                cc = coefficients(problem, t, "cargo")
+                cc = coefficients(problem, t, "cargo", opened=opened[0], capv=capv)
                 Azc, Arc, Rmc = operators(problem, cc, washed_)
                 cache[key] = cache[key] + (source_matrix(problem, co), Azc, Arc, Rmc,
                                            _capacity_vector(problem, cc, infinite))
@@ -410,24 +426,56 @@ def integrate_reference(problem, *, split=True, fixed_step=None, initial_state=N
                     h_rej, err_rej, age_rej = h, err, 0
                 if failed >= 2:
                     h_next = min(h_next, SHRINK_MIN * h)
-        if events[k] == 1 and not washed:
-            if not infinite:
-                comp[removed] += problem.vehicle_capacity_at(t) * u[0]
+        ev = int(events[k])
+        restart = False
+        if ev:
             u = u.copy()
+            uc = uc.copy()
+        if ev & 1 and not washed:
+            if not infinite:
+                capv = film_h(t) * problem.cell_area
+                comp[removed] += capv * u[0]
+                compc[removed] += capv * uc[0]
             u[0] = 0.0
+            uc[0] = 0.0
             washed = True
+            restart = True
+        if ev & (4 | 8) and not infinite:
+            # a new application: wash what is left off and put a fresh film on, or join the old one
+            h_old = film_h(t)
+            if ev & 8 and not washed:
+                ta, hf, vf = film
+                vol = hf * vf * math.exp(-(t - ta) / et) if vf > 0.0 else 0.0
+                h_new = h_old + h0
+                film[:] = [t, h_new, (vol + ef * h0) / h_new]
+                u[0] = (h_old * u[0] + h0 * problem.concentration) / h_new
+                uc[0] = (h_old * uc[0] + h0 * c_free) / h_new
+            else:
+                if not washed:
+                    comp[removed] += problem.cell_area * h_old * u[0]
+                    compc[removed] += problem.cell_area * h_old * uc[0]
+                film[:] = [t, h0, ef]
+                u[0] = problem.concentration
+                uc[0] = c_free
+            washed = False
+            restart = True
+        if ev & 16 and g.channel_rows > 0:
+            # a procedure session re-opens the channels; every cell keeps its amount
+            old = at(t, washed)
+            opened[0] = t
+            new = at(t, washed)
+            u[1:] = old[3][1:] * u[1:] / new[3][1:]
+            if cargo:
+                uc[1:] = old[8][1:] * uc[1:] / new[8][1:]
+            restart = True
+        if restart:
             v = np.zeros(n)
+            vc = np.zeros(n)
             h_prev = 0.0
             fsal = None
+            fsal_c = None
             h_rej = 0.0
             h_next = h_start
-            if cargo:
-                if not infinite:
-                    compc[removed] += problem.vehicle_capacity_at(t) * uc[0]
-                uc = uc.copy()
-                uc[0] = 0.0
-                vc = np.zeros(n)
-                fsal_c = None
         j = out_idx[k]
         if j >= 0:
             u_out[j] = u
