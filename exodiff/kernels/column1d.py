@@ -105,6 +105,18 @@ from exodiff.kernels.control import (  # noqa: F401  (status and slot constants:
     GAMMA,
     landing_step,
     next_step,
+    next_step_rk,
+    ESDIRK4_A,
+    ESDIRK4_C,
+    ESDIRK4_DENSE,
+    ESDIRK4_E,
+    METHOD_ESDIRK4,
+    METHOD_SDIRK4,
+    METHOD_TRBDF2,
+    RK_GAMMA,
+    SDIRK4_A,
+    SDIRK4_C,
+    SDIRK4_E,
 )
 from exodiff.kernels.tridiag import thomas
 
@@ -333,6 +345,312 @@ def compartment_error(h, rn, rg, r1, comp1, atol, rtol, err):
     return err
 
 
+# -- the 4th-order singly diagonally implicit methods (ESDIRK4, SDIRK4) ---------------------------------
+#: most stages of the 1D kernels' methods (work arrays are sized for it)
+MAX_STAGES = 6
+
+
+@jit
+def factor_stage_matrix(coef, cap, g, g1, loss, infinite, lower, diag, upper, rp, w):
+    """Factor ``diag(cap) - coef A`` bottom-up (UL); return the part of row 0's pivot that is not ``cap[0]``.
+
+    Eliminating from the last row up leaves every pivot but row 0's
+    independent of the vehicle's capacity: with ``w[i] = upper[i] / beta[i+1]``
+    and ``beta[i] = diag[i] - w[i] lower[i+1]``, row 0's pivot is
+    ``cap[0] + coef (g1 + loss[0]) - w[0] lower[1]``.  So a film whose
+    capacity changes from stage to stage (evaporation) costs one division
+    per stage (:func:`row0_pivot`), not a new factorization.  ``rp`` holds
+    the reciprocal pivots (rows 1..n-1 here; row 0 by :func:`row0_pivot`).
+    An infinite donor's row is ``x[0] = rhs[0]`` (``w[0] = 0``, pivot 1).
+
+    Returns
+    -------
+    float
+        ``coef (g1 + loss[0]) - w[0] lower[1]`` (m), or -1 for an infinite donor.
+    """
+    n = cap.shape[0]
+    for i in range(n):
+        gl = g1 if i == 1 else (g[i] if i > 0 else 0.0)
+        gr = g1 if i == 0 else g[i + 1]
+        lower[i] = -coef * gl
+        upper[i] = -coef * gr
+        diag[i] = cap[i] + coef * (gl + gr + loss[i])
+        if diag[i] == 0.0:
+            # a cell closed to the active (zero partition, zero conductance): x = rhs = 0
+            diag[i] = 1.0
+    rp[n - 1] = 1.0 / diag[n - 1]
+    for i in range(n - 2, 0, -1):
+        w[i] = upper[i] * rp[i + 1]
+        rp[i] = 1.0 / (diag[i] - w[i] * lower[i + 1])
+    if infinite:
+        w[0] = 0.0
+        rp[0] = 1.0
+        return -1.0
+    w[0] = upper[0] * rp[1]
+    return diag[0] - cap[0] - w[0] * lower[1]
+
+
+@jit(inline="always")
+def row0_pivot(cap0, rest0, rp):
+    """Set row 0's reciprocal pivot for a vehicle capacity ``cap0`` (``rest0`` from :func:`factor_stage_matrix`)."""
+    if rest0 >= 0.0:  # a finite film; an infinite donor keeps pivot 1
+        rp[0] = 1.0 / (cap0 + rest0)
+
+
+@jit
+def solve_factored(rp, w, lower, rhs, x):
+    """Solve with the factors of :func:`factor_stage_matrix`: up the rows, then down."""
+    n = rhs.shape[0]
+    x[n - 1] = rhs[n - 1]
+    for i in range(n - 2, -1, -1):
+        x[i] = rhs[i] - w[i] * x[i + 1]
+    x[0] *= rp[0]
+    for i in range(1, n):
+        x[i] = (x[i] - lower[i] * x[i - 1]) * rp[i]
+
+
+@jit(inline="always")
+def stage_vehicle_capacity(t, infinite, cap0, fstate, evap_tau):
+    """The vehicle's capacity (m) at a stage time ``t``: the film's thickness, or ``cap0`` for an infinite donor.
+
+    The one place a stage's time-dependent matrix coefficients are evaluated
+    (the film evaporates); a coefficient that changes row 0 only goes here
+    too (:func:`row0_pivot` takes it), one that changes tissue rows needs
+    :func:`factor_stage_matrix` again at that stage.
+    """
+    if infinite:
+        return cap0
+    return film_capacity(t, fstate, evap_tau)
+
+
+@jit(inline="always")
+def stage_combination(wts, U, sup, out):
+    """``out = sum_j wts[j] U_j`` over the stages (``len(wts)`` of them)."""
+    n = out.shape[0]
+    for k in range(n):
+        acc = 0.0
+        for j in range(wts.shape[0]):
+            acc += wts[j] * U[j, k]
+        out[k] = acc
+
+
+@jit(inline="always")
+def stage_sum(wts, sup):
+    """``sum_j wts[j] sup[j]``."""
+    acc = 0.0
+    for j in range(wts.shape[0]):
+        acc += wts[j] * sup[j]
+    return acc
+
+
+@jit
+def rk_column_step(t, h, rka, rke, rkc, u, comp, cap_t, g, g1, loss, closs, node_layer, n_layers, infinite,
+                   fstate, evap_tau, src, has_src, U, F, sup, rhs, lower, diag, upper, rp, w, x, u1, comp1, rc,
+                   atol, rtol, i0, err, supplied):
+    """One step ``t -> t + h`` of a singly diagonally implicit method, one column; the scaled error.
+
+    Stage ``i`` (``a_ii = 1/4``; an explicit first stage when ``a_00 = 0``)
+    solves, in amounts,
+
+        C(t_i) U_i - h/4 (A U_i + S_i) = C(t) u + h sum_{j<i} a_ij (A U_j + S_j),
+
+    ``t_i = t + c_i h``, in delta form for ``U_i - U_{i-1}`` (``u`` for the
+    first), as the TR-BDF2 stages.  The matrix ``C - h/4 A`` is factored once
+    (:func:`factor_stage_matrix`); an evaporating film changes only row 0's
+    pivot per stage.  The compartments take the same weights,
+    ``comp + h sum_j b_j R_j`` with ``b`` the last row (stiffly accurate: the
+    last stage is the new state), so "vehicle + tissue + compartments = dose"
+    holds to round-off.  The error is ``h sum_j (b_j - bhat_j) (A U_j + S_j)``
+    per node and ``h sum_j (b_j - bhat_j) R_j`` per compartment, scaled by
+    ``atol + rtol |amount|`` (max norm, from ``err`` up; nodes below ``i0``
+    not measured).  The compartment rates are linear in the state, so
+    ``sum_j b_j R_j`` is the rate of ``sum_j b_j U_j``: one evaluation (of
+    a per-layer scatter) per step instead of one per stage; only the supply
+    slot is summed stage by stage, each from its unrounded increment.
+
+    Parameters
+    ----------
+    rka, rke, rkc : float64[ns, ns], float64[ns], float64[ns]
+        Tableau, error weights ``b - bhat`` and stage times (control.py).
+    src : float64[>=ns, n]
+        The column's source at each stage (amount per area per s); used when ``has_src``.
+    U, F : float64[>=ns, n]
+        Output: stage states and their rates ``A U_j`` (without the source).
+    sup : float64[>=ns]
+        Output: the supply rate (vehicle into skin) of each stage.
+    rc : float64[nc]
+        Work array.
+    u1, comp1 : float64[n], float64[nc]
+        Output: the state and compartments at ``t + h``.
+
+    Returns
+    -------
+    (err, bad) : (float, int)
+        Scaled error, and the first non-finite node or -1.
+    """
+    n = u.shape[0]
+    nc = comp.shape[0]
+    ns = rke.shape[0]
+    hg = RK_GAMMA * h
+    c0n = stage_vehicle_capacity(t, infinite, cap_t[0], fstate, evap_tau)
+    rest0 = factor_stage_matrix(hg, cap_t, g, g1, loss, infinite, lower, diag, upper, rp, w)
+    first = 0
+    if rka[0, 0] == 0.0:
+        # explicit first stage: the state at t
+        for k in range(n):
+            U[0, k] = u[k]
+        apply_operator(u, g, g1, loss, F[0])
+        sup[0] = g1 * (u[0] - u[1])
+        first = 1
+    for i in range(first, ns):
+        c0i = stage_vehicle_capacity(t + rkc[i] * h, infinite, cap_t[0], fstate, evap_tau)
+        row0_pivot(c0i, rest0, rp)
+        # delta form about the previous stage (u for the first): rhs - (C_i - hg A) base
+        if i == 0:
+            apply_operator(u, g, g1, loss, F[0])  # A u, overwritten below by A U_0
+            for k in range(n):
+                rhs[k] = hg * F[0, k]
+            rhs[0] += (c0n - c0i) * u[0]
+            b0 = u[0]
+            b1 = u[1]
+        else:
+            for k in range(n):
+                acc = hg * F[i - 1, k]
+                for j in range(i):
+                    acc += h * rka[i, j] * F[j, k]
+                if k == 0:
+                    acc += c0n * u[0] - c0i * U[i - 1, 0]
+                else:
+                    acc -= cap_t[k] * (U[i - 1, k] - u[k])
+                rhs[k] = acc
+            b0 = U[i - 1, 0]
+            b1 = U[i - 1, 1]
+        if has_src:
+            for k in range(n):
+                acc = hg * src[i, k]
+                for j in range(i):
+                    acc += h * rka[i, j] * src[j, k]
+                rhs[k] += acc
+        if infinite:
+            rhs[0] = 0.0
+        solve_factored(rp, w, lower, rhs, x)
+        sup[i] = stage_supply(g1, b0, b1, x[0], x[1])
+        if i == 0:
+            for k in range(n):
+                U[0, k] = u[k] + x[k]
+        else:
+            for k in range(n):
+                U[i, k] = U[i - 1, k] + x[k]
+        apply_operator(U[i], g, g1, loss, F[i])
+    last = ns - 1
+    for k in range(n):
+        u1[k] = U[last, k]
+        if not math.isfinite(u1[k]):
+            return err, k
+    # compartments: the rates of sum_j b_j U_j (x as work array)
+    stage_combination(rka[last], U, sup, x)
+    column_compartment_rates(x, g, g1, closs, node_layer, n_layers, rc)
+    rc[supplied] = stage_sum(rka[last], sup)
+    for jj in range(nc):
+        comp1[jj] = comp[jj] + h * rc[jj]
+    c01 = stage_vehicle_capacity(t + h, infinite, cap_t[0], fstate, evap_tau)
+    for k in range(i0, n):
+        e = 0.0
+        for j in range(ns):
+            e += rke[j] * F[j, k]
+        if has_src:
+            for j in range(ns):
+                e += rke[j] * src[j, k]
+        ck = c01 if k == 0 else cap_t[k]
+        q = abs(h * e) / (atol + rtol * abs(ck * u1[k]))
+        if q > err:
+            err = q
+    stage_combination(rke, U, sup, x)
+    column_compartment_rates(x, g, g1, closs, node_layer, n_layers, rc)
+    rc[supplied] = stage_sum(rke, sup)
+    for jj in range(nc):
+        q = abs(h * rc[jj]) / (atol + rtol * abs(comp1[jj]))
+        if q > err:
+            err = q
+    return err, -1
+
+
+@jit
+def rk_tableau(method):
+    """``(A, b - bhat, c)`` of a 4th-order method code (:data:`METHOD_ESDIRK4`, :data:`METHOD_SDIRK4`).
+
+    Any other code (TR-BDF2, whose stages are written out) gets ESDIRK4's,
+    unused.
+    """
+    if method == METHOD_SDIRK4:
+        return SDIRK4_A.copy(), SDIRK4_E.copy(), SDIRK4_C.copy()
+    return ESDIRK4_A.copy(), ESDIRK4_E.copy(), ESDIRK4_C.copy()
+
+
+@jit
+def rk_implicit_stages(method):
+    """Linear solves per step and column of a method code."""
+    if method == METHOD_TRBDF2:
+        return 2
+    return 5
+
+
+@jit
+def dense_column(theta, h, u, comp, U, F, sup, src, has_src, cap_t, c0n, c0o, infinite, g, g1, closs, node_layer,
+                 n_layers, supplied, v, uo, co):
+    """The state at ``t + theta h`` inside an accepted ESDIRK4 step (its continuous extension).
+
+    An output time that is not an event need not end a step: ESDIRK4 steps
+    over it and evaluates ``m + h sum_j b*_j(theta) (A U_j + S_j)`` in
+    amounts (``m = C u``), the compartments likewise with the rates of
+    ``sum_j b*_j(theta) U_j`` (``ESDIRK4_DENSE``, 4th order at every
+    ``theta``).  A linear combination of amounts and stage rates that each
+    keep "vehicle + tissue + compartments = dose", so an interpolated
+    output keeps it to round-off as the steps do.  An infinite donor's
+    vehicle is the constant donor.  ``c0n``, ``c0o``: the vehicle's
+    capacity at ``t`` and at the output time; ``v``: work array (n).
+    Writes ``uo`` (``u``) and ``co``.
+    """
+    ns = ESDIRK4_DENSE.shape[1]
+    bs = np.zeros(ns)
+    p = theta
+    for k in range(ESDIRK4_DENSE.shape[0]):
+        for j in range(ns):
+            bs[j] += ESDIRK4_DENSE[k, j] * p
+        p *= theta
+    n = u.shape[0]
+    for k in range(n):
+        acc = 0.0
+        for j in range(ns):
+            acc += bs[j] * F[j, k]
+        if has_src:
+            for j in range(ns):
+                acc += bs[j] * src[j, k]
+        if k == 0:
+            if infinite:
+                uo[0] = u[0]
+            else:
+                uo[0] = (c0n * u[0] + h * acc) / c0o
+        elif cap_t[k] == 0.0:
+            uo[k] = u[k]
+        else:
+            uo[k] = u[k] + h * acc / cap_t[k]
+    stage_combination(bs, U, sup, v)
+    column_compartment_rates(v, g, g1, closs, node_layer, n_layers, co)
+    co[supplied] = stage_sum(bs, sup)
+    for jj in range(comp.shape[0]):
+        co[jj] = comp[jj] + h * co[jj]
+
+
+@jit(inline="always")
+def step_after_accept_rk(h, err, err_prev, h_next):
+    """:func:`~exodiff.kernels.control.step_after_accept` for the 4th-order methods (PI control)."""
+    h_new = next_step_rk(h, err, err_prev)
+    if h_new < h_next and h < h_next:
+        h_new = h_next
+    return h_new
+
+
 @jit(inline="always")
 def take_sample(cap, u, fraction):
     """Take ``fraction`` of the receptor (the last node) away, as a sample replaced by fresh fluid.
@@ -348,13 +666,93 @@ def take_sample(cap, u, fraction):
 
 
 @jit
+def trbdf2_columns(t, h, u, comp, cap_tissue, g, closs, csrc, source_to, node_layer, n_layers, infinite, fstate,
+                   evap_tau, istate, any_src, loss, cap_n, cap_g, cap_1, fn, fg, f1, ug, u1, rhs, lower, diag, upper,
+                   scratch, srcn, srcg, src1, rn, rg, r1, compg, comp1, rtol, m_ref, i0, supplied, stats):
+    """Both TR-BDF2 stages of every column (index order, sources at each stage), one step; ``(err, bad)``.
+
+    Writes ``u1`` and ``comp1``; ``bad`` is the first non-finite node (``s n + i``) or -1.
+    """
+    S = u.shape[0]
+    n = u.shape[1]
+    nc = comp.shape[1]
+    tg = t + GAMMA * h
+    t1 = t + h
+    if not infinite:
+        c0n = film_capacity(t, fstate, evap_tau)
+        c0g = film_capacity(tg, fstate, evap_tau)
+        c01 = film_capacity(t1, fstate, evap_tau)
+        for s in range(S):
+            cap_n[s, 0] = c0n
+            cap_g[s, 0] = c0g
+            cap_1[s, 0] = c01
+    if any_src:
+        srcn[:, :] = 0.0
+        srcg[:, :] = 0.0
+        src1[:, :] = 0.0
+    a = ALPHA_TR * h
+    d = BDF_D * h
+    err = 0.0
+    bad = -1
+    for s in range(S):
+        us = u[s]
+        u1s = u1[s]
+        gs = g[s]
+        g1 = 0.0 if istate[I_WASHED] else gs[1]
+        ls = loss[s]
+        cn = cap_n[s]
+        cg = cap_g[s]
+        c1 = cap_1[s]
+        # stage 1: trapezoidal rule to t + gamma h, delta form for u_g - u,
+        #   (C_g - a A) du = (C_n - C_g) u + 2 a A u [+ a (S_n + S_g)]
+        apply_operator(us, gs, g1, ls, fn)
+        column_compartment_rates(us, gs, g1, closs[s], node_layer, n_layers, rn)
+        for i in range(n):
+            rhs[i] = (cn[i] - cg[i]) * us[i] + 2.0 * a * fn[i] + a * (srcn[s, i] + srcg[s, i])
+        implicit_stage(a, cg, gs, g1, ls, infinite, rhs, lower, diag, upper, scratch, us, ug, closs[s],
+                       node_layer, n_layers, fg, rg, supplied)
+        for j in range(nc):
+            compg[j] = comp[s, j] + a * (rn[j] + rg[j])
+        # stage 2: BDF2 through t, t + gamma h to t + h, delta form for u_1 - u_g,
+        #   (C_1 - d A) du = BDF_A C_g u_g - BDF_B C_n u - C_1 u_g + d A u_g [+ d S_1]
+        for i in range(n):
+            rhs[i] = (BDF_A * cg[i] * ug[i] - BDF_B * cn[i] * us[i] - c1[i] * ug[i] + d * fg[i]
+                      + d * src1[s, i])
+        implicit_stage(d, c1, gs, g1, ls, infinite, rhs, lower, diag, upper, scratch, ug, u1s, closs[s],
+                       node_layer, n_layers, f1, r1, supplied)
+        for j in range(nc):
+            comp1[s, j] = BDF_A * compg[j] - BDF_B * comp[s, j] + d * r1[j]
+        stats[S_SOLVES] += 2
+        # this column's released cargo, at each stage, into its target
+        tgt = source_to[s]
+        if tgt >= 0:
+            for i in range(n):
+                srcn[tgt, i] += csrc[s, i] * us[i]
+                srcg[tgt, i] += csrc[s, i] * ug[i]
+                src1[tgt, i] += csrc[s, i] * u1s[i]
+        for i in range(n):  # the stage derivatives include the source
+            fn[i] += srcn[s, i]
+            fg[i] += srcg[s, i]
+            f1[i] += src1[s, i]
+        # scaled local error, max norm over nodes and compartments
+        atol = rtol * 1e-3 * m_ref[s]
+        err, node = node_error(h, fn, fg, f1, c1, u1s, atol, rtol, i0, err)
+        if node >= 0:
+            bad = s * n + node
+        if bad >= 0 or not math.isfinite(err):
+            break
+        err = compartment_error(h, rn, rg, r1, comp1[s], atol, rtol, err)
+    return err, bad
+
+
+@jit
 def integrate_columns(
     cap_tissue, g, closs, csrc, source_to, node_layer, n_layers,
     infinite, c_donor, h0, evap_frac, evap_tau, sample_frac,
     stops, out_index, stop_event,
     u, comp, fstate, istate,
     rtol, m_ref, h_start, max_steps,
-    u_out, comp_out, stats,
+    u_out, comp_out, stats, method=METHOD_ESDIRK4,
 ):
     """Integrate ``S`` columns on one grid with a common step (size classes, a released cargo).
 
@@ -437,6 +835,23 @@ def integrate_columns(
     r1 = np.empty(nc)
     compg = np.empty(nc)
     comp1 = np.empty((S, nc))
+    # the 4th-order methods: tableau, stage states and rates, the sources at each stage
+    rka, rke, rkc = rk_tableau(method)
+    # each column's stage states, rates and supply (kept for the dense output), source at each stage
+    Us = np.empty((S, MAX_STAGES, n))
+    Fs = np.empty((S, MAX_STAGES, n))
+    sups = np.empty((S, MAX_STAGES))
+    srcs = np.zeros((S, MAX_STAGES, n))
+    rc = np.empty(nc)
+    rp = np.empty(n)
+    w = np.empty(n)
+    dense = method == METHOD_ESDIRK4
+    fed = np.zeros(S, dtype=np.bool_)
+    for s in range(S):
+        if source_to[s] >= 0:
+            fed[source_to[s]] = True
+    n_implicit = rk_implicit_stages(method)
+    err_prev = 1.0
     t = fstate[F_TIME]
     h_next = fstate[F_STEP]
     t_end = stops[stops.shape[0] - 1]
@@ -445,97 +860,96 @@ def integrate_columns(
     h_min = 1e-20 * max(t_end, 1.0)
     steps_here = 0
     i0 = 1 if infinite else 0
-    for k in range(stops.shape[0]):
+    m = stops.shape[0]
+    k_soft = 0  # the next stop whose output a 4th-order method may owe by interpolation
+    for k in range(m):
+        # a "hard" stop ends a step: every stop for TR-BDF2 and SDIRK4; events and the call's last
+        # stop for ESDIRK4, which steps over plain output times and interpolates (dense_column)
+        if dense and stop_event[k] == 0 and k < m - 1:
+            continue
         t_stop = stops[k]
         while t < t_stop:
             h, last = landing_step(h_next, t_stop - t)
             if last:
                 h = t_stop - t
-            tg = t + GAMMA * h
             t1 = t + h
-            if not infinite:
-                c0n = film_capacity(t, fstate, evap_tau)
-                c0g = film_capacity(tg, fstate, evap_tau)
-                c01 = film_capacity(t1, fstate, evap_tau)
+            if method != METHOD_TRBDF2:
+                err = 0.0
+                bad = -1
+                if any_src:
+                    srcs[:, :, :] = 0.0
                 for s in range(S):
-                    cap_n[s, 0] = c0n
-                    cap_g[s, 0] = c0g
-                    cap_1[s, 0] = c01
-            if any_src:
-                srcn[:, :] = 0.0
-                srcg[:, :] = 0.0
-                src1[:, :] = 0.0
-            a = ALPHA_TR * h
-            d = BDF_D * h
-            err = 0.0
-            bad = -1
-            for s in range(S):
-                us = u[s]
-                u1s = u1[s]
-                gs = g[s]
-                g1 = 0.0 if istate[I_WASHED] else gs[1]
-                ls = loss[s]
-                cn = cap_n[s]
-                cg = cap_g[s]
-                c1 = cap_1[s]
-                # stage 1: trapezoidal rule to t + gamma h, delta form for u_g - u,
-                #   (C_g - a A) du = (C_n - C_g) u + 2 a A u [+ a (S_n + S_g)]
-                apply_operator(us, gs, g1, ls, fn)
-                column_compartment_rates(us, gs, g1, closs[s], node_layer, n_layers, rn)
-                for i in range(n):
-                    rhs[i] = (cn[i] - cg[i]) * us[i] + 2.0 * a * fn[i] + a * (srcn[s, i] + srcg[s, i])
-                implicit_stage(a, cg, gs, g1, ls, infinite, rhs, lower, diag, upper, scratch, us, ug, closs[s],
-                               node_layer, n_layers, fg, rg, supplied)
-                for j in range(nc):
-                    compg[j] = comp[s, j] + a * (rn[j] + rg[j])
-                # stage 2: BDF2 through t, t + gamma h to t + h, delta form for u_1 - u_g,
-                #   (C_1 - d A) du = BDF_A C_g u_g - BDF_B C_n u - C_1 u_g + d A u_g [+ d S_1]
-                for i in range(n):
-                    rhs[i] = (BDF_A * cg[i] * ug[i] - BDF_B * cn[i] * us[i] - c1[i] * ug[i] + d * fg[i]
-                              + d * src1[s, i])
-                implicit_stage(d, c1, gs, g1, ls, infinite, rhs, lower, diag, upper, scratch, ug, u1s, closs[s],
-                               node_layer, n_layers, f1, r1, supplied)
-                for j in range(nc):
-                    comp1[s, j] = BDF_A * compg[j] - BDF_B * comp[s, j] + d * r1[j]
-                stats[S_SOLVES] += 2
-                # this column's released cargo, at each stage, into its target
-                tgt = source_to[s]
-                if tgt >= 0:
-                    for i in range(n):
-                        srcn[tgt, i] += csrc[s, i] * us[i]
-                        srcg[tgt, i] += csrc[s, i] * ug[i]
-                        src1[tgt, i] += csrc[s, i] * u1s[i]
-                for i in range(n):  # the stage derivatives include the source
-                    fn[i] += srcn[s, i]
-                    fg[i] += srcg[s, i]
-                    f1[i] += src1[s, i]
-                # scaled local error, max norm over nodes and compartments
-                atol = rtol * 1e-3 * m_ref[s]
-                err, node = node_error(h, fn, fg, f1, c1, u1s, atol, rtol, i0, err)
-                if node >= 0:
-                    bad = s * n + node
-                if bad >= 0 or not math.isfinite(err):
-                    break
-                err = compartment_error(h, rn, rg, r1, comp1[s], atol, rtol, err)
+                    g1 = 0.0 if istate[I_WASHED] else g[s, 1]
+                    atol = rtol * 1e-3 * m_ref[s]
+                    err, node = rk_column_step(t, h, rka, rke, rkc, u[s], comp[s], cap_tissue[s], g[s], g1, loss[s],
+                                               closs[s], node_layer, n_layers, infinite, fstate, evap_tau, srcs[s],
+                                               fed[s], Us[s], Fs[s], sups[s], rhs, lower, diag, upper, rp, w, scratch,
+                                               u1[s], comp1[s], rc, atol, rtol, i0, err, supplied)
+                    stats[S_SOLVES] += n_implicit
+                    if node >= 0:
+                        bad = s * n + node
+                        break
+                    if not math.isfinite(err):
+                        break
+                    # this column's released cargo, at each stage, into its target
+                    tgt = source_to[s]
+                    if tgt >= 0:
+                        for j in range(rke.shape[0]):
+                            for i in range(n):
+                                srcs[tgt, j, i] += csrc[s, i] * Us[s, j, i]
+            else:
+                err, bad = trbdf2_columns(t, h, u, comp, cap_tissue, g, closs, csrc, source_to, node_layer, n_layers,
+                                          infinite, fstate, evap_tau, istate, any_src, loss, cap_n, cap_g, cap_1,
+                                          fn, fg, f1, ug, u1, rhs, lower, diag, upper, scratch, srcn, srcg, src1,
+                                          rn, rg, r1, compg, comp1, rtol, m_ref, i0, supplied, stats)
             if bad >= 0 or not math.isfinite(err):
                 istate[I_FAIL_NODE] = bad
                 return stop_run(NONFINITE, t, fstate, istate)
             steps_here += 1
             if err <= 1.0:
                 stats[S_STEPS] += 1
-                t = t_stop if last else t1
+                t_new = t_stop if last else t1
+                # outputs passed by this step, interpolated
+                while k_soft < k and stops[k_soft] <= t_new:
+                    jo = out_index[k_soft]
+                    if jo >= 0:
+                        theta = (stops[k_soft] - t) / h
+                        c0o = stage_vehicle_capacity(stops[k_soft], infinite, cap_tissue[0, 0], fstate, evap_tau)
+                        c0n = stage_vehicle_capacity(t, infinite, cap_tissue[0, 0], fstate, evap_tau)
+                        for s in range(S):
+                            g1 = 0.0 if istate[I_WASHED] else g[s, 1]
+                            dense_column(theta, h, u[s], comp[s], Us[s], Fs[s], sups[s], srcs[s], fed[s], cap_tissue[s],
+                                         c0n, c0o, infinite, g[s], g1, closs[s], node_layer, n_layers, supplied,
+                                         scratch, u_out[jo, s], comp_out[jo, s])
+                    k_soft += 1
+                t = t_new
                 for s in range(S):
                     for i in range(n):
                         u[s, i] = u1[s, i]
                     for j in range(nc):
                         comp[s, j] = comp1[s, j]
-                h_next = step_after_accept(h, err, h_next)
+                if method == METHOD_TRBDF2:
+                    h_next = step_after_accept(h, err, h_next)
+                else:
+                    h_next = step_after_accept_rk(h, err, err_prev, h_next)
+                    err_prev = err
             else:
                 stats[S_REJECTED] += 1
-                h_next = next_step(h, err)
+                h_next = next_step(h, err) if method == METHOD_TRBDF2 else next_step_rk(h, err, err_prev)
             status = step_status(err <= 1.0, h_next, h_min, t, steps_here, max_steps)
             if status != OK:
                 return stop_run(status, t, fstate, istate)
+        # outputs not passed by a step (none in exact arithmetic): the state now
+        while k_soft < k:
+            jo = out_index[k_soft]
+            if jo >= 0:
+                for s in range(S):
+                    for i in range(n):
+                        u_out[jo, s, i] = u[s, i]
+                    for c in range(nc):
+                        comp_out[jo, s, c] = comp[s, c]
+            k_soft += 1
+        k_soft = k + 1
         # at the stop: wash-off, a new application, recording, then a sample
         if (stop_event[k] & EVENT_WASH) != 0 and istate[I_WASHED] == 0:
             for s in range(S):
@@ -544,6 +958,7 @@ def integrate_columns(
                 u[s, 0] = 0.0
             istate[I_WASHED] = 1
             h_next = h_start
+            err_prev = 1.0
         if (stop_event[k] & (EVENT_APPLY | EVENT_ADD)) != 0:
             join = (stop_event[k] & EVENT_ADD) != 0 and istate[I_WASHED] == 0
             h_old = new_film(t, h0, evap_frac, evap_tau, fstate, join)
@@ -557,6 +972,7 @@ def integrate_columns(
                     u[s, 0] = c_donor[s]
             istate[I_WASHED] = 0
             h_next = h_start
+            err_prev = 1.0
         j = out_index[k]
         if j >= 0:
             for s in range(S):
@@ -581,7 +997,7 @@ def integrate_column(
     stops, out_index, stop_event,
     u, comp, fstate, istate,
     rtol, m_ref, h_start, max_steps,
-    u_out, comp_out, stats,
+    u_out, comp_out, stats, method=METHOD_ESDIRK4,
 ):
     """Integrate the column over a list of stops (output times and events).
 
@@ -677,6 +1093,17 @@ def integrate_column(
     r1 = np.empty(nc)
     compg = np.empty(nc)
     comp1 = np.empty(nc)
+    rka, rke, rkc = rk_tableau(method)
+    U = np.empty((MAX_STAGES, n))
+    Fs = np.empty((MAX_STAGES, n))
+    sups = np.empty(MAX_STAGES)
+    rc = np.empty(nc)
+    src = np.zeros((MAX_STAGES, n))
+    rp = np.empty(n)
+    dense = method == METHOD_ESDIRK4
+    w = np.empty(n)
+    n_implicit = rk_implicit_stages(method)
+    err_prev = 1.0
     atol = rtol * 1e-3 * m_ref
     t = fstate[F_TIME]
     h_next = fstate[F_STEP]
@@ -685,15 +1112,58 @@ def integrate_column(
     # front may need steps far below 1e-14 t_end, later steps must still move t
     h_min = 1e-20 * max(t_end, 1.0)
     steps_here = 0
-    for k in range(stops.shape[0]):
+    m = stops.shape[0]
+    k_soft = 0  # the next stop whose output a 4th-order method may owe by interpolation
+    for k in range(m):
+        # a "hard" stop ends a step: every stop for TR-BDF2 and SDIRK4; events and the call's last
+        # stop for ESDIRK4, which steps over plain output times and interpolates (dense_column)
+        if dense and stop_event[k] == 0 and k < m - 1:
+            continue
         t_stop = stops[k]
         while t < t_stop:
             g1 = 0.0 if istate[I_WASHED] else g[1]
             h, last = landing_step(h_next, t_stop - t)
             if last:
                 h = t_stop - t
-            tg = t + GAMMA * h
             t1 = t + h
+            i0 = 1 if infinite else 0
+            if method != METHOD_TRBDF2:
+                err, bad = rk_column_step(t, h, rka, rke, rkc, u, comp, cap_tissue, g, g1, loss, closs, node_layer,
+                                          n_layers, infinite, fstate, evap_tau, src, False, U, Fs, sups, rhs, lower,
+                                          diag, upper, rp, w, scratch, u1, comp1, rc, atol, rtol, i0, 0.0, supplied)
+                stats[S_SOLVES] += n_implicit
+                if bad >= 0 or not math.isfinite(err):
+                    istate[I_FAIL_NODE] = bad
+                    return stop_run(NONFINITE, t, fstate, istate)
+                steps_here += 1
+                if err <= 1.0:
+                    stats[S_STEPS] += 1
+                    t_new = t_stop if last else t1
+                    # outputs passed by this step, interpolated
+                    while k_soft < k and stops[k_soft] <= t_new:
+                        jo = out_index[k_soft]
+                        if jo >= 0:
+                            c0o = stage_vehicle_capacity(stops[k_soft], infinite, cap_tissue[0], fstate, evap_tau)
+                            c0n = stage_vehicle_capacity(t, infinite, cap_tissue[0], fstate, evap_tau)
+                            dense_column((stops[k_soft] - t) / h, h, u, comp, U, Fs, sups, src, False, cap_tissue, c0n,
+                                         c0o, infinite, g, g1, closs, node_layer, n_layers, supplied, scratch,
+                                         u_out[jo], comp_out[jo])
+                        k_soft += 1
+                    t = t_new
+                    for i in range(n):
+                        u[i] = u1[i]
+                    for j in range(nc):
+                        comp[j] = comp1[j]
+                    h_next = step_after_accept_rk(h, err, err_prev, h_next)
+                    err_prev = err
+                else:
+                    stats[S_REJECTED] += 1
+                    h_next = next_step_rk(h, err, err_prev)
+                status = step_status(err <= 1.0, h_next, h_min, t, steps_here, max_steps)
+                if status != OK:
+                    return stop_run(status, t, fstate, istate)
+                continue
+            tg = t + GAMMA * h
             if not infinite:
                 cap_n[0] = film_capacity(t, fstate, evap_tau)
                 cap_g[0] = film_capacity(tg, fstate, evap_tau)
@@ -724,7 +1194,6 @@ def integrate_column(
             # scaled local error, max norm over nodes and compartments
             err = 0.0
             bad = -1
-            i0 = 1 if infinite else 0
             err, bad = node_error(h, fn, fg, f1, cap_1, u1, atol, rtol, i0, err)
             if bad >= 0 or not math.isfinite(err):
                 istate[I_FAIL_NODE] = bad
@@ -745,6 +1214,16 @@ def integrate_column(
             status = step_status(err <= 1.0, h_next, h_min, t, steps_here, max_steps)
             if status != OK:
                 return stop_run(status, t, fstate, istate)
+        # outputs not passed by a step (none in exact arithmetic): the state now
+        while k_soft < k:
+            jo = out_index[k_soft]
+            if jo >= 0:
+                for i in range(n):
+                    u_out[jo, i] = u[i]
+                for c in range(nc):
+                    comp_out[jo, c] = comp[c]
+            k_soft += 1
+        k_soft = k + 1
         # at the stop: wash-off, a new application, recording, then a sample
         if (stop_event[k] & EVENT_WASH) != 0 and istate[I_WASHED] == 0:
             if not infinite:
@@ -752,6 +1231,7 @@ def integrate_column(
             u[0] = 0.0
             istate[I_WASHED] = 1
             h_next = h_start
+            err_prev = 1.0
         if (stop_event[k] & (EVENT_APPLY | EVENT_ADD)) != 0:
             join = (stop_event[k] & EVENT_ADD) != 0 and istate[I_WASHED] == 0
             h_old = new_film(t, h0, evap_frac, evap_tau, fstate, join)
@@ -763,6 +1243,7 @@ def integrate_column(
                 u[0] = c_donor
             istate[I_WASHED] = 0
             h_next = h_start
+            err_prev = 1.0
         j = out_index[k]
         if j >= 0:
             for i in range(n):

@@ -16,6 +16,15 @@ from exodiff.solvers.common import MAX_STEPS, RawSolution, initial_fstate, run_i
 from exodiff.solvers.ledger import balance_limit, check_mass_balance, mass_balance_error
 
 
+#: ``simulation.integrator`` -> the 1D kernels' method code (exodiff.kernels.control)
+METHODS = {"tr-bdf2": 0, "esdirk4": 1, "sdirk4": 2}
+
+
+def method_code(problem) -> int:
+    """The kernels' method code of ``problem.integrator``."""
+    return METHODS[problem.integrator]
+
+
 def integrate(problem: Problem1D, progress: bool = False, desc: str = "solving") -> RawSolution:
     """Solve a 1D problem.
 
@@ -62,6 +71,7 @@ def integrate(problem: Problem1D, progress: bool = False, desc: str = "solving")
             problem.evaporation_fraction, problem.evaporation_time, problem.sample_fraction)
     rtol = problem.tolerance
     m_ref = arr["m_ref"]
+    method = method_code(problem)
 
     def advance(ch):
         if S == 1 and P == 3:
@@ -71,10 +81,11 @@ def integrate(problem: Problem1D, progress: bool = False, desc: str = "solving")
                                         infinite, c_donor[0], problem.vehicle_thickness,
                                         problem.evaporation_fraction, problem.evaporation_time,
                                         problem.sample_fraction, stops[ch], out_idx[ch], events[ch], u[0], comp[0], fstate, istate,
-                                        rtol, m_ref[0], h_start, MAX_STEPS, u_out[:, 0], comp_out[:, 0], stats)
+                                        rtol, m_ref[0], h_start, MAX_STEPS, u_out[:, 0], comp_out[:, 0], stats,
+                                        method)
         else:
             status = K.integrate_columns(*args, stops[ch], out_idx[ch], events[ch], u, comp, fstate, istate,
-                                         rtol, m_ref, h_start, MAX_STEPS, u_out, comp_out, stats)
+                                         rtol, m_ref, h_start, MAX_STEPS, u_out, comp_out, stats, method)
         if status != K.OK:
             raise _failure(problem, status, fstate, istate, u)
 

@@ -35,6 +35,13 @@ import numpy as np
 from scipy.linalg import solve_banded
 
 from exodiff.kernels.control import (
+    ESDIRK4_A,
+    ESDIRK4_BHAT,
+    ESDIRK4_C,
+    ESDIRK4_DENSE,
+    SDIRK4_A,
+    SDIRK4_BHAT,
+    SDIRK4_C,
     ALPHA_TR,
     BDF_A,
     BDF_B,
@@ -44,9 +51,16 @@ from exodiff.kernels.control import (
     ERR_3,
     GAMMA,
     GROW_MAX,
+    RK_GAMMA,
+    RK_KI,
+    RK_KP,
     SAFETY,
     SHRINK_MIN,
 )
+
+#: the kernels' method codes, restated (the contract): TR-BDF2, ESDIRK4, SDIRK4
+METHOD_TRBDF2, METHOD_ESDIRK4, METHOD_SDIRK4 = 0, 1, 2
+METHOD_NAMES = {"tr-bdf2": METHOD_TRBDF2, "esdirk4": METHOD_ESDIRK4, "sdirk4": METHOD_SDIRK4}
 
 # the kernel's status codes and state slots, restated (they are the contract)
 OK, NONFINITE, STEP_UNDERFLOW, TOO_MANY_STEPS = 0, 1, 2, 3
@@ -173,6 +187,110 @@ def proposed_step(h, err):
     return h * min(max(SAFETY * err ** (-1.0 / 3.0), SHRINK_MIN), GROW_MAX)
 
 
+def proposed_step_rk(h, err, err_prev):
+    """Controller of the 4th-order methods, restated: PI on an accepted step, I (exponent 1/4) after a rejection."""
+    if err <= 0.0:
+        return h * GROW_MAX
+    if err > 1.0:
+        fac = SAFETY * err ** -0.25
+    else:
+        fac = SAFETY * err ** (-RK_KI / 4.0) * max(err_prev, 1e-4) ** (RK_KP / 4.0)
+    return h * min(max(fac, SHRINK_MIN), GROW_MAX)
+
+
+def tableau(method):
+    """``(A, b - bhat, c)`` of a 4th-order method code."""
+    if method == METHOD_SDIRK4:
+        return SDIRK4_A, SDIRK4_A[-1] - SDIRK4_BHAT, SDIRK4_C
+    return ESDIRK4_A, ESDIRK4_A[-1] - ESDIRK4_BHAT, ESDIRK4_C
+
+
+def rk_stages(method, t, h, u, comp, g, g1, cap_tissue, closs, node_layer, n_layers, infinite, fstate, evap_tau,
+              src):
+    """The stages of a 4th-order method for one column, the slow obvious way.
+
+    Stage ``i`` solves ``C(t_i) U_i - h a_ii (A U_i + S_i) = C(t) u + h sum_{j<i} a_ij (A U_j + S_j)``
+    with a banded LU of its own matrix (no factorization shared between
+    stages), for the increment over the previous stage (delta form, as the
+    kernel), the supply rate taken from the unrounded increment.  The
+    compartments step with the same weights, ``comp + h sum_j b_j R_j``,
+    one full rate evaluation per stage.
+
+    Parameters
+    ----------
+    src : ndarray (ns, n) or None
+        The column's source at each stage.
+
+    Returns
+    -------
+    U, F, R : ndarray
+        Stage states (ns, n), stage rates with the source (ns, n) and the
+        stage compartment rates (ns, nc).
+    comp1 : ndarray
+        The compartments at ``t + h``.
+    cap1 : ndarray
+        Capacities at ``t + h``.
+    """
+    A, _, c = tableau(method)
+    ns = c.size
+    loss = closs.sum(axis=0)
+    bands = operator_bands(g, g1, loss)
+    supplied = closs.shape[0] * n_layers + 2
+    zero = np.zeros((ns, u.size))
+    S = zero if src is None else src
+
+    def cap_at(tt):
+        cap = cap_tissue.astype(float).copy()
+        if not infinite:
+            cap[0] = film_at(tt, fstate, evap_tau)
+        return cap
+
+    cap_n = cap_at(t)
+    U = np.zeros((ns, u.size))
+    F = np.zeros((ns, u.size))
+    R = np.zeros((ns, comp.size))
+    for i in range(ns):
+        if A[i, i] == 0.0:  # explicit first stage
+            U[i] = u
+            F[i] = rates(u, g, g1, loss) + S[i]
+            R[i] = compartment_rates_stacked(u, g, g1, closs, node_layer, n_layers)
+            continue
+        cap_i = cap_at(t + c[i] * h)
+        base = u if i == 0 else U[i - 1]
+        stage_rhs = cap_n * u + h * (A[i, :i] @ F[:i]) + h * A[i, i] * S[i]
+        d = solve_stage(h * A[i, i], cap_i, bands, infinite, 0.0,
+                        stage_rhs - cap_i * base + h * A[i, i] * rates(base, g, g1, loss))
+        U[i] = base + d
+        F[i] = rates(U[i], g, g1, loss) + S[i]
+        R[i] = compartment_rates_stacked(U[i], g, g1, closs, node_layer, n_layers)
+        R[i, supplied] = g1 * ((base[0] - base[1]) - (d[1] - d[0]))
+    comp1 = comp + h * (A[-1] @ R)
+    return U, F, R, comp1, cap_at(t + h)
+
+
+def rk_error(method, h, F, R, u1, comp1, cap1, atol, rtol, i0):
+    """Scaled error of the embedded estimate, max norm over nodes (from ``i0``) and compartments."""
+    _, E, _ = tableau(method)
+    e_u = h * (E @ F)
+    e_c = h * (E @ R)
+    q_u = np.abs(e_u[i0:]) / (atol + rtol * np.abs(cap1[i0:] * u1[i0:]))
+    q_c = np.abs(e_c) / (atol + rtol * np.abs(comp1))
+    return max(float(q_u.max(initial=0.0)), float(q_c.max(initial=0.0)))
+
+
+def rk_dense(theta, h, u, comp, U, F, R, cap_tissue, c0n, c0o, infinite):
+    """ESDIRK4's continuous extension at ``t + theta h``: ``(u, comp)`` from amounts and stage rates."""
+    bs = sum(ESDIRK4_DENSE[k] * theta ** (k + 1) for k in range(ESDIRK4_DENSE.shape[0]))
+    cap_n = cap_tissue.astype(float).copy()
+    cap_o = cap_n.copy()
+    cap_n[0], cap_o[0] = c0n, c0o
+    m = cap_n * u + h * (bs @ F)
+    uo = np.where(cap_o > 0, m / np.where(cap_o > 0, cap_o, 1.0), u)
+    if infinite:
+        uo[0] = u[0]
+    return uo, comp + h * (bs @ R)
+
+
 def step_to_stop(h_try, remaining):
     """Step towards the next stop: land on it, or halve what is left instead of leaving a sliver."""
     if h_try >= remaining * (1.0 - 1e-12):
@@ -250,7 +368,7 @@ def integrate_column_reference(
     stops, out_index, stop_event,
     u, comp, fstate, istate,
     rtol, m_ref, h_start, max_steps,
-    u_out, comp_out, stats,
+    u_out, comp_out, stats, method=METHOD_ESDIRK4,
 ):
     """Numpy twin of :func:`exodiff.kernels.column1d.integrate_column`.
 
@@ -276,48 +394,84 @@ def integrate_column_reference(
         fstate[F_TIME] = t
         return status
 
+    closs = np.array([cdeg, cup, ccl])
+    i0 = 1 if infinite else 0
+    dense = method == METHOD_ESDIRK4
+    err_prev = 1.0
+    n_solves = 2 if method == METHOD_TRBDF2 else 5
+    pending = []  # plain output stops ESDIRK4 steps over (interpolated)
     for k, t_stop in enumerate(stops):
+        if dense and stop_event[k] == 0 and k < len(stops) - 1:
+            pending.append(k)
+            continue
         while t < t_stop:
             g1 = 0.0 if istate[I_WASHED] else g[1]
             h, last = step_to_stop(h_next, t_stop - t)
             if last:
                 h = t_stop - t
-            u1, comp1, err, bad = tr_bdf2_step(t, h, u, comp, g, g1, cap_tissue, loss, cdeg, cup, ccl,
-                                               node_layer, n_layers, infinite, c_donor, fstate,
-                                               evap_tau, rtol, atol)
-            stats[S_SOLVES] += 2
+            if method == METHOD_TRBDF2:
+                u1, comp1, err, bad = tr_bdf2_step(t, h, u, comp, g, g1, cap_tissue, loss, cdeg, cup, ccl,
+                                                   node_layer, n_layers, infinite, c_donor, fstate,
+                                                   evap_tau, rtol, atol)
+            else:
+                U, F, R, comp1, cap1 = rk_stages(method, t, h, u, comp, g, g1, cap_tissue, closs, node_layer,
+                                                 n_layers, infinite, fstate, evap_tau, None)
+                u1 = U[-1].copy()
+                nonfinite = np.flatnonzero(~np.isfinite(u1))
+                bad = int(nonfinite[0]) if nonfinite.size else -1
+                err = rk_error(method, h, F, R, u1, comp1, cap1, atol, rtol, i0) if bad < 0 else math.nan
+            stats[S_SOLVES] += n_solves
             if bad >= 0 or not math.isfinite(err):
                 return fail(NONFINITE, bad)
             steps_here += 1
             if err <= 1.0:
                 stats[S_STEPS] += 1
-                t = t_stop if last else t + h
+                t_new = t_stop if last else t + h
+                while pending and stops[pending[0]] <= t_new:
+                    kp = pending.pop(0)
+                    if out_index[kp] >= 0:
+                        c0n = film_at(t, fstate, evap_tau)
+                        c0o = film_at(stops[kp], fstate, evap_tau)
+                        u_out[out_index[kp]], comp_out[out_index[kp]] = rk_dense(
+                            (stops[kp] - t) / h, h, u, comp, U, F, R, cap_tissue, c0n, c0o, infinite)
+                t = t_new
                 u[:] = u1
                 comp[:] = comp1
-                h_new = proposed_step(h, err)
+                if method == METHOD_TRBDF2:
+                    h_new = proposed_step(h, err)
+                else:
+                    h_new = proposed_step_rk(h, err, err_prev)
+                    err_prev = err
                 # a step shortened to land on a stop must not shrink the next one
                 if h_new < h_next and h < h_next:
                     h_new = h_next
                 h_next = h_new
             else:
                 stats[S_REJECTED] += 1
-                h_next = proposed_step(h, err)
+                h_next = proposed_step(h, err) if method == METHOD_TRBDF2 else proposed_step_rk(h, err, err_prev)
                 if h_next < max(h_min, 8.0 * 2.220446049250313e-16 * abs(t)):
                     return fail(STEP_UNDERFLOW, None)
             if steps_here > max_steps:
                 return fail(TOO_MANY_STEPS, None)
+        for kp in pending:  # not passed by a step (none in exact arithmetic): the state now
+            if out_index[kp] >= 0:
+                u_out[out_index[kp]] = u
+                comp_out[out_index[kp]] = comp
+        pending = []
         if stop_event[k] & EVENT_WASH and istate[I_WASHED] == 0:
             if not infinite:
                 comp[removed] += film_at(t, fstate, evap_tau) * u[0]
             u[0] = 0.0
             istate[I_WASHED] = 1
             h_next = h_start
+            err_prev = 1.0
         if stop_event[k] & (EVENT_APPLY | EVENT_ADD):
             washed = bool(istate[I_WASHED])
             u[0], comp[removed] = apply_film(t, u[0], comp[removed], c_donor, h0, evap_frac, evap_tau, fstate,
                                              washed, bool(stop_event[k] & EVENT_ADD) and not washed)
             istate[I_WASHED] = 0
             h_next = h_start
+            err_prev = 1.0
         if out_index[k] >= 0:
             u_out[out_index[k]] = u
             comp_out[out_index[k]] = comp
@@ -378,7 +532,8 @@ def run_column(problem, kernel=None, max_steps: int = 1_000_000):
         problem.vehicle == "infinite", problem.concentration, problem.vehicle_thickness,
         problem.evaporation_fraction, problem.evaporation_time, problem.sample_fraction,
         stops, out_idx, events, u, comp, fstate, istate,
-        problem.tolerance, problem.amount_scale(), h_start, max_steps, u_out, comp_out, stats)
+        problem.tolerance, problem.amount_scale(), h_start, max_steps, u_out, comp_out, stats,
+        METHOD_NAMES[problem.integrator])
     if status != OK:
         raise RuntimeError(f"column kernel stopped with status {status} at t = {fstate[F_FAIL_TIME]} s")
     return RawSolution(times=times.copy(), u=u_out, comp=comp_out,
@@ -465,7 +620,7 @@ def integrate_columns_reference(
     stops, out_index, stop_event,
     u, comp, fstate, istate,
     rtol, m_ref, h_start, max_steps,
-    u_out, comp_out, stats,
+    u_out, comp_out, stats, method=METHOD_ESDIRK4,
 ):
     """Numpy twin of :func:`exodiff.kernels.column1d.integrate_columns`.
 
@@ -490,54 +645,99 @@ def integrate_columns_reference(
         fstate[F_TIME] = t
         return status
 
+    dense = method == METHOD_ESDIRK4
+    err_prev = 1.0
+    n_solves = 2 if method == METHOD_TRBDF2 else 5
+    ns = 2 if method == METHOD_TRBDF2 else tableau(method)[2].size
+    pending = []
     for k, t_stop in enumerate(stops):
+        if dense and stop_event[k] == 0 and k < len(stops) - 1:
+            pending.append(k)
+            continue
         while t < t_stop:
             g1s = [0.0 if istate[I_WASHED] else g[s][1] for s in range(S)]
             h, last = step_to_stop(h_next, t_stop - t)
             if last:
                 h = t_stop - t
-            src = [[np.zeros(u.shape[1]) for _ in range(3)] for _ in range(S)]
             fed = [any(source_to[p] == s for p in range(S)) for s in range(S)]
             u1 = np.empty_like(u)
             comp1 = np.empty_like(comp)
             err, bad = 0.0, -1
+            if method == METHOD_TRBDF2:
+                src = [[np.zeros(u.shape[1]) for _ in range(3)] for _ in range(S)]
+            else:
+                src = np.zeros((S, ns, u.shape[1]))
+                stages = [None] * S
             for s in range(S):
-                ug, u1[s], comp1[s], (fn, fg, f1), (rn, rg, r1), cap_1 = column_stages(
-                    t, h, u[s], comp[s], g[s], g1s[s], cap_tissue[s], closs[s], node_layer, n_layers, infinite,
-                    fstate, evap_tau, src[s] if fed[s] else None)
-                stats[S_SOLVES] += 2
-                tgt = source_to[s]
-                if tgt >= 0:
-                    for j, v in enumerate((u[s], ug, u1[s])):
-                        src[tgt][j] += csrc[s] * v
+                if method == METHOD_TRBDF2:
+                    ug, u1[s], comp1[s], (fn, fg, f1), (rn, rg, r1), cap_1 = column_stages(
+                        t, h, u[s], comp[s], g[s], g1s[s], cap_tissue[s], closs[s], node_layer, n_layers, infinite,
+                        fstate, evap_tau, src[s] if fed[s] else None)
+                    stats[S_SOLVES] += 2
+                    tgt = source_to[s]
+                    if tgt >= 0:
+                        for j, v in enumerate((u[s], ug, u1[s])):
+                            src[tgt][j] += csrc[s] * v
+                else:
+                    U, F, R, comp1[s], cap_1 = rk_stages(method, t, h, u[s], comp[s], g[s], g1s[s], cap_tissue[s],
+                                                         closs[s], node_layer, n_layers, infinite, fstate, evap_tau,
+                                                         src[s] if fed[s] else None)
+                    stages[s] = (U, F, R)
+                    u1[s] = U[-1]
+                    stats[S_SOLVES] += n_solves
+                    tgt = source_to[s]
+                    if tgt >= 0:
+                        src[tgt] += csrc[s][None, :] * U
                 nonfinite = np.flatnonzero(~np.isfinite(u1[s]))
                 if nonfinite.size:
                     bad = s * u.shape[1] + int(nonfinite[0])
                     break
-                e_u = h * (ERR_1 * fn + ERR_2 * fg + ERR_3 * f1)
-                q_u = np.abs(e_u[i0:]) / (atol[s] + rtol * np.abs(cap_1[i0:] * u1[s, i0:]))
-                e_c = h * (ERR_1 * rn + ERR_2 * rg + ERR_3 * r1)
-                q_c = np.abs(e_c) / (atol[s] + rtol * np.abs(comp1[s]))
-                err = max(err, float(q_u.max(initial=0.0)), float(q_c.max(initial=0.0)))
+                if method == METHOD_TRBDF2:
+                    e_u = h * (ERR_1 * fn + ERR_2 * fg + ERR_3 * f1)
+                    q_u = np.abs(e_u[i0:]) / (atol[s] + rtol * np.abs(cap_1[i0:] * u1[s, i0:]))
+                    e_c = h * (ERR_1 * rn + ERR_2 * rg + ERR_3 * r1)
+                    q_c = np.abs(e_c) / (atol[s] + rtol * np.abs(comp1[s]))
+                    err = max(err, float(q_u.max(initial=0.0)), float(q_c.max(initial=0.0)))
+                else:
+                    err = max(err, rk_error(method, h, F, R, u1[s], comp1[s], cap_1, atol[s], rtol, i0))
             if bad >= 0 or not math.isfinite(err):
                 return fail(NONFINITE, bad)
             steps_here += 1
             if err <= 1.0:
                 stats[S_STEPS] += 1
-                t = t_stop if last else t + h
+                t_new = t_stop if last else t + h
+                while pending and stops[pending[0]] <= t_new:
+                    kp = pending.pop(0)
+                    if out_index[kp] >= 0:
+                        c0n = film_at(t, fstate, evap_tau)
+                        c0o = film_at(stops[kp], fstate, evap_tau)
+                        for s in range(S):
+                            U, F, R = stages[s]
+                            u_out[out_index[kp], s], comp_out[out_index[kp], s] = rk_dense(
+                                (stops[kp] - t) / h, h, u[s], comp[s], U, F, R, cap_tissue[s], c0n, c0o, infinite)
+                t = t_new
                 u[:] = u1
                 comp[:] = comp1
-                h_new = proposed_step(h, err)
+                if method == METHOD_TRBDF2:
+                    h_new = proposed_step(h, err)
+                else:
+                    h_new = proposed_step_rk(h, err, err_prev)
+                    err_prev = err
                 if h_new < h_next and h < h_next:
                     h_new = h_next
                 h_next = h_new
             else:
                 stats[S_REJECTED] += 1
-                h_next = proposed_step(h, err)
+                h_next = proposed_step(h, err) if method == METHOD_TRBDF2 else proposed_step_rk(h, err, err_prev)
                 if h_next < max(h_min, 8.0 * 2.220446049250313e-16 * abs(t)):
                     return fail(STEP_UNDERFLOW, None)
             if steps_here > max_steps:
                 return fail(TOO_MANY_STEPS, None)
+        for kp in pending:
+            if out_index[kp] >= 0:
+                u_out[out_index[kp]] = u
+                comp_out[out_index[kp]] = comp
+        pending = []
         if stop_event[k] & EVENT_WASH and istate[I_WASHED] == 0:
             for s in range(S):
                 if not infinite:
@@ -545,6 +745,7 @@ def integrate_columns_reference(
                 u[s, 0] = 0.0
             istate[I_WASHED] = 1
             h_next = h_start
+            err_prev = 1.0
         if stop_event[k] & (EVENT_APPLY | EVENT_ADD):
             washed = bool(istate[I_WASHED])
             u[:, 0], comp[:, removed] = apply_film(t, u[:, 0].copy(), comp[:, removed].copy(), np.asarray(c_donor),
@@ -552,6 +753,7 @@ def integrate_columns_reference(
                                                    bool(stop_event[k] & EVENT_ADD) and not washed)
             istate[I_WASHED] = 0
             h_next = h_start
+            err_prev = 1.0
         if out_index[k] >= 0:
             u_out[out_index[k]] = u
             comp_out[out_index[k]] = comp
@@ -602,7 +804,8 @@ def run_columns(problem, kernel=None, max_steps: int = 1_000_000):
                     problem.vehicle == "infinite", problem.concentration * arr["weight"], problem.vehicle_thickness,
                     problem.evaporation_fraction, problem.evaporation_time, problem.sample_fraction, stops, out_idx,
                     events, u, comp,
-                    fstate, istate, problem.tolerance, arr["m_ref"], h_start, max_steps, u_out, comp_out, stats)
+                    fstate, istate, problem.tolerance, arr["m_ref"], h_start, max_steps, u_out, comp_out, stats,
+                    METHOD_NAMES[problem.integrator])
     if status != OK:
         raise RuntimeError(f"kernel status {status}")
     return u_out, comp_out, stats
