@@ -37,7 +37,7 @@ def integrate_batch(
     stops, out_index, stop_event,
     u, comp, fstate, istate,
     rtol, m_ref, h_start, max_steps,
-    u_out, comp_out, stats, status,
+    u_out, comp_out, stats, status, method,
 ):
     """Integrate ``B`` independent columns, each over its own stops (ragged arrays).
 
@@ -79,6 +79,8 @@ def integrate_batch(
     stats : int64[B, 3]
     status : int64[B]
         Each point's status (:data:`exodiff.kernels.column1d.OK`, ...); written.
+    method : int64[B]
+        Each point's integrator (:data:`exodiff.kernels.control.METHOD_ESDIRK4`, ...).
 
     Notes
     -----
@@ -101,7 +103,7 @@ def integrate_batch(
             stops[sa:sb], out_index[sa:sb], stop_event[sa:sb],
             u[a:b], comp[ca:cb], fstate[p], istate[p],
             rtol[p], m_ref[p], h_start[p], max_steps,
-            uo, co, stats[p],
+            uo, co, stats[p], method[p],
         )
 
 

@@ -106,6 +106,7 @@ from exodiff.kernels.control import (  # noqa: F401  (status and slot constants:
     landing_step,
     next_step,
     next_step_rk,
+    rk_local_tolerance,
     ESDIRK4_A,
     ESDIRK4_C,
     ESDIRK4_DENSE,
@@ -596,28 +597,51 @@ def rk_implicit_stages(method):
 
 
 @jit
-def dense_column(theta, h, u, comp, U, F, sup, src, has_src, cap_t, c0n, c0o, infinite, g, g1, closs, node_layer,
-                 n_layers, supplied, v, uo, co):
+def dense_column(theta, h, u, comp, u1, comp1, U, F, sup, src, has_src, cap_t, c0n, c01, c0o, infinite, g, g1,
+                 closs, node_layer, n_layers, supplied, v, uo, co):
     """The state at ``t + theta h`` inside an accepted ESDIRK4 step (its continuous extension).
 
     An output time that is not an event need not end a step: ESDIRK4 steps
     over it and evaluates ``m + h sum_j b*_j(theta) (A U_j + S_j)`` in
     amounts (``m = C u``), the compartments likewise with the rates of
     ``sum_j b*_j(theta) U_j`` (``ESDIRK4_DENSE``, 4th order at every
-    ``theta``).  A linear combination of amounts and stage rates that each
-    keep "vehicle + tissue + compartments = dose", so an interpolated
-    output keeps it to round-off as the steps do.  An infinite donor's
-    vehicle is the constant donor.  ``c0n``, ``c0o``: the vehicle's
-    capacity at ``t`` and at the output time; ``v``: work array (n).
-    Writes ``uo`` (``u``) and ``co``.
+    ``theta``).  Past ``theta = 1/2`` the same polynomial is evaluated from
+    the end of the step, ``m_1 - h (1 - theta) sum_j q_j(theta) (A U_j +
+    S_j)``, so an output at the end is the step's result.  A linear
+    combination of amounts and stage rates that each keep "vehicle +
+    tissue + compartments = dose", so an interpolated output keeps it to
+    round-off as the steps do.  An infinite donor's vehicle is the
+    constant donor.  ``c0n``, ``c01``, ``c0o``: the vehicle's capacity at
+    ``t``, ``t + h`` and the output time; ``v``: work array (n).  Writes
+    ``uo`` (``u``) and ``co``.
     """
     ns = ESDIRK4_DENSE.shape[1]
+    nk = ESDIRK4_DENSE.shape[0]
     bs = np.zeros(ns)
-    p = theta
-    for k in range(ESDIRK4_DENSE.shape[0]):
+    from_end = theta > 0.5
+    if from_end:
+        # -(1 - theta) q(theta), q = sum_k B_k (1 + theta + ... + theta^(k-1))
+        geo = 0.0
+        p = 1.0
+        for k in range(nk):
+            geo += p
+            p *= theta
+            for j in range(ns):
+                bs[j] -= ESDIRK4_DENSE[k, j] * geo
         for j in range(ns):
-            bs[j] += ESDIRK4_DENSE[k, j] * p
-        p *= theta
+            bs[j] *= 1.0 - theta
+        base_u = u1
+        base_c = comp1
+        c0b = c01
+    else:
+        p = theta
+        for k in range(nk):
+            for j in range(ns):
+                bs[j] += ESDIRK4_DENSE[k, j] * p
+            p *= theta
+        base_u = u
+        base_c = comp
+        c0b = c0n
     n = u.shape[0]
     for k in range(n):
         acc = 0.0
@@ -630,16 +654,32 @@ def dense_column(theta, h, u, comp, U, F, sup, src, has_src, cap_t, c0n, c0o, in
             if infinite:
                 uo[0] = u[0]
             else:
-                uo[0] = (c0n * u[0] + h * acc) / c0o
+                uo[0] = (c0b * base_u[0] + h * acc) / c0o
         elif cap_t[k] == 0.0:
-            uo[k] = u[k]
+            uo[k] = base_u[k]
         else:
-            uo[k] = u[k] + h * acc / cap_t[k]
+            uo[k] = base_u[k] + h * acc / cap_t[k]
     stage_combination(bs, U, sup, v)
     column_compartment_rates(v, g, g1, closs, node_layer, n_layers, co)
     co[supplied] = stage_sum(bs, sup)
     for jj in range(comp.shape[0]):
-        co[jj] = comp[jj] + h * co[jj]
+        co[jj] = base_c[jj] + h * co[jj]
+
+
+@jit(inline="always")
+def undershoots(u, u1, uo):
+    """True where an interpolated state ``uo`` is negative at a node where neither end of the step is.
+
+    ESDIRK4's continuous extension is of 4th order but, like any polynomial
+    in the stage rates, not positive: ahead of a diffusion front it can dip
+    below zero (measured -1.3e-12 of the donor concentration) where the
+    L-stable steps stay non-negative.  The time loops then take the step
+    again, landing on the output.
+    """
+    for k in range(u.shape[0]):
+        if uo[k] < 0.0 and u[k] >= 0.0 and u1[k] >= 0.0:
+            return True
+    return False
 
 
 @jit(inline="always")
@@ -852,6 +892,8 @@ def integrate_columns(
             fed[source_to[s]] = True
     n_implicit = rk_implicit_stages(method)
     err_prev = 1.0
+    if method != METHOD_TRBDF2:
+        rtol = rk_local_tolerance(rtol)
     t = fstate[F_TIME]
     h_next = fstate[F_STEP]
     t_end = stops[stops.shape[0] - 1]
@@ -862,6 +904,7 @@ def integrate_columns(
     i0 = 1 if infinite else 0
     m = stops.shape[0]
     k_soft = 0  # the next stop whose output a 4th-order method may owe by interpolation
+    k_landed = -1  # the last stop a step was taken again to land on
     for k in range(m):
         # a "hard" stop ends a step: every stop for TR-BDF2 and SDIRK4; events and the call's last
         # stop for ESDIRK4, which steps over plain output times and interpolates (dense_column)
@@ -907,32 +950,46 @@ def integrate_columns(
                 return stop_run(NONFINITE, t, fstate, istate)
             steps_here += 1
             if err <= 1.0:
-                stats[S_STEPS] += 1
                 t_new = t_stop if last else t1
-                # outputs passed by this step, interpolated
-                while k_soft < k and stops[k_soft] <= t_new:
-                    jo = out_index[k_soft]
+                # outputs passed by this step, interpolated; where the interpolant dips below zero and the
+                # step does not, the step is taken again to land on that output (once per output)
+                redo = False
+                ks = k_soft
+                while ks < k and stops[ks] <= t_new:
+                    jo = out_index[ks]
                     if jo >= 0:
-                        theta = (stops[k_soft] - t) / h
-                        c0o = stage_vehicle_capacity(stops[k_soft], infinite, cap_tissue[0, 0], fstate, evap_tau)
+                        theta = (stops[ks] - t) / h
+                        c0o = stage_vehicle_capacity(stops[ks], infinite, cap_tissue[0, 0], fstate, evap_tau)
                         c0n = stage_vehicle_capacity(t, infinite, cap_tissue[0, 0], fstate, evap_tau)
+                        c01 = stage_vehicle_capacity(t + h, infinite, cap_tissue[0, 0], fstate, evap_tau)
                         for s in range(S):
                             g1 = 0.0 if istate[I_WASHED] else g[s, 1]
-                            dense_column(theta, h, u[s], comp[s], Us[s], Fs[s], sups[s], srcs[s], fed[s], cap_tissue[s],
-                                         c0n, c0o, infinite, g[s], g1, closs[s], node_layer, n_layers, supplied,
-                                         scratch, u_out[jo, s], comp_out[jo, s])
-                    k_soft += 1
-                t = t_new
-                for s in range(S):
-                    for i in range(n):
-                        u[s, i] = u1[s, i]
-                    for j in range(nc):
-                        comp[s, j] = comp1[s, j]
-                if method == METHOD_TRBDF2:
-                    h_next = step_after_accept(h, err, h_next)
+                            dense_column(theta, h, u[s], comp[s], u1[s], comp1[s], Us[s], Fs[s], sups[s], srcs[s],
+                                         fed[s], cap_tissue[s], c0n, c01, c0o, infinite, g[s], g1, closs[s],
+                                         node_layer, n_layers, supplied, scratch, u_out[jo, s], comp_out[jo, s])
+                            if ks != k_landed and undershoots(u[s], u1[s], u_out[jo, s]):
+                                redo = True
+                        if redo:
+                            break
+                    ks += 1
+                if redo:
+                    stats[S_REJECTED] += 1
+                    k_landed = ks
+                    h_next = stops[ks] - t
                 else:
-                    h_next = step_after_accept_rk(h, err, err_prev, h_next)
-                    err_prev = err
+                    stats[S_STEPS] += 1
+                    k_soft = ks
+                    t = t_new
+                    for s in range(S):
+                        for i in range(n):
+                            u[s, i] = u1[s, i]
+                        for j in range(nc):
+                            comp[s, j] = comp1[s, j]
+                    if method == METHOD_TRBDF2:
+                        h_next = step_after_accept(h, err, h_next)
+                    else:
+                        h_next = step_after_accept_rk(h, err, err_prev, h_next)
+                        err_prev = err
             else:
                 stats[S_REJECTED] += 1
                 h_next = next_step(h, err) if method == METHOD_TRBDF2 else next_step_rk(h, err, err_prev)
@@ -1104,6 +1161,8 @@ def integrate_column(
     w = np.empty(n)
     n_implicit = rk_implicit_stages(method)
     err_prev = 1.0
+    if method != METHOD_TRBDF2:
+        rtol = rk_local_tolerance(rtol)
     atol = rtol * 1e-3 * m_ref
     t = fstate[F_TIME]
     h_next = fstate[F_STEP]
@@ -1114,6 +1173,7 @@ def integrate_column(
     steps_here = 0
     m = stops.shape[0]
     k_soft = 0  # the next stop whose output a 4th-order method may owe by interpolation
+    k_landed = -1  # the last stop a step was taken again to land on
     for k in range(m):
         # a "hard" stop ends a step: every stop for TR-BDF2 and SDIRK4; events and the call's last
         # stop for ESDIRK4, which steps over plain output times and interpolates (dense_column)
@@ -1137,25 +1197,37 @@ def integrate_column(
                     return stop_run(NONFINITE, t, fstate, istate)
                 steps_here += 1
                 if err <= 1.0:
-                    stats[S_STEPS] += 1
                     t_new = t_stop if last else t1
-                    # outputs passed by this step, interpolated
-                    while k_soft < k and stops[k_soft] <= t_new:
-                        jo = out_index[k_soft]
+                    # outputs passed by this step, interpolated (an undershoot: land on it, as integrate_columns)
+                    redo = False
+                    ks = k_soft
+                    while ks < k and stops[ks] <= t_new:
+                        jo = out_index[ks]
                         if jo >= 0:
-                            c0o = stage_vehicle_capacity(stops[k_soft], infinite, cap_tissue[0], fstate, evap_tau)
+                            c0o = stage_vehicle_capacity(stops[ks], infinite, cap_tissue[0], fstate, evap_tau)
                             c0n = stage_vehicle_capacity(t, infinite, cap_tissue[0], fstate, evap_tau)
-                            dense_column((stops[k_soft] - t) / h, h, u, comp, U, Fs, sups, src, False, cap_tissue, c0n,
-                                         c0o, infinite, g, g1, closs, node_layer, n_layers, supplied, scratch,
-                                         u_out[jo], comp_out[jo])
-                        k_soft += 1
-                    t = t_new
-                    for i in range(n):
-                        u[i] = u1[i]
-                    for j in range(nc):
-                        comp[j] = comp1[j]
-                    h_next = step_after_accept_rk(h, err, err_prev, h_next)
-                    err_prev = err
+                            c01 = stage_vehicle_capacity(t + h, infinite, cap_tissue[0], fstate, evap_tau)
+                            dense_column((stops[ks] - t) / h, h, u, comp, u1, comp1, U, Fs, sups, src, False,
+                                         cap_tissue, c0n, c01, c0o, infinite, g, g1, closs, node_layer, n_layers,
+                                         supplied, scratch, u_out[jo], comp_out[jo])
+                            if ks != k_landed and undershoots(u, u1, u_out[jo]):
+                                redo = True
+                                break
+                        ks += 1
+                    if redo:
+                        stats[S_REJECTED] += 1
+                        k_landed = ks
+                        h_next = stops[ks] - t
+                    else:
+                        stats[S_STEPS] += 1
+                        k_soft = ks
+                        t = t_new
+                        for i in range(n):
+                            u[i] = u1[i]
+                        for j in range(nc):
+                            comp[j] = comp1[j]
+                        h_next = step_after_accept_rk(h, err, err_prev, h_next)
+                        err_prev = err
                 else:
                     stats[S_REJECTED] += 1
                     h_next = next_step_rk(h, err, err_prev)

@@ -18,6 +18,9 @@ from exodiff.errors import SolverError
 #: steps one run may take before it is stopped as a runaway
 MAX_STEPS = 5_000_000
 
+#: ``simulation.integrator`` -> the 1D kernels' method code (:mod:`exodiff.kernels.control`)
+METHODS = {"tr-bdf2": 0, "esdirk4": 1, "sdirk4": 2}
+
 
 @dataclass
 class RawSolution:

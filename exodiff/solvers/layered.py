@@ -12,12 +12,9 @@ import numpy as np
 
 from exodiff.errors import SolverError
 from exodiff.problem.layered import Problem1D
-from exodiff.solvers.common import MAX_STEPS, RawSolution, initial_fstate, run_in_chunks, solver_failure, stop_list
+from exodiff.solvers.common import (MAX_STEPS, METHODS, RawSolution, initial_fstate, run_in_chunks, solver_failure,
+                                    stop_list)
 from exodiff.solvers.ledger import balance_limit, check_mass_balance, mass_balance_error
-
-
-#: ``simulation.integrator`` -> the 1D kernels' method code (exodiff.kernels.control)
-METHODS = {"tr-bdf2": 0, "esdirk4": 1, "sdirk4": 2}
 
 
 def method_code(problem) -> int:

@@ -54,6 +54,8 @@ from exodiff.kernels.control import (
     RK_GAMMA,
     RK_KI,
     RK_KP,
+    RK_TOL_EXPONENT,
+    RK_TOL_REF,
     SAFETY,
     SHRINK_MIN,
 )
@@ -278,17 +280,31 @@ def rk_error(method, h, F, R, u1, comp1, cap1, atol, rtol, i0):
     return max(float(q_u.max(initial=0.0)), float(q_c.max(initial=0.0)))
 
 
-def rk_dense(theta, h, u, comp, U, F, R, cap_tissue, c0n, c0o, infinite):
-    """ESDIRK4's continuous extension at ``t + theta h``: ``(u, comp)`` from amounts and stage rates."""
-    bs = sum(ESDIRK4_DENSE[k] * theta ** (k + 1) for k in range(ESDIRK4_DENSE.shape[0]))
+def rk_dense(theta, h, u, comp, u1, comp1, U, F, R, cap_tissue, c0n, c01, c0o, infinite):
+    """ESDIRK4's continuous extension at ``t + theta h``: ``(u, comp)`` from amounts and stage rates.
+
+    From the start of the step up to ``theta = 1/2``, from its end beyond
+    (``b - b*(theta) = (1 - theta) q(theta)``), as the kernel.
+    """
+    B = ESDIRK4_DENSE
     cap_n = cap_tissue.astype(float).copy()
     cap_o = cap_n.copy()
-    cap_n[0], cap_o[0] = c0n, c0o
-    m = cap_n * u + h * (bs @ F)
-    uo = np.where(cap_o > 0, m / np.where(cap_o > 0, cap_o, 1.0), u)
+    cap_o[0] = c0o
+    if theta > 0.5:
+        q = sum(B[k] * sum(theta ** i for i in range(k + 1)) for k in range(B.shape[0]))
+        bs = -(1.0 - theta) * q
+        cap_n[0] = c01
+        mb, cb = cap_n * u1, comp1
+    else:
+        bs = sum(B[k] * theta ** (k + 1) for k in range(B.shape[0]))
+        cap_n[0] = c0n
+        mb, cb = cap_n * u, comp
+    m = mb + h * (bs @ F)
+    base = u1 if theta > 0.5 else u
+    uo = np.where(cap_o > 0, m / np.where(cap_o > 0, cap_o, 1.0), base)
     if infinite:
         uo[0] = u[0]
-    return uo, comp + h * (bs @ R)
+    return uo, cb + h * (bs @ R)
 
 
 def step_to_stop(h_try, remaining):
@@ -376,6 +392,8 @@ def integrate_column_reference(
     ``istate``, ``u_out``, ``comp_out`` and ``stats``, same return status.
     """
     loss = cdeg + cup + ccl
+    if method != METHOD_TRBDF2:  # the local tolerance of the 4th-order methods
+        rtol = rtol * (rtol / RK_TOL_REF) ** (RK_TOL_EXPONENT - 1.0)
     atol = rtol * 1e-3 * m_ref
     t = fstate[F_TIME]
     h_next = fstate[F_STEP]
@@ -400,6 +418,7 @@ def integrate_column_reference(
     err_prev = 1.0
     n_solves = 2 if method == METHOD_TRBDF2 else 5
     pending = []  # plain output stops ESDIRK4 steps over (interpolated)
+    k_landed = -1
     for k, t_stop in enumerate(stops):
         if dense and stop_event[k] == 0 and k < len(stops) - 1:
             pending.append(k)
@@ -424,16 +443,27 @@ def integrate_column_reference(
             if bad >= 0 or not math.isfinite(err):
                 return fail(NONFINITE, bad)
             steps_here += 1
+            t_new = t_stop if last else t + h
+            redo = None
             if err <= 1.0:
-                stats[S_STEPS] += 1
-                t_new = t_stop if last else t + h
-                while pending and stops[pending[0]] <= t_new:
-                    kp = pending.pop(0)
+                # interpolated outputs; one that dips below zero where neither end does: land on it instead
+                for kp in [q for q in pending if stops[q] <= t_new]:
                     if out_index[kp] >= 0:
-                        c0n = film_at(t, fstate, evap_tau)
+                        c0n, c01 = film_at(t, fstate, evap_tau), film_at(t + h, fstate, evap_tau)
                         c0o = film_at(stops[kp], fstate, evap_tau)
-                        u_out[out_index[kp]], comp_out[out_index[kp]] = rk_dense(
-                            (stops[kp] - t) / h, h, u, comp, U, F, R, cap_tissue, c0n, c0o, infinite)
+                        uo, co = rk_dense((stops[kp] - t) / h, h, u, comp, u1, comp1, U, F, R, cap_tissue, c0n, c01,
+                                          c0o, infinite)
+                        u_out[out_index[kp]], comp_out[out_index[kp]] = uo, co
+                        if kp != k_landed and np.any((uo < 0) & (u >= 0) & (u1 >= 0)):
+                            redo = kp
+                            break
+            if redo is not None:
+                stats[S_REJECTED] += 1
+                k_landed = redo
+                h_next = stops[redo] - t
+            elif err <= 1.0:
+                stats[S_STEPS] += 1
+                pending = [q for q in pending if stops[q] > t_new]
                 t = t_new
                 u[:] = u1
                 comp[:] = comp1
@@ -629,6 +659,8 @@ def integrate_columns_reference(
     arguments and in-place updates as the kernel.
     """
     S = u.shape[0]
+    if method != METHOD_TRBDF2:
+        rtol = rtol * (rtol / RK_TOL_REF) ** (RK_TOL_EXPONENT - 1.0)
     atol = rtol * 1e-3 * np.asarray(m_ref, dtype=float)
     t = fstate[F_TIME]
     h_next = fstate[F_STEP]
@@ -650,6 +682,7 @@ def integrate_columns_reference(
     n_solves = 2 if method == METHOD_TRBDF2 else 5
     ns = 2 if method == METHOD_TRBDF2 else tableau(method)[2].size
     pending = []
+    k_landed = -1
     for k, t_stop in enumerate(stops):
         if dense and stop_event[k] == 0 and k < len(stops) - 1:
             pending.append(k)
@@ -703,18 +736,29 @@ def integrate_columns_reference(
             if bad >= 0 or not math.isfinite(err):
                 return fail(NONFINITE, bad)
             steps_here += 1
+            t_new = t_stop if last else t + h
+            redo = None
             if err <= 1.0:
-                stats[S_STEPS] += 1
-                t_new = t_stop if last else t + h
-                while pending and stops[pending[0]] <= t_new:
-                    kp = pending.pop(0)
+                for kp in [q for q in pending if stops[q] <= t_new]:
                     if out_index[kp] >= 0:
-                        c0n = film_at(t, fstate, evap_tau)
+                        c0n, c01 = film_at(t, fstate, evap_tau), film_at(t + h, fstate, evap_tau)
                         c0o = film_at(stops[kp], fstate, evap_tau)
                         for s in range(S):
                             U, F, R = stages[s]
-                            u_out[out_index[kp], s], comp_out[out_index[kp], s] = rk_dense(
-                                (stops[kp] - t) / h, h, u[s], comp[s], U, F, R, cap_tissue[s], c0n, c0o, infinite)
+                            uo, co = rk_dense((stops[kp] - t) / h, h, u[s], comp[s], u1[s], comp1[s], U, F, R,
+                                              cap_tissue[s], c0n, c01, c0o, infinite)
+                            u_out[out_index[kp], s], comp_out[out_index[kp], s] = uo, co
+                            if kp != k_landed and np.any((uo < 0) & (u[s] >= 0) & (u1[s] >= 0)):
+                                redo = kp
+                        if redo is not None:
+                            break
+            if redo is not None:
+                stats[S_REJECTED] += 1
+                k_landed = redo
+                h_next = stops[redo] - t
+            elif err <= 1.0:
+                stats[S_STEPS] += 1
+                pending = [q for q in pending if stops[q] > t_new]
                 t = t_new
                 u[:] = u1
                 comp[:] = comp1
