@@ -138,13 +138,18 @@ def compartment_slots(n_layers):
 # application of the formulation, either onto clean skin (what is left of the film is washed off
 # first) or joining the film that is still there (docs/model.md, section 1.2)
 EVENT_NONE, EVENT_WASH, EVENT_SAMPLE, EVENT_APPLY, EVENT_ADD = 0, 1, 2, 4, 8
+#: not an event of the model: the call returns once this stop's output is done (a progress bar's
+#: chunk), without ending a step there; the driver calls again from the first stop not yet done
+EVENT_PAUSE = 16
 
 # fstate slots of the 1D kernels after those of kernels.control (time, step, failure time): the
 # film on the skin, which a new application replaces or joins: the time it was applied (s; its
 # evaporation clock starts there), its thickness then (m) and its volatile fraction then
 F_APPLIED, F_FILM, F_VOLATILE = 3, 4, 5
+#: the step controller's memory (the 4th-order methods' previous scaled error), carried between calls
+F_ERR_PREV = 6
 #: length of the 1D kernels' fstate
-N_FSTATE = 6
+N_FSTATE = 7
 
 
 @jit
@@ -683,6 +688,17 @@ def undershoots(u, u1, uo):
 
 
 @jit(inline="always")
+def pause_run(t, h_next, err_prev, fstate, istate):
+    """End a call normally (its last stop, or a pause): save the time, the next step and the controller's memory."""
+    fstate[F_TIME] = t
+    fstate[F_STEP] = h_next
+    if fstate.shape[0] > F_ERR_PREV:
+        fstate[F_ERR_PREV] = err_prev
+    istate[I_STATUS] = OK
+    return OK
+
+
+@jit(inline="always")
 def step_after_accept_rk(h, err, err_prev, h_next):
     """:func:`~exodiff.kernels.control.step_after_accept` for the 4th-order methods (PI control)."""
     h_new = next_step_rk(h, err, err_prev)
@@ -891,7 +907,7 @@ def integrate_columns(
         if source_to[s] >= 0:
             fed[source_to[s]] = True
     n_implicit = rk_implicit_stages(method)
-    err_prev = 1.0
+    err_prev = fstate[F_ERR_PREV] if fstate.shape[0] > F_ERR_PREV else 1.0
     if method != METHOD_TRBDF2:
         rtol = rk_local_tolerance(rtol)
     t = fstate[F_TIME]
@@ -908,8 +924,9 @@ def integrate_columns(
     for k in range(m):
         # a "hard" stop ends a step: every stop for TR-BDF2 and SDIRK4; events and the call's last
         # stop for ESDIRK4, which steps over plain output times and interpolates (dense_column)
-        if dense and stop_event[k] == 0 and k < m - 1:
+        if dense and (stop_event[k] | EVENT_PAUSE) == EVENT_PAUSE and k < m - 1:
             continue
+        pause = False
         t_stop = stops[k]
         while t < t_stop:
             h, last = landing_step(h_next, t_stop - t)
@@ -957,6 +974,8 @@ def integrate_columns(
                 ks = k_soft
                 while ks < k and stops[ks] <= t_new:
                     jo = out_index[ks]
+                    if (stop_event[ks] & EVENT_PAUSE) != 0:
+                        pause = True
                     if jo >= 0:
                         theta = (stops[ks] - t) / h
                         c0o = stage_vehicle_capacity(stops[ks], infinite, cap_tissue[0, 0], fstate, evap_tau)
@@ -990,6 +1009,8 @@ def integrate_columns(
                     else:
                         h_next = step_after_accept_rk(h, err, err_prev, h_next)
                         err_prev = err
+                    if pause and t < t_stop:
+                        return pause_run(t, h_next, err_prev, fstate, istate)
             else:
                 stats[S_REJECTED] += 1
                 h_next = next_step(h, err) if method == METHOD_TRBDF2 else next_step_rk(h, err, err_prev)
@@ -1041,10 +1062,9 @@ def integrate_columns(
         if (stop_event[k] & EVENT_SAMPLE) != 0:
             for s in range(S):
                 comp[s, P * n_layers] += take_sample(cap_tissue[s], u[s], sample_frac)
-    fstate[F_TIME] = t
-    fstate[F_STEP] = h_next
-    istate[I_STATUS] = OK
-    return OK
+        if pause or (stop_event[k] & EVENT_PAUSE) != 0:
+            return pause_run(t, h_next, err_prev, fstate, istate)
+    return pause_run(t, h_next, err_prev, fstate, istate)
 
 
 @jit
@@ -1160,7 +1180,7 @@ def integrate_column(
     dense = method == METHOD_ESDIRK4
     w = np.empty(n)
     n_implicit = rk_implicit_stages(method)
-    err_prev = 1.0
+    err_prev = fstate[F_ERR_PREV] if fstate.shape[0] > F_ERR_PREV else 1.0
     if method != METHOD_TRBDF2:
         rtol = rk_local_tolerance(rtol)
     atol = rtol * 1e-3 * m_ref
@@ -1177,8 +1197,9 @@ def integrate_column(
     for k in range(m):
         # a "hard" stop ends a step: every stop for TR-BDF2 and SDIRK4; events and the call's last
         # stop for ESDIRK4, which steps over plain output times and interpolates (dense_column)
-        if dense and stop_event[k] == 0 and k < m - 1:
+        if dense and (stop_event[k] | EVENT_PAUSE) == EVENT_PAUSE and k < m - 1:
             continue
+        pause = False
         t_stop = stops[k]
         while t < t_stop:
             g1 = 0.0 if istate[I_WASHED] else g[1]
@@ -1203,6 +1224,8 @@ def integrate_column(
                     ks = k_soft
                     while ks < k and stops[ks] <= t_new:
                         jo = out_index[ks]
+                        if (stop_event[ks] & EVENT_PAUSE) != 0:
+                            pause = True
                         if jo >= 0:
                             c0o = stage_vehicle_capacity(stops[ks], infinite, cap_tissue[0], fstate, evap_tau)
                             c0n = stage_vehicle_capacity(t, infinite, cap_tissue[0], fstate, evap_tau)
@@ -1228,6 +1251,8 @@ def integrate_column(
                             comp[j] = comp1[j]
                         h_next = step_after_accept_rk(h, err, err_prev, h_next)
                         err_prev = err
+                        if pause and t < t_stop:
+                            return pause_run(t, h_next, err_prev, fstate, istate)
                 else:
                     stats[S_REJECTED] += 1
                     h_next = next_step_rk(h, err, err_prev)
@@ -1324,7 +1349,6 @@ def integrate_column(
                 comp_out[j, c] = comp[c]
         if (stop_event[k] & EVENT_SAMPLE) != 0:
             comp[3 * n_layers] += take_sample(cap_tissue, u, sample_frac)
-    fstate[F_TIME] = t
-    fstate[F_STEP] = h_next
-    istate[I_STATUS] = OK
-    return OK
+        if pause or (stop_event[k] & EVENT_PAUSE) != 0:
+            return pause_run(t, h_next, err_prev, fstate, istate)
+    return pause_run(t, h_next, err_prev, fstate, istate)

@@ -73,7 +73,7 @@ ESDIRK4_C = np.array([0.0, 1 / 2, 83 / 250, 31 / 50, 17 / 20, 1.0])
 #: Derived here (not from the paper): of 4th order at every theta (with stage order 2 the eight
 #: 4th-order conditions reduce to five: b*.1 = theta, b*.c = theta^2/2, b*.c^2 = theta^3/3,
 #: b*.c^3 = theta^4/4, b*.A c^2 = theta^4/12), equal to b at theta = 1, and bounded on stiff
-#: modes (b*(theta) . U_inf = 0, U_inf the stage values as h lambda -> -inf; |R*(theta, -inf)| <= 3.1,
+#: modes (b*(theta) . U_inf = 0, U_inf the stage values as h lambda -> -inf; |R*(theta, -inf)| <= 3.2,
 #: where R(1, -inf) = 0).  That fixes the coefficients uniquely (solved in rational arithmetic);
 #: tests/test_validation_1d.py checks each condition.  Past theta = 1/2 the kernel evaluates it from
 #: the end of the step, ``b - b*(theta) = (1 - theta) sum_k B_k (1 + ... + theta^(k-1))``, so that

@@ -1,8 +1,9 @@
 """The 1D driver: Problem1D -> compiled kernel -> checked raw solution.
 
 The kernel runs the whole time loop.  With a progress bar the driver calls it
-once per chunk of output times (the state is passed through), so Python runs
-per output, never per step.
+once per chunk of output times (the state, the step size and the step
+controller's memory are passed through, so the steps are those of one call),
+so Python runs per chunk, never per step.
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ import numpy as np
 
 from exodiff.errors import SolverError
 from exodiff.problem.layered import Problem1D
-from exodiff.solvers.common import (MAX_STEPS, METHODS, RawSolution, initial_fstate, run_in_chunks, solver_failure,
-                                    stop_list)
+from exodiff.solvers.common import MAX_STEPS, METHODS, RawSolution, initial_fstate, solver_failure, stop_list
 from exodiff.solvers.ledger import balance_limit, check_mass_balance, mass_balance_error
 
 
@@ -70,29 +70,68 @@ def integrate(problem: Problem1D, progress: bool = False, desc: str = "solving")
     m_ref = arr["m_ref"]
     method = method_code(problem)
 
-    def advance(ch):
+    def advance(k0, ev):
+        ch = slice(k0, None)
         if S == 1 and P == 3:
             # one column: the one-column kernel (see exodiff.kernels.column1d)
             cl = arr["closs"][0]
             status = K.integrate_column(arr["cap"][0], arr["g"][0], cl[0], cl[1], cl[2], arr["node_layer"], L,
                                         infinite, c_donor[0], problem.vehicle_thickness,
                                         problem.evaporation_fraction, problem.evaporation_time,
-                                        problem.sample_fraction, stops[ch], out_idx[ch], events[ch], u[0], comp[0], fstate, istate,
-                                        rtol, m_ref[0], h_start, MAX_STEPS, u_out[:, 0], comp_out[:, 0], stats,
+                                        problem.sample_fraction, stops[ch], out_idx[ch], ev[ch], u[0], comp[0], fstate,
+                                        istate, rtol, m_ref[0], h_start, MAX_STEPS, u_out[:, 0], comp_out[:, 0], stats,
                                         method)
         else:
-            status = K.integrate_columns(*args, stops[ch], out_idx[ch], events[ch], u, comp, fstate, istate,
+            status = K.integrate_columns(*args, stops[ch], out_idx[ch], ev[ch], u, comp, fstate, istate,
                                          rtol, m_ref, h_start, MAX_STEPS, u_out, comp_out, stats, method)
         if status != K.OK:
             raise _failure(problem, status, fstate, istate, u)
+        # the stops done: every one up to the time reached (ESDIRK4 may have stepped past a pause)
+        return int(np.searchsorted(stops, fstate[K.F_TIME], side="right"))
 
-    wall = run_in_chunks(advance, stops.size, progress, desc)
+    wall = run_paused(advance, stops, events, progress, desc)
     raw = RawSolution(times=times.copy(), u=u_out[:, 0], comp=comp_out[:, 0],
                       stats={"steps": int(stats[0]), "rejected": int(stats[1]), "solves": int(stats[2]),
                              "wall_time_s": wall, "columns": int(S)},
                       u_cols=u_out, comp_cols=comp_out)
     check_mass_balance(mass_balance_error(problem, raw), times, balance_limit(problem, arr))
     return raw
+
+
+def run_paused(advance, stops, events, progress: bool, desc: str) -> float:
+    """Drive the 1D kernels over the stop list; return the wall time (s).
+
+    Without a progress bar one call.  With one, up to 100 calls: the stops
+    ending each chunk carry :data:`~exodiff.kernels.column1d.EVENT_PAUSE`,
+    at which the kernel returns without ending a step there (ESDIRK4 steps
+    over plain output times); ``advance(k0, events)`` runs from stop ``k0``
+    and returns the first stop not yet done.  The controller's state is
+    carried in ``fstate``, so a run with a bar takes the steps of one without.
+    """
+    import time as _time
+
+    from exodiff.kernels.column1d import EVENT_PAUSE
+
+    t0 = _time.perf_counter()
+    if not (progress and stops.size):
+        advance(0, events)
+        return _time.perf_counter() - t0
+    from tqdm import tqdm
+
+    ev = events.copy()
+    chunks = np.array_split(np.arange(stops.size), min(stops.size, 100))
+    ends = [int(c[-1]) for c in chunks if c.size][:-1]
+    ev[ends] |= EVENT_PAUSE
+    bar = tqdm(total=stops.size, desc=desc, unit="output", delay=0.5, leave=False)
+    try:
+        k0 = 0
+        while k0 < stops.size:
+            k1 = advance(k0, ev)
+            bar.update(k1 - k0)
+            k0 = k1
+    finally:
+        bar.close()
+    return _time.perf_counter() - t0
 
 
 def _failure(problem, status, fstate, istate, u) -> SolverError:

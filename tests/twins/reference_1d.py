@@ -66,10 +66,10 @@ METHOD_NAMES = {"tr-bdf2": METHOD_TRBDF2, "esdirk4": METHOD_ESDIRK4, "sdirk4": M
 
 # the kernel's status codes and state slots, restated (they are the contract)
 OK, NONFINITE, STEP_UNDERFLOW, TOO_MANY_STEPS = 0, 1, 2, 3
-F_TIME, F_STEP, F_FAIL_TIME, F_APPLIED, F_FILM, F_VOLATILE = 0, 1, 2, 3, 4, 5
+F_TIME, F_STEP, F_FAIL_TIME, F_APPLIED, F_FILM, F_VOLATILE, F_ERR_PREV = 0, 1, 2, 3, 4, 5, 6
 I_WASHED, I_FAIL_NODE, I_STATUS = 0, 1, 2
 S_STEPS, S_REJECTED, S_SOLVES = 0, 1, 2
-EVENT_NONE, EVENT_WASH, EVENT_SAMPLE, EVENT_APPLY, EVENT_ADD = 0, 1, 2, 4, 8
+EVENT_NONE, EVENT_WASH, EVENT_SAMPLE, EVENT_APPLY, EVENT_ADD, EVENT_PAUSE = 0, 1, 2, 4, 8, 16
 
 
 # -- the pieces of the scheme ---------------------------------------------------
@@ -412,17 +412,27 @@ def integrate_column_reference(
         fstate[F_TIME] = t
         return status
 
+    def done(t_now, h_now, e_now):
+        """A call's normal end (its last stop, or a pause): time, next step, the controller's memory."""
+        fstate[F_TIME] = t_now
+        fstate[F_STEP] = h_now
+        if fstate.size > F_ERR_PREV:
+            fstate[F_ERR_PREV] = e_now
+        istate[I_STATUS] = OK
+        return OK
+
     closs = np.array([cdeg, cup, ccl])
     i0 = 1 if infinite else 0
     dense = method == METHOD_ESDIRK4
-    err_prev = 1.0
+    err_prev = fstate[F_ERR_PREV] if fstate.size > F_ERR_PREV else 1.0
     n_solves = 2 if method == METHOD_TRBDF2 else 5
     pending = []  # plain output stops ESDIRK4 steps over (interpolated)
     k_landed = -1
     for k, t_stop in enumerate(stops):
-        if dense and stop_event[k] == 0 and k < len(stops) - 1:
+        if dense and stop_event[k] & ~EVENT_PAUSE == 0 and k < len(stops) - 1:
             pending.append(k)
             continue
+        pause = False
         while t < t_stop:
             g1 = 0.0 if istate[I_WASHED] else g[1]
             h, last = step_to_stop(h_next, t_stop - t)
@@ -463,6 +473,7 @@ def integrate_column_reference(
                 h_next = stops[redo] - t
             elif err <= 1.0:
                 stats[S_STEPS] += 1
+                pause = any(stop_event[q] & EVENT_PAUSE for q in pending if stops[q] <= t_new)
                 pending = [q for q in pending if stops[q] > t_new]
                 t = t_new
                 u[:] = u1
@@ -476,6 +487,8 @@ def integrate_column_reference(
                 if h_new < h_next and h < h_next:
                     h_new = h_next
                 h_next = h_new
+                if pause and t < t_stop:
+                    return done(t, h_next, err_prev)
             else:
                 stats[S_REJECTED] += 1
                 h_next = proposed_step(h, err) if method == METHOD_TRBDF2 else proposed_step_rk(h, err, err_prev)
@@ -509,10 +522,9 @@ def integrate_column_reference(
             taken = sample_frac * u[-1]
             u[-1] -= taken
             comp[removed - 1] += cap_tissue[-1] * taken
-    fstate[F_TIME] = t
-    fstate[F_STEP] = h_next
-    istate[I_STATUS] = OK
-    return OK
+        if pause or stop_event[k] & EVENT_PAUSE:
+            return done(t, h_next, err_prev)
+    return done(t, h_next, err_prev)
 
 
 def run_column(problem, kernel=None, max_steps: int = 1_000_000):
@@ -552,8 +564,9 @@ def run_column(problem, kernel=None, max_steps: int = 1_000_000):
     comp_out = np.zeros((times.size, nc))
     u_out[0] = u
     h_start = 1e-8 * max(float(times[-1]), 1.0)
-    # time, step, failure time, then the film: applied at 0, its thickness and volatile fraction then
-    fstate = np.array([0.0, h_start, math.nan, 0.0, problem.vehicle_thickness, problem.evaporation_fraction])
+    # time, step, failure time, then the film: applied at 0, its thickness and volatile fraction then;
+    # the step controller's memory
+    fstate = np.array([0.0, h_start, math.nan, 0.0, problem.vehicle_thickness, problem.evaporation_fraction, 1.0])
     istate = np.zeros(3, dtype=np.int64)
     stats = np.zeros(3, dtype=np.int64)
     stops, out_idx, events = _stops(problem)
@@ -677,16 +690,26 @@ def integrate_columns_reference(
         fstate[F_TIME] = t
         return status
 
+    def done(t_now, h_now, e_now):
+        """A call's normal end (its last stop, or a pause): time, next step, the controller's memory."""
+        fstate[F_TIME] = t_now
+        fstate[F_STEP] = h_now
+        if fstate.size > F_ERR_PREV:
+            fstate[F_ERR_PREV] = e_now
+        istate[I_STATUS] = OK
+        return OK
+
     dense = method == METHOD_ESDIRK4
-    err_prev = 1.0
+    err_prev = fstate[F_ERR_PREV] if fstate.size > F_ERR_PREV else 1.0
     n_solves = 2 if method == METHOD_TRBDF2 else 5
     ns = 2 if method == METHOD_TRBDF2 else tableau(method)[2].size
     pending = []
     k_landed = -1
     for k, t_stop in enumerate(stops):
-        if dense and stop_event[k] == 0 and k < len(stops) - 1:
+        if dense and stop_event[k] & ~EVENT_PAUSE == 0 and k < len(stops) - 1:
             pending.append(k)
             continue
+        pause = False
         while t < t_stop:
             g1s = [0.0 if istate[I_WASHED] else g[s][1] for s in range(S)]
             h, last = step_to_stop(h_next, t_stop - t)
@@ -758,6 +781,7 @@ def integrate_columns_reference(
                 h_next = stops[redo] - t
             elif err <= 1.0:
                 stats[S_STEPS] += 1
+                pause = any(stop_event[q] & EVENT_PAUSE for q in pending if stops[q] <= t_new)
                 pending = [q for q in pending if stops[q] > t_new]
                 t = t_new
                 u[:] = u1
@@ -770,6 +794,8 @@ def integrate_columns_reference(
                 if h_new < h_next and h < h_next:
                     h_new = h_next
                 h_next = h_new
+                if pause and t < t_stop:
+                    return done(t, h_next, err_prev)
             else:
                 stats[S_REJECTED] += 1
                 h_next = proposed_step(h, err) if method == METHOD_TRBDF2 else proposed_step_rk(h, err, err_prev)
@@ -805,10 +831,9 @@ def integrate_columns_reference(
             taken = sample_frac * u[:, -1]
             u[:, -1] -= taken
             comp[:, removed - 1] += cap_tissue[:, -1] * taken
-    fstate[F_TIME] = t
-    fstate[F_STEP] = h_next
-    istate[I_STATUS] = OK
-    return OK
+        if pause or stop_event[k] & EVENT_PAUSE:
+            return done(t, h_next, err_prev)
+    return done(t, h_next, err_prev)
 
 
 def run_columns(problem, kernel=None, max_steps: int = 1_000_000):
@@ -839,8 +864,9 @@ def run_columns(problem, kernel=None, max_steps: int = 1_000_000):
     comp_out = np.zeros((times.size, S, nc))
     u_out[0] = u
     h_start = 1e-8 * max(float(times[-1]), 1.0)
-    # time, step, failure time, then the film: applied at 0, its thickness and volatile fraction then
-    fstate = np.array([0.0, h_start, math.nan, 0.0, problem.vehicle_thickness, problem.evaporation_fraction])
+    # time, step, failure time, then the film: applied at 0, its thickness and volatile fraction then;
+    # the step controller's memory
+    fstate = np.array([0.0, h_start, math.nan, 0.0, problem.vehicle_thickness, problem.evaporation_fraction, 1.0])
     istate = np.zeros(3, dtype=np.int64)
     stats = np.zeros(3, dtype=np.int64)
     stops, out_idx, events = _stops(problem)
