@@ -434,10 +434,11 @@ def stage_combination(wts, U, sup, out):
     """``out = sum_j wts[j] U_j`` over the stages (``len(wts)`` of them)."""
     n = out.shape[0]
     for k in range(n):
-        acc = 0.0
-        for j in range(wts.shape[0]):
-            acc += wts[j] * U[j, k]
-        out[k] = acc
+        out[k] = wts[0] * U[0, k]
+    for j in range(1, wts.shape[0]):
+        wj = wts[j]
+        for k in range(n):
+            out[k] += wj * U[j, k]
 
 
 @jit(inline="always")
@@ -520,23 +521,23 @@ def rk_column_step(t, h, rka, rke, rkc, u, comp, cap_t, g, g1, loss, closs, node
             b0 = u[0]
             b1 = u[1]
         else:
+            # row by row over the stages (contiguous, vectorised loops)
             for k in range(n):
-                acc = hg * F[i - 1, k]
-                for j in range(i):
-                    acc += h * rka[i, j] * F[j, k]
-                if k == 0:
-                    acc += c0n * u[0] - c0i * U[i - 1, 0]
-                else:
-                    acc -= cap_t[k] * (U[i - 1, k] - u[k])
-                rhs[k] = acc
+                rhs[k] = hg * F[i - 1, k] - cap_t[k] * (U[i - 1, k] - u[k])
+            rhs[0] = hg * F[i - 1, 0] + c0n * u[0] - c0i * U[i - 1, 0]
+            for j in range(i):
+                a = h * rka[i, j]
+                for k in range(n):
+                    rhs[k] += a * F[j, k]
             b0 = U[i - 1, 0]
             b1 = U[i - 1, 1]
         if has_src:
             for k in range(n):
-                acc = hg * src[i, k]
-                for j in range(i):
-                    acc += h * rka[i, j] * src[j, k]
-                rhs[k] += acc
+                rhs[k] += hg * src[i, k]
+            for j in range(i):
+                a = h * rka[i, j]
+                for k in range(n):
+                    rhs[k] += a * src[j, k]
         if infinite:
             rhs[0] = 0.0
         solve_factored(rp, w, lower, rhs, x)
@@ -560,15 +561,21 @@ def rk_column_step(t, h, rka, rke, rkc, u, comp, cap_t, g, g1, loss, closs, node
     for jj in range(nc):
         comp1[jj] = comp[jj] + h * rc[jj]
     c01 = stage_vehicle_capacity(t + h, infinite, cap_t[0], fstate, evap_tau)
-    for k in range(i0, n):
-        e = 0.0
+    # the nodes' estimate, sum_j (b_j - bhat_j) (A U_j + S_j), row by row into rhs (free now)
+    for k in range(n):
+        rhs[k] = rke[0] * F[0, k]
+    for j in range(1, ns):
+        e = rke[j]
+        for k in range(n):
+            rhs[k] += e * F[j, k]
+    if has_src:
         for j in range(ns):
-            e += rke[j] * F[j, k]
-        if has_src:
-            for j in range(ns):
-                e += rke[j] * src[j, k]
+            e = rke[j]
+            for k in range(n):
+                rhs[k] += e * src[j, k]
+    for k in range(i0, n):
         ck = c01 if k == 0 else cap_t[k]
-        q = abs(h * e) / (atol + rtol * abs(ck * u1[k]))
+        q = abs(h * rhs[k]) / (atol + rtol * abs(ck * u1[k]))
         if q > err:
             err = q
     stage_combination(rke, U, sup, x)
