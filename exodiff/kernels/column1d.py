@@ -1075,6 +1075,303 @@ def integrate_columns(
 
 
 @jit
+def column_stop(k, t, stop_event, out_index, infinite, c_donor, h0, evap_frac, evap_tau, sample_frac, cap_tissue,
+                n_layers, u, comp, fstate, istate, u_out, comp_out):
+    """At stop ``k`` of the one-column loops: wash-off, a new application, recording, then a sample.
+
+    Returns True when the film changed (the step restarts small).
+    """
+    restart = False
+    removed = 3 * n_layers + 1
+    if (stop_event[k] & EVENT_WASH) != 0 and istate[I_WASHED] == 0:
+        if not infinite:
+            comp[removed] += film_capacity(t, fstate, evap_tau) * u[0]
+        u[0] = 0.0
+        istate[I_WASHED] = 1
+        restart = True
+    if (stop_event[k] & (EVENT_APPLY | EVENT_ADD)) != 0:
+        join = (stop_event[k] & EVENT_ADD) != 0 and istate[I_WASHED] == 0
+        h_old = new_film(t, h0, evap_frac, evap_tau, fstate, join)
+        if join:  # amounts add in the joined film
+            u[0] = (h_old * u[0] + h0 * c_donor) / fstate[F_FILM]
+        else:  # what is left of the old film is washed off first
+            if istate[I_WASHED] == 0:
+                comp[removed] += h_old * u[0]
+            u[0] = c_donor
+        istate[I_WASHED] = 0
+        restart = True
+    j = out_index[k]
+    if j >= 0:
+        for i in range(u.shape[0]):
+            u_out[j, i] = u[i]
+        for c in range(comp.shape[0]):
+            comp_out[j, c] = comp[c]
+    if (stop_event[k] & EVENT_SAMPLE) != 0:
+        comp[3 * n_layers] += take_sample(cap_tissue, u, sample_frac)
+    return restart
+
+
+@jit
+def integrate_column_rk(
+    cap_tissue, g, cdeg, cup, ccl, node_layer, n_layers,
+    infinite, c_donor, h0, evap_frac, evap_tau, sample_frac,
+    stops, out_index, stop_event,
+    u, comp, fstate, istate,
+    rtol, m_ref, h_start, max_steps,
+    u_out, comp_out, stats, method=METHOD_ESDIRK4,
+):
+    """:func:`integrate_column` with a 4th-order method (``method``: ESDIRK4 or SDIRK4), compiled on its own.
+
+    The driver calls the loop of the integrator it runs, so a run compiles
+    only that loop (TR-BDF2's and the 4th-order methods' together took twice
+    the first-run compile time).  Arguments and results as :func:`integrate_column`.
+    """
+    n = u.shape[0]
+    loss = cdeg + cup + ccl
+    # the losses stacked as integrate_columns has them, so both loops share implicit_stage
+    closs = np.empty((3, n))
+    closs[0] = cdeg
+    closs[1] = cup
+    closs[2] = ccl
+    u1 = np.empty(n)
+    rhs = np.empty(n)
+    lower = np.empty(n)
+    diag = np.empty(n)
+    upper = np.empty(n)
+    scratch = np.empty(n)
+    nc = comp.shape[0]
+    removed = 3 * n_layers + 1
+    supplied = 3 * n_layers + 2
+    comp1 = np.empty(nc)
+    rka, rke, rkc = rk_tableau(method)
+    U = np.empty((MAX_STAGES, n))
+    Fs = np.empty((MAX_STAGES, n))
+    sups = np.empty(MAX_STAGES)
+    rc = np.empty(nc)
+    src = np.zeros((MAX_STAGES, n))
+    rp = np.empty(n)
+    dense = method == METHOD_ESDIRK4
+    w = np.empty(n)
+    n_implicit = rk_implicit_stages(method)
+    err_prev = fstate[F_ERR_PREV] if fstate.shape[0] > F_ERR_PREV else 1.0
+    rtol = rk_local_tolerance(rtol)
+    atol = rtol * 1e-3 * m_ref
+    t = fstate[F_TIME]
+    h_next = fstate[F_STEP]
+    t_end = stops[stops.shape[0] - 1]
+    # the floor only catches a hopeless collapse: a start against a sharp
+    # front may need steps far below 1e-14 t_end, later steps must still move t
+    h_min = 1e-20 * max(t_end, 1.0)
+    steps_here = 0
+    m = stops.shape[0]
+    k_soft = 0  # the next stop whose output a 4th-order method may owe by interpolation
+    k_landed = -1  # the last stop a step was taken again to land on
+    for k in range(m):
+        # a "hard" stop ends a step: every stop for TR-BDF2 and SDIRK4; events and the call's last
+        # stop for ESDIRK4, which steps over plain output times and interpolates (dense_column)
+        if dense and (stop_event[k] | EVENT_PAUSE) == EVENT_PAUSE and k < m - 1:
+            continue
+        pause = False
+        t_stop = stops[k]
+        while t < t_stop:
+            g1 = 0.0 if istate[I_WASHED] else g[1]
+            h, last = landing_step(h_next, t_stop - t)
+            if last:
+                h = t_stop - t
+            t1 = t + h
+            i0 = 1 if infinite else 0
+            err, bad = rk_column_step(t, h, rka, rke, rkc, u, comp, cap_tissue, g, g1, loss, closs, node_layer,
+                                      n_layers, infinite, fstate, evap_tau, src, False, U, Fs, sups, rhs, lower,
+                                      diag, upper, rp, w, scratch, u1, comp1, rc, atol, rtol, i0, 0.0, supplied)
+            stats[S_SOLVES] += n_implicit
+            if bad >= 0 or not math.isfinite(err):
+                istate[I_FAIL_NODE] = bad
+                return stop_run(NONFINITE, t, fstate, istate)
+            steps_here += 1
+            if err <= 1.0:
+                t_new = t_stop if last else t1
+                # outputs passed by this step, interpolated (an undershoot: land on it, as integrate_columns)
+                redo = False
+                ks = k_soft
+                while ks < k and stops[ks] <= t_new:
+                    jo = out_index[ks]
+                    if (stop_event[ks] & EVENT_PAUSE) != 0:
+                        pause = True
+                    if jo >= 0:
+                        c0o = stage_vehicle_capacity(stops[ks], infinite, cap_tissue[0], fstate, evap_tau)
+                        c0n = stage_vehicle_capacity(t, infinite, cap_tissue[0], fstate, evap_tau)
+                        c01 = stage_vehicle_capacity(t + h, infinite, cap_tissue[0], fstate, evap_tau)
+                        dense_column((stops[ks] - t) / h, h, u, comp, u1, comp1, U, Fs, sups, src, False,
+                                     cap_tissue, c0n, c01, c0o, infinite, g, g1, closs, node_layer, n_layers,
+                                     supplied, scratch, u_out[jo], comp_out[jo])
+                        if ks != k_landed and undershoots(u, u1, u_out[jo]):
+                            redo = True
+                            break
+                    ks += 1
+                if redo:
+                    stats[S_REJECTED] += 1
+                    k_landed = ks
+                    h_next = stops[ks] - t
+                else:
+                    stats[S_STEPS] += 1
+                    k_soft = ks
+                    t = t_new
+                    for i in range(n):
+                        u[i] = u1[i]
+                    for j in range(nc):
+                        comp[j] = comp1[j]
+                    h_next = step_after_accept_rk(h, err, err_prev, h_next)
+                    err_prev = err
+                    if pause and t < t_stop:
+                        return pause_run(t, h_next, err_prev, fstate, istate)
+            else:
+                stats[S_REJECTED] += 1
+                h_next = next_step_rk(h, err, err_prev)
+            status = step_status(err <= 1.0, h_next, h_min, t, steps_here, max_steps)
+            if status != OK:
+                return stop_run(status, t, fstate, istate)
+        # outputs not passed by a step (none in exact arithmetic): the state now
+        while k_soft < k:
+            jo = out_index[k_soft]
+            if jo >= 0:
+                for i in range(n):
+                    u_out[jo, i] = u[i]
+                for c in range(nc):
+                    comp_out[jo, c] = comp[c]
+            k_soft += 1
+        k_soft = k + 1
+        # at the stop: wash-off, a new application, recording, then a sample
+        if column_stop(k, t, stop_event, out_index, infinite, c_donor, h0, evap_frac, evap_tau, sample_frac,
+                       cap_tissue, n_layers, u, comp, fstate, istate, u_out, comp_out):
+            h_next = h_start
+            err_prev = 1.0
+        if pause or (stop_event[k] & EVENT_PAUSE) != 0:
+            return pause_run(t, h_next, err_prev, fstate, istate)
+    return pause_run(t, h_next, err_prev, fstate, istate)
+
+
+@jit
+def integrate_column_trbdf2(
+    cap_tissue, g, cdeg, cup, ccl, node_layer, n_layers,
+    infinite, c_donor, h0, evap_frac, evap_tau, sample_frac,
+    stops, out_index, stop_event,
+    u, comp, fstate, istate,
+    rtol, m_ref, h_start, max_steps,
+    u_out, comp_out, stats,
+):
+    """:func:`integrate_column` with TR-BDF2, compiled on its own (see :func:`integrate_column_rk`).
+
+    Every stop ends a step.  Arguments and results as :func:`integrate_column`.
+    """
+    n = u.shape[0]
+    loss = cdeg + cup + ccl
+    # the losses stacked as integrate_columns has them, so both loops share implicit_stage
+    closs = np.empty((3, n))
+    closs[0] = cdeg
+    closs[1] = cup
+    closs[2] = ccl
+    cap_n = cap_tissue.copy()
+    cap_g = cap_tissue.copy()
+    cap_1 = cap_tissue.copy()
+    fn = np.empty(n)
+    fg = np.empty(n)
+    f1 = np.empty(n)
+    ug = np.empty(n)
+    u1 = np.empty(n)
+    rhs = np.empty(n)
+    lower = np.empty(n)
+    diag = np.empty(n)
+    upper = np.empty(n)
+    scratch = np.empty(n)
+    nc = comp.shape[0]
+    removed = 3 * n_layers + 1
+    supplied = 3 * n_layers + 2
+    rn = np.empty(nc)
+    rg = np.empty(nc)
+    r1 = np.empty(nc)
+    compg = np.empty(nc)
+    comp1 = np.empty(nc)
+    err_prev = 1.0  # not used by TR-BDF2; kept in fstate for the 4th-order methods
+    atol = rtol * 1e-3 * m_ref
+    t = fstate[F_TIME]
+    h_next = fstate[F_STEP]
+    t_end = stops[stops.shape[0] - 1]
+    # the floor only catches a hopeless collapse: a start against a sharp
+    # front may need steps far below 1e-14 t_end, later steps must still move t
+    h_min = 1e-20 * max(t_end, 1.0)
+    steps_here = 0
+    m = stops.shape[0]
+    for k in range(m):
+        pause = False  # every stop ends a step
+        t_stop = stops[k]
+        while t < t_stop:
+            g1 = 0.0 if istate[I_WASHED] else g[1]
+            h, last = landing_step(h_next, t_stop - t)
+            if last:
+                h = t_stop - t
+            t1 = t + h
+            i0 = 1 if infinite else 0
+            tg = t + GAMMA * h
+            if not infinite:
+                cap_n[0] = film_capacity(t, fstate, evap_tau)
+                cap_g[0] = film_capacity(tg, fstate, evap_tau)
+                cap_1[0] = film_capacity(t1, fstate, evap_tau)
+            # stage 1: trapezoidal rule to t + gamma h,
+            #   (C_g - a A) u_g = C_n u + a A u,
+            # solved in delta form for u_g - u (see the module docstring)
+            apply_operator(u, g, g1, loss, fn)
+            compartment_rates(u, g, g1, cdeg, cup, ccl, node_layer, n_layers, rn)
+            a = ALPHA_TR * h
+            for i in range(n):
+                rhs[i] = (cap_n[i] - cap_g[i]) * u[i] + 2.0 * a * fn[i]
+            implicit_stage(a, cap_g, g, g1, loss, infinite, rhs, lower, diag, upper, scratch, u, ug, closs,
+                           node_layer, n_layers, fg, rg, supplied)
+            for j in range(nc):
+                compg[j] = comp[j] + a * (rn[j] + rg[j])
+            # stage 2: BDF2 through t, t + gamma h to t + h,
+            #   (C_1 - d A) u_1 = BDF_A C_g u_g - BDF_B C_n u,
+            # in delta form for u_1 - u_g
+            d = BDF_D * h
+            for i in range(n):
+                rhs[i] = BDF_A * cap_g[i] * ug[i] - BDF_B * cap_n[i] * u[i] - cap_1[i] * ug[i] + d * fg[i]
+            implicit_stage(d, cap_1, g, g1, loss, infinite, rhs, lower, diag, upper, scratch, ug, u1, closs,
+                           node_layer, n_layers, f1, r1, supplied)
+            for j in range(nc):
+                comp1[j] = BDF_A * compg[j] - BDF_B * comp[j] + d * r1[j]
+            stats[S_SOLVES] += 2
+            # scaled local error, max norm over nodes and compartments
+            err = 0.0
+            bad = -1
+            err, bad = node_error(h, fn, fg, f1, cap_1, u1, atol, rtol, i0, err)
+            if bad >= 0 or not math.isfinite(err):
+                istate[I_FAIL_NODE] = bad
+                return stop_run(NONFINITE, t, fstate, istate)
+            err = compartment_error(h, rn, rg, r1, comp1, atol, rtol, err)
+            steps_here += 1
+            if err <= 1.0:
+                stats[S_STEPS] += 1
+                t = t_stop if last else t1
+                for i in range(n):
+                    u[i] = u1[i]
+                for j in range(nc):
+                    comp[j] = comp1[j]
+                h_next = step_after_accept(h, err, h_next)
+            else:
+                stats[S_REJECTED] += 1
+                h_next = next_step(h, err)
+            status = step_status(err <= 1.0, h_next, h_min, t, steps_here, max_steps)
+            if status != OK:
+                return stop_run(status, t, fstate, istate)
+        # at the stop: wash-off, a new application, recording, then a sample
+        if column_stop(k, t, stop_event, out_index, infinite, c_donor, h0, evap_frac, evap_tau, sample_frac,
+                       cap_tissue, n_layers, u, comp, fstate, istate, u_out, comp_out):
+            h_next = h_start
+        if pause or (stop_event[k] & EVENT_PAUSE) != 0:
+            return pause_run(t, h_next, err_prev, fstate, istate)
+    return pause_run(t, h_next, err_prev, fstate, istate)
+
+
+@jit
 def integrate_column(
     cap_tissue, g, cdeg, cup, ccl, node_layer, n_layers,
     infinite, c_donor, h0, evap_frac, evap_tau, sample_frac,
@@ -1149,213 +1446,12 @@ def integrate_column(
     int
         Status: 0 ok, 1 non-finite value, 2 step size underflow, 3 too many steps.
     """
-    n = u.shape[0]
-    loss = cdeg + cup + ccl
-    # the losses stacked as integrate_columns has them, so both loops share implicit_stage
-    closs = np.empty((3, n))
-    closs[0] = cdeg
-    closs[1] = cup
-    closs[2] = ccl
-    cap_n = cap_tissue.copy()
-    cap_g = cap_tissue.copy()
-    cap_1 = cap_tissue.copy()
-    fn = np.empty(n)
-    fg = np.empty(n)
-    f1 = np.empty(n)
-    ug = np.empty(n)
-    u1 = np.empty(n)
-    rhs = np.empty(n)
-    lower = np.empty(n)
-    diag = np.empty(n)
-    upper = np.empty(n)
-    scratch = np.empty(n)
-    nc = comp.shape[0]
-    removed = 3 * n_layers + 1
-    supplied = 3 * n_layers + 2
-    rn = np.empty(nc)
-    rg = np.empty(nc)
-    r1 = np.empty(nc)
-    compg = np.empty(nc)
-    comp1 = np.empty(nc)
-    rka, rke, rkc = rk_tableau(method)
-    U = np.empty((MAX_STAGES, n))
-    Fs = np.empty((MAX_STAGES, n))
-    sups = np.empty(MAX_STAGES)
-    rc = np.empty(nc)
-    src = np.zeros((MAX_STAGES, n))
-    rp = np.empty(n)
-    dense = method == METHOD_ESDIRK4
-    w = np.empty(n)
-    n_implicit = rk_implicit_stages(method)
-    err_prev = fstate[F_ERR_PREV] if fstate.shape[0] > F_ERR_PREV else 1.0
-    if method != METHOD_TRBDF2:
-        rtol = rk_local_tolerance(rtol)
-    atol = rtol * 1e-3 * m_ref
-    t = fstate[F_TIME]
-    h_next = fstate[F_STEP]
-    t_end = stops[stops.shape[0] - 1]
-    # the floor only catches a hopeless collapse: a start against a sharp
-    # front may need steps far below 1e-14 t_end, later steps must still move t
-    h_min = 1e-20 * max(t_end, 1.0)
-    steps_here = 0
-    m = stops.shape[0]
-    k_soft = 0  # the next stop whose output a 4th-order method may owe by interpolation
-    k_landed = -1  # the last stop a step was taken again to land on
-    for k in range(m):
-        # a "hard" stop ends a step: every stop for TR-BDF2 and SDIRK4; events and the call's last
-        # stop for ESDIRK4, which steps over plain output times and interpolates (dense_column)
-        if dense and (stop_event[k] | EVENT_PAUSE) == EVENT_PAUSE and k < m - 1:
-            continue
-        pause = False
-        t_stop = stops[k]
-        while t < t_stop:
-            g1 = 0.0 if istate[I_WASHED] else g[1]
-            h, last = landing_step(h_next, t_stop - t)
-            if last:
-                h = t_stop - t
-            t1 = t + h
-            i0 = 1 if infinite else 0
-            if method != METHOD_TRBDF2:
-                err, bad = rk_column_step(t, h, rka, rke, rkc, u, comp, cap_tissue, g, g1, loss, closs, node_layer,
-                                          n_layers, infinite, fstate, evap_tau, src, False, U, Fs, sups, rhs, lower,
-                                          diag, upper, rp, w, scratch, u1, comp1, rc, atol, rtol, i0, 0.0, supplied)
-                stats[S_SOLVES] += n_implicit
-                if bad >= 0 or not math.isfinite(err):
-                    istate[I_FAIL_NODE] = bad
-                    return stop_run(NONFINITE, t, fstate, istate)
-                steps_here += 1
-                if err <= 1.0:
-                    t_new = t_stop if last else t1
-                    # outputs passed by this step, interpolated (an undershoot: land on it, as integrate_columns)
-                    redo = False
-                    ks = k_soft
-                    while ks < k and stops[ks] <= t_new:
-                        jo = out_index[ks]
-                        if (stop_event[ks] & EVENT_PAUSE) != 0:
-                            pause = True
-                        if jo >= 0:
-                            c0o = stage_vehicle_capacity(stops[ks], infinite, cap_tissue[0], fstate, evap_tau)
-                            c0n = stage_vehicle_capacity(t, infinite, cap_tissue[0], fstate, evap_tau)
-                            c01 = stage_vehicle_capacity(t + h, infinite, cap_tissue[0], fstate, evap_tau)
-                            dense_column((stops[ks] - t) / h, h, u, comp, u1, comp1, U, Fs, sups, src, False,
-                                         cap_tissue, c0n, c01, c0o, infinite, g, g1, closs, node_layer, n_layers,
-                                         supplied, scratch, u_out[jo], comp_out[jo])
-                            if ks != k_landed and undershoots(u, u1, u_out[jo]):
-                                redo = True
-                                break
-                        ks += 1
-                    if redo:
-                        stats[S_REJECTED] += 1
-                        k_landed = ks
-                        h_next = stops[ks] - t
-                    else:
-                        stats[S_STEPS] += 1
-                        k_soft = ks
-                        t = t_new
-                        for i in range(n):
-                            u[i] = u1[i]
-                        for j in range(nc):
-                            comp[j] = comp1[j]
-                        h_next = step_after_accept_rk(h, err, err_prev, h_next)
-                        err_prev = err
-                        if pause and t < t_stop:
-                            return pause_run(t, h_next, err_prev, fstate, istate)
-                else:
-                    stats[S_REJECTED] += 1
-                    h_next = next_step_rk(h, err, err_prev)
-                status = step_status(err <= 1.0, h_next, h_min, t, steps_here, max_steps)
-                if status != OK:
-                    return stop_run(status, t, fstate, istate)
-                continue
-            tg = t + GAMMA * h
-            if not infinite:
-                cap_n[0] = film_capacity(t, fstate, evap_tau)
-                cap_g[0] = film_capacity(tg, fstate, evap_tau)
-                cap_1[0] = film_capacity(t1, fstate, evap_tau)
-            # stage 1: trapezoidal rule to t + gamma h,
-            #   (C_g - a A) u_g = C_n u + a A u,
-            # solved in delta form for u_g - u (see the module docstring)
-            apply_operator(u, g, g1, loss, fn)
-            compartment_rates(u, g, g1, cdeg, cup, ccl, node_layer, n_layers, rn)
-            a = ALPHA_TR * h
-            for i in range(n):
-                rhs[i] = (cap_n[i] - cap_g[i]) * u[i] + 2.0 * a * fn[i]
-            implicit_stage(a, cap_g, g, g1, loss, infinite, rhs, lower, diag, upper, scratch, u, ug, closs,
-                           node_layer, n_layers, fg, rg, supplied)
-            for j in range(nc):
-                compg[j] = comp[j] + a * (rn[j] + rg[j])
-            # stage 2: BDF2 through t, t + gamma h to t + h,
-            #   (C_1 - d A) u_1 = BDF_A C_g u_g - BDF_B C_n u,
-            # in delta form for u_1 - u_g
-            d = BDF_D * h
-            for i in range(n):
-                rhs[i] = BDF_A * cap_g[i] * ug[i] - BDF_B * cap_n[i] * u[i] - cap_1[i] * ug[i] + d * fg[i]
-            implicit_stage(d, cap_1, g, g1, loss, infinite, rhs, lower, diag, upper, scratch, ug, u1, closs,
-                           node_layer, n_layers, f1, r1, supplied)
-            for j in range(nc):
-                comp1[j] = BDF_A * compg[j] - BDF_B * comp[j] + d * r1[j]
-            stats[S_SOLVES] += 2
-            # scaled local error, max norm over nodes and compartments
-            err = 0.0
-            bad = -1
-            err, bad = node_error(h, fn, fg, f1, cap_1, u1, atol, rtol, i0, err)
-            if bad >= 0 or not math.isfinite(err):
-                istate[I_FAIL_NODE] = bad
-                return stop_run(NONFINITE, t, fstate, istate)
-            err = compartment_error(h, rn, rg, r1, comp1, atol, rtol, err)
-            steps_here += 1
-            if err <= 1.0:
-                stats[S_STEPS] += 1
-                t = t_stop if last else t1
-                for i in range(n):
-                    u[i] = u1[i]
-                for j in range(nc):
-                    comp[j] = comp1[j]
-                h_next = step_after_accept(h, err, h_next)
-            else:
-                stats[S_REJECTED] += 1
-                h_next = next_step(h, err)
-            status = step_status(err <= 1.0, h_next, h_min, t, steps_here, max_steps)
-            if status != OK:
-                return stop_run(status, t, fstate, istate)
-        # outputs not passed by a step (none in exact arithmetic): the state now
-        while k_soft < k:
-            jo = out_index[k_soft]
-            if jo >= 0:
-                for i in range(n):
-                    u_out[jo, i] = u[i]
-                for c in range(nc):
-                    comp_out[jo, c] = comp[c]
-            k_soft += 1
-        k_soft = k + 1
-        # at the stop: wash-off, a new application, recording, then a sample
-        if (stop_event[k] & EVENT_WASH) != 0 and istate[I_WASHED] == 0:
-            if not infinite:
-                comp[removed] += film_capacity(t, fstate, evap_tau) * u[0]
-            u[0] = 0.0
-            istate[I_WASHED] = 1
-            h_next = h_start
-            err_prev = 1.0
-        if (stop_event[k] & (EVENT_APPLY | EVENT_ADD)) != 0:
-            join = (stop_event[k] & EVENT_ADD) != 0 and istate[I_WASHED] == 0
-            h_old = new_film(t, h0, evap_frac, evap_tau, fstate, join)
-            if join:  # amounts add in the joined film
-                u[0] = (h_old * u[0] + h0 * c_donor) / fstate[F_FILM]
-            else:  # what is left of the old film is washed off first
-                if istate[I_WASHED] == 0:
-                    comp[removed] += h_old * u[0]
-                u[0] = c_donor
-            istate[I_WASHED] = 0
-            h_next = h_start
-            err_prev = 1.0
-        j = out_index[k]
-        if j >= 0:
-            for i in range(n):
-                u_out[j, i] = u[i]
-            for c in range(nc):
-                comp_out[j, c] = comp[c]
-        if (stop_event[k] & EVENT_SAMPLE) != 0:
-            comp[3 * n_layers] += take_sample(cap_tissue, u, sample_frac)
-        if pause or (stop_event[k] & EVENT_PAUSE) != 0:
-            return pause_run(t, h_next, err_prev, fstate, istate)
-    return pause_run(t, h_next, err_prev, fstate, istate)
+    if method == METHOD_TRBDF2:
+        return integrate_column_trbdf2(
+            cap_tissue, g, cdeg, cup, ccl, node_layer, n_layers, infinite, c_donor, h0, evap_frac, evap_tau,
+            sample_frac, stops, out_index, stop_event, u, comp, fstate, istate, rtol, m_ref, h_start, max_steps,
+            u_out, comp_out, stats)
+    return integrate_column_rk(
+        cap_tissue, g, cdeg, cup, ccl, node_layer, n_layers, infinite, c_donor, h0, evap_frac, evap_tau,
+        sample_frac, stops, out_index, stop_event, u, comp, fstate, istate, rtol, m_ref, h_start, max_steps,
+        u_out, comp_out, stats, method)
