@@ -12,14 +12,21 @@ steady state), the semi-discrete system is, in amounts ``m_i = C_i u_i``,
 with ``g_n`` the bottom conductance to a sink (0 for no flux) and
 ``k = k_deg + k_up + k_cl``.  The removed amounts are integrated as extra
 components (degraded, taken_up, cleared, removed, supplied) with the same
-TR-BDF2 weights, so the linear invariant "vehicle + tissue + compartments =
+Runge-Kutta weights, so the linear invariant "vehicle + tissue + compartments =
 dose" is preserved to round-off by construction (every Runge-Kutta method
 conserves linear invariants).
+
+Integrators (``method``, :mod:`exodiff.kernels.control`): ESDIRK4 (default;
+Kennedy & Carpenter's ESDIRK4(3)6L[2]SA, :func:`rk_column_step`, stepping
+over plain output times and interpolating them, :func:`dense_column`),
+SDIRK4 (Hairer & Wanner; the same step, landing on every stop) and TR-BDF2
+(the stages written out below).  docs/numerics.md says why and what was
+measured.
 
 An infinite donor replaces the vehicle row by ``u_0 = c_donor``; then
 ``supplied`` (the cumulative flux into the skin) is the reference amount.
 
-Both implicit stages are solved in *delta form*: for the increment of ``u``
+Every implicit stage is solved in *delta form* (described here for TR-BDF2's two): for the increment of ``u``
 over the stage, with right-hand side ``(stage rhs) - (C - alpha A) u_prev``
 built from the conservative face fluxes ``A u_prev``.  In exact arithmetic
 this is the same scheme.  In floating point the mass balance error of a
@@ -146,10 +153,11 @@ EVENT_PAUSE = 16
 # film on the skin, which a new application replaces or joins: the time it was applied (s; its
 # evaporation clock starts there), its thickness then (m) and its volatile fraction then
 F_APPLIED, F_FILM, F_VOLATILE = 3, 4, 5
-#: the step controller's memory (the 4th-order methods' previous scaled error), carried between calls
-F_ERR_PREV = 6
+#: the step controller's memory (the 4th-order methods' previous scaled error, the step cap an undershoot
+#: set), carried between calls
+F_ERR_PREV, F_POS_CAP = 6, 7
 #: length of the 1D kernels' fstate
-N_FSTATE = 7
+N_FSTATE = 8
 
 
 @jit
@@ -354,6 +362,12 @@ def compartment_error(h, rn, rg, r1, comp1, atol, rtol, err):
 # -- the 4th-order singly diagonally implicit methods (ESDIRK4, SDIRK4) ---------------------------------
 #: most stages of the 1D kernels' methods (work arrays are sized for it)
 MAX_STAGES = 6
+#: a step whose tissue amounts fall below -NEG_TOL x the largest is rejected (undershoot_error)
+NEG_TOL = 1e-13
+#: the scaled error such a step gets (the controller then shrinks it 0.45x); a marker, not a measure
+POS_ERR = 16.0
+#: after an undershoot the steps are capped at the step that passed, and the cap grows this much per accepted step
+POS_GROW = 1.5
 
 
 @jit
@@ -448,6 +462,30 @@ def stage_sum(wts, sup):
     for j in range(wts.shape[0]):
         acc += wts[j] * sup[j]
     return acc
+
+
+@jit(inline="always")
+def undershoot_error(u, u1, cap_t, err):
+    """A step that drives a tissue amount from non-negative to below zero fails (scaled error ``POS_ERR``).
+
+    Ahead of a diffusion front the 4th-order steps can undershoot (measured
+    up to -1e-7 of the tissue's largest concentration, in a scenario whose
+    tissue holds 1e-9 of the dose, far below the absolute tolerance); the
+    exact solution is non-negative there.  Threshold: below ``-NEG_TOL``
+    times the largest tissue amount, so round-off passes.  The time loops
+    then cap the step (:func:`positivity_cap`).
+    """
+    n = u.shape[0]
+    big = 0.0
+    for k in range(1, n):
+        m = cap_t[k] * u1[k]
+        if m > big:
+            big = m
+    lim = -NEG_TOL * big
+    for k in range(1, n):
+        if u[k] >= 0.0 and cap_t[k] * u1[k] < lim:
+            return POS_ERR if err < POS_ERR else err
+    return err
 
 
 @jit
@@ -554,6 +592,7 @@ def rk_column_step(t, h, rka, rke, rkc, u, comp, cap_t, g, g1, loss, closs, node
         u1[k] = U[last, k]
         if not math.isfinite(u1[k]):
             return err, k
+    err = undershoot_error(u, u1, cap_t, err)
     # compartments: the rates of sum_j b_j U_j (x as work array)
     stage_combination(rka[last], U, sup, x)
     column_compartment_rates(x, g, g1, closs, node_layer, n_layers, rc)
@@ -695,14 +734,31 @@ def undershoots(u, u1, uo):
 
 
 @jit(inline="always")
-def pause_run(t, h_next, err_prev, fstate, istate):
+def pause_run(t, h_next, err_prev, h_pos, fstate, istate):
     """End a call normally (its last stop, or a pause): save the time, the next step and the controller's memory."""
     fstate[F_TIME] = t
     fstate[F_STEP] = h_next
-    if fstate.shape[0] > F_ERR_PREV:
+    if fstate.shape[0] > F_POS_CAP:
         fstate[F_ERR_PREV] = err_prev
+        fstate[F_POS_CAP] = h_pos
     istate[I_STATUS] = OK
     return OK
+
+
+@jit(inline="always")
+def positivity_cap(h_next, h_pos):
+    """The step after an accepted one under the cap an undershoot set (``h_pos``, 0: none); and the new cap.
+
+    The step at which the 4th-order methods stop undershooting grows slowly
+    as a front spreads, and the error control alone would grow the step back
+    into it at every step: capped, and the cap grown by :data:`POS_GROW` per
+    accepted step, an undershoot costs a rejection every few steps instead.
+    """
+    if h_pos <= 0.0:
+        return h_next, h_pos
+    if h_next > h_pos:
+        h_next = h_pos
+    return h_next, h_pos * POS_GROW
 
 
 @jit(inline="always")
@@ -915,6 +971,7 @@ def integrate_columns(
             fed[source_to[s]] = True
     n_implicit = rk_implicit_stages(method)
     err_prev = fstate[F_ERR_PREV] if fstate.shape[0] > F_ERR_PREV else 1.0
+    h_pos = fstate[F_POS_CAP] if fstate.shape[0] > F_POS_CAP else 0.0  # positivity_cap's; 0: none
     if method != METHOD_TRBDF2:
         rtol = rk_local_tolerance(rtol)
     t = fstate[F_TIME]
@@ -1016,11 +1073,14 @@ def integrate_columns(
                     else:
                         h_next = step_after_accept_rk(h, err, err_prev, h_next)
                         err_prev = err
+                        h_next, h_pos = positivity_cap(h_next, h_pos)
                     if pause and t < t_stop:
-                        return pause_run(t, h_next, err_prev, fstate, istate)
+                        return pause_run(t, h_next, err_prev, h_pos, fstate, istate)
             else:
                 stats[S_REJECTED] += 1
                 h_next = next_step(h, err) if method == METHOD_TRBDF2 else next_step_rk(h, err, err_prev)
+                if err == POS_ERR:
+                    h_pos = h_next
             status = step_status(err <= 1.0, h_next, h_min, t, steps_here, max_steps)
             if status != OK:
                 return stop_run(status, t, fstate, istate)
@@ -1044,6 +1104,7 @@ def integrate_columns(
             istate[I_WASHED] = 1
             h_next = h_start
             err_prev = 1.0
+            h_pos = 0.0
         if (stop_event[k] & (EVENT_APPLY | EVENT_ADD)) != 0:
             join = (stop_event[k] & EVENT_ADD) != 0 and istate[I_WASHED] == 0
             h_old = new_film(t, h0, evap_frac, evap_tau, fstate, join)
@@ -1058,6 +1119,7 @@ def integrate_columns(
             istate[I_WASHED] = 0
             h_next = h_start
             err_prev = 1.0
+            h_pos = 0.0
         j = out_index[k]
         if j >= 0:
             for s in range(S):
@@ -1070,8 +1132,8 @@ def integrate_columns(
             for s in range(S):
                 comp[s, P * n_layers] += take_sample(cap_tissue[s], u[s], sample_frac)
         if pause or (stop_event[k] & EVENT_PAUSE) != 0:
-            return pause_run(t, h_next, err_prev, fstate, istate)
-    return pause_run(t, h_next, err_prev, fstate, istate)
+            return pause_run(t, h_next, err_prev, h_pos, fstate, istate)
+    return pause_run(t, h_next, err_prev, h_pos, fstate, istate)
 
 
 @jit
@@ -1154,6 +1216,7 @@ def integrate_column_rk(
     w = np.empty(n)
     n_implicit = rk_implicit_stages(method)
     err_prev = fstate[F_ERR_PREV] if fstate.shape[0] > F_ERR_PREV else 1.0
+    h_pos = fstate[F_POS_CAP] if fstate.shape[0] > F_POS_CAP else 0.0  # positivity_cap's; 0: none
     rtol = rk_local_tolerance(rtol)
     atol = rtol * 1e-3 * m_ref
     t = fstate[F_TIME]
@@ -1222,11 +1285,14 @@ def integrate_column_rk(
                         comp[j] = comp1[j]
                     h_next = step_after_accept_rk(h, err, err_prev, h_next)
                     err_prev = err
+                    h_next, h_pos = positivity_cap(h_next, h_pos)
                     if pause and t < t_stop:
-                        return pause_run(t, h_next, err_prev, fstate, istate)
+                        return pause_run(t, h_next, err_prev, h_pos, fstate, istate)
             else:
                 stats[S_REJECTED] += 1
                 h_next = next_step_rk(h, err, err_prev)
+                if err == POS_ERR:
+                    h_pos = h_next
             status = step_status(err <= 1.0, h_next, h_min, t, steps_here, max_steps)
             if status != OK:
                 return stop_run(status, t, fstate, istate)
@@ -1245,9 +1311,10 @@ def integrate_column_rk(
                        cap_tissue, n_layers, u, comp, fstate, istate, u_out, comp_out):
             h_next = h_start
             err_prev = 1.0
+            h_pos = 0.0
         if pause or (stop_event[k] & EVENT_PAUSE) != 0:
-            return pause_run(t, h_next, err_prev, fstate, istate)
-    return pause_run(t, h_next, err_prev, fstate, istate)
+            return pause_run(t, h_next, err_prev, h_pos, fstate, istate)
+    return pause_run(t, h_next, err_prev, h_pos, fstate, istate)
 
 
 @jit
@@ -1292,6 +1359,7 @@ def integrate_column_trbdf2(
     compg = np.empty(nc)
     comp1 = np.empty(nc)
     err_prev = 1.0  # not used by TR-BDF2; kept in fstate for the 4th-order methods
+    h_pos = 0.0
     atol = rtol * 1e-3 * m_ref
     t = fstate[F_TIME]
     h_next = fstate[F_STEP]
@@ -1367,8 +1435,8 @@ def integrate_column_trbdf2(
                        cap_tissue, n_layers, u, comp, fstate, istate, u_out, comp_out):
             h_next = h_start
         if pause or (stop_event[k] & EVENT_PAUSE) != 0:
-            return pause_run(t, h_next, err_prev, fstate, istate)
-    return pause_run(t, h_next, err_prev, fstate, istate)
+            return pause_run(t, h_next, err_prev, h_pos, fstate, istate)
+    return pause_run(t, h_next, err_prev, h_pos, fstate, istate)
 
 
 @jit

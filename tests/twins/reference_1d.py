@@ -66,7 +66,11 @@ METHOD_NAMES = {"tr-bdf2": METHOD_TRBDF2, "esdirk4": METHOD_ESDIRK4, "sdirk4": M
 
 # the kernel's status codes and state slots, restated (they are the contract)
 OK, NONFINITE, STEP_UNDERFLOW, TOO_MANY_STEPS = 0, 1, 2, 3
-F_TIME, F_STEP, F_FAIL_TIME, F_APPLIED, F_FILM, F_VOLATILE, F_ERR_PREV = 0, 1, 2, 3, 4, 5, 6
+F_TIME, F_STEP, F_FAIL_TIME, F_APPLIED, F_FILM, F_VOLATILE, F_ERR_PREV, F_POS_CAP = 0, 1, 2, 3, 4, 5, 6, 7
+#: the undershoot rule of the 4th-order steps, restated: a step taking a tissue amount from >= 0 to below
+#: -NEG_TOL x the largest fails with the marker error POS_ERR, and the steps are capped, the cap x POS_GROW
+#: per accepted step
+NEG_TOL, POS_ERR, POS_GROW = 1e-13, 16.0, 1.5
 I_WASHED, I_FAIL_NODE, I_STATUS = 0, 1, 2
 S_STEPS, S_REJECTED, S_SOLVES = 0, 1, 2
 EVENT_NONE, EVENT_WASH, EVENT_SAMPLE, EVENT_APPLY, EVENT_ADD, EVENT_PAUSE = 0, 1, 2, 4, 8, 16
@@ -270,14 +274,22 @@ def rk_stages(method, t, h, u, comp, g, g1, cap_tissue, closs, node_layer, n_lay
     return U, F, R, comp1, cap_at(t + h)
 
 
-def rk_error(method, h, F, R, u1, comp1, cap1, atol, rtol, i0):
-    """Scaled error of the embedded estimate, max norm over nodes (from ``i0``) and compartments."""
+def rk_error(method, h, F, R, u, u1, comp1, cap1, atol, rtol, i0):
+    """Scaled error of the embedded estimate, max norm over nodes (from ``i0``) and compartments.
+
+    A step that takes a tissue amount from >= 0 to below ``-NEG_TOL`` times
+    the largest tissue amount gets at least ``POS_ERR``.
+    """
     _, E, _ = tableau(method)
     e_u = h * (E @ F)
     e_c = h * (E @ R)
     q_u = np.abs(e_u[i0:]) / (atol + rtol * np.abs(cap1[i0:] * u1[i0:]))
     q_c = np.abs(e_c) / (atol + rtol * np.abs(comp1))
-    return max(float(q_u.max(initial=0.0)), float(q_c.max(initial=0.0)))
+    err = max(float(q_u.max(initial=0.0)), float(q_c.max(initial=0.0)))
+    m1 = cap1[1:] * u1[1:]
+    if np.any((u[1:] >= 0) & (m1 < -NEG_TOL * max(float(m1.max()), 0.0))):
+        err = max(err, POS_ERR)
+    return err
 
 
 def rk_dense(theta, h, u, comp, u1, comp1, U, F, R, cap_tissue, c0n, c01, c0o, infinite):
@@ -412,12 +424,13 @@ def integrate_column_reference(
         fstate[F_TIME] = t
         return status
 
-    def done(t_now, h_now, e_now):
+    def done(t_now, h_now, e_now, p_now):
         """A call's normal end (its last stop, or a pause): time, next step, the controller's memory."""
         fstate[F_TIME] = t_now
         fstate[F_STEP] = h_now
-        if fstate.size > F_ERR_PREV:
+        if fstate.size > F_POS_CAP:
             fstate[F_ERR_PREV] = e_now
+            fstate[F_POS_CAP] = p_now
         istate[I_STATUS] = OK
         return OK
 
@@ -425,6 +438,7 @@ def integrate_column_reference(
     i0 = 1 if infinite else 0
     dense = method == METHOD_ESDIRK4
     err_prev = fstate[F_ERR_PREV] if fstate.size > F_ERR_PREV else 1.0
+    h_pos = fstate[F_POS_CAP] if fstate.size > F_POS_CAP else 0.0
     n_solves = 2 if method == METHOD_TRBDF2 else 5
     pending = []  # plain output stops ESDIRK4 steps over (interpolated)
     k_landed = -1
@@ -448,7 +462,7 @@ def integrate_column_reference(
                 u1 = U[-1].copy()
                 nonfinite = np.flatnonzero(~np.isfinite(u1))
                 bad = int(nonfinite[0]) if nonfinite.size else -1
-                err = rk_error(method, h, F, R, u1, comp1, cap1, atol, rtol, i0) if bad < 0 else math.nan
+                err = rk_error(method, h, F, R, u, u1, comp1, cap1, atol, rtol, i0) if bad < 0 else math.nan
             stats[S_SOLVES] += n_solves
             if bad >= 0 or not math.isfinite(err):
                 return fail(NONFINITE, bad)
@@ -487,11 +501,16 @@ def integrate_column_reference(
                 if h_new < h_next and h < h_next:
                     h_new = h_next
                 h_next = h_new
+                if method != METHOD_TRBDF2 and h_pos > 0.0:  # the cap an undershoot set
+                    h_next = min(h_next, h_pos)
+                    h_pos *= POS_GROW
                 if pause and t < t_stop:
-                    return done(t, h_next, err_prev)
+                    return done(t, h_next, err_prev, h_pos)
             else:
                 stats[S_REJECTED] += 1
                 h_next = proposed_step(h, err) if method == METHOD_TRBDF2 else proposed_step_rk(h, err, err_prev)
+                if err == POS_ERR:
+                    h_pos = h_next
                 if h_next < max(h_min, 8.0 * 2.220446049250313e-16 * abs(t)):
                     return fail(STEP_UNDERFLOW, None)
             if steps_here > max_steps:
@@ -508,6 +527,7 @@ def integrate_column_reference(
             istate[I_WASHED] = 1
             h_next = h_start
             err_prev = 1.0
+            h_pos = 0.0
         if stop_event[k] & (EVENT_APPLY | EVENT_ADD):
             washed = bool(istate[I_WASHED])
             u[0], comp[removed] = apply_film(t, u[0], comp[removed], c_donor, h0, evap_frac, evap_tau, fstate,
@@ -515,6 +535,7 @@ def integrate_column_reference(
             istate[I_WASHED] = 0
             h_next = h_start
             err_prev = 1.0
+            h_pos = 0.0
         if out_index[k] >= 0:
             u_out[out_index[k]] = u
             comp_out[out_index[k]] = comp
@@ -523,8 +544,8 @@ def integrate_column_reference(
             u[-1] -= taken
             comp[removed - 1] += cap_tissue[-1] * taken
         if pause or stop_event[k] & EVENT_PAUSE:
-            return done(t, h_next, err_prev)
-    return done(t, h_next, err_prev)
+            return done(t, h_next, err_prev, h_pos)
+    return done(t, h_next, err_prev, h_pos)
 
 
 def run_column(problem, kernel=None, max_steps: int = 1_000_000):
@@ -566,7 +587,7 @@ def run_column(problem, kernel=None, max_steps: int = 1_000_000):
     h_start = 1e-8 * max(float(times[-1]), 1.0)
     # time, step, failure time, then the film: applied at 0, its thickness and volatile fraction then;
     # the step controller's memory
-    fstate = np.array([0.0, h_start, math.nan, 0.0, problem.vehicle_thickness, problem.evaporation_fraction, 1.0])
+    fstate = np.array([0.0, h_start, math.nan, 0.0, problem.vehicle_thickness, problem.evaporation_fraction, 1.0, 0.0])
     istate = np.zeros(3, dtype=np.int64)
     stats = np.zeros(3, dtype=np.int64)
     stops, out_idx, events = _stops(problem)
@@ -690,17 +711,19 @@ def integrate_columns_reference(
         fstate[F_TIME] = t
         return status
 
-    def done(t_now, h_now, e_now):
+    def done(t_now, h_now, e_now, p_now):
         """A call's normal end (its last stop, or a pause): time, next step, the controller's memory."""
         fstate[F_TIME] = t_now
         fstate[F_STEP] = h_now
-        if fstate.size > F_ERR_PREV:
+        if fstate.size > F_POS_CAP:
             fstate[F_ERR_PREV] = e_now
+            fstate[F_POS_CAP] = p_now
         istate[I_STATUS] = OK
         return OK
 
     dense = method == METHOD_ESDIRK4
     err_prev = fstate[F_ERR_PREV] if fstate.size > F_ERR_PREV else 1.0
+    h_pos = fstate[F_POS_CAP] if fstate.size > F_POS_CAP else 0.0
     n_solves = 2 if method == METHOD_TRBDF2 else 5
     ns = 2 if method == METHOD_TRBDF2 else tableau(method)[2].size
     pending = []
@@ -755,7 +778,7 @@ def integrate_columns_reference(
                     q_c = np.abs(e_c) / (atol[s] + rtol * np.abs(comp1[s]))
                     err = max(err, float(q_u.max(initial=0.0)), float(q_c.max(initial=0.0)))
                 else:
-                    err = max(err, rk_error(method, h, F, R, u1[s], comp1[s], cap_1, atol[s], rtol, i0))
+                    err = max(err, rk_error(method, h, F, R, u[s], u1[s], comp1[s], cap_1, atol[s], rtol, i0))
             if bad >= 0 or not math.isfinite(err):
                 return fail(NONFINITE, bad)
             steps_here += 1
@@ -794,11 +817,16 @@ def integrate_columns_reference(
                 if h_new < h_next and h < h_next:
                     h_new = h_next
                 h_next = h_new
+                if method != METHOD_TRBDF2 and h_pos > 0.0:  # the cap an undershoot set
+                    h_next = min(h_next, h_pos)
+                    h_pos *= POS_GROW
                 if pause and t < t_stop:
-                    return done(t, h_next, err_prev)
+                    return done(t, h_next, err_prev, h_pos)
             else:
                 stats[S_REJECTED] += 1
                 h_next = proposed_step(h, err) if method == METHOD_TRBDF2 else proposed_step_rk(h, err, err_prev)
+                if err == POS_ERR:
+                    h_pos = h_next
                 if h_next < max(h_min, 8.0 * 2.220446049250313e-16 * abs(t)):
                     return fail(STEP_UNDERFLOW, None)
             if steps_here > max_steps:
@@ -816,6 +844,7 @@ def integrate_columns_reference(
             istate[I_WASHED] = 1
             h_next = h_start
             err_prev = 1.0
+            h_pos = 0.0
         if stop_event[k] & (EVENT_APPLY | EVENT_ADD):
             washed = bool(istate[I_WASHED])
             u[:, 0], comp[:, removed] = apply_film(t, u[:, 0].copy(), comp[:, removed].copy(), np.asarray(c_donor),
@@ -824,6 +853,7 @@ def integrate_columns_reference(
             istate[I_WASHED] = 0
             h_next = h_start
             err_prev = 1.0
+            h_pos = 0.0
         if out_index[k] >= 0:
             u_out[out_index[k]] = u
             comp_out[out_index[k]] = comp
@@ -832,8 +862,8 @@ def integrate_columns_reference(
             u[:, -1] -= taken
             comp[:, removed - 1] += cap_tissue[:, -1] * taken
         if pause or stop_event[k] & EVENT_PAUSE:
-            return done(t, h_next, err_prev)
-    return done(t, h_next, err_prev)
+            return done(t, h_next, err_prev, h_pos)
+    return done(t, h_next, err_prev, h_pos)
 
 
 def run_columns(problem, kernel=None, max_steps: int = 1_000_000):
@@ -866,7 +896,7 @@ def run_columns(problem, kernel=None, max_steps: int = 1_000_000):
     h_start = 1e-8 * max(float(times[-1]), 1.0)
     # time, step, failure time, then the film: applied at 0, its thickness and volatile fraction then;
     # the step controller's memory
-    fstate = np.array([0.0, h_start, math.nan, 0.0, problem.vehicle_thickness, problem.evaporation_fraction, 1.0])
+    fstate = np.array([0.0, h_start, math.nan, 0.0, problem.vehicle_thickness, problem.evaporation_fraction, 1.0, 0.0])
     istate = np.zeros(3, dtype=np.int64)
     stats = np.zeros(3, dtype=np.int64)
     stops, out_idx, events = _stops(problem)
