@@ -465,14 +465,16 @@ def stage_sum(wts, sup):
 
 
 @jit(inline="always")
-def undershoot_error(u, u1, cap_t, err):
+def undershoot_error(u, u1, cap_t, atol, err):
     """A step that drives a tissue amount from non-negative to below zero fails (scaled error ``POS_ERR``).
 
     Ahead of a diffusion front the 4th-order steps can undershoot (measured
     up to -1e-7 of the tissue's largest concentration, in a scenario whose
     tissue holds 1e-9 of the dose, far below the absolute tolerance); the
-    exact solution is non-negative there.  Threshold: below ``-NEG_TOL``
-    times the largest tissue amount, so round-off passes.  The time loops
+    exact solution is non-negative there.  Only while every tissue amount is
+    below the absolute tolerance ``atol`` (the error norm does not see the
+    tissue); threshold: below ``-NEG_TOL`` times the largest tissue amount,
+    so round-off passes.  The time loops
     then cap the step (:func:`positivity_cap`).
     """
     n = u.shape[0]
@@ -481,6 +483,10 @@ def undershoot_error(u, u1, cap_t, err):
         m = cap_t[k] * u1[k]
         if m > big:
             big = m
+    if big >= atol:
+        # the tissue is above the absolute tolerance: the error control sees it, and bounds an
+        # undershoot as any other error; only where it is blind does the sign need its own rule
+        return err
     lim = -NEG_TOL * big
     for k in range(1, n):
         if u[k] >= 0.0 and cap_t[k] * u1[k] < lim:
@@ -592,7 +598,7 @@ def rk_column_step(t, h, rka, rke, rkc, u, comp, cap_t, g, g1, loss, closs, node
         u1[k] = U[last, k]
         if not math.isfinite(u1[k]):
             return err, k
-    err = undershoot_error(u, u1, cap_t, err)
+    err = undershoot_error(u, u1, cap_t, atol, err)
     # compartments: the rates of sum_j b_j U_j (x as work array)
     stage_combination(rka[last], U, sup, x)
     column_compartment_rates(x, g, g1, closs, node_layer, n_layers, rc)

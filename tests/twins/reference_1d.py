@@ -277,8 +277,9 @@ def rk_stages(method, t, h, u, comp, g, g1, cap_tissue, closs, node_layer, n_lay
 def rk_error(method, h, F, R, u, u1, comp1, cap1, atol, rtol, i0):
     """Scaled error of the embedded estimate, max norm over nodes (from ``i0``) and compartments.
 
-    A step that takes a tissue amount from >= 0 to below ``-NEG_TOL`` times
-    the largest tissue amount gets at least ``POS_ERR``.
+    While every tissue amount is below ``atol``, a step that takes a tissue
+    amount from >= 0 to below ``-NEG_TOL`` times the largest gets at least
+    ``POS_ERR``.
     """
     _, E, _ = tableau(method)
     e_u = h * (E @ F)
@@ -287,7 +288,8 @@ def rk_error(method, h, F, R, u, u1, comp1, cap1, atol, rtol, i0):
     q_c = np.abs(e_c) / (atol + rtol * np.abs(comp1))
     err = max(float(q_u.max(initial=0.0)), float(q_c.max(initial=0.0)))
     m1 = cap1[1:] * u1[1:]
-    if np.any((u[1:] >= 0) & (m1 < -NEG_TOL * max(float(m1.max()), 0.0))):
+    big = max(float(m1.max()), 0.0)
+    if big < atol and np.any((u[1:] >= 0) & (m1 < -NEG_TOL * big)):  # only where the error norm is blind
         err = max(err, POS_ERR)
     return err
 
