@@ -85,7 +85,7 @@ class Solver1D:
         integrate(self.problem)
 
     def track_cell_updates_per_second(self, resolution):
-        """Nodes x attempted TR-BDF2 steps (two tridiagonal solves each) per second of ``integrate``."""
+        """Nodes x attempted steps of the default integrator per second of ``integrate``."""
         raw = integrate(self.problem)
         steps = raw.stats["steps"] + raw.stats["rejected"]
         nodes = self.problem.grid.n + 1
@@ -99,6 +99,58 @@ class Solver1D:
         return integrate(self.problem).stats["steps"]
 
     track_steps.unit = "steps"
+
+
+class Integrators1D:
+    """Per 1D integrator (``simulation.integrator``): steps, time per step and accuracy at the default tolerance.
+
+    Accuracy is the error against the exact solution of the same
+    semi-discrete system (eigen-decomposition, ``compare_reference.py``):
+    max over the 49 outputs and over the vehicle and each layer of
+    ``|amount - exact| / dose``.  A regression shows as more steps, a
+    dearer step or a larger error, each on its own.
+    """
+
+    params = (["auto", "4x"], ["esdirk4", "tr-bdf2", "sdirk4"])
+    param_names = ["resolution", "integrator"]
+    timeout = 300
+
+    def setup(self, resolution, integrator):
+        from dataclasses import replace
+
+        self.problem = replace(vesicle_problem(resolution), integrator=integrator)
+        self.raw = integrate(self.problem)  # JIT warm-up (or cache load)
+
+    def time_integrate(self, resolution, integrator):
+        integrate(self.problem)
+
+    def track_steps(self, resolution, integrator):
+        """Attempted steps (accepted + rejected)."""
+        return self.raw.stats["steps"] + self.raw.stats["rejected"]
+
+    track_steps.unit = "steps"
+
+    def track_us_per_step(self, resolution, integrator):
+        """Kernel wall time per attempted step (best of 5), microseconds."""
+        best = float("inf")
+        for _ in range(5):
+            raw = integrate(self.problem)
+            best = min(best, raw.stats["wall_time_s"])
+        return 1e6 * best / (raw.stats["steps"] + raw.stats["rejected"])
+
+    track_us_per_step.unit = "us"
+
+    def track_error(self, resolution, integrator):
+        """Max error over outputs and regions against the exact semi-discrete solution, fraction of the dose."""
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from compare_reference import exact_regions, regions, semidiscrete
+
+        sd = semidiscrete(self.problem)
+        exact, _ = exact_regions(sd)
+        amounts = regions(self.raw.u * self.problem.kernel_arrays()["cap"], self.problem.grid.layer_slices)
+        return float(np.abs(amounts - exact).max() / sd["dose"])
+
+    track_error.unit = "fraction of dose"
 
 
 # -- start-up costs: separate processes with their own Numba cache -------------

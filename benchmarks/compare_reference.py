@@ -28,6 +28,11 @@ a plain numpy prototype of the L-stable, stiffly accurate 5-stage SDIRK of
 order 4 (embedded order 3; Hairer & Wanner, Solving ODEs II, Table IV.6.5)
 with exodiff's step controller, landing and error norm, on the same system.
 
+exodiff runs each of ``--integrators`` (default ESDIRK4, the default, and
+TR-BDF2, the earlier one); targets 1e-3 to 1e-8 of the dose give the whole
+work-precision curve, ``--json`` keeps it and every sweep point, and
+``benchmarks/plot_work_precision.py`` draws it (docs/img/work_precision_1d.png).
+
 Error of a run: max over the 49 outputs and over the vehicle and each layer of
 ``|amount - exact| / dose``.  For each solver the tolerance is swept from
 loose to tight in steps of 10^0.25 (a sweep ends once two settings in a row
@@ -89,7 +94,9 @@ from bench_solver_1d import RESOLUTIONS, run_child, vesicle_problem  # noqa: E40
 
 from exodiff.solvers.layered import integrate  # noqa: E402
 
-TARGETS = (1e-4, 1e-5, 1e-6)
+TARGETS = (1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8)
+#: exodiff's 1D integrators compared (simulation.integrator); the first is the headline
+INTEGRATORS = ("esdirk4", "tr-bdf2")
 
 
 # -- the semi-discrete system ---------------------------------------------------
@@ -139,9 +146,11 @@ def exact_regions(sd):
 
 
 # -- the runs -------------------------------------------------------------------
-def run_exodiff(problem, tol):
+def run_exodiff(problem, tol, integrator=None):
     """(amounts, wall s of integrate, kernel wall s, stats)."""
     p = replace(problem, tolerance=tol)
+    if integrator is not None:
+        p = replace(p, integrator=integrator)
     t0 = time.perf_counter()
     raw = integrate(p)
     wall = time.perf_counter() - t0
@@ -234,10 +243,12 @@ def compare(resolution, args, log):
                 break
         return out
 
-    def exo_row(tol):
-        amounts, wall, kwall, stats = run_exodiff(problem, tol)
-        return dict(sweep="exodiff", tol=tol, err=err(amounts), time=wall, kernel=kwall,
-                    info=f"{stats['steps']} steps")
+    def exo_row(integrator):
+        def run(tol):
+            amounts, wall, kwall, stats = run_exodiff(problem, tol, integrator)
+            return dict(sweep="exodiff", tol=tol, err=err(amounts), time=wall, kernel=kwall,
+                        info=f"{stats['steps']} steps", steps=stats["steps"] + stats["rejected"])
+        return run
 
     def sci_row(method, f):
         def run(tol):
@@ -246,7 +257,9 @@ def compare(resolution, args, log):
                         info=f"nfev {st['nfev']}, nlu {st['nlu']}")
         return run
 
-    rows = {"exodiff": sweep(exo_tols, exo_row)}
+    for integrator in args.integrators:
+        integrate(replace(problem, integrator=integrator))  # warm-up (JIT cache load)
+    rows = {f"exodiff {m}": sweep(exo_tols, exo_row(m)) for m in args.integrators}
     for method in args.methods:
         rows[method] = []
         for f in args.atol_factors:
@@ -259,11 +272,11 @@ def compare(resolution, args, log):
 
     def timed(name, r):
         """Re-time a chosen setting, best of --repeat."""
-        if name == "exodiff":
+        if name.startswith("exodiff"):
             kern = []
 
             def once():
-                _, w, kw, _ = run_exodiff(problem, r["tol"])
+                _, w, kw, _ = run_exodiff(problem, r["tol"], name.split()[1])
                 kern.append(kw)
                 return w
             t = best_of(once, args.repeat_exodiff)
@@ -286,7 +299,9 @@ def compare(resolution, args, log):
             t, kern, r = best
             line[name] = dict(time=t, kernel=kern, tol=r["tol"], atolf=r.get("atolf"), err=r["err"], info=r["info"])
         table.append(line)
-    return table
+    sweeps = {name: [{k: v for k, v in r.items() if k in ("tol", "atolf", "err", "time", "steps")} for r in rs]
+              for name, rs in rows.items()}
+    return table, dict(resolution=resolution, nodes=n, sweeps=sweeps)
 
 
 # -- proposal: step counts of a 4th-order SDIRK at equal accuracy ---------------
@@ -364,7 +379,7 @@ def sdirk4_study(resolution, args, log):
     tols = 10.0 ** -np.arange(1.0, 9.0 + 1e-9, 0.25)
     rows = {"TR-BDF2": [], "SDIRK4": []}
     for tol in tols:
-        amounts, _, _, st = run_exodiff(problem, tol)
+        amounts, _, _, st = run_exodiff(problem, tol, "tr-bdf2")
         rows["TR-BDF2"].append(dict(sweep=0, tol=tol, err=float(np.abs(amounts - exact).max() / dose),
                                     steps=st["steps"] + st["rejected"]))
         amounts, s, r = sdirk4_prototype(sd, tol)
@@ -381,14 +396,16 @@ def sdirk4_study(resolution, args, log):
                 f"{a['steps'] / b['steps']:.1f} |")
 
 
-def print_table(table, methods, log):
+def print_table(table, methods, log, exo="exodiff esdirk4"):
+    """The table of one exodiff integrator (``exo``) against the scipy ``methods`` (the first is the headline)."""
     ref = methods[0]
+    log(f"\n{exo}:")
     log("\n| grid | nodes | target err/dose | exodiff tol | exodiff ms (kernel ms) | "
         + " | ".join(f"{m} rtol (atol f) | {m} ms" for m in methods)
         + "".join(f" | {m}/exodiff" for m in methods) + " |")
     log("|" + "---|" * (5 + 2 * len(methods) + len(methods)))
     for ln in table:
-        e = ln["exodiff"]
+        e = ln.get(exo)
         cells = [ln["resolution"], str(ln["nodes"]), f"{ln['target']:.0e}",
                  f"{e['tol']:.1e}" if e else "-",
                  f"{e['time'] * 1e3:.2f} ({e['kernel'] * 1e3:.2f})" if e else "-"]
@@ -930,6 +947,8 @@ def main(argv=None):
     ap.add_argument("--verbose", action="store_true", help="print every sweep point")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--sdirk4", action="store_true", help="add the SDIRK4 step-count study (proposal)")
+    ap.add_argument("--integrators", nargs="+", default=list(INTEGRATORS), choices=["esdirk4", "sdirk4", "tr-bdf2"],
+                    help="exodiff's 1D integrators to compare (the first is the headline)")
     rz = ap.add_argument_group("r-z unit cell (part of the full run; --rz runs only this)")
     rz.add_argument("--rz", action="store_true", help="only the r-z comparison and the r-z compile time")
     rz.add_argument("--no-rz", action="store_true", help="skip the r-z comparison")
@@ -959,15 +978,19 @@ def main(argv=None):
         f"Python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "
         f"numba {numba.__version__}")
     log(f"exodiff at {_git_state()}; load average at start {os.getloadavg()[0]:.2f}")
-    table = []
+    table, curves = [], []
     for res in [] if (args.startup_only or args.rz) else args.resolutions:
-        table += compare(res, args, log)
+        t, c = compare(res, args, log)
+        table += t
+        curves.append(c)
     if table:
-        print_table(table, args.methods, log)
+        for m in args.integrators:
+            print_table(table, args.methods, log, f"exodiff {m}")
     if args.sdirk4:
         for res in args.resolutions:
             sdirk4_study(res, args, log)
-    out = dict(table=table)
+    out = dict(table=table, sweeps=curves, load=os.getloadavg()[0], integrators=list(args.integrators),
+               methods=list(args.methods))
     if not (args.startup_only or args.no_rz):
         table_rz = []
         for res in args.rz_resolutions:

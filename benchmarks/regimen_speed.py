@@ -10,6 +10,7 @@ restarts need (small steps after each new film), not Python per step.
 Run (repository root)::
 
     python benchmarks/regimen_speed.py            # prints both timings and the ratio
+    python benchmarks/regimen_speed.py --integrator tr-bdf2   # the same with another 1D integrator
 """
 
 from __future__ import annotations
@@ -40,8 +41,12 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--integrator", help="simulation.integrator (default: the scenario's, i.e. exodiff's default)")
     args = ap.parse_args()
     base = exodiff.load_scenario(SCENARIO)
+    if args.integrator:
+        base = exodiff.load_scenario(base.user | {"simulation": {**base.user["simulation"],
+                                                                 "integrator": args.integrator}})
     single = exodiff.load_scenario({k: v for k, v in base.user.items() if k not in ("regimen", "systemic")}
                                    | {"simulation": {**base.user["simulation"], "duration": "48 h"}})
     regimen = exodiff.load_scenario(base.user | {"simulation": {**base.user["simulation"], "duration": "14 d"},

@@ -252,12 +252,15 @@ def _small_problem(**over):
 @pytest.mark.parametrize("over", [{}, {"formulation.vehicle": "infinite", "formulation.wash_off_time": None,
                                        "formulation.concentration": "5e14 particles/cm^3", "formulation.dose": None},
                                   {"formulation.evaporation_fraction": 0.5}])
-def test_batched_kernel_equals_the_numpy_reference(over):
-    """Size classes and a cargo: the compiled batched kernel and its numpy twin, step for step."""
+@pytest.mark.parametrize("integrator", ["esdirk4", "sdirk4", "tr-bdf2"])
+def test_batched_kernel_equals_the_numpy_reference(over, integrator):
+    """Size classes and a cargo: the compiled batched kernel and its numpy twin, step for step, each integrator."""
+    from dataclasses import replace
+
     from exodiff.kernels import column1d as K
     from twins import reference_1d as R
 
-    pb = _small_problem(**over)
+    pb = replace(_small_problem(**over), integrator=integrator)
     assert len(pb.all_columns) == 4
     uk, ck, sk = R.run_columns(pb, kernel=K.integrate_columns)
     ur, cr, sr = R.run_columns(pb)

@@ -1,7 +1,7 @@
 """Many independent 1D columns in one compiled call (sweep points), each with its own steps.
 
 A sweep's 1D points are independent problems.  :func:`integrate_batch`
-runs :func:`exodiff.kernels.column1d.integrate_column` on each of them in a
+runs the one-column loop of :mod:`exodiff.kernels.column1d` on each of them in a
 ``prange`` loop: every point keeps its own step-size control, stops and
 state, exactly as when it is solved alone, so the results are the same bits
 (tests/test_sweep_batch.py).  What the batch saves is the per-point Python
@@ -26,7 +26,8 @@ import numba
 import numpy as np
 
 from exodiff.kernels._jit import jit
-from exodiff.kernels.column1d import integrate_column
+from exodiff.kernels.column1d import integrate_column_rk, integrate_column_trbdf2
+from exodiff.kernels.control import METHOD_TRBDF2
 
 
 @jit(parallel=True)
@@ -37,7 +38,7 @@ def integrate_batch(
     stops, out_index, stop_event,
     u, comp, fstate, istate,
     rtol, m_ref, h_start, max_steps,
-    u_out, comp_out, stats, status,
+    u_out, comp_out, stats, status, method,
 ):
     """Integrate ``B`` independent columns, each over its own stops (ragged arrays).
 
@@ -79,6 +80,8 @@ def integrate_batch(
     stats : int64[B, 3]
     status : int64[B]
         Each point's status (:data:`exodiff.kernels.column1d.OK`, ...); written.
+    method : int64[B]
+        Each point's integrator (:data:`exodiff.kernels.control.METHOD_ESDIRK4`, ...).
 
     Notes
     -----
@@ -95,14 +98,17 @@ def integrate_batch(
         k = n_out[p]
         uo = u_out[uout_off[p]:uout_off[p + 1]].reshape((k, n))
         co = comp_out[cout_off[p]:cout_off[p + 1]].reshape((k, nc))
-        status[p] = integrate_column(
-            cap[a:b], g[g_off[p]:g_off[p + 1]], cdeg[a:b], cup[a:b], ccl[a:b], node_layer[a:b], n_layers[p],
-            infinite[p], c_donor[p], h0[p], evap_frac[p], evap_tau[p], sample_frac[p],
-            stops[sa:sb], out_index[sa:sb], stop_event[sa:sb],
-            u[a:b], comp[ca:cb], fstate[p], istate[p],
-            rtol[p], m_ref[p], h_start[p], max_steps,
-            uo, co, stats[p],
-        )
+        args = (cap[a:b], g[g_off[p]:g_off[p + 1]], cdeg[a:b], cup[a:b], ccl[a:b], node_layer[a:b], n_layers[p],
+                infinite[p], c_donor[p], h0[p], evap_frac[p], evap_tau[p], sample_frac[p],
+                stops[sa:sb], out_index[sa:sb], stop_event[sa:sb],
+                u[a:b], comp[ca:cb], fstate[p], istate[p],
+                rtol[p], m_ref[p], h_start[p], max_steps,
+                uo, co, stats[p])
+        # the loops the 1D driver calls (not the integrate_column dispatcher), so a point's bits are a lone run's
+        if method[p] == METHOD_TRBDF2:
+            status[p] = integrate_column_trbdf2(*args)
+        else:
+            status[p] = integrate_column_rk(*args, method[p])
 
 
 def offsets(sizes) -> np.ndarray:

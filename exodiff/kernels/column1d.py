@@ -12,14 +12,21 @@ steady state), the semi-discrete system is, in amounts ``m_i = C_i u_i``,
 with ``g_n`` the bottom conductance to a sink (0 for no flux) and
 ``k = k_deg + k_up + k_cl``.  The removed amounts are integrated as extra
 components (degraded, taken_up, cleared, removed, supplied) with the same
-TR-BDF2 weights, so the linear invariant "vehicle + tissue + compartments =
+Runge-Kutta weights, so the linear invariant "vehicle + tissue + compartments =
 dose" is preserved to round-off by construction (every Runge-Kutta method
 conserves linear invariants).
+
+Integrators (``method``, :mod:`exodiff.kernels.control`): ESDIRK4 (default;
+Kennedy & Carpenter's ESDIRK4(3)6L[2]SA, :func:`rk_column_step`, stepping
+over plain output times and interpolating them, :func:`dense_column`),
+SDIRK4 (Hairer & Wanner; the same step, landing on every stop) and TR-BDF2
+(the stages written out below).  docs/numerics.md says why and what was
+measured.
 
 An infinite donor replaces the vehicle row by ``u_0 = c_donor``; then
 ``supplied`` (the cumulative flux into the skin) is the reference amount.
 
-Both implicit stages are solved in *delta form*: for the increment of ``u``
+Every implicit stage is solved in *delta form* (described here for TR-BDF2's two): for the increment of ``u``
 over the stage, with right-hand side ``(stage rhs) - (C - alpha A) u_prev``
 built from the conservative face fluxes ``A u_prev``.  In exact arithmetic
 this is the same scheme.  In floating point the mass balance error of a
@@ -105,6 +112,19 @@ from exodiff.kernels.control import (  # noqa: F401  (status and slot constants:
     GAMMA,
     landing_step,
     next_step,
+    next_step_rk,
+    rk_local_tolerance,
+    ESDIRK4_A,
+    ESDIRK4_C,
+    ESDIRK4_DENSE,
+    ESDIRK4_E,
+    METHOD_ESDIRK4,
+    METHOD_SDIRK4,
+    METHOD_TRBDF2,
+    RK_GAMMA,
+    SDIRK4_A,
+    SDIRK4_C,
+    SDIRK4_E,
 )
 from exodiff.kernels.tridiag import thomas
 
@@ -125,13 +145,19 @@ def compartment_slots(n_layers):
 # application of the formulation, either onto clean skin (what is left of the film is washed off
 # first) or joining the film that is still there (docs/model.md, section 1.2)
 EVENT_NONE, EVENT_WASH, EVENT_SAMPLE, EVENT_APPLY, EVENT_ADD = 0, 1, 2, 4, 8
+#: not an event of the model: the call returns once this stop's output is done (a progress bar's
+#: chunk), without ending a step there; the driver calls again from the first stop not yet done
+EVENT_PAUSE = 16
 
 # fstate slots of the 1D kernels after those of kernels.control (time, step, failure time): the
 # film on the skin, which a new application replaces or joins: the time it was applied (s; its
 # evaporation clock starts there), its thickness then (m) and its volatile fraction then
 F_APPLIED, F_FILM, F_VOLATILE = 3, 4, 5
+#: the step controller's memory (the 4th-order methods' previous scaled error, the step cap an undershoot
+#: set), carried between calls
+F_ERR_PREV, F_POS_CAP = 6, 7
 #: length of the 1D kernels' fstate
-N_FSTATE = 6
+N_FSTATE = 8
 
 
 @jit
@@ -333,6 +359,423 @@ def compartment_error(h, rn, rg, r1, comp1, atol, rtol, err):
     return err
 
 
+# -- the 4th-order singly diagonally implicit methods (ESDIRK4, SDIRK4) ---------------------------------
+#: most stages of the 1D kernels' methods (work arrays are sized for it)
+MAX_STAGES = 6
+#: a step whose tissue amounts fall below -NEG_TOL x the largest is rejected (undershoot_error)
+NEG_TOL = 1e-13
+#: the scaled error such a step gets (the controller then shrinks it 0.45x); a marker, not a measure
+POS_ERR = 16.0
+#: after an undershoot the steps are capped at the step that passed, and the cap grows this much per accepted step
+POS_GROW = 1.5
+
+
+@jit
+def factor_stage_matrix(coef, cap, g, g1, loss, infinite, lower, diag, upper, rp, w):
+    """Factor ``diag(cap) - coef A`` bottom-up (UL); return the part of row 0's pivot that is not ``cap[0]``.
+
+    Eliminating from the last row up leaves every pivot but row 0's
+    independent of the vehicle's capacity: with ``w[i] = upper[i] / beta[i+1]``
+    and ``beta[i] = diag[i] - w[i] lower[i+1]``, row 0's pivot is
+    ``cap[0] + coef (g1 + loss[0]) - w[0] lower[1]``.  So a film whose
+    capacity changes from stage to stage (evaporation) costs one division
+    per stage (:func:`row0_pivot`), not a new factorization.  ``rp`` holds
+    the reciprocal pivots (rows 1..n-1 here; row 0 by :func:`row0_pivot`).
+    An infinite donor's row is ``x[0] = rhs[0]`` (``w[0] = 0``, pivot 1).
+
+    Returns
+    -------
+    float
+        ``coef (g1 + loss[0]) - w[0] lower[1]`` (m), or -1 for an infinite donor.
+    """
+    n = cap.shape[0]
+    for i in range(n):
+        gl = g1 if i == 1 else (g[i] if i > 0 else 0.0)
+        gr = g1 if i == 0 else g[i + 1]
+        lower[i] = -coef * gl
+        upper[i] = -coef * gr
+        diag[i] = cap[i] + coef * (gl + gr + loss[i])
+        if diag[i] == 0.0:
+            # a cell closed to the active (zero partition, zero conductance): x = rhs = 0
+            diag[i] = 1.0
+    rp[n - 1] = 1.0 / diag[n - 1]
+    for i in range(n - 2, 0, -1):
+        w[i] = upper[i] * rp[i + 1]
+        rp[i] = 1.0 / (diag[i] - w[i] * lower[i + 1])
+    if infinite:
+        w[0] = 0.0
+        rp[0] = 1.0
+        return -1.0
+    w[0] = upper[0] * rp[1]
+    return diag[0] - cap[0] - w[0] * lower[1]
+
+
+@jit(inline="always")
+def row0_pivot(cap0, rest0, rp):
+    """Set row 0's reciprocal pivot for a vehicle capacity ``cap0`` (``rest0`` from :func:`factor_stage_matrix`)."""
+    if rest0 >= 0.0:  # a finite film; an infinite donor keeps pivot 1
+        rp[0] = 1.0 / (cap0 + rest0)
+
+
+@jit
+def solve_factored(rp, w, lower, rhs, x):
+    """Solve with the factors of :func:`factor_stage_matrix`: up the rows, then down."""
+    n = rhs.shape[0]
+    x[n - 1] = rhs[n - 1]
+    for i in range(n - 2, -1, -1):
+        x[i] = rhs[i] - w[i] * x[i + 1]
+    x[0] *= rp[0]
+    for i in range(1, n):
+        x[i] = (x[i] - lower[i] * x[i - 1]) * rp[i]
+
+
+@jit(inline="always")
+def stage_vehicle_capacity(t, infinite, cap0, fstate, evap_tau):
+    """The vehicle's capacity (m) at a stage time ``t``: the film's thickness, or ``cap0`` for an infinite donor.
+
+    The one place a stage's time-dependent matrix coefficients are evaluated
+    (the film evaporates); a coefficient that changes row 0 only goes here
+    too (:func:`row0_pivot` takes it), one that changes tissue rows needs
+    :func:`factor_stage_matrix` again at that stage.
+    """
+    if infinite:
+        return cap0
+    return film_capacity(t, fstate, evap_tau)
+
+
+@jit(inline="always")
+def stage_combination(wts, U, sup, out):
+    """``out = sum_j wts[j] U_j`` over the stages (``len(wts)`` of them)."""
+    n = out.shape[0]
+    for k in range(n):
+        out[k] = wts[0] * U[0, k]
+    for j in range(1, wts.shape[0]):
+        wj = wts[j]
+        for k in range(n):
+            out[k] += wj * U[j, k]
+
+
+@jit(inline="always")
+def stage_sum(wts, sup):
+    """``sum_j wts[j] sup[j]``."""
+    acc = 0.0
+    for j in range(wts.shape[0]):
+        acc += wts[j] * sup[j]
+    return acc
+
+
+@jit(inline="always")
+def undershoot_error(u, u1, cap_t, atol, err):
+    """A step that drives a tissue amount from non-negative to below zero fails (scaled error ``POS_ERR``).
+
+    Ahead of a diffusion front the 4th-order steps can undershoot (measured
+    up to -1e-7 of the tissue's largest concentration, in a scenario whose
+    tissue holds 1e-9 of the dose, far below the absolute tolerance); the
+    exact solution is non-negative there.  Only while every tissue amount is
+    below the absolute tolerance ``atol`` (the error norm does not see the
+    tissue); threshold: below ``-NEG_TOL`` times the largest tissue amount,
+    so round-off passes.  The time loops
+    then cap the step (:func:`positivity_cap`).
+    """
+    n = u.shape[0]
+    big = 0.0
+    for k in range(1, n):
+        m = cap_t[k] * u1[k]
+        if m > big:
+            big = m
+    if big >= atol:
+        # the tissue is above the absolute tolerance: the error control sees it, and bounds an
+        # undershoot as any other error; only where it is blind does the sign need its own rule
+        return err
+    lim = -NEG_TOL * big
+    for k in range(1, n):
+        if u[k] >= 0.0 and cap_t[k] * u1[k] < lim:
+            return POS_ERR if err < POS_ERR else err
+    return err
+
+
+@jit
+def rk_column_step(t, h, rka, rke, rkc, u, comp, cap_t, g, g1, loss, closs, node_layer, n_layers, infinite,
+                   fstate, evap_tau, src, has_src, U, F, sup, rhs, lower, diag, upper, rp, w, x, u1, comp1, rc,
+                   atol, rtol, i0, err, supplied):
+    """One step ``t -> t + h`` of a singly diagonally implicit method, one column; the scaled error.
+
+    Stage ``i`` (``a_ii = 1/4``; an explicit first stage when ``a_00 = 0``)
+    solves, in amounts,
+
+        C(t_i) U_i - h/4 (A U_i + S_i) = C(t) u + h sum_{j<i} a_ij (A U_j + S_j),
+
+    ``t_i = t + c_i h``, in delta form for ``U_i - U_{i-1}`` (``u`` for the
+    first), as the TR-BDF2 stages.  The matrix ``C - h/4 A`` is factored once
+    (:func:`factor_stage_matrix`); an evaporating film changes only row 0's
+    pivot per stage.  The compartments take the same weights,
+    ``comp + h sum_j b_j R_j`` with ``b`` the last row (stiffly accurate: the
+    last stage is the new state), so "vehicle + tissue + compartments = dose"
+    holds to round-off.  The error is ``h sum_j (b_j - bhat_j) (A U_j + S_j)``
+    per node and ``h sum_j (b_j - bhat_j) R_j`` per compartment, scaled by
+    ``atol + rtol |amount|`` (max norm, from ``err`` up; nodes below ``i0``
+    not measured).  The compartment rates are linear in the state, so
+    ``sum_j b_j R_j`` is the rate of ``sum_j b_j U_j``: one evaluation (of
+    a per-layer scatter) per step instead of one per stage; only the supply
+    slot is summed stage by stage, each from its unrounded increment.
+
+    Parameters
+    ----------
+    rka, rke, rkc : float64[ns, ns], float64[ns], float64[ns]
+        Tableau, error weights ``b - bhat`` and stage times (control.py).
+    src : float64[>=ns, n]
+        The column's source at each stage (amount per area per s); used when ``has_src``.
+    U, F : float64[>=ns, n]
+        Output: stage states and their rates ``A U_j`` (without the source).
+    sup : float64[>=ns]
+        Output: the supply rate (vehicle into skin) of each stage.
+    rc : float64[nc]
+        Work array.
+    u1, comp1 : float64[n], float64[nc]
+        Output: the state and compartments at ``t + h``.
+
+    Returns
+    -------
+    (err, bad) : (float, int)
+        Scaled error, and the first non-finite node or -1.
+    """
+    n = u.shape[0]
+    nc = comp.shape[0]
+    ns = rke.shape[0]
+    hg = RK_GAMMA * h
+    c0n = stage_vehicle_capacity(t, infinite, cap_t[0], fstate, evap_tau)
+    rest0 = factor_stage_matrix(hg, cap_t, g, g1, loss, infinite, lower, diag, upper, rp, w)
+    first = 0
+    if rka[0, 0] == 0.0:
+        # explicit first stage: the state at t
+        for k in range(n):
+            U[0, k] = u[k]
+        apply_operator(u, g, g1, loss, F[0])
+        sup[0] = g1 * (u[0] - u[1])
+        first = 1
+    for i in range(first, ns):
+        c0i = stage_vehicle_capacity(t + rkc[i] * h, infinite, cap_t[0], fstate, evap_tau)
+        row0_pivot(c0i, rest0, rp)
+        # delta form about the previous stage (u for the first): rhs - (C_i - hg A) base
+        if i == 0:
+            apply_operator(u, g, g1, loss, F[0])  # A u, overwritten below by A U_0
+            for k in range(n):
+                rhs[k] = hg * F[0, k]
+            rhs[0] += (c0n - c0i) * u[0]
+            b0 = u[0]
+            b1 = u[1]
+        else:
+            # row by row over the stages (contiguous, vectorised loops)
+            for k in range(n):
+                rhs[k] = hg * F[i - 1, k] - cap_t[k] * (U[i - 1, k] - u[k])
+            rhs[0] = hg * F[i - 1, 0] + c0n * u[0] - c0i * U[i - 1, 0]
+            for j in range(i):
+                a = h * rka[i, j]
+                for k in range(n):
+                    rhs[k] += a * F[j, k]
+            b0 = U[i - 1, 0]
+            b1 = U[i - 1, 1]
+        if has_src:
+            for k in range(n):
+                rhs[k] += hg * src[i, k]
+            for j in range(i):
+                a = h * rka[i, j]
+                for k in range(n):
+                    rhs[k] += a * src[j, k]
+        if infinite:
+            rhs[0] = 0.0
+        solve_factored(rp, w, lower, rhs, x)
+        sup[i] = stage_supply(g1, b0, b1, x[0], x[1])
+        if i == 0:
+            for k in range(n):
+                U[0, k] = u[k] + x[k]
+        else:
+            for k in range(n):
+                U[i, k] = U[i - 1, k] + x[k]
+        apply_operator(U[i], g, g1, loss, F[i])
+    last = ns - 1
+    for k in range(n):
+        u1[k] = U[last, k]
+        if not math.isfinite(u1[k]):
+            return err, k
+    err = undershoot_error(u, u1, cap_t, atol, err)
+    # compartments: the rates of sum_j b_j U_j (x as work array)
+    stage_combination(rka[last], U, sup, x)
+    column_compartment_rates(x, g, g1, closs, node_layer, n_layers, rc)
+    rc[supplied] = stage_sum(rka[last], sup)
+    for jj in range(nc):
+        comp1[jj] = comp[jj] + h * rc[jj]
+    c01 = stage_vehicle_capacity(t + h, infinite, cap_t[0], fstate, evap_tau)
+    # the nodes' estimate, sum_j (b_j - bhat_j) (A U_j + S_j), row by row into rhs (free now)
+    for k in range(n):
+        rhs[k] = rke[0] * F[0, k]
+    for j in range(1, ns):
+        e = rke[j]
+        for k in range(n):
+            rhs[k] += e * F[j, k]
+    if has_src:
+        for j in range(ns):
+            e = rke[j]
+            for k in range(n):
+                rhs[k] += e * src[j, k]
+    for k in range(i0, n):
+        ck = c01 if k == 0 else cap_t[k]
+        q = abs(h * rhs[k]) / (atol + rtol * abs(ck * u1[k]))
+        if q > err:
+            err = q
+    stage_combination(rke, U, sup, x)
+    column_compartment_rates(x, g, g1, closs, node_layer, n_layers, rc)
+    rc[supplied] = stage_sum(rke, sup)
+    for jj in range(nc):
+        q = abs(h * rc[jj]) / (atol + rtol * abs(comp1[jj]))
+        if q > err:
+            err = q
+    return err, -1
+
+
+@jit
+def rk_tableau(method):
+    """``(A, b - bhat, c)`` of a 4th-order method code (:data:`METHOD_ESDIRK4`, :data:`METHOD_SDIRK4`).
+
+    Any other code (TR-BDF2, whose stages are written out) gets ESDIRK4's,
+    unused.
+    """
+    if method == METHOD_SDIRK4:
+        return SDIRK4_A.copy(), SDIRK4_E.copy(), SDIRK4_C.copy()
+    return ESDIRK4_A.copy(), ESDIRK4_E.copy(), ESDIRK4_C.copy()
+
+
+@jit
+def rk_implicit_stages(method):
+    """Linear solves per step and column of a method code."""
+    if method == METHOD_TRBDF2:
+        return 2
+    return 5
+
+
+@jit
+def dense_column(theta, h, u, comp, u1, comp1, U, F, sup, src, has_src, cap_t, c0n, c01, c0o, infinite, g, g1,
+                 closs, node_layer, n_layers, supplied, v, uo, co):
+    """The state at ``t + theta h`` inside an accepted ESDIRK4 step (its continuous extension).
+
+    An output time that is not an event need not end a step: ESDIRK4 steps
+    over it and evaluates ``m + h sum_j b*_j(theta) (A U_j + S_j)`` in
+    amounts (``m = C u``), the compartments likewise with the rates of
+    ``sum_j b*_j(theta) U_j`` (``ESDIRK4_DENSE``, 4th order at every
+    ``theta``).  Past ``theta = 1/2`` the same polynomial is evaluated from
+    the end of the step, ``m_1 - h (1 - theta) sum_j q_j(theta) (A U_j +
+    S_j)``, so an output at the end is the step's result.  A linear
+    combination of amounts and stage rates that each keep "vehicle +
+    tissue + compartments = dose", so an interpolated output keeps it to
+    round-off as the steps do.  An infinite donor's vehicle is the
+    constant donor.  ``c0n``, ``c01``, ``c0o``: the vehicle's capacity at
+    ``t``, ``t + h`` and the output time; ``v``: work array (n).  Writes
+    ``uo`` (``u``) and ``co``.
+    """
+    ns = ESDIRK4_DENSE.shape[1]
+    nk = ESDIRK4_DENSE.shape[0]
+    bs = np.zeros(ns)
+    from_end = theta > 0.5
+    if from_end:
+        # -(1 - theta) q(theta), q = sum_k B_k (1 + theta + ... + theta^(k-1))
+        geo = 0.0
+        p = 1.0
+        for k in range(nk):
+            geo += p
+            p *= theta
+            for j in range(ns):
+                bs[j] -= ESDIRK4_DENSE[k, j] * geo
+        for j in range(ns):
+            bs[j] *= 1.0 - theta
+        base_u = u1
+        base_c = comp1
+        c0b = c01
+    else:
+        p = theta
+        for k in range(nk):
+            for j in range(ns):
+                bs[j] += ESDIRK4_DENSE[k, j] * p
+            p *= theta
+        base_u = u
+        base_c = comp
+        c0b = c0n
+    n = u.shape[0]
+    for k in range(n):
+        acc = 0.0
+        for j in range(ns):
+            acc += bs[j] * F[j, k]
+        if has_src:
+            for j in range(ns):
+                acc += bs[j] * src[j, k]
+        if k == 0:
+            if infinite:
+                uo[0] = u[0]
+            else:
+                uo[0] = (c0b * base_u[0] + h * acc) / c0o
+        elif cap_t[k] == 0.0:
+            uo[k] = base_u[k]
+        else:
+            uo[k] = base_u[k] + h * acc / cap_t[k]
+    stage_combination(bs, U, sup, v)
+    column_compartment_rates(v, g, g1, closs, node_layer, n_layers, co)
+    co[supplied] = stage_sum(bs, sup)
+    for jj in range(comp.shape[0]):
+        co[jj] = base_c[jj] + h * co[jj]
+
+
+@jit(inline="always")
+def undershoots(u, u1, uo):
+    """True where an interpolated state ``uo`` is negative at a node where neither end of the step is.
+
+    ESDIRK4's continuous extension is of 4th order but, like any polynomial
+    in the stage rates, not positive: ahead of a diffusion front it can dip
+    below zero (measured -1.3e-12 of the donor concentration) where the
+    L-stable steps stay non-negative.  The time loops then take the step
+    again, landing on the output.
+    """
+    for k in range(u.shape[0]):
+        if uo[k] < 0.0 and u[k] >= 0.0 and u1[k] >= 0.0:
+            return True
+    return False
+
+
+@jit(inline="always")
+def pause_run(t, h_next, err_prev, h_pos, fstate, istate):
+    """End a call normally (its last stop, or a pause): save the time, the next step and the controller's memory."""
+    fstate[F_TIME] = t
+    fstate[F_STEP] = h_next
+    if fstate.shape[0] > F_POS_CAP:
+        fstate[F_ERR_PREV] = err_prev
+        fstate[F_POS_CAP] = h_pos
+    istate[I_STATUS] = OK
+    return OK
+
+
+@jit(inline="always")
+def positivity_cap(h_next, h_pos):
+    """The step after an accepted one under the cap an undershoot set (``h_pos``, 0: none); and the new cap.
+
+    The step at which the 4th-order methods stop undershooting grows slowly
+    as a front spreads, and the error control alone would grow the step back
+    into it at every step: capped, and the cap grown by :data:`POS_GROW` per
+    accepted step, an undershoot costs a rejection every few steps instead.
+    """
+    if h_pos <= 0.0:
+        return h_next, h_pos
+    if h_next > h_pos:
+        h_next = h_pos
+    return h_next, h_pos * POS_GROW
+
+
+@jit(inline="always")
+def step_after_accept_rk(h, err, err_prev, h_next):
+    """:func:`~exodiff.kernels.control.step_after_accept` for the 4th-order methods (PI control)."""
+    h_new = next_step_rk(h, err, err_prev)
+    if h_new < h_next and h < h_next:
+        h_new = h_next
+    return h_new
+
+
 @jit(inline="always")
 def take_sample(cap, u, fraction):
     """Take ``fraction`` of the receptor (the last node) away, as a sample replaced by fresh fluid.
@@ -348,13 +791,93 @@ def take_sample(cap, u, fraction):
 
 
 @jit
+def trbdf2_columns(t, h, u, comp, cap_tissue, g, closs, csrc, source_to, node_layer, n_layers, infinite, fstate,
+                   evap_tau, istate, any_src, loss, cap_n, cap_g, cap_1, fn, fg, f1, ug, u1, rhs, lower, diag, upper,
+                   scratch, srcn, srcg, src1, rn, rg, r1, compg, comp1, rtol, m_ref, i0, supplied, stats):
+    """Both TR-BDF2 stages of every column (index order, sources at each stage), one step; ``(err, bad)``.
+
+    Writes ``u1`` and ``comp1``; ``bad`` is the first non-finite node (``s n + i``) or -1.
+    """
+    S = u.shape[0]
+    n = u.shape[1]
+    nc = comp.shape[1]
+    tg = t + GAMMA * h
+    t1 = t + h
+    if not infinite:
+        c0n = film_capacity(t, fstate, evap_tau)
+        c0g = film_capacity(tg, fstate, evap_tau)
+        c01 = film_capacity(t1, fstate, evap_tau)
+        for s in range(S):
+            cap_n[s, 0] = c0n
+            cap_g[s, 0] = c0g
+            cap_1[s, 0] = c01
+    if any_src:
+        srcn[:, :] = 0.0
+        srcg[:, :] = 0.0
+        src1[:, :] = 0.0
+    a = ALPHA_TR * h
+    d = BDF_D * h
+    err = 0.0
+    bad = -1
+    for s in range(S):
+        us = u[s]
+        u1s = u1[s]
+        gs = g[s]
+        g1 = 0.0 if istate[I_WASHED] else gs[1]
+        ls = loss[s]
+        cn = cap_n[s]
+        cg = cap_g[s]
+        c1 = cap_1[s]
+        # stage 1: trapezoidal rule to t + gamma h, delta form for u_g - u,
+        #   (C_g - a A) du = (C_n - C_g) u + 2 a A u [+ a (S_n + S_g)]
+        apply_operator(us, gs, g1, ls, fn)
+        column_compartment_rates(us, gs, g1, closs[s], node_layer, n_layers, rn)
+        for i in range(n):
+            rhs[i] = (cn[i] - cg[i]) * us[i] + 2.0 * a * fn[i] + a * (srcn[s, i] + srcg[s, i])
+        implicit_stage(a, cg, gs, g1, ls, infinite, rhs, lower, diag, upper, scratch, us, ug, closs[s],
+                       node_layer, n_layers, fg, rg, supplied)
+        for j in range(nc):
+            compg[j] = comp[s, j] + a * (rn[j] + rg[j])
+        # stage 2: BDF2 through t, t + gamma h to t + h, delta form for u_1 - u_g,
+        #   (C_1 - d A) du = BDF_A C_g u_g - BDF_B C_n u - C_1 u_g + d A u_g [+ d S_1]
+        for i in range(n):
+            rhs[i] = (BDF_A * cg[i] * ug[i] - BDF_B * cn[i] * us[i] - c1[i] * ug[i] + d * fg[i]
+                      + d * src1[s, i])
+        implicit_stage(d, c1, gs, g1, ls, infinite, rhs, lower, diag, upper, scratch, ug, u1s, closs[s],
+                       node_layer, n_layers, f1, r1, supplied)
+        for j in range(nc):
+            comp1[s, j] = BDF_A * compg[j] - BDF_B * comp[s, j] + d * r1[j]
+        stats[S_SOLVES] += 2
+        # this column's released cargo, at each stage, into its target
+        tgt = source_to[s]
+        if tgt >= 0:
+            for i in range(n):
+                srcn[tgt, i] += csrc[s, i] * us[i]
+                srcg[tgt, i] += csrc[s, i] * ug[i]
+                src1[tgt, i] += csrc[s, i] * u1s[i]
+        for i in range(n):  # the stage derivatives include the source
+            fn[i] += srcn[s, i]
+            fg[i] += srcg[s, i]
+            f1[i] += src1[s, i]
+        # scaled local error, max norm over nodes and compartments
+        atol = rtol * 1e-3 * m_ref[s]
+        err, node = node_error(h, fn, fg, f1, c1, u1s, atol, rtol, i0, err)
+        if node >= 0:
+            bad = s * n + node
+        if bad >= 0 or not math.isfinite(err):
+            break
+        err = compartment_error(h, rn, rg, r1, comp1[s], atol, rtol, err)
+    return err, bad
+
+
+@jit
 def integrate_columns(
     cap_tissue, g, closs, csrc, source_to, node_layer, n_layers,
     infinite, c_donor, h0, evap_frac, evap_tau, sample_frac,
     stops, out_index, stop_event,
     u, comp, fstate, istate,
     rtol, m_ref, h_start, max_steps,
-    u_out, comp_out, stats,
+    u_out, comp_out, stats, method=METHOD_ESDIRK4,
 ):
     """Integrate ``S`` columns on one grid with a common step (size classes, a released cargo).
 
@@ -437,6 +960,26 @@ def integrate_columns(
     r1 = np.empty(nc)
     compg = np.empty(nc)
     comp1 = np.empty((S, nc))
+    # the 4th-order methods: tableau, stage states and rates, the sources at each stage
+    rka, rke, rkc = rk_tableau(method)
+    # each column's stage states, rates and supply (kept for the dense output), source at each stage
+    Us = np.empty((S, MAX_STAGES, n))
+    Fs = np.empty((S, MAX_STAGES, n))
+    sups = np.empty((S, MAX_STAGES))
+    srcs = np.zeros((S, MAX_STAGES, n))
+    rc = np.empty(nc)
+    rp = np.empty(n)
+    w = np.empty(n)
+    dense = method == METHOD_ESDIRK4
+    fed = np.zeros(S, dtype=np.bool_)
+    for s in range(S):
+        if source_to[s] >= 0:
+            fed[source_to[s]] = True
+    n_implicit = rk_implicit_stages(method)
+    err_prev = fstate[F_ERR_PREV] if fstate.shape[0] > F_ERR_PREV else 1.0
+    h_pos = fstate[F_POS_CAP] if fstate.shape[0] > F_POS_CAP else 0.0  # positivity_cap's; 0: none
+    if method != METHOD_TRBDF2:
+        rtol = rk_local_tolerance(rtol)
     t = fstate[F_TIME]
     h_next = fstate[F_STEP]
     t_end = stops[stops.shape[0] - 1]
@@ -445,97 +988,119 @@ def integrate_columns(
     h_min = 1e-20 * max(t_end, 1.0)
     steps_here = 0
     i0 = 1 if infinite else 0
-    for k in range(stops.shape[0]):
+    m = stops.shape[0]
+    k_soft = 0  # the next stop whose output a 4th-order method may owe by interpolation
+    k_landed = -1  # the last stop a step was taken again to land on
+    for k in range(m):
+        # a "hard" stop ends a step: every stop for TR-BDF2 and SDIRK4; events and the call's last
+        # stop for ESDIRK4, which steps over plain output times and interpolates (dense_column)
+        if dense and (stop_event[k] | EVENT_PAUSE) == EVENT_PAUSE and k < m - 1:
+            continue
+        pause = False
         t_stop = stops[k]
         while t < t_stop:
             h, last = landing_step(h_next, t_stop - t)
             if last:
                 h = t_stop - t
-            tg = t + GAMMA * h
             t1 = t + h
-            if not infinite:
-                c0n = film_capacity(t, fstate, evap_tau)
-                c0g = film_capacity(tg, fstate, evap_tau)
-                c01 = film_capacity(t1, fstate, evap_tau)
+            if method != METHOD_TRBDF2:
+                err = 0.0
+                bad = -1
+                if any_src:
+                    srcs[:, :, :] = 0.0
                 for s in range(S):
-                    cap_n[s, 0] = c0n
-                    cap_g[s, 0] = c0g
-                    cap_1[s, 0] = c01
-            if any_src:
-                srcn[:, :] = 0.0
-                srcg[:, :] = 0.0
-                src1[:, :] = 0.0
-            a = ALPHA_TR * h
-            d = BDF_D * h
-            err = 0.0
-            bad = -1
-            for s in range(S):
-                us = u[s]
-                u1s = u1[s]
-                gs = g[s]
-                g1 = 0.0 if istate[I_WASHED] else gs[1]
-                ls = loss[s]
-                cn = cap_n[s]
-                cg = cap_g[s]
-                c1 = cap_1[s]
-                # stage 1: trapezoidal rule to t + gamma h, delta form for u_g - u,
-                #   (C_g - a A) du = (C_n - C_g) u + 2 a A u [+ a (S_n + S_g)]
-                apply_operator(us, gs, g1, ls, fn)
-                column_compartment_rates(us, gs, g1, closs[s], node_layer, n_layers, rn)
-                for i in range(n):
-                    rhs[i] = (cn[i] - cg[i]) * us[i] + 2.0 * a * fn[i] + a * (srcn[s, i] + srcg[s, i])
-                implicit_stage(a, cg, gs, g1, ls, infinite, rhs, lower, diag, upper, scratch, us, ug, closs[s],
-                               node_layer, n_layers, fg, rg, supplied)
-                for j in range(nc):
-                    compg[j] = comp[s, j] + a * (rn[j] + rg[j])
-                # stage 2: BDF2 through t, t + gamma h to t + h, delta form for u_1 - u_g,
-                #   (C_1 - d A) du = BDF_A C_g u_g - BDF_B C_n u - C_1 u_g + d A u_g [+ d S_1]
-                for i in range(n):
-                    rhs[i] = (BDF_A * cg[i] * ug[i] - BDF_B * cn[i] * us[i] - c1[i] * ug[i] + d * fg[i]
-                              + d * src1[s, i])
-                implicit_stage(d, c1, gs, g1, ls, infinite, rhs, lower, diag, upper, scratch, ug, u1s, closs[s],
-                               node_layer, n_layers, f1, r1, supplied)
-                for j in range(nc):
-                    comp1[s, j] = BDF_A * compg[j] - BDF_B * comp[s, j] + d * r1[j]
-                stats[S_SOLVES] += 2
-                # this column's released cargo, at each stage, into its target
-                tgt = source_to[s]
-                if tgt >= 0:
-                    for i in range(n):
-                        srcn[tgt, i] += csrc[s, i] * us[i]
-                        srcg[tgt, i] += csrc[s, i] * ug[i]
-                        src1[tgt, i] += csrc[s, i] * u1s[i]
-                for i in range(n):  # the stage derivatives include the source
-                    fn[i] += srcn[s, i]
-                    fg[i] += srcg[s, i]
-                    f1[i] += src1[s, i]
-                # scaled local error, max norm over nodes and compartments
-                atol = rtol * 1e-3 * m_ref[s]
-                err, node = node_error(h, fn, fg, f1, c1, u1s, atol, rtol, i0, err)
-                if node >= 0:
-                    bad = s * n + node
-                if bad >= 0 or not math.isfinite(err):
-                    break
-                err = compartment_error(h, rn, rg, r1, comp1[s], atol, rtol, err)
+                    g1 = 0.0 if istate[I_WASHED] else g[s, 1]
+                    atol = rtol * 1e-3 * m_ref[s]
+                    err, node = rk_column_step(t, h, rka, rke, rkc, u[s], comp[s], cap_tissue[s], g[s], g1, loss[s],
+                                               closs[s], node_layer, n_layers, infinite, fstate, evap_tau, srcs[s],
+                                               fed[s], Us[s], Fs[s], sups[s], rhs, lower, diag, upper, rp, w, scratch,
+                                               u1[s], comp1[s], rc, atol, rtol, i0, err, supplied)
+                    stats[S_SOLVES] += n_implicit
+                    if node >= 0:
+                        bad = s * n + node
+                        break
+                    if not math.isfinite(err):
+                        break
+                    # this column's released cargo, at each stage, into its target
+                    tgt = source_to[s]
+                    if tgt >= 0:
+                        for j in range(rke.shape[0]):
+                            for i in range(n):
+                                srcs[tgt, j, i] += csrc[s, i] * Us[s, j, i]
+            else:
+                err, bad = trbdf2_columns(t, h, u, comp, cap_tissue, g, closs, csrc, source_to, node_layer, n_layers,
+                                          infinite, fstate, evap_tau, istate, any_src, loss, cap_n, cap_g, cap_1,
+                                          fn, fg, f1, ug, u1, rhs, lower, diag, upper, scratch, srcn, srcg, src1,
+                                          rn, rg, r1, compg, comp1, rtol, m_ref, i0, supplied, stats)
             if bad >= 0 or not math.isfinite(err):
                 istate[I_FAIL_NODE] = bad
                 return stop_run(NONFINITE, t, fstate, istate)
             steps_here += 1
             if err <= 1.0:
-                stats[S_STEPS] += 1
-                t = t_stop if last else t1
-                for s in range(S):
-                    for i in range(n):
-                        u[s, i] = u1[s, i]
-                    for j in range(nc):
-                        comp[s, j] = comp1[s, j]
-                h_next = step_after_accept(h, err, h_next)
+                t_new = t_stop if last else t1
+                # outputs passed by this step, interpolated; where the interpolant dips below zero and the
+                # step does not, the step is taken again to land on that output (once per output)
+                redo = False
+                ks = k_soft
+                while ks < k and stops[ks] <= t_new:
+                    jo = out_index[ks]
+                    if (stop_event[ks] & EVENT_PAUSE) != 0:
+                        pause = True
+                    if jo >= 0:
+                        theta = (stops[ks] - t) / h
+                        c0o = stage_vehicle_capacity(stops[ks], infinite, cap_tissue[0, 0], fstate, evap_tau)
+                        c0n = stage_vehicle_capacity(t, infinite, cap_tissue[0, 0], fstate, evap_tau)
+                        c01 = stage_vehicle_capacity(t + h, infinite, cap_tissue[0, 0], fstate, evap_tau)
+                        for s in range(S):
+                            g1 = 0.0 if istate[I_WASHED] else g[s, 1]
+                            dense_column(theta, h, u[s], comp[s], u1[s], comp1[s], Us[s], Fs[s], sups[s], srcs[s],
+                                         fed[s], cap_tissue[s], c0n, c01, c0o, infinite, g[s], g1, closs[s],
+                                         node_layer, n_layers, supplied, scratch, u_out[jo, s], comp_out[jo, s])
+                            if ks != k_landed and undershoots(u[s], u1[s], u_out[jo, s]):
+                                redo = True
+                        if redo:
+                            break
+                    ks += 1
+                if redo:
+                    stats[S_REJECTED] += 1
+                    k_landed = ks
+                    h_next = stops[ks] - t
+                else:
+                    stats[S_STEPS] += 1
+                    k_soft = ks
+                    t = t_new
+                    for s in range(S):
+                        for i in range(n):
+                            u[s, i] = u1[s, i]
+                        for j in range(nc):
+                            comp[s, j] = comp1[s, j]
+                    if method == METHOD_TRBDF2:
+                        h_next = step_after_accept(h, err, h_next)
+                    else:
+                        h_next = step_after_accept_rk(h, err, err_prev, h_next)
+                        err_prev = err
+                        h_next, h_pos = positivity_cap(h_next, h_pos)
+                    if pause and t < t_stop:
+                        return pause_run(t, h_next, err_prev, h_pos, fstate, istate)
             else:
                 stats[S_REJECTED] += 1
-                h_next = next_step(h, err)
+                h_next = next_step(h, err) if method == METHOD_TRBDF2 else next_step_rk(h, err, err_prev)
+                if err == POS_ERR:
+                    h_pos = h_next
             status = step_status(err <= 1.0, h_next, h_min, t, steps_here, max_steps)
             if status != OK:
                 return stop_run(status, t, fstate, istate)
+        # outputs not passed by a step (none in exact arithmetic): the state now
+        while k_soft < k:
+            jo = out_index[k_soft]
+            if jo >= 0:
+                for s in range(S):
+                    for i in range(n):
+                        u_out[jo, s, i] = u[s, i]
+                    for c in range(nc):
+                        comp_out[jo, s, c] = comp[s, c]
+            k_soft += 1
+        k_soft = k + 1
         # at the stop: wash-off, a new application, recording, then a sample
         if (stop_event[k] & EVENT_WASH) != 0 and istate[I_WASHED] == 0:
             for s in range(S):
@@ -544,6 +1109,8 @@ def integrate_columns(
                 u[s, 0] = 0.0
             istate[I_WASHED] = 1
             h_next = h_start
+            err_prev = 1.0
+            h_pos = 0.0
         if (stop_event[k] & (EVENT_APPLY | EVENT_ADD)) != 0:
             join = (stop_event[k] & EVENT_ADD) != 0 and istate[I_WASHED] == 0
             h_old = new_film(t, h0, evap_frac, evap_tau, fstate, join)
@@ -557,6 +1124,8 @@ def integrate_columns(
                     u[s, 0] = c_donor[s]
             istate[I_WASHED] = 0
             h_next = h_start
+            err_prev = 1.0
+            h_pos = 0.0
         j = out_index[k]
         if j >= 0:
             for s in range(S):
@@ -568,10 +1137,312 @@ def integrate_columns(
         if (stop_event[k] & EVENT_SAMPLE) != 0:
             for s in range(S):
                 comp[s, P * n_layers] += take_sample(cap_tissue[s], u[s], sample_frac)
-    fstate[F_TIME] = t
-    fstate[F_STEP] = h_next
-    istate[I_STATUS] = OK
-    return OK
+        if pause or (stop_event[k] & EVENT_PAUSE) != 0:
+            return pause_run(t, h_next, err_prev, h_pos, fstate, istate)
+    return pause_run(t, h_next, err_prev, h_pos, fstate, istate)
+
+
+@jit
+def column_stop(k, t, stop_event, out_index, infinite, c_donor, h0, evap_frac, evap_tau, sample_frac, cap_tissue,
+                n_layers, u, comp, fstate, istate, u_out, comp_out):
+    """At stop ``k`` of the one-column loops: wash-off, a new application, recording, then a sample.
+
+    Returns True when the film changed (the step restarts small).
+    """
+    restart = False
+    removed = 3 * n_layers + 1
+    if (stop_event[k] & EVENT_WASH) != 0 and istate[I_WASHED] == 0:
+        if not infinite:
+            comp[removed] += film_capacity(t, fstate, evap_tau) * u[0]
+        u[0] = 0.0
+        istate[I_WASHED] = 1
+        restart = True
+    if (stop_event[k] & (EVENT_APPLY | EVENT_ADD)) != 0:
+        join = (stop_event[k] & EVENT_ADD) != 0 and istate[I_WASHED] == 0
+        h_old = new_film(t, h0, evap_frac, evap_tau, fstate, join)
+        if join:  # amounts add in the joined film
+            u[0] = (h_old * u[0] + h0 * c_donor) / fstate[F_FILM]
+        else:  # what is left of the old film is washed off first
+            if istate[I_WASHED] == 0:
+                comp[removed] += h_old * u[0]
+            u[0] = c_donor
+        istate[I_WASHED] = 0
+        restart = True
+    j = out_index[k]
+    if j >= 0:
+        for i in range(u.shape[0]):
+            u_out[j, i] = u[i]
+        for c in range(comp.shape[0]):
+            comp_out[j, c] = comp[c]
+    if (stop_event[k] & EVENT_SAMPLE) != 0:
+        comp[3 * n_layers] += take_sample(cap_tissue, u, sample_frac)
+    return restart
+
+
+@jit
+def integrate_column_rk(
+    cap_tissue, g, cdeg, cup, ccl, node_layer, n_layers,
+    infinite, c_donor, h0, evap_frac, evap_tau, sample_frac,
+    stops, out_index, stop_event,
+    u, comp, fstate, istate,
+    rtol, m_ref, h_start, max_steps,
+    u_out, comp_out, stats, method=METHOD_ESDIRK4,
+):
+    """:func:`integrate_column` with a 4th-order method (``method``: ESDIRK4 or SDIRK4), compiled on its own.
+
+    The driver calls the loop of the integrator it runs, so a run compiles
+    only that loop (TR-BDF2's and the 4th-order methods' together took twice
+    the first-run compile time).  Arguments and results as :func:`integrate_column`.
+    """
+    n = u.shape[0]
+    loss = cdeg + cup + ccl
+    # the losses stacked as integrate_columns has them, so both loops share implicit_stage
+    closs = np.empty((3, n))
+    closs[0] = cdeg
+    closs[1] = cup
+    closs[2] = ccl
+    u1 = np.empty(n)
+    rhs = np.empty(n)
+    lower = np.empty(n)
+    diag = np.empty(n)
+    upper = np.empty(n)
+    scratch = np.empty(n)
+    nc = comp.shape[0]
+    removed = 3 * n_layers + 1
+    supplied = 3 * n_layers + 2
+    comp1 = np.empty(nc)
+    rka, rke, rkc = rk_tableau(method)
+    U = np.empty((MAX_STAGES, n))
+    Fs = np.empty((MAX_STAGES, n))
+    sups = np.empty(MAX_STAGES)
+    rc = np.empty(nc)
+    src = np.zeros((MAX_STAGES, n))
+    rp = np.empty(n)
+    dense = method == METHOD_ESDIRK4
+    w = np.empty(n)
+    n_implicit = rk_implicit_stages(method)
+    err_prev = fstate[F_ERR_PREV] if fstate.shape[0] > F_ERR_PREV else 1.0
+    h_pos = fstate[F_POS_CAP] if fstate.shape[0] > F_POS_CAP else 0.0  # positivity_cap's; 0: none
+    rtol = rk_local_tolerance(rtol)
+    atol = rtol * 1e-3 * m_ref
+    t = fstate[F_TIME]
+    h_next = fstate[F_STEP]
+    t_end = stops[stops.shape[0] - 1]
+    # the floor only catches a hopeless collapse: a start against a sharp
+    # front may need steps far below 1e-14 t_end, later steps must still move t
+    h_min = 1e-20 * max(t_end, 1.0)
+    steps_here = 0
+    m = stops.shape[0]
+    k_soft = 0  # the next stop whose output a 4th-order method may owe by interpolation
+    k_landed = -1  # the last stop a step was taken again to land on
+    for k in range(m):
+        # a "hard" stop ends a step: every stop for TR-BDF2 and SDIRK4; events and the call's last
+        # stop for ESDIRK4, which steps over plain output times and interpolates (dense_column)
+        if dense and (stop_event[k] | EVENT_PAUSE) == EVENT_PAUSE and k < m - 1:
+            continue
+        pause = False
+        t_stop = stops[k]
+        while t < t_stop:
+            g1 = 0.0 if istate[I_WASHED] else g[1]
+            h, last = landing_step(h_next, t_stop - t)
+            if last:
+                h = t_stop - t
+            t1 = t + h
+            i0 = 1 if infinite else 0
+            err, bad = rk_column_step(t, h, rka, rke, rkc, u, comp, cap_tissue, g, g1, loss, closs, node_layer,
+                                      n_layers, infinite, fstate, evap_tau, src, False, U, Fs, sups, rhs, lower,
+                                      diag, upper, rp, w, scratch, u1, comp1, rc, atol, rtol, i0, 0.0, supplied)
+            stats[S_SOLVES] += n_implicit
+            if bad >= 0 or not math.isfinite(err):
+                istate[I_FAIL_NODE] = bad
+                return stop_run(NONFINITE, t, fstate, istate)
+            steps_here += 1
+            if err <= 1.0:
+                t_new = t_stop if last else t1
+                # outputs passed by this step, interpolated (an undershoot: land on it, as integrate_columns)
+                redo = False
+                ks = k_soft
+                while ks < k and stops[ks] <= t_new:
+                    jo = out_index[ks]
+                    if (stop_event[ks] & EVENT_PAUSE) != 0:
+                        pause = True
+                    if jo >= 0:
+                        c0o = stage_vehicle_capacity(stops[ks], infinite, cap_tissue[0], fstate, evap_tau)
+                        c0n = stage_vehicle_capacity(t, infinite, cap_tissue[0], fstate, evap_tau)
+                        c01 = stage_vehicle_capacity(t + h, infinite, cap_tissue[0], fstate, evap_tau)
+                        dense_column((stops[ks] - t) / h, h, u, comp, u1, comp1, U, Fs, sups, src, False,
+                                     cap_tissue, c0n, c01, c0o, infinite, g, g1, closs, node_layer, n_layers,
+                                     supplied, scratch, u_out[jo], comp_out[jo])
+                        if ks != k_landed and undershoots(u, u1, u_out[jo]):
+                            redo = True
+                            break
+                    ks += 1
+                if redo:
+                    stats[S_REJECTED] += 1
+                    k_landed = ks
+                    h_next = stops[ks] - t
+                else:
+                    stats[S_STEPS] += 1
+                    k_soft = ks
+                    t = t_new
+                    for i in range(n):
+                        u[i] = u1[i]
+                    for j in range(nc):
+                        comp[j] = comp1[j]
+                    h_next = step_after_accept_rk(h, err, err_prev, h_next)
+                    err_prev = err
+                    h_next, h_pos = positivity_cap(h_next, h_pos)
+                    if pause and t < t_stop:
+                        return pause_run(t, h_next, err_prev, h_pos, fstate, istate)
+            else:
+                stats[S_REJECTED] += 1
+                h_next = next_step_rk(h, err, err_prev)
+                if err == POS_ERR:
+                    h_pos = h_next
+            status = step_status(err <= 1.0, h_next, h_min, t, steps_here, max_steps)
+            if status != OK:
+                return stop_run(status, t, fstate, istate)
+        # outputs not passed by a step (none in exact arithmetic): the state now
+        while k_soft < k:
+            jo = out_index[k_soft]
+            if jo >= 0:
+                for i in range(n):
+                    u_out[jo, i] = u[i]
+                for c in range(nc):
+                    comp_out[jo, c] = comp[c]
+            k_soft += 1
+        k_soft = k + 1
+        # at the stop: wash-off, a new application, recording, then a sample
+        if column_stop(k, t, stop_event, out_index, infinite, c_donor, h0, evap_frac, evap_tau, sample_frac,
+                       cap_tissue, n_layers, u, comp, fstate, istate, u_out, comp_out):
+            h_next = h_start
+            err_prev = 1.0
+            h_pos = 0.0
+        if pause or (stop_event[k] & EVENT_PAUSE) != 0:
+            return pause_run(t, h_next, err_prev, h_pos, fstate, istate)
+    return pause_run(t, h_next, err_prev, h_pos, fstate, istate)
+
+
+@jit
+def integrate_column_trbdf2(
+    cap_tissue, g, cdeg, cup, ccl, node_layer, n_layers,
+    infinite, c_donor, h0, evap_frac, evap_tau, sample_frac,
+    stops, out_index, stop_event,
+    u, comp, fstate, istate,
+    rtol, m_ref, h_start, max_steps,
+    u_out, comp_out, stats,
+):
+    """:func:`integrate_column` with TR-BDF2, compiled on its own (see :func:`integrate_column_rk`).
+
+    Every stop ends a step.  Arguments and results as :func:`integrate_column`.
+    """
+    n = u.shape[0]
+    loss = cdeg + cup + ccl
+    # the losses stacked as integrate_columns has them, so both loops share implicit_stage
+    closs = np.empty((3, n))
+    closs[0] = cdeg
+    closs[1] = cup
+    closs[2] = ccl
+    cap_n = cap_tissue.copy()
+    cap_g = cap_tissue.copy()
+    cap_1 = cap_tissue.copy()
+    fn = np.empty(n)
+    fg = np.empty(n)
+    f1 = np.empty(n)
+    ug = np.empty(n)
+    u1 = np.empty(n)
+    rhs = np.empty(n)
+    lower = np.empty(n)
+    diag = np.empty(n)
+    upper = np.empty(n)
+    scratch = np.empty(n)
+    nc = comp.shape[0]
+    removed = 3 * n_layers + 1
+    supplied = 3 * n_layers + 2
+    rn = np.empty(nc)
+    rg = np.empty(nc)
+    r1 = np.empty(nc)
+    compg = np.empty(nc)
+    comp1 = np.empty(nc)
+    err_prev = 1.0  # not used by TR-BDF2; kept in fstate for the 4th-order methods
+    h_pos = 0.0
+    atol = rtol * 1e-3 * m_ref
+    t = fstate[F_TIME]
+    h_next = fstate[F_STEP]
+    t_end = stops[stops.shape[0] - 1]
+    # the floor only catches a hopeless collapse: a start against a sharp
+    # front may need steps far below 1e-14 t_end, later steps must still move t
+    h_min = 1e-20 * max(t_end, 1.0)
+    steps_here = 0
+    m = stops.shape[0]
+    for k in range(m):
+        pause = False  # every stop ends a step
+        t_stop = stops[k]
+        while t < t_stop:
+            g1 = 0.0 if istate[I_WASHED] else g[1]
+            h, last = landing_step(h_next, t_stop - t)
+            if last:
+                h = t_stop - t
+            t1 = t + h
+            i0 = 1 if infinite else 0
+            tg = t + GAMMA * h
+            if not infinite:
+                cap_n[0] = film_capacity(t, fstate, evap_tau)
+                cap_g[0] = film_capacity(tg, fstate, evap_tau)
+                cap_1[0] = film_capacity(t1, fstate, evap_tau)
+            # stage 1: trapezoidal rule to t + gamma h,
+            #   (C_g - a A) u_g = C_n u + a A u,
+            # solved in delta form for u_g - u (see the module docstring)
+            apply_operator(u, g, g1, loss, fn)
+            compartment_rates(u, g, g1, cdeg, cup, ccl, node_layer, n_layers, rn)
+            a = ALPHA_TR * h
+            for i in range(n):
+                rhs[i] = (cap_n[i] - cap_g[i]) * u[i] + 2.0 * a * fn[i]
+            implicit_stage(a, cap_g, g, g1, loss, infinite, rhs, lower, diag, upper, scratch, u, ug, closs,
+                           node_layer, n_layers, fg, rg, supplied)
+            for j in range(nc):
+                compg[j] = comp[j] + a * (rn[j] + rg[j])
+            # stage 2: BDF2 through t, t + gamma h to t + h,
+            #   (C_1 - d A) u_1 = BDF_A C_g u_g - BDF_B C_n u,
+            # in delta form for u_1 - u_g
+            d = BDF_D * h
+            for i in range(n):
+                rhs[i] = BDF_A * cap_g[i] * ug[i] - BDF_B * cap_n[i] * u[i] - cap_1[i] * ug[i] + d * fg[i]
+            implicit_stage(d, cap_1, g, g1, loss, infinite, rhs, lower, diag, upper, scratch, ug, u1, closs,
+                           node_layer, n_layers, f1, r1, supplied)
+            for j in range(nc):
+                comp1[j] = BDF_A * compg[j] - BDF_B * comp[j] + d * r1[j]
+            stats[S_SOLVES] += 2
+            # scaled local error, max norm over nodes and compartments
+            err = 0.0
+            bad = -1
+            err, bad = node_error(h, fn, fg, f1, cap_1, u1, atol, rtol, i0, err)
+            if bad >= 0 or not math.isfinite(err):
+                istate[I_FAIL_NODE] = bad
+                return stop_run(NONFINITE, t, fstate, istate)
+            err = compartment_error(h, rn, rg, r1, comp1, atol, rtol, err)
+            steps_here += 1
+            if err <= 1.0:
+                stats[S_STEPS] += 1
+                t = t_stop if last else t1
+                for i in range(n):
+                    u[i] = u1[i]
+                for j in range(nc):
+                    comp[j] = comp1[j]
+                h_next = step_after_accept(h, err, h_next)
+            else:
+                stats[S_REJECTED] += 1
+                h_next = next_step(h, err)
+            status = step_status(err <= 1.0, h_next, h_min, t, steps_here, max_steps)
+            if status != OK:
+                return stop_run(status, t, fstate, istate)
+        # at the stop: wash-off, a new application, recording, then a sample
+        if column_stop(k, t, stop_event, out_index, infinite, c_donor, h0, evap_frac, evap_tau, sample_frac,
+                       cap_tissue, n_layers, u, comp, fstate, istate, u_out, comp_out):
+            h_next = h_start
+        if pause or (stop_event[k] & EVENT_PAUSE) != 0:
+            return pause_run(t, h_next, err_prev, h_pos, fstate, istate)
+    return pause_run(t, h_next, err_prev, h_pos, fstate, istate)
 
 
 @jit
@@ -581,7 +1452,7 @@ def integrate_column(
     stops, out_index, stop_event,
     u, comp, fstate, istate,
     rtol, m_ref, h_start, max_steps,
-    u_out, comp_out, stats,
+    u_out, comp_out, stats, method=METHOD_ESDIRK4,
 ):
     """Integrate the column over a list of stops (output times and events).
 
@@ -649,129 +1520,12 @@ def integrate_column(
     int
         Status: 0 ok, 1 non-finite value, 2 step size underflow, 3 too many steps.
     """
-    n = u.shape[0]
-    loss = cdeg + cup + ccl
-    # the losses stacked as integrate_columns has them, so both loops share implicit_stage
-    closs = np.empty((3, n))
-    closs[0] = cdeg
-    closs[1] = cup
-    closs[2] = ccl
-    cap_n = cap_tissue.copy()
-    cap_g = cap_tissue.copy()
-    cap_1 = cap_tissue.copy()
-    fn = np.empty(n)
-    fg = np.empty(n)
-    f1 = np.empty(n)
-    ug = np.empty(n)
-    u1 = np.empty(n)
-    rhs = np.empty(n)
-    lower = np.empty(n)
-    diag = np.empty(n)
-    upper = np.empty(n)
-    scratch = np.empty(n)
-    nc = comp.shape[0]
-    removed = 3 * n_layers + 1
-    supplied = 3 * n_layers + 2
-    rn = np.empty(nc)
-    rg = np.empty(nc)
-    r1 = np.empty(nc)
-    compg = np.empty(nc)
-    comp1 = np.empty(nc)
-    atol = rtol * 1e-3 * m_ref
-    t = fstate[F_TIME]
-    h_next = fstate[F_STEP]
-    t_end = stops[stops.shape[0] - 1]
-    # the floor only catches a hopeless collapse: a start against a sharp
-    # front may need steps far below 1e-14 t_end, later steps must still move t
-    h_min = 1e-20 * max(t_end, 1.0)
-    steps_here = 0
-    for k in range(stops.shape[0]):
-        t_stop = stops[k]
-        while t < t_stop:
-            g1 = 0.0 if istate[I_WASHED] else g[1]
-            h, last = landing_step(h_next, t_stop - t)
-            if last:
-                h = t_stop - t
-            tg = t + GAMMA * h
-            t1 = t + h
-            if not infinite:
-                cap_n[0] = film_capacity(t, fstate, evap_tau)
-                cap_g[0] = film_capacity(tg, fstate, evap_tau)
-                cap_1[0] = film_capacity(t1, fstate, evap_tau)
-            # stage 1: trapezoidal rule to t + gamma h,
-            #   (C_g - a A) u_g = C_n u + a A u,
-            # solved in delta form for u_g - u (see the module docstring)
-            apply_operator(u, g, g1, loss, fn)
-            compartment_rates(u, g, g1, cdeg, cup, ccl, node_layer, n_layers, rn)
-            a = ALPHA_TR * h
-            for i in range(n):
-                rhs[i] = (cap_n[i] - cap_g[i]) * u[i] + 2.0 * a * fn[i]
-            implicit_stage(a, cap_g, g, g1, loss, infinite, rhs, lower, diag, upper, scratch, u, ug, closs,
-                           node_layer, n_layers, fg, rg, supplied)
-            for j in range(nc):
-                compg[j] = comp[j] + a * (rn[j] + rg[j])
-            # stage 2: BDF2 through t, t + gamma h to t + h,
-            #   (C_1 - d A) u_1 = BDF_A C_g u_g - BDF_B C_n u,
-            # in delta form for u_1 - u_g
-            d = BDF_D * h
-            for i in range(n):
-                rhs[i] = BDF_A * cap_g[i] * ug[i] - BDF_B * cap_n[i] * u[i] - cap_1[i] * ug[i] + d * fg[i]
-            implicit_stage(d, cap_1, g, g1, loss, infinite, rhs, lower, diag, upper, scratch, ug, u1, closs,
-                           node_layer, n_layers, f1, r1, supplied)
-            for j in range(nc):
-                comp1[j] = BDF_A * compg[j] - BDF_B * comp[j] + d * r1[j]
-            stats[S_SOLVES] += 2
-            # scaled local error, max norm over nodes and compartments
-            err = 0.0
-            bad = -1
-            i0 = 1 if infinite else 0
-            err, bad = node_error(h, fn, fg, f1, cap_1, u1, atol, rtol, i0, err)
-            if bad >= 0 or not math.isfinite(err):
-                istate[I_FAIL_NODE] = bad
-                return stop_run(NONFINITE, t, fstate, istate)
-            err = compartment_error(h, rn, rg, r1, comp1, atol, rtol, err)
-            steps_here += 1
-            if err <= 1.0:
-                stats[S_STEPS] += 1
-                t = t_stop if last else t1
-                for i in range(n):
-                    u[i] = u1[i]
-                for j in range(nc):
-                    comp[j] = comp1[j]
-                h_next = step_after_accept(h, err, h_next)
-            else:
-                stats[S_REJECTED] += 1
-                h_next = next_step(h, err)
-            status = step_status(err <= 1.0, h_next, h_min, t, steps_here, max_steps)
-            if status != OK:
-                return stop_run(status, t, fstate, istate)
-        # at the stop: wash-off, a new application, recording, then a sample
-        if (stop_event[k] & EVENT_WASH) != 0 and istate[I_WASHED] == 0:
-            if not infinite:
-                comp[removed] += film_capacity(t, fstate, evap_tau) * u[0]
-            u[0] = 0.0
-            istate[I_WASHED] = 1
-            h_next = h_start
-        if (stop_event[k] & (EVENT_APPLY | EVENT_ADD)) != 0:
-            join = (stop_event[k] & EVENT_ADD) != 0 and istate[I_WASHED] == 0
-            h_old = new_film(t, h0, evap_frac, evap_tau, fstate, join)
-            if join:  # amounts add in the joined film
-                u[0] = (h_old * u[0] + h0 * c_donor) / fstate[F_FILM]
-            else:  # what is left of the old film is washed off first
-                if istate[I_WASHED] == 0:
-                    comp[removed] += h_old * u[0]
-                u[0] = c_donor
-            istate[I_WASHED] = 0
-            h_next = h_start
-        j = out_index[k]
-        if j >= 0:
-            for i in range(n):
-                u_out[j, i] = u[i]
-            for c in range(nc):
-                comp_out[j, c] = comp[c]
-        if (stop_event[k] & EVENT_SAMPLE) != 0:
-            comp[3 * n_layers] += take_sample(cap_tissue, u, sample_frac)
-    fstate[F_TIME] = t
-    fstate[F_STEP] = h_next
-    istate[I_STATUS] = OK
-    return OK
+    if method == METHOD_TRBDF2:
+        return integrate_column_trbdf2(
+            cap_tissue, g, cdeg, cup, ccl, node_layer, n_layers, infinite, c_donor, h0, evap_frac, evap_tau,
+            sample_frac, stops, out_index, stop_event, u, comp, fstate, istate, rtol, m_ref, h_start, max_steps,
+            u_out, comp_out, stats)
+    return integrate_column_rk(
+        cap_tissue, g, cdeg, cup, ccl, node_layer, n_layers, infinite, c_donor, h0, evap_frac, evap_tau,
+        sample_frac, stops, out_index, stop_event, u, comp, fstate, istate, rtol, m_ref, h_start, max_steps,
+        u_out, comp_out, stats, method)

@@ -64,6 +64,9 @@ class Application:
         Output times, s, starting at 0.
     tolerance : float
         Relative local error tolerance.
+    integrator : {"esdirk4", "sdirk4", "tr-bdf2"}
+        Time integrator of the 1D column (``simulation.integrator``; the
+        r-z unit cell always uses TR-BDF2).
     evaporation_fraction : float
         Volatile fraction of the film (0 for none).
     evaporation_time : float
@@ -102,6 +105,7 @@ class Application:
     vehicle_thickness: float
     output_times: np.ndarray
     tolerance: float = 1e-5
+    integrator: str = "esdirk4"
     evaporation_fraction: float = 0.0
     evaporation_time: float = 1800.0
     wash_off_time: float | None = None

@@ -362,6 +362,8 @@ def problem_from_scenario(resolved: dict) -> Problem1D:
         vehicle_thickness=form["vehicle_thickness"],
         tolerance=sim.get("tolerance", 1e-5),
         accuracy=sim.get("accuracy"),
+
+        integrator=sim.get("integrator", "esdirk4"),
         evaporation_fraction=form.get("evaporation_fraction", 0.0),
         evaporation_time=form.get("evaporation_time", 1800.0),
         wash_off_time=form.get("wash_off_time"),

@@ -535,7 +535,8 @@ def unit_cell_problem(resolved, layers, base, particle_diameter: float | None = 
         # what crosses the bottom is still booked to the receptor), docs/model.md
         app["bottom"] = "sink"
         app["meta"]["receptor"] = "sink conditions"
-    for key in ("receptor_depth", "receptor_partition", "sampling_times", "sample_fraction"):
+    # the 1D column's integrator: the unit cell has its own (TR-BDF2)
+    for key in ("receptor_depth", "receptor_partition", "sampling_times", "sample_fraction", "integrator"):
         app.pop(key)
     # a regimen: its procedure sessions re-open the channels (microneedle, laser; docs/model.md, 1.2)
     reg = resolved.get("regimen") or {}

@@ -348,6 +348,10 @@ SIMULATION = {
                           dimension="a time", example='["10 min", "1 h", "24 h"]', low=0.0),
     "tolerance": _n("Relative local error tolerance of the adaptive time stepping.", "1e-5", low=0.0,
                     low_open=True, high=0.1, default=1e-5),
+    "integrator": Field("choice", "Time integrator of the 1D column: \"esdirk4\" (4th order, L-stable; steps over "
+                        "output times and interpolates), \"sdirk4\" (4th order, lands on every output) or \"tr-bdf2\" "
+                        "(2nd order, the earlier default). The r-z unit cell always uses TR-BDF2.",
+                        choices=("esdirk4", "sdirk4", "tr-bdf2"), default="esdirk4", example='"esdirk4"'),
     "resolution": Field("resolution", '"auto", or a table { dz = "1 um" } (largest cell) or '
                         "{ cells = 80 } (cells per layer).", default="auto", example='"auto"'),
     "accuracy": _n("Target error of every amount, as a fraction of the dose (1D runs; instead of resolution and "

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from exodiff.kernels.batch1d import offsets
-from exodiff.solvers.common import MAX_STEPS, RawSolution, initial_fstate, stop_list
+from exodiff.solvers.common import MAX_STEPS, METHODS, RawSolution, initial_fstate, stop_list
 
 __all__ = ["Prepared", "prepare", "pack", "solve", "raw_solution", "batch_cached"]
 
@@ -54,7 +54,7 @@ def prepare(problem) -> Prepared | None:
              evap_tau=problem.evaporation_time, sample_frac=problem.sample_fraction, stops=stops, out_index=out_idx,
              stop_event=events, u=u,
              comp=np.zeros(3 * L + 3), rtol=problem.tolerance, m_ref=arr["m_ref"][0],
-             h_start=1e-8 * max(t_end, 1.0), k=times.size)
+             h_start=1e-8 * max(t_end, 1.0), k=times.size, method=METHODS[problem.integrator])
     a["fstate"] = initial_fstate(problem, a["h_start"])
     return Prepared(problem, a)
 
@@ -92,6 +92,7 @@ def pack(points: list[Prepared]) -> dict:
         stop_event=cat([a["stop_event"] for a in A]), u=u, comp=cat([a["comp"] for a in A]), fstate=fstate,
         istate=np.zeros((B, 3), dtype=np.int64), rtol=col("rtol"), m_ref=col("m_ref"), h_start=col("h_start"),
         u_out=u_out, comp_out=comp_out, stats=np.zeros((B, 3), dtype=np.int64), status=np.full(B, -1, dtype=np.int64),
+        method=col("method", np.int64),
     )
 
 
@@ -101,7 +102,7 @@ _ORDER = ("node_off", "g_off", "comp_off", "stop_off", "uout_off", "cout_off", "
           "stops", "out_index", "stop_event",
           "u", "comp", "fstate", "istate",
           "rtol", "m_ref", "h_start", "max_steps",
-          "u_out", "comp_out", "stats", "status")
+          "u_out", "comp_out", "stats", "status", "method")
 
 
 def solve(packed: dict, threads: int | None = None) -> float:

@@ -18,6 +18,9 @@ from exodiff.errors import SolverError
 #: steps one run may take before it is stopped as a runaway
 MAX_STEPS = 5_000_000
 
+#: ``simulation.integrator`` -> the 1D kernels' method code (:mod:`exodiff.kernels.control`)
+METHODS = {"tr-bdf2": 0, "esdirk4": 1, "sdirk4": 2}
+
 
 @dataclass
 class RawSolution:
@@ -57,11 +60,14 @@ class RawSolution:
 
 
 def initial_fstate(problem, h_start: float) -> np.ndarray:
-    """The 1D kernels' ``fstate`` at the start: time 0, first step ``h_start`` (s), the first film applied at 0."""
-    from exodiff.kernels.column1d import F_APPLIED, F_FILM, F_STEP, F_VOLATILE, N_FSTATE
+    """The 1D kernels' ``fstate`` at the start: time 0, first step ``h_start`` (s), the first film applied at 0,
+    no controller memory."""
+    from exodiff.kernels.column1d import F_APPLIED, F_ERR_PREV, F_FILM, F_POS_CAP, F_STEP, F_VOLATILE, N_FSTATE
 
     f = np.zeros(N_FSTATE)
     f[F_STEP] = h_start
+    f[F_ERR_PREV] = 1.0  # no previous step: the controller starts as an I-controller
+    f[F_POS_CAP] = 0.0  # no step cap
     f[2] = math.nan  # failure time: none yet
     f[F_APPLIED] = 0.0
     f[F_FILM] = problem.vehicle_thickness

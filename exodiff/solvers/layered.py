@@ -1,8 +1,9 @@
 """The 1D driver: Problem1D -> compiled kernel -> checked raw solution.
 
 The kernel runs the whole time loop.  With a progress bar the driver calls it
-once per chunk of output times (the state is passed through), so Python runs
-per output, never per step.
+once per chunk of output times (the state, the step size and the step
+controller's memory are passed through, so the steps are those of one call),
+so Python runs per chunk, never per step.
 """
 
 from __future__ import annotations
@@ -12,8 +13,13 @@ import numpy as np
 
 from exodiff.errors import SolverError
 from exodiff.problem.layered import Problem1D
-from exodiff.solvers.common import MAX_STEPS, RawSolution, initial_fstate, run_in_chunks, solver_failure, stop_list
+from exodiff.solvers.common import MAX_STEPS, METHODS, RawSolution, initial_fstate, solver_failure, stop_list
 from exodiff.solvers.ledger import balance_limit, check_mass_balance, mass_balance_error
+
+
+def method_code(problem) -> int:
+    """The kernels' method code of ``problem.integrator``."""
+    return METHODS[problem.integrator]
 
 
 def integrate(problem: Problem1D, progress: bool = False, desc: str = "solving") -> RawSolution:
@@ -62,23 +68,30 @@ def integrate(problem: Problem1D, progress: bool = False, desc: str = "solving")
             problem.evaporation_fraction, problem.evaporation_time, problem.sample_fraction)
     rtol = problem.tolerance
     m_ref = arr["m_ref"]
+    method = method_code(problem)
 
-    def advance(ch):
+    def advance(k0, ev):
+        ch = slice(k0, None)
         if S == 1 and P == 3:
-            # one column: the one-column kernel (see exodiff.kernels.column1d)
+            # one column: the one-column loop of this integrator only (each compiles on its own)
             cl = arr["closs"][0]
-            status = K.integrate_column(arr["cap"][0], arr["g"][0], cl[0], cl[1], cl[2], arr["node_layer"], L,
-                                        infinite, c_donor[0], problem.vehicle_thickness,
-                                        problem.evaporation_fraction, problem.evaporation_time,
-                                        problem.sample_fraction, stops[ch], out_idx[ch], events[ch], u[0], comp[0], fstate, istate,
-                                        rtol, m_ref[0], h_start, MAX_STEPS, u_out[:, 0], comp_out[:, 0], stats)
+            one = (arr["cap"][0], arr["g"][0], cl[0], cl[1], cl[2], arr["node_layer"], L, infinite, c_donor[0],
+                   problem.vehicle_thickness, problem.evaporation_fraction, problem.evaporation_time,
+                   problem.sample_fraction, stops[ch], out_idx[ch], ev[ch], u[0], comp[0], fstate, istate, rtol,
+                   m_ref[0], h_start, MAX_STEPS, u_out[:, 0], comp_out[:, 0], stats)
+            if method == METHODS["tr-bdf2"]:
+                status = K.integrate_column_trbdf2(*one)
+            else:
+                status = K.integrate_column_rk(*one, method)
         else:
-            status = K.integrate_columns(*args, stops[ch], out_idx[ch], events[ch], u, comp, fstate, istate,
-                                         rtol, m_ref, h_start, MAX_STEPS, u_out, comp_out, stats)
+            status = K.integrate_columns(*args, stops[ch], out_idx[ch], ev[ch], u, comp, fstate, istate,
+                                         rtol, m_ref, h_start, MAX_STEPS, u_out, comp_out, stats, method)
         if status != K.OK:
             raise _failure(problem, status, fstate, istate, u)
+        # the stops done: every one up to the time reached (ESDIRK4 may have stepped past a pause)
+        return int(np.searchsorted(stops, fstate[K.F_TIME], side="right"))
 
-    wall = run_in_chunks(advance, stops.size, progress, desc)
+    wall = run_paused(advance, stops, events, progress, desc)
     raw = RawSolution(times=times.copy(), u=u_out[:, 0], comp=comp_out[:, 0],
                       stats={"steps": int(stats[0]), "rejected": int(stats[1]), "solves": int(stats[2]),
                              "wall_time_s": wall, "columns": int(S)},
@@ -170,6 +183,41 @@ def extrapolate(problem: Problem1D, raw: RawSolution, fine: Problem1D, raw_f: Ra
     check_mass_balance(mass_balance_error(problem, out), out.times, balance_limit(problem))
     return out
 
+def run_paused(advance, stops, events, progress: bool, desc: str) -> float:
+    """Drive the 1D kernels over the stop list; return the wall time (s).
+
+    Without a progress bar one call.  With one, up to 100 calls: the stops
+    ending each chunk carry :data:`~exodiff.kernels.column1d.EVENT_PAUSE`,
+    at which the kernel returns without ending a step there (ESDIRK4 steps
+    over plain output times); ``advance(k0, events)`` runs from stop ``k0``
+    and returns the first stop not yet done.  The controller's state is
+    carried in ``fstate``, so a run with a bar takes the steps of one without.
+    """
+    import time as _time
+
+    from exodiff.kernels.column1d import EVENT_PAUSE
+
+    t0 = _time.perf_counter()
+    if not (progress and stops.size):
+        advance(0, events)
+        return _time.perf_counter() - t0
+    from tqdm import tqdm
+
+    ev = events.copy()
+    chunks = np.array_split(np.arange(stops.size), min(stops.size, 100))
+    ends = [int(c[-1]) for c in chunks if c.size][:-1]
+    ev[ends] |= EVENT_PAUSE
+    bar = tqdm(total=stops.size, desc=desc, unit="output", delay=0.5, leave=False)
+    try:
+        k0 = 0
+        while k0 < stops.size:
+            k1 = advance(k0, ev)
+            bar.update(k1 - k0)
+            k0 = k1
+    finally:
+        bar.close()
+    return _time.perf_counter() - t0
+
 
 def _failure(problem, status, fstate, istate, u) -> SolverError:
     from exodiff.kernels import column1d as K
@@ -188,8 +236,10 @@ def _failure(problem, status, fstate, istate, u) -> SolverError:
     return solver_failure(status, fstate[K.F_FAIL_TIME] / 3600.0, region)
 
 
-def kernels_cached(kernel: str = "integrate_column") -> bool:
+def kernels_cached(kernel: str = "integrate_column_rk") -> bool:
     """True when a compiled 1D kernel (by name, in :mod:`exodiff.kernels.column1d`) is in Numba's cache and current.
+
+    The default is the one-column loop of the default integrator (ESDIRK4).
 
     Reads Numba's cache index (private API; if it moves, report "cached" rather
     than announce a compile that will not happen).  An index whose source stamp
@@ -204,5 +254,7 @@ def kernels_cached(kernel: str = "integrate_column") -> bool:
 
 
 #: compile time of the 1D kernels in a cold process, measured on the 2-core
-#: development machine (benchmarks/bench_solver_1d.py, track_compile_seconds)
-COMPILE_SECONDS = 8
+#: development machine (benchmarks/bench_solver_1d.py, track_compile_seconds); the ESDIRK4
+#: loop (the default) compiles in 1.2-1.7x TR-BDF2's time (19.6-22.9 s against 13.6-16.0 s
+#: at load 5.3; 8 s was TR-BDF2's on a quiet machine)
+COMPILE_SECONDS = 11

@@ -35,6 +35,13 @@ import numpy as np
 from scipy.linalg import solve_banded
 
 from exodiff.kernels.control import (
+    ESDIRK4_A,
+    ESDIRK4_BHAT,
+    ESDIRK4_C,
+    ESDIRK4_DENSE,
+    SDIRK4_A,
+    SDIRK4_BHAT,
+    SDIRK4_C,
     ALPHA_TR,
     BDF_A,
     BDF_B,
@@ -44,16 +51,29 @@ from exodiff.kernels.control import (
     ERR_3,
     GAMMA,
     GROW_MAX,
+    RK_GAMMA,
+    RK_KI,
+    RK_KP,
+    RK_TOL_EXPONENT,
+    RK_TOL_REF,
     SAFETY,
     SHRINK_MIN,
 )
 
+#: the kernels' method codes, restated (the contract): TR-BDF2, ESDIRK4, SDIRK4
+METHOD_TRBDF2, METHOD_ESDIRK4, METHOD_SDIRK4 = 0, 1, 2
+METHOD_NAMES = {"tr-bdf2": METHOD_TRBDF2, "esdirk4": METHOD_ESDIRK4, "sdirk4": METHOD_SDIRK4}
+
 # the kernel's status codes and state slots, restated (they are the contract)
 OK, NONFINITE, STEP_UNDERFLOW, TOO_MANY_STEPS = 0, 1, 2, 3
-F_TIME, F_STEP, F_FAIL_TIME, F_APPLIED, F_FILM, F_VOLATILE = 0, 1, 2, 3, 4, 5
+F_TIME, F_STEP, F_FAIL_TIME, F_APPLIED, F_FILM, F_VOLATILE, F_ERR_PREV, F_POS_CAP = 0, 1, 2, 3, 4, 5, 6, 7
+#: the undershoot rule of the 4th-order steps, restated: a step taking a tissue amount from >= 0 to below
+#: -NEG_TOL x the largest fails with the marker error POS_ERR, and the steps are capped, the cap x POS_GROW
+#: per accepted step
+NEG_TOL, POS_ERR, POS_GROW = 1e-13, 16.0, 1.5
 I_WASHED, I_FAIL_NODE, I_STATUS = 0, 1, 2
 S_STEPS, S_REJECTED, S_SOLVES = 0, 1, 2
-EVENT_NONE, EVENT_WASH, EVENT_SAMPLE, EVENT_APPLY, EVENT_ADD = 0, 1, 2, 4, 8
+EVENT_NONE, EVENT_WASH, EVENT_SAMPLE, EVENT_APPLY, EVENT_ADD, EVENT_PAUSE = 0, 1, 2, 4, 8, 16
 
 
 # -- the pieces of the scheme ---------------------------------------------------
@@ -173,6 +193,134 @@ def proposed_step(h, err):
     return h * min(max(SAFETY * err ** (-1.0 / 3.0), SHRINK_MIN), GROW_MAX)
 
 
+def proposed_step_rk(h, err, err_prev):
+    """Controller of the 4th-order methods, restated: PI on an accepted step, I (exponent 1/4) after a rejection."""
+    if err <= 0.0:
+        return h * GROW_MAX
+    if err > 1.0:
+        fac = SAFETY * err ** -0.25
+    else:
+        fac = SAFETY * err ** (-RK_KI / 4.0) * max(err_prev, 1e-4) ** (RK_KP / 4.0)
+    return h * min(max(fac, SHRINK_MIN), GROW_MAX)
+
+
+def tableau(method):
+    """``(A, b - bhat, c)`` of a 4th-order method code."""
+    if method == METHOD_SDIRK4:
+        return SDIRK4_A, SDIRK4_A[-1] - SDIRK4_BHAT, SDIRK4_C
+    return ESDIRK4_A, ESDIRK4_A[-1] - ESDIRK4_BHAT, ESDIRK4_C
+
+
+def rk_stages(method, t, h, u, comp, g, g1, cap_tissue, closs, node_layer, n_layers, infinite, fstate, evap_tau,
+              src):
+    """The stages of a 4th-order method for one column, the slow obvious way.
+
+    Stage ``i`` solves ``C(t_i) U_i - h a_ii (A U_i + S_i) = C(t) u + h sum_{j<i} a_ij (A U_j + S_j)``
+    with a banded LU of its own matrix (no factorization shared between
+    stages), for the increment over the previous stage (delta form, as the
+    kernel), the supply rate taken from the unrounded increment.  The
+    compartments step with the same weights, ``comp + h sum_j b_j R_j``,
+    one full rate evaluation per stage.
+
+    Parameters
+    ----------
+    src : ndarray (ns, n) or None
+        The column's source at each stage.
+
+    Returns
+    -------
+    U, F, R : ndarray
+        Stage states (ns, n), stage rates with the source (ns, n) and the
+        stage compartment rates (ns, nc).
+    comp1 : ndarray
+        The compartments at ``t + h``.
+    cap1 : ndarray
+        Capacities at ``t + h``.
+    """
+    A, _, c = tableau(method)
+    ns = c.size
+    loss = closs.sum(axis=0)
+    bands = operator_bands(g, g1, loss)
+    supplied = closs.shape[0] * n_layers + 2
+    zero = np.zeros((ns, u.size))
+    S = zero if src is None else src
+
+    def cap_at(tt):
+        cap = cap_tissue.astype(float).copy()
+        if not infinite:
+            cap[0] = film_at(tt, fstate, evap_tau)
+        return cap
+
+    cap_n = cap_at(t)
+    U = np.zeros((ns, u.size))
+    F = np.zeros((ns, u.size))
+    R = np.zeros((ns, comp.size))
+    for i in range(ns):
+        if A[i, i] == 0.0:  # explicit first stage
+            U[i] = u
+            F[i] = rates(u, g, g1, loss) + S[i]
+            R[i] = compartment_rates_stacked(u, g, g1, closs, node_layer, n_layers)
+            continue
+        cap_i = cap_at(t + c[i] * h)
+        base = u if i == 0 else U[i - 1]
+        stage_rhs = cap_n * u + h * (A[i, :i] @ F[:i]) + h * A[i, i] * S[i]
+        d = solve_stage(h * A[i, i], cap_i, bands, infinite, 0.0,
+                        stage_rhs - cap_i * base + h * A[i, i] * rates(base, g, g1, loss))
+        U[i] = base + d
+        F[i] = rates(U[i], g, g1, loss) + S[i]
+        R[i] = compartment_rates_stacked(U[i], g, g1, closs, node_layer, n_layers)
+        R[i, supplied] = g1 * ((base[0] - base[1]) - (d[1] - d[0]))
+    comp1 = comp + h * (A[-1] @ R)
+    return U, F, R, comp1, cap_at(t + h)
+
+
+def rk_error(method, h, F, R, u, u1, comp1, cap1, atol, rtol, i0):
+    """Scaled error of the embedded estimate, max norm over nodes (from ``i0``) and compartments.
+
+    While every tissue amount is below ``atol``, a step that takes a tissue
+    amount from >= 0 to below ``-NEG_TOL`` times the largest gets at least
+    ``POS_ERR``.
+    """
+    _, E, _ = tableau(method)
+    e_u = h * (E @ F)
+    e_c = h * (E @ R)
+    q_u = np.abs(e_u[i0:]) / (atol + rtol * np.abs(cap1[i0:] * u1[i0:]))
+    q_c = np.abs(e_c) / (atol + rtol * np.abs(comp1))
+    err = max(float(q_u.max(initial=0.0)), float(q_c.max(initial=0.0)))
+    m1 = cap1[1:] * u1[1:]
+    big = max(float(m1.max()), 0.0)
+    if big < atol and np.any((u[1:] >= 0) & (m1 < -NEG_TOL * big)):  # only where the error norm is blind
+        err = max(err, POS_ERR)
+    return err
+
+
+def rk_dense(theta, h, u, comp, u1, comp1, U, F, R, cap_tissue, c0n, c01, c0o, infinite):
+    """ESDIRK4's continuous extension at ``t + theta h``: ``(u, comp)`` from amounts and stage rates.
+
+    From the start of the step up to ``theta = 1/2``, from its end beyond
+    (``b - b*(theta) = (1 - theta) q(theta)``), as the kernel.
+    """
+    B = ESDIRK4_DENSE
+    cap_n = cap_tissue.astype(float).copy()
+    cap_o = cap_n.copy()
+    cap_o[0] = c0o
+    if theta > 0.5:
+        q = sum(B[k] * sum(theta ** i for i in range(k + 1)) for k in range(B.shape[0]))
+        bs = -(1.0 - theta) * q
+        cap_n[0] = c01
+        mb, cb = cap_n * u1, comp1
+    else:
+        bs = sum(B[k] * theta ** (k + 1) for k in range(B.shape[0]))
+        cap_n[0] = c0n
+        mb, cb = cap_n * u, comp
+    m = mb + h * (bs @ F)
+    base = u1 if theta > 0.5 else u
+    uo = np.where(cap_o > 0, m / np.where(cap_o > 0, cap_o, 1.0), base)
+    if infinite:
+        uo[0] = u[0]
+    return uo, cb + h * (bs @ R)
+
+
 def step_to_stop(h_try, remaining):
     """Step towards the next stop: land on it, or halve what is left instead of leaving a sliver."""
     if h_try >= remaining * (1.0 - 1e-12):
@@ -250,7 +398,7 @@ def integrate_column_reference(
     stops, out_index, stop_event,
     u, comp, fstate, istate,
     rtol, m_ref, h_start, max_steps,
-    u_out, comp_out, stats,
+    u_out, comp_out, stats, method=METHOD_ESDIRK4,
 ):
     """Numpy twin of :func:`exodiff.kernels.column1d.integrate_column`.
 
@@ -258,6 +406,8 @@ def integrate_column_reference(
     ``istate``, ``u_out``, ``comp_out`` and ``stats``, same return status.
     """
     loss = cdeg + cup + ccl
+    if method != METHOD_TRBDF2:  # the local tolerance of the 4th-order methods
+        rtol = rtol * (rtol / RK_TOL_REF) ** (RK_TOL_EXPONENT - 1.0)
     atol = rtol * 1e-3 * m_ref
     t = fstate[F_TIME]
     h_next = fstate[F_STEP]
@@ -276,48 +426,118 @@ def integrate_column_reference(
         fstate[F_TIME] = t
         return status
 
+    def done(t_now, h_now, e_now, p_now):
+        """A call's normal end (its last stop, or a pause): time, next step, the controller's memory."""
+        fstate[F_TIME] = t_now
+        fstate[F_STEP] = h_now
+        if fstate.size > F_POS_CAP:
+            fstate[F_ERR_PREV] = e_now
+            fstate[F_POS_CAP] = p_now
+        istate[I_STATUS] = OK
+        return OK
+
+    closs = np.array([cdeg, cup, ccl])
+    i0 = 1 if infinite else 0
+    dense = method == METHOD_ESDIRK4
+    err_prev = fstate[F_ERR_PREV] if fstate.size > F_ERR_PREV else 1.0
+    h_pos = fstate[F_POS_CAP] if fstate.size > F_POS_CAP else 0.0
+    n_solves = 2 if method == METHOD_TRBDF2 else 5
+    pending = []  # plain output stops ESDIRK4 steps over (interpolated)
+    k_landed = -1
     for k, t_stop in enumerate(stops):
+        if dense and stop_event[k] & ~EVENT_PAUSE == 0 and k < len(stops) - 1:
+            pending.append(k)
+            continue
+        pause = False
         while t < t_stop:
             g1 = 0.0 if istate[I_WASHED] else g[1]
             h, last = step_to_stop(h_next, t_stop - t)
             if last:
                 h = t_stop - t
-            u1, comp1, err, bad = tr_bdf2_step(t, h, u, comp, g, g1, cap_tissue, loss, cdeg, cup, ccl,
-                                               node_layer, n_layers, infinite, c_donor, fstate,
-                                               evap_tau, rtol, atol)
-            stats[S_SOLVES] += 2
+            if method == METHOD_TRBDF2:
+                u1, comp1, err, bad = tr_bdf2_step(t, h, u, comp, g, g1, cap_tissue, loss, cdeg, cup, ccl,
+                                                   node_layer, n_layers, infinite, c_donor, fstate,
+                                                   evap_tau, rtol, atol)
+            else:
+                U, F, R, comp1, cap1 = rk_stages(method, t, h, u, comp, g, g1, cap_tissue, closs, node_layer,
+                                                 n_layers, infinite, fstate, evap_tau, None)
+                u1 = U[-1].copy()
+                nonfinite = np.flatnonzero(~np.isfinite(u1))
+                bad = int(nonfinite[0]) if nonfinite.size else -1
+                err = rk_error(method, h, F, R, u, u1, comp1, cap1, atol, rtol, i0) if bad < 0 else math.nan
+            stats[S_SOLVES] += n_solves
             if bad >= 0 or not math.isfinite(err):
                 return fail(NONFINITE, bad)
             steps_here += 1
+            t_new = t_stop if last else t + h
+            redo = None
             if err <= 1.0:
+                # interpolated outputs; one that dips below zero where neither end does: land on it instead
+                for kp in [q for q in pending if stops[q] <= t_new]:
+                    if out_index[kp] >= 0:
+                        c0n, c01 = film_at(t, fstate, evap_tau), film_at(t + h, fstate, evap_tau)
+                        c0o = film_at(stops[kp], fstate, evap_tau)
+                        uo, co = rk_dense((stops[kp] - t) / h, h, u, comp, u1, comp1, U, F, R, cap_tissue, c0n, c01,
+                                          c0o, infinite)
+                        u_out[out_index[kp]], comp_out[out_index[kp]] = uo, co
+                        if kp != k_landed and np.any((uo < 0) & (u >= 0) & (u1 >= 0)):
+                            redo = kp
+                            break
+            if redo is not None:
+                stats[S_REJECTED] += 1
+                k_landed = redo
+                h_next = stops[redo] - t
+            elif err <= 1.0:
                 stats[S_STEPS] += 1
-                t = t_stop if last else t + h
+                pause = any(stop_event[q] & EVENT_PAUSE for q in pending if stops[q] <= t_new)
+                pending = [q for q in pending if stops[q] > t_new]
+                t = t_new
                 u[:] = u1
                 comp[:] = comp1
-                h_new = proposed_step(h, err)
+                if method == METHOD_TRBDF2:
+                    h_new = proposed_step(h, err)
+                else:
+                    h_new = proposed_step_rk(h, err, err_prev)
+                    err_prev = err
                 # a step shortened to land on a stop must not shrink the next one
                 if h_new < h_next and h < h_next:
                     h_new = h_next
                 h_next = h_new
+                if method != METHOD_TRBDF2 and h_pos > 0.0:  # the cap an undershoot set
+                    h_next = min(h_next, h_pos)
+                    h_pos *= POS_GROW
+                if pause and t < t_stop:
+                    return done(t, h_next, err_prev, h_pos)
             else:
                 stats[S_REJECTED] += 1
-                h_next = proposed_step(h, err)
+                h_next = proposed_step(h, err) if method == METHOD_TRBDF2 else proposed_step_rk(h, err, err_prev)
+                if err == POS_ERR:
+                    h_pos = h_next
                 if h_next < max(h_min, 8.0 * 2.220446049250313e-16 * abs(t)):
                     return fail(STEP_UNDERFLOW, None)
             if steps_here > max_steps:
                 return fail(TOO_MANY_STEPS, None)
+        for kp in pending:  # not passed by a step (none in exact arithmetic): the state now
+            if out_index[kp] >= 0:
+                u_out[out_index[kp]] = u
+                comp_out[out_index[kp]] = comp
+        pending = []
         if stop_event[k] & EVENT_WASH and istate[I_WASHED] == 0:
             if not infinite:
                 comp[removed] += film_at(t, fstate, evap_tau) * u[0]
             u[0] = 0.0
             istate[I_WASHED] = 1
             h_next = h_start
+            err_prev = 1.0
+            h_pos = 0.0
         if stop_event[k] & (EVENT_APPLY | EVENT_ADD):
             washed = bool(istate[I_WASHED])
             u[0], comp[removed] = apply_film(t, u[0], comp[removed], c_donor, h0, evap_frac, evap_tau, fstate,
                                              washed, bool(stop_event[k] & EVENT_ADD) and not washed)
             istate[I_WASHED] = 0
             h_next = h_start
+            err_prev = 1.0
+            h_pos = 0.0
         if out_index[k] >= 0:
             u_out[out_index[k]] = u
             comp_out[out_index[k]] = comp
@@ -325,10 +545,9 @@ def integrate_column_reference(
             taken = sample_frac * u[-1]
             u[-1] -= taken
             comp[removed - 1] += cap_tissue[-1] * taken
-    fstate[F_TIME] = t
-    fstate[F_STEP] = h_next
-    istate[I_STATUS] = OK
-    return OK
+        if pause or stop_event[k] & EVENT_PAUSE:
+            return done(t, h_next, err_prev, h_pos)
+    return done(t, h_next, err_prev, h_pos)
 
 
 def run_column(problem, kernel=None, max_steps: int = 1_000_000):
@@ -368,8 +587,9 @@ def run_column(problem, kernel=None, max_steps: int = 1_000_000):
     comp_out = np.zeros((times.size, nc))
     u_out[0] = u
     h_start = 1e-8 * max(float(times[-1]), 1.0)
-    # time, step, failure time, then the film: applied at 0, its thickness and volatile fraction then
-    fstate = np.array([0.0, h_start, math.nan, 0.0, problem.vehicle_thickness, problem.evaporation_fraction])
+    # time, step, failure time, then the film: applied at 0, its thickness and volatile fraction then;
+    # the step controller's memory
+    fstate = np.array([0.0, h_start, math.nan, 0.0, problem.vehicle_thickness, problem.evaporation_fraction, 1.0, 0.0])
     istate = np.zeros(3, dtype=np.int64)
     stats = np.zeros(3, dtype=np.int64)
     stops, out_idx, events = _stops(problem)
@@ -378,7 +598,8 @@ def run_column(problem, kernel=None, max_steps: int = 1_000_000):
         problem.vehicle == "infinite", problem.concentration, problem.vehicle_thickness,
         problem.evaporation_fraction, problem.evaporation_time, problem.sample_fraction,
         stops, out_idx, events, u, comp, fstate, istate,
-        problem.tolerance, problem.amount_scale(), h_start, max_steps, u_out, comp_out, stats)
+        problem.tolerance, problem.amount_scale(), h_start, max_steps, u_out, comp_out, stats,
+        METHOD_NAMES[problem.integrator])
     if status != OK:
         raise RuntimeError(f"column kernel stopped with status {status} at t = {fstate[F_FAIL_TIME]} s")
     return RawSolution(times=times.copy(), u=u_out, comp=comp_out,
@@ -465,7 +686,7 @@ def integrate_columns_reference(
     stops, out_index, stop_event,
     u, comp, fstate, istate,
     rtol, m_ref, h_start, max_steps,
-    u_out, comp_out, stats,
+    u_out, comp_out, stats, method=METHOD_ESDIRK4,
 ):
     """Numpy twin of :func:`exodiff.kernels.column1d.integrate_columns`.
 
@@ -474,6 +695,8 @@ def integrate_columns_reference(
     arguments and in-place updates as the kernel.
     """
     S = u.shape[0]
+    if method != METHOD_TRBDF2:
+        rtol = rtol * (rtol / RK_TOL_REF) ** (RK_TOL_EXPONENT - 1.0)
     atol = rtol * 1e-3 * np.asarray(m_ref, dtype=float)
     t = fstate[F_TIME]
     h_next = fstate[F_STEP]
@@ -490,54 +713,131 @@ def integrate_columns_reference(
         fstate[F_TIME] = t
         return status
 
+    def done(t_now, h_now, e_now, p_now):
+        """A call's normal end (its last stop, or a pause): time, next step, the controller's memory."""
+        fstate[F_TIME] = t_now
+        fstate[F_STEP] = h_now
+        if fstate.size > F_POS_CAP:
+            fstate[F_ERR_PREV] = e_now
+            fstate[F_POS_CAP] = p_now
+        istate[I_STATUS] = OK
+        return OK
+
+    dense = method == METHOD_ESDIRK4
+    err_prev = fstate[F_ERR_PREV] if fstate.size > F_ERR_PREV else 1.0
+    h_pos = fstate[F_POS_CAP] if fstate.size > F_POS_CAP else 0.0
+    n_solves = 2 if method == METHOD_TRBDF2 else 5
+    ns = 2 if method == METHOD_TRBDF2 else tableau(method)[2].size
+    pending = []
+    k_landed = -1
     for k, t_stop in enumerate(stops):
+        if dense and stop_event[k] & ~EVENT_PAUSE == 0 and k < len(stops) - 1:
+            pending.append(k)
+            continue
+        pause = False
         while t < t_stop:
             g1s = [0.0 if istate[I_WASHED] else g[s][1] for s in range(S)]
             h, last = step_to_stop(h_next, t_stop - t)
             if last:
                 h = t_stop - t
-            src = [[np.zeros(u.shape[1]) for _ in range(3)] for _ in range(S)]
             fed = [any(source_to[p] == s for p in range(S)) for s in range(S)]
             u1 = np.empty_like(u)
             comp1 = np.empty_like(comp)
             err, bad = 0.0, -1
+            if method == METHOD_TRBDF2:
+                src = [[np.zeros(u.shape[1]) for _ in range(3)] for _ in range(S)]
+            else:
+                src = np.zeros((S, ns, u.shape[1]))
+                stages = [None] * S
             for s in range(S):
-                ug, u1[s], comp1[s], (fn, fg, f1), (rn, rg, r1), cap_1 = column_stages(
-                    t, h, u[s], comp[s], g[s], g1s[s], cap_tissue[s], closs[s], node_layer, n_layers, infinite,
-                    fstate, evap_tau, src[s] if fed[s] else None)
-                stats[S_SOLVES] += 2
-                tgt = source_to[s]
-                if tgt >= 0:
-                    for j, v in enumerate((u[s], ug, u1[s])):
-                        src[tgt][j] += csrc[s] * v
+                if method == METHOD_TRBDF2:
+                    ug, u1[s], comp1[s], (fn, fg, f1), (rn, rg, r1), cap_1 = column_stages(
+                        t, h, u[s], comp[s], g[s], g1s[s], cap_tissue[s], closs[s], node_layer, n_layers, infinite,
+                        fstate, evap_tau, src[s] if fed[s] else None)
+                    stats[S_SOLVES] += 2
+                    tgt = source_to[s]
+                    if tgt >= 0:
+                        for j, v in enumerate((u[s], ug, u1[s])):
+                            src[tgt][j] += csrc[s] * v
+                else:
+                    U, F, R, comp1[s], cap_1 = rk_stages(method, t, h, u[s], comp[s], g[s], g1s[s], cap_tissue[s],
+                                                         closs[s], node_layer, n_layers, infinite, fstate, evap_tau,
+                                                         src[s] if fed[s] else None)
+                    stages[s] = (U, F, R)
+                    u1[s] = U[-1]
+                    stats[S_SOLVES] += n_solves
+                    tgt = source_to[s]
+                    if tgt >= 0:
+                        src[tgt] += csrc[s][None, :] * U
                 nonfinite = np.flatnonzero(~np.isfinite(u1[s]))
                 if nonfinite.size:
                     bad = s * u.shape[1] + int(nonfinite[0])
                     break
-                e_u = h * (ERR_1 * fn + ERR_2 * fg + ERR_3 * f1)
-                q_u = np.abs(e_u[i0:]) / (atol[s] + rtol * np.abs(cap_1[i0:] * u1[s, i0:]))
-                e_c = h * (ERR_1 * rn + ERR_2 * rg + ERR_3 * r1)
-                q_c = np.abs(e_c) / (atol[s] + rtol * np.abs(comp1[s]))
-                err = max(err, float(q_u.max(initial=0.0)), float(q_c.max(initial=0.0)))
+                if method == METHOD_TRBDF2:
+                    e_u = h * (ERR_1 * fn + ERR_2 * fg + ERR_3 * f1)
+                    q_u = np.abs(e_u[i0:]) / (atol[s] + rtol * np.abs(cap_1[i0:] * u1[s, i0:]))
+                    e_c = h * (ERR_1 * rn + ERR_2 * rg + ERR_3 * r1)
+                    q_c = np.abs(e_c) / (atol[s] + rtol * np.abs(comp1[s]))
+                    err = max(err, float(q_u.max(initial=0.0)), float(q_c.max(initial=0.0)))
+                else:
+                    err = max(err, rk_error(method, h, F, R, u[s], u1[s], comp1[s], cap_1, atol[s], rtol, i0))
             if bad >= 0 or not math.isfinite(err):
                 return fail(NONFINITE, bad)
             steps_here += 1
+            t_new = t_stop if last else t + h
+            redo = None
             if err <= 1.0:
+                for kp in [q for q in pending if stops[q] <= t_new]:
+                    if out_index[kp] >= 0:
+                        c0n, c01 = film_at(t, fstate, evap_tau), film_at(t + h, fstate, evap_tau)
+                        c0o = film_at(stops[kp], fstate, evap_tau)
+                        for s in range(S):
+                            U, F, R = stages[s]
+                            uo, co = rk_dense((stops[kp] - t) / h, h, u[s], comp[s], u1[s], comp1[s], U, F, R,
+                                              cap_tissue[s], c0n, c01, c0o, infinite)
+                            u_out[out_index[kp], s], comp_out[out_index[kp], s] = uo, co
+                            if kp != k_landed and np.any((uo < 0) & (u[s] >= 0) & (u1[s] >= 0)):
+                                redo = kp
+                        if redo is not None:
+                            break
+            if redo is not None:
+                stats[S_REJECTED] += 1
+                k_landed = redo
+                h_next = stops[redo] - t
+            elif err <= 1.0:
                 stats[S_STEPS] += 1
-                t = t_stop if last else t + h
+                pause = any(stop_event[q] & EVENT_PAUSE for q in pending if stops[q] <= t_new)
+                pending = [q for q in pending if stops[q] > t_new]
+                t = t_new
                 u[:] = u1
                 comp[:] = comp1
-                h_new = proposed_step(h, err)
+                if method == METHOD_TRBDF2:
+                    h_new = proposed_step(h, err)
+                else:
+                    h_new = proposed_step_rk(h, err, err_prev)
+                    err_prev = err
                 if h_new < h_next and h < h_next:
                     h_new = h_next
                 h_next = h_new
+                if method != METHOD_TRBDF2 and h_pos > 0.0:  # the cap an undershoot set
+                    h_next = min(h_next, h_pos)
+                    h_pos *= POS_GROW
+                if pause and t < t_stop:
+                    return done(t, h_next, err_prev, h_pos)
             else:
                 stats[S_REJECTED] += 1
-                h_next = proposed_step(h, err)
+                h_next = proposed_step(h, err) if method == METHOD_TRBDF2 else proposed_step_rk(h, err, err_prev)
+                if err == POS_ERR:
+                    h_pos = h_next
                 if h_next < max(h_min, 8.0 * 2.220446049250313e-16 * abs(t)):
                     return fail(STEP_UNDERFLOW, None)
             if steps_here > max_steps:
                 return fail(TOO_MANY_STEPS, None)
+        for kp in pending:
+            if out_index[kp] >= 0:
+                u_out[out_index[kp]] = u
+                comp_out[out_index[kp]] = comp
+        pending = []
         if stop_event[k] & EVENT_WASH and istate[I_WASHED] == 0:
             for s in range(S):
                 if not infinite:
@@ -545,6 +845,8 @@ def integrate_columns_reference(
                 u[s, 0] = 0.0
             istate[I_WASHED] = 1
             h_next = h_start
+            err_prev = 1.0
+            h_pos = 0.0
         if stop_event[k] & (EVENT_APPLY | EVENT_ADD):
             washed = bool(istate[I_WASHED])
             u[:, 0], comp[:, removed] = apply_film(t, u[:, 0].copy(), comp[:, removed].copy(), np.asarray(c_donor),
@@ -552,6 +854,8 @@ def integrate_columns_reference(
                                                    bool(stop_event[k] & EVENT_ADD) and not washed)
             istate[I_WASHED] = 0
             h_next = h_start
+            err_prev = 1.0
+            h_pos = 0.0
         if out_index[k] >= 0:
             u_out[out_index[k]] = u
             comp_out[out_index[k]] = comp
@@ -559,10 +863,9 @@ def integrate_columns_reference(
             taken = sample_frac * u[:, -1]
             u[:, -1] -= taken
             comp[:, removed - 1] += cap_tissue[:, -1] * taken
-    fstate[F_TIME] = t
-    fstate[F_STEP] = h_next
-    istate[I_STATUS] = OK
-    return OK
+        if pause or stop_event[k] & EVENT_PAUSE:
+            return done(t, h_next, err_prev, h_pos)
+    return done(t, h_next, err_prev, h_pos)
 
 
 def run_columns(problem, kernel=None, max_steps: int = 1_000_000):
@@ -593,8 +896,9 @@ def run_columns(problem, kernel=None, max_steps: int = 1_000_000):
     comp_out = np.zeros((times.size, S, nc))
     u_out[0] = u
     h_start = 1e-8 * max(float(times[-1]), 1.0)
-    # time, step, failure time, then the film: applied at 0, its thickness and volatile fraction then
-    fstate = np.array([0.0, h_start, math.nan, 0.0, problem.vehicle_thickness, problem.evaporation_fraction])
+    # time, step, failure time, then the film: applied at 0, its thickness and volatile fraction then;
+    # the step controller's memory
+    fstate = np.array([0.0, h_start, math.nan, 0.0, problem.vehicle_thickness, problem.evaporation_fraction, 1.0, 0.0])
     istate = np.zeros(3, dtype=np.int64)
     stats = np.zeros(3, dtype=np.int64)
     stops, out_idx, events = _stops(problem)
@@ -602,7 +906,8 @@ def run_columns(problem, kernel=None, max_steps: int = 1_000_000):
                     problem.vehicle == "infinite", problem.concentration * arr["weight"], problem.vehicle_thickness,
                     problem.evaporation_fraction, problem.evaporation_time, problem.sample_fraction, stops, out_idx,
                     events, u, comp,
-                    fstate, istate, problem.tolerance, arr["m_ref"], h_start, max_steps, u_out, comp_out, stats)
+                    fstate, istate, problem.tolerance, arr["m_ref"], h_start, max_steps, u_out, comp_out, stats,
+                    METHOD_NAMES[problem.integrator])
     if status != OK:
         raise RuntimeError(f"kernel status {status}")
     return u_out, comp_out, stats
