@@ -82,3 +82,52 @@ def test_rz_solver_on_default_depth_grid_meets_the_true_pde():
     assert np.max(np.abs(got - semi)) < 1e-7
     e_grid = np.max(np.abs(semi - ref))
     assert np.max(np.abs(got - ref)) < 1.001 * e_grid
+
+
+def test_depth_rule_per_segment():
+    """Uniform layers, loss-graded layers and the channel bottom's segments graded, as documented.
+
+    Catches the rule applied per layer instead of per segment (the corner
+    rows), a loss boundary layer left uniform, an explicit ``stretch`` that
+    does not override the rule, and a size estimate (scenario budget) that
+    disagrees with the grid built.
+    """
+    from dataclasses import replace
+
+    from exodiff.geometry.grid_rz import unit_cell_grid, unit_cell_shape
+    from exodiff.problem.layered import _decay_length
+
+    lossy = LAYERS[:2] + (replace(LAYERS[2], degradation_rate=1e-3),)   # dermis: 1 mm, decay length 98 um
+    kw = dict(channel_radius=25e-6, channel_depth=60e-6, density=2e7, open_diffusivity=1e-10,
+              output_times=TIMES, vehicle_thickness=VEHICLE)
+    p = ProblemRZ.from_layers(lossy, **kw)
+    z = p.grid.z
+    w = z.widths
+
+    def spread(lo, hi):   # largest / smallest cell between two depths
+        m = (z.centres > lo) & (z.centres < hi)
+        return w[m].max() / w[m].min()
+
+    assert spread(0.0, 15e-6) < 1 + 1e-9                       # SC: uniform
+    assert spread(15e-6, 60e-6) > 5.0 and spread(60e-6, 95e-6) > 5.0   # segments at the channel bottom
+    assert spread(95e-6, 1095e-6) > 5.0                        # dermis: loss boundary layers
+    assert spread(0.0, 1095e-6) > 5.0
+    # without the channel the epidermis is uniform (no corner), the dermis still graded
+    q = ProblemRZ.from_layers(lossy, **{**kw, "channel_radius": 0.0})
+    zq = q.grid.z
+    ve = (zq.centres > 15e-6) & (zq.centres < 95e-6)
+    assert np.ptp(zq.widths[ve]) < 1e-9 * zq.widths[ve].max()
+    # an explicit stretch applies everywhere, the corner segments included
+    zr = ProblemRZ.from_layers(lossy, **kw, stretch=0.0).grid.z
+    for lo, hi in ((15e-6, 60e-6), (60e-6, 95e-6)):
+        m = (zr.centres > lo) & (zr.centres < hi)
+        assert np.ptp(zr.widths[m]) < 1e-9 * zr.widths[m].max()
+    # the size estimate sees the same rule (a dz resolution depends on it)
+    thick = [ly.thickness for ly in lossy]
+    res = {"dz": 2e-6, "nr": 20}
+    g = unit_cell_grid(thick, radius=p.grid.radius, channel_radius=25e-6, channel_depth=60e-6, resolution=res,
+                       decay_lengths=[_decay_length(ly) for ly in lossy])
+    assert unit_cell_shape(thick, radius=p.grid.radius, channel_radius=25e-6, channel_depth=60e-6, resolution=res,
+                           decay_lengths=[_decay_length(ly) for ly in lossy]) == g.shape
+    assert g.z.widths.max() <= 2e-6 * (1 + 1e-9)
+    assert ProblemRZ.from_layers(lossy, **kw, resolution=res).grid.shape == g.shape
