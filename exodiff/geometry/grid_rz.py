@@ -459,7 +459,9 @@ def unit_cell_grid(thicknesses, *, radius, channel_radius=0.0, channel_depth=0.0
     stretch : float or sequence of float, optional
         Depth stretching of every layer (0: uniform), or one per layer;
         default (None): the 1D rule, uniform unless ``decay_lengths`` make a
-        layer's profile boundary layers (:func:`exodiff.geometry.grid.layer_stretches`).
+        layer's profile boundary layers (:func:`exodiff.geometry.grid.layer_stretches`),
+        and ``DEFAULT_STRETCH`` for the segments at the channel (and
+        coagulation) bottom.  A value given applies to every segment.
     radial_ratio : float
         Geometric ratio ``q`` of the radial grading at ``auto`` resolution
         (1: uniform segments).
