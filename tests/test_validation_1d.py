@@ -45,7 +45,7 @@ from exodiff.kernels import column1d
 from twins.reference_1d import integrate_reference, run_column
 from exodiff.problem.layered import Layer, Problem1D
 from exodiff.solvers.layered import integrate
-from exodiff.solvers.ledger import mass_balance_error, tissue_amounts, vehicle_amount
+from exodiff.solvers.ledger import balance_limit, mass_balance_error, tissue_amounts, vehicle_amount
 
 H = 3600.0
 
@@ -1015,3 +1015,27 @@ def test_the_bound_is_the_plain_promise_for_moderate_problems_and_grows_with_the
     faster = Problem1D.from_layers([Layer("a", 20e-6, 1e-9, 1.0), Layer("b", 200e-6, 1e-11, 1.0)],
                                    output_times=times)
     assert stiffness(faster) > stiffness(base)
+
+
+def test_a_4th_order_balance_leak_falls_back_to_tr_bdf2_and_says_so():
+    """A constant donor over one stiff, very conductive layer (case 33 of benchmarks/stiff_regimes.py, S ~ 1e11):
+    ESDIRK4's stage sums leak 1.5e-5 of the supply, past the round-off bound; the driver solves it again with
+    TR-BDF2, which keeps the bound, and the result names the integrator that gave it."""
+    from exodiff.results.dataset import to_dataset
+
+    layers = [Layer("l0", 3.680935469633625e-06, 6.251256289152195e-06, 58.39359473404512,
+                    clearance_rate=4.920412882686288e-06)]
+    kw = dict(output_times=np.linspace(0, 24 * H, 25)[1:], vehicle="infinite", bottom="no_flux",
+              vehicle_thickness=1.8185030101814944e-05)
+    p = Problem1D.from_layers(layers, **kw)
+    assert p.integrator == "esdirk4"
+    raw = integrate(p)
+    assert raw.stats["integrator"] == "tr-bdf2" and "esdirk4 broke the mass-balance bound" in \
+        raw.stats["integrator_fallback"]
+    assert np.max(np.abs(mass_balance_error(p, raw))) <= balance_limit(p)
+    # the same numbers as asking for TR-BDF2 in the first place
+    direct = integrate(Problem1D.from_layers(layers, integrator="tr-bdf2", **kw))
+    np.testing.assert_array_equal(raw.u, direct.u)
+    ds = to_dataset(p, raw)
+    assert ds.attrs["integrator"] == "tr-bdf2" and "TR-BDF2" in ds.attrs["solver"]
+    assert "integrator_fallback" in ds.attrs

@@ -267,10 +267,15 @@ def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None) -> xr.Datase
     ds = xr.Dataset(data_vars=data_vars, coords=coords)
     from exodiff.solvers.ledger import balance_limit
 
+    used = raw.stats.get("integrator", problem.integrator)
     ds.attrs = run_attrs(problem, raw, scenario, "1D layered",
-                         "finite volumes, u = c/K, harmonic face conductances; TR-BDF2 with adaptive steps",
+                         "finite volumes, u = c/K, harmonic face conductances; "
+                         f"{INTEGRATOR_NAMES.get(used, used)} with adaptive steps",
                          grid.layer_slices, grid_cells=int(grid.n),
                          mass_balance_bound=balance_limit(problem, led["arr"]))  # the promise at this stiffness
+    ds.attrs["integrator"] = used
+    if "integrator_fallback" in raw.stats:
+        ds.attrs["integrator_fallback"] = raw.stats["integrator_fallback"]
     if len(ves) > 1:
         ds.attrs["size_classes"] = len(ves)
         ds.attrs["class_diameters_nm"] = [float(cols[s].diameter) * 1e9 for s in ves]
@@ -351,6 +356,11 @@ def regimen_attrs(problem) -> dict:
             "application_times_h": [t / 3600.0 for t in problem.all_application_times],
             "dose_per_application": problem.dose * PER_CM2,
             "wash_before_reapplication": int(not problem.join_film)}
+
+
+#: the 1D integrators as the solver record names them (simulation.integrator -> text)
+INTEGRATOR_NAMES = {"esdirk4": "ESDIRK4(3)6L[2]SA (Kennedy & Carpenter)", "sdirk4": "SDIRK4 (Hairer & Wanner)",
+                    "tr-bdf2": "TR-BDF2"}
 
 
 def run_attrs(problem, raw, scenario, geometry: str, solver: str, layer_slices, **extra) -> dict:

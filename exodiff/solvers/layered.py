@@ -96,7 +96,21 @@ def integrate(problem: Problem1D, progress: bool = False, desc: str = "solving")
                       stats={"steps": int(stats[0]), "rejected": int(stats[1]), "solves": int(stats[2]),
                              "wall_time_s": wall, "columns": int(S)},
                       u_cols=u_out, comp_cols=comp_out)
-    check_mass_balance(mass_balance_error(problem, raw), times, balance_limit(problem, arr))
+    raw.stats["integrator"] = problem.integrator
+    try:
+        check_mass_balance(mass_balance_error(problem, raw), times, balance_limit(problem, arr))
+    except SolverError as exc:
+        if problem.integrator == "tr-bdf2":
+            raise
+        # Measured (benchmarks/stiff_regimes.py, 60 extreme problems): with a constant donor and a stiff layer
+        # the 4th-order methods' stage sums leak round-off past the promised bound (1e-8 to 1.5e-5 of the supply
+        # in 4 of 60, S = 2e8 to 3e11), where TR-BDF2's delta form with its stage supply stays at 7e-11.  The
+        # same problem with TR-BDF2 keeps the promise; the result says which integrator gave it.
+        from dataclasses import replace
+
+        raw = integrate(replace(problem, integrator="tr-bdf2"), progress=progress, desc=desc)
+        raw.stats["integrator_fallback"] = (f"{problem.integrator} broke the mass-balance bound "
+                                            f"({str(exc).split(' exceeds')[0]}); solved with tr-bdf2")
     return raw
 
 
