@@ -10,9 +10,18 @@ made of one material and the harmonic face conductances are exact for the
 piecewise steady state.
 
 Depth (``z``): the layers are split at the channel depth (and at the bottom
-of the coagulation zone) into *segments*; each segment gets the smooth
-stretching of :func:`exodiff.geometry.grid.stretched_faces` (fine at both ends: the
-surface, every interface, the channel bottom).  The result is an ordinary
+of the coagulation zone) into *segments*; each segment gets the smooth map of
+:func:`exodiff.geometry.grid.stretched_faces` with its layer's stretching
+``s``, the 1D column's rule (:func:`exodiff.geometry.grid.layer_stretches`):
+``s = 0`` (uniform cells) unless the layer's first-order loss confines its
+profile to boundary layers (thicker than ``GRADE_ABOVE_DECAY_LENGTHS`` decay
+lengths), then ``DEFAULT_STRETCH`` (fine at both ends).  The segments that
+end or start at the channel bottom (or the coagulation bottom) keep
+``DEFAULT_STRETCH`` whatever their layer: the re-entrant corner of the
+channel wall is there, and fine rows at it halve the corner's error.
+Grading every layer, as before issue 13, doubled the error per cell of a
+finite dose in the laterally uniform cell (docs/numerics_rz.md, "Grid
+accuracy").  The result is an ordinary
 :class:`exodiff.geometry.grid.LayeredGrid` whose ``layer_slices`` refer to the
 *layers*, so the same depth grid drives a :class:`exodiff.problem.layered.Problem1D`
 for comparisons.
@@ -56,7 +65,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from exodiff.geometry.grid import DEFAULT_STRETCH, LayeredGrid, auto_cells, stretched_faces
+from exodiff.geometry.grid import DEFAULT_STRETCH, LayeredGrid, auto_cells, layer_stretches, stretched_faces
 
 #: geometric ratio of the radial grid away from the channel wall at ``auto`` resolution
 DEFAULT_RADIAL_RATIO = 1.05
@@ -283,8 +292,26 @@ def _stack(segments) -> np.ndarray:
 
 # -- depth and radius -------------------------------------------------------------------
 
-def _depth_segments(thicknesses, cuts, stretch):
-    """Layers split at the extra depths ``cuts``; each piece keeps its layer index."""
+def _layer_stretches(thicknesses, stretch, decay_lengths):
+    """Stretching of each layer: as given (a number for all, or one per layer), else the 1D rule."""
+    if stretch is None:
+        return layer_stretches(thicknesses, decay_lengths)
+    if isinstance(stretch, (int, float)):
+        return [float(stretch)] * len(thicknesses)
+    out = [float(x) for x in stretch]
+    if len(out) != len(thicknesses):
+        raise ValueError(f"stretch needs one value per layer ({len(thicknesses)}), got {len(out)}")
+    return out
+
+
+def _depth_segments(thicknesses, cuts, stretch, corner_stretch=None):
+    """Layers split at the extra depths ``cuts``; each piece keeps its layer index.
+
+    A piece takes its layer's ``stretch``; with ``corner_stretch`` a piece
+    that ends or starts at a cut (the channel bottom, the coagulation
+    bottom: the corners of the channel wall) takes ``corner_stretch``
+    instead, whatever its layer's.
+    """
     edges = np.concatenate([[0.0], np.cumsum(thicknesses)])
     total = edges[-1]
     pieces = []
@@ -295,7 +322,12 @@ def _depth_segments(thicknesses, cuts, stretch):
         points = [a, *inner, b]
         for p, q in zip(points[:-1], points[1:]):
             pieces.append((p, q, idx))
-    segs = [(_Segment(p, q, auto_cells(q - p), "both", stretch=stretch), idx) for p, q, idx in pieces]
+    segs = []
+    for p, q, idx in pieces:
+        tol = 1e-9 * max(q - p, 1e-12)
+        at_corner = any(abs(p - c) <= tol or abs(q - c) <= tol for c in cuts)
+        s = corner_stretch if (corner_stretch is not None and at_corner) else stretch[idx]
+        segs.append((_Segment(p, q, auto_cells(q - p), "both", stretch=s), idx))
     return segs, total
 
 
@@ -350,7 +382,7 @@ def _parse_resolution(resolution):
 
 
 def _plan(thicknesses, radius, channel_radius, channel_depth, coag_width, coag_bottom, resolution, stretch,
-          radial_ratio, wall_fraction, channel_bottom_radius):
+          radial_ratio, wall_fraction, channel_bottom_radius, decay_lengths=None):
     """The depth and radial segments of a unit cell, with their cell counts (nothing of grid size allocated).
 
     Returns ``(zsegs, depth segments scaled, radial segments scaled, (rc, dc, w, w_bottom, rb))``.
@@ -378,30 +410,33 @@ def _plan(thicknesses, radius, channel_radius, channel_depth, coag_width, coag_b
         if w_bottom > 0.0:
             cuts.append(min(dc + w_bottom, total))
     nr, nz, dr, dz = _parse_resolution(resolution)
-    zsegs, _ = _depth_segments(thicknesses, cuts, stretch)
+    # the default grades the pieces at the channel's bottom corner: its singularity (docs/numerics_rz.md)
+    zsegs, _ = _depth_segments(thicknesses, cuts, _layer_stretches(thicknesses, stretch, decay_lengths),
+                               DEFAULT_STRETCH if stretch is None else None)
     segs = _scaled([s for s, _ in zsegs], nz, dz)
     rsegs = _scaled(_radial_segments(radius, rc, w, radial_ratio, wall_fraction, rb), nr, dr)
     return zsegs, segs, rsegs, (rc, dc, w, w_bottom, rb)
 
 
 def unit_cell_shape(thicknesses, *, radius, channel_radius=0.0, channel_depth=0.0, coag_width=0.0,
-                    coag_bottom=True, resolution="auto", stretch=DEFAULT_STRETCH,
+                    coag_bottom=True, resolution="auto", stretch=None,
                     radial_ratio=DEFAULT_RADIAL_RATIO, wall_fraction=AUTO_WALL_FRACTION,
-                    channel_bottom_radius=None) -> tuple[int, int]:
+                    channel_bottom_radius=None, decay_lengths=None) -> tuple[int, int]:
     """``(nz, nr)`` of :func:`unit_cell_grid` with the same arguments, without building the grid.
 
     Cheap whatever the resolution asks for (no array of the grid's size is
     made), so validation can refuse a grid too large to hold in memory.
     """
     _, segs, rsegs, _ = _plan([float(h) for h in thicknesses], radius, channel_radius, channel_depth, coag_width,
-                              coag_bottom, resolution, stretch, radial_ratio, wall_fraction, channel_bottom_radius)
+                              coag_bottom, resolution, stretch, radial_ratio, wall_fraction, channel_bottom_radius,
+                              decay_lengths)
     return sum(s.cells for s in segs), sum(s.cells for s in rsegs)
 
 
 def unit_cell_grid(thicknesses, *, radius, channel_radius=0.0, channel_depth=0.0, coag_width=0.0,
-                   coag_bottom=True, resolution="auto", stretch=DEFAULT_STRETCH,
+                   coag_bottom=True, resolution="auto", stretch=None,
                    radial_ratio=DEFAULT_RADIAL_RATIO, wall_fraction=AUTO_WALL_FRACTION,
-                   channel_bottom_radius=None) -> UnitCellGrid:
+                   channel_bottom_radius=None, decay_lengths=None) -> UnitCellGrid:
     """Build the conforming unit-cell grid.
 
     Parameters
@@ -421,8 +456,12 @@ def unit_cell_grid(thicknesses, *, radius, channel_radius=0.0, channel_depth=0.0
     resolution : "auto", (nr, nz) or dict
         ``{"nr": .., "nz": ..}`` total cells, or ``{"dr": .., "dz": ..}`` largest
         cell widths (m); keys may be mixed or left out (then ``auto``).
-    stretch : float
-        Depth stretching of every segment (0: uniform segments).
+    stretch : float or sequence of float, optional
+        Depth stretching of every layer (0: uniform), or one per layer;
+        default (None): the 1D rule, uniform unless ``decay_lengths`` make a
+        layer's profile boundary layers (:func:`exodiff.geometry.grid.layer_stretches`),
+        and ``DEFAULT_STRETCH`` for the segments at the channel (and
+        coagulation) bottom.  A value given applies to every segment.
     radial_ratio : float
         Geometric ratio ``q`` of the radial grading at ``auto`` resolution
         (1: uniform segments).
@@ -432,6 +471,9 @@ def unit_cell_grid(thicknesses, *, radius, channel_radius=0.0, channel_depth=0.0
         Radius at the channel bottom, m, for a cone narrowing linearly from
         ``channel_radius`` (a staircase, see the module docstring); None or
         ``channel_radius``: a cylinder.  Not with a coagulation zone.
+    decay_lengths : sequence of float, optional
+        ``sqrt(D / k)`` of each layer with first-order loss, m (inf without),
+        for the default ``stretch``.
 
     Returns
     -------
@@ -441,7 +483,7 @@ def unit_cell_grid(thicknesses, *, radius, channel_radius=0.0, channel_depth=0.0
     total = float(sum(thicknesses))
     zsegs, segs, rsegs, (rc, dc, w, w_bottom, rb) = _plan(
         thicknesses, radius, channel_radius, channel_depth, coag_width, coag_bottom, resolution, stretch,
-        radial_ratio, wall_fraction, channel_bottom_radius)
+        radial_ratio, wall_fraction, channel_bottom_radius, decay_lengths)
     faces = [np.zeros(1)]
 
     layer_of_cell = []

@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from exodiff.geometry.grid import DEFAULT_STRETCH, LayeredGrid
+from exodiff.geometry.grid import LayeredGrid
 from exodiff.geometry.grid_rz import (
     CHANNEL,
     COAGULATION,
@@ -41,7 +41,7 @@ from exodiff.geometry.grid_rz import (
     unit_cell_radius,
 )
 from exodiff.problem.base import Application, Layer  # noqa: F401  (Layer: the layers ProblemRZ takes)
-from exodiff.problem.layered import Problem1D
+from exodiff.problem.layered import Problem1D, _decay_length
 
 
 @dataclass(frozen=True)
@@ -222,8 +222,12 @@ class ProblemRZ(Application):
         bottom, vehicle, concentration, vehicle_thickness, tolerance, evaporation_fraction,
         evaporation_time, wash_off_time, dose_unit :
             As :meth:`exodiff.problem.layered.Problem1D.from_layers`.
-        stretch, radial_ratio : float, optional
-            Depth stretching and radial grading (defaults 0.75 and 1.05).
+        stretch : float or sequence of float, optional
+            Depth stretching of every layer or of each; default: the 1D
+            column's rule, uniform unless a layer's loss makes boundary
+            layers (:func:`exodiff.geometry.grid.layer_stretches`).
+        radial_ratio : float, optional
+            Radial grading away from the channel wall (default 1.05).
         channel_bottom_radius : float, optional
             Radius at the channel bottom, m: a cone narrowing linearly from
             ``channel_radius`` (solved as a staircase); default a cylinder.
@@ -260,7 +264,7 @@ class ProblemRZ(Application):
                               channel_radius=ch.radius, channel_depth=ch.depth, coag_width=ch.coag_width,
                               coag_bottom=ch.coag_bottom, resolution=resolution,
                               channel_bottom_radius=ch.bottom_radius,
-                              stretch=DEFAULT_STRETCH if stretch is None else float(stretch),
+                              stretch=stretch, decay_lengths=[_decay_length(ly) for ly in layers],
                               radial_ratio=DEFAULT_RADIAL_RATIO if radial_ratio is None else float(radial_ratio))
         times = np.unique(np.concatenate([[0.0], np.asarray(output_times, dtype=float)]))
         return cls(layers=layers, channel=ch, grid=grid, bottom=bottom, vehicle=vehicle,

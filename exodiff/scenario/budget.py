@@ -115,7 +115,7 @@ def estimate(resolved: Mapping[str, Any], decay_lengths=None) -> Estimate:
     if geom is not None:
         layout = unit_cell_layout(geom, res)
         density = layout.pop("density")
-        nz, nr = unit_cell_shape(thick, radius=unit_cell_radius(density), **layout)
+        nz, nr = unit_cell_shape(thick, radius=unit_cell_radius(density), decay_lengths=decay_lengths, **layout)
         fields = 2 if form.get("cargo") is not None else 1
         nbytes = 8.0 * fields * nz * nr * (3.0 * outputs * classes + WORK_RZ)
         return Estimate("r-z unit cell", f"{nz} x {nr}", classes, outputs, nbytes)
