@@ -497,7 +497,7 @@ def undershoot_error(u, u1, cap_t, atol, err):
 @jit
 def rk_column_step(t, h, rka, rke, rkc, u, comp, cap_t, g, g1, loss, closs, node_layer, n_layers, infinite,
                    fstate, evap_tau, src, has_src, U, F, sup, rhs, lower, diag, upper, rp, w, x, u1, comp1, rc,
-                   atol, rtol, i0, err, supplied):
+                   atol, rtol, i0, err, supplied, kv, vrel):
     """One step ``t -> t + h`` of a singly diagonally implicit method, one column; the scaled error.
 
     Stage ``i`` (``a_ii = 1/4``; an explicit first stage when ``a_00 = 0``)
@@ -533,6 +533,15 @@ def rk_column_step(t, h, rka, rke, rkc, u, comp, cap_t, g, g1, loss, closs, node
         Work array.
     u1, comp1 : float64[n], float64[nc]
         Output: the state and compartments at ``t + h``.
+    kv : float
+        Leakage rate (1/s) of the vehicle node (``release_rate_vehicle``
+        of a vesicle column; 0 otherwise): a loss ``kv C_0(t_i) U_i[0]``
+        at each stage time, booked to the released slot of the top layer
+        (``3 n_layers``).  ``C_0`` changes from stage to stage, so it is
+        part of row 0's pivot, ``C_0(t_i) (1 + h/4 kv)``, and its stage
+        rates are summed stage by stage, as the supply.
+    vrel : float64[>=ns]
+        Output: that loss rate at each stage (amount per area per s).
 
     Returns
     -------
@@ -552,16 +561,25 @@ def rk_column_step(t, h, rka, rke, rkc, u, comp, cap_t, g, g1, loss, closs, node
             U[0, k] = u[k]
         apply_operator(u, g, g1, loss, F[0])
         sup[0] = g1 * (u[0] - u[1])
+        if kv > 0.0:
+            vrel[0] = kv * c0n * u[0]
+            F[0, 0] -= vrel[0]
         first = 1
+    c0p = c0n  # the capacity at the previous stage (the delta form's base)
     for i in range(first, ns):
         c0i = stage_vehicle_capacity(t + rkc[i] * h, infinite, cap_t[0], fstate, evap_tau)
-        row0_pivot(c0i, rest0, rp)
+        if kv > 0.0:
+            row0_pivot(c0i * (1.0 + hg * kv), rest0, rp)
+        else:
+            row0_pivot(c0i, rest0, rp)
         # delta form about the previous stage (u for the first): rhs - (C_i - hg A) base
         if i == 0:
             apply_operator(u, g, g1, loss, F[0])  # A u, overwritten below by A U_0
             for k in range(n):
                 rhs[k] = hg * F[0, k]
             rhs[0] += (c0n - c0i) * u[0]
+            if kv > 0.0:  # A_i u: the leakage at this stage's capacity
+                rhs[0] -= hg * kv * c0i * u[0]
             b0 = u[0]
             b1 = u[1]
         else:
@@ -573,6 +591,8 @@ def rk_column_step(t, h, rka, rke, rkc, u, comp, cap_t, g, g1, loss, closs, node
                 a = h * rka[i, j]
                 for k in range(n):
                     rhs[k] += a * F[j, k]
+            if kv > 0.0:  # A_i U_{i-1}: F[i-1] has the leakage at the previous stage's capacity
+                rhs[0] -= hg * kv * (c0i - c0p) * U[i - 1, 0]
             b0 = U[i - 1, 0]
             b1 = U[i - 1, 1]
         if has_src:
@@ -593,6 +613,10 @@ def rk_column_step(t, h, rka, rke, rkc, u, comp, cap_t, g, g1, loss, closs, node
             for k in range(n):
                 U[i, k] = U[i - 1, k] + x[k]
         apply_operator(U[i], g, g1, loss, F[i])
+        if kv > 0.0:
+            vrel[i] = kv * c0i * U[i, 0]
+            F[i, 0] -= vrel[i]
+        c0p = c0i
     last = ns - 1
     for k in range(n):
         u1[k] = U[last, k]
@@ -603,6 +627,8 @@ def rk_column_step(t, h, rka, rke, rkc, u, comp, cap_t, g, g1, loss, closs, node
     stage_combination(rka[last], U, sup, x)
     column_compartment_rates(x, g, g1, closs, node_layer, n_layers, rc)
     rc[supplied] = stage_sum(rka[last], sup)
+    if kv > 0.0:
+        rc[3 * n_layers] += stage_sum(rka[last], vrel)
     for jj in range(nc):
         comp1[jj] = comp[jj] + h * rc[jj]
     c01 = stage_vehicle_capacity(t + h, infinite, cap_t[0], fstate, evap_tau)
@@ -626,6 +652,8 @@ def rk_column_step(t, h, rka, rke, rkc, u, comp, cap_t, g, g1, loss, closs, node
     stage_combination(rke, U, sup, x)
     column_compartment_rates(x, g, g1, closs, node_layer, n_layers, rc)
     rc[supplied] = stage_sum(rke, sup)
+    if kv > 0.0:
+        rc[3 * n_layers] += stage_sum(rke, vrel)
     for jj in range(nc):
         q = abs(h * rc[jj]) / (atol + rtol * abs(comp1[jj]))
         if q > err:
@@ -655,7 +683,7 @@ def rk_implicit_stages(method):
 
 @jit
 def dense_column(theta, h, u, comp, u1, comp1, U, F, sup, src, has_src, cap_t, c0n, c01, c0o, infinite, g, g1,
-                 closs, node_layer, n_layers, supplied, v, uo, co):
+                 closs, node_layer, n_layers, supplied, v, uo, co, kv, vrel):
     """The state at ``t + theta h`` inside an accepted ESDIRK4 step (its continuous extension).
 
     An output time that is not an event need not end a step: ESDIRK4 steps
@@ -670,7 +698,8 @@ def dense_column(theta, h, u, comp, u1, comp1, U, F, sup, src, has_src, cap_t, c
     round-off as the steps do.  An infinite donor's vehicle is the
     constant donor.  ``c0n``, ``c01``, ``c0o``: the vehicle's capacity at
     ``t``, ``t + h`` and the output time; ``v``: work array (n).  Writes
-    ``uo`` (``u``) and ``co``.
+    ``uo`` (``u``) and ``co``.  ``kv``, ``vrel``: the film's leakage rate and
+    its stage rates (:func:`rk_column_step`), summed stage by stage.
     """
     ns = ESDIRK4_DENSE.shape[1]
     nk = ESDIRK4_DENSE.shape[0]
@@ -719,6 +748,8 @@ def dense_column(theta, h, u, comp, u1, comp1, U, F, sup, src, has_src, cap_t, c
     stage_combination(bs, U, sup, v)
     column_compartment_rates(v, g, g1, closs, node_layer, n_layers, co)
     co[supplied] = stage_sum(bs, sup)
+    if kv > 0.0:
+        co[3 * n_layers] += stage_sum(bs, vrel)
     for jj in range(comp.shape[0]):
         co[jj] = base_c[jj] + h * co[jj]
 
@@ -793,10 +824,12 @@ def take_sample(cap, u, fraction):
 @jit
 def trbdf2_columns(t, h, u, comp, cap_tissue, g, closs, csrc, source_to, node_layer, n_layers, infinite, fstate,
                    evap_tau, istate, any_src, loss, cap_n, cap_g, cap_1, fn, fg, f1, ug, u1, rhs, lower, diag, upper,
-                   scratch, srcn, srcg, src1, rn, rg, r1, compg, comp1, rtol, m_ref, i0, supplied, stats):
+                   scratch, srcn, srcg, src1, rn, rg, r1, compg, comp1, rtol, m_ref, i0, supplied, stats, kv, cv):
     """Both TR-BDF2 stages of every column (index order, sources at each stage), one step; ``(err, bad)``.
 
     Writes ``u1`` and ``comp1``; ``bad`` is the first non-finite node (``s n + i``) or -1.
+    ``kv``, ``cv``: the film's leakage and its source into the target
+    (:func:`integrate_columns`), at each stage's film capacity.
     """
     S = u.shape[0]
     n = u.shape[1]
@@ -819,6 +852,7 @@ def trbdf2_columns(t, h, u, comp, cap_tissue, g, closs, csrc, source_to, node_la
     d = BDF_D * h
     err = 0.0
     bad = -1
+    rel0 = 3 * n_layers  # the released slot of the top layer: cargo leaked in the film
     for s in range(S):
         us = u[s]
         u1s = u1[s]
@@ -830,12 +864,23 @@ def trbdf2_columns(t, h, u, comp, cap_tissue, g, closs, csrc, source_to, node_la
         c1 = cap_1[s]
         # stage 1: trapezoidal rule to t + gamma h, delta form for u_g - u,
         #   (C_g - a A) du = (C_n - C_g) u + 2 a A u [+ a (S_n + S_g)]
+        kvs = kv[s]
         apply_operator(us, gs, g1, ls, fn)
         column_compartment_rates(us, gs, g1, closs[s], node_layer, n_layers, rn)
+        if kvs > 0.0:  # the film's leakage at t (a loss of node 0, booked to the top layer's released slot)
+            fn[0] -= kvs * cn[0] * us[0]
+            rn[rel0] += kvs * cn[0] * us[0]
         for i in range(n):
             rhs[i] = (cn[i] - cg[i]) * us[i] + 2.0 * a * fn[i] + a * (srcn[s, i] + srcg[s, i])
+        if kvs > 0.0:  # a A_g u: the leakage at t + gamma h (2 a fn has it at t)
+            rhs[0] -= a * kvs * (cg[0] - cn[0]) * us[0]
+            ls[0] = kvs * cg[0]
         implicit_stage(a, cg, gs, g1, ls, infinite, rhs, lower, diag, upper, scratch, us, ug, closs[s],
                        node_layer, n_layers, fg, rg, supplied)
+        if kvs > 0.0:
+            ls[0] = 0.0
+            fg[0] -= kvs * cg[0] * ug[0]
+            rg[rel0] += kvs * cg[0] * ug[0]
         for j in range(nc):
             compg[j] = comp[s, j] + a * (rn[j] + rg[j])
         # stage 2: BDF2 through t, t + gamma h to t + h, delta form for u_1 - u_g,
@@ -843,8 +888,15 @@ def trbdf2_columns(t, h, u, comp, cap_tissue, g, closs, csrc, source_to, node_la
         for i in range(n):
             rhs[i] = (BDF_A * cg[i] * ug[i] - BDF_B * cn[i] * us[i] - c1[i] * ug[i] + d * fg[i]
                       + d * src1[s, i])
+        if kvs > 0.0:  # d A_1 u_g: fg has the leakage at t + gamma h
+            rhs[0] -= d * kvs * (c1[0] - cg[0]) * ug[0]
+            ls[0] = kvs * c1[0]
         implicit_stage(d, c1, gs, g1, ls, infinite, rhs, lower, diag, upper, scratch, ug, u1s, closs[s],
                        node_layer, n_layers, f1, r1, supplied)
+        if kvs > 0.0:
+            ls[0] = 0.0
+            f1[0] -= kvs * c1[0] * u1s[0]
+            r1[rel0] += kvs * c1[0] * u1s[0]
         for j in range(nc):
             comp1[s, j] = BDF_A * compg[j] - BDF_B * comp[s, j] + d * r1[j]
         stats[S_SOLVES] += 2
@@ -855,6 +907,10 @@ def trbdf2_columns(t, h, u, comp, cap_tissue, g, closs, csrc, source_to, node_la
                 srcn[tgt, i] += csrc[s, i] * us[i]
                 srcg[tgt, i] += csrc[s, i] * ug[i]
                 src1[tgt, i] += csrc[s, i] * u1s[i]
+            if kvs > 0.0:  # cargo leaked in the film
+                srcn[tgt, 0] += cv[s] * (kvs * cn[0] * us[0])
+                srcg[tgt, 0] += cv[s] * (kvs * cg[0] * ug[0])
+                src1[tgt, 0] += cv[s] * (kvs * c1[0] * u1s[0])
         for i in range(n):  # the stage derivatives include the source
             fn[i] += srcn[s, i]
             fg[i] += srcg[s, i]
@@ -877,7 +933,7 @@ def integrate_columns(
     stops, out_index, stop_event,
     u, comp, fstate, istate,
     rtol, m_ref, h_start, max_steps,
-    u_out, comp_out, stats, method=METHOD_ESDIRK4,
+    u_out, comp_out, stats, method=METHOD_ESDIRK4, kveh=None, cveh=None,
 ):
     """Integrate ``S`` columns on one grid with a common step (size classes, a released cargo).
 
@@ -907,6 +963,14 @@ def integrate_columns(
         Column fed by each column, -1 for none.
     c_donor : float64[S]
         Donor concentration of each column (infinite donor).
+    kveh, cveh : float64[S] or None
+        Leakage of each column's vehicle node (1/s; ``release_rate_vehicle``
+        of a vesicle column, 0 for the others): a loss ``kveh C_0(t) u_0``
+        evaluated at each stage time (the film's capacity), booked to the
+        column's released slot of the top layer (``3 n_layers``), and a
+        source ``cveh kveh C_0(t) u_0`` into node 0 of column ``source_to``
+        (``cveh``: the encapsulation, the cargo a vesicle carries).  None:
+        no leakage.
     u : float64[S, n]
         States, modified in place.
     comp : float64[S, P n_layers + 3]
@@ -927,6 +991,12 @@ def integrate_columns(
     S = u.shape[0]
     n = u.shape[1]
     P = closs.shape[1]
+    if kveh is None:
+        kv = np.zeros(S)
+        cv = np.zeros(S)
+    else:
+        kv = kveh
+        cv = cveh
     loss = np.zeros((S, n))
     for s in range(S):
         for p in range(P):
@@ -966,6 +1036,7 @@ def integrate_columns(
     Us = np.empty((S, MAX_STAGES, n))
     Fs = np.empty((S, MAX_STAGES, n))
     sups = np.empty((S, MAX_STAGES))
+    vrels = np.zeros((S, MAX_STAGES))
     srcs = np.zeros((S, MAX_STAGES, n))
     rc = np.empty(nc)
     rp = np.empty(n)
@@ -1014,7 +1085,8 @@ def integrate_columns(
                     err, node = rk_column_step(t, h, rka, rke, rkc, u[s], comp[s], cap_tissue[s], g[s], g1, loss[s],
                                                closs[s], node_layer, n_layers, infinite, fstate, evap_tau, srcs[s],
                                                fed[s], Us[s], Fs[s], sups[s], rhs, lower, diag, upper, rp, w, scratch,
-                                               u1[s], comp1[s], rc, atol, rtol, i0, err, supplied)
+                                               u1[s], comp1[s], rc, atol, rtol, i0, err, supplied, kv[s],
+                                               vrels[s])
                     stats[S_SOLVES] += n_implicit
                     if node >= 0:
                         bad = s * n + node
@@ -1027,11 +1099,14 @@ def integrate_columns(
                         for j in range(rke.shape[0]):
                             for i in range(n):
                                 srcs[tgt, j, i] += csrc[s, i] * Us[s, j, i]
+                        if kv[s] > 0.0:  # cargo leaked in the film: e kv C_0 u_0 at each stage
+                            for j in range(rke.shape[0]):
+                                srcs[tgt, j, 0] += cv[s] * vrels[s, j]
             else:
                 err, bad = trbdf2_columns(t, h, u, comp, cap_tissue, g, closs, csrc, source_to, node_layer, n_layers,
                                           infinite, fstate, evap_tau, istate, any_src, loss, cap_n, cap_g, cap_1,
                                           fn, fg, f1, ug, u1, rhs, lower, diag, upper, scratch, srcn, srcg, src1,
-                                          rn, rg, r1, compg, comp1, rtol, m_ref, i0, supplied, stats)
+                                          rn, rg, r1, compg, comp1, rtol, m_ref, i0, supplied, stats, kv, cv)
             if bad >= 0 or not math.isfinite(err):
                 istate[I_FAIL_NODE] = bad
                 return stop_run(NONFINITE, t, fstate, istate)
@@ -1055,7 +1130,8 @@ def integrate_columns(
                             g1 = 0.0 if istate[I_WASHED] else g[s, 1]
                             dense_column(theta, h, u[s], comp[s], u1[s], comp1[s], Us[s], Fs[s], sups[s], srcs[s],
                                          fed[s], cap_tissue[s], c0n, c01, c0o, infinite, g[s], g1, closs[s],
-                                         node_layer, n_layers, supplied, scratch, u_out[jo, s], comp_out[jo, s])
+                                         node_layer, n_layers, supplied, scratch, u_out[jo, s], comp_out[jo, s],
+                                         kv[s], vrels[s])
                             if ks != k_landed and undershoots(u[s], u1[s], u_out[jo, s]):
                                 redo = True
                         if redo:
@@ -1215,6 +1291,7 @@ def integrate_column_rk(
     U = np.empty((MAX_STAGES, n))
     Fs = np.empty((MAX_STAGES, n))
     sups = np.empty(MAX_STAGES)
+    vrel = np.zeros(MAX_STAGES)  # no film leakage in a one-column run (no cargo)
     rc = np.empty(nc)
     src = np.zeros((MAX_STAGES, n))
     rp = np.empty(n)
@@ -1251,7 +1328,7 @@ def integrate_column_rk(
             i0 = 1 if infinite else 0
             err, bad = rk_column_step(t, h, rka, rke, rkc, u, comp, cap_tissue, g, g1, loss, closs, node_layer,
                                       n_layers, infinite, fstate, evap_tau, src, False, U, Fs, sups, rhs, lower,
-                                      diag, upper, rp, w, scratch, u1, comp1, rc, atol, rtol, i0, 0.0, supplied)
+                                      diag, upper, rp, w, scratch, u1, comp1, rc, atol, rtol, i0, 0.0, supplied, 0.0, vrel)
             stats[S_SOLVES] += n_implicit
             if bad >= 0 or not math.isfinite(err):
                 istate[I_FAIL_NODE] = bad
@@ -1272,7 +1349,7 @@ def integrate_column_rk(
                         c01 = stage_vehicle_capacity(t + h, infinite, cap_tissue[0], fstate, evap_tau)
                         dense_column((stops[ks] - t) / h, h, u, comp, u1, comp1, U, Fs, sups, src, False,
                                      cap_tissue, c0n, c01, c0o, infinite, g, g1, closs, node_layer, n_layers,
-                                     supplied, scratch, u_out[jo], comp_out[jo])
+                                     supplied, scratch, u_out[jo], comp_out[jo], 0.0, vrel)
                         if ks != k_landed and undershoots(u, u1, u_out[jo]):
                             redo = True
                             break

@@ -93,6 +93,9 @@ class Problem1D(Application):
     barrier_layers : tuple of str
         Names of the stratum-corneum layers (:func:`is_stratum_corneum`),
         where ``release_rate_stratum_corneum`` acts; empty: by name.
+    release_vehicle : float
+        ``release_rate_vehicle`` (1/s): first-order leakage of cargo from
+        the vesicles in the film (cargo runs, finite film); 0: none.
     """
 
     grid: LayeredGrid
@@ -102,6 +105,7 @@ class Problem1D(Application):
     encapsulation: float = 1.0
     cargo_loading: float = 1.0
     barrier_layers: tuple = ()
+    release_vehicle: float = 0.0
 
     @property
     def richardson(self) -> bool:
@@ -283,7 +287,10 @@ class Problem1D(Application):
             ``csrc`` (S, n) m/s (rate of released cargo per unit ``u``: the
             vesicle's release and ``f`` x degradation rates times its
             capacity, times ``encapsulation``, the cargo a vesicle carries),
-            ``source_to`` (S,), ``weight`` (S,), ``m_ref`` (S,) and ``node_layer``.
+            ``source_to`` (S,), ``weight`` (S,), ``m_ref`` (S,), ``node_layer``,
+            and ``kveh``, ``cveh`` (S,): the film's leakage rate (1/s) of each
+            vesicle column feeding a cargo, and the cargo it carries
+            (``encapsulation``), or None without leakage.
         """
         cols = self.all_columns
         P = self.n_processes
@@ -306,8 +313,14 @@ class Problem1D(Application):
         # whatever part of it starts free
         is_cargo = np.array([c.species == "cargo" for c in cols])
         m_ref = np.where(is_cargo | (weight <= 0), scale, weight * scale)
+        source_to = np.array([c.source_to for c in cols], dtype=np.int64)
+        kveh = cveh = None
+        if self.release_vehicle > 0.0:
+            feeds = source_to >= 0
+            kveh = np.where(feeds, self.release_vehicle, 0.0)
+            cveh = np.where(feeds, self.encapsulation, 0.0)
         return dict(cap=cap, g=g, closs=closs, csrc=csrc, node_layer=self._node_layer(),
-                    source_to=np.array([c.source_to for c in cols], dtype=np.int64), weight=weight, m_ref=m_ref)
+                    source_to=source_to, weight=weight, m_ref=m_ref, kveh=kveh, cveh=cveh)
 
 
 #: time error against tolerance of each 1D integrator (``simulation.integrator``),
@@ -373,6 +386,7 @@ def problem_from_scenario(resolved: dict) -> Problem1D:
         columns=columns,
         release_on_degradation=f_deg,
         encapsulation=float(cargo.get("encapsulation_efficiency", 1.0)) if cargo is not None else 1.0,
+        release_vehicle=float(cargo.get("release_rate_vehicle", 0.0)) if cargo is not None else 0.0,
         cargo_loading=float(cargo.get("loading", 1.0)) if cargo is not None else 1.0,
         barrier_layers=tuple(n for n, spec in skin["layers"].items() if is_stratum_corneum(n, spec)),
         output_times=sim["output_times"],

@@ -1171,6 +1171,16 @@ def _check_physics(ck: _Checker, resolved: dict[str, Any]) -> None:
     if resolved["simulation"].get("accuracy") is not None and channels.channel_geometry(resolved) is not None:
         ck.add("simulation.accuracy", f"{_show(resolved['simulation']['accuracy'])} with channel delivery",
                "a 1D run (the r-z unit cell takes simulation.resolution and tolerance)")
+    cargo_t = form.get("cargo")
+    k_veh = cargo_t.get("release_rate_vehicle") if isinstance(cargo_t, dict) else None
+    if isinstance(k_veh, float) and k_veh > 0:
+        # the film's leakage is in the 1D kernel only (docs/model.md, section 5.1)
+        if channels.channel_geometry(resolved) is not None:
+            ck.add("formulation.cargo.release_rate_vehicle", f"{_show(k_veh)} 1/s with channel delivery",
+                   "0 with channels (film leakage is 1D only for now)")
+        elif form.get("vehicle", "finite") == "infinite":
+            ck.add("formulation.cargo.release_rate_vehicle", f"{_show(k_veh)} 1/s with vehicle = \"infinite\"",
+                   "0 with an infinite donor (a constant donor's vesicles cannot leak), or a finite film")
     if not seen and channels.channel_geometry(resolved) is not None:
         # the open channel holds formulation fluid: the run needs the active's free diffusivity there
         from exodiff.physics.coefficients import Active

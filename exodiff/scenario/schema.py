@@ -250,6 +250,10 @@ CARGO = {
                                        "layers with hindrance \"pore\", or named stratum_corneum): fusion with "
                                        "or break-up in the SC lipids. Default: release_rate.", "1/s",
                                        "a rate (1/time)", '"1 1/h"', low=0.0),
+    "release_rate_vehicle": _q("First-order rate at which a vesicle in the vehicle film leaks its cargo "
+                               "(docs/model.md, section 5.1): the cargo is then free in the film, washed off "
+                               "with it and entering the skin by its own physics. 1D, finite film only. "
+                               "Default 0.", "1/s", "a rate (1/time)", '"0.1 1/h"', low=0.0, default=0.0),
     "release_on_degradation": _n("Fraction of a degraded vesicle's cargo set free intact (the rest is degraded "
                                  "with it).", "1", low=0.0, high=1.0, default=1.0),
     "kind": Field("choice", "What the free cargo is for the physics (a solute: Potts-Guy in the stratum corneum, "

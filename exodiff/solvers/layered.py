@@ -84,8 +84,13 @@ def integrate(problem: Problem1D, progress: bool = False, desc: str = "solving")
             else:
                 status = K.integrate_column_rk(*one, method)
         else:
-            status = K.integrate_columns(*args, stops[ch], out_idx[ch], ev[ch], u, comp, fstate, istate,
-                                         rtol, m_ref, h_start, MAX_STEPS, u_out, comp_out, stats, method)
+            if arr["kveh"] is None:
+                status = K.integrate_columns(*args, stops[ch], out_idx[ch], ev[ch], u, comp, fstate, istate,
+                                             rtol, m_ref, h_start, MAX_STEPS, u_out, comp_out, stats, method)
+            else:  # the film leaks cargo (release_rate_vehicle)
+                status = K.integrate_columns(*args, stops[ch], out_idx[ch], ev[ch], u, comp, fstate, istate,
+                                             rtol, m_ref, h_start, MAX_STEPS, u_out, comp_out, stats, method,
+                                             arr["kveh"], arr["cveh"])
         if status != K.OK:
             raise _failure(problem, status, fstate, istate, u)
         # the stops done: every one up to the time reached (ESDIRK4 may have stepped past a pause)

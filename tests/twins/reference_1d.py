@@ -212,7 +212,7 @@ def tableau(method):
 
 
 def rk_stages(method, t, h, u, comp, g, g1, cap_tissue, closs, node_layer, n_layers, infinite, fstate, evap_tau,
-              src):
+              src, kv=0.0):
     """The stages of a 4th-order method for one column, the slow obvious way.
 
     Stage ``i`` solves ``C(t_i) U_i - h a_ii (A U_i + S_i) = C(t) u + h sum_{j<i} a_ij (A U_j + S_j)``
@@ -226,6 +226,10 @@ def rk_stages(method, t, h, u, comp, g, g1, cap_tissue, closs, node_layer, n_lay
     ----------
     src : ndarray (ns, n) or None
         The column's source at each stage.
+    kv : float
+        The film's leakage rate (1/s): the vehicle node's loss ``kv C_0(t_i)``,
+        part of the stage's own operator (its matrix, its rates), booked to
+        the top layer's released slot.
 
     Returns
     -------
@@ -236,6 +240,8 @@ def rk_stages(method, t, h, u, comp, g, g1, cap_tissue, closs, node_layer, n_lay
         The compartments at ``t + h``.
     cap1 : ndarray
         Capacities at ``t + h``.
+    vrel : ndarray
+        The film's leakage at each stage (ns,).
     """
     A, _, c = tableau(method)
     ns = c.size
@@ -251,27 +257,43 @@ def rk_stages(method, t, h, u, comp, g, g1, cap_tissue, closs, node_layer, n_lay
             cap[0] = film_at(tt, fstate, evap_tau)
         return cap
 
+    def loss_at(cap):
+        if kv == 0.0:
+            return loss
+        out = loss.copy()
+        out[0] = kv * cap[0]
+        return out
+
     cap_n = cap_at(t)
     U = np.zeros((ns, u.size))
     F = np.zeros((ns, u.size))
     R = np.zeros((ns, comp.size))
+    vrel = np.zeros(ns)
+    rel0 = 3 * n_layers
     for i in range(ns):
         if A[i, i] == 0.0:  # explicit first stage
             U[i] = u
-            F[i] = rates(u, g, g1, loss) + S[i]
+            ln = loss_at(cap_n)
+            F[i] = rates(u, g, g1, ln) + S[i]
             R[i] = compartment_rates_stacked(u, g, g1, closs, node_layer, n_layers)
+            vrel[i] = ln[0] * u[0] if kv else 0.0
+            R[i, rel0] += vrel[i]
             continue
         cap_i = cap_at(t + c[i] * h)
+        li = loss_at(cap_i)
+        bi = bands if kv == 0.0 else operator_bands(g, g1, li)
         base = u if i == 0 else U[i - 1]
         stage_rhs = cap_n * u + h * (A[i, :i] @ F[:i]) + h * A[i, i] * S[i]
-        d = solve_stage(h * A[i, i], cap_i, bands, infinite, 0.0,
-                        stage_rhs - cap_i * base + h * A[i, i] * rates(base, g, g1, loss))
+        d = solve_stage(h * A[i, i], cap_i, bi, infinite, 0.0,
+                        stage_rhs - cap_i * base + h * A[i, i] * rates(base, g, g1, li))
         U[i] = base + d
-        F[i] = rates(U[i], g, g1, loss) + S[i]
+        F[i] = rates(U[i], g, g1, li) + S[i]
         R[i] = compartment_rates_stacked(U[i], g, g1, closs, node_layer, n_layers)
         R[i, supplied] = g1 * ((base[0] - base[1]) - (d[1] - d[0]))
+        vrel[i] = li[0] * U[i, 0] if kv else 0.0
+        R[i, rel0] += vrel[i]
     comp1 = comp + h * (A[-1] @ R)
-    return U, F, R, comp1, cap_at(t + h)
+    return U, F, R, comp1, cap_at(t + h), vrel
 
 
 def rk_error(method, h, F, R, u, u1, comp1, cap1, atol, rtol, i0):
@@ -459,7 +481,7 @@ def integrate_column_reference(
                                                    node_layer, n_layers, infinite, c_donor, fstate,
                                                    evap_tau, rtol, atol)
             else:
-                U, F, R, comp1, cap1 = rk_stages(method, t, h, u, comp, g, g1, cap_tissue, closs, node_layer,
+                U, F, R, comp1, cap1, _ = rk_stages(method, t, h, u, comp, g, g1, cap_tissue, closs, node_layer,
                                                  n_layers, infinite, fstate, evap_tau, None)
                 u1 = U[-1].copy()
                 nonfinite = np.flatnonzero(~np.isfinite(u1))
@@ -627,7 +649,7 @@ def compartment_rates_stacked(u, g, g1, closs, node_layer, n_layers):
 
 
 def column_stages(t, h, u, comp, g, g1, cap_tissue, closs, node_layer, n_layers, infinite, fstate,
-                  evap_tau, src):
+                  evap_tau, src, kv=0.0):
     """Both TR-BDF2 stages of one column, with a source known at the three stage times.
 
     ``src`` is ``(S_n, S_g, S_1)`` (amount per area per s at ``t``, ``t + gamma h``,
@@ -652,32 +674,41 @@ def column_stages(t, h, u, comp, g, g1, cap_tissue, closs, node_layer, n_layers,
         cap_n[0] = film_at(t, fstate, evap_tau)
         cap_g[0] = film_at(t + GAMMA * h, fstate, evap_tau)
         cap_1[0] = film_at(t + h, fstate, evap_tau)
-    bands = operator_bands(g, g1, loss)
     zero = np.zeros_like(u)
     s_n, s_g, s_1 = src if src is not None else (zero, zero, zero)
 
-    def F(v):
-        return rates(v, g, g1, loss)
+    # the film's leakage kv C_0(t) is part of each stage time's operator (vehicle node's loss)
+    def loss_at(cap):
+        out = loss.copy()
+        out[0] = kv * cap[0]
+        return out
 
-    def R(v):
-        return compartment_rates_stacked(v, g, g1, closs, node_layer, n_layers)
+    def F(v, cap):
+        return rates(v, g, g1, loss_at(cap))
+
+    def R(v, cap):
+        out = compartment_rates_stacked(v, g, g1, closs, node_layer, n_layers)
+        out[3 * n_layers] += kv * cap[0] * v[0]
+        return out
 
     supplied = closs.shape[0] * n_layers + 2
     a = ALPHA_TR * h
-    fn, rn = F(u), R(u)
-    dg = solve_stage(a, cap_g, bands, infinite, 0.0, (cap_n - cap_g) * u + 2.0 * a * fn + a * (s_n + s_g))
+    fn, rn = F(u, cap_n), R(u, cap_n)
+    dg = solve_stage(a, cap_g, operator_bands(g, g1, loss_at(cap_g)), infinite, 0.0,
+                     (cap_n - cap_g) * u + a * fn + a * F(u, cap_g) + a * (s_n + s_g))
     ug = u + dg
-    fg, rg = F(ug), R(ug)
+    fg, rg = F(ug, cap_g), R(ug, cap_g)
     rg[supplied] = g1 * ((u[0] - u[1]) - (dg[1] - dg[0]))
     comp_g = comp + a * (rn + rg)
     d = BDF_D * h
-    d1 = solve_stage(d, cap_1, bands, infinite, 0.0,
-                     BDF_A * cap_g * ug - BDF_B * cap_n * u - cap_1 * ug + d * fg + d * s_1)
+    d1 = solve_stage(d, cap_1, operator_bands(g, g1, loss_at(cap_1)), infinite, 0.0,
+                     BDF_A * cap_g * ug - BDF_B * cap_n * u - cap_1 * ug + d * F(ug, cap_1) + d * s_1)
     u1 = ug + d1
-    f1, r1 = F(u1), R(u1)
+    f1, r1 = F(u1, cap_1), R(u1, cap_1)
     r1[supplied] = g1 * ((ug[0] - ug[1]) - (d1[1] - d1[0]))
     comp1 = BDF_A * comp_g - BDF_B * comp + d * r1
-    return ug, u1, comp1, (fn + s_n, fg + s_g, f1 + s_1), (rn, rg, r1), cap_1
+    vrel = (kv * cap_n[0] * u[0], kv * cap_g[0] * ug[0], kv * cap_1[0] * u1[0])
+    return ug, u1, comp1, (fn + s_n, fg + s_g, f1 + s_1), (rn, rg, r1), cap_1, vrel
 
 
 def integrate_columns_reference(
@@ -686,15 +717,18 @@ def integrate_columns_reference(
     stops, out_index, stop_event,
     u, comp, fstate, istate,
     rtol, m_ref, h_start, max_steps,
-    u_out, comp_out, stats, method=METHOD_ESDIRK4,
+    u_out, comp_out, stats, method=METHOD_ESDIRK4, kveh=None, cveh=None,
 ):
     """Numpy twin of :func:`exodiff.kernels.column1d.integrate_columns`.
 
     Columns in index order; a column's source at each stage is the sum of
-    ``csrc[s] * u_s`` at that stage over the columns ``s`` that feed it.  Same
-    arguments and in-place updates as the kernel.
+    ``csrc[s] * u_s`` at that stage over the columns ``s`` that feed it, plus
+    at node 0 ``cveh[s]`` times the film's leakage ``kveh[s] C_0(t_i) u_s[0]``.
+    Same arguments and in-place updates as the kernel.
     """
     S = u.shape[0]
+    kv = np.zeros(S) if kveh is None else np.asarray(kveh, dtype=float)
+    cv = np.zeros(S) if cveh is None else np.asarray(cveh, dtype=float)
     if method != METHOD_TRBDF2:
         rtol = rtol * (rtol / RK_TOL_REF) ** (RK_TOL_EXPONENT - 1.0)
     atol = rtol * 1e-3 * np.asarray(m_ref, dtype=float)
@@ -751,24 +785,27 @@ def integrate_columns_reference(
                 stages = [None] * S
             for s in range(S):
                 if method == METHOD_TRBDF2:
-                    ug, u1[s], comp1[s], (fn, fg, f1), (rn, rg, r1), cap_1 = column_stages(
+                    ug, u1[s], comp1[s], (fn, fg, f1), (rn, rg, r1), cap_1, vrel = column_stages(
                         t, h, u[s], comp[s], g[s], g1s[s], cap_tissue[s], closs[s], node_layer, n_layers, infinite,
-                        fstate, evap_tau, src[s] if fed[s] else None)
+                        fstate, evap_tau, src[s] if fed[s] else None, kv[s])
                     stats[S_SOLVES] += 2
                     tgt = source_to[s]
                     if tgt >= 0:
                         for j, v in enumerate((u[s], ug, u1[s])):
                             src[tgt][j] += csrc[s] * v
+                            src[tgt][j][0] += cv[s] * vrel[j]
                 else:
-                    U, F, R, comp1[s], cap_1 = rk_stages(method, t, h, u[s], comp[s], g[s], g1s[s], cap_tissue[s],
-                                                         closs[s], node_layer, n_layers, infinite, fstate, evap_tau,
-                                                         src[s] if fed[s] else None)
+                    U, F, R, comp1[s], cap_1, vrel = rk_stages(method, t, h, u[s], comp[s], g[s], g1s[s],
+                                                               cap_tissue[s], closs[s], node_layer, n_layers,
+                                                               infinite, fstate, evap_tau,
+                                                               src[s] if fed[s] else None, kv[s])
                     stages[s] = (U, F, R)
                     u1[s] = U[-1]
                     stats[S_SOLVES] += n_solves
                     tgt = source_to[s]
                     if tgt >= 0:
                         src[tgt] += csrc[s][None, :] * U
+                        src[tgt][:, 0] += cv[s] * vrel
                 nonfinite = np.flatnonzero(~np.isfinite(u1[s]))
                 if nonfinite.size:
                     bad = s * u.shape[1] + int(nonfinite[0])
@@ -907,7 +944,7 @@ def run_columns(problem, kernel=None, max_steps: int = 1_000_000):
                     problem.evaporation_fraction, problem.evaporation_time, problem.sample_fraction, stops, out_idx,
                     events, u, comp,
                     fstate, istate, problem.tolerance, arr["m_ref"], h_start, max_steps, u_out, comp_out, stats,
-                    METHOD_NAMES[problem.integrator])
+                    METHOD_NAMES[problem.integrator], arr.get("kveh"), arr.get("cveh"))
     if status != OK:
         raise RuntimeError(f"kernel status {status}")
     return u_out, comp_out, stats
