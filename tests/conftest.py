@@ -93,7 +93,7 @@ def fake_presets(monkeypatch):
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _kernels_from_the_cache():
+def _kernels_from_the_cache(tmp_path_factory):
     """Compile every kernel once, in its own process, before any test runs (``exodiff warm``).
 
     Tests then load the kernels from Numba's on-disk cache, as every run after
@@ -102,11 +102,26 @@ def _kernels_from_the_cache():
     gave results differing in the last bit (1e-17 of the dose) for some sweep
     points, so a sweep solved while compiling and resumed from the cache was
     not bit-identical to one run whole; the tests of sweep resume, batch and
-    dask paths assert bit-identity.  Warming first makes every test process
-    use the cached code (and saves compiling it again in each subprocess).
+    dask paths assert bit-identity.
+
+    Numba keeps its cache beside each source file, so every copy of the
+    package the tests import is warmed: the one this process imported (an
+    installed copy, for ``pip install . && pytest``) and the source tree,
+    which ``python -m exodiff`` run from the project root (the command-line
+    tests) imports.
     """
+    import os
     import subprocess
     import sys
+    from pathlib import Path
 
-    subprocess.run([sys.executable, "-m", "exodiff", "warm"], check=True, stdout=subprocess.DEVNULL)
+    import exodiff
+
+    root = Path(__file__).resolve().parents[1]
+    here = Path(exodiff.__file__).resolve().parents[1]
+    neutral = tmp_path_factory.mktemp("warm")
+    for where in dict.fromkeys([here, root]):
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(where), os.environ.get("PYTHONPATH", "")]))
+        subprocess.run([sys.executable, "-m", "exodiff", "warm"], check=True, cwd=neutral, env=env,
+                       stdout=subprocess.DEVNULL)
     yield
