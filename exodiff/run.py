@@ -374,8 +374,9 @@ def warm_all(parallel: bool = True, say=None) -> list[tuple[str, float, bool]]:
     """Compile every kernel variant a run, sweep or fit may use, or load it from Numba's cache (``exodiff warm``).
 
     In order: the one-column 1D loop, the several-column loop (size classes,
-    a cargo; and its variant for a cargo released in the film), the batched sweep kernel, the serial unit cell and (with
-    ``parallel``) the parallel one.  ``say(line)`` is called before each.
+    a cargo; and its variant for a cargo released in the film), the batched
+    sweep kernel, the serial unit cell and (with ``parallel``) the parallel
+    one.  ``say(line)`` is called before each.
 
     Returns
     -------
@@ -388,11 +389,11 @@ def warm_all(parallel: bool = True, say=None) -> list[tuple[str, float, bool]]:
 
     classes = dict(WARM_SCENARIO, formulation={**WARM_SCENARIO["formulation"], "kind": "vesicle",
                                                 "diameter": "100 nm", "gsd": 1.3, "size_classes": 3})
-    leaking = dict(WARM_SCENARIO, skin={"preset": "none", "layers": {"m": {
-        **WARM_SCENARIO["skin"]["layers"]["m"], "hindrance": "none"}}}, formulation={**WARM_SCENARIO["formulation"], "kind": "vesicle",
-                                                "diameter": "100 nm",
-                                                "cargo": {"loading": 1, "molecular_weight": "368 g/mol", "log_kow": 3.0,
-                                                          "release_rate_vehicle": "0.1 1/h"}})
+    layer = {**WARM_SCENARIO["skin"]["layers"]["m"], "hindrance": "none"}  # the free cargo's partition needs it
+    leaking = dict(WARM_SCENARIO, skin={"preset": "none", "layers": {"m": layer}},
+                   formulation={**WARM_SCENARIO["formulation"], "kind": "vesicle", "diameter": "100 nm",
+                                "cargo": {"loading": 1, "molecular_weight": "368 g/mol", "log_kow": 3.0,
+                                          "release_rate_vehicle": "0.1 1/h"}})
     steps = [
         ("1D column", layered.kernels_cached, lambda: run(WARM_SCENARIO)),
         ("1D columns (size classes, cargo)", lambda: layered.kernels_cached("integrate_columns"),
