@@ -84,13 +84,15 @@ def integrate(problem: Problem1D, progress: bool = False, desc: str = "solving")
             else:
                 status = K.integrate_column_rk(*one, method)
         else:
-            if arr["kveh"] is None:
-                status = K.integrate_columns(*args, stops[ch], out_idx[ch], ev[ch], u, comp, fstate, istate,
-                                             rtol, m_ref, h_start, MAX_STEPS, u_out, comp_out, stats, method)
-            else:  # the film leaks cargo (release_rate_vehicle)
-                status = K.integrate_columns(*args, stops[ch], out_idx[ch], ev[ch], u, comp, fstate, istate,
-                                             rtol, m_ref, h_start, MAX_STEPS, u_out, comp_out, stats, method,
-                                             arr["kveh"], arr["cveh"])
+            # optional physics, each its own compiled variant: the film leaks cargo (release_rate_vehicle),
+            # the vesicles enhance the free cargo's way through the SC (enhancement_factor)
+            extra = ()
+            if arr["kveh"] is not None or arr["enh"] is not None:
+                extra = (arr["kveh"], arr["cveh"])
+            if arr["enh"] is not None:
+                extra += (arr["enh"], arr["rsc"], arr["roth"], arr["tau_enh"])
+            status = K.integrate_columns(*args, stops[ch], out_idx[ch], ev[ch], u, comp, fstate, istate,
+                                         rtol, m_ref, h_start, MAX_STEPS, u_out, comp_out, stats, method, *extra)
         if status != K.OK:
             raise _failure(problem, status, fstate, istate, u)
         # the stops done: every one up to the time reached (ESDIRK4 may have stepped past a pause)
