@@ -374,7 +374,8 @@ def warm_all(parallel: bool = True, say=None) -> list[tuple[str, float, bool]]:
     """Compile every kernel variant a run, sweep or fit may use, or load it from Numba's cache (``exodiff warm``).
 
     In order: the one-column 1D loop, the several-column loop (size classes,
-    a cargo; and its variant for a cargo released in the film), the batched
+    a cargo; and its variants for a cargo released in the film and for a
+    penetration enhancement), the batched
     sweep kernel, the serial unit cell and (with ``parallel``) the parallel
     one.  ``say(line)`` is called before each.
 
@@ -394,13 +395,18 @@ def warm_all(parallel: bool = True, say=None) -> list[tuple[str, float, bool]]:
                    formulation={**WARM_SCENARIO["formulation"], "kind": "vesicle", "diameter": "100 nm",
                                 "cargo": {"loading": 1, "molecular_weight": "368 g/mol", "log_kow": 3.0,
                                           "release_rate_vehicle": "0.1 1/h"}})
+    # vesicles that enhance their free cargo's way through the SC, washed off: the same loop with five more arrays
+    enhanced = dict(leaking, formulation={**leaking["formulation"], "enhancement_factor": 2.0,
+                                          "wash_off_time": "20 s"})
     steps = [
         ("1D column", layered.kernels_cached, lambda: run(WARM_SCENARIO)),
-        ("1D columns (size classes, cargo)", lambda: layered.kernels_cached("integrate_columns"),
+        ("1D columns (size classes, cargo)", lambda: layered.kernels_cached("integrate_columns", 0),
          lambda: run(classes)),
         # a cargo leaking from the film passes two more arrays: another compiled variant of the same loop
-        ("1D columns (cargo released in the film)", lambda: layered.kernels_cached("integrate_columns"),
+        ("1D columns (cargo released in the film)", lambda: layered.kernels_cached("integrate_columns", 2),
          lambda: run(leaking)),
+        ("1D columns (penetration enhancement)", lambda: layered.kernels_cached("integrate_columns", 5),
+         lambda: run(enhanced)),
         ("batched 1D sweep kernel", batch.batch_cached, warm_batch),
         ("unit cell, serial", lambda: rz.kernel_cached(False), rz.warm_serial),
     ]

@@ -156,8 +156,10 @@ F_APPLIED, F_FILM, F_VOLATILE = 3, 4, 5
 #: the step controller's memory (the 4th-order methods' previous scaled error, the step cap an undershoot
 #: set), carried between calls
 F_ERR_PREV, F_POS_CAP = 6, 7
+#: the time of the last wash-off (s): a penetration enhancement relaxes from there (integrate_columns)
+F_WASHED_AT = 8
 #: length of the 1D kernels' fstate
-N_FSTATE = 8
+N_FSTATE = 9
 
 
 @jit
@@ -228,6 +230,40 @@ def apply_operator(u, g, g1, loss, out):
             right = g[n] * u[i]
         out[i] = f - right - loss[i] * u[i]
         f = right
+
+
+@jit(inline="always")
+def enhanced_faces(e, rsc, roth, g, out):
+    """Face conductances with the stratum corneum's diffusivity scaled by ``e`` (m/s).
+
+    ``rsc[f]`` is the resistance (s/m) of face ``f``'s stratum-corneum
+    half-cells, ``roth[f]`` that of the rest (0 when both sides are SC,
+    ``inf`` when the other side is closed); faces without SC (``rsc = 0``)
+    keep ``g``.  ``1/(rsc/e + roth)`` is the series (harmonic-mean) face
+    with ``D_sc -> e D_sc`` (docs/model.md, section 5.1).
+    """
+    for f in range(g.shape[0]):
+        if rsc[f] > 0.0:
+            out[f] = 1.0 / (rsc[f] / e + roth[f])
+        else:
+            out[f] = g[f]
+
+
+@jit(inline="always")
+def enhancement_at(t, e, tau, t_wash):
+    """The enhancement factor at ``t`` after a wash-off at ``t_wash``: ``1 + (e - 1) exp(-(t - t_wash)/tau)``."""
+    if tau <= 0.0:
+        return 1.0
+    return 1.0 + (e - 1.0) * math.exp(-(t - t_wash) / tau)
+
+
+@jit(inline="always")
+def stage_bottom(wts, gst, U, n):
+    """``sum_j wts_j g_j[n] U_j[n-1]``: the bottom sink's rate of a stage combination whose conductances change per stage."""
+    acc = 0.0
+    for j in range(wts.shape[0]):
+        acc += wts[j] * gst[j, n] * U[j, n - 1]
+    return acc
 
 
 @jit
@@ -497,7 +533,7 @@ def undershoot_error(u, u1, cap_t, atol, err):
 @jit
 def rk_column_step(t, h, rka, rke, rkc, u, comp, cap_t, g, g1, loss, closs, node_layer, n_layers, infinite,
                    fstate, evap_tau, src, has_src, U, F, sup, rhs, lower, diag, upper, rp, w, x, u1, comp1, rc,
-                   atol, rtol, i0, err, supplied, kv, vrel):
+                   atol, rtol, i0, err, supplied, kv, vrel, gst, vary, fa):
     """One step ``t -> t + h`` of a singly diagonally implicit method, one column; the scaled error.
 
     Stage ``i`` (``a_ii = 1/4``; an explicit first stage when ``a_00 = 0``)
@@ -542,6 +578,16 @@ def rk_column_step(t, h, rka, rke, rkc, u, comp, cap_t, g, g1, loss, closs, node
         rates are summed stage by stage, as the supply.
     vrel : float64[>=ns]
         Output: that loss rate at each stage (amount per area per s).
+    gst : float64[>=ns, n+1]
+        With ``vary``: the conductances at each stage time (a penetration
+        enhancement relaxing after wash-off, docs/model.md section 5.1),
+        used instead of ``g``.  Each stage then factors its own matrix, the
+        delta form's base term is ``A_i U_{i-1}`` with stage ``i``'s
+        conductances, and the bottom sink's rate is summed stage by stage.
+        Only after wash-off (``g1 = 0``) and never with ``kv > 0`` (the
+        enhancement acts on a cargo column, the leakage on a vesicle column).
+    fa : float64[n]
+        Work array.
 
     Returns
     -------
@@ -553,13 +599,16 @@ def rk_column_step(t, h, rka, rke, rkc, u, comp, cap_t, g, g1, loss, closs, node
     ns = rke.shape[0]
     hg = RK_GAMMA * h
     c0n = stage_vehicle_capacity(t, infinite, cap_t[0], fstate, evap_tau)
-    rest0 = factor_stage_matrix(hg, cap_t, g, g1, loss, infinite, lower, diag, upper, rp, w)
+    gi = gst[0] if vary else g
+    rest0 = 0.0
+    if not vary:
+        rest0 = factor_stage_matrix(hg, cap_t, g, g1, loss, infinite, lower, diag, upper, rp, w)
     first = 0
     if rka[0, 0] == 0.0:
         # explicit first stage: the state at t
         for k in range(n):
             U[0, k] = u[k]
-        apply_operator(u, g, g1, loss, F[0])
+        apply_operator(u, gi, g1, loss, F[0])
         sup[0] = g1 * (u[0] - u[1])
         if kv > 0.0:
             vrel[0] = kv * c0n * u[0]
@@ -568,13 +617,16 @@ def rk_column_step(t, h, rka, rke, rkc, u, comp, cap_t, g, g1, loss, closs, node
     c0p = c0n  # the capacity at the previous stage (the delta form's base)
     for i in range(first, ns):
         c0i = stage_vehicle_capacity(t + rkc[i] * h, infinite, cap_t[0], fstate, evap_tau)
+        if vary:  # this stage's conductances: its own matrix
+            gi = gst[i]
+            rest0 = factor_stage_matrix(hg, cap_t, gi, g1, loss, infinite, lower, diag, upper, rp, w)
         if kv > 0.0:
             row0_pivot(c0i * (1.0 + hg * kv), rest0, rp)
         else:
             row0_pivot(c0i, rest0, rp)
         # delta form about the previous stage (u for the first): rhs - (C_i - hg A) base
         if i == 0:
-            apply_operator(u, g, g1, loss, F[0])  # A u, overwritten below by A U_0
+            apply_operator(u, gi, g1, loss, F[0])  # A u, overwritten below by A U_0
             for k in range(n):
                 rhs[k] = hg * F[0, k]
             rhs[0] += (c0n - c0i) * u[0]
@@ -582,6 +634,18 @@ def rk_column_step(t, h, rka, rke, rkc, u, comp, cap_t, g, g1, loss, closs, node
                 rhs[0] -= hg * kv * c0i * u[0]
             b0 = u[0]
             b1 = u[1]
+        elif vary:
+            # the base term with this stage's conductances, A_i U_{i-1} (F[i-1] has stage i-1's)
+            apply_operator(U[i - 1], gi, g1, loss, fa)
+            for k in range(n):
+                rhs[k] = hg * fa[k] - cap_t[k] * (U[i - 1, k] - u[k])
+            rhs[0] = hg * fa[0] + c0n * u[0] - c0i * U[i - 1, 0]
+            for j in range(i):
+                a = h * rka[i, j]
+                for k in range(n):
+                    rhs[k] += a * F[j, k]
+            b0 = U[i - 1, 0]
+            b1 = U[i - 1, 1]
         else:
             # row by row over the stages (contiguous, vectorised loops)
             for k in range(n):
@@ -612,7 +676,7 @@ def rk_column_step(t, h, rka, rke, rkc, u, comp, cap_t, g, g1, loss, closs, node
         else:
             for k in range(n):
                 U[i, k] = U[i - 1, k] + x[k]
-        apply_operator(U[i], g, g1, loss, F[i])
+        apply_operator(U[i], gi, g1, loss, F[i])
         if kv > 0.0:
             vrel[i] = kv * c0i * U[i, 0]
             F[i, 0] -= vrel[i]
@@ -627,6 +691,8 @@ def rk_column_step(t, h, rka, rke, rkc, u, comp, cap_t, g, g1, loss, closs, node
     stage_combination(rka[last], U, sup, x)
     column_compartment_rates(x, g, g1, closs, node_layer, n_layers, rc)
     rc[supplied] = stage_sum(rka[last], sup)
+    if vary:
+        rc[closs.shape[0] * n_layers] = stage_bottom(rka[last], gst, U, n)
     if kv > 0.0:
         rc[3 * n_layers] += stage_sum(rka[last], vrel)
     for jj in range(nc):
@@ -652,6 +718,8 @@ def rk_column_step(t, h, rka, rke, rkc, u, comp, cap_t, g, g1, loss, closs, node
     stage_combination(rke, U, sup, x)
     column_compartment_rates(x, g, g1, closs, node_layer, n_layers, rc)
     rc[supplied] = stage_sum(rke, sup)
+    if vary:
+        rc[closs.shape[0] * n_layers] = stage_bottom(rke, gst, U, n)
     if kv > 0.0:
         rc[3 * n_layers] += stage_sum(rke, vrel)
     for jj in range(nc):
@@ -683,7 +751,7 @@ def rk_implicit_stages(method):
 
 @jit
 def dense_column(theta, h, u, comp, u1, comp1, U, F, sup, src, has_src, cap_t, c0n, c01, c0o, infinite, g, g1,
-                 closs, node_layer, n_layers, supplied, v, uo, co, kv, vrel):
+                 closs, node_layer, n_layers, supplied, v, uo, co, kv, vrel, gst, vary):
     """The state at ``t + theta h`` inside an accepted ESDIRK4 step (its continuous extension).
 
     An output time that is not an event need not end a step: ESDIRK4 steps
@@ -699,7 +767,9 @@ def dense_column(theta, h, u, comp, u1, comp1, U, F, sup, src, has_src, cap_t, c
     constant donor.  ``c0n``, ``c01``, ``c0o``: the vehicle's capacity at
     ``t``, ``t + h`` and the output time; ``v``: work array (n).  Writes
     ``uo`` (``u``) and ``co``.  ``kv``, ``vrel``: the film's leakage rate and
-    its stage rates (:func:`rk_column_step`), summed stage by stage.
+    its stage rates (:func:`rk_column_step`), summed stage by stage;
+    ``gst``, ``vary``: conductances per stage (the bottom sink summed stage
+    by stage, as :func:`rk_column_step`).
     """
     ns = ESDIRK4_DENSE.shape[1]
     nk = ESDIRK4_DENSE.shape[0]
@@ -750,6 +820,8 @@ def dense_column(theta, h, u, comp, u1, comp1, U, F, sup, src, has_src, cap_t, c
     co[supplied] = stage_sum(bs, sup)
     if kv > 0.0:
         co[3 * n_layers] += stage_sum(bs, vrel)
+    if vary:
+        co[closs.shape[0] * n_layers] = stage_bottom(bs, gst, U, n)
     for jj in range(comp.shape[0]):
         co[jj] = base_c[jj] + h * co[jj]
 
@@ -824,12 +896,17 @@ def take_sample(cap, u, fraction):
 @jit
 def trbdf2_columns(t, h, u, comp, cap_tissue, g, closs, csrc, source_to, node_layer, n_layers, infinite, fstate,
                    evap_tau, istate, any_src, loss, cap_n, cap_g, cap_1, fn, fg, f1, ug, u1, rhs, lower, diag, upper,
-                   scratch, srcn, srcg, src1, rn, rg, r1, compg, comp1, rtol, m_ref, i0, supplied, stats, kv, cv):
+                   scratch, srcn, srcg, src1, rn, rg, r1, compg, comp1, rtol, m_ref, i0, supplied, stats, kv, cv,
+                   gst, vary, fa):
     """Both TR-BDF2 stages of every column (index order, sources at each stage), one step; ``(err, bad)``.
 
     Writes ``u1`` and ``comp1``; ``bad`` is the first non-finite node (``s n + i``) or -1.
     ``kv``, ``cv``: the film's leakage and its source into the target
-    (:func:`integrate_columns`), at each stage's film capacity.
+    (:func:`integrate_columns`), at each stage's film capacity.  A column
+    with ``vary[s]`` takes its conductances at ``t``, ``t + gamma h`` and
+    ``t + h`` from ``gst[s, 0:3]`` (a relaxing enhancement; never with a
+    leakage): each stage's matrix, rates and base term ``A_i u_{i-1}``
+    are its own (``fa``: work array).
     """
     S = u.shape[0]
     n = u.shape[1]
@@ -858,6 +935,13 @@ def trbdf2_columns(t, h, u, comp, cap_tissue, g, closs, csrc, source_to, node_la
         u1s = u1[s]
         gs = g[s]
         g1 = 0.0 if istate[I_WASHED] else gs[1]
+        vs = vary[s]
+        gsg = gs
+        gs1 = gs
+        if vs:
+            gs = gst[s, 0]
+            gsg = gst[s, 1]
+            gs1 = gst[s, 2]
         ls = loss[s]
         cn = cap_n[s]
         cg = cap_g[s]
@@ -872,10 +956,14 @@ def trbdf2_columns(t, h, u, comp, cap_tissue, g, closs, csrc, source_to, node_la
             rn[rel0] += kvs * cn[0] * us[0]
         for i in range(n):
             rhs[i] = (cn[i] - cg[i]) * us[i] + 2.0 * a * fn[i] + a * (srcn[s, i] + srcg[s, i])
+        if vs:  # a A_g u with the conductances at t + gamma h: replace one of the two a A_n u
+            apply_operator(us, gsg, g1, ls, fa)
+            for i in range(n):
+                rhs[i] += a * (fa[i] - fn[i])
         if kvs > 0.0:  # a A_g u: the leakage at t + gamma h (2 a fn has it at t)
             rhs[0] -= a * kvs * (cg[0] - cn[0]) * us[0]
             ls[0] = kvs * cg[0]
-        implicit_stage(a, cg, gs, g1, ls, infinite, rhs, lower, diag, upper, scratch, us, ug, closs[s],
+        implicit_stage(a, cg, gsg, g1, ls, infinite, rhs, lower, diag, upper, scratch, us, ug, closs[s],
                        node_layer, n_layers, fg, rg, supplied)
         if kvs > 0.0:
             ls[0] = 0.0
@@ -888,10 +976,14 @@ def trbdf2_columns(t, h, u, comp, cap_tissue, g, closs, csrc, source_to, node_la
         for i in range(n):
             rhs[i] = (BDF_A * cg[i] * ug[i] - BDF_B * cn[i] * us[i] - c1[i] * ug[i] + d * fg[i]
                       + d * src1[s, i])
+        if vs:  # d A_1 u_g with the conductances at t + h (fg has those at t + gamma h)
+            apply_operator(ug, gs1, g1, ls, fa)
+            for i in range(n):
+                rhs[i] += d * (fa[i] - fg[i])
         if kvs > 0.0:  # d A_1 u_g: fg has the leakage at t + gamma h
             rhs[0] -= d * kvs * (c1[0] - cg[0]) * ug[0]
             ls[0] = kvs * c1[0]
-        implicit_stage(d, c1, gs, g1, ls, infinite, rhs, lower, diag, upper, scratch, ug, u1s, closs[s],
+        implicit_stage(d, c1, gs1, g1, ls, infinite, rhs, lower, diag, upper, scratch, ug, u1s, closs[s],
                        node_layer, n_layers, f1, r1, supplied)
         if kvs > 0.0:
             ls[0] = 0.0
@@ -934,6 +1026,7 @@ def integrate_columns(
     u, comp, fstate, istate,
     rtol, m_ref, h_start, max_steps,
     u_out, comp_out, stats, method=METHOD_ESDIRK4, kveh=None, cveh=None,
+    enh=None, rsc=None, roth=None, tau_enh=0.0,
 ):
     """Integrate ``S`` columns on one grid with a common step (size classes, a released cargo).
 
@@ -971,6 +1064,15 @@ def integrate_columns(
         source ``cveh kveh C_0(t) u_0`` into node 0 of column ``source_to``
         (``cveh``: the encapsulation, the cargo a vesicle carries).  None:
         no leakage.
+    enh, rsc, roth, tau_enh : float64[S], float64[S, n+1], float64[S, n+1], float or None
+        Penetration enhancement (docs/model.md, section 5.1): column ``s``'s
+        stratum-corneum diffusivity is scaled by ``enh[s]`` while a film is
+        on the skin and by ``1 + (enh[s] - 1) exp(-(t - t_wash)/tau_enh)``
+        (s) after a wash-off; its faces are ``1/(rsc/E + roth)``
+        (:func:`enhanced_faces`, ``rsc``/``roth`` the face's SC and other
+        half-cell resistances, s/m).  ``enh[s] = 1`` leaves the column's
+        ``g`` as given, bit for bit.  A column with ``enh != 1`` must not
+        leak (``kveh = 0``).  None: no enhancement.
     u : float64[S, n]
         States, modified in place.
     comp : float64[S, P n_layers + 3]
@@ -997,6 +1099,17 @@ def integrate_columns(
     else:
         kv = kveh
         cv = cveh
+    # the conductances while a film is on (enhanced where enh != 1), and per stage after a wash-off
+    gon = g.copy()
+    gst = np.empty((S, MAX_STAGES, n + 1))
+    vary = np.zeros(S, dtype=np.bool_)
+    fa = np.empty(n)
+    any_enh = False
+    if enh is not None:
+        for s in range(S):
+            if enh[s] != 1.0:
+                any_enh = True
+                enhanced_faces(enh[s], rsc[s], roth[s], g[s], gon[s])
     loss = np.zeros((S, n))
     for s in range(S):
         for p in range(P):
@@ -1074,19 +1187,34 @@ def integrate_columns(
             if last:
                 h = t_stop - t
             t1 = t + h
+            if enh is not None:
+                if any_enh:
+                    # after a wash-off an enhancement relaxes: each stage time gets its own conductances
+                    washed = istate[I_WASHED] != 0
+                    ns_t = 3 if method == METHOD_TRBDF2 else rkc.shape[0]
+                    for s in range(S):
+                        vary[s] = washed and enh[s] != 1.0
+                        if vary[s]:
+                            for i in range(ns_t):
+                                if method == METHOD_TRBDF2:  # t, t + gamma h, t + h
+                                    ci = 0.0 if i == 0 else (GAMMA if i == 1 else 1.0)
+                                else:
+                                    ci = rkc[i]
+                                e_i = enhancement_at(t + ci * h, enh[s], tau_enh, fstate[F_WASHED_AT])
+                                enhanced_faces(e_i, rsc[s], roth[s], g[s], gst[s, i])
             if method != METHOD_TRBDF2:
                 err = 0.0
                 bad = -1
                 if any_src:
                     srcs[:, :, :] = 0.0
                 for s in range(S):
-                    g1 = 0.0 if istate[I_WASHED] else g[s, 1]
+                    g1 = 0.0 if istate[I_WASHED] else gon[s, 1]
                     atol = rtol * 1e-3 * m_ref[s]
-                    err, node = rk_column_step(t, h, rka, rke, rkc, u[s], comp[s], cap_tissue[s], g[s], g1, loss[s],
-                                               closs[s], node_layer, n_layers, infinite, fstate, evap_tau, srcs[s],
-                                               fed[s], Us[s], Fs[s], sups[s], rhs, lower, diag, upper, rp, w, scratch,
-                                               u1[s], comp1[s], rc, atol, rtol, i0, err, supplied, kv[s],
-                                               vrels[s])
+                    err, node = rk_column_step(t, h, rka, rke, rkc, u[s], comp[s], cap_tissue[s], gon[s], g1,
+                                               loss[s], closs[s], node_layer, n_layers, infinite, fstate, evap_tau,
+                                               srcs[s], fed[s], Us[s], Fs[s], sups[s], rhs, lower, diag, upper, rp,
+                                               w, scratch, u1[s], comp1[s], rc, atol, rtol, i0, err, supplied, kv[s],
+                                               vrels[s], gst[s], vary[s], fa)
                     stats[S_SOLVES] += n_implicit
                     if node >= 0:
                         bad = s * n + node
@@ -1103,10 +1231,11 @@ def integrate_columns(
                             for j in range(rke.shape[0]):
                                 srcs[tgt, j, 0] += cv[s] * vrels[s, j]
             else:
-                err, bad = trbdf2_columns(t, h, u, comp, cap_tissue, g, closs, csrc, source_to, node_layer, n_layers,
-                                          infinite, fstate, evap_tau, istate, any_src, loss, cap_n, cap_g, cap_1,
-                                          fn, fg, f1, ug, u1, rhs, lower, diag, upper, scratch, srcn, srcg, src1,
-                                          rn, rg, r1, compg, comp1, rtol, m_ref, i0, supplied, stats, kv, cv)
+                err, bad = trbdf2_columns(t, h, u, comp, cap_tissue, gon, closs, csrc, source_to, node_layer,
+                                          n_layers, infinite, fstate, evap_tau, istate, any_src, loss, cap_n, cap_g,
+                                          cap_1, fn, fg, f1, ug, u1, rhs, lower, diag, upper, scratch, srcn, srcg,
+                                          src1, rn, rg, r1, compg, comp1, rtol, m_ref, i0, supplied, stats, kv, cv,
+                                          gst, vary, fa)
             if bad >= 0 or not math.isfinite(err):
                 istate[I_FAIL_NODE] = bad
                 return stop_run(NONFINITE, t, fstate, istate)
@@ -1127,11 +1256,11 @@ def integrate_columns(
                         c0n = stage_vehicle_capacity(t, infinite, cap_tissue[0, 0], fstate, evap_tau)
                         c01 = stage_vehicle_capacity(t + h, infinite, cap_tissue[0, 0], fstate, evap_tau)
                         for s in range(S):
-                            g1 = 0.0 if istate[I_WASHED] else g[s, 1]
+                            g1 = 0.0 if istate[I_WASHED] else gon[s, 1]
                             dense_column(theta, h, u[s], comp[s], u1[s], comp1[s], Us[s], Fs[s], sups[s], srcs[s],
-                                         fed[s], cap_tissue[s], c0n, c01, c0o, infinite, g[s], g1, closs[s],
+                                         fed[s], cap_tissue[s], c0n, c01, c0o, infinite, gon[s], g1, closs[s],
                                          node_layer, n_layers, supplied, scratch, u_out[jo, s], comp_out[jo, s],
-                                         kv[s], vrels[s])
+                                         kv[s], vrels[s], gst[s], vary[s])
                             if ks != k_landed and undershoots(u[s], u1[s], u_out[jo, s]):
                                 redo = True
                         if redo:
@@ -1184,6 +1313,8 @@ def integrate_columns(
                     comp[s, removed] += film_capacity(t, fstate, evap_tau) * u[s, 0]
                 u[s, 0] = 0.0
             istate[I_WASHED] = 1
+            if fstate.shape[0] > F_WASHED_AT:
+                fstate[F_WASHED_AT] = t
             h_next = h_start
             err_prev = 1.0
             h_pos = 0.0
@@ -1292,6 +1423,8 @@ def integrate_column_rk(
     Fs = np.empty((MAX_STAGES, n))
     sups = np.empty(MAX_STAGES)
     vrel = np.zeros(MAX_STAGES)  # no film leakage in a one-column run (no cargo)
+    gst = np.empty((1, n + 1))  # nor a penetration enhancement (it acts on a cargo): unused
+    fa = np.empty(n)
     rc = np.empty(nc)
     src = np.zeros((MAX_STAGES, n))
     rp = np.empty(n)
@@ -1328,7 +1461,8 @@ def integrate_column_rk(
             i0 = 1 if infinite else 0
             err, bad = rk_column_step(t, h, rka, rke, rkc, u, comp, cap_tissue, g, g1, loss, closs, node_layer,
                                       n_layers, infinite, fstate, evap_tau, src, False, U, Fs, sups, rhs, lower,
-                                      diag, upper, rp, w, scratch, u1, comp1, rc, atol, rtol, i0, 0.0, supplied, 0.0, vrel)
+                                      diag, upper, rp, w, scratch, u1, comp1, rc, atol, rtol, i0, 0.0, supplied, 0.0, vrel,
+                                      gst, False, fa)
             stats[S_SOLVES] += n_implicit
             if bad >= 0 or not math.isfinite(err):
                 istate[I_FAIL_NODE] = bad
@@ -1349,7 +1483,7 @@ def integrate_column_rk(
                         c01 = stage_vehicle_capacity(t + h, infinite, cap_tissue[0], fstate, evap_tau)
                         dense_column((stops[ks] - t) / h, h, u, comp, u1, comp1, U, Fs, sups, src, False,
                                      cap_tissue, c0n, c01, c0o, infinite, g, g1, closs, node_layer, n_layers,
-                                     supplied, scratch, u_out[jo], comp_out[jo], 0.0, vrel)
+                                     supplied, scratch, u_out[jo], comp_out[jo], 0.0, vrel, gst, False)
                         if ks != k_landed and undershoots(u, u1, u_out[jo]):
                             redo = True
                             break

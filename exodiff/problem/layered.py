@@ -96,6 +96,13 @@ class Problem1D(Application):
     release_vehicle : float
         ``release_rate_vehicle`` (1/s): first-order leakage of cargo from
         the vesicles in the film (cargo runs, finite film); 0: none.
+    enhancement : float
+        ``formulation.enhancement_factor``: the factor on the stratum
+        corneum's diffusivity of the free cargo while the film is on
+        (docs/model.md, section 5.1); 1: none (the run without it, bit for bit).
+    enhancement_relaxation : float
+        ``formulation.enhancement_relaxation_time`` (s): after a wash-off
+        the factor relaxes as ``1 + (E - 1) exp(-(t - t_wash)/tau)``; 0: at once.
     """
 
     grid: LayeredGrid
@@ -106,6 +113,8 @@ class Problem1D(Application):
     cargo_loading: float = 1.0
     barrier_layers: tuple = ()
     release_vehicle: float = 0.0
+    enhancement: float = 1.0
+    enhancement_relaxation: float = 0.0
 
     @property
     def richardson(self) -> bool:
@@ -248,6 +257,53 @@ class Problem1D(Application):
             closs[p, cells] = np.array([getattr(ly, attr) for ly in layers], dtype=float)[lay] * cap[cells]
         return cap, g, closs
 
+    def stratum_corneum_layers(self) -> list[str]:
+        """Names of the stratum-corneum layers, top to bottom: ``barrier_layers``, or the layers named so."""
+        if self.barrier_layers:
+            return list(self.barrier_layers)
+        return [ly.name for ly in self.layers if ly.name == "stratum_corneum"]
+
+    def enhancement_resistances(self, layers) -> tuple[np.ndarray, np.ndarray]:
+        """Each face's resistance (s/m) on its stratum-corneum side and on the other, for one column.
+
+        The face conductances of :meth:`_node_arrays` are ``1/(r_sc + r_other)``
+        (series half-cells, ``dz / (2 D K)`` each; the vehicle and a
+        receptor add none); a penetration enhancement ``E`` scales the SC
+        diffusivity, so a face becomes ``1/(r_sc/E + r_other)``
+        (:func:`exodiff.kernels.column1d.enhanced_faces`).  Faces without an
+        SC half-cell have ``r_sc = 0``; a closed other side is ``inf``.
+
+        Returns
+        -------
+        (r_sc, r_other) : float64[n+1], float64[n+1]
+        """
+        w = self.grid.widths
+        lay = self.grid.layer_of_cell
+        K = np.array([ly.partition for ly in layers], dtype=float)[lay]
+        D = np.array([ly.diffusivity for ly in layers], dtype=float)[lay]
+        sc_names = set(self.stratum_corneum_layers())
+        sc = np.array([ly.name in sc_names for ly in layers])[lay]
+        half = 2.0 * D * K / w
+        r_half = np.divide(1.0, half, out=np.full_like(half, np.inf), where=half > 0)
+        n = self.n_nodes
+        r_sc = np.zeros(n + 1)
+        r_oth = np.zeros(n + 1)
+        m = w.size
+        # face 1 (vehicle | cell 0), faces 2..m (cell f-2 | cell f-1), face m+1 (last cell | sink or receptor)
+        for f in range(1, m + 2):
+            sides = []
+            if f >= 2:
+                sides.append((r_half[f - 2], sc[f - 2]))
+            if f <= m:
+                sides.append((r_half[f - 1], sc[f - 1]))
+            if f == m + 1 and not (self.bottom == "sink" or self.has_receptor):
+                continue  # a closed bottom
+            r_sc[f] = sum(r for r, is_sc in sides if is_sc)
+            r_oth[f] = sum(r for r, is_sc in sides if not is_sc)
+        # a closed SC half-cell (K or D zero) keeps its face closed: leave it to g (r_sc = 0 there)
+        r_sc[~np.isfinite(r_sc)] = 0.0
+        return r_sc, r_oth
+
     def receptor_capacity(self, layers=None) -> float:
         """``K_r V / A`` of the receptor node (m): the receptor partition times the deepest layer's, per skin area.
 
@@ -319,8 +375,17 @@ class Problem1D(Application):
             feeds = source_to >= 0
             kveh = np.where(feeds, self.release_vehicle, 0.0)
             cveh = np.where(feeds, self.encapsulation, 0.0)
+        enh = rsc = roth = None
+        if self.enhancement != 1.0 and is_cargo.any():
+            # the enhancement acts on the free cargo (the cargo column) only
+            enh = np.where(is_cargo, self.enhancement, 1.0)
+            rsc = np.zeros((S, n + 1))
+            roth = np.zeros((S, n + 1))
+            for s in np.flatnonzero(is_cargo):
+                rsc[s], roth[s] = self.enhancement_resistances(cols[s].layers)
         return dict(cap=cap, g=g, closs=closs, csrc=csrc, node_layer=self._node_layer(),
-                    source_to=source_to, weight=weight, m_ref=m_ref, kveh=kveh, cveh=cveh)
+                    source_to=source_to, weight=weight, m_ref=m_ref, kveh=kveh, cveh=cveh,
+                    enh=enh, rsc=rsc, roth=roth, tau_enh=float(self.enhancement_relaxation))
 
 
 #: time error against tolerance of each 1D integrator (``simulation.integrator``),
@@ -387,6 +452,8 @@ def problem_from_scenario(resolved: dict) -> Problem1D:
         release_on_degradation=f_deg,
         encapsulation=float(cargo.get("encapsulation_efficiency", 1.0)) if cargo is not None else 1.0,
         release_vehicle=float(cargo.get("release_rate_vehicle", 0.0)) if cargo is not None else 0.0,
+        enhancement=float(form.get("enhancement_factor", 1.0)) if cargo is not None else 1.0,
+        enhancement_relaxation=float(form.get("enhancement_relaxation_time", 21600.0)),
         cargo_loading=float(cargo.get("loading", 1.0)) if cargo is not None else 1.0,
         barrier_layers=tuple(n for n, spec in skin["layers"].items() if is_stratum_corneum(n, spec)),
         output_times=sim["output_times"],

@@ -98,7 +98,9 @@ stratum-corneum layers of the ``cargo_barrier_layers`` attribute, comma-separate
   (``cargo_fraction_taken_up``); ``cargo_intracellular_<layer>`` per layer;
 - the per-species metrics above with the ``cargo_`` prefix: cargo delivered
   to each layer (``cargo_delivered_<layer>``, free or inside vesicles), its
-  peak time in the target layer (``cargo_target_peak_time_h``) and so on.
+  peak time in the target layer (``cargo_target_peak_time_h``) and so on,
+  but not those of the ``released`` compartment (spent vesicles: always 0
+  for a free cargo; its release is ``cargo_released``).
 
 Size classes (a ``size_class`` dimension splitting a polydisperse
 preparation): the metrics are those of the whole preparation; amounts,
@@ -388,6 +390,14 @@ def _trapezoid(y: np.ndarray, x: np.ndarray) -> float:
     return float(np.trapezoid(y, x)) if hasattr(np, "trapezoid") else float(np.trapz(y, x))
 
 
+def _vesicle_only(name: str) -> bool:
+    """A per-species metric of the ``released`` compartment: spent vesicles, always 0 for a free cargo.
+
+    A cargo's release is reported as ``cargo_released`` and ``cargo_released_before_barrier`` instead.
+    """
+    return name in ("fraction_released", "amount_released") or name.startswith("fraction_released_at_")
+
+
 def _species_metrics(run: RunArrays, sp: SpeciesArrays, T: str, times_h) -> dict:
     """Every per-species metric of one species (unprefixed names)."""
     t = run.time_h
@@ -557,6 +567,8 @@ def summary_of_arrays(run: RunArrays, target: str | None = None, times=None) -> 
     for i, (s, sp) in enumerate(run.species):
         prefix = "" if i == 0 else f"{s}_"
         for k, v in _species_metrics(run, sp, T, times_h).items():
+            if i > 0 and _vesicle_only(k):
+                continue
             out[prefix + k] = v
     if run.cargo is not None:
         out.update(_cargo_metrics(run))

@@ -1172,6 +1172,16 @@ def _check_physics(ck: _Checker, resolved: dict[str, Any]) -> None:
         ck.add("simulation.accuracy", f"{_show(resolved['simulation']['accuracy'])} with channel delivery",
                "a 1D run (the r-z unit cell takes simulation.resolution and tolerance)")
     cargo_t = form.get("cargo")
+    e_pen = form.get("enhancement_factor", 1.0)
+    if isinstance(e_pen, float) and e_pen != 1.0:
+        # it acts on free cargo in the 1D column (docs/model.md, section 5.1)
+        shown = _show(e_pen)
+        if not isinstance(cargo_t, dict):
+            ck.add("formulation.enhancement_factor", shown,
+                   "a [formulation.cargo] too (the factor acts on the free cargo beside the vesicles), or 1")
+        elif channels.channel_geometry(resolved) is not None:
+            ck.add("formulation.enhancement_factor", f"{shown} with channel delivery",
+                   "1 with channels (penetration enhancement is 1D only for now)")
     k_veh = cargo_t.get("release_rate_vehicle") if isinstance(cargo_t, dict) else None
     if isinstance(k_veh, float) and k_veh > 0:
         # the film's leakage is in the 1D kernel only (docs/model.md, section 5.1)

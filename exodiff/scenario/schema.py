@@ -218,6 +218,16 @@ FORMULATION = {
                           example='"viable_epidermis"'),
     "targeting_factor": _n("Factor on the cell uptake rate in target_layer (targeting ligands of engineered "
                            "vesicles); 1 = untargeted. Needs target_layer.", "5", low=0.0, default=1.0),
+    "enhancement_factor": _n("Penetration enhancement (docs/model.md, section 5.1): the factor by which the "
+                             "vesicles raise the stratum corneum diffusivity of the free solute beside them "
+                             "(the cargo set free, the unencapsulated part) while the film is on the skin; it "
+                             "relaxes to 1 after wash-off (enhancement_relaxation_time). Phenomenological; needs "
+                             "a [formulation.cargo]; 1D runs. 1 = none (presets: docs/validation.md).", "2",
+                             low=0.0, low_open=True, high=100.0, default=1.0),
+    "enhancement_relaxation_time": _q("Time constant with which enhancement_factor relaxes to 1 after the film is "
+                                      "washed off; 0 = at once. No measured value: an estimate (barrier "
+                                      "recovery takes hours), to be swept.", "s", "a time", '"6 h"', low=0.0,
+                                      high=3.2e7, default=21600.0),
     "cargo": Field("table", "Track the cargo (miRNA, protein, drug) released from the vesicles as a second "
                    "species: a table [formulation.cargo], keys below.", example="[formulation.cargo]"),
     "free_diffusivity": _q("Diffusivity in the vehicle fluid; overrides Stokes-Einstein.", "m^2/s",

@@ -84,13 +84,19 @@ def integrate(problem: Problem1D, progress: bool = False, desc: str = "solving")
             else:
                 status = K.integrate_column_rk(*one, method)
         else:
-            if arr["kveh"] is None:
-                status = K.integrate_columns(*args, stops[ch], out_idx[ch], ev[ch], u, comp, fstate, istate,
-                                             rtol, m_ref, h_start, MAX_STEPS, u_out, comp_out, stats, method)
-            else:  # the film leaks cargo (release_rate_vehicle)
-                status = K.integrate_columns(*args, stops[ch], out_idx[ch], ev[ch], u, comp, fstate, istate,
-                                             rtol, m_ref, h_start, MAX_STEPS, u_out, comp_out, stats, method,
-                                             arr["kveh"], arr["cveh"])
+            # optional physics, each its own compiled variant: the film leaks cargo (release_rate_vehicle),
+            # the vesicles enhance the free cargo's way through the SC (enhancement_factor)
+            extra = ()
+            if arr["kveh"] is not None:
+                extra = (arr["kveh"], arr["cveh"])
+            if arr["enh"] is not None:
+                # with zero leakage arrays (the leakage branch at kv = 0 is the plain one, bit for bit): one
+                # variant for an enhancement, with or without a leaking film
+                zero = np.zeros(S)
+                extra = (zero if arr["kveh"] is None else arr["kveh"], zero if arr["cveh"] is None else arr["cveh"],
+                         arr["enh"], arr["rsc"], arr["roth"], arr["tau_enh"])
+            status = K.integrate_columns(*args, stops[ch], out_idx[ch], ev[ch], u, comp, fstate, istate,
+                                         rtol, m_ref, h_start, MAX_STEPS, u_out, comp_out, stats, method, *extra)
         if status != K.OK:
             raise _failure(problem, status, fstate, istate, u)
         # the stops done: every one up to the time reached (ESDIRK4 may have stepped past a pause)
@@ -261,10 +267,13 @@ def _failure(problem, status, fstate, istate, u) -> SolverError:
     return solver_failure(status, fstate[K.F_FAIL_TIME] / 3600.0, region)
 
 
-def kernels_cached(kernel: str = "integrate_column_rk") -> bool:
+def kernels_cached(kernel: str = "integrate_column_rk", optional_arrays: int | None = None) -> bool:
     """True when a compiled 1D kernel (by name, in :mod:`exodiff.kernels.column1d`) is in Numba's cache and current.
 
     The default is the one-column loop of the default integrator (ESDIRK4).
+    ``optional_arrays``: the variant of :func:`~exodiff.kernels.column1d.integrate_columns`
+    with that many of its optional arrays given (0 plain, 2 a leaking film,
+    5 an enhancement); None: any variant.
 
     Reads Numba's cache index (private API; if it moves, report "cached" rather
     than announce a compile that will not happen).  An index whose source stamp
@@ -273,7 +282,11 @@ def kernels_cached(kernel: str = "integrate_column_rk") -> bool:
     try:
         from exodiff.kernels import column1d
 
-        return bool(getattr(column1d, kernel)._cache._cache_file._load_index())
+        index = getattr(column1d, kernel)._cache._cache_file._load_index()
+        if optional_arrays is None:
+            return bool(index)
+        # the optional arguments follow the 27 required ones and the method
+        return any(sum(str(t).startswith("array") for t in key[0][28:]) == optional_arrays for key in index)
     except Exception:
         return True
 

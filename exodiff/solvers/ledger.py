@@ -245,8 +245,8 @@ def cargo_balance_error(problem: Problem1D, raw: RawSolution) -> np.ndarray:
     columns of (released + release_on_degradation x degraded)``, plus the
     cargo applied free (``1 - encapsulation`` of the applied dose; a
     constant donor's free cargo is in its ``supplied``).  Relative to the
-    vesicle dose (finite vehicle) or to the vesicles supplied to the skin
-    (infinite).
+    vesicle dose (finite vehicle) or to what the donor supplied to the skin,
+    vesicles or free cargo, the larger (infinite).
     """
     L = len(problem.layers)
     P = problem.n_processes
@@ -265,7 +265,9 @@ def cargo_balance_error(problem: Problem1D, raw: RawSolution) -> np.ndarray:
         ref = applied_dose(problem)
         freed = freed + cols[c].weight * ref  # applied free (0 for cargo that starts in the vesicles)
     else:
-        ref = np.maximum(np.abs(comp[:, ves, P * L + 2].sum(axis=1)), 1e-300)
+        # what the donor has supplied to the skin, in vesicles or as free cargo (a constant donor's free part
+        # may be all there is: vesicles the skin keeps out supply nothing)
+        ref = np.maximum(np.maximum(np.abs(comp[:, ves, P * L + 2].sum(axis=1)), np.abs(vehicle)), 1e-300)
     return (vehicle + tissue + lost - freed) / ref
 
 

@@ -226,6 +226,8 @@ def rk_stages(method, t, h, u, comp, g, g1, cap_tissue, closs, node_layer, n_lay
     ----------
     src : ndarray (ns, n) or None
         The column's source at each stage.
+    g : ndarray (n+1) or callable
+        Conductances, or a function of time giving them (each stage its own).
     kv : float
         The film's leakage rate (1/s): the vehicle node's loss ``kv C_0(t_i)``,
         part of the stage's own operator (its matrix, its rates), booked to
@@ -246,6 +248,8 @@ def rk_stages(method, t, h, u, comp, g, g1, cap_tissue, closs, node_layer, n_lay
     A, _, c = tableau(method)
     ns = c.size
     loss = closs.sum(axis=0)
+    g_at = g if callable(g) else (lambda tt, g=g: g)  # conductances at a stage time (an enhancement relaxing)
+    g = g_at(t)
     bands = operator_bands(g, g1, loss)
     supplied = closs.shape[0] * n_layers + 2
     zero = np.zeros((ns, u.size))
@@ -281,7 +285,8 @@ def rk_stages(method, t, h, u, comp, g, g1, cap_tissue, closs, node_layer, n_lay
             continue
         cap_i = cap_at(t + c[i] * h)
         li = loss_at(cap_i)
-        bi = bands if kv == 0.0 else operator_bands(g, g1, li)
+        g = g_at(t + c[i] * h)
+        bi = operator_bands(g, g1, li)
         base = u if i == 0 else U[i - 1]
         stage_rhs = cap_n * u + h * (A[i, :i] @ F[:i]) + h * A[i, i] * S[i]
         d = solve_stage(h * A[i, i], cap_i, bi, infinite, 0.0,
@@ -667,6 +672,8 @@ def column_stages(t, h, u, comp, g, g1, cap_tissue, closs, node_layer, n_layers,
         included) and the compartment rates.
     """
     loss = closs.sum(axis=0)
+    g_at = g if callable(g) else (lambda tt, g=g: g)  # conductances at a stage time (an enhancement relaxing)
+    g_n, g_g, g_1 = g_at(t), g_at(t + GAMMA * h), g_at(t + h)
     cap_n = cap_tissue.astype(float).copy()
     cap_g = cap_n.copy()
     cap_1 = cap_n.copy()
@@ -683,28 +690,28 @@ def column_stages(t, h, u, comp, g, g1, cap_tissue, closs, node_layer, n_layers,
         out[0] = kv * cap[0]
         return out
 
-    def F(v, cap):
-        return rates(v, g, g1, loss_at(cap))
+    def F(v, cap, gg):
+        return rates(v, gg, g1, loss_at(cap))
 
-    def R(v, cap):
-        out = compartment_rates_stacked(v, g, g1, closs, node_layer, n_layers)
+    def R(v, cap, gg):
+        out = compartment_rates_stacked(v, gg, g1, closs, node_layer, n_layers)
         out[3 * n_layers] += kv * cap[0] * v[0]
         return out
 
     supplied = closs.shape[0] * n_layers + 2
     a = ALPHA_TR * h
-    fn, rn = F(u, cap_n), R(u, cap_n)
-    dg = solve_stage(a, cap_g, operator_bands(g, g1, loss_at(cap_g)), infinite, 0.0,
-                     (cap_n - cap_g) * u + a * fn + a * F(u, cap_g) + a * (s_n + s_g))
+    fn, rn = F(u, cap_n, g_n), R(u, cap_n, g_n)
+    dg = solve_stage(a, cap_g, operator_bands(g_g, g1, loss_at(cap_g)), infinite, 0.0,
+                     (cap_n - cap_g) * u + a * fn + a * F(u, cap_g, g_g) + a * (s_n + s_g))
     ug = u + dg
-    fg, rg = F(ug, cap_g), R(ug, cap_g)
+    fg, rg = F(ug, cap_g, g_g), R(ug, cap_g, g_g)
     rg[supplied] = g1 * ((u[0] - u[1]) - (dg[1] - dg[0]))
     comp_g = comp + a * (rn + rg)
     d = BDF_D * h
-    d1 = solve_stage(d, cap_1, operator_bands(g, g1, loss_at(cap_1)), infinite, 0.0,
-                     BDF_A * cap_g * ug - BDF_B * cap_n * u - cap_1 * ug + d * F(ug, cap_1) + d * s_1)
+    d1 = solve_stage(d, cap_1, operator_bands(g_1, g1, loss_at(cap_1)), infinite, 0.0,
+                     BDF_A * cap_g * ug - BDF_B * cap_n * u - cap_1 * ug + d * F(ug, cap_1, g_1) + d * s_1)
     u1 = ug + d1
-    f1, r1 = F(u1, cap_1), R(u1, cap_1)
+    f1, r1 = F(u1, cap_1, g_1), R(u1, cap_1, g_1)
     r1[supplied] = g1 * ((ug[0] - ug[1]) - (d1[1] - d1[0]))
     comp1 = BDF_A * comp_g - BDF_B * comp + d * r1
     vrel = (kv * cap_n[0] * u[0], kv * cap_g[0] * ug[0], kv * cap_1[0] * u1[0])
@@ -718,15 +725,38 @@ def integrate_columns_reference(
     u, comp, fstate, istate,
     rtol, m_ref, h_start, max_steps,
     u_out, comp_out, stats, method=METHOD_ESDIRK4, kveh=None, cveh=None,
+    enh=None, rsc=None, roth=None, tau_enh=0.0,
 ):
     """Numpy twin of :func:`exodiff.kernels.column1d.integrate_columns`.
 
     Columns in index order; a column's source at each stage is the sum of
     ``csrc[s] * u_s`` at that stage over the columns ``s`` that feed it, plus
     at node 0 ``cveh[s]`` times the film's leakage ``kveh[s] C_0(t_i) u_s[0]``.
+    A penetration enhancement ``enh[s]`` gives column ``s`` the faces
+    ``1/(rsc/E(t) + roth)`` where ``rsc > 0``, with ``E(t) = enh[s]`` while
+    a film is on and ``1 + (enh[s] - 1) exp(-(t - t_wash)/tau_enh)`` after a
+    wash-off, evaluated at every stage time.
     Same arguments and in-place updates as the kernel.
     """
     S = u.shape[0]
+    t_wash = [0.0]
+
+    def g_of(s):
+        """Column ``s``'s conductances: an array, or a function of time once an enhancement relaxes."""
+        if enh is None or enh[s] == 1.0:
+            return g[s]
+
+        def faces(e):
+            out = np.array(g[s], dtype=float)
+            m = rsc[s] > 0
+            out[m] = 1.0 / (rsc[s][m] / e + roth[s][m])
+            return out
+
+        if not istate[I_WASHED]:
+            return faces(enh[s])
+        return lambda tt: faces(1.0 + (enh[s] - 1.0) * math.exp(-(tt - t_wash[0]) / tau_enh)
+                                if tau_enh > 0 else 1.0)
+
     kv = np.zeros(S) if kveh is None else np.asarray(kveh, dtype=float)
     cv = np.zeros(S) if cveh is None else np.asarray(cveh, dtype=float)
     if method != METHOD_TRBDF2:
@@ -770,7 +800,8 @@ def integrate_columns_reference(
             continue
         pause = False
         while t < t_stop:
-            g1s = [0.0 if istate[I_WASHED] else g[s][1] for s in range(S)]
+            gs = [g_of(s) for s in range(S)]
+            g1s = [0.0 if istate[I_WASHED] else gs[s][1] for s in range(S)]
             h, last = step_to_stop(h_next, t_stop - t)
             if last:
                 h = t_stop - t
@@ -786,7 +817,7 @@ def integrate_columns_reference(
             for s in range(S):
                 if method == METHOD_TRBDF2:
                     ug, u1[s], comp1[s], (fn, fg, f1), (rn, rg, r1), cap_1, vrel = column_stages(
-                        t, h, u[s], comp[s], g[s], g1s[s], cap_tissue[s], closs[s], node_layer, n_layers, infinite,
+                        t, h, u[s], comp[s], gs[s], g1s[s], cap_tissue[s], closs[s], node_layer, n_layers, infinite,
                         fstate, evap_tau, src[s] if fed[s] else None, kv[s])
                     stats[S_SOLVES] += 2
                     tgt = source_to[s]
@@ -795,7 +826,7 @@ def integrate_columns_reference(
                             src[tgt][j] += csrc[s] * v
                             src[tgt][j][0] += cv[s] * vrel[j]
                 else:
-                    U, F, R, comp1[s], cap_1, vrel = rk_stages(method, t, h, u[s], comp[s], g[s], g1s[s],
+                    U, F, R, comp1[s], cap_1, vrel = rk_stages(method, t, h, u[s], comp[s], gs[s], g1s[s],
                                                                cap_tissue[s], closs[s], node_layer, n_layers,
                                                                infinite, fstate, evap_tau,
                                                                src[s] if fed[s] else None, kv[s])
@@ -881,6 +912,7 @@ def integrate_columns_reference(
                     comp[s, removed] += film_at(t, fstate, evap_tau) * u[s, 0]
                 u[s, 0] = 0.0
             istate[I_WASHED] = 1
+            t_wash[0] = t
             h_next = h_start
             err_prev = 1.0
             h_pos = 0.0
@@ -935,7 +967,8 @@ def run_columns(problem, kernel=None, max_steps: int = 1_000_000):
     h_start = 1e-8 * max(float(times[-1]), 1.0)
     # time, step, failure time, then the film: applied at 0, its thickness and volatile fraction then;
     # the step controller's memory
-    fstate = np.array([0.0, h_start, math.nan, 0.0, problem.vehicle_thickness, problem.evaporation_fraction, 1.0, 0.0])
+    fstate = np.array([0.0, h_start, math.nan, 0.0, problem.vehicle_thickness, problem.evaporation_fraction, 1.0, 0.0,
+                       0.0])
     istate = np.zeros(3, dtype=np.int64)
     stats = np.zeros(3, dtype=np.int64)
     stops, out_idx, events = _stops(problem)
@@ -944,7 +977,8 @@ def run_columns(problem, kernel=None, max_steps: int = 1_000_000):
                     problem.evaporation_fraction, problem.evaporation_time, problem.sample_fraction, stops, out_idx,
                     events, u, comp,
                     fstate, istate, problem.tolerance, arr["m_ref"], h_start, max_steps, u_out, comp_out, stats,
-                    METHOD_NAMES[problem.integrator], arr.get("kveh"), arr.get("cveh"))
+                    METHOD_NAMES[problem.integrator], arr.get("kveh"), arr.get("cveh"),
+                    *((arr["enh"], arr["rsc"], arr["roth"], arr["tau_enh"]) if arr.get("enh") is not None else ()))
     if status != OK:
         raise RuntimeError(f"kernel status {status}")
     return u_out, comp_out, stats
