@@ -263,3 +263,20 @@ def test_linear_in_the_dose(scale, T_h, n):
     assert a.stats["regimen_solution"] == b.stats["regimen_solution"] == "superposition"
     assert np.allclose(b.u_cols, scale * a.u_cols, rtol=1e-10, atol=1e-13 * scale * p.concentration)
     assert np.allclose(b.comp_cols, scale * a.comp_cols, rtol=1e-10, atol=1e-13 * scale * p.total_dose)
+
+
+def test_superpose_is_the_sum_of_the_shifted_copies():
+    """The one-pass recurrence against the sum written out, copy by copy (random records, any length)."""
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        s, N = int(rng.integers(1, 6)), int(rng.integers(2, 8))
+        k = int(rng.integers(1, (N + 3) * s + 2))
+        tail = bool(rng.integers(0, 2)) and k - 1 == N * s
+        z = rng.normal(size=(k + (N - 1 if tail else 0), 3))
+        ref = np.zeros((k, 3))
+        for j in range(N):
+            if j * s < k:
+                ref[j * s:] += z[:k - j * s]
+        if tail:  # copy j >= 1 at N T: its record before the wash of application N - j
+            ref[-1] = z[k - 1] + sum(z[k + N - j - 1] for j in range(1, N))
+        assert np.allclose(superposition.superpose(z, s, N, k, tail), ref, rtol=0, atol=1e-13)

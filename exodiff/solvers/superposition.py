@@ -128,16 +128,22 @@ def superpose(z: np.ndarray, shift: int, n_apps: int, k: int, tail_event: bool) 
     -------
     float64[k, ...]
     """
-    out = np.zeros((k,) + z.shape[1:])
-    for j in range(n_apps):
-        a = j * shift
-        if a >= k:
-            break
-        out[a:] += z[:k - a]
+    out = np.empty((k,) + z.shape[1:])
+    # x[i] = z[i] + x[i - shift] (- z[i - N shift] once the first copy has N successors that never start):
+    # one pass over the rows instead of one per copy (N passes cost ~1.5 ms for 28 applications of 672 outputs)
+    end = n_apps * shift
+    out[:min(shift, k)] = z[:min(shift, k)]
+    for a in range(shift, k, shift):
+        b = min(a + shift, k)
+        out[a:b] = z[a:b] + out[a - shift:b - shift]
+        if b > end:
+            lo = max(a, end)
+            out[lo:b] -= z[lo - end:b - end]
     if tail_event:
-        # at N T copy j >= 1 is z0 at (N - j) T just before that application's wash (the regimen has none then)
+        # the run ends at N T: copy j >= 1 is z0 at (N - j) T just before that application's wash (the regimen
+        # has none at N T), recorded in slot k + N - j - 1
         last = k - 1
+        out[last] = z[last]
         for j in range(1, n_apps):
-            m = n_apps - j  # z0's application m, recorded before its wash in extra slot k + m - 1
-            out[last] += z[k + m - 1] - z[last - j * shift]
+            out[last] += z[k + n_apps - j - 1]
     return out
