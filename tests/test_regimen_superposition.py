@@ -281,3 +281,16 @@ def test_superpose_is_the_sum_of_the_shifted_copies():
         if tail:  # copy j >= 1 at N T: its record before the wash of application N - j
             ref[-1] = z[k - 1] + sum(z[k + N - j - 1] for j in range(1, N))
         assert np.allclose(superposition.superpose(z, s, N, k, tail), ref, rtol=0, atol=1e-13)
+
+
+def test_sweep_batch_leaves_a_superposed_regimen_to_the_driver():
+    """A batched sweep point must be the point alone, bit for bit: the batch (direct runs) declines a regimen
+    the driver superposes, and keeps one it does not (a joined film)."""
+    from exodiff import run as R
+
+    assert R.prepare_batched(exodiff.load_scenario(SERUM)) is None
+    joined = copy.deepcopy(SERUM)
+    joined["regimen"]["wash_before_reapplication"] = False
+    assert R.prepare_batched(exodiff.load_scenario(joined)) is not None
+    metrics, _ = R.run_metrics(exodiff.load_scenario(SERUM))
+    assert metrics["accumulation_ratio"] > 1.0
