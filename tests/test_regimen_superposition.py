@@ -294,3 +294,19 @@ def test_sweep_batch_leaves_a_superposed_regimen_to_the_driver():
     assert R.prepare_batched(exodiff.load_scenario(joined)) is not None
     metrics, _ = R.run_metrics(exodiff.load_scenario(SERUM))
     assert metrics["accumulation_ratio"] > 1.0
+
+
+def test_accuracy_target_superposes_both_grids(monkeypatch):
+    """With an accuracy target both grids are superposed and extrapolated, ``(4 a_fine - a) / 3``: each path's
+    time error is then at most 5/3 of the law, so the two differ by at most 5/3 of :func:`bound`."""
+    p = replace(problem(), accuracy=1e-4)
+    fast = layered.integrate_estimated(p)
+    assert fast.stats["regimen_solution"] == fast.companion[1].stats["regimen_solution"] == "superposition"
+    with monkeypatch.context() as m:
+        m.setattr(superposition, "ENABLED", False)
+        ref = layered.integrate_estimated(p)
+    total = p.total_dose
+    assert np.abs(fast.comp_cols - ref.comp_cols).max() / total <= 5 / 3 * bound(p)
+    cap = p.columns_arrays()["cap"]
+    assert np.abs((fast.u_cols - ref.u_cols)[:, :, 1:] * cap[None, :, 1:]).max() / total <= 5 / 3 * bound(p)
+    assert balance(p, fast) <= 1e-12
