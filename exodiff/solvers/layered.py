@@ -13,7 +13,8 @@ import numpy as np
 
 from exodiff.errors import SolverError
 from exodiff.problem.layered import Problem1D
-from exodiff.solvers.common import MAX_STEPS, METHODS, RawSolution, initial_fstate, solver_failure, stop_list
+from exodiff.solvers.common import (MAX_STEPS, METHODS, RawSolution, initial_fstate, share_film_schedule,
+                                    solver_failure, stop_list)
 from exodiff.solvers.ledger import balance_limit, check_mass_balance, mass_balance_error
 
 
@@ -227,12 +228,14 @@ def integrate_estimated(problem: Problem1D, progress: bool = False, desc: str = 
     raw = integrate(problem, progress=progress, desc=desc)
     if problem.richardson:
         fine = problem.with_grid(problem.grid.refined(2))
+        share_film_schedule(problem, fine)
         raw_f = integrate(fine, desc=desc + " (fine grid)")
         out = extrapolate(problem, raw, fine, raw_f)
         # |E - a| = 4/3 |a_fine - a|
         out.companion = (problem, raw, 4.0 / 3.0, ACCURACY_TIME_SHARE * problem.accuracy)
         return out
     check = replace(problem.with_grid(problem.grid.coarsened(2)), tolerance=min(10.0 * problem.tolerance, 0.1))
+    share_film_schedule(problem, check)
     try:
         raw.companion = (check, integrate(check, desc=desc + " (check run)"), 2.0, 0.0)
     except SolverError as exc:  # the result stands; it just has no stated levels
