@@ -51,14 +51,17 @@ def integrate(problem: Problem1D, progress: bool = False, desc: str = "solving")
     from exodiff.solvers import superposition
 
     how = superposition.plan(problem)
+    failed = None
     if how is not None:
         try:
             return _integrate_superposed(problem, *how, progress=progress, desc=desc)
-        except SolverError:
-            pass  # the direct path decides (and says) what went wrong, or falls back to TR-BDF2 itself
+        except SolverError as exc:  # the direct path decides (and says) what is wrong, or falls back to TR-BDF2
+            failed = str(exc)
     raw = _integrate_direct(problem, progress, desc)
     if problem.application_times:
         raw.stats["regimen_solution"] = "direct"
+    if failed is not None:
+        raw.stats["superposition_failed"] = failed
     return raw
 
 
