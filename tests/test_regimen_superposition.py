@@ -22,11 +22,18 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import exodiff
+from exodiff.problem.layered import (
+    TIME_ERROR_AT_1E6,
+    TIME_ERROR_SLOPE,
+    Layer,
+    Problem1D,
+    problem_from_scenario,
+)
 from exodiff.results.dataset import RESOLVED_RELATIVE_ERROR
-from exodiff.problem.layered import TIME_ERROR_AT_1E6, TIME_ERROR_SLOPE, Layer, Problem1D, problem_from_scenario
 from exodiff.solvers import layered, superposition
 from exodiff.solvers.ledger import applied_dose, mass_balance_error
 
@@ -66,7 +73,7 @@ def compare(p, fast, ref, nontrivial=0.1):
     cap = p.columns_arrays()["cap"]  # (S, n)
     total = p.total_dose
     b = bound(p)
-    amounts = lambda r: r.u_cols[:, :, 1:] * cap[None, :, 1:]  # noqa: E731
+    amounts = lambda r: r.u_cols[:, :, 1:] * cap[None, :, 1:]
     worst = {
         "film": np.abs(fast.u_cols[..., 0] - ref.u_cols[..., 0]).max() / p.concentration,
         "cells": np.abs(amounts(fast) - amounts(ref)).max() / total,

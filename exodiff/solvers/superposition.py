@@ -65,7 +65,7 @@ def plan(problem):
     dt = float(times[1] - times[0])
     if dt <= 0.0 or not np.allclose(np.diff(times), dt, rtol=TIME_RTOL, atol=0.0):
         return None
-    shift = int(round(T / dt))
+    shift = round(T / dt)
     if shift < 1 or not _same(shift * dt, T):
         return None
     t_end = float(times[-1])
@@ -80,7 +80,7 @@ def plan(problem):
             return None
     if problem.sample_fraction > 0.0 and any(0.0 < t <= t_end * (1 + TIME_RTOL) for t in problem.sampling_times):
         return None
-    if int(round(t_end / dt)) + 1 != times.size:
+    if round(t_end / dt) + 1 != times.size:
         return None
     return shift, tail_event
 
