@@ -72,12 +72,18 @@ def kernel_run(p: Problem1D, u0: float, c_fresh: float, stops=None, out_idx=None
 # -- the kernel's events ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("evap", [0.0, 0.6])
-def test_regimen_with_wash_equals_the_applications_run_one_by_one(evap):
+def test_regimen_with_wash_equals_the_applications_run_one_by_one(evap, monkeypatch):
     """EVENT_APPLY = wash off what is left, then a fresh film, the step and the evaporation clock restarted:
     the same as stopping the run at each application and starting a new one-application run from the skin's
-    state (segment restarts).  Same steps, so the same numbers to round-off."""
+    state (segment restarts).  Same steps, so the same numbers to round-off.  The kernel's events are under
+    test: the direct path (this regimen would otherwise be solved by superposition,
+    tests/test_regimen_superposition.py)."""
+    from exodiff.solvers import superposition
+
+    monkeypatch.setattr(superposition, "ENABLED", False)
     p = problem(evap=evap)
     raw = integrate(p)
+    assert raw.stats["regimen_solution"] == "direct"
     # segment restarts: each segment a one-application run over its output times, the skin carried over
     single = replace(p, application_times=())
     arr = p.kernel_arrays()

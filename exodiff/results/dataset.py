@@ -276,6 +276,8 @@ def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None) -> xr.Datase
     ds.attrs["integrator"] = used
     if "integrator_fallback" in raw.stats:
         ds.attrs["integrator_fallback"] = raw.stats["integrator_fallback"]
+    if "regimen_solution" in raw.stats:  # a regimen: one run of every application, or shifted copies of one response
+        ds.attrs["regimen_solution"] = raw.stats["regimen_solution"]
     if len(ves) > 1:
         ds.attrs["size_classes"] = len(ves)
         ds.attrs["class_diameters_nm"] = [float(cols[s].diameter) * 1e9 for s in ves]

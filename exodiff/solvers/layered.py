@@ -13,7 +13,8 @@ import numpy as np
 
 from exodiff.errors import SolverError
 from exodiff.problem.layered import Problem1D
-from exodiff.solvers.common import MAX_STEPS, METHODS, RawSolution, initial_fstate, solver_failure, stop_list
+from exodiff.solvers.common import (MAX_STEPS, METHODS, RawSolution, initial_fstate, share_film_schedule,
+                                    solver_failure, stop_list)
 from exodiff.solvers.ledger import balance_limit, check_mass_balance, mass_balance_error
 
 
@@ -24,6 +25,12 @@ def method_code(problem) -> int:
 
 def integrate(problem: Problem1D, progress: bool = False, desc: str = "solving") -> RawSolution:
     """Solve a 1D problem.
+
+    A regimen washed before each reapplication, at a constant interval, is
+    solved as a sum of shifted copies of one response when that is exact
+    (:mod:`exodiff.solvers.superposition`): one run with cheap "wash + empty
+    film" events instead of a fresh-film transient per application; the
+    result's ``stats["regimen_solution"]`` says which path ran.
 
     Parameters
     ----------
@@ -41,6 +48,90 @@ def integrate(problem: Problem1D, progress: bool = False, desc: str = "solving")
         Non-finite values, step-size collapse, or a mass-balance error beyond
         round-off, naming the time and the layer.
     """
+    from exodiff.solvers import superposition
+
+    how = superposition.plan(problem)
+    failed = None
+    if how is not None:
+        try:
+            return _integrate_superposed(problem, *how, progress=progress, desc=desc)
+        except SolverError as exc:  # the direct path decides (and says) what is wrong, or falls back to TR-BDF2
+            failed = str(exc)
+    raw = _integrate_direct(problem, progress, desc)
+    if problem.application_times:
+        raw.stats["regimen_solution"] = "direct"
+    if failed is not None:
+        raw.stats["superposition_failed"] = failed
+    return raw
+
+
+def _integrate_direct(problem: Problem1D, progress: bool, desc: str) -> RawSolution:
+    """:func:`integrate` with every application a stop event of one kernel run."""
+    times = problem.output_times
+    stops, out_idx, events = stop_list(problem)
+    u_out, comp_out, stats, wall = _run_kernel(problem, stops, out_idx, events, times.size, fresh_films=True,
+                                               progress=progress, desc=desc)
+    raw = _raw(problem, u_out, comp_out, stats, wall)
+    arr = problem.columns_arrays()
+    try:
+        check_mass_balance(mass_balance_error(problem, raw), times, balance_limit(problem, arr))
+    except SolverError as exc:
+        if problem.integrator == "tr-bdf2":
+            raise
+        # Measured (benchmarks/stiff_regimes.py, 60 extreme problems): with a constant donor and a stiff layer
+        # the 4th-order methods' stage sums leak round-off past the promised bound (1e-8 to 1.5e-5 of the supply
+        # in 4 of 60, S = 2e8 to 3e11), where TR-BDF2's delta form with its stage supply stays at 7e-11.  The
+        # same problem with TR-BDF2 keeps the promise; the result says which integrator gave it.
+        from dataclasses import replace
+
+        raw = integrate(replace(problem, integrator="tr-bdf2"), progress=progress, desc=desc)
+        raw.stats["integrator_fallback"] = (f"{problem.integrator} broke the mass-balance bound "
+                                            f"({str(exc).split(' exceeds')[0]}); solved with tr-bdf2")
+    return raw
+
+
+def _integrate_superposed(problem: Problem1D, shift: int, tail_event: bool, progress: bool,
+                          desc: str) -> RawSolution:
+    """:func:`integrate` of a washed regimen as ``sum_j z0(t - j T)`` (:mod:`exodiff.solvers.superposition`).
+
+    ``z0`` is the first application's response with every later film
+    empty: the kernel run with the regimen's own stop list and a fresh-film
+    concentration of 0.  The result is checked against the dose balance like
+    a direct run's; a failure raises (the caller then runs the direct path).
+    """
+    from exodiff.solvers import superposition
+
+    k = problem.output_times.size
+    stops, out_idx, events, n_rec = superposition.z0_stops(problem, tail_event)
+    u_z, comp_z, stats, wall = _run_kernel(problem, stops, out_idx, events, n_rec, fresh_films=False,
+                                           progress=progress, desc=desc)
+    N = problem.n_applications
+    u_out = superposition.superpose(u_z, shift, N, k, tail_event)
+    comp_out = superposition.superpose(comp_z, shift, N, k, tail_event)
+    raw = _raw(problem, u_out, comp_out, stats, wall)
+    raw.stats["regimen_solution"] = "superposition"
+    check_mass_balance(mass_balance_error(problem, raw), problem.output_times, balance_limit(problem))
+    return raw
+
+
+def _raw(problem: Problem1D, u_out, comp_out, stats, wall) -> RawSolution:
+    raw = RawSolution(times=problem.output_times.copy(), u=u_out[:, 0], comp=comp_out[:, 0],
+                      stats={"steps": int(stats[0]), "rejected": int(stats[1]), "solves": int(stats[2]),
+                             "wall_time_s": wall, "columns": int(u_out.shape[1])},
+                      u_cols=u_out, comp_cols=comp_out)
+    raw.stats["integrator"] = problem.integrator
+    return raw
+
+
+def _run_kernel(problem: Problem1D, stops, out_idx, events, n_records: int, fresh_films: bool, progress: bool,
+                desc: str):
+    """Run the compiled loop over a stop list from the first application; return ``(u_out, comp_out, stats, wall)``.
+
+    ``fresh_films``: later applications put on films of the formulation's
+    concentration (the regimen itself); False: empty films of the same
+    vehicle (``z0`` of the superposition).  ``n_records`` rows of output
+    (the output times first; ``out_idx`` may point past them).
+    """
     from exodiff.kernels import column1d as K
 
     arr = problem.columns_arrays()
@@ -52,17 +143,17 @@ def integrate(problem: Problem1D, progress: bool = False, desc: str = "solving")
     u = np.zeros((S, n))
     u[:, 0] = problem.concentration * arr["weight"]
     comp = np.zeros((S, nc))
-    u_out = np.zeros((times.size, S, n))
-    comp_out = np.zeros((times.size, S, nc))
+    u_out = np.zeros((n_records, S, n))
+    comp_out = np.zeros((n_records, S, nc))
     u_out[0] = u
     t_end = float(times[-1])
     h_start = 1e-8 * max(t_end, 1.0)
     fstate = initial_fstate(problem, h_start)
     istate = np.zeros(3, dtype=np.int64)
     stats = np.zeros(3, dtype=np.int64)
-    stops, out_idx, events = stop_list(problem)
     infinite = problem.vehicle == "infinite"
-    c_donor = problem.concentration * arr["weight"]
+    # the first film is in u; c_donor is what each later application (or an infinite donor) puts on
+    c_donor = problem.concentration * arr["weight"] if fresh_films else np.zeros(S)
     args = (arr["cap"], arr["g"], arr["closs"], arr["csrc"], arr["source_to"], arr["node_layer"], L,
             infinite, c_donor, problem.vehicle_thickness,
             problem.evaporation_fraction, problem.evaporation_time, problem.sample_fraction)
@@ -103,26 +194,7 @@ def integrate(problem: Problem1D, progress: bool = False, desc: str = "solving")
         return int(np.searchsorted(stops, fstate[K.F_TIME], side="right"))
 
     wall = run_paused(advance, stops, events, progress, desc)
-    raw = RawSolution(times=times.copy(), u=u_out[:, 0], comp=comp_out[:, 0],
-                      stats={"steps": int(stats[0]), "rejected": int(stats[1]), "solves": int(stats[2]),
-                             "wall_time_s": wall, "columns": int(S)},
-                      u_cols=u_out, comp_cols=comp_out)
-    raw.stats["integrator"] = problem.integrator
-    try:
-        check_mass_balance(mass_balance_error(problem, raw), times, balance_limit(problem, arr))
-    except SolverError as exc:
-        if problem.integrator == "tr-bdf2":
-            raise
-        # Measured (benchmarks/stiff_regimes.py, 60 extreme problems): with a constant donor and a stiff layer
-        # the 4th-order methods' stage sums leak round-off past the promised bound (1e-8 to 1.5e-5 of the supply
-        # in 4 of 60, S = 2e8 to 3e11), where TR-BDF2's delta form with its stage supply stays at 7e-11.  The
-        # same problem with TR-BDF2 keeps the promise; the result says which integrator gave it.
-        from dataclasses import replace
-
-        raw = integrate(replace(problem, integrator="tr-bdf2"), progress=progress, desc=desc)
-        raw.stats["integrator_fallback"] = (f"{problem.integrator} broke the mass-balance bound "
-                                            f"({str(exc).split(' exceeds')[0]}); solved with tr-bdf2")
-    return raw
+    return u_out, comp_out, stats, wall
 
 
 def integrate_estimated(problem: Problem1D, progress: bool = False, desc: str = "solving") -> RawSolution:
@@ -165,12 +237,14 @@ def integrate_estimated(problem: Problem1D, progress: bool = False, desc: str = 
     raw = integrate(problem, progress=progress, desc=desc)
     if problem.richardson:
         fine = problem.with_grid(problem.grid.refined(2))
+        share_film_schedule(problem, fine)
         raw_f = integrate(fine, desc=desc + " (fine grid)")
         out = extrapolate(problem, raw, fine, raw_f)
         # |E - a| = 4/3 |a_fine - a|
         out.companion = (problem, raw, 4.0 / 3.0, ACCURACY_TIME_SHARE * problem.accuracy)
         return out
     check = replace(problem.with_grid(problem.grid.coarsened(2)), tolerance=min(10.0 * problem.tolerance, 0.1))
+    share_film_schedule(problem, check)
     try:
         raw.companion = (check, integrate(check, desc=desc + " (check run)"), 2.0, 0.0)
     except SolverError as exc:  # the result stands; it just has no stated levels
@@ -237,6 +311,9 @@ def run_paused(advance, stops, events, progress: bool, desc: str) -> float:
     ev = events.copy()
     chunks = np.array_split(np.arange(stops.size), min(stops.size, 100))
     ends = [int(c[-1]) for c in chunks if c.size][:-1]
+    # a chunk never ends between two stops at one time (a record before an event's stop): the driver resumes
+    # after the time reached, which would skip the second
+    ends = [e + int(np.searchsorted(stops[e:], stops[e], side="right")) - 1 for e in ends]
     ev[ends] |= EVENT_PAUSE
     bar = tqdm(total=stops.size, desc=desc, unit="output", delay=0.5, leave=False)
     try:

@@ -1,0 +1,319 @@
+"""The 1D fast path of a washed regimen: ``sum_j z0(t - j T)`` (exodiff.solvers.superposition, docs/model.md 1.2).
+
+References: the direct path (every application a fresh film in one kernel
+run), forced by ``superposition.ENABLED = False``, which
+tests/test_regimen.py checks against segment restarts and the numpy twin;
+the dose ledger; linearity in the dose.
+
+Tolerance of fast against direct.  The two paths take different steps, so
+they differ by their time errors.  Each copy (fast) or application
+(direct) is a run whose time error is at most the integrator's measured law
+``TIME_ERROR_AT_1E6 (tol / 1e-6)^TIME_ERROR_SLOPE`` of its dose
+(exodiff.problem.layered; ESDIRK4 ~0.08 tol, TR-BDF2 5.1e-6 at 1e-6), so
+every amount differs by at most twice that law of the *total* dose
+(:func:`bound`).  The film concentration is bounded the same way by the
+concentration of one film (``c``: each copy's film error is of its film).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import exodiff
+from exodiff.problem.layered import (
+    TIME_ERROR_AT_1E6,
+    TIME_ERROR_SLOPE,
+    Layer,
+    Problem1D,
+    problem_from_scenario,
+)
+from exodiff.results.dataset import RESOLVED_RELATIVE_ERROR
+from exodiff.solvers import layered, superposition
+from exodiff.solvers.ledger import applied_dose, mass_balance_error
+
+H = 3600.0
+LAYERS = (
+    Layer("stratum_corneum", 15e-6, 1e-13, 2.0),
+    Layer("viable_epidermis", 80e-6, 5e-11, 1.0, degradation_rate=1e-5),
+    Layer("dermis", 500e-6, 2e-10, 1.0, clearance_rate=2e-5),
+)
+
+
+def problem(T=6 * H, n=4, end=None, integrator="esdirk4", evap=0.0, tol=1e-6, out=H, layers=LAYERS, **kw):
+    end = n * T if end is None else end
+    return Problem1D.from_layers(layers, output_times=np.arange(0.0, end + 0.5 * out, out), resolution=[6, 10, 12],
+                                 concentration=1e3, vehicle_thickness=20e-6, tolerance=tol, integrator=integrator,
+                                 evaporation_fraction=evap, evaporation_time=1800.0,
+                                 application_times=tuple(k * T for k in range(1, n)), **kw)
+
+
+def direct(p, monkeypatch, **kw):
+    with monkeypatch.context() as m:
+        m.setattr(superposition, "ENABLED", False)
+        raw = layered.integrate(p, **kw)
+    assert raw.stats["regimen_solution"] == "direct"
+    return raw
+
+
+def bound(p) -> float:
+    """Twice the integrator's measured time-error law at ``p.tolerance``, of the dose (see the module docstring)."""
+    law = TIME_ERROR_AT_1E6[p.integrator] * (p.tolerance / 1e-6) ** TIME_ERROR_SLOPE[p.integrator]
+    return 2.0 * law
+
+
+def compare(p, fast, ref, nontrivial=0.1):
+    """Fast against direct: every column's film, cell amounts and compartments within :func:`bound`."""
+    assert fast.stats["regimen_solution"] == "superposition"
+    cap = p.columns_arrays()["cap"]  # (S, n)
+    total = p.total_dose
+    b = bound(p)
+    amounts = lambda r: r.u_cols[:, :, 1:] * cap[None, :, 1:]
+    worst = {
+        "film": np.abs(fast.u_cols[..., 0] - ref.u_cols[..., 0]).max() / p.concentration,
+        "cells": np.abs(amounts(fast) - amounts(ref)).max() / total,
+        "compartments": np.abs(fast.comp_cols - ref.comp_cols).max() / total,
+    }
+    assert max(worst.values()) <= b, (worst, b)
+    # the comparison is not empty: every application reached the skin
+    supplied = p.n_processes * len(p.layers) + 2
+    assert ref.comp_cols[-1, :, supplied].sum() > nontrivial * p.total_dose
+    return worst
+
+
+def balance(p, raw) -> float:
+    """Worst dose-balance error of ``raw``, of the total dose."""
+    err = np.abs(mass_balance_error(p, raw))
+    return float((err * applied_dose(p)[:, None] if err.ndim == 2 else err * applied_dose(p)).max() / p.total_dose)
+
+
+@pytest.mark.parametrize("integrator", ["esdirk4", "tr-bdf2", "sdirk4"])
+@pytest.mark.parametrize("case", ["ends_at_NT", "ends_mid_interval", "evaporation", "wash_off_inside"])
+def test_fast_path_equals_direct_path(case, integrator, monkeypatch):
+    kw = dict(integrator=integrator)
+    if case == "ends_mid_interval":
+        kw["end"] = 21 * H  # the last output inside the last interval: no record before a wash is needed
+    if case == "evaporation":
+        kw["evap"] = 0.6
+    if case == "wash_off_inside":
+        kw.update(wash_off_time=2.5 * H, evap=0.3)
+    p = problem(**kw)
+    assert superposition.plan(p) is not None
+    fast = layered.integrate(p)
+    compare(p, fast, direct(p, monkeypatch))
+    assert balance(p, fast) <= 1e-12
+
+
+def test_fast_path_is_cheaper_in_steps(monkeypatch):
+    """The point of it: one fresh-film transient instead of one per application (14 days twice daily)."""
+    p = problem(T=12 * H, n=28, out=0.5 * H, tol=1e-5)
+    fast, ref = layered.integrate(p), direct(p, monkeypatch)
+    compare(p, fast, ref)
+    assert fast.stats["steps"] < 0.5 * ref.stats["steps"], (fast.stats["steps"], ref.stats["steps"])
+
+
+SERUM = {"skin": {"preset": "forearm"},
+         "formulation": {"preset": "caffeine", "concentration": "10 mg/cm^3", "vehicle_thickness": "20 um",
+                         "evaporation_fraction": 0.5, "evaporation_time": "30 min"},
+         "regimen": {"interval": "12 h", "applications": 4, "wash_before_reapplication": True},
+         "simulation": {"duration": "48 h", "output_interval": "1 h", "tolerance": 1e-6}}
+VESICLES = {"skin": {"preset": "forearm"},
+            "formulation": {"preset": "msc_exosome", "gsd": 1.5, "size_classes": 3, "wash_off_time": "5 h"},
+            "regimen": {"interval": "8 h", "applications": 3, "wash_before_reapplication": True},
+            "simulation": {"duration": "24 h", "output_interval": "2 h", "tolerance": 1e-6}}
+CARGO = {"skin": {"preset": "forearm"},
+         "formulation": {"preset": "liposome", "dose": "1e10 particles/cm^2", "vehicle_thickness": "20 um",
+                         "cargo": {"preset": "curcumin", "encapsulation_efficiency": 0.7}},
+         "regimen": {"interval": "6 h", "applications": 4, "wash_before_reapplication": True},
+         "simulation": {"duration": "24 h", "output_interval": "1 h", "tolerance": 1e-6}}
+
+
+def _with(sc, **formulation):
+    sc = copy.deepcopy(sc)
+    sc["formulation"].update(formulation)
+    return sc
+
+
+@pytest.mark.parametrize("name,user,nontrivial", [
+    ("serum", SERUM, 0.1),
+    # vesicles hardly enter the skin (2.7e-8 of the dose): the film and the washes (all of the dose) are what
+    # this case checks of the classes, the skin only to the bound
+    ("size classes", VESICLES, 1e-9),
+    ("cargo", CARGO, 1e-3),
+    ("cargo leaking in the film", _with(CARGO, cargo={"preset": "curcumin", "encapsulation_efficiency": 0.7,
+                                                      "release_rate_vehicle": "0.5 1/h"}), 1e-3),
+])
+def test_scenarios_fast_equals_direct(name, user, nontrivial, monkeypatch):
+    """Every species column superposes alike: size classes, a released cargo, the film's leakage."""
+    p = problem_from_scenario(exodiff.load_scenario(user).resolved)
+    assert superposition.plan(p) is not None, name
+    fast = layered.integrate(p)
+    compare(p, fast, direct(p, monkeypatch), nontrivial)
+    assert balance(p, fast) <= 1e-12
+
+
+def test_run_dataset_same_as_direct_and_the_check_run_superposed(monkeypatch):
+    """Through ``exodiff.run``: every variable as the direct path's, the same attributes but the path and the
+    step counts.
+
+    Amounts and fractions (of the total dose) within :func:`bound`; the
+    inputs exactly; the dose balance at round-off in both.  Local values
+    (concentration in a cell, fluxes) carry the controller's *relative*
+    tolerance per node rather than an error of the dose: within 10 tol of
+    their largest value (measured 1.5e-6 at tol 1e-6).
+    """
+    sc = exodiff.load_scenario(SERUM)
+    fast = exodiff.run(sc)
+    with monkeypatch.context() as m:
+        m.setattr(superposition, "ENABLED", False)
+        ref = exodiff.run(sc)
+    assert fast.attrs["regimen_solution"] == "superposition" and ref.attrs["regimen_solution"] == "direct"
+    assert set(fast.data_vars) == set(ref.data_vars)
+    p = problem_from_scenario(sc.resolved)
+    b = bound(p)
+    total = float(ref.attrs["applied_dose"])  # per cm^2, every application
+    # an error estimate is |a - a_check| / 2, the check run at 10 tol: it moves by half of both runs' bounds
+    b_est = 0.5 * (b + bound(replace(p, tolerance=10 * p.tolerance)))
+    for name in ref.data_vars:
+        a, r = fast[name].values, ref[name].values
+        units = ref[name].attrs.get("units")
+        if name in ("fraction_error", "loss_by_layer_error", "resolvable_level"):
+            scale = {"fraction_error": 1.0, "loss_by_layer_error": total,
+                     "resolvable_level": 1.0 / RESOLVED_RELATIVE_ERROR}[name]
+            assert np.abs(a - r).max() <= b_est * scale, name
+        elif name == "mass_balance_error":
+            assert np.abs(a).max() <= 1e-12 and np.abs(r).max() <= 1e-12
+        elif name == "below_resolvable_level":  # a flag: it may flip only where the fraction is at its level
+            flip = a != r
+            near = np.abs(ref["fraction"].values - ref["resolvable_level"].values) <= b + b_est / RESOLVED_RELATIVE_ERROR
+            assert not np.any(flip & ~near), name
+        elif "time" not in ref[name].dims or name == "applied":
+            assert np.array_equal(a, r), name
+        elif units == "1":
+            assert np.abs(a - r).max() <= b, name
+        elif units == "mg cm-2":
+            assert np.abs(a - r).max() <= b * total, name
+        else:
+            assert np.abs(a - r).max() <= 10 * p.tolerance * np.abs(r).max(), name
+    differ = {k for k in ref.attrs if not np.array_equal(np.asarray(fast.attrs[k], dtype=object),
+                                                          np.asarray(ref.attrs[k], dtype=object))}
+    # (history: the time of the run, to the second)
+    assert differ <= {"solver_steps", "solver_rejected_steps", "wall_time_s", "regimen_solution", "history"}, differ
+    assert set(fast.attrs) == set(ref.attrs)
+
+
+def test_check_run_takes_the_fast_path():
+    p = problem(tol=1e-6)
+    raw = layered.integrate_estimated(p)
+    check = raw.companion[1]
+    assert raw.stats["regimen_solution"] == check.stats["regimen_solution"] == "superposition"
+
+
+@pytest.mark.parametrize("integrator", ["esdirk4", "tr-bdf2"])
+def test_progress_bar_gives_the_same_numbers(integrator):
+    """With a bar the kernel is called per chunk; a chunk never ends between the record before a wash and the
+    wash itself (same time, two stops)."""
+    p = problem(integrator=integrator, out=0.25 * H)
+    a, b = layered.integrate(p), layered.integrate(p, progress=True)
+    assert np.array_equal(a.u_cols, b.u_cols) and np.array_equal(a.comp_cols, b.comp_cols)
+
+
+@pytest.mark.parametrize("why,kw", [
+    ("a film joining the old one", dict(join_film=True)),
+    ("unequal intervals", dict(application_times=(6 * H, 13 * H, 18 * H))),
+    ("receptor samples", dict(bottom="receptor", receptor_depth=5e-3, sampling_times=(5 * H, 11 * H),
+                              sample_fraction=0.2)),
+    ("runs past the interval after the last application", dict(end=30 * H)),
+    ("interval not a whole number of output steps", dict(out=0.4 * 3600 * 2.5 + 100.0)),
+    ("wash-off at the next application", dict(wash_off_time=6 * H)),
+])
+def test_not_exact_takes_the_direct_path_bit_for_bit(why, kw, monkeypatch):
+    apps = kw.pop("application_times", None)
+    p = problem(**kw)
+    if apps is not None:
+        p = replace(p, application_times=apps)
+    assert superposition.plan(p) is None, why
+    got = layered.integrate(p)
+    assert got.stats["regimen_solution"] == "direct"
+    ref = direct(p, monkeypatch)
+    assert np.array_equal(got.u_cols, ref.u_cols) and np.array_equal(got.comp_cols, ref.comp_cols)
+
+
+def test_the_naive_sum_of_one_unwashed_application_is_wrong(monkeypatch):
+    """Why z0 has empty films: shifted copies of ONE single-application run ignore that each wash takes the
+    residue that diffused back into the film; that sum misses the direct result by far more than the bound
+    (docs/model.md 1.2), where z0's sum meets it."""
+    slow = (replace(LAYERS[0], diffusivity=1e-14), *LAYERS[1:])  # a slow barrier: the film keeps much of its dose
+    p = problem(tol=1e-8, layers=slow)
+    ref = direct(p, monkeypatch)
+    assert ref.comp_cols[-1, 0, 3 * len(slow) + 1] > 0.5 * p.dose  # washed off: residues that matter
+    single = layered.integrate(replace(p, application_times=()))
+    shift = 6
+    naive = superposition.superpose(single.comp_cols, shift, p.n_applications, p.output_times.size, False)
+    err = np.abs(naive - ref.comp_cols).max() / p.total_dose
+    assert err > 100 * bound(p), err
+    compare(p, layered.integrate(p), ref)
+
+
+@settings(max_examples=8)
+@given(scale=st.floats(1e-6, 1e6), T_h=st.sampled_from([3, 4, 6, 8]), n=st.integers(2, 6))
+def test_linear_in_the_dose(scale, T_h, n):
+    """The fast path is linear in the dose: ``c -> a c`` scales every state and compartment by ``a`` (the same
+    steps, since the absolute tolerance scales with the dose), to round-off."""
+    p = problem(T=T_h * H, n=n)
+    q = replace(p, concentration=p.concentration * scale)
+    a, b = layered.integrate(p), layered.integrate(q)
+    assert a.stats["regimen_solution"] == b.stats["regimen_solution"] == "superposition"
+    assert np.allclose(b.u_cols, scale * a.u_cols, rtol=1e-10, atol=1e-13 * scale * p.concentration)
+    assert np.allclose(b.comp_cols, scale * a.comp_cols, rtol=1e-10, atol=1e-13 * scale * p.total_dose)
+
+
+def test_superpose_is_the_sum_of_the_shifted_copies():
+    """The one-pass recurrence against the sum written out, copy by copy (random records, any length)."""
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        s, N = int(rng.integers(1, 6)), int(rng.integers(2, 8))
+        k = int(rng.integers(1, (N + 3) * s + 2))
+        tail = bool(rng.integers(0, 2)) and k - 1 == N * s
+        z = rng.normal(size=(k + (N - 1 if tail else 0), 3))
+        ref = np.zeros((k, 3))
+        for j in range(N):
+            if j * s < k:
+                ref[j * s:] += z[:k - j * s]
+        if tail:  # copy j >= 1 at N T: its record before the wash of application N - j
+            ref[-1] = z[k - 1] + sum(z[k + N - j - 1] for j in range(1, N))
+        assert np.allclose(superposition.superpose(z, s, N, k, tail), ref, rtol=0, atol=1e-13)
+
+
+def test_sweep_batch_leaves_a_superposed_regimen_to_the_driver():
+    """A batched sweep point must be the point alone, bit for bit: the batch (direct runs) declines a regimen
+    the driver superposes, and keeps one it does not (a joined film)."""
+    from exodiff import run as R
+
+    assert R.prepare_batched(exodiff.load_scenario(SERUM)) is None
+    joined = copy.deepcopy(SERUM)
+    joined["regimen"]["wash_before_reapplication"] = False
+    assert R.prepare_batched(exodiff.load_scenario(joined)) is not None
+    metrics, _ = R.run_metrics(exodiff.load_scenario(SERUM))
+    assert metrics["accumulation_ratio"] > 1.0
+
+
+def test_accuracy_target_superposes_both_grids(monkeypatch):
+    """With an accuracy target both grids are superposed and extrapolated, ``(4 a_fine - a) / 3``: each path's
+    time error is then at most 5/3 of the law, so the two differ by at most 5/3 of :func:`bound`."""
+    p = replace(problem(), accuracy=1e-4)
+    fast = layered.integrate_estimated(p)
+    assert fast.stats["regimen_solution"] == fast.companion[1].stats["regimen_solution"] == "superposition"
+    with monkeypatch.context() as m:
+        m.setattr(superposition, "ENABLED", False)
+        ref = layered.integrate_estimated(p)
+    total = p.total_dose
+    assert np.abs(fast.comp_cols - ref.comp_cols).max() / total <= 5 / 3 * bound(p)
+    cap = p.columns_arrays()["cap"]
+    assert np.abs((fast.u_cols - ref.u_cols)[:, :, 1:] * cap[None, :, 1:]).max() / total <= 5 / 3 * bound(p)
+    assert balance(p, fast) <= 1e-12
