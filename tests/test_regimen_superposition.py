@@ -147,6 +147,10 @@ def _with(sc, **formulation):
     ("cargo", CARGO, 1e-3),
     ("cargo leaking in the film", _with(CARGO, cargo={"preset": "curcumin", "encapsulation_efficiency": 0.7,
                                                       "release_rate_vehicle": "0.5 1/h"}), 1e-3),
+    # a penetration enhancement relaxing between a wash-off and the next film: anchored to each application,
+    # so every shifted copy sees the same coefficients
+    ("cargo with a relaxing enhancement", _with(CARGO, wash_off_time="4 h", enhancement_factor=3.0,
+                                                enhancement_relaxation_time="1 h"), 1e-3),
 ])
 def test_scenarios_fast_equals_direct(name, user, nontrivial, monkeypatch):
     """Every species column superposes alike: size classes, a released cargo, the film's leakage."""
