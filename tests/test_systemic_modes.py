@@ -98,3 +98,52 @@ def test_linear_recurrence_matches_the_loop():
     for ai, ui in zip(a, u):
         y.append(ai * y[-1] + ui)
     assert np.allclose(_linear_recurrence(a, u, 2.5), y, rtol=1e-13, atol=1e-13)
+
+
+def _with_systemic(user: dict, model: str) -> dict:
+    spec = {"model": "one_compartment", "volume": "40 L", "clearance": "5 L/h"} if model == "one" else \
+        {"model": "two_compartment", "central_volume": "10 L", "peripheral_volume": "30 L",
+         "intercompartmental_clearance": "10 L/h", "clearance": "5 L/h"}
+    return {k: v for k, v in user.items() if k not in ("compare", "sweep")} | {"systemic": spec,
+                                                                               "delivery": {**user.get("delivery", {}),
+                                                                                            "area": "20 cm^2"}}
+
+
+@pytest.mark.parametrize("name,model", [("regimen_serum_twice_daily", "one"), ("topical_caffeine", "two"),
+                                        ("compare_loaded_vs_free_curcumin", "two"),
+                                        ("topical_nta_distribution", "one")])
+def test_run_builds_the_blood_as_add_plasma_does(name, model):
+    """``exodiff.run`` of a 1D scenario puts the blood into the Dataset's one constructor (to_dataset's ``pk``);
+    :func:`add_plasma` on the same Dataset without it (a stored result) gives the same variables and attributes,
+    bit for bit: a regimen, a two-compartment model, a tracked cargo (the vesicles are the primary species) and
+    size classes with per-class output."""
+    from pathlib import Path
+
+    import xarray as xr
+
+    import exodiff
+    from exodiff.problem.layered import problem_from_scenario
+    from exodiff.results.dataset import add_plasma, to_dataset
+    from exodiff.solvers.layered import integrate_estimated
+
+    root = Path(__file__).resolve().parents[1]
+    user = exodiff.load_scenario(root / "scenarios" / f"{name}.toml").user
+    if name == "regimen_serum_twice_daily":  # short: three applications
+        user = user | {"regimen": {**user["regimen"], "applications": 3},
+                       "simulation": {**user["simulation"], "duration": "36 h"}}
+    if isinstance(user["formulation"].get("size_distribution"), str):  # a CSV beside the scenario file
+        user = user | {"formulation": {**user["formulation"], "size_distribution":
+                                       str(root / "scenarios" / user["formulation"]["size_distribution"])}}
+    sc = exodiff.load_scenario(_with_systemic(user, model))
+    problem = problem_from_scenario(sc.resolved)
+    raw = integrate_estimated(problem)
+    pk = PKModel.from_resolved(sc.resolved["systemic"])
+    built = to_dataset(problem, raw, scenario=sc, pk=pk)
+    added = add_plasma(to_dataset(problem, raw, scenario=sc), pk)
+    assert "plasma_concentration" in built and float(built["plasma_concentration"].max()) > 0
+    for v in ("plasma_concentration", "plasma_auc", "absorbed_amount", "absorption_rate"):
+        xr.testing.assert_identical(built[v], added[v])
+    drop = ("history",)
+    assert {k: v for k, v in built.attrs.items() if k not in drop} == \
+        {k: v for k, v in added.attrs.items() if k not in drop}
+    assert list(built.attrs) == list(added.attrs) and list(built.data_vars) == list(added.data_vars)

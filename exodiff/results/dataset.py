@@ -123,7 +123,7 @@ _COEF_ATTRS = {
 }
 
 
-def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None) -> xr.Dataset:
+def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None, pk=None) -> xr.Dataset:
     """Build the result Dataset of a 1D run.
 
     Parameters
@@ -133,6 +133,11 @@ def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None) -> xr.Datase
     scenario : Scenario, optional
         Its TOML text and name go into the attributes; ``output.per_class``
         adds the size-class variables.
+    pk : exodiff.results.systemic.PKModel, optional
+        A blood model: the variables and attributes of :func:`add_plasma`,
+        built into the one constructor (the same numbers as
+        ``add_plasma(to_dataset(problem, raw, scenario), pk)``, without a
+        second merge of the Dataset).
 
     Returns
     -------
@@ -275,6 +280,11 @@ def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None) -> xr.Datase
                                                           data_vars["loss_by_layer"][0],
                                                           data_vars["loss_by_layer"][2]["units"])
         data_vars.update(level_vars)
+    if pk is not None:
+        # add_plasma's input: the primary species' fraction (the vesicles, or the only species), the total
+        # applied dose per cm^2 and the treated area, as the Dataset below will hold them
+        data_vars.update(plasma_variables(raw.times / 3600.0, led["amount_v"] / dose_cm2, comp_names, dose_cm2,
+                                          problem.area / PER_CM2, problem.dose_unit, pk))
     ds = xr.Dataset(data_vars=data_vars, coords=coords)
     from exodiff.solvers.ledger import balance_limit
 
@@ -310,6 +320,8 @@ def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None) -> xr.Datase
         ds.attrs.update(regimen_attrs(problem))
     if level_method is not None:
         ds.attrs["resolvable_level_method"] = level_method
+    if pk is not None:
+        ds.attrs.update(pk.attrs())
     return ds
 
 
@@ -584,18 +596,43 @@ def add_plasma(ds, pk):
     (``treated_area_cm2``), so a stored result gives the same plasma.
     """
     from exodiff.results.metrics import applied_dose, species_names, species_view, totals
-    from exodiff.results.systemic import absorbed_per_area, plasma
 
     view = species_view(totals(ds), species_names(ds)[0])
     comps = [str(c) for c in view["compartment"].values]
     frac = np.asarray(view["fraction"].transpose("time", "compartment").values, dtype=float)
     area = float(ds.attrs.get("treated_area_cm2", 1.0))
-    absorbed = absorbed_per_area(frac, comps, applied_dose(view)) * area
     t_h = np.asarray(ds["time"].values, dtype=float)
-    pl = plasma(t_h * 3600.0, absorbed, pk)
-    unit = ds.attrs.get("dose_unit", "1")
     # one assign (a copy and one merge), not four item assignments (a merge each)
-    out = ds.assign({
+    out = ds.assign(plasma_variables(t_h, frac, comps, applied_dose(view), area, ds.attrs.get("dose_unit", "1"), pk))
+    out.attrs.update(pk.attrs())
+    return out
+
+
+def plasma_variables(t_h: np.ndarray, fraction: np.ndarray, compartments: list, dose_cm2: float, area_cm2: float,
+                     unit: str, pk) -> dict:
+    """The variables :func:`add_plasma` adds, as ``(dims, data, attrs)`` tuples.
+
+    Parameters
+    ----------
+    t_h : float64[k]
+        Output times, h.
+    fraction : float64[k, C]
+        The primary species' fraction of the total applied dose by compartment.
+    compartments : list of str
+        The C compartment names.
+    dose_cm2 : float
+        Total applied dose per cm^2 (dose unit cm^-2).
+    area_cm2 : float
+        Treated area, cm^2.
+    unit : str
+        The dose unit (as the ``dose_unit`` attribute).
+    pk : exodiff.results.systemic.PKModel
+    """
+    from exodiff.results.systemic import absorbed_per_area, plasma
+
+    absorbed = absorbed_per_area(fraction, compartments, dose_cm2) * area_cm2
+    pl = plasma(t_h * 3600.0, absorbed, pk)
+    return {
         "plasma_concentration": (("time",), pl.concentration * 1e-3,
                                  {"units": f"{unit} L-1", "long_name": "concentration in the central (plasma) "
                                   "compartment"}),
@@ -607,9 +644,7 @@ def add_plasma(ds, pk):
         "absorption_rate": (("time",), pl.rate * 3600.0,
                             {"units": f"{unit} h-1", "long_name": "mean input rate into the blood over the interval "
                              "to the next output (whole treated area)"}),
-    })
-    out.attrs.update(pk.attrs())
-    return out
+    }
 
 
 def absorption_table(ds) -> dict:
