@@ -83,9 +83,8 @@ def run(scenario, progress: bool = False):
         raw = integrate_rz(prz, progress=progress, desc=sc.name)
         return with_systemic(to_dataset_rz(prz, raw, scenario=sc), sc)
     from exodiff.results.dataset import to_dataset
-    from exodiff.solvers.layered import integrate_estimated
-
     from exodiff.results.systemic import PKModel
+    from exodiff.solvers.layered import integrate_estimated
 
     # a second grid states how far each amount can be trusted (resolvable_level in the Dataset)
     raw = integrate_estimated(problem, progress=progress, desc=sc.name)
