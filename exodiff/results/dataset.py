@@ -365,7 +365,7 @@ def _resolvable_level_vars(problem: Problem1D, raw: RawSolution, led: dict, dims
     """
     other, raw_o, divisor, floor = raw.companion
     frac, loss = _fractions_and_losses(problem, led)
-    frac_o, loss_o = _fractions_and_losses(other, _ledgers(other, raw_o))
+    frac_o, loss_o = _fractions_and_losses(other, _ledgers(other, raw_o, balance=False))
     # an amount that is exactly 0 in both runs (no such process, no wash-off) is exact: no floor there
     err = np.abs(frac - frac_o) / divisor + floor * ((frac != 0) | (frac_o != 0))
     lerr = np.abs(loss - loss_o) / divisor + floor * led["dose_cm2"] * ((loss != 0) | (loss_o != 0))
@@ -454,12 +454,14 @@ def receptor_attrs(problem, scenario=None) -> dict:
     return out
 
 
-def _ledgers(problem: Problem1D, raw: RawSolution) -> dict:
+def _ledgers(problem: Problem1D, raw: RawSolution, balance: bool = True) -> dict:
     """The arrays of the result's ledgers, before any Dataset (shared by :func:`to_dataset` and
     :func:`metric_arrays`, so the Dataset and a sweep point's metrics are the same numbers).
 
     Amounts per cm^2 where named ``amount_*``/``dose_cm2``; the column parts
     (``vparts``, ``cparts``, ``free``) in SI per m^2 as :func:`_column_parts`.
+    ``balance=False`` leaves the mass balance error out (``None``): a check
+    run's amounts need none (its solve has checked it).
     """
     names = problem.layer_names
     arr = problem.columns_arrays()
@@ -475,8 +477,12 @@ def _ledgers(problem: Problem1D, raw: RawSolution) -> dict:
     amount_v = _amounts(vparts, released, sampled) * PER_CM2
     if problem.vehicle == "infinite":
         amount_v[:, 0] = dose_cm2
-    balance = column_balance_errors(problem, raw) if raw.u_cols is not None and raw.u_cols.shape[1] > 1 else \
-        {"vesicle": mass_balance_error(problem, raw)}
+    if not balance:
+        balance = None
+    elif raw.u_cols is not None and raw.u_cols.shape[1] > 1:
+        balance = column_balance_errors(problem, raw)
+    else:
+        balance = {"vesicle": mass_balance_error(problem, raw)}
     out = dict(arr=arr, cols=cols, ves=ves, car=car, released=released,
                processes=list(LOSS_PROCESSES) + (["released"] if released else []),
                col_parts=col_parts, vparts=vparts, dose_cm2=dose_cm2, comp_names=compartment_names(names, released, sampled),
