@@ -152,7 +152,8 @@ def _phi12(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``phi_1(z) = (e^z - 1)/z`` and ``phi_2(z) = (e^z - 1 - z)/z^2`` to round-off, ``z <= 0``.
 
     ``phi_2`` from its Taylor series where the difference would cancel
-    (``|z| < 0.2``: the first omitted term is below 2e-16 of it).
+    (``|z| < 0.2``: the first omitted term, ``z^10/12!``, is at most 5e-16 of it;
+    the closed form beyond loses ~2 eps / |z| <= 2.2e-15 to the difference).
     """
     z = np.asarray(z, dtype=float)
     small = np.abs(z) < 0.2
