@@ -83,11 +83,13 @@ def run(scenario, progress: bool = False):
         raw = integrate_rz(prz, progress=progress, desc=sc.name)
         return with_systemic(to_dataset_rz(prz, raw, scenario=sc), sc)
     from exodiff.results.dataset import to_dataset
+    from exodiff.results.systemic import PKModel
     from exodiff.solvers.layered import integrate_estimated
 
     # a second grid states how far each amount can be trusted (resolvable_level in the Dataset)
     raw = integrate_estimated(problem, progress=progress, desc=sc.name)
-    return with_systemic(to_dataset(problem, raw, scenario=sc), sc)
+    # the blood in the Dataset's one constructor (with_systemic's variables, without a second merge)
+    return to_dataset(problem, raw, scenario=sc, pk=PKModel.from_resolved(sc.resolved.get("systemic")))
 
 
 def with_systemic(ds, scenario):
@@ -171,8 +173,9 @@ def run_metrics(scenario, keep_dataset: bool = False):
     if not keep_dataset:
         return metrics, None
     from exodiff.results.dataset import to_dataset
+    from exodiff.results.systemic import PKModel
 
-    return metrics, with_systemic(to_dataset(problem, raw, scenario=sc), sc)
+    return metrics, to_dataset(problem, raw, scenario=sc, pk=PKModel.from_resolved(sc.resolved.get("systemic")))
 
 
 def _with_pk(arrays, systemic: dict | None):

@@ -123,7 +123,7 @@ _COEF_ATTRS = {
 }
 
 
-def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None) -> xr.Dataset:
+def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None, pk=None) -> xr.Dataset:
     """Build the result Dataset of a 1D run.
 
     Parameters
@@ -133,6 +133,11 @@ def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None) -> xr.Datase
     scenario : Scenario, optional
         Its TOML text and name go into the attributes; ``output.per_class``
         adds the size-class variables.
+    pk : exodiff.results.systemic.PKModel, optional
+        A blood model: the variables and attributes of :func:`add_plasma`,
+        built into the one constructor (the same numbers as
+        ``add_plasma(to_dataset(problem, raw, scenario), pk)``, without a
+        second merge of the Dataset).
 
     Returns
     -------
@@ -264,6 +269,22 @@ def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None) -> xr.Datase
     if len(ves) > 1 and per_class:
         _add_classes(data_vars, coords, problem, [col_parts[s] for s in ves], [cols[s] for s in ves], released,
                      unit)
+    # every variable goes into the one constructor: each later ``ds[name] = ...`` is a merge and alignment
+    # of the whole Dataset (~0.3 ms each at 672 outputs, nine of them in a regimen with an error estimate)
+    if problem.application_times:
+        data_vars["applied"] = (("time",), applied_dose(problem) / problem.total_dose,
+                                {"units": "1", "long_name": "amount applied so far / total applied dose"})
+    level_method = None
+    if raw.companion is not None:
+        level_vars, level_method = _resolvable_level_vars(problem, raw, led, data_vars["fraction"][0],
+                                                          data_vars["loss_by_layer"][0],
+                                                          data_vars["loss_by_layer"][2]["units"])
+        data_vars.update(level_vars)
+    if pk is not None:
+        # add_plasma's input: the primary species' fraction (the vesicles, or the only species), the total
+        # applied dose per cm^2 and the treated area, as the Dataset below will hold them
+        data_vars.update(plasma_variables(raw.times / 3600.0, led["amount_v"] / dose_cm2, comp_names, dose_cm2,
+                                          problem.area / PER_CM2, problem.dose_unit, pk))
     ds = xr.Dataset(data_vars=data_vars, coords=coords)
     from exodiff.solvers.ledger import balance_limit
 
@@ -297,10 +318,10 @@ def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None) -> xr.Datase
         ds.attrs.update(receptor_attrs(problem, scenario))
     if problem.application_times:
         ds.attrs.update(regimen_attrs(problem))
-        ds["applied"] = (("time",), applied_dose(problem) / problem.total_dose,
-                         {"units": "1", "long_name": "amount applied so far / total applied dose"})
-    if raw.companion is not None:
-        add_resolvable_levels(ds, problem, raw, led)
+    if level_method is not None:
+        ds.attrs["resolvable_level_method"] = level_method
+    if pk is not None:
+        ds.attrs.update(pk.attrs())
     return ds
 
 
@@ -318,38 +339,54 @@ def _fractions_and_losses(problem: Problem1D, led: dict) -> tuple[np.ndarray, np
 
 
 def add_resolvable_levels(ds: xr.Dataset, problem: Problem1D, raw: RawSolution, led: dict) -> None:
-    """The error estimate and resolvable level of every amount (from the run on a second grid).
+    """The error estimate and resolvable level of every amount (from the run on a second grid), added to ``ds``.
 
     Adds ``fraction_error`` (like ``fraction``), ``loss_by_layer_error``
     (like ``loss_by_layer``), ``resolvable_level`` = ``fraction_error /
     RESOLVED_RELATIVE_ERROR`` and ``below_resolvable_level`` (1 where an
     amount is smaller than its level: its value is then not known even to 10 %,
     typically the numerical diffusion of a front that physically has not
-    arrived; report it as "below the resolvable level", never as a number).
+    arrived; report it as "below the resolvable level", never as a number),
+    and the attribute ``resolvable_level_method``.  :func:`to_dataset` builds
+    the same variables into its one constructor (:func:`_resolvable_level_vars`).
+    """
+    new, how = _resolvable_level_vars(problem, raw, led, ds["fraction"].dims, ds["loss_by_layer"].dims,
+                                      ds["loss_by_layer"].attrs["units"])
+    ds.update(new)
+    ds.attrs["resolvable_level_method"] = how
+
+
+def _resolvable_level_vars(problem: Problem1D, raw: RawSolution, led: dict, dims, loss_dims,
+                           loss_units: str) -> tuple[dict, str]:
+    """The variables of :func:`add_resolvable_levels` as ``(dims, data, attrs)`` tuples, and its method text.
+
+    ``dims`` and ``loss_dims`` are the dimensions of ``fraction`` and
+    ``loss_by_layer``, ``loss_units`` the units of ``loss_by_layer``.
     """
     other, raw_o, divisor, floor = raw.companion
     frac, loss = _fractions_and_losses(problem, led)
-    frac_o, loss_o = _fractions_and_losses(other, _ledgers(other, raw_o))
+    frac_o, loss_o = _fractions_and_losses(other, _ledgers(other, raw_o, balance=False))
     # an amount that is exactly 0 in both runs (no such process, no wash-off) is exact: no floor there
     err = np.abs(frac - frac_o) / divisor + floor * ((frac != 0) | (frac_o != 0))
     lerr = np.abs(loss - loss_o) / divisor + floor * led["dose_cm2"] * ((loss != 0) | (loss_o != 0))
     level = err / RESOLVED_RELATIVE_ERROR
-    dims = ds["fraction"].dims
-    ds["fraction_error"] = (dims, err, {"units": "1", "long_name": "estimated error of fraction (from a second "
-                                        "run on another grid, docs/numerics.md)"})
-    ds["loss_by_layer_error"] = (ds["loss_by_layer"].dims, lerr, {"units": ds["loss_by_layer"].attrs["units"],
-                                 "long_name": "estimated grid error of loss_by_layer"})
-    ds["resolvable_level"] = (dims, level, {"units": "1", "long_name": "fraction of the dose below which the "
-                              f"amount is not resolved (estimated error > {RESOLVED_RELATIVE_ERROR:g} of it)"})
-    ds["below_resolvable_level"] = (dims, (np.abs(frac) < level).astype(np.int8),
-                                    {"units": "1", "long_name": "1 where the amount is below its resolvable "
-                                     "level (not a precise number)"})
+    out = {
+        "fraction_error": (dims, err, {"units": "1", "long_name": "estimated error of fraction (from a second "
+                                       "run on another grid, docs/numerics.md)"}),
+        "loss_by_layer_error": (loss_dims, lerr, {"units": loss_units,
+                                                  "long_name": "estimated grid error of loss_by_layer"}),
+        "resolvable_level": (dims, level, {"units": "1", "long_name": "fraction of the dose below which the "
+                             f"amount is not resolved (estimated error > {RESOLVED_RELATIVE_ERROR:g} of it)"}),
+        "below_resolvable_level": (dims, (np.abs(frac) < level).astype(np.int8),
+                                   {"units": "1", "long_name": "1 where the amount is below its resolvable "
+                                    "level (not a precise number)"}),
+    }
     if problem.richardson:
         how = f"Richardson extrapolation of grids with {problem.grid.n} and {2 * problem.grid.n} cells"
     else:
         how = (f"half the difference from a check run with {other.grid.n} cells and tolerance {other.tolerance:g} "
                f"(this run: {problem.grid.n} cells, tolerance {problem.tolerance:g})")
-    ds.attrs["resolvable_level_method"] = how
+    return out, how
 
 
 def regimen_attrs(problem) -> dict:
@@ -417,12 +454,14 @@ def receptor_attrs(problem, scenario=None) -> dict:
     return out
 
 
-def _ledgers(problem: Problem1D, raw: RawSolution) -> dict:
+def _ledgers(problem: Problem1D, raw: RawSolution, balance: bool = True) -> dict:
     """The arrays of the result's ledgers, before any Dataset (shared by :func:`to_dataset` and
     :func:`metric_arrays`, so the Dataset and a sweep point's metrics are the same numbers).
 
     Amounts per cm^2 where named ``amount_*``/``dose_cm2``; the column parts
     (``vparts``, ``cparts``, ``free``) in SI per m^2 as :func:`_column_parts`.
+    ``balance=False`` leaves the mass balance error out (``None``): a check
+    run's amounts need none (its solve has checked it).
     """
     names = problem.layer_names
     arr = problem.columns_arrays()
@@ -438,8 +477,12 @@ def _ledgers(problem: Problem1D, raw: RawSolution) -> dict:
     amount_v = _amounts(vparts, released, sampled) * PER_CM2
     if problem.vehicle == "infinite":
         amount_v[:, 0] = dose_cm2
-    balance = column_balance_errors(problem, raw) if raw.u_cols is not None and raw.u_cols.shape[1] > 1 else \
-        {"vesicle": mass_balance_error(problem, raw)}
+    if not balance:
+        balance = None
+    elif raw.u_cols is not None and raw.u_cols.shape[1] > 1:
+        balance = column_balance_errors(problem, raw)
+    else:
+        balance = {"vesicle": mass_balance_error(problem, raw)}
     out = dict(arr=arr, cols=cols, ves=ves, car=car, released=released,
                processes=list(LOSS_PROCESSES) + (["released"] if released else []),
                col_parts=col_parts, vparts=vparts, dose_cm2=dose_cm2, comp_names=compartment_names(names, released, sampled),
@@ -559,30 +602,55 @@ def add_plasma(ds, pk):
     (``treated_area_cm2``), so a stored result gives the same plasma.
     """
     from exodiff.results.metrics import applied_dose, species_names, species_view, totals
-    from exodiff.results.systemic import absorbed_per_area, plasma
 
     view = species_view(totals(ds), species_names(ds)[0])
     comps = [str(c) for c in view["compartment"].values]
     frac = np.asarray(view["fraction"].transpose("time", "compartment").values, dtype=float)
     area = float(ds.attrs.get("treated_area_cm2", 1.0))
-    absorbed = absorbed_per_area(frac, comps, applied_dose(view)) * area
     t_h = np.asarray(ds["time"].values, dtype=float)
-    pl = plasma(t_h * 3600.0, absorbed, pk)
-    unit = ds.attrs.get("dose_unit", "1")
-    out = ds.copy()
-    out["plasma_concentration"] = (("time",), pl.concentration * 1e-3,
-                                   {"units": f"{unit} L-1", "long_name": "concentration in the central (plasma) "
-                                    "compartment"})
-    out["plasma_auc"] = (("time",), pl.auc * 1e-3 / 3600.0,
-                         {"units": f"{unit} h L-1", "long_name": "area under the plasma concentration curve from 0"})
-    out["absorbed_amount"] = (("time",), pl.absorbed,
-                              {"units": unit, "long_name": "cumulative amount into the blood over the treated area "
-                               "(cleared + receptor)"})
-    out["absorption_rate"] = (("time",), pl.rate * 3600.0,
-                              {"units": f"{unit} h-1", "long_name": "mean input rate into the blood over the interval "
-                               "to the next output (whole treated area)"})
+    # one assign (a copy and one merge), not four item assignments (a merge each)
+    out = ds.assign(plasma_variables(t_h, frac, comps, applied_dose(view), area, ds.attrs.get("dose_unit", "1"), pk))
     out.attrs.update(pk.attrs())
     return out
+
+
+def plasma_variables(t_h: np.ndarray, fraction: np.ndarray, compartments: list, dose_cm2: float, area_cm2: float,
+                     unit: str, pk) -> dict:
+    """The variables :func:`add_plasma` adds, as ``(dims, data, attrs)`` tuples.
+
+    Parameters
+    ----------
+    t_h : float64[k]
+        Output times, h.
+    fraction : float64[k, C]
+        The primary species' fraction of the total applied dose by compartment.
+    compartments : list of str
+        The C compartment names.
+    dose_cm2 : float
+        Total applied dose per cm^2 (dose unit cm^-2).
+    area_cm2 : float
+        Treated area, cm^2.
+    unit : str
+        The dose unit (as the ``dose_unit`` attribute).
+    pk : exodiff.results.systemic.PKModel
+    """
+    from exodiff.results.systemic import absorbed_per_area, plasma
+
+    absorbed = absorbed_per_area(fraction, compartments, dose_cm2) * area_cm2
+    pl = plasma(t_h * 3600.0, absorbed, pk)
+    return {
+        "plasma_concentration": (("time",), pl.concentration * 1e-3,
+                                 {"units": f"{unit} L-1", "long_name": "concentration in the central (plasma) "
+                                  "compartment"}),
+        "plasma_auc": (("time",), pl.auc * 1e-3 / 3600.0,
+                       {"units": f"{unit} h L-1", "long_name": "area under the plasma concentration curve from 0"}),
+        "absorbed_amount": (("time",), pl.absorbed,
+                            {"units": unit, "long_name": "cumulative amount into the blood over the treated area "
+                             "(cleared + receptor)"}),
+        "absorption_rate": (("time",), pl.rate * 3600.0,
+                            {"units": f"{unit} h-1", "long_name": "mean input rate into the blood over the interval "
+                             "to the next output (whole treated area)"}),
+    }
 
 
 def absorption_table(ds) -> dict:

