@@ -123,6 +123,57 @@ _COEF_ATTRS = {
 }
 
 
+def cargo_variables(vparts: dict, cparts: dict, amount_v, amount_c, amount_free, free_conc, balance: dict,
+                    dose_cm2: float, unit: str, per_cm2: float, loading: float, cargo_unit: str,
+                    free_conc_note: str) -> dict:
+    """The variables a tracked cargo gives a result, 1D or r-z, beside its concentrations.
+
+    ``amount``, ``fraction``, ``loss_by_layer``, the three fluxes and
+    ``mass_balance_error`` with a ``species`` dimension (vesicle, cargo),
+    ``applied_dose``, ``free_cargo_amount``, ``free_cargo_concentration``
+    and ``cargo_amount`` (in the loading's unit).  ``vparts``/``cparts``:
+    the vesicle and cargo ledgers (``per_layer``, ``flux_sys``,
+    ``flux_rec``, ``flux_in``, per m^2 per s); ``amount_*`` per cm^2;
+    ``per_cm2``: amount per m^2 (1D) or per unit cell (r-z) to per cm^2;
+    ``free_conc_note``: how ``free_conc`` is averaged, for its long name.
+    """
+    amount_units = f"{unit} cm-2"
+    to_h = 3600.0 * per_cm2
+    sp = ("time", "species")
+
+    def both(key, scale):
+        return np.stack([vparts[key], cparts[key]], axis=1) * scale
+
+    flux = {"units": f"{unit} cm-2 h-1"}
+    return dict(
+        amount=(("time", "species", "compartment"), np.stack([amount_v, amount_c], axis=1),
+                {"units": amount_units, "long_name": "amount per skin area by compartment (cargo in vesicle "
+                 "equivalents)"}),
+        fraction=(("time", "species", "compartment"), np.stack([amount_v, amount_c], axis=1) / dose_cm2,
+                  {"units": "1", "long_name": "amount / applied dose of the species"}),
+        loss_by_layer=(("time", "species", "process", "layer"), both("per_layer", per_cm2),
+                       {"units": amount_units,
+                        "long_name": "cumulative amount removed in each layer by each process"}),
+        flux_systemic=(sp, both("flux_sys", to_h), {**flux, "long_name": _FLUX_SYS}),
+        flux_receptor=(sp, both("flux_rec", to_h), {**flux, "long_name": _FLUX_REC}),
+        flux_into_skin=(sp, both("flux_in", to_h), {**flux, "long_name": "flux from the vehicle into the skin"}),
+        mass_balance_error=(sp, np.stack([balance["vesicle"], balance["cargo"]], axis=1),
+                            {"units": "1", "long_name": "relative mass balance error of each ledger"}),
+        applied_dose=(("species",), np.array([dose_cm2, dose_cm2]),
+                      {"units": amount_units, "long_name": "applied amount of each species (cargo in "
+                       "vesicle equivalents)"}),
+        free_cargo_amount=(("time", "compartment"), amount_free,
+                           {"units": amount_units, "long_name": "free (released) cargo by compartment, "
+                            "vesicle equivalents"}),
+        free_cargo_concentration=(("time", "depth"), free_conc * PER_CM3,
+                                  {"units": f"{unit} cm-3",
+                                   "long_name": f"concentration of free cargo, {free_conc_note}"}),
+        cargo_amount=(("time", "compartment"), amount_c * loading,
+                      {"units": f"{cargo_unit} cm-2", "long_name": "cargo per skin area by compartment "
+                       "(free + inside intact vesicles)"}),
+    )
+
+
 def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None, pk=None) -> xr.Dataset:
     """Build the result Dataset of a 1D run.
 
@@ -210,46 +261,18 @@ def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None, pk=None) -> 
                  for k, v in _coefficients(problem.layers).items()}
     else:
         free, cparts, amount_c = led["free"], led["cparts"], led["amount_c"]
-        pl_v, pl_c = vparts["per_layer"], cparts["per_layer"]
         amount_free = _amounts(free, True, problem.has_receptor) * PER_CM2
         amount_free[:, -1] = 0.0  # "released" is a vesicle compartment
-        sp = ("time", "species")
         data_vars = dict(
             concentration=(("time", "species", "depth"), np.stack([vparts["conc"], cparts["conc"]], axis=1) * PER_CM3,
                            {"units": f"{unit} cm-3", "long_name": "concentration of the active (vesicle: free "
                             "vesicles; cargo: free + inside intact vesicles, in vesicle equivalents)"}),
-            amount=(("time", "species", "compartment"), np.stack([amount_v, amount_c], axis=1),
-                    {"units": amount_units, "long_name": "amount per skin area by compartment (cargo in vesicle "
-                     "equivalents)"}),
-            fraction=(("time", "species", "compartment"), np.stack([amount_v, amount_c], axis=1) / dose_cm2,
-                      {"units": "1", "long_name": "amount / applied dose of the species"}),
-            loss_by_layer=(("time", "species", "process", "layer"), np.stack([pl_v, pl_c], axis=1) * PER_CM2,
-                           {"units": amount_units,
-                            "long_name": "cumulative amount removed in each layer by each process"}),
-            flux_systemic=(sp, np.stack([vparts["flux_sys"], cparts["flux_sys"]], axis=1) * to_h,
-                           {"units": f"{unit} cm-2 h-1", "long_name": _FLUX_SYS}),
-            flux_receptor=(sp, np.stack([vparts["flux_rec"], cparts["flux_rec"]], axis=1) * to_h,
-                           {"units": f"{unit} cm-2 h-1", "long_name": _FLUX_REC}),
-            flux_into_skin=(sp, np.stack([vparts["flux_in"], cparts["flux_in"]], axis=1) * to_h,
-                            {"units": f"{unit} cm-2 h-1", "long_name": "flux from the vehicle into the skin"}),
-            mass_balance_error=(sp, np.stack([balance["vesicle"], balance["cargo"]], axis=1),
-                                {"units": "1", "long_name": "relative mass balance error of each ledger"}),
-            applied_dose=(("species",), np.array([dose_cm2, dose_cm2]),
-                          {"units": amount_units, "long_name": "applied amount of each species (cargo in "
-                           "vesicle equivalents)"}),
-            free_cargo_amount=(("time", "compartment"), amount_free,
-                               {"units": amount_units, "long_name": "free (released) cargo by compartment, "
-                                "vesicle equivalents"}),
-            free_cargo_concentration=(("time", "depth"), free["conc"] * PER_CM3,
-                                      {"units": f"{unit} cm-3", "long_name": "concentration of free cargo, "
-                                       "vesicle equivalents"}),
         )
         cargo = (scenario.resolved["formulation"].get("cargo") or {}) if scenario is not None else {}
-        loading = float(cargo.get("loading", problem.cargo_loading))
-        cunit = udunits(cargo.get("loading_unit") or problem.dose_unit)
-        data_vars["cargo_amount"] = (("time", "compartment"), amount_c * loading,
-                                     {"units": f"{cunit} cm-2", "long_name": "cargo per skin area by compartment "
-                                      "(free + inside intact vesicles)"})
+        data_vars.update(cargo_variables(
+            vparts, cparts, amount_v, amount_c, amount_free, free["conc"], balance, dose_cm2, unit, PER_CM2,
+            float(cargo.get("loading", problem.cargo_loading)),
+            udunits(cargo.get("loading_unit") or problem.dose_unit), "vesicle equivalents"))
         cv, cc = _coefficients(problem.layers), _coefficients(cols[car[0]].layers)
         coefs = {k: (("species", "layer"), np.stack([cv[k], cc[k]]),
                      {"units": _COEF_ATTRS[k][0], "long_name": _COEF_ATTRS[k][1]}) for k in cv}

@@ -116,6 +116,7 @@ def to_dataset_rz(problem: ProblemRZ, raw: RawSolution, scenario=None):
         TIME_ATTRS,
         _amounts,
         _coefficients,
+        cargo_variables,
         compartment_names,
         regimen_attrs,
         run_attrs,
@@ -174,7 +175,6 @@ def to_dataset_rz(problem: ProblemRZ, raw: RawSolution, scenario=None):
         if problem.vehicle == "infinite":
             amount_c[:, 0] = dose_cm2
         balance = balance_errors_rz(problem, raw)
-        sp = ("time", "species")
 
         def both(key, scale):
             return np.stack([vparts[key], cparts[key]], axis=1) * scale
@@ -187,37 +187,13 @@ def to_dataset_rz(problem: ProblemRZ, raw: RawSolution, scenario=None):
             concentration_rz=(("time", "species", "depth", "radius"), both("conc_rz", PER_CM3),
                               {"units": f"{unit} cm-3", "long_name": "concentration of the active (cargo: free + "
                                "inside intact vesicles, in vesicle equivalents)"}),
-            amount=(("time", "species", "compartment"), np.stack([amount_v, amount_c], axis=1),
-                    {"units": amount_units, "long_name": "amount per skin area by compartment (cargo in vesicle "
-                     "equivalents)"}),
-            fraction=(("time", "species", "compartment"), np.stack([amount_v, amount_c], axis=1) / dose_cm2,
-                      {"units": "1", "long_name": "amount / applied dose of the species"}),
-            loss_by_layer=(("time", "species", "process", "layer"),
-                           np.stack([vparts["per_layer"], cparts["per_layer"]], axis=1) * per_cm2,
-                           {"units": amount_units,
-                            "long_name": "cumulative amount removed in each layer by each process"}),
-            flux_systemic=(sp, both("flux_sys", to_h), {"units": f"{unit} cm-2 h-1", "long_name": _FLUX_SYS}),
-            flux_receptor=(sp, both("flux_rec", to_h), {"units": f"{unit} cm-2 h-1", "long_name": _FLUX_REC}),
-            flux_into_skin=(sp, both("flux_in", to_h),
-                            {"units": f"{unit} cm-2 h-1", "long_name": "flux from the vehicle into the skin"}),
-            mass_balance_error=(sp, np.stack([balance["vesicle"], balance["cargo"]], axis=1),
-                                {"units": "1", "long_name": "relative mass balance error of each ledger"}),
-            applied_dose=(("species",), np.array([dose_cm2, dose_cm2]),
-                          {"units": amount_units, "long_name": "applied amount of each species (cargo in "
-                           "vesicle equivalents)"}),
-            free_cargo_amount=(("time", "compartment"), amount_free,
-                               {"units": amount_units, "long_name": "free (released) cargo by compartment, "
-                                "vesicle equivalents"}),
-            free_cargo_concentration=(("time", "depth"), free["conc"] * PER_CM3,
-                                      {"units": f"{unit} cm-3", "long_name": "concentration of free cargo, "
-                                       "area-weighted lateral average, vesicle equivalents"}),
         )
         cargo = (scenario.resolved["formulation"].get("cargo") or {}) if scenario is not None else {}
-        loading = float(cargo.get("loading", problem.cargo.loading))
-        cunit = udunits(cargo.get("loading_unit") or problem.dose_unit)
-        data_vars["cargo_amount"] = (("time", "compartment"), amount_c * loading,
-                                     {"units": f"{cunit} cm-2", "long_name": "cargo per skin area by compartment "
-                                      "(free + inside intact vesicles)"})
+        data_vars.update(cargo_variables(
+            vparts, cparts, amount_v, amount_c, amount_free, free["conc"], balance, dose_cm2, unit, per_cm2,
+            float(cargo.get("loading", problem.cargo.loading)),
+            udunits(cargo.get("loading_unit") or problem.dose_unit), "area-weighted lateral average, vesicle "
+            "equivalents"))
         cv, cc = _coefficients(problem.layers), _coefficients(problem.cargo.layers)
         coefs = {k: (("species", "layer"), np.stack([cv[k], cc[k]]),
                      {"units": _COEF_ATTRS[k][0], "long_name": _COEF_ATTRS[k][1]}) for k in cv}
