@@ -18,18 +18,8 @@ from exodiff import cli
 from exodiff.results import metrics
 from exodiff.errors import ScenarioError
 
-MIRNA = {"name": "miR-21", "loading": "2e-8 ng/particle", "release_rate": "0.05 1/h",
-         "molecular_weight": "7000 g/mol", "log_kow": -5, "half_life": "30 min", "uptake_rate": "0.2 1/h"}
-BASE = {
-    "skin": {"preset": "forearm", "layers": {"stratum_corneum": {"pore_radius": "30 nm"}}},
-    "formulation": {"preset": "msc_exosome", "wash_off_time": "6 h", "cargo": MIRNA},
-    "simulation": {"duration": "24 h", "output_interval": "1 h"},
-}
-
-
-def run(overrides=None, base=BASE):
-    return exodiff.run(exodiff.load_scenario(base, overrides or {}))
-
+from cargo_cases import MIRNA, run
+from cargo_cases import MIRNA_RUN as BASE
 
 @pytest.fixture(scope="module")
 def ds():

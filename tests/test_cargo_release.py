@@ -21,7 +21,6 @@ import math
 import numpy as np
 import pytest
 from scipy import sparse
-from scipy.integrate import solve_ivp
 
 import exodiff
 from exodiff import cli
@@ -33,18 +32,8 @@ from exodiff.results.dataset import metric_arrays, to_dataset
 from exodiff.solvers import ledger
 from exodiff.solvers.layered import integrate
 
-MIRNA = {"name": "miR-21", "loading": "2e-8 ng/particle", "release_rate": "0.05 1/h",
-         "molecular_weight": "7000 g/mol", "log_kow": -5, "half_life": "30 min", "uptake_rate": "0.2 1/h"}
-BASE = {
-    "skin": {"preset": "forearm", "layers": {"stratum_corneum": {"pore_radius": "30 nm"}}},
-    "formulation": {"preset": "msc_exosome", "wash_off_time": "6 h", "cargo": MIRNA},
-    "simulation": {"duration": "24 h", "output_interval": "1 h"},
-}
-
-
-def run(overrides=None, base=BASE):
-    return exodiff.run(exodiff.load_scenario(base, overrides or {}))
-
+from cargo_cases import MIRNA, CURCUMIN_RUN, before_and_after_wash, cargo_cells, run
+from cargo_cases import MIRNA_RUN as BASE
 
 @pytest.fixture(scope="module")
 def base_run():
@@ -138,15 +127,6 @@ def test_very_fast_release_in_the_sc_empties_the_film_as_a_reacting_half_space()
 
 # -- encapsulation --------------------------------------------------------------------------
 
-CURCUMIN_RUN = {
-    "skin": {"preset": "forearm"},
-    "formulation": {"preset": "liposome", "dose": "1e10 particles/cm^2", "vehicle_thickness": "20 um",
-                    "wash_off_time": "8 h", "cargo": {"preset": "curcumin", "encapsulation_efficiency": 0.0}},
-    "simulation": {"duration": "24 h", "output_interval": "1 h", "tolerance": 1e-7,
-                   "resolution": {"cells": 120}},
-}
-
-
 def _method_of_lines(ds, cells=(400, 200, 400), t_wash_h=8.0):
     """The free cargo in a well-mixed film over the layers, our own finite volumes on uniform grids.
 
@@ -157,28 +137,19 @@ def _method_of_lines(ds, cells=(400, 200, 400), t_wash_h=8.0):
     at ``t_wash_h``: it is dropped from the state.  Returns the fraction of
     the applied cargo in each layer at the output times.
     """
-    sel = dict(species="cargo")
-    D = ds["diffusivity"].sel(**sel).values * 1e-12  # m^2/s
-    K = ds["partition"].sel(**sel).values
-    k = (ds["degradation_rate"].sel(**sel).values + ds["uptake_rate"].sel(**sel).values
-         + ds["clearance_rate"].sel(**sel).values) / 3600.0
-    thick = ds["layer_thickness"].values * 1e-6
-    h = float(ds.attrs["vehicle_thickness_um"]) * 1e-6
-    lay = np.concatenate([np.full(n, j) for j, n in enumerate(cells)])
-    dz = np.concatenate([np.full(n, thick[j] / n) for j, n in enumerate(cells)])
-    cap, half, kk = K[lay] * dz, 2 * D[lay] * K[lay] / dz, k[lay]
-    g_in = 1.0 / (1.0 / half[:-1] + 1.0 / half[1:])  # between cells i and i+1
-    g_top, g_bot = half[0], half[-1]
+    fv = cargo_cells(ds, cells)
+    lay, cap, kk, g_in, g_top, g_bot, h = (fv[k] for k in ("lay", "cap", "kk", "g_in", "g_top", "g_bot", "h"))
+    m = cap.size
     # the linear system du/dt = A u, node 0 the film, nodes 1.. the cells (a sparse matrix: BDF uses it as
     # its Jacobian)
-    n = dz.size + 1
+    n = m + 1
     A = sparse.lil_matrix((n, n))
     A[0, 0], A[0, 1] = -g_top / h, g_top / h
     A[1, 0] = g_top / cap[0]
-    for i in range(dz.size):
-        out = (g_top if i == 0 else g_in[i - 1]) + (g_in[i] if i + 1 < dz.size else g_bot) + kk[i] * cap[i]
+    for i in range(m):
+        out = (g_top if i == 0 else g_in[i - 1]) + (g_in[i] if i + 1 < m else g_bot) + kk[i] * cap[i]
         A[i + 1, i + 1] = -out / cap[i]
-        if i + 1 < dz.size:
+        if i + 1 < m:
             A[i + 1, i + 2] = g_in[i] / cap[i]
             A[i + 2, i + 1] = g_in[i] / cap[i + 1]
     on = A.tocsr()
@@ -187,18 +158,10 @@ def _method_of_lines(ds, cells=(400, 200, 400), t_wash_h=8.0):
     off[1, 0] = 0.0  # washed off: the film node is gone (held at zero) and the top face closed
     off[1, 1] += g_top / cap[0]
     off = off.tocsr()
-
-    t_out = ds["time"].values * 3600.0
-    tw = t_wash_h * 3600.0
-    opts = dict(method="BDF", rtol=1e-9, atol=1e-16)
     y0 = np.zeros(n)
     y0[0] = 1.0
-    first = solve_ivp(lambda _t, y: on @ y, (0.0, tw), y0, t_eval=t_out[t_out <= tw], jac=on, **opts)
-    y1 = first.y[:, -1].copy()
-    y1[0] = 0.0
-    second = solve_ivp(lambda _t, y: off @ y, (tw, t_out[-1]), y1, t_eval=t_out[t_out > tw], jac=off, **opts)
-    cells_u = np.concatenate([first.y[1:], second.y[1:]], axis=1)
-    amounts = cells_u * cap[:, None] / h  # fraction of the applied cargo (c0 h, c0 = 1)
+    y = before_and_after_wash(on, off, y0, ds["time"].values * 3600.0, t_wash_h * 3600.0, [0])
+    amounts = y[1:] * cap[:, None] / h  # fraction of the applied cargo (c0 h, c0 = 1)
     return np.stack([amounts[lay == j].sum(axis=0) for j in range(len(cells))], axis=1)
 
 

@@ -31,7 +31,7 @@ from exodiff.solvers import layered as solver
 from exodiff.solvers.ledger import mass_balance_error
 from twins.reference_1d import integrate_columns_reference, run_columns
 
-from test_cargo_release import CURCUMIN_RUN
+from cargo_cases import CURCUMIN_RUN
 
 HOUR = 3600.0
 

@@ -18,14 +18,14 @@ import json
 import numpy as np
 import pytest
 from scipy import sparse
-from scipy.integrate import solve_ivp
 
 import exodiff
 from exodiff import cli
 from exodiff.errors import ScenarioError
 from exodiff.solvers import layered as solver
 
-from test_cargo_release import CURCUMIN_RUN, _method_of_lines
+from cargo_cases import CURCUMIN_RUN, before_and_after_wash, cargo_cells
+from test_cargo_release import _method_of_lines
 
 LAYERS = ["stratum_corneum", "viable_epidermis", "dermis"]
 
@@ -71,25 +71,15 @@ def test_the_kernel_with_zero_leakage_arrays_is_the_kernel_without_them(method, 
 def _mol_with_leak(ds, k, cells=(400, 200, 400), t_wash_h=8.0):
     """Free cargo in the film and the layers fed by the film's vesicles leaking at ``k`` (1/s).
 
-    Our own finite volumes (tests/test_cargo_release.py's ``_method_of_lines``
-    matrix, rebuilt here) plus one unknown: the vesicles' cargo in the film
+    Our own finite volumes (tests/cargo_cases.py, the matrix of
+    tests/test_cargo_release.py's ``_method_of_lines``) plus one unknown: the vesicles' cargo in the film
     (fraction of the loaded cargo), ``dv/dt = -k v``, feeding the film's free
     cargo ``+k v``.  The vesicles do not enter the skin (checked by the
     caller).  At wash-off both film unknowns are dropped.
     """
-    sel = dict(species="cargo")
-    D = ds["diffusivity"].sel(**sel).values * 1e-12
-    Kp = ds["partition"].sel(**sel).values
-    kl = (ds["degradation_rate"].sel(**sel).values + ds["uptake_rate"].sel(**sel).values
-          + ds["clearance_rate"].sel(**sel).values) / 3600.0
-    thick = ds["layer_thickness"].values * 1e-6
-    h = float(ds.attrs["vehicle_thickness_um"]) * 1e-6
-    lay = np.concatenate([np.full(n, j) for j, n in enumerate(cells)])
-    dz = np.concatenate([np.full(n, thick[j] / n) for j, n in enumerate(cells)])
-    cap, half, kk = Kp[lay] * dz, 2 * D[lay] * Kp[lay] / dz, kl[lay]
-    g_in = 1.0 / (1.0 / half[:-1] + 1.0 / half[1:])
-    g_top, g_bot = half[0], half[-1]
-    nc = dz.size
+    fv = cargo_cells(ds, cells)
+    lay, cap, kk, g_in, g_top, g_bot, h = (fv[key] for key in ("lay", "cap", "kk", "g_in", "g_top", "g_bot", "h"))
+    nc = cap.size
     # unknowns in amounts (fraction of the loaded cargo): v (vesicles' cargo in the film), m0 (free cargo in
     # the film), m_i (cells); fluxes from u = m / cap
     n = nc + 2
@@ -111,16 +101,9 @@ def _mol_with_leak(ds, k, cells=(400, 200, 400), t_wash_h=8.0):
     off[2, 1] = 0.0
     off[2, 2] += g_top / cap[0]
     off = off.tocsr()
-    t_out = ds["time"].values * 3600.0
-    tw = t_wash_h * 3600.0
-    opts = dict(method="BDF", rtol=1e-9, atol=1e-16)
     y0 = np.zeros(n)
     y0[0] = 1.0
-    first = solve_ivp(lambda _t, y: on @ y, (0.0, tw), y0, t_eval=t_out[t_out <= tw], jac=on, **opts)
-    y1 = first.y[:, -1].copy()
-    y1[:2] = 0.0
-    second = solve_ivp(lambda _t, y: off @ y, (tw, t_out[-1]), y1, t_eval=t_out[t_out > tw], jac=off, **opts)
-    y = np.concatenate([first.y, second.y], axis=1)
+    y = before_and_after_wash(on, off, y0, ds["time"].values * 3600.0, t_wash_h * 3600.0, [0, 1])
     layers = np.stack([y[2:][lay == j].sum(axis=0) for j in range(len(cells))], axis=1)
     return layers, y[0], y[1]
 
