@@ -399,8 +399,8 @@ def warm_all(parallel: bool = True, say=None) -> list[tuple[str, float, bool]]:
                                 "cargo": {"loading": 1, "molecular_weight": "368 g/mol", "log_kow": 3.0,
                                           "release_rate_vehicle": "0.1 1/h"}})
     # vesicles that enhance their free cargo's way through the SC, washed off: the same loop with five more arrays
-    enhanced = dict(leaking, formulation={**leaking["formulation"], "enhancement_factor": 2.0,
-                                          "wash_off_time": "20 s"})
+    enhanced = dict(leaking, skin={"preset": "none", "layers": {"stratum_corneum": layer}},
+                    formulation={**leaking["formulation"], "enhancement_factor": 2.0, "wash_off_time": "20 s"})
     steps = [
         ("1D column", layered.kernels_cached, lambda: run(WARM_SCENARIO)),
         ("1D columns (size classes, cargo)", lambda: layered.kernels_cached("integrate_columns", 0),

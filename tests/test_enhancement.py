@@ -272,10 +272,17 @@ def test_an_enhancement_with_channels_is_refused(tmp_path, capsys):
                     delivery='[delivery]\nmethod = "microneedle"\ndevice = "dermaroller_1_0mm"\n')
 
 
-def _one_line_error(tmp_path, capsys, extra, key, cargo=True, delivery=""):
+def test_an_enhancement_without_a_stratum_corneum_is_refused(tmp_path, capsys):
+    # nothing for the factor to act on: a membrane that is neither named stratum_corneum nor a pore layer
+    skin = ('[skin]\npreset = "none"\n[skin.layers.membrane]\nthickness = "20 um"\ndiffusivity = "1e-9 cm^2/s"\n'
+            'partition = 1.0\nhindrance = "none"\nuptake_weight = 0.0\n')
+    _one_line_error(tmp_path, capsys, {"enhancement_factor": 2.0}, "formulation.enhancement_factor", skin=skin)
+
+
+def _one_line_error(tmp_path, capsys, extra, key, cargo=True, delivery="", skin='[skin]\npreset = "forearm"\n'):
     form = "\n".join(f"{k} = {v!r}".replace("'", '"') for k, v in extra.items())
     cargo_t = '[formulation.cargo]\npreset = "curcumin"\nencapsulation_efficiency = 0.5\n' if cargo else ""
-    text = (f'[skin]\npreset = "forearm"\n[formulation]\npreset = "liposome"\nwash_off_time = "8 h"\n{form}\n'
+    text = (f'{skin}[formulation]\npreset = "liposome"\nwash_off_time = "8 h"\n{form}\n'
             f'{cargo_t}{delivery}[simulation]\nduration = "12 h"\n')
     path = tmp_path / "bad.toml"
     path.write_text(text)

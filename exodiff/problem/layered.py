@@ -14,6 +14,7 @@ import numpy as np
 
 from exodiff.geometry.grid import LayeredGrid, cells_for_resolution, layered_grid
 from exodiff.problem.base import Application, Layer  # noqa: F401  (Layer: public here too)
+from exodiff.scenario.schema import is_stratum_corneum
 
 
 #: Loss processes of a column, in compartment-slot order; ``released`` (a
@@ -589,11 +590,3 @@ def build_columns(resolved: dict, layers: list) -> tuple[tuple, float]:
     free = 1.0 - float(cargo.get("encapsulation_efficiency", 1.0))
     columns = (*vesicles, Column("cargo", tuple(cargo_layers), free, None))
     return columns, float(cargo.get("release_on_degradation", 1.0))
-
-
-def is_stratum_corneum(name: str, spec: dict) -> bool:
-    """True for a stratum-corneum layer: one with the pore model (``hindrance = "pore"``) or named so.
-
-    Where ``release_rate_stratum_corneum`` applies (docs/model.md, section 5).
-    """
-    return spec.get("hindrance") == "pore" or name == "stratum_corneum"

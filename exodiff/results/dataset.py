@@ -575,7 +575,7 @@ def barrier_layers(problem: Problem1D) -> list[str]:
     """Names of the stratum-corneum layers (where ``release_rate_stratum_corneum`` acts), top to bottom.
 
     The problem's ``barrier_layers`` (from the scenario's layer tables,
-    :func:`exodiff.problem.layered.is_stratum_corneum`); for a problem built
+    :func:`exodiff.scenario.schema.is_stratum_corneum`); for a problem built
     from arrays, the layers named ``stratum_corneum``.
     """
     if problem.barrier_layers:

@@ -38,7 +38,16 @@ from typing import Any, Mapping
 from exodiff import data, units
 from exodiff._io import FileRefused, format_bytes, is_within, read_bounded
 from exodiff.errors import Issue, ParameterProblem, ScenarioError
-from exodiff.scenario.schema import AMOUNT, DELIVERY_METHODS, LAYER, RESOLUTION, SECTIONS, SUBTABLES, Field
+from exodiff.scenario.schema import (
+    AMOUNT,
+    DELIVERY_METHODS,
+    LAYER,
+    RESOLUTION,
+    SECTIONS,
+    SUBTABLES,
+    Field,
+    is_stratum_corneum,
+)
 
 __all__ = ["Scenario", "load_scenario", "to_toml", "clear_preset_cache", "outside_paths_allowed", "IMPLEMENTED_METHODS", "PLANNED_METHODS"]
 
@@ -1182,6 +1191,9 @@ def _check_physics(ck: _Checker, resolved: dict[str, Any]) -> None:
         elif channels.channel_geometry(resolved) is not None:
             ck.add("formulation.enhancement_factor", f"{shown} with channel delivery",
                    "1 with channels (penetration enhancement is 1D only for now)")
+        elif not any(is_stratum_corneum(n, spec) for n, spec in (skin.get("layers") or {}).items()):
+            ck.add("formulation.enhancement_factor", f"{shown} with no stratum-corneum layer",
+                   "1, or a layer for it to act on: named stratum_corneum or with hindrance = \"pore\"")
     k_veh = cargo_t.get("release_rate_vehicle") if isinstance(cargo_t, dict) else None
     if isinstance(k_veh, float) and k_veh > 0:
         # the film's leakage is in the 1D kernel only (docs/model.md, section 5.1)

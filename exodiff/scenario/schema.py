@@ -530,3 +530,11 @@ def key_words(dotted: str) -> str:
     if prefix and text.startswith("layer "):  # "stratum corneum: thickness", not "...: layer thickness"
         text = text[len("layer "):]
     return prefix + text
+
+
+def is_stratum_corneum(name: str, spec: dict) -> bool:
+    """True for a stratum-corneum layer: one with the pore model (``hindrance = "pore"``) or named so.
+
+    Where ``release_rate_stratum_corneum`` and ``enhancement_factor`` act (docs/model.md, section 5).
+    """
+    return spec.get("hindrance") == "pore" or name == "stratum_corneum"
