@@ -136,10 +136,9 @@ SHRINK_MIN = 0.2
 #: second by the estimate's own order, ``SAFETY max(err, FIRST_ERR_FLOOR)^-1/4``, instead of the PI rule
 #: capped at GROW_MAX: the first step, ``1e-8 t_end``, errs 1e-16 .. 1e-11 of the local tolerance on a
 #: fresh film, and the next four steps grew 5x each.  CVODE likewise lets its first step grow up to 1e4x
-#: (ETAMX1; Hindmarsh et al. 2005, ACM TOMS 31:363).  The floor makes the growth a constant where the
-#: estimate is at round-off level, and growths beyond 2x are rounded down to a power of two (at most 256x):
-#: such an estimate is known to a few digits only, and with a continuous rule the compiled kernel and its
-#: numpy twin, or one column and identical size classes, took different steps from it.
+#: (ETAMX1; Hindmarsh et al. 2005, ACM TOMS 31:363).  The floor makes the growth a constant (about 285x)
+#: where the estimate is at round-off level, so the second step is not set by rounding noise (the compiled
+#: kernel and its numpy twin took different steps from such an estimate).
 FIRST_ERR_FLOOR = 1e-10
 
 
@@ -189,8 +188,8 @@ def next_step_rk(h, err, err_prev):
     Returns
     -------
     float
-        Proposed next step, s; at most :data:`GROW_MAX` (256 after a first
-        step, a power of two beyond 2) and at least :data:`SHRINK_MIN` times ``h``.
+        Proposed next step, s; at most :data:`GROW_MAX` (about 285 after a
+        first step) and at least :data:`SHRINK_MIN` times ``h``.
     """
     if err <= 0.0:
         return h * GROW_MAX
@@ -198,14 +197,8 @@ def next_step_rk(h, err, err_prev):
         # rejected: the plain I-controller, the estimate's own order
         fac = SAFETY * err ** -0.25
     elif err_prev == 1.0:
-        # the first step of a start: its estimate, by its own order, sets the second (above FIRST_ERR_FLOOR),
-        # beyond 2x as a power of two: a first estimate far below the tolerance is a sum with heavy
-        # cancellation, known to a few digits, and a continuous rule would carry its rounding into every
-        # later step (one column and seven identical size classes, or the kernel and its twin, would part)
-        fac = SAFETY * (err if err > FIRST_ERR_FLOOR else FIRST_ERR_FLOOR) ** -0.25
-        if fac >= 2.0:
-            fac = 2.0 ** math.floor(math.log2(fac))
-        return h * fac
+        # the first step of a start: its estimate, by its own order, sets the second (above FIRST_ERR_FLOOR)
+        return h * SAFETY * (err if err > FIRST_ERR_FLOOR else FIRST_ERR_FLOOR) ** -0.25
     else:
         ep = err_prev if err_prev > 1e-4 else 1e-4
         fac = SAFETY * err ** (-RK_KI / 4.0) * ep ** (RK_KP / 4.0)

@@ -201,9 +201,8 @@ def proposed_step_rk(h, err, err_prev):
         return h * GROW_MAX
     if err > 1.0:
         fac = SAFETY * err ** -0.25
-    elif err_prev == 1.0:  # the first accepted step of a start or restart: the estimate's order, floored,
-        fac = SAFETY * max(err, FIRST_ERR_FLOOR) ** -0.25  # beyond 2x a power of two
-        return h * (2.0 ** math.floor(math.log2(fac)) if fac >= 2.0 else fac)
+    elif err_prev == 1.0:  # the first accepted step of a start or restart: the estimate's order, floored
+        return h * SAFETY * max(err, FIRST_ERR_FLOOR) ** -0.25
     else:
         fac = SAFETY * err ** (-RK_KI / 4.0) * max(err_prev, 1e-4) ** (RK_KP / 4.0)
     return h * min(max(fac, SHRINK_MIN), GROW_MAX)
