@@ -1068,21 +1068,3 @@ def test_a_problems_cached_arrays_are_its_own_and_a_replaced_problem_builds_afre
     assert balance_limit(longer) == max(1e-9, 1e-3 * np.finfo(float).eps * stiffness(longer))
     assert stiffness(longer) == pytest.approx(24.0 * stiffness(p), rel=1e-12)
     assert balance_limit(p) == lim
-
-
-def test_the_first_step_of_a_start_sets_the_second_by_its_estimates_order():
-    """After the first accepted step of a start (no controller memory, err_prev = 1) the 4th-order methods
-    grow the step by 0.9 max(err, 1e-10)^(-1/4), beyond the 5x of the PI rule; with memory the PI rule and its
-    cap hold.  (The benchmark problem's first step errs 1e-16 .. 1e-11 of the local tolerance.)"""
-    from exodiff.kernels.control import FIRST_ERR_FLOOR, GROW_MAX, SAFETY, next_step_rk
-
-    h = 2.0
-    assert next_step_rk(h, 1e-8, 1.0) == pytest.approx(h * SAFETY * 1e-8 ** -0.25, rel=1e-14)  # 90x
-    # at round-off level the floor decides, so rounding noise in the estimate cannot move the second step
-    assert next_step_rk(h, 1e-16, 1.0) == next_step_rk(h, 3e-13, 1.0) == h * SAFETY * FIRST_ERR_FLOOR ** -0.25
-    assert next_step_rk(h, 0.5, 1.0) == pytest.approx(h * SAFETY * 0.5 ** -0.25, rel=1e-14)
-    # later steps: the PI rule, at most GROW_MAX
-    assert next_step_rk(h, 1e-8, 0.3) == h * GROW_MAX
-    assert next_step_rk(h, 0.5, 0.3) == pytest.approx(h * SAFETY * 0.5 ** (-0.7 / 4) * 0.3 ** (0.4 / 4), rel=1e-14)
-    # a rejection: unchanged, with or without memory
-    assert next_step_rk(h, 16.0, 1.0) == next_step_rk(h, 16.0, 0.3) == pytest.approx(h * SAFETY / 2.0, rel=1e-14)

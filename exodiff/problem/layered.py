@@ -416,8 +416,7 @@ class Problem1D(Application):
 #: error <= TIME_ERROR_AT_1E6 (tol / 1e-6)^TIME_ERROR_SLOPE of the dose.
 #: TR-BDF2: the fit (5.1e-6 at 1e-6, slope 0.66, within 1 % at 1e-5..1e-9).
 #: ESDIRK4 and SDIRK4: worst error / tol over tol 1e-3..1e-9 with slope 1, a
-#: bound (ESDIRK4 0.058-0.067 x tol at 1e-4..1e-6, falling to 0.009 at 1e-9, re-measured with the
-#: first-step rule of exodiff.kernels.control.FIRST_ERR_FLOOR; 0.061-0.075 before it:
+#: bound (ESDIRK4 0.061-0.075 x tol at 1e-4..1e-6, falling to 0.009 at 1e-9:
 #: the fitted slope, 1.2, would under-state the error at 1e-6 by 1.3x; SDIRK4
 #: at most 0.0022 x tol).  Re-measure when an integrator changes
 #: (tests/test_grid.py::test_accuracy_target_is_met_against_the_true_pde guards it).
