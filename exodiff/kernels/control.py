@@ -132,14 +132,6 @@ S_STEPS, S_REJECTED, S_SOLVES = 0, 1, 2
 SAFETY = 0.9
 GROW_MAX = 5.0
 SHRINK_MIN = 0.2
-#: the 4th-order methods' first accepted step after a start or restart (no controller memory) sets the
-#: second by the estimate's own order, ``SAFETY max(err, FIRST_ERR_FLOOR)^-1/4``, instead of the PI rule
-#: capped at GROW_MAX: the first step, ``1e-8 t_end``, errs 1e-16 .. 1e-11 of the local tolerance on a
-#: fresh film, and the next four steps grew 5x each.  CVODE likewise lets its first step grow up to 1e4x
-#: (ETAMX1; Hindmarsh et al. 2005, ACM TOMS 31:363).  The floor makes the growth a constant (about 285x)
-#: where the estimate is at round-off level, so the second step is not set by rounding noise (the compiled
-#: kernel and its numpy twin took different steps from such an estimate).
-FIRST_ERR_FLOOR = 1e-10
 
 
 @jit
@@ -179,26 +171,21 @@ def next_step_rk(h, err, err_prev):
     err : float
         Scaled local error norm of the embedded 3rd-order estimate (1: at tolerance).
     err_prev : float
-        Scaled error of the previous accepted step (1 at a start or restart:
-        no memory); floored at 1e-4.  After a rejection (``err > 1``) the
-        plain ``SAFETY err^(-1/4)``; after the first accepted step of a start
-        or restart (``err_prev == 1``) too, with ``err`` floored at
-        :data:`FIRST_ERR_FLOOR`.
+        Scaled error of the previous accepted step (1 at a start or restart,
+        which makes it an I-controller); floored at 1e-4.  After a
+        rejection (``err > 1``) the plain ``SAFETY err^(-1/4)``.
 
     Returns
     -------
     float
-        Proposed next step, s; at most :data:`GROW_MAX` (about 285 after a
-        first step) and at least :data:`SHRINK_MIN` times ``h``.
+        Proposed next step, s; at most :data:`GROW_MAX` and at least
+        :data:`SHRINK_MIN` times ``h``.
     """
     if err <= 0.0:
         return h * GROW_MAX
     if err > 1.0:
         # rejected: the plain I-controller, the estimate's own order
         fac = SAFETY * err ** -0.25
-    elif err_prev == 1.0:
-        # the first step of a start: its estimate, by its own order, sets the second (above FIRST_ERR_FLOOR)
-        return h * SAFETY * (err if err > FIRST_ERR_FLOOR else FIRST_ERR_FLOOR) ** -0.25
     else:
         ep = err_prev if err_prev > 1e-4 else 1e-4
         fac = SAFETY * err ** (-RK_KI / 4.0) * ep ** (RK_KP / 4.0)

@@ -50,7 +50,6 @@ from exodiff.kernels.control import (
     ERR_2,
     ERR_3,
     GAMMA,
-    FIRST_ERR_FLOOR,
     GROW_MAX,
     RK_GAMMA,
     RK_KI,
@@ -195,14 +194,11 @@ def proposed_step(h, err):
 
 
 def proposed_step_rk(h, err, err_prev):
-    """Controller of the 4th-order methods, restated: PI on an accepted step, I (exponent 1/4) after a rejection
-    and after the first accepted step of a start (no memory, ``err_prev == 1``)."""
+    """Controller of the 4th-order methods, restated: PI on an accepted step, I (exponent 1/4) after a rejection."""
     if err <= 0.0:
         return h * GROW_MAX
     if err > 1.0:
         fac = SAFETY * err ** -0.25
-    elif err_prev == 1.0:  # the first accepted step of a start or restart: the estimate's order, floored
-        return h * SAFETY * max(err, FIRST_ERR_FLOOR) ** -0.25
     else:
         fac = SAFETY * err ** (-RK_KI / 4.0) * max(err_prev, 1e-4) ** (RK_KP / 4.0)
     return h * min(max(fac, SHRINK_MIN), GROW_MAX)
