@@ -1039,3 +1039,32 @@ def test_a_4th_order_balance_leak_falls_back_to_tr_bdf2_and_says_so():
     ds = to_dataset(p, raw)
     assert ds.attrs["integrator"] == "tr-bdf2" and "TR-BDF2" in ds.attrs["solver"]
     assert "integrator_fallback" in ds.attrs
+
+
+def test_a_problems_cached_arrays_are_its_own_and_a_replaced_problem_builds_afresh():
+    """columns_arrays() and balance_limit() are built once per problem (frozen); dataclasses.replace, which a
+    check run, a finer grid or another tolerance use, must not carry them over."""
+    from dataclasses import replace
+
+    from exodiff.solvers.ledger import stiffness
+
+    layers = (Layer("sc", thickness=15e-6, diffusivity=5e-15, partition=0.5),
+              Layer("ve", thickness=60e-6, diffusivity=5e-12, partition=1.0, degradation_rate=2e-5),
+              Layer("de", thickness=1.2e-3, diffusivity=2e-11, partition=0.8, clearance_rate=1e-4))
+    p = Problem1D.from_layers(layers, output_times=np.linspace(0.0, 48 * H, 49), resolution=[8, 8, 8])
+    a = p.columns_arrays()
+    assert a is p.columns_arrays()
+    lim = balance_limit(p)
+    fine = p.with_grid(p.grid.refined(2))
+    b = fine.columns_arrays()
+    assert b["cap"].shape == (1, 2 * 24 + 1) and a["cap"].shape == (1, 25)
+    # the cached arrays are those a fresh build gives, bit for bit
+    for q in (p, fine):
+        fresh = q._build_columns_arrays()
+        for key in ("cap", "g", "closs", "csrc", "m_ref", "node_layer"):
+            assert np.array_equal(q.columns_arrays()[key], fresh[key])
+    # the balance limit of a problem with other output intervals follows its own stiffness
+    longer = replace(p, output_times=np.linspace(0.0, 48 * H, 3))
+    assert balance_limit(longer) == max(1e-9, 1e-3 * np.finfo(float).eps * stiffness(longer))
+    assert stiffness(longer) == pytest.approx(24.0 * stiffness(p), rel=1e-12)
+    assert balance_limit(p) == lim

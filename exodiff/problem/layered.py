@@ -9,6 +9,7 @@ validation tests and benchmarks set up analytic cases without a file.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -181,9 +182,13 @@ class Problem1D(Application):
         vals = np.array([getattr(ly, attr) for ly in self.layers], dtype=float)
         return vals[self.grid.layer_of_cell]
 
-    @property
+    @cached_property
     def all_columns(self) -> tuple:
-        """The columns solved: ``columns``, or one column of ``layers`` with weight 1."""
+        """The columns solved: ``columns``, or one column of ``layers`` with weight 1.
+
+        Built once per problem (the ledger asks several times per run; a
+        problem is frozen, and :func:`dataclasses.replace` makes a new one).
+        """
         if self.columns:
             return self.columns
         return (Column(species="vesicle", layers=self.layers, weight=1.0),)
@@ -234,8 +239,12 @@ class Problem1D(Application):
         """
         w = self.grid.widths
         lay = self.grid.layer_of_cell
-        K = np.array([ly.partition for ly in layers], dtype=float)[lay]
-        D = np.array([ly.diffusivity for ly in layers], dtype=float)[lay]
+        # every per-layer coefficient in one table, spread over the cells at once (the same values as one
+        # array per attribute: this runs for every column of every solve)
+        per_cell = np.array([[ly.partition, ly.diffusivity, *(getattr(ly, a) for a in processes)]
+                             for ly in layers], dtype=float)[lay]
+        K = per_cell[:, 0]
+        D = per_cell[:, 1]
         n = self.n_nodes
         cells = self.cell_nodes
         cap = np.zeros(n)
@@ -254,8 +263,7 @@ class Problem1D(Application):
         if self.has_receptor:
             cap[-1] = self.receptor_capacity(layers)
         closs = np.zeros((len(processes), n))
-        for p, attr in enumerate(processes):
-            closs[p, cells] = np.array([getattr(ly, attr) for ly in layers], dtype=float)[lay] * cap[cells]
+        closs[:, cells] = per_cell[:, 2:].T * cap[cells]
         return cap, g, closs
 
     def stratum_corneum_layers(self) -> list[str]:
@@ -348,7 +356,20 @@ class Problem1D(Application):
             and ``kveh``, ``cveh`` (S,): the film's leakage rate (1/s) of each
             vesicle column feeding a cargo, and the cargo it carries
             (``encapsulation``), or None without leakage.
+
+            Built once per problem and returned again on every call (the
+            driver, the balance check and the results all ask; a problem
+            is frozen, and :func:`dataclasses.replace` makes a new one with
+            none cached): read it, do not modify it.
         """
+        cached = self.__dict__.get("_columns_arrays")
+        if cached is None:
+            cached = self._build_columns_arrays()
+            object.__setattr__(self, "_columns_arrays", cached)
+        return cached
+
+    def _build_columns_arrays(self) -> dict:
+        """:meth:`columns_arrays`, built."""
         cols = self.all_columns
         P = self.n_processes
         S = len(cols)
