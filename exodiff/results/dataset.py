@@ -386,12 +386,14 @@ def _resolvable_level_vars(problem: Problem1D, raw: RawSolution, led: dict, dims
     ``dims`` and ``loss_dims`` are the dimensions of ``fraction`` and
     ``loss_by_layer``, ``loss_units`` the units of ``loss_by_layer``.
     """
-    other, raw_o, divisor, floor = raw.companion
     frac, loss = _fractions_and_losses(problem, led)
-    frac_o, loss_o = _fractions_and_losses(other, _ledgers(other, raw_o, balance=False))
-    # an amount that is exactly 0 in both runs (no such process, no wash-off) is exact: no floor there
-    err = np.abs(frac - frac_o) / divisor + floor * ((frac != 0) | (frac_o != 0))
-    lerr = np.abs(loss - loss_o) / divisor + floor * led["dose_cm2"] * ((loss != 0) | (loss_o != 0))
+    err = np.zeros_like(frac)
+    lerr = np.zeros_like(loss)
+    for other, raw_o, divisor, floor in raw.companion:
+        frac_o, loss_o = _fractions_and_losses(other, _ledgers(other, raw_o, balance=False))
+        # an amount that is exactly 0 in both runs (no such process, no wash-off) is exact: no floor there
+        err += np.abs(frac - frac_o) / divisor + floor * ((frac != 0) | (frac_o != 0))
+        lerr += np.abs(loss - loss_o) / divisor + floor * led["dose_cm2"] * ((loss != 0) | (loss_o != 0))
     level = err / RESOLVED_RELATIVE_ERROR
     out = {
         "fraction_error": (dims, err, {"units": "1", "long_name": "estimated error of fraction (from a second "
@@ -407,7 +409,9 @@ def _resolvable_level_vars(problem: Problem1D, raw: RawSolution, led: dict, dims
     if problem.richardson:
         how = f"Richardson extrapolation of grids with {problem.grid.n} and {2 * problem.grid.n} cells"
     else:
-        how = (f"half the difference from a check run with {other.grid.n} cells and tolerance {other.tolerance:g} "
+        parts = [f"{other.grid.n} cells and tolerance {other.tolerance:g} (/ {divisor:.3g})"
+                 for other, _, divisor, _ in raw.companion]
+        how = (f"the differences from check runs with {' and with '.join(parts)}, summed "
                f"(this run: {problem.grid.n} cells, tolerance {problem.tolerance:g})")
     return out, how
 

@@ -44,11 +44,11 @@ class RawSolution:
     comp_cols : float64[k, S, P L + 3] or None
         Every column's compartments (``P`` loss processes per layer).
     companion : tuple or None
-        ``(problem, raw, divisor, floor)``: the same problem solved on a
-        second grid, for the error estimate of every amount,
-        ``|amount - amount_companion| / divisor + floor`` (fraction of the
-        dose; :func:`exodiff.solvers.layered.integrate_estimated`); None when
-        not run.
+        Tuples ``(problem, raw, divisor, floor)``: the same problem solved on
+        another grid or at another tolerance, for the error estimate of every
+        amount, ``sum |amount - amount_companion| / divisor + floor``
+        (fraction of the dose; :func:`exodiff.solvers.layered.integrate_estimated`);
+        None when not run.
     """
 
     times: np.ndarray

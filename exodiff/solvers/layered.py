@@ -198,24 +198,24 @@ def _run_kernel(problem: Problem1D, stops, out_idx, events, n_records: int, fres
 
 
 def integrate_estimated(problem: Problem1D, progress: bool = False, desc: str = "solving") -> RawSolution:
-    """Solve a 1D problem and estimate the error of every amount from a second run.
+    """Solve a 1D problem and estimate the error of every amount from two more runs.
 
-    Without an accuracy target the result is the problem's own run; the
-    companion has half the cells of each layer (at least 4) *and* a ten
-    times looser tolerance, so both the grid error and the time error of
-    the result show in the difference.  The estimate is ``|a - a_check| / 2``
-    (second order in space: ``a_half - a = 3 e``; time error ``e_t ~ tol``
-    with ESDIRK4, the default, so ``a_loose - a ~ 9 e_t``; ``~ tol^0.66``
-    with TR-BDF2: ``~ 3.6 e_t``; halved, for safety).  Measured on an SC
-    front whose dermis holds 2e-12 of the dose (tests/test_resolvable.py,
-    Laplace reference; ``python benchmarks/grid_accuracy.py --check-run``)
-    over 80 to 320 cells per layer and tolerances 1e-4 to 1e-8, true error
-    / estimate: ESDIRK4 0.20-1.57 except at 320 cells and tol 1e-5, where
-    the check run's space and time errors cancel (91: error 6.1 %, estimate
-    0.07 %; not flagged, within the 10 % the flag promises only by luck);
-    the other unflagged settings are within 1.5-2.7 %.  TR-BDF2 0.41-1.03,
-    unflagged within 4.7 % and 3.2 %.  Two errors in one difference can
-    cancel whatever the tolerance ratio: the estimate is not a bound.
+    Without an accuracy target the result is the problem's own run, and two
+    check runs each change one thing: the *space* check has half the cells
+    of each layer (at least 4) at the same tolerance, the *time* check the
+    same grid at a ten times looser tolerance.  The estimate is the sum of
+    ``|a - a_space| / 2`` (second order in space: ``a_half - a = 3 e_x``,
+    halved for safety) and ``|a - a_time| / d`` with ``d = (10^s - 1)/2``
+    from the integrator's measured time-error slope ``s``
+    (:data:`~exodiff.problem.layered.TIME_ERROR_SLOPE`: ESDIRK4 and SDIRK4
+    ``s = 1``, ``a_loose - a ~ 9 e_t``, ``d = 4.5``; TR-BDF2 ``s = 0.66``,
+    ``d = 1.8``: again halved for safety).  One check run changing both
+    at once (before) let the space and time errors cancel in one difference:
+    the msc_exosome preset washed off at 6 h reported its SC at 4.7e-13 of
+    the dose with an estimate of 3e-14 where a tight run gives 4.2e-14;
+    separate differences cannot cancel each other.  Measured ratios of true
+    error to estimate: ``python benchmarks/grid_accuracy.py --check-run``
+    (docs/numerics.md).  The estimate is still not a bound.
 
     With an accuracy target (``problem.accuracy``) the companion has twice
     the cells (nested faces, same tolerance) and the result is the Richardson
@@ -227,12 +227,13 @@ def integrate_estimated(problem: Problem1D, progress: bool = False, desc: str = 
     Returns
     -------
     RawSolution
-        With ``companion = (problem, raw, divisor, floor)``: error estimate
-        ``|amount - amount_companion| / divisor + floor`` (fraction of the dose).
+        With ``companion``, a tuple of ``(problem, raw, divisor, floor)``:
+        error estimate ``sum |amount - amount_companion| / divisor + floor``
+        (fraction of the dose).
     """
     from dataclasses import replace
 
-    from exodiff.problem.layered import ACCURACY_TIME_SHARE
+    from exodiff.problem.layered import ACCURACY_TIME_SHARE, TIME_ERROR_SLOPE
 
     raw = integrate(problem, progress=progress, desc=desc)
     if problem.richardson:
@@ -241,14 +242,24 @@ def integrate_estimated(problem: Problem1D, progress: bool = False, desc: str = 
         raw_f = integrate(fine, desc=desc + " (fine grid)")
         out = extrapolate(problem, raw, fine, raw_f)
         # |E - a| = 4/3 |a_fine - a|
-        out.companion = (problem, raw, 4.0 / 3.0, ACCURACY_TIME_SHARE * problem.accuracy)
+        out.companion = ((problem, raw, 4.0 / 3.0, ACCURACY_TIME_SHARE * problem.accuracy),)
         return out
-    check = replace(problem.with_grid(problem.grid.coarsened(2)), tolerance=min(10.0 * problem.tolerance, 0.1))
-    share_film_schedule(problem, check)
-    try:
-        raw.companion = (check, integrate(check, desc=desc + " (check run)"), 2.0, 0.0)
-    except SolverError as exc:  # the result stands; it just has no stated levels
-        raw.stats["check_run"] = f"failed: {exc}"
+    loose = min(10.0 * problem.tolerance, 0.1)
+    slope = TIME_ERROR_SLOPE.get(problem.integrator, 1.0)
+    checks = ((problem.with_grid(problem.grid.coarsened(2)), 2.0, " (space check)"),
+              (replace(problem, tolerance=loose), ((loose / problem.tolerance) ** slope - 1.0) / 2.0,
+               " (time check)"))
+    companion = []
+    for check, divisor, what in checks:
+        if check.tolerance == problem.tolerance and check.grid.n == problem.grid.n:
+            continue  # nothing changed (a tolerance already at the cap): no estimate from it
+        share_film_schedule(problem, check)
+        try:
+            companion.append((check, integrate(check, desc=desc + what), divisor, 0.0))
+        except SolverError as exc:  # the result stands; it just has no stated levels
+            raw.stats["check_run"] = f"failed: {exc}"
+            return raw
+    raw.companion = tuple(companion) or None
     return raw
 
 
