@@ -298,17 +298,14 @@ class Problem1D(Application):
         r_sc = np.zeros(n + 1)
         r_oth = np.zeros(n + 1)
         m = w.size
-        # face 1 (vehicle | cell 0), faces 2..m (cell f-2 | cell f-1), face m+1 (last cell | sink or receptor)
-        for f in range(1, m + 2):
-            sides = []
-            if f >= 2:
-                sides.append((r_half[f - 2], sc[f - 2]))
-            if f <= m:
-                sides.append((r_half[f - 1], sc[f - 1]))
-            if f == m + 1 and not (self.bottom == "sink" or self.has_receptor):
-                continue  # a closed bottom
-            r_sc[f] = sum(r for r, is_sc in sides if is_sc)
-            r_oth[f] = sum(r for r, is_sc in sides if not is_sc)
+        # faces 1..m+1: face f has cell f-2 above it (none for f = 1, the vehicle) and cell f-1 below it (none
+        # for f = m+1, the sink or receptor); each side's half resistance goes to r_sc or to r_other
+        up_r, up_sc = np.concatenate([[0.0], r_half]), np.concatenate([[False], sc])
+        down_r, down_sc = np.concatenate([r_half, [0.0]]), np.concatenate([sc, [False]])
+        r_sc[1:m + 2] = np.where(up_sc, up_r, 0.0) + np.where(down_sc, down_r, 0.0)
+        r_oth[1:m + 2] = np.where(up_sc, 0.0, up_r) + np.where(down_sc, 0.0, down_r)
+        if not (self.bottom == "sink" or self.has_receptor):
+            r_sc[m + 1] = r_oth[m + 1] = 0.0  # a closed bottom: g keeps it closed
         # a closed SC half-cell (K or D zero) keeps its face closed: leave it to g (r_sc = 0 there)
         r_sc[~np.isfinite(r_sc)] = 0.0
         return r_sc, r_oth
