@@ -51,7 +51,6 @@ from exodiff.kernels.control import (
     ERR_3,
     GAMMA,
     GROW_MAX,
-    RK_GAMMA,
     RK_KI,
     RK_KP,
     RK_TOL_EXPONENT,
@@ -250,7 +249,6 @@ def rk_stages(method, t, h, u, comp, g, g1, cap_tissue, closs, node_layer, n_lay
     loss = closs.sum(axis=0)
     g_at = g if callable(g) else (lambda tt, g=g: g)  # conductances at a stage time (an enhancement relaxing)
     g = g_at(t)
-    bands = operator_bands(g, g1, loss)
     supplied = closs.shape[0] * n_layers + 2
     zero = np.zeros((ns, u.size))
     S = zero if src is None else src
@@ -346,6 +344,27 @@ def rk_dense(theta, h, u, comp, u1, comp1, U, F, R, cap_tissue, c0n, c01, c0o, i
     if infinite:
         uo[0] = u[0]
     return uo, cb + h * (bs @ R)
+
+
+def fail(fstate, istate, t, status, node):
+    """A call's failed end at ``t``: the status, the failing node (or None) and the failure time."""
+    istate[I_STATUS] = status
+    if node is not None:
+        istate[I_FAIL_NODE] = node
+    fstate[F_FAIL_TIME] = t
+    fstate[F_TIME] = t
+    return status
+
+
+def done(fstate, istate, t_now, h_now, e_now, p_now):
+    """A call's normal end (its last stop, or a pause): time, next step, the controller's memory."""
+    fstate[F_TIME] = t_now
+    fstate[F_STEP] = h_now
+    if fstate.size > F_POS_CAP:
+        fstate[F_ERR_PREV] = e_now
+        fstate[F_POS_CAP] = p_now
+    istate[I_STATUS] = OK
+    return OK
 
 
 def step_to_stop(h_try, remaining):
@@ -445,24 +464,6 @@ def integrate_column_reference(
     removed = 3 * n_layers + 1
     steps_here = 0
 
-    def fail(status, node):
-        istate[I_STATUS] = status
-        if node is not None:
-            istate[I_FAIL_NODE] = node
-        fstate[F_FAIL_TIME] = t
-        fstate[F_TIME] = t
-        return status
-
-    def done(t_now, h_now, e_now, p_now):
-        """A call's normal end (its last stop, or a pause): time, next step, the controller's memory."""
-        fstate[F_TIME] = t_now
-        fstate[F_STEP] = h_now
-        if fstate.size > F_POS_CAP:
-            fstate[F_ERR_PREV] = e_now
-            fstate[F_POS_CAP] = p_now
-        istate[I_STATUS] = OK
-        return OK
-
     closs = np.array([cdeg, cup, ccl])
     i0 = 1 if infinite else 0
     dense = method == METHOD_ESDIRK4
@@ -494,7 +495,7 @@ def integrate_column_reference(
                 err = rk_error(method, h, F, R, u, u1, comp1, cap1, atol, rtol, i0) if bad < 0 else math.nan
             stats[S_SOLVES] += n_solves
             if bad >= 0 or not math.isfinite(err):
-                return fail(NONFINITE, bad)
+                return fail(fstate, istate, t, NONFINITE, bad)
             steps_here += 1
             t_new = t_stop if last else t + h
             redo = None
@@ -534,16 +535,16 @@ def integrate_column_reference(
                     h_next = min(h_next, h_pos)
                     h_pos *= POS_GROW
                 if pause and t < t_stop:
-                    return done(t, h_next, err_prev, h_pos)
+                    return done(fstate, istate, t, h_next, err_prev, h_pos)
             else:
                 stats[S_REJECTED] += 1
                 h_next = proposed_step(h, err) if method == METHOD_TRBDF2 else proposed_step_rk(h, err, err_prev)
                 if err == POS_ERR:
                     h_pos = h_next
                 if h_next < max(h_min, 8.0 * 2.220446049250313e-16 * abs(t)):
-                    return fail(STEP_UNDERFLOW, None)
+                    return fail(fstate, istate, t, STEP_UNDERFLOW, None)
             if steps_here > max_steps:
-                return fail(TOO_MANY_STEPS, None)
+                return fail(fstate, istate, t, TOO_MANY_STEPS, None)
         for kp in pending:  # not passed by a step (none in exact arithmetic): the state now
             if out_index[kp] >= 0:
                 u_out[out_index[kp]] = u
@@ -573,8 +574,8 @@ def integrate_column_reference(
             u[-1] -= taken
             comp[removed - 1] += cap_tissue[-1] * taken
         if pause or stop_event[k] & EVENT_PAUSE:
-            return done(t, h_next, err_prev, h_pos)
-    return done(t, h_next, err_prev, h_pos)
+            return done(fstate, istate, t, h_next, err_prev, h_pos)
+    return done(fstate, istate, t, h_next, err_prev, h_pos)
 
 
 def run_column(problem, kernel=None, max_steps: int = 1_000_000):
@@ -769,24 +770,6 @@ def integrate_columns_reference(
     i0 = 1 if infinite else 0
     steps_here = 0
 
-    def fail(status, node):
-        istate[I_STATUS] = status
-        if node is not None:
-            istate[I_FAIL_NODE] = node
-        fstate[F_FAIL_TIME] = t
-        fstate[F_TIME] = t
-        return status
-
-    def done(t_now, h_now, e_now, p_now):
-        """A call's normal end (its last stop, or a pause): time, next step, the controller's memory."""
-        fstate[F_TIME] = t_now
-        fstate[F_STEP] = h_now
-        if fstate.size > F_POS_CAP:
-            fstate[F_ERR_PREV] = e_now
-            fstate[F_POS_CAP] = p_now
-        istate[I_STATUS] = OK
-        return OK
-
     dense = method == METHOD_ESDIRK4
     err_prev = fstate[F_ERR_PREV] if fstate.size > F_ERR_PREV else 1.0
     h_pos = fstate[F_POS_CAP] if fstate.size > F_POS_CAP else 0.0
@@ -850,7 +833,7 @@ def integrate_columns_reference(
                 else:
                     err = max(err, rk_error(method, h, F, R, u[s], u1[s], comp1[s], cap_1, atol[s], rtol, i0))
             if bad >= 0 or not math.isfinite(err):
-                return fail(NONFINITE, bad)
+                return fail(fstate, istate, t, NONFINITE, bad)
             steps_here += 1
             t_new = t_stop if last else t + h
             redo = None
@@ -891,16 +874,16 @@ def integrate_columns_reference(
                     h_next = min(h_next, h_pos)
                     h_pos *= POS_GROW
                 if pause and t < t_stop:
-                    return done(t, h_next, err_prev, h_pos)
+                    return done(fstate, istate, t, h_next, err_prev, h_pos)
             else:
                 stats[S_REJECTED] += 1
                 h_next = proposed_step(h, err) if method == METHOD_TRBDF2 else proposed_step_rk(h, err, err_prev)
                 if err == POS_ERR:
                     h_pos = h_next
                 if h_next < max(h_min, 8.0 * 2.220446049250313e-16 * abs(t)):
-                    return fail(STEP_UNDERFLOW, None)
+                    return fail(fstate, istate, t, STEP_UNDERFLOW, None)
             if steps_here > max_steps:
-                return fail(TOO_MANY_STEPS, None)
+                return fail(fstate, istate, t, TOO_MANY_STEPS, None)
         for kp in pending:
             if out_index[kp] >= 0:
                 u_out[out_index[kp]] = u
@@ -933,8 +916,8 @@ def integrate_columns_reference(
             u[:, -1] -= taken
             comp[:, removed - 1] += cap_tissue[:, -1] * taken
         if pause or stop_event[k] & EVENT_PAUSE:
-            return done(t, h_next, err_prev, h_pos)
-    return done(t, h_next, err_prev, h_pos)
+            return done(fstate, istate, t, h_next, err_prev, h_pos)
+    return done(fstate, istate, t, h_next, err_prev, h_pos)
 
 
 def run_columns(problem, kernel=None, max_steps: int = 1_000_000):
