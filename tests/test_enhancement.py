@@ -260,26 +260,39 @@ def test_more_enhancement_empties_the_film_faster_and_fills_the_viable_layers(E,
     ({"enhancement_relaxation_time": "3 m"}, "formulation.enhancement_relaxation_time"),
 ])
 def test_bad_enhancement_values_get_one_line_and_exit_2(tmp_path, capsys, extra, key):
-    _one_line_error(tmp_path, capsys, extra, key)
+    status, err, wrote = _run_bad(tmp_path, capsys, extra)
+    assert status == 2 and not wrote
+    assert len(err) == 1 and key in err[0] and "bad.toml" in err[0], err
+
+
+FACTOR = "formulation.enhancement_factor"
 
 
 def test_an_enhancement_without_a_cargo_is_refused(tmp_path, capsys):
-    _one_line_error(tmp_path, capsys, {"enhancement_factor": 2.0}, "formulation.enhancement_factor", cargo=False)
+    status, err, wrote = _run_bad(tmp_path, capsys, {"enhancement_factor": 2.0}, cargo=False)
+    assert status == 2 and not wrote
+    assert len(err) == 1 and FACTOR in err[0] and "cargo" in err[0], err
 
 
 def test_an_enhancement_with_channels_is_refused(tmp_path, capsys):
-    _one_line_error(tmp_path, capsys, {"enhancement_factor": 2.0}, "formulation.enhancement_factor",
-                    delivery='[delivery]\nmethod = "microneedle"\ndevice = "dermaroller_1_0mm"\n')
+    status, err, wrote = _run_bad(tmp_path, capsys, {"enhancement_factor": 2.0},
+                                  delivery='[delivery]\nmethod = "microneedle"\ndevice = "dermaroller_1_0mm"\n')
+    assert status == 2 and not wrote
+    assert len(err) == 1 and FACTOR in err[0] and "channel" in err[0], err
 
 
 def test_an_enhancement_without_a_stratum_corneum_is_refused(tmp_path, capsys):
     # nothing for the factor to act on: a membrane that is neither named stratum_corneum nor a pore layer
     skin = ('[skin]\npreset = "none"\n[skin.layers.membrane]\nthickness = "20 um"\ndiffusivity = "1e-9 cm^2/s"\n'
             'partition = 1.0\nhindrance = "none"\nuptake_weight = 0.0\n')
-    _one_line_error(tmp_path, capsys, {"enhancement_factor": 2.0}, "formulation.enhancement_factor", skin=skin)
+    status, err, wrote = _run_bad(tmp_path, capsys, {"enhancement_factor": 2.0}, skin=skin)
+    assert status == 2 and not wrote
+    assert len(err) == 1 and FACTOR in err[0] and "stratum-corneum" in err[0], err
 
 
-def _one_line_error(tmp_path, capsys, extra, key, cargo=True, delivery="", skin='[skin]\npreset = "forearm"\n'):
+def _run_bad(tmp_path, capsys, extra, cargo=True, delivery="", skin='[skin]\npreset = "forearm"\n'):
+    """``exodiff run`` of a liposome + curcumin scenario with ``extra`` formulation keys: (status, stderr lines,
+    whether an output directory was written)."""
     form = "\n".join(f"{k} = {v!r}".replace("'", '"') for k, v in extra.items())
     cargo_t = '[formulation.cargo]\npreset = "curcumin"\nencapsulation_efficiency = 0.5\n' if cargo else ""
     text = (f'{skin}[formulation]\npreset = "liposome"\nwash_off_time = "8 h"\n{form}\n'
@@ -287,7 +300,5 @@ def _one_line_error(tmp_path, capsys, extra, key, cargo=True, delivery="", skin=
     path = tmp_path / "bad.toml"
     path.write_text(text)
     out = tmp_path / "out"
-    assert cli.main(["run", str(path), "--out", str(out), "--no-plots"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and key in err[0] and "bad.toml" in err[0], err
-    assert not out.exists()
+    status = cli.main(["run", str(path), "--out", str(out), "--no-plots"])
+    return status, capsys.readouterr().err.strip().splitlines(), out.exists()
