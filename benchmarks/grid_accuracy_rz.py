@@ -42,7 +42,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from grid_accuracy import LAYERS, TIMES, VEHICLE  # noqa: E402
 from layered_laplace import exact_semidiscrete, true_amounts  # noqa: E402
-from exodiff.problem.layered import Layer  # noqa: E402
 from exodiff.problem.unit_cell import ProblemRZ  # noqa: E402
 
 CHANNEL = dict(channel_radius=25e-6, channel_depth=60e-6, density=2e7, open_diffusivity=1e-10)
@@ -130,18 +129,8 @@ def channel():
 
 
 def corner():
-    from exodiff.solvers.unit_cell import integrate_rz
-
-    def flux(D, contrast, res, **kw):
-        sc = Layer("stratum_corneum", 10e-6, D * 1e-6, 1.0)
-        ve = Layer("viable_epidermis", 20e-6, D, 1.0)
-        R = 40e-6
-        p = ProblemRZ.from_layers([sc, ve], channel_radius=10e-6, channel_depth=10e-6,
-                                  density=1.0 / (math.pi * R * R), open_diffusivity=D * contrast,
-                                  output_times=[300.0, 350.0], vehicle="infinite", bottom="sink", tolerance=1e-7,
-                                  resolution=res, **kw)
-        raw = integrate_rz(p, parallel=False)
-        return (raw.comp[-1, 6] - raw.comp[-2, 6]) / 50.0 / p.cell_area
+    # the flux of tests/test_rz.py's re-entrant-corner case (test_corner_orders_and_grading)
+    from test_rz import _corner_flux as flux
 
     D = 1e-11
     print(f"\nre-entrant corner, 30 x 40 cells: uniform grid's error / this grid's (load {load()})")
