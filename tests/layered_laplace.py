@@ -12,6 +12,25 @@ from __future__ import annotations
 import numpy as np
 
 
+#: the held-out three-layer finite dose (a faster SC than the benchmark's: its front crosses in the first
+#: hours), shared by tests/test_grid.py, tests/test_rz_grid_accuracy.py and benchmarks/grid_accuracy.py
+HELD_OUT_TIMES = np.array([0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 24.0, 48.0]) * 3600.0
+HELD_OUT_VEHICLE = 20e-6  # film thickness, m
+
+
+def held_out_layers():
+    """The held-out case's layers (SI): stratum corneum, viable epidermis, dermis."""
+    from exodiff.problem.layered import Layer
+
+    return (
+        Layer("stratum_corneum", thickness=15e-6, diffusivity=1e-14, partition=2.0),
+        Layer("viable_epidermis", thickness=80e-6, diffusivity=2e-12, partition=0.7,
+              degradation_rate=2e-5, uptake_rate=3e-5),
+        Layer("dermis", thickness=1.0e-3, diffusivity=1e-11, partition=1.0,
+              degradation_rate=1e-5, clearance_rate=5e-5),
+    )
+
+
 def exact_semidiscrete(problem, times):
     """Amounts (k, 2 + L) per dose: film, layers, bottom sink; exact in time."""
     from scipy.linalg import eigh_tridiagonal

@@ -11,6 +11,8 @@ from exodiff.geometry.grid import cells_for_resolution, layered_grid
 from exodiff.problem.layered import Layer, Problem1D
 from exodiff.solvers.layered import integrate
 
+from layered_laplace import HELD_OUT_TIMES, held_out_layers
+
 
 @settings(deadline=None, max_examples=40)
 @given(st.lists(st.floats(1e-6, 2e-3), min_size=1, max_size=5), st.integers(4, 60))
@@ -45,12 +47,8 @@ def test_decay_lengths_only_add_cells():
 
 # -- error per cell against the true PDE (issue 13) ------------------------------------------
 H = 3600.0
-HELD_OUT = (  # the three-layer finite dose of benchmarks/grid_accuracy.py
-    Layer("stratum_corneum", 15e-6, 1e-14, 2.0),
-    Layer("viable_epidermis", 80e-6, 2e-12, 0.7, degradation_rate=2e-5, uptake_rate=3e-5),
-    Layer("dermis", 1.0e-3, 1e-11, 1.0, degradation_rate=1e-5, clearance_rate=5e-5),
-)
-TIMES = np.array([0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 24.0, 48.0]) * H
+HELD_OUT = held_out_layers()  # the three-layer finite dose of benchmarks/grid_accuracy.py
+TIMES = HELD_OUT_TIMES
 BENCH = (  # the layers of benchmarks/bench_solver_1d.py
     Layer("stratum_corneum", 15e-6, 5e-15, 0.5),
     Layer("viable_epidermis", 60e-6, 5e-12, 1.0, degradation_rate=2e-5, uptake_rate=5e-5),

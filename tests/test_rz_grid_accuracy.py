@@ -11,23 +11,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from layered_laplace import exact_semidiscrete, true_amounts
-from exodiff.problem.layered import Layer
+from layered_laplace import (
+    HELD_OUT_TIMES,
+    HELD_OUT_VEHICLE,
+    exact_semidiscrete,
+    held_out_layers,
+    true_amounts,
+)
 from exodiff.problem.unit_cell import ProblemRZ
 from exodiff.solvers.ledger import tissue_amounts_rz, vehicle_amount_rz
 from exodiff.solvers.unit_cell import integrate_rz
 
-HOUR = 3600.0
 #: the held-out finite dose of benchmarks/grid_accuracy.py: its SC front crosses in the first hours
-LAYERS = (
-    Layer("stratum_corneum", thickness=15e-6, diffusivity=1e-14, partition=2.0),
-    Layer("viable_epidermis", thickness=80e-6, diffusivity=2e-12, partition=0.7,
-          degradation_rate=2e-5, uptake_rate=3e-5),
-    Layer("dermis", thickness=1.0e-3, diffusivity=1e-11, partition=1.0,
-          degradation_rate=1e-5, clearance_rate=5e-5),
-)
-VEHICLE = 20e-6
-TIMES = np.array([0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 24.0, 48.0]) * HOUR
+LAYERS = held_out_layers()
+VEHICLE = HELD_OUT_VEHICLE
+TIMES = HELD_OUT_TIMES
 
 
 def _cell(nz, stretch=None, tolerance=1e-5):
