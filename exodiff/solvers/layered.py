@@ -60,6 +60,7 @@ def integrate(problem: Problem1D, progress: bool = False, desc: str = "solving")
     raw = _integrate_direct(problem, progress, desc)
     if problem.application_times:
         raw.stats["regimen_solution"] = "direct"
+        raw.stats["regimen_applications_integrated"] = problem.n_applications
     if failed is not None:
         raw.stats["superposition_failed"] = failed
     return raw
@@ -99,17 +100,59 @@ def _integrate_superposed(problem: Problem1D, shift: int, tail_event: bool, prog
     concentration of 0.  The result is checked against the dose balance like
     a direct run's; a failure raises (the caller then runs the direct path).
     """
+    import time as _time
+
+    from exodiff.kernels.column1d import EVENT_APPLY, EVENT_PAUSE, vehicle_capacity
     from exodiff.solvers import superposition
 
     k = problem.output_times.size
-    stops, out_idx, events, n_rec = superposition.z0_stops(problem, tail_event)
-    u_z, comp_z, stats, wall = _run_kernel(problem, stops, out_idx, events, n_rec, fresh_films=False,
-                                           progress=progress, desc=desc)
     N = problem.n_applications
+    stops, out_idx, events, n_rec = superposition.z0_stops(problem)
+    advance, u_z, comp_z, stats = _kernel_driver(problem, stops, out_idx, events, n_rec, fresh_films=False)
+    # one call per interval, pausing at each application's stop (after its wash and its record): once z0 has
+    # settled into its slowest mode the rest is the last interval scaled (superposition.tail_ratios)
+    apply_at = np.flatnonzero(events & EVENT_APPLY)
+    ev = events.copy()
+    ev[apply_at] |= EVENT_PAUSE
+    # the film just before an application is one interval old (washed off inside it: empty, u = 0)
+    h_end = vehicle_capacity(shift * float(problem.output_times[1]), problem.vehicle_thickness,
+                             problem.evaporation_fraction, problem.evaporation_time)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=N, desc=desc, unit="application", delay=0.5, leave=False)
+    t0 = _time.perf_counter()
+    k0, done = 0, 0
+    peak = None
+    tail = superposition.tail_allowed(problem)
+    try:
+        for a in range(1, N):
+            k0 = advance(k0, ev)  # up to and with application a
+            rows = u_z[done:min(a * shift, k - 1) + 1]
+            now = superposition.layer_amounts(problem, rows, problem.vehicle_thickness).max(axis=0)
+            peak = now if peak is None else np.maximum(peak, now)
+            done = a * shift + 1
+            if bar is not None:
+                bar.update(1)
+            if a >= 2 and tail:
+                lam = superposition.tail_ratios(problem, u_z[k + a - 2], u_z[k + a - 1], peak, h_end)
+                if lam is not None:
+                    superposition.extend_tail(u_z, comp_z, a, lam, shift, N, k, tail_event)
+                    stats_tail = a
+                    break
+        else:
+            advance(k0, ev)
+            stats_tail = N
+    finally:
+        if bar is not None:
+            bar.close()
+    wall = _time.perf_counter() - t0
     u_out = superposition.superpose(u_z, shift, N, k, tail_event)
     comp_out = superposition.superpose(comp_z, shift, N, k, tail_event)
     raw = _raw(problem, u_out, comp_out, stats, wall)
     raw.stats["regimen_solution"] = "superposition"
+    raw.stats["regimen_applications_integrated"] = stats_tail
     check_mass_balance(mass_balance_error(problem, raw), problem.output_times, balance_limit(problem))
     return raw
 
@@ -131,6 +174,20 @@ def _run_kernel(problem: Problem1D, stops, out_idx, events, n_records: int, fres
     concentration (the regimen itself); False: empty films of the same
     vehicle (``z0`` of the superposition).  ``n_records`` rows of output
     (the output times first; ``out_idx`` may point past them).
+    """
+    advance, u_out, comp_out, stats = _kernel_driver(problem, stops, out_idx, events, n_records, fresh_films)
+    wall = run_paused(advance, stops, events, progress, desc)
+    return u_out, comp_out, stats, wall
+
+
+def _kernel_driver(problem: Problem1D, stops, out_idx, events, n_records: int, fresh_films: bool):
+    """The compiled loop of ``problem`` ready to run over a stop list: ``(advance, u_out, comp_out, stats)``.
+
+    ``advance(k0, events)`` runs from stop ``k0`` until the stop list's end
+    or a stop flagged :data:`~exodiff.kernels.column1d.EVENT_PAUSE` and
+    returns the first stop not yet done; the state, the step and the step
+    controller's memory carry over between calls, so pausing changes no
+    step.  Arguments as :func:`_run_kernel`.
     """
     from exodiff.kernels import column1d as K
 
@@ -193,8 +250,7 @@ def _run_kernel(problem: Problem1D, stops, out_idx, events, n_records: int, fres
         # the stops done: every one up to the time reached (ESDIRK4 may have stepped past a pause)
         return int(np.searchsorted(stops, fstate[K.F_TIME], side="right"))
 
-    wall = run_paused(advance, stops, events, progress, desc)
-    return u_out, comp_out, stats, wall
+    return advance, u_out, comp_out, stats
 
 
 def integrate_estimated(problem: Problem1D, progress: bool = False, desc: str = "solving") -> RawSolution:

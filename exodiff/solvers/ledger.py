@@ -141,8 +141,9 @@ def tissue_amounts(problem: Problem1D, raw: RawSolution) -> np.ndarray:
         # the tissue capacities K dz, as kernel_arrays()["cap"][1:] computes them,
         # without building every other kernel array (this runs after each solve)
         cap = problem.cell_values("partition") * problem.grid.widths
-        m = raw.u[:, problem.cell_nodes] * cap
-        return np.stack([m[:, sl].sum(axis=1) for sl in problem.grid.layer_slices], axis=1)
+        weights = np.zeros((cap.size, len(problem.layers)))
+        weights[np.arange(cap.size), problem.grid.layer_of_cell] = cap
+        return raw.u[:, problem.cell_nodes] @ weights
     per = column_tissue_amounts(problem, raw)
     ves = [s for s, c in enumerate(problem.all_columns) if c.species == "vesicle"]
     return per[:, ves].sum(axis=1)

@@ -14,10 +14,18 @@ empty film" events replaces the fresh-film transients of every application
 (docs/model.md, section 1.2, says why it is exact and why summing copies of a
 single *unwashed* application is not).
 
-This module decides when that is exact (:func:`superposable`), builds the
-stop list of ``z0`` (:func:`z0_stops`) and adds the copies up
-(:func:`superpose`).  The driver (:func:`exodiff.solvers.layered.integrate`)
-runs the kernel.
+After a few applications ``z0`` settles into its slowest mode: each interval
+repeats the one before, scaled by a ratio ``lambda`` (what one "wash + empty
+film" interval leaves of the residue).  Once the state just before an
+application is that multiple of the one before, to a small share of the
+tolerance in every layer (:func:`tail_ratios`), the rest of ``z0`` is the
+last interval scaled by ``lambda`` again and again (:func:`extend_tail`), so
+the kernel stops there instead of restarting at every later application.
+
+This module decides when that is exact (:func:`plan`), builds the stop list
+of ``z0`` (:func:`z0_stops`), ends it geometrically (:func:`tail_ratios`,
+:func:`extend_tail`) and adds the copies up (:func:`superpose`).  The driver
+(:func:`exodiff.solvers.layered.integrate`) runs the kernel.
 """
 
 from __future__ import annotations
@@ -31,6 +39,8 @@ TIME_RTOL = 1e-9
 
 #: the fast path is taken when exact; False forces the direct path everywhere (tests compare the two)
 ENABLED = True
+#: ``z0`` ends geometrically once settled (:func:`tail_ratios`); False runs it to the end (tests compare the two)
+GEOMETRIC_TAIL = True
 
 
 def _same(a: float, b: float) -> bool:
@@ -85,10 +95,11 @@ def plan(problem):
     return shift, tail_event
 
 
-def z0_stops(problem, tail_event: bool):
-    """The stop list of ``z0``: the regimen's own (every event is the same for ``z0``), and, when the run ends at
-    ``N T``, a record of the state just before each later application (extra output slots after the output
-    grid's, in order of the applications).
+def z0_stops(problem):
+    """The stop list of ``z0``: the regimen's own (every event is the same for ``z0``), and a record of the state
+    just before each later application (extra output slots after the output grid's, in order of the
+    applications: application ``m`` in slot ``k + m - 1``).  A run ending at ``N T`` sums them
+    (:func:`superpose`); the geometric tail compares them (:func:`tail_ratios`).
 
     Returns
     -------
@@ -99,8 +110,6 @@ def z0_stops(problem, tail_event: bool):
 
     stops, idx, ev = stop_list(problem)
     k = problem.output_times.size
-    if not tail_event:
-        return stops, idx, ev, k
     apply_at = np.flatnonzero(ev & EVENT_APPLY)
     # a plain output stop at the same time, before the event's stop: the kernel lands there (or, with
     # ESDIRK4, interpolates at the end of the step that lands on the event) and records before the wash
@@ -130,12 +139,13 @@ def superpose(z: np.ndarray, shift: int, n_apps: int, k: int, tail_event: bool) 
     """
     out = np.empty((k,) + z.shape[1:])
     # x[i] = z[i] + x[i - shift] (- z[i - N shift] once the first copy has N successors that never start):
-    # one pass over the rows instead of one per copy (N passes cost ~1.5 ms for 28 applications of 672 outputs)
+    # one pass over the rows instead of one per copy (N passes cost ~1.5 ms for 28 applications of 672
+    # outputs), written in place (a running sum over the intervals, np.cumsum on the interval axis, is 4x slower)
     end = n_apps * shift
     out[:min(shift, k)] = z[:min(shift, k)]
     for a in range(shift, k, shift):
         b = min(a + shift, k)
-        out[a:b] = z[a:b] + out[a - shift:b - shift]
+        np.add(z[a:b], out[a - shift:b - shift], out=out[a:b])
         if b > end:
             lo = max(a, end)
             out[lo:b] -= z[lo - end:b - end]
@@ -147,3 +157,127 @@ def superpose(z: np.ndarray, shift: int, n_apps: int, k: int, tail_event: bool) 
         for j in range(1, n_apps):
             out[last] += z[k + n_apps - j - 1]
     return out
+
+
+#: share of the local tolerance the geometric tail may add to any layer: ``z0`` is ended by scaling once
+#: the state before an application is ``lambda`` times the one before to ``TAIL_SHARE x tolerance x
+#: (1 - lambda)`` of the most that layer held (the ``1 - lambda``: the deviation's effect adds up over the
+#: later intervals as a geometric series)
+TAIL_SHARE = 0.01
+
+
+def tail_allowed(problem) -> bool:
+    """The geometric tail may end ``z0``: not with a tracked cargo.
+
+    A cargo's ledger ties its column to the vesicles' (what they set free),
+    and one ratio per column cannot keep both ledgers closed to round-off:
+    the vesicle columns' ratio and the cargo's differ by the deviation the
+    test allows, so the cargo ledger would be off by about that much.
+    Size classes are independent columns, each with its own ratio.
+    """
+    return GEOMETRIC_TAIL and not any(c.species == "cargo" for c in problem.all_columns)
+
+
+def layer_amounts(problem, u: np.ndarray, h_film: float) -> np.ndarray:
+    """Amount in the film, each layer and the receptor (with the deepest layer) per column: ``(..., S, 1 + L)``.
+
+    ``u`` (..., S, n) the kernel's states, ``h_film`` the film's thickness (m) they are taken at.
+    """
+    arr = problem.columns_arrays()
+    cap = arr["cap"].copy()
+    cap[:, 0] = h_film
+    groups = arr["node_layer"] + 1  # the film is layer -1
+    m = u * cap
+    out = np.zeros(u.shape[:-1] + (len(problem.layers) + 1,))
+    for g in range(out.shape[-1]):
+        out[..., g] = m[..., groups == g].sum(axis=-1)
+    return out
+
+
+def tail_ratios(problem, before: np.ndarray, now: np.ndarray, peak: np.ndarray, h_end: float):
+    """The ratio ``lambda`` of each column when ``z0`` has settled into one mode, else None.
+
+    ``before``, ``now``: ``z0``'s states (S, n) just before applications
+    ``a - 1`` and ``a``; ``peak``: the most each layer (film, layers) of
+    each column held so far, (S, 1 + L); ``h_end`` the film's thickness
+    just before an application (m).  ``lambda_s`` is the ratio of column
+    ``s``'s amounts (so its ledger stays closed to round-off when the
+    tail is scaled by it); settled means ``sum |now - lambda before|`` over
+    each layer's nodes is within ``TAIL_SHARE x tolerance x (1 - lambda)``
+    of that layer's ``peak``, node by node, so a layer holding a tiny part
+    of the dose is held to its own scale, not to the dose's.
+
+    Returns
+    -------
+    float64[S] or None
+    """
+    arr = problem.columns_arrays()
+    cap = arr["cap"].copy()
+    cap[:, 0] = h_end
+    mb, mn = before * cap, now * cap
+    tb, tn = mb.sum(axis=1), mn.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lam = np.where(tb > 0.0, tn / tb, 0.0)
+    if not (np.all(np.isfinite(lam)) and np.all(lam >= 0.0) and np.all(lam < 1.0)):
+        return None
+    dev = np.abs(mn - lam[:, None] * mb)
+    groups = arr["node_layer"] + 1
+    allowed = TAIL_SHARE * problem.tolerance * (1.0 - lam)[:, None] * peak
+    for g in range(peak.shape[1]):
+        if np.any(dev[:, groups == g].sum(axis=1) > allowed[:, g]):
+            return None
+    return lam
+
+
+def extend_tail(u: np.ndarray, comp: np.ndarray, a: int, lam: np.ndarray, shift: int, n_apps: int, k: int,
+                tail_event: bool) -> None:
+    """Fill ``z0``'s records after application ``a`` (in place) from interval ``a - 1``, scaled by ``lam``.
+
+    ``u`` (r, S, n), ``comp`` (r, S, nc): the records of :func:`z0_stops`,
+    done up to the output at ``a T`` (after its wash) and the state before
+    application ``a``.  Interval ``m >= a`` is interval ``m - 1`` times
+    ``lam`` (per column): the states, and the ledgers' growth since the
+    state before the interval's application (its wash included).  A column's
+    amounts plus ledgers then stay what they were (``lam`` is the ratio of its
+    amounts), so the dose balance holds to round-off.  Written out: the row
+    ``q`` intervals after base row ``o`` of interval ``a - 1`` (its rows after
+    the wash at ``(a - 1) T``, up to and with the one after the wash at
+    ``a T``) is ``lam^(q + 1)`` times it.
+    """
+    S = lam.size
+
+    def pre(m):  # row of the state just before application m (the run's end N T: its last output)
+        return k - 1 if m == n_apps else k + m - 1
+
+    lo = a * shift + 1
+    hi = k - 1 if tail_event else k  # the end N T has no wash: its row is a state before an application
+    m_last = n_apps if tail_event else n_apps - 1
+    # ledgers before each application m = a .. m_last: comp_pre[a] + (lam + ... + lam^(m - a)) x the growth
+    # over interval a - 1
+    growth = comp[pre(a)] - comp[pre(a - 1)]
+    n_pre = m_last - a + 1
+    powers = lam[None, :] ** np.arange(n_pre)[:, None]  # (n_pre, S): lam^(m - a)
+    geo = np.cumsum(powers, axis=0) - 1.0  # lam + ... + lam^(m - a)
+    cpre = comp[pre(a)][None] + geo[:, :, None] * growth[None]
+    for m in range(a + 1, m_last + 1):
+        u[pre(m)] = powers[m - a][:, None] * u[pre(a)]
+        comp[pre(m)] = cpre[m - a]
+    R = hi - lo
+    if R <= 0:
+        return
+    Q, full = -(-R // shift), R // shift
+    base = slice(lo - shift, lo)
+    pw = lam[None, :] ** np.arange(1, Q + 1)[:, None]  # (Q, S)
+    # written in place (the whole intervals as a (Q, shift, S, n) view; a temporary that size cost more than the
+    # product)
+    np.multiply(pw[:full, None, :, None], u[base][None],
+                out=u[lo:lo + full * shift].reshape((full, shift) + u.shape[1:]))
+    if full < Q:
+        u[lo + full * shift:hi] = pw[full][None, :, None] * u[base][:R - full * shift]
+    # the ledgers' growth since the state before each row's application: base rows after the wash at (a - 1) T
+    # grow from pre(a - 1), the base's last row (after the wash at a T) from pre(a)
+    d = comp[base] - comp[pre(a - 1)][None]
+    d[-1] = comp[lo - 1] - comp[pre(a)]
+    filled = (pw[:, None, :, None] * d[None]).reshape((Q * shift, S, comp.shape[2]))[:R]
+    rows = np.arange(lo, hi)
+    comp[lo:hi] = cpre[rows // shift - a] + filled
