@@ -854,6 +854,65 @@ def pause_run(t, h_next, err_prev, h_pos, fstate, istate):
     return OK
 
 
+#: the absolute tolerance follows the amount left in a column down to this share of its dose scale (``m_ref``):
+#: amounts 30 orders of magnitude below a dose are not worth steps
+CONTENT_FLOOR = 1e-30
+
+
+@jit(inline="always")
+def column_content(u, cap, t, infinite, fstate, evap_tau):
+    """Amount per area (dose unit) in one column now: the film (finite) plus every cell and a receptor.
+
+    ``cap`` the tissue capacities (m; entry 0 unused: the film's is its thickness at ``t``).
+    """
+    s = 0.0
+    if not infinite:
+        s = abs(film_capacity(t, fstate, evap_tau) * u[0])
+    for i in range(1, u.shape[0]):
+        s += abs(cap[i] * u[i])
+    return s
+
+
+@jit(inline="always")
+def content_atol(rtol, m_ref, content, infinite):
+    """The absolute tolerance (dose unit) of a step: ``1e-3 rtol`` of what the column holds, at most of ``m_ref``.
+
+    Relative to the dose (``m_ref``) while the film holds it; once it is
+    washed off, absorbed or cleared, relative to what is left (never below
+    :data:`CONTENT_FLOOR` of ``m_ref``).  A fixed share of the dose let
+    the step size run free after a wash-off that left the skin 1e-10 of
+    the dose: every amount then sat five orders below the tolerance, and
+    the SC of the ``msc_exosome`` preset came out up to 2.6x its value at
+    the default tolerance, the same at a looser one, so a check run could
+    not see it (docs/numerics.md, "Error control").  An infinite donor keeps
+    ``m_ref`` (what it supplies does not run out).
+    """
+    if infinite:
+        return rtol * 1e-3 * m_ref
+    scale = content
+    if scale > m_ref:
+        scale = m_ref
+    floor = CONTENT_FLOOR * m_ref
+    if scale < floor:
+        scale = floor
+    return rtol * 1e-3 * scale
+
+
+@jit(inline="always")
+def columns_atol(rtol, m_ref, u, cap_tissue, t, infinite, fstate, evap_tau, source_to, out):
+    """:func:`content_atol` of every column into ``out`` (S,): a column fed by others (a cargo) counts their
+    content as its own (the cargo the vesicles still carry, at most their amount), so a cargo not yet
+    set free keeps the tolerance of the dose."""
+    S = u.shape[0]
+    for s in range(S):
+        out[s] = column_content(u[s], cap_tissue[s], t, infinite, fstate, evap_tau)
+    for s in range(S):
+        if source_to[s] >= 0:
+            out[source_to[s]] += column_content(u[s], cap_tissue[s], t, infinite, fstate, evap_tau)
+    for s in range(S):
+        out[s] = content_atol(rtol, m_ref[s], out[s], infinite)
+
+
 @jit(inline="always")
 def positivity_cap(h_next, h_pos):
     """The step after an accepted one under the cap an undershoot set (``h_pos``, 0: none); and the new cap.
@@ -896,7 +955,7 @@ def take_sample(cap, u, fraction):
 @jit
 def trbdf2_columns(t, h, u, comp, cap_tissue, g, closs, csrc, source_to, node_layer, n_layers, infinite, fstate,
                    evap_tau, istate, any_src, loss, cap_n, cap_g, cap_1, fn, fg, f1, ug, u1, rhs, lower, diag, upper,
-                   scratch, srcn, srcg, src1, rn, rg, r1, compg, comp1, rtol, m_ref, i0, supplied, stats, kv, cv,
+                   scratch, srcn, srcg, src1, rn, rg, r1, compg, comp1, rtol, atols, i0, supplied, stats, kv, cv,
                    gst, vary, fa):
     """Both TR-BDF2 stages of every column (index order, sources at each stage), one step; ``(err, bad)``.
 
@@ -1008,7 +1067,7 @@ def trbdf2_columns(t, h, u, comp, cap_tissue, g, closs, csrc, source_to, node_la
             fg[i] += srcg[s, i]
             f1[i] += src1[s, i]
         # scaled local error, max norm over nodes and compartments
-        atol = rtol * 1e-3 * m_ref[s]
+        atol = atols[s]
         err, node = node_error(h, fn, fg, f1, c1, u1s, atol, rtol, i0, err)
         if node >= 0:
             bad = s * n + node
@@ -1038,7 +1097,7 @@ def integrate_columns(
     a column's source at the stage is built from its parents' values at the
     same stage, already solved.  One step size and one error norm (max over
     every column's nodes and compartments, each column's absolute tolerance
-    scaled by its own ``m_ref``) serve all columns.  With ``S = 1`` it takes
+    relative to what it holds, :func:`columns_atol`) serve all columns.  With ``S = 1`` it takes
     the steps of :func:`integrate_column` and agrees with it to round-off.
 
     Parameters
@@ -1078,7 +1137,8 @@ def integrate_columns(
     comp : float64[S, P n_layers + 3]
         Compartments of each column (slots of :func:`column_compartment_rates`).
     m_ref : float64[S]
-        Amount scale of each column for the absolute tolerance.
+        Dose scale of each column: the absolute tolerance is ``1e-3 rtol`` of
+        what the column holds, at most of ``m_ref`` (:func:`columns_atol`).
     u_out, comp_out : float64[k, S, n], float64[k, S, P n_layers + 3]
         Recorded states.
 
@@ -1160,6 +1220,7 @@ def integrate_columns(
         if source_to[s] >= 0:
             fed[source_to[s]] = True
     n_implicit = rk_implicit_stages(method)
+    atols = np.empty(S)
     err_prev = fstate[F_ERR_PREV] if fstate.shape[0] > F_ERR_PREV else 1.0
     h_pos = fstate[F_POS_CAP] if fstate.shape[0] > F_POS_CAP else 0.0  # positivity_cap's; 0: none
     if method != METHOD_TRBDF2:
@@ -1187,6 +1248,7 @@ def integrate_columns(
             if last:
                 h = t_stop - t
             t1 = t + h
+            columns_atol(rtol, m_ref, u, cap_tissue, t, infinite, fstate, evap_tau, source_to, atols)
             if enh is not None:
                 if any_enh:
                     # after a wash-off an enhancement relaxes: each stage time gets its own conductances
@@ -1209,7 +1271,7 @@ def integrate_columns(
                     srcs[:, :, :] = 0.0
                 for s in range(S):
                     g1 = 0.0 if istate[I_WASHED] else gon[s, 1]
-                    atol = rtol * 1e-3 * m_ref[s]
+                    atol = atols[s]
                     err, node = rk_column_step(t, h, rka, rke, rkc, u[s], comp[s], cap_tissue[s], gon[s], g1,
                                                loss[s], closs[s], node_layer, n_layers, infinite, fstate, evap_tau,
                                                srcs[s], fed[s], Us[s], Fs[s], sups[s], rhs, lower, diag, upper, rp,
@@ -1234,7 +1296,7 @@ def integrate_columns(
                 err, bad = trbdf2_columns(t, h, u, comp, cap_tissue, gon, closs, csrc, source_to, node_layer,
                                           n_layers, infinite, fstate, evap_tau, istate, any_src, loss, cap_n, cap_g,
                                           cap_1, fn, fg, f1, ug, u1, rhs, lower, diag, upper, scratch, srcn, srcg,
-                                          src1, rn, rg, r1, compg, comp1, rtol, m_ref, i0, supplied, stats, kv, cv,
+                                          src1, rn, rg, r1, compg, comp1, rtol, atols, i0, supplied, stats, kv, cv,
                                           gst, vary, fa)
             if bad >= 0 or not math.isfinite(err):
                 istate[I_FAIL_NODE] = bad
@@ -1434,7 +1496,6 @@ def integrate_column_rk(
     err_prev = fstate[F_ERR_PREV] if fstate.shape[0] > F_ERR_PREV else 1.0
     h_pos = fstate[F_POS_CAP] if fstate.shape[0] > F_POS_CAP else 0.0  # positivity_cap's; 0: none
     rtol = rk_local_tolerance(rtol)
-    atol = rtol * 1e-3 * m_ref
     t = fstate[F_TIME]
     h_next = fstate[F_STEP]
     t_end = stops[stops.shape[0] - 1]
@@ -1459,6 +1520,7 @@ def integrate_column_rk(
                 h = t_stop - t
             t1 = t + h
             i0 = 1 if infinite else 0
+            atol = content_atol(rtol, m_ref, column_content(u, cap_tissue, t, infinite, fstate, evap_tau), infinite)
             err, bad = rk_column_step(t, h, rka, rke, rkc, u, comp, cap_tissue, g, g1, loss, closs, node_layer,
                                       n_layers, infinite, fstate, evap_tau, src, False, U, Fs, sups, rhs, lower,
                                       diag, upper, rp, w, scratch, u1, comp1, rc, atol, rtol, i0, 0.0, supplied, 0.0, vrel,
@@ -1577,7 +1639,6 @@ def integrate_column_trbdf2(
     comp1 = np.empty(nc)
     err_prev = 1.0  # not used by TR-BDF2; kept in fstate for the 4th-order methods
     h_pos = 0.0
-    atol = rtol * 1e-3 * m_ref
     t = fstate[F_TIME]
     h_next = fstate[F_STEP]
     t_end = stops[stops.shape[0] - 1]
@@ -1596,6 +1657,7 @@ def integrate_column_trbdf2(
                 h = t_stop - t
             t1 = t + h
             i0 = 1 if infinite else 0
+            atol = content_atol(rtol, m_ref, column_content(u, cap_tissue, t, infinite, fstate, evap_tau), infinite)
             tg = t + GAMMA * h
             if not infinite:
                 cap_n[0] = film_capacity(t, fstate, evap_tau)
@@ -1716,7 +1778,8 @@ def integrate_column(
     rtol : float
         Relative tolerance of the local error.
     m_ref : float
-        Amount scale (dose per area) for the absolute part of the tolerance.
+        Dose scale (dose per area): the absolute tolerance is ``1e-3 rtol`` of what the column holds, at most
+        of ``m_ref`` (:func:`content_atol`).
     h_start : float
         Step size after a discontinuity (start, wash-off), s.
     max_steps : int

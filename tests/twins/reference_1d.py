@@ -88,6 +88,24 @@ def film_at(t, fstate, evap_tau):
     return film_thickness(t - fstate[F_APPLIED], fstate[F_FILM], fstate[F_VOLATILE], evap_tau)
 
 
+#: the content-relative absolute tolerance, restated: 1e-3 rtol of what a column holds (film, cells, receptor),
+#: at most of its dose scale m_ref and at least CONTENT_FLOOR of it; m_ref for an infinite donor
+CONTENT_FLOOR = 1e-30
+
+
+def held(u, cap, t, infinite, fstate, evap_tau):
+    """What a column holds now: the film (finite) plus the cells and a receptor (``cap`` the tissue capacities)."""
+    film = 0.0 if infinite else abs(film_at(t, fstate, evap_tau) * u[0])
+    return film + float(np.abs(cap[1:] * u[1:]).sum())
+
+
+def step_atol(rtol, m_ref, content, infinite):
+    """The absolute tolerance of a step: 1e-3 rtol of ``content``, within [CONTENT_FLOOR m_ref, m_ref]."""
+    if infinite:
+        return rtol * 1e-3 * m_ref
+    return rtol * 1e-3 * min(max(content, CONTENT_FLOOR * m_ref), m_ref)
+
+
 def apply_film(t, u0, comp_removed, c_fresh, h0, evap_frac, evap_tau, fstate, washed, join):
     """A new application at ``t``, restated: returns ``(u0, removed)`` and updates the film in ``fstate``.
 
@@ -454,7 +472,6 @@ def integrate_column_reference(
     loss = cdeg + cup + ccl
     if method != METHOD_TRBDF2:  # the local tolerance of the 4th-order methods
         rtol = rtol * (rtol / RK_TOL_REF) ** (RK_TOL_EXPONENT - 1.0)
-    atol = rtol * 1e-3 * m_ref
     t = fstate[F_TIME]
     h_next = fstate[F_STEP]
     t_end = stops[-1]
@@ -482,6 +499,7 @@ def integrate_column_reference(
             h, last = step_to_stop(h_next, t_stop - t)
             if last:
                 h = t_stop - t
+            atol = step_atol(rtol, m_ref, held(u, cap_tissue, t, infinite, fstate, evap_tau), infinite)
             if method == METHOD_TRBDF2:
                 u1, comp1, err, bad = tr_bdf2_step(t, h, u, comp, g, g1, cap_tissue, loss, cdeg, cup, ccl,
                                                    node_layer, n_layers, infinite, c_donor, fstate,
@@ -762,7 +780,7 @@ def integrate_columns_reference(
     cv = np.zeros(S) if cveh is None else np.asarray(cveh, dtype=float)
     if method != METHOD_TRBDF2:
         rtol = rtol * (rtol / RK_TOL_REF) ** (RK_TOL_EXPONENT - 1.0)
-    atol = rtol * 1e-3 * np.asarray(m_ref, dtype=float)
+    m_ref = np.asarray(m_ref, dtype=float)
     t = fstate[F_TIME]
     h_next = fstate[F_STEP]
     h_min = 1e-20 * max(stops[-1], 1.0)
@@ -789,6 +807,10 @@ def integrate_columns_reference(
             if last:
                 h = t_stop - t
             fed = [any(source_to[p] == s for p in range(S)) for s in range(S)]
+            # a fed column (a cargo) counts what its sources hold as its own
+            have = [held(u[s], cap_tissue[s], t, infinite, fstate, evap_tau) for s in range(S)]
+            atol = [step_atol(rtol, m_ref[s], have[s] + sum(have[p] for p in range(S) if source_to[p] == s), infinite)
+                    for s in range(S)]
             u1 = np.empty_like(u)
             comp1 = np.empty_like(comp)
             err, bad = 0.0, -1
