@@ -97,8 +97,13 @@ def _integrate_superposed(problem: Problem1D, shift: int, tail_event: bool, prog
 
     ``z0`` is the first application's response with every later film
     empty: the kernel run with the regimen's own stop list and a fresh-film
-    concentration of 0.  The result is checked against the dose balance like
-    a direct run's; a failure raises (the caller then runs the direct path).
+    concentration of 0, one call per interval.  After the first interval its
+    absolute tolerance follows what the regimen holds
+    (:func:`~exodiff.solvers.superposition.content_floor`); once it has
+    settled into one mode the remaining intervals are scaled, not
+    integrated (:func:`~exodiff.solvers.superposition.tail_ratios`).  The
+    result is checked against the dose balance like a direct run's; a
+    failure raises (the caller then runs the direct path).
     """
     import time as _time
 
