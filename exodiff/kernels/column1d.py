@@ -892,7 +892,7 @@ def content_atol(rtol, m_ref, content, infinite, floor=CONTENT_FLOOR):
     :data:`CONTENT_FLOOR` of ``m_ref``).  A fixed share of the dose let
     the step size run free after a wash-off that left the skin 1e-10 of
     the dose: every amount then sat five orders below the tolerance, and
-    the SC of the ``msc_exosome`` preset came out up to 2.6x its value at
+    the SC of the ``msc_exosome`` preset came out up to 11x its value at
     the default tolerance, the same at a looser one, so a check run could
     not see it (docs/numerics.md, "Step control").  An infinite donor keeps
     ``m_ref`` (what it supplies does not run out).  ``floor``: the share of
