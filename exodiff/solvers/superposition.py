@@ -236,8 +236,9 @@ def tail_ratios(problem, before: np.ndarray, now: np.ndarray, peak: np.ndarray, 
     ``s``'s amounts (so its ledger stays closed to round-off when the
     tail is scaled by it); settled means ``sum |now - lambda before|`` over
     each layer's nodes is within ``TAIL_SHARE x tolerance x (1 - lambda)``
-    of that layer's ``peak``, node by node, so a layer holding a tiny part
-    of the dose is held to its own scale, not to the dose's.
+    of that layer's ``peak`` (each node's deviation counted, so none cancel
+    inside a layer), so a layer holding a tiny part of the dose is held to
+    its own scale, not to the dose's.
 
     Returns
     -------
