@@ -158,8 +158,11 @@ F_APPLIED, F_FILM, F_VOLATILE = 3, 4, 5
 F_ERR_PREV, F_POS_CAP = 6, 7
 #: the time of the last wash-off (s): a penetration enhancement relaxes from there (integrate_columns)
 F_WASHED_AT = 8
+#: a floor under what a column holds for its absolute tolerance, as a share of its dose scale (0: none): a
+#: regimen's ``z0`` answers for one of N copies of what the regimen holds (content_atol)
+F_CONTENT_FLOOR = 9
 #: length of the 1D kernels' fstate
-N_FSTATE = 9
+N_FSTATE = 10
 
 
 @jit
@@ -874,7 +877,14 @@ def column_content(u, cap, t, infinite, fstate, evap_tau):
 
 
 @jit(inline="always")
-def content_atol(rtol, m_ref, content, infinite):
+def content_floor(fstate):
+    """The share of the dose scale under which a column's content does not lower its tolerance (``fstate``)."""
+    f = fstate[F_CONTENT_FLOOR] if fstate.shape[0] > F_CONTENT_FLOOR else 0.0
+    return f if f > CONTENT_FLOOR else CONTENT_FLOOR
+
+
+@jit(inline="always")
+def content_atol(rtol, m_ref, content, infinite, floor=CONTENT_FLOOR):
     """The absolute tolerance (dose unit) of a step: ``1e-3 rtol`` of what the column holds, at most of ``m_ref``.
 
     Relative to the dose (``m_ref``) while the film holds it; once it is
@@ -882,19 +892,20 @@ def content_atol(rtol, m_ref, content, infinite):
     :data:`CONTENT_FLOOR` of ``m_ref``).  A fixed share of the dose let
     the step size run free after a wash-off that left the skin 1e-10 of
     the dose: every amount then sat five orders below the tolerance, and
-    the SC of the ``msc_exosome`` preset came out up to 2.6x its value at
+    the SC of the ``msc_exosome`` preset came out up to 11x its value at
     the default tolerance, the same at a looser one, so a check run could
-    not see it (docs/numerics.md, "Error control").  An infinite donor keeps
-    ``m_ref`` (what it supplies does not run out).
+    not see it (docs/numerics.md, "Step control").  An infinite donor keeps
+    ``m_ref`` (what it supplies does not run out).  ``floor``: the share of
+    ``m_ref`` below which the content stops lowering it (:func:`content_floor`).
     """
     if infinite:
         return rtol * 1e-3 * m_ref
     scale = content
     if scale > m_ref:
         scale = m_ref
-    floor = CONTENT_FLOOR * m_ref
-    if scale < floor:
-        scale = floor
+    low = floor * m_ref
+    if scale < low:
+        scale = low
     return rtol * 1e-3 * scale
 
 
@@ -909,8 +920,9 @@ def columns_atol(rtol, m_ref, u, cap_tissue, t, infinite, fstate, evap_tau, sour
     for s in range(S):
         if source_to[s] >= 0:
             out[source_to[s]] += column_content(u[s], cap_tissue[s], t, infinite, fstate, evap_tau)
+    floor = content_floor(fstate)
     for s in range(S):
-        out[s] = content_atol(rtol, m_ref[s], out[s], infinite)
+        out[s] = content_atol(rtol, m_ref[s], out[s], infinite, floor)
 
 
 @jit(inline="always")
@@ -1520,7 +1532,8 @@ def integrate_column_rk(
                 h = t_stop - t
             t1 = t + h
             i0 = 1 if infinite else 0
-            atol = content_atol(rtol, m_ref, column_content(u, cap_tissue, t, infinite, fstate, evap_tau), infinite)
+            atol = content_atol(rtol, m_ref, column_content(u, cap_tissue, t, infinite, fstate, evap_tau), infinite,
+                                content_floor(fstate))
             err, bad = rk_column_step(t, h, rka, rke, rkc, u, comp, cap_tissue, g, g1, loss, closs, node_layer,
                                       n_layers, infinite, fstate, evap_tau, src, False, U, Fs, sups, rhs, lower,
                                       diag, upper, rp, w, scratch, u1, comp1, rc, atol, rtol, i0, 0.0, supplied, 0.0, vrel,
@@ -1657,7 +1670,8 @@ def integrate_column_trbdf2(
                 h = t_stop - t
             t1 = t + h
             i0 = 1 if infinite else 0
-            atol = content_atol(rtol, m_ref, column_content(u, cap_tissue, t, infinite, fstate, evap_tau), infinite)
+            atol = content_atol(rtol, m_ref, column_content(u, cap_tissue, t, infinite, fstate, evap_tau), infinite,
+                                content_floor(fstate))
             tg = t + GAMMA * h
             if not infinite:
                 cap_n[0] = film_capacity(t, fstate, evap_tau)

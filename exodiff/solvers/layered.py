@@ -97,18 +97,24 @@ def _integrate_superposed(problem: Problem1D, shift: int, tail_event: bool, prog
 
     ``z0`` is the first application's response with every later film
     empty: the kernel run with the regimen's own stop list and a fresh-film
-    concentration of 0.  The result is checked against the dose balance like
-    a direct run's; a failure raises (the caller then runs the direct path).
+    concentration of 0, one call per interval.  After the first interval its
+    absolute tolerance follows what the regimen holds
+    (:func:`~exodiff.solvers.superposition.content_floor`); once it has
+    settled into one mode the remaining intervals are scaled, not
+    integrated (:func:`~exodiff.solvers.superposition.tail_ratios`).  The
+    result is checked against the dose balance like a direct run's; a
+    failure raises (the caller then runs the direct path).
     """
     import time as _time
 
+    from exodiff.kernels import column1d as K
     from exodiff.kernels.column1d import EVENT_APPLY, EVENT_PAUSE, vehicle_capacity
     from exodiff.solvers import superposition
 
     k = problem.output_times.size
     N = problem.n_applications
     stops, out_idx, events, n_rec = superposition.z0_stops(problem)
-    advance, u_z, comp_z, stats = _kernel_driver(problem, stops, out_idx, events, n_rec, fresh_films=False)
+    advance, u_z, comp_z, stats, fstate = _kernel_driver(problem, stops, out_idx, events, n_rec, fresh_films=False)
     # one call per interval, pausing at each application's stop (after its wash and its record): once z0 has
     # settled into its slowest mode the rest is the last interval scaled (superposition.tail_ratios)
     apply_at = np.flatnonzero(events & EVENT_APPLY)
@@ -133,6 +139,11 @@ def _integrate_superposed(problem: Problem1D, shift: int, tail_event: bool, prog
             now = superposition.layer_amounts(problem, rows, problem.vehicle_thickness).max(axis=0)
             peak = now if peak is None else np.maximum(peak, now)
             done = a * shift + 1
+            if a == 1 and superposition.Z0_CONTENT_FLOOR:
+                # z0 answers for one of N copies of what the regimen holds, which is at least the newest copy,
+                # i.e. z0 in its first interval at the same phase: its tolerance need not follow its own
+                # residue below that over N (superposition.content_floor)
+                fstate[K.F_CONTENT_FLOOR] = superposition.content_floor(problem, u_z[:shift], u_z[k], N)
             if bar is not None:
                 bar.update(1)
             if a >= 2 and tail:
@@ -175,19 +186,21 @@ def _run_kernel(problem: Problem1D, stops, out_idx, events, n_records: int, fres
     vehicle (``z0`` of the superposition).  ``n_records`` rows of output
     (the output times first; ``out_idx`` may point past them).
     """
-    advance, u_out, comp_out, stats = _kernel_driver(problem, stops, out_idx, events, n_records, fresh_films)
+    advance, u_out, comp_out, stats, _ = _kernel_driver(problem, stops, out_idx, events, n_records, fresh_films)
     wall = run_paused(advance, stops, events, progress, desc)
     return u_out, comp_out, stats, wall
 
 
 def _kernel_driver(problem: Problem1D, stops, out_idx, events, n_records: int, fresh_films: bool):
-    """The compiled loop of ``problem`` ready to run over a stop list: ``(advance, u_out, comp_out, stats)``.
+    """The compiled loop of ``problem`` ready to run over a stop list: ``(advance, u_out, comp_out, stats, fstate)``.
 
     ``advance(k0, events)`` runs from stop ``k0`` until the stop list's end
     or a stop flagged :data:`~exodiff.kernels.column1d.EVENT_PAUSE` and
     returns the first stop not yet done; the state, the step and the step
     controller's memory carry over between calls, so pausing changes no
-    step.  Arguments as :func:`_run_kernel`.
+    step.  ``fstate`` is the kernel's state between calls (the driver may
+    set :data:`~exodiff.kernels.column1d.F_CONTENT_FLOOR` in it).  Arguments
+    as :func:`_run_kernel`.
     """
     from exodiff.kernels import column1d as K
 
@@ -250,7 +263,7 @@ def _kernel_driver(problem: Problem1D, stops, out_idx, events, n_records: int, f
         # the stops done: every one up to the time reached (ESDIRK4 may have stepped past a pause)
         return int(np.searchsorted(stops, fstate[K.F_TIME], side="right"))
 
-    return advance, u_out, comp_out, stats
+    return advance, u_out, comp_out, stats, fstate
 
 
 def integrate_estimated(problem: Problem1D, progress: bool = False, desc: str = "solving") -> RawSolution:

@@ -99,11 +99,16 @@ def held(u, cap, t, infinite, fstate, evap_tau):
     return film + float(np.abs(cap[1:] * u[1:]).sum())
 
 
-def step_atol(rtol, m_ref, content, infinite):
-    """The absolute tolerance of a step: 1e-3 rtol of ``content``, within [CONTENT_FLOOR m_ref, m_ref]."""
+F_CONTENT_FLOOR = 9
+
+
+def step_atol(rtol, m_ref, content, infinite, fstate):
+    """The absolute tolerance of a step: 1e-3 rtol of ``content``, within [floor m_ref, m_ref], the floor
+    ``fstate[F_CONTENT_FLOOR]`` (a regimen's z0) or at least CONTENT_FLOOR."""
     if infinite:
         return rtol * 1e-3 * m_ref
-    return rtol * 1e-3 * min(max(content, CONTENT_FLOOR * m_ref), m_ref)
+    floor = max(fstate[F_CONTENT_FLOOR] if fstate.size > F_CONTENT_FLOOR else 0.0, CONTENT_FLOOR)
+    return rtol * 1e-3 * min(max(content, floor * m_ref), m_ref)
 
 
 def apply_film(t, u0, comp_removed, c_fresh, h0, evap_frac, evap_tau, fstate, washed, join):
@@ -499,7 +504,7 @@ def integrate_column_reference(
             h, last = step_to_stop(h_next, t_stop - t)
             if last:
                 h = t_stop - t
-            atol = step_atol(rtol, m_ref, held(u, cap_tissue, t, infinite, fstate, evap_tau), infinite)
+            atol = step_atol(rtol, m_ref, held(u, cap_tissue, t, infinite, fstate, evap_tau), infinite, fstate)
             if method == METHOD_TRBDF2:
                 u1, comp1, err, bad = tr_bdf2_step(t, h, u, comp, g, g1, cap_tissue, loss, cdeg, cup, ccl,
                                                    node_layer, n_layers, infinite, c_donor, fstate,
@@ -809,7 +814,8 @@ def integrate_columns_reference(
             fed = [any(source_to[p] == s for p in range(S)) for s in range(S)]
             # a fed column (a cargo) counts what its sources hold as its own
             have = [held(u[s], cap_tissue[s], t, infinite, fstate, evap_tau) for s in range(S)]
-            atol = [step_atol(rtol, m_ref[s], have[s] + sum(have[p] for p in range(S) if source_to[p] == s), infinite)
+            atol = [step_atol(rtol, m_ref[s], have[s] + sum(have[p] for p in range(S) if source_to[p] == s), infinite,
+                              fstate)
                     for s in range(S)]
             u1 = np.empty_like(u)
             comp1 = np.empty_like(comp)
