@@ -474,3 +474,18 @@ def test_z0_tolerance_follows_what_the_regimen_holds(monkeypatch):
         fast.stats["steps"], ref.stats["steps"], own.stats["steps"])
     compare(p, fast, ref, nontrivial=0.0)
     assert balance(p, fast) <= 1e-12
+
+
+def test_applications_after_the_last_output_are_no_events():
+    """A problem whose outputs end before its last application (validated scenarios refuse it; internal
+    callers may build one): the stop list ends at the last output and the direct path runs no further; the
+    superposition (whose ``z0`` records need every application) is not taken."""
+    from exodiff.solvers.common import stop_list
+
+    p = problem(T=6 * H, n=4, end=8 * H)  # applications at 6, 12 and 18 h, outputs to 8 h
+    assert superposition.plan(p) is None
+    stops, _, events = stop_list(p)
+    assert stops[-1] == 8 * H and np.count_nonzero(events) == 1
+    raw = layered.integrate(p)
+    assert raw.stats["regimen_solution"] == "direct"
+    assert balance(p, raw) <= 1e-12

@@ -21,3 +21,29 @@ def test_warm_visits_every_kernel_and_a_second_call_finds_them_cached(capsys):
     again = orchestrator.warm_all(parallel=False)
     assert [n for n, _, _ in again] == names
     assert all(cached for _, _, cached in again)
+
+
+def test_first_run_warm_up_of_a_regimen_solves_one_second_of_one_application(monkeypatch):
+    """``run``'s warm-up before a first run (``orchestrator.warm``) solves the first second of the first
+    application: a regimen's later applications (after that second) are left out, so neither the direct
+    path runs the kernel on to them nor the superposition meets a run shorter than its interval (which
+    failed: the first run of the shipped regimen scenario raised)."""
+    from pathlib import Path
+
+    import exodiff
+    from exodiff.solvers import layered
+
+    seen = []
+    real = layered.integrate
+
+    def spy(problem, *a, **kw):
+        raw = real(problem, *a, **kw)
+        seen.append((problem, raw))
+        return raw
+
+    monkeypatch.setattr(layered, "integrate", spy)
+    sc = exodiff.load_scenario(Path(__file__).parents[1] / "scenarios" / "regimen_serum_twice_daily.toml")
+    orchestrator.warm(sc)
+    (problem, raw), = seen
+    assert problem.output_times[-1] == 1.0 and problem.application_times == ()
+    assert raw.stats["steps"] < 50

@@ -105,7 +105,8 @@ def stop_list(problem):
             if 0.0 < tk <= times[-1] and tk <= t_next * (1 + 1e-12):
                 events.append((tk, EVENT_WASH))
     apply_flag = EVENT_ADD if problem.join_film else EVENT_APPLY
-    events += [(float(t), apply_flag) for t in starts[1:]]
+    # an application after the last output changes no output (the kernel would only run on to it)
+    events += [(float(t), apply_flag) for t in starts[1:] if t <= times[-1]]
     if problem.sample_fraction > 0.0:
         events += [(float(t), EVENT_SAMPLE) for t in problem.sampling_times if 0.0 < t <= times[-1]]
     for t, flag in events:

@@ -59,7 +59,8 @@ def plan(problem):
 
     Conditions (each breaks the time-shift invariance otherwise): a finite
     film washed before each reapplication (a joined film mixes copies); at
-    least two applications at a constant interval ``T``; uniform output
+    least two applications at a constant interval ``T``, the last by the
+    last output (a validated scenario's are); uniform output
     times with ``T`` a whole number of output intervals; the run ends by
     ``N T`` (after it a copy would see a wash the regimen does not have); a
     wash-off time strictly inside an interval, or none within the run; no
@@ -73,7 +74,7 @@ def plan(problem):
     if T <= 0.0 or not all(_same(float(t), k * T) for k, t in enumerate(starts)):
         return None
     times = np.asarray(problem.output_times, dtype=float)
-    if times.size < 2 or times[0] != 0.0:
+    if times.size < 2 or times[0] != 0.0 or starts[-1] > times[-1]:
         return None
     dt = float(times[1] - times[0])
     if dt <= 0.0 or not np.allclose(np.diff(times), dt, rtol=TIME_RTOL, atol=0.0):
