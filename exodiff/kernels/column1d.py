@@ -504,7 +504,7 @@ def stage_sum(wts, sup):
 
 
 @jit(inline="always")
-def undershoot_error(u, u1, cap_t, atol, err):
+def undershoot_error(u, u1, cap_t, atol, err, nothing):
     """A step that drives a tissue amount from non-negative to below zero fails (scaled error ``POS_ERR``).
 
     Ahead of a diffusion front the 4th-order steps can undershoot (measured
@@ -512,9 +512,13 @@ def undershoot_error(u, u1, cap_t, atol, err):
     tissue holds 1e-9 of the dose, far below the absolute tolerance); the
     exact solution is non-negative there.  Only while every tissue amount is
     below the absolute tolerance ``atol`` (the error norm does not see the
-    tissue); threshold: below ``-NEG_TOL`` times the largest tissue amount,
-    so round-off passes.  The time loops
-    then cap the step (:func:`positivity_cap`).
+    tissue) and the largest is above ``nothing`` (:data:`CONTENT_FLOOR` of
+    the dose scale: below it the tissue holds nothing worth a sign, and
+    amounts sinking towards underflow failed every step on their round-off,
+    so a caffeine film washed off at 1 h could not be followed for a year:
+    5 million steps by day 296); threshold: below ``-NEG_TOL`` times the
+    largest tissue amount, so round-off passes.  The time loops then cap the
+    step (:func:`positivity_cap`).
     """
     n = u.shape[0]
     big = 0.0
@@ -522,7 +526,7 @@ def undershoot_error(u, u1, cap_t, atol, err):
         m = cap_t[k] * u1[k]
         if m > big:
             big = m
-    if big >= atol:
+    if big >= atol or big < nothing:
         # the tissue is above the absolute tolerance: the error control sees it, and bounds an
         # undershoot as any other error; only where it is blind does the sign need its own rule
         return err
@@ -536,7 +540,7 @@ def undershoot_error(u, u1, cap_t, atol, err):
 @jit
 def rk_column_step(t, h, rka, rke, rkc, u, comp, cap_t, g, g1, loss, closs, node_layer, n_layers, infinite,
                    fstate, evap_tau, src, has_src, U, F, sup, rhs, lower, diag, upper, rp, w, x, u1, comp1, rc,
-                   atol, rtol, i0, err, supplied, kv, vrel, gst, vary, fa):
+                   atol, rtol, i0, err, supplied, kv, vrel, gst, vary, fa, nothing):
     """One step ``t -> t + h`` of a singly diagonally implicit method, one column; the scaled error.
 
     Stage ``i`` (``a_ii = 1/4``; an explicit first stage when ``a_00 = 0``)
@@ -591,6 +595,9 @@ def rk_column_step(t, h, rka, rke, rkc, u, comp, cap_t, g, g1, loss, closs, node
         enhancement acts on a cargo column, the leakage on a vesicle column).
     fa : float64[n]
         Work array.
+    nothing : float
+        Tissue amount (dose unit) below which a sign is not enforced
+        (:func:`undershoot_error`; :data:`CONTENT_FLOOR` of the dose scale).
 
     Returns
     -------
@@ -689,7 +696,7 @@ def rk_column_step(t, h, rka, rke, rkc, u, comp, cap_t, g, g1, loss, closs, node
         u1[k] = U[last, k]
         if not math.isfinite(u1[k]):
             return err, k
-    err = undershoot_error(u, u1, cap_t, atol, err)
+    err = undershoot_error(u, u1, cap_t, atol, err, nothing)
     # compartments: the rates of sum_j b_j U_j (x as work array)
     stage_combination(rka[last], U, sup, x)
     column_compartment_rates(x, g, g1, closs, node_layer, n_layers, rc)
@@ -830,17 +837,20 @@ def dense_column(theta, h, u, comp, u1, comp1, U, F, sup, src, has_src, cap_t, c
 
 
 @jit(inline="always")
-def undershoots(u, u1, uo):
+def undershoots(u, u1, uo, cap, nothing):
     """True where an interpolated state ``uo`` is negative at a node where neither end of the step is.
 
     ESDIRK4's continuous extension is of 4th order but, like any polynomial
     in the stage rates, not positive: ahead of a diffusion front it can dip
     below zero (measured -1.3e-12 of the donor concentration) where the
     L-stable steps stay non-negative.  The time loops then take the step
-    again, landing on the output.
+    again, landing on the output.  A dip of less than ``nothing`` (an amount
+    per area with the node's capacity ``cap``: :data:`CONTENT_FLOOR` of the
+    dose scale) is round-off of a tissue that holds nothing, not a dip
+    (amounts sinking towards underflow cost a step per output).
     """
     for k in range(u.shape[0]):
-        if uo[k] < 0.0 and u[k] >= 0.0 and u1[k] >= 0.0:
+        if uo[k] < 0.0 and u[k] >= 0.0 and u1[k] >= 0.0 and cap[k] * uo[k] < -nothing:
             return True
     return False
 
@@ -1288,7 +1298,7 @@ def integrate_columns(
                                                loss[s], closs[s], node_layer, n_layers, infinite, fstate, evap_tau,
                                                srcs[s], fed[s], Us[s], Fs[s], sups[s], rhs, lower, diag, upper, rp,
                                                w, scratch, u1[s], comp1[s], rc, atol, rtol, i0, err, supplied, kv[s],
-                                               vrels[s], gst[s], vary[s], fa)
+                                               vrels[s], gst[s], vary[s], fa, CONTENT_FLOOR * m_ref[s])
                     stats[S_SOLVES] += n_implicit
                     if node >= 0:
                         bad = s * n + node
@@ -1335,7 +1345,8 @@ def integrate_columns(
                                          fed[s], cap_tissue[s], c0n, c01, c0o, infinite, gon[s], g1, closs[s],
                                          node_layer, n_layers, supplied, scratch, u_out[jo, s], comp_out[jo, s],
                                          kv[s], vrels[s], gst[s], vary[s])
-                            if ks != k_landed and undershoots(u[s], u1[s], u_out[jo, s]):
+                            if ks != k_landed and undershoots(u[s], u1[s], u_out[jo, s], cap_tissue[s],
+                                                              CONTENT_FLOOR * m_ref[s]):
                                 redo = True
                         if redo:
                             break
@@ -1537,7 +1548,7 @@ def integrate_column_rk(
             err, bad = rk_column_step(t, h, rka, rke, rkc, u, comp, cap_tissue, g, g1, loss, closs, node_layer,
                                       n_layers, infinite, fstate, evap_tau, src, False, U, Fs, sups, rhs, lower,
                                       diag, upper, rp, w, scratch, u1, comp1, rc, atol, rtol, i0, 0.0, supplied, 0.0, vrel,
-                                      gst, False, fa)
+                                      gst, False, fa, CONTENT_FLOOR * m_ref)
             stats[S_SOLVES] += n_implicit
             if bad >= 0 or not math.isfinite(err):
                 istate[I_FAIL_NODE] = bad
@@ -1559,7 +1570,7 @@ def integrate_column_rk(
                         dense_column((stops[ks] - t) / h, h, u, comp, u1, comp1, U, Fs, sups, src, False,
                                      cap_tissue, c0n, c01, c0o, infinite, g, g1, closs, node_layer, n_layers,
                                      supplied, scratch, u_out[jo], comp_out[jo], 0.0, vrel, gst, False)
-                        if ks != k_landed and undershoots(u, u1, u_out[jo]):
+                        if ks != k_landed and undershoots(u, u1, u_out[jo], cap_tissue, CONTENT_FLOOR * m_ref):
                             redo = True
                             break
                     ks += 1

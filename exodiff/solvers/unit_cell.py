@@ -37,12 +37,14 @@ def stop_list_rz(problem: ProblemRZ):
     from exodiff.kernels.rz import EVENT_REOPEN
 
     stops, idx, ev = stop_list(problem)
+    t_end = float(problem.output_times[-1])
     for tp in problem.procedure_times:
+        if tp > t_end:  # after the last output: no stop (stop_list leaves its application out too)
+            continue
         # every session is an application, so it is a stop already
         k = int(np.flatnonzero(np.isclose(stops, tp, rtol=0, atol=1e-9 * max(tp, 1.0)))[0])
         ev[k] |= EVENT_REOPEN
     tau = problem.channel.closure_time if problem.grid.channel_rows > 0 else math.inf
-    t_end = float(problem.output_times[-1])
     for t0 in (0.0, *problem.procedure_times):
         tk = t0 + tau
         if 0.0 < tk < t_end and not np.any(np.isclose(stops, tk, rtol=0, atol=1e-9 * max(tk, 1.0))):

@@ -322,12 +322,13 @@ def rk_stages(method, t, h, u, comp, g, g1, cap_tissue, closs, node_layer, n_lay
     return U, F, R, comp1, cap_at(t + h), vrel
 
 
-def rk_error(method, h, F, R, u, u1, comp1, cap1, atol, rtol, i0):
+def rk_error(method, h, F, R, u, u1, comp1, cap1, atol, rtol, i0, nothing=0.0):
     """Scaled error of the embedded estimate, max norm over nodes (from ``i0``) and compartments.
 
-    While every tissue amount is below ``atol``, a step that takes a tissue
-    amount from >= 0 to below ``-NEG_TOL`` times the largest gets at least
-    ``POS_ERR``.
+    While every tissue amount is below ``atol`` and the largest is at least
+    ``nothing`` (CONTENT_FLOOR of the dose scale), a step that takes a
+    tissue amount from >= 0 to below ``-NEG_TOL`` times the largest gets at
+    least ``POS_ERR``.
     """
     _, E, _ = tableau(method)
     e_u = h * (E @ F)
@@ -337,7 +338,7 @@ def rk_error(method, h, F, R, u, u1, comp1, cap1, atol, rtol, i0):
     err = max(float(q_u.max(initial=0.0)), float(q_c.max(initial=0.0)))
     m1 = cap1[1:] * u1[1:]
     big = max(float(m1.max()), 0.0)
-    if big < atol and np.any((u[1:] >= 0) & (m1 < -NEG_TOL * big)):  # only where the error norm is blind
+    if nothing <= big < atol and np.any((u[1:] >= 0) & (m1 < -NEG_TOL * big)):  # only where the norm is blind
         err = max(err, POS_ERR)
     return err
 
@@ -515,7 +516,8 @@ def integrate_column_reference(
                 u1 = U[-1].copy()
                 nonfinite = np.flatnonzero(~np.isfinite(u1))
                 bad = int(nonfinite[0]) if nonfinite.size else -1
-                err = rk_error(method, h, F, R, u, u1, comp1, cap1, atol, rtol, i0) if bad < 0 else math.nan
+                err = rk_error(method, h, F, R, u, u1, comp1, cap1, atol, rtol, i0,
+                               CONTENT_FLOOR * m_ref) if bad < 0 else math.nan
             stats[S_SOLVES] += n_solves
             if bad >= 0 or not math.isfinite(err):
                 return fail(fstate, istate, t, NONFINITE, bad)
@@ -531,7 +533,8 @@ def integrate_column_reference(
                         uo, co = rk_dense((stops[kp] - t) / h, h, u, comp, u1, comp1, U, F, R, cap_tissue, c0n, c01,
                                           c0o, infinite)
                         u_out[out_index[kp]], comp_out[out_index[kp]] = uo, co
-                        if kp != k_landed and np.any((uo < 0) & (u >= 0) & (u1 >= 0)):
+                        if kp != k_landed and np.any((uo < 0) & (u >= 0) & (u1 >= 0)
+                                                     & (cap_tissue * uo < -CONTENT_FLOOR * m_ref)):
                             redo = kp
                             break
             if redo is not None:
@@ -859,7 +862,8 @@ def integrate_columns_reference(
                     q_c = np.abs(e_c) / (atol[s] + rtol * np.abs(comp1[s]))
                     err = max(err, float(q_u.max(initial=0.0)), float(q_c.max(initial=0.0)))
                 else:
-                    err = max(err, rk_error(method, h, F, R, u[s], u1[s], comp1[s], cap_1, atol[s], rtol, i0))
+                    err = max(err, rk_error(method, h, F, R, u[s], u1[s], comp1[s], cap_1, atol[s], rtol, i0,
+                                            CONTENT_FLOOR * m_ref[s]))
             if bad >= 0 or not math.isfinite(err):
                 return fail(fstate, istate, t, NONFINITE, bad)
             steps_here += 1
@@ -875,7 +879,8 @@ def integrate_columns_reference(
                             uo, co = rk_dense((stops[kp] - t) / h, h, u[s], comp[s], u1[s], comp1[s], U, F, R,
                                               cap_tissue[s], c0n, c01, c0o, infinite)
                             u_out[out_index[kp], s], comp_out[out_index[kp], s] = uo, co
-                            if kp != k_landed and np.any((uo < 0) & (u[s] >= 0) & (u1[s] >= 0)):
+                            if kp != k_landed and np.any((uo < 0) & (u[s] >= 0) & (u1[s] >= 0)
+                                                         & (cap_tissue[s] * uo < -CONTENT_FLOOR * m_ref[s])):
                                 redo = kp
                         if redo is not None:
                             break
