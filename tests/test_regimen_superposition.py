@@ -297,6 +297,12 @@ def test_superpose_is_the_sum_of_the_shifted_copies():
         if tail:  # copy j >= 1 at N T: its record before the wash of application N - j
             ref[-1] = z[k - 1] + sum(z[k + N - j - 1] for j in range(1, N))
         assert np.allclose(superposition.superpose(z, s, N, k, tail), ref, rtol=0, atol=1e-13)
+        # summed into z's own rows (the driver's way), where no copy has to be taken off
+        if k <= N * s or (tail and k == N * s + 1):
+            zz = z.copy()
+            got = superposition.superpose(zz, s, N, k, tail, inplace=True)
+            assert np.allclose(got, ref, rtol=0, atol=1e-13) and np.shares_memory(got, zz)
+            assert np.array_equal(zz[k:], z[k:])  # the records before each application are left as they were
 
 
 def test_sweep_batch_leaves_a_superposed_regimen_to_the_driver():

@@ -159,8 +159,8 @@ def _integrate_superposed(problem: Problem1D, shift: int, tail_event: bool, prog
         if bar is not None:
             bar.close()
     wall = _time.perf_counter() - t0
-    u_out = superposition.superpose(u_z, shift, N, k, tail_event)
-    comp_out = superposition.superpose(comp_z, shift, N, k, tail_event)
+    u_out = superposition.superpose(u_z, shift, N, k, tail_event, inplace=True)
+    comp_out = superposition.superpose(comp_z, shift, N, k, tail_event, inplace=True)
     raw = _raw(problem, u_out, comp_out, stats, wall)
     raw.stats["regimen_solution"] = "superposition"
     raw.stats["regimen_applications_integrated"] = stats_tail
