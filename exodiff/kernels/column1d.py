@@ -923,13 +923,14 @@ def content_atol(rtol, m_ref, content, infinite, floor=CONTENT_FLOOR):
 def columns_atol(rtol, m_ref, u, cap_tissue, t, infinite, fstate, evap_tau, source_to, out):
     """:func:`content_atol` of every column into ``out`` (S,): a column fed by others (a cargo) counts their
     content as its own (the cargo the vesicles still carry, at most their amount), so a cargo not yet
-    set free keeps the tolerance of the dose."""
+    set free keeps the tolerance of the dose.  A feeding column is fed by none (vesicles feed the cargo,
+    which feeds nothing), so its entry is still its own content when it is added."""
     S = u.shape[0]
     for s in range(S):
         out[s] = column_content(u[s], cap_tissue[s], t, infinite, fstate, evap_tau)
     for s in range(S):
         if source_to[s] >= 0:
-            out[source_to[s]] += column_content(u[s], cap_tissue[s], t, infinite, fstate, evap_tau)
+            out[source_to[s]] += out[s]
     floor = content_floor(fstate)
     for s in range(S):
         out[s] = content_atol(rtol, m_ref[s], out[s], infinite, floor)

@@ -16,7 +16,8 @@ import xarray as xr
 from exodiff._version import __version__
 from exodiff.problem.layered import Problem1D
 from exodiff.solvers.common import RawSolution, film_schedule
-from exodiff.solvers.ledger import applied_dose, column_balance_errors, film_thickness, mass_balance_error
+from exodiff.solvers.ledger import (applied_dose, column_balance_errors, film_thickness, layer_weights,
+                                    mass_balance_error)
 from exodiff.units import udunits
 
 PER_CM2 = 1e-4  # m^-2 -> cm^-2
@@ -61,11 +62,7 @@ def _column_parts(problem: Problem1D, raw: RawSolution, arr: dict, s: int, profi
     comp = raw.comp_cols[:, s] if raw.comp_cols is not None else raw.comp
     K = problem.column_values(col, "partition")
     cells = problem.cell_nodes
-    # the layer sums as one product with the cells' capacities per layer (a pass over the (k, n) states per
-    # layer cost ~1 ms per run for a regimen's 673 outputs)
-    weights = np.zeros((K.size, L))
-    weights[np.arange(K.size), problem.grid.layer_of_cell] = K * problem.grid.widths
-    layers_amt = u[:, cells] @ weights
+    layers_amt = u[:, cells] @ layer_weights(problem, K * problem.grid.widths)
     if problem.vehicle == "infinite":
         vehicle = np.full(raw.times.size, problem.concentration * col.weight * problem.vehicle_thickness)
     else:

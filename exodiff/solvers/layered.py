@@ -143,7 +143,7 @@ def _integrate_superposed(problem: Problem1D, shift: int, tail_event: bool, prog
                 # z0 answers for one of N copies of what the regimen holds, which is at least the newest copy,
                 # i.e. z0 in its first interval at the same phase: its tolerance need not follow its own
                 # residue below that over N (superposition.content_floor)
-                fstate[K.F_CONTENT_FLOOR] = superposition.content_floor(problem, u_z[:shift], u_z[k], N)
+                fstate[K.F_CONTENT_FLOOR] = superposition.content_floor(problem, u_z[:shift], u_z[k], h_end, N)
             if bar is not None:
                 bar.update(1)
             if a >= 2 and tail:

@@ -118,6 +118,15 @@ def _columns_comp(raw: RawSolution) -> np.ndarray:
     return raw.comp_cols if raw.comp_cols is not None else raw.comp[:, None, :]
 
 
+def layer_weights(problem: Problem1D, cap: np.ndarray) -> np.ndarray:
+    """``(n_cells, L)``: each cell's capacity ``cap`` (m) in its layer's column, so ``u[:, cells] @ W`` is the
+    amount in each layer (one product instead of a pass over the states per layer: ~1 ms per run for a
+    regimen's 673 outputs)."""
+    w = np.zeros((cap.size, len(problem.layers)))
+    w[np.arange(cap.size), problem.grid.layer_of_cell] = cap
+    return w
+
+
 def column_tissue_amounts(problem: Problem1D, raw: RawSolution) -> np.ndarray:
     """Amount in each layer of each column, dose unit/m^2, shape (k, S, L)."""
     uc = _columns_u(problem, raw)
@@ -125,9 +134,7 @@ def column_tissue_amounts(problem: Problem1D, raw: RawSolution) -> np.ndarray:
     cells = problem.cell_nodes
     for s, col in enumerate(problem.all_columns):
         cap = problem.column_values(col, "partition") * problem.grid.widths
-        m = uc[:, s, cells] * cap
-        for j, sl in enumerate(problem.grid.layer_slices):
-            out[:, s, j] = m[:, sl].sum(axis=1)
+        out[:, s] = uc[:, s, cells] @ layer_weights(problem, cap)
     return out
 
 
@@ -141,9 +148,7 @@ def tissue_amounts(problem: Problem1D, raw: RawSolution) -> np.ndarray:
         # the tissue capacities K dz, as kernel_arrays()["cap"][1:] computes them,
         # without building every other kernel array (this runs after each solve)
         cap = problem.cell_values("partition") * problem.grid.widths
-        weights = np.zeros((cap.size, len(problem.layers)))
-        weights[np.arange(cap.size), problem.grid.layer_of_cell] = cap
-        return raw.u[:, problem.cell_nodes] @ weights
+        return raw.u[:, problem.cell_nodes] @ layer_weights(problem, cap)
     per = column_tissue_amounts(problem, raw)
     ves = [s for s, c in enumerate(problem.all_columns) if c.species == "vesicle"]
     return per[:, ves].sum(axis=1)

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from exodiff.solvers.common import stop_list
+from exodiff.solvers.common import film_schedule, stop_list
 
 #: relative tolerance on times (s) for "the same time": the stop list's own (1e-9 max(t, 1 s))
 TIME_RTOL = 1e-9
@@ -198,7 +198,7 @@ def tail_allowed(problem) -> bool:
     return GEOMETRIC_TAIL and not any(c.species == "cargo" for c in problem.all_columns)
 
 
-def content_floor(problem, first: np.ndarray, end: np.ndarray, n_apps: int) -> float:
+def content_floor(problem, first: np.ndarray, end: np.ndarray, h_end: float, n_apps: int) -> float:
     """The floor of ``z0``'s absolute tolerance after its first interval, as a share of the dose scale.
 
     The kernels' absolute tolerance is a share of what a column holds
@@ -212,19 +212,31 @@ def content_floor(problem, first: np.ndarray, end: np.ndarray, n_apps: int) -> f
     dose and made ``z0`` cost up to 2x the direct run.
 
     ``first`` (shift, S, n): ``z0``'s states at the outputs of its first
-    interval; ``end`` (S, n): its state just before the second application.
+    interval; ``end`` (S, n): its state just before the second application,
+    when the film is ``h_end`` thick (m).
     """
-    from exodiff.kernels.column1d import vehicle_capacity
+    # the film at those outputs is the regimen's (the same film in the first interval)
+    h = np.append(film_schedule(problem).thickness[:first.shape[0]], h_end)
+    held = np.abs(_node_amounts(problem, np.concatenate([first, end[None]]), h[:, None])).sum(axis=(1, 2))
+    return float(held.min() / problem.columns_arrays()["m_ref"].sum() / n_apps)
 
-    arr = problem.columns_arrays()
-    cap = arr["cap"]
-    T = first.shape[0] * float(problem.output_times[1])
-    phases = np.append(problem.output_times[:first.shape[0]], T)
-    h = np.array([vehicle_capacity(float(t), problem.vehicle_thickness, problem.evaporation_fraction,
-                                   problem.evaporation_time) for t in phases])
-    states = np.concatenate([first, end[None]])
-    held = np.abs(states[:, :, 1:] * cap[None, :, 1:]).sum(axis=(1, 2)) + np.abs(states[:, :, 0] * h[:, None]).sum(axis=1)
-    return float(held.min() / arr["m_ref"].sum() / n_apps)
+
+def _node_amounts(problem, u: np.ndarray, h_film) -> np.ndarray:
+    """Amount per node, ``(..., S, n)``, of the kernel's states ``u``: the film ``h_film`` thick (m; a number,
+    or an array broadcasting against ``u[..., 0]``), the cells and a receptor with their capacities."""
+    m = u * problem.columns_arrays()["cap"]
+    m[..., 0] = u[..., 0] * h_film
+    return m
+
+
+def _by_layer(problem, m: np.ndarray) -> np.ndarray:
+    """Node amounts ``(..., S, n)`` summed over the film, each layer and the receptor (with the deepest
+    layer): ``(..., S, 1 + L)``."""
+    groups = problem.columns_arrays()["node_layer"] + 1  # the film is layer -1
+    out = np.zeros(m.shape[:-1] + (len(problem.layers) + 1,))
+    for g in range(out.shape[-1]):
+        out[..., g] = m[..., groups == g].sum(axis=-1)
+    return out
 
 
 def layer_amounts(problem, u: np.ndarray, h_film: float) -> np.ndarray:
@@ -232,15 +244,7 @@ def layer_amounts(problem, u: np.ndarray, h_film: float) -> np.ndarray:
 
     ``u`` (..., S, n) the kernel's states, ``h_film`` the film's thickness (m) they are taken at.
     """
-    arr = problem.columns_arrays()
-    cap = arr["cap"].copy()
-    cap[:, 0] = h_film
-    groups = arr["node_layer"] + 1  # the film is layer -1
-    m = u * cap
-    out = np.zeros(u.shape[:-1] + (len(problem.layers) + 1,))
-    for g in range(out.shape[-1]):
-        out[..., g] = m[..., groups == g].sum(axis=-1)
-    return out
+    return _by_layer(problem, _node_amounts(problem, u, h_film))
 
 
 def tail_ratios(problem, before: np.ndarray, now: np.ndarray, peak: np.ndarray, h_end: float):
@@ -261,21 +265,15 @@ def tail_ratios(problem, before: np.ndarray, now: np.ndarray, peak: np.ndarray, 
     -------
     float64[S] or None
     """
-    arr = problem.columns_arrays()
-    cap = arr["cap"].copy()
-    cap[:, 0] = h_end
-    mb, mn = before * cap, now * cap
+    mb, mn = _node_amounts(problem, before, h_end), _node_amounts(problem, now, h_end)
     tb, tn = mb.sum(axis=1), mn.sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         lam = np.where(tb > 0.0, tn / tb, 0.0)
     if not (np.all(np.isfinite(lam)) and np.all(lam >= 0.0) and np.all(lam < 1.0)):
         return None
-    dev = np.abs(mn - lam[:, None] * mb)
-    groups = arr["node_layer"] + 1
-    allowed = TAIL_SHARE * problem.tolerance * (1.0 - lam)[:, None] * peak
-    for g in range(peak.shape[1]):
-        if np.any(dev[:, groups == g].sum(axis=1) > allowed[:, g]):
-            return None
+    dev = _by_layer(problem, np.abs(mn - lam[:, None] * mb))
+    if np.any(dev > TAIL_SHARE * problem.tolerance * (1.0 - lam)[:, None] * peak):
+        return None
     return lam
 
 
