@@ -449,13 +449,9 @@ class RZSystem:
     """
 
     def __init__(self, problem):
-        from exodiff.kernels.rz import update_coefficients
-
         if problem.vehicle != "finite" or problem.evaporation_fraction > 0 or problem.wash_off_time is not None:
             raise ValueError("the 2D reference covers a finite vehicle without evaporation or wash-off")
         self.p = problem
-        self._update = update_coefficients
-        self.arr = problem.kernel_arrays()
         g = problem.grid
         nz, nr = self.nz, self.nr = g.shape
         self.n = n = 1 + nz * nr
@@ -476,21 +472,13 @@ class RZSystem:
         self.wabs = g.annulus_areas / problem.cell_area
         self.capv = problem.vehicle_capacity_at(0.0)
         self.layer_slices = g.z.layer_slices
-        shp = (nz, nr)
-        self.co = {k: np.empty(shp) for k in ("dk", "cap", "cdeg", "cup", "ccl", "loss")}
-        self.co["gz"] = np.zeros((nz + 1, nr))
-        self.co["gr"] = np.zeros((nz, nr + 1))
         self._t = None
 
     def at(self, t):
         """``(A data in CSC order, C)`` at time ``t`` (cached for the last ``t``)."""
         if t == self._t:
             return self._A, self._C
-        a, co, p = self.arr, self.co, self.p
-        self._update(p.open_fraction(t), self.nz, self.nr, a["chan_cols"], a["d_open"], a["k_open"], a["d_t"],
-                     a["k_t"], a["kdeg"], a["kup"], a["kcl"], a["vol"], a["dz"], a["dr"], a["rf"], a["az"],
-                     a["sink"], co["dk"], co["cap"], co["cdeg"], co["cup"], co["ccl"], co["loss"], co["gz"],
-                     co["gr"])
+        co = self.p.coefficients_at(t)
         gz, gr = co["gz"], co["gr"]
         g = np.concatenate([gz[0], gz[1:self.nz].ravel(), gr[:, 1:self.nr].ravel()])
         loss = co["loss"].copy()

@@ -374,6 +374,34 @@ def test_extend_tail_is_the_scaled_interval_written_out():
     assert done > 200
 
 
+def test_superpose_settled_is_the_tail_written_out_then_summed():
+    """The one-pass sum of a settled ``z0`` against :func:`extend_tail` then :func:`superpose` (random records,
+    columns, ratios, lengths, both ends), in place; a record past ``N T`` (which :func:`plan` refuses) is
+    refused."""
+    rng = np.random.default_rng(12)
+    done = 0
+    for _ in range(400):
+        shift, N, S = int(rng.integers(1, 6)), int(rng.integers(3, 9)), int(rng.integers(1, 4))
+        tail = bool(rng.integers(0, 2))
+        k = N * shift + 1 if tail else int(rng.integers((N - 1) * shift + 1, N * shift + 1))
+        a = int(rng.integers(2, N))
+        if a * shift > k - 1:
+            continue
+        u, comp = rng.random((k + N - 1, S, 4)), rng.random((k + N - 1, S, 5))
+        lam = rng.random(S)
+        u1, c1 = u.copy(), comp.copy()
+        with pytest.raises(ValueError, match="past N T"):
+            superposition.superpose_settled(u.copy(), comp.copy(), a, lam, shift, N, N * shift + 2, tail)
+        superposition.extend_tail(u1, c1, a, lam, shift, N, k, tail)
+        ref_u = superposition.superpose(u1, shift, N, k, tail)
+        ref_c = superposition.superpose(c1, shift, N, k, tail)
+        got_u, got_c = superposition.superpose_settled(u, comp, a, lam, shift, N, k, tail)
+        assert got_u.shape == ref_u.shape and got_c.shape == ref_c.shape and np.shares_memory(got_u, u)
+        assert np.allclose(got_u, ref_u, rtol=1e-14, atol=1e-13) and np.allclose(got_c, ref_c, rtol=1e-14, atol=1e-13)
+        done += 1
+    assert done > 200
+
+
 def test_tail_ratios_accepts_only_a_settled_state():
     """An exact multiple is settled (its ratio returned); a deviation past the share in any layer of any
     column, a growing or a negative amount is not."""

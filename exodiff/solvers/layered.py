@@ -130,7 +130,7 @@ def _integrate_superposed(problem: Problem1D, shift: int, tail_event: bool, prog
         bar = tqdm(total=N, desc=desc, unit="application", delay=0.5, leave=False)
     t0 = _time.perf_counter()
     k0, done = 0, 0
-    peak = None
+    peak = lam = None
     tail = superposition.tail_allowed(problem)
     try:
         for a in range(1, N):
@@ -149,7 +149,6 @@ def _integrate_superposed(problem: Problem1D, shift: int, tail_event: bool, prog
             if a >= 2 and tail:
                 lam = superposition.tail_ratios(problem, u_z[k + a - 2], u_z[k + a - 1], peak, h_end)
                 if lam is not None:
-                    superposition.extend_tail(u_z, comp_z, a, lam, shift, N, k, tail_event)
                     stats_tail = a
                     break
         else:
@@ -159,8 +158,11 @@ def _integrate_superposed(problem: Problem1D, shift: int, tail_event: bool, prog
         if bar is not None:
             bar.close()
     wall = _time.perf_counter() - t0
-    u_out = superposition.superpose(u_z, shift, N, k, tail_event, inplace=True)
-    comp_out = superposition.superpose(comp_z, shift, N, k, tail_event, inplace=True)
+    if lam is not None:
+        u_out, comp_out = superposition.superpose_settled(u_z, comp_z, stats_tail, lam, shift, N, k, tail_event)
+    else:
+        u_out = superposition.superpose(u_z, shift, N, k, tail_event, inplace=True)
+        comp_out = superposition.superpose(comp_z, shift, N, k, tail_event, inplace=True)
     raw = _raw(problem, u_out, comp_out, stats, wall)
     raw.stats["regimen_solution"] = "superposition"
     raw.stats["regimen_applications_integrated"] = stats_tail

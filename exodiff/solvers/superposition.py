@@ -290,42 +290,120 @@ def extend_tail(u: np.ndarray, comp: np.ndarray, a: int, lam: np.ndarray, shift:
     amounts), so the dose balance holds to round-off.  Written out: the row
     ``q`` intervals after base row ``o`` of interval ``a - 1`` (its rows after
     the wash at ``(a - 1) T``, up to and with the one after the wash at
-    ``a T``) is ``lam^(q + 1)`` times it.
+    ``a T``) is ``lam^(q + 1)`` times it.  :func:`superpose_settled` sums the
+    copies of such a ``z0`` without writing its states out.
     """
-    S = lam.size
+    lo, hi = _tail_rows(a, shift, k, tail_event)
+    n_pw = max(n_apps - a + 1, -(-(hi - lo) // shift))
+    pw = lam[None, :] ** np.arange(1, n_pw + 1)[:, None]  # (n_pw, S): lam^1, lam^2, ...
+    for m in range(a + 1, (n_apps if tail_event else n_apps - 1) + 1):
+        u[_pre(m, n_apps, k)] = pw[m - a - 1][:, None] * u[_pre(a, n_apps, k)]
+    R = hi - lo
+    if R > 0:
+        Q, full = -(-R // shift), R // shift
+        base = slice(lo - shift, lo)
+        # written in place (the whole intervals as a (Q, shift, S, n) view; a temporary that size cost more than
+        # the product)
+        np.multiply(pw[:full, None, :, None], u[base][None],
+                    out=u[lo:lo + full * shift].reshape((full, shift) + u.shape[1:]))
+        if full < Q:
+            u[lo + full * shift:hi] = pw[full][None, :, None] * u[base][:R - full * shift]
+    _extend_ledgers(comp, a, lam, shift, n_apps, k, tail_event)
 
-    def pre(m):  # row of the state just before application m (the run's end N T: its last output)
-        return k - 1 if m == n_apps else k + m - 1
 
-    lo = a * shift + 1
-    hi = k - 1 if tail_event else k  # the end N T has no wash: its row is a state before an application
+def _pre(m: int, n_apps: int, k: int) -> int:
+    """Row of ``z0``'s state just before application ``m`` (the run's end ``N T``: its last output)."""
+    return k - 1 if m == n_apps else k + m - 1
+
+
+def _tail_rows(a: int, shift: int, k: int, tail_event: bool) -> tuple[int, int]:
+    """The output rows ``[lo, hi)`` the tail fills after application ``a`` (the end ``N T`` has no wash: with
+    ``tail_event`` its row is a state before an application, not a tail row)."""
+    return a * shift + 1, (k - 1 if tail_event else k)
+
+
+def _extend_ledgers(comp: np.ndarray, a: int, lam: np.ndarray, shift: int, n_apps: int, k: int,
+                    tail_event: bool) -> None:
+    """The ledger half of :func:`extend_tail`: ``comp``'s rows after application ``a``, in place."""
+    lo, hi = _tail_rows(a, shift, k, tail_event)
     m_last = n_apps if tail_event else n_apps - 1
+    pre_a, pre_b = _pre(a, n_apps, k), _pre(a - 1, n_apps, k)
     # ledgers before each application m = a .. m_last: comp_pre[a] + (lam + ... + lam^(m - a)) x the growth
     # over interval a - 1
-    growth = comp[pre(a)] - comp[pre(a - 1)]
+    growth = comp[pre_a] - comp[pre_b]
     n_pre = m_last - a + 1
     powers = lam[None, :] ** np.arange(n_pre)[:, None]  # (n_pre, S): lam^(m - a)
     geo = np.cumsum(powers, axis=0) - 1.0  # lam + ... + lam^(m - a)
-    cpre = comp[pre(a)][None] + geo[:, :, None] * growth[None]
+    cpre = comp[pre_a][None] + geo[:, :, None] * growth[None]
     for m in range(a + 1, m_last + 1):
-        u[pre(m)] = powers[m - a][:, None] * u[pre(a)]
-        comp[pre(m)] = cpre[m - a]
+        comp[_pre(m, n_apps, k)] = cpre[m - a]
     R = hi - lo
     if R <= 0:
         return
-    Q, full = -(-R // shift), R // shift
+    Q = -(-R // shift)
     base = slice(lo - shift, lo)
     pw = lam[None, :] ** np.arange(1, Q + 1)[:, None]  # (Q, S)
-    # written in place (the whole intervals as a (Q, shift, S, n) view; a temporary that size cost more than the
-    # product)
-    np.multiply(pw[:full, None, :, None], u[base][None],
-                out=u[lo:lo + full * shift].reshape((full, shift) + u.shape[1:]))
-    if full < Q:
-        u[lo + full * shift:hi] = pw[full][None, :, None] * u[base][:R - full * shift]
     # the ledgers' growth since the state before each row's application: base rows after the wash at (a - 1) T
     # grow from pre(a - 1), the base's last row (after the wash at a T) from pre(a)
-    d = comp[base] - comp[pre(a - 1)][None]
-    d[-1] = comp[lo - 1] - comp[pre(a)]
-    filled = (pw[:, None, :, None] * d[None]).reshape((Q * shift, S, comp.shape[2]))[:R]
+    d = comp[base] - comp[pre_b][None]
+    d[-1] = comp[lo - 1] - comp[pre_a]
+    filled = (pw[:, None, :, None] * d[None]).reshape((Q * shift, lam.size, comp.shape[2]))[:R]
     rows = np.arange(lo, hi)
     comp[lo:hi] = cpre[rows // shift - a] + filled
+
+
+def superpose_settled(u: np.ndarray, comp: np.ndarray, a: int, lam: np.ndarray, shift: int, n_apps: int, k: int,
+                      tail_event: bool) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`superpose` of a ``z0`` ended by the tail after application ``a``, without writing its tail out.
+
+    The same as ``extend_tail`` then ``superpose(..., inplace=True)`` of
+    both records (to round-off: geometric sums in another order), in place.
+    A row ``r`` of the tail, ``q`` intervals after base row ``b`` of
+    interval ``a - 1`` (:func:`extend_tail`), sums the copies that are still
+    integrated rows, which is the regimen at ``b``, and ``q + 1`` scaled
+    copies of ``z0``'s row ``b``: ``x_r = x_b + (lam + ... + lam^(q+1)) z_b``.
+    One pass over the tail's rows instead of two (writing ``z0``'s tail, then
+    summing it: ~2 ms of a regimen's ~15 ms with its two check runs).  The
+    ledgers (small) go the written-out way.  Runs end by ``N T``
+    (:func:`plan`), as :func:`extend_tail`'s do.
+
+    Returns
+    -------
+    (u_out, comp_out)
+        Views of ``u``'s and ``comp``'s first ``k`` rows.
+    """
+    end = n_apps * shift
+    if not (k <= end or (tail_event and k == end + 1)):
+        raise ValueError(f"a settled z0 of {k} outputs runs past N T = {end} output steps")
+    _extend_ledgers(comp, a, lam, shift, n_apps, k, tail_event)
+    comp_out = superpose(comp, shift, n_apps, k, tail_event, inplace=True)
+    lo, hi = _tail_rows(a, shift, k, tail_event)
+    base = slice(lo - shift, lo)
+    zb = u[base].copy()
+    last = None
+    if tail_event:
+        # at N T copy j >= 1 is z0 just before application N - j (slot k + N - j - 1), and z0 itself is at its
+        # own state before application N: before a, integrated rows; from a on, lam^(m - a) times the one at a
+        pre_a = u[_pre(a, n_apps, k)]
+        g_pre = (lam[None, :] ** np.arange(n_apps - a + 1)[:, None]).sum(axis=0)
+        last = g_pre[:, None] * pre_a + u[k:k + a - 1].sum(axis=0)
+    # the integrated rows, summed as superpose does (in place)
+    for r0 in range(shift, lo, shift):
+        r1 = min(r0 + shift, lo)
+        u[r0:r1] += u[r0 - shift:r1 - shift]
+    R = hi - lo
+    if R > 0:
+        Q, full = -(-R // shift), R // shift
+        geo = np.cumsum(lam[None, :] ** np.arange(1, Q + 1)[:, None], axis=0)  # (Q, S): lam + ... + lam^(q+1)
+        xb = u[base]
+        view = u[lo:lo + full * shift].reshape((full, shift) + u.shape[1:])
+        np.multiply(geo[:full, None, :, None], zb[None], out=view)
+        view += xb[None]
+        if full < Q:
+            n = R - full * shift
+            u[lo + full * shift:hi] = xb[:n] + geo[full][None, :, None] * zb[:n]
+    if tail_event:
+        u[k - 1] = last
+    return u[:k], comp_out
+
+
