@@ -523,3 +523,31 @@ def test_applications_after_the_last_output_are_no_events():
     raw = layered.integrate(p)
     assert raw.stats["regimen_solution"] == "direct"
     assert balance(p, raw) <= 1e-12
+
+
+def test_check_runs_share_the_schedule_and_get_their_own_stop_arrays(monkeypatch):
+    """The error estimate's check runs reuse the main run's stop lists, film schedule and plan (the same
+    schedule on another grid or tolerance), a problem with another schedule builds its own, and every caller
+    gets arrays of its own: an event added by one caller (the r-z list adds its sessions) is not in the next."""
+    from exodiff.solvers import common
+    from exodiff.solvers.common import stop_list
+
+    p = problem(evap=0.3)
+    built = []
+    real = common._stop_list
+    monkeypatch.setattr(common, "_stop_list", lambda q: built.append(q) or real(q))
+    raw = layered.integrate_estimated(p)
+    checks = [c[0] for c in raw.companion]
+    assert len(checks) == 2 and built == [p]  # the main run built it, the space and time checks reused it
+    assert all(common.schedule_cache(c) is common.schedule_cache(p) for c in checks)
+    for key in ("stops", "z0_stops", "plan", "film"):
+        assert key in common.schedule_cache(p)
+    s1, i1, e1 = stop_list(p)
+    e1 |= 1 << 20
+    s1[:] = -1.0
+    s2, i2, e2 = stop_list(p)
+    assert not np.any(e2 & (1 << 20)) and np.all(s2 >= 0.0)
+    other = replace(p, application_times=p.application_times[:-1])  # another schedule: nothing shared
+    common.share_schedule(p, other)
+    assert common.schedule_cache(other) is not common.schedule_cache(p)
+    assert stop_list(other)[0].size == s2.size and np.count_nonzero(stop_list(other)[2]) < np.count_nonzero(e2)

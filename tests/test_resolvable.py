@@ -222,7 +222,7 @@ def test_amounts_left_after_a_wash_off_are_right_or_flagged(tolerance):
     from dataclasses import replace
 
     from exodiff.problem.layered import problem_from_scenario
-    from exodiff.solvers.common import share_film_schedule
+    from exodiff.solvers.common import share_schedule
     from exodiff.solvers.layered import integrate
     from exodiff.solvers.ledger import tissue_amounts
 
@@ -237,7 +237,7 @@ def test_amounts_left_after_a_wash_off_are_right_or_flagged(tolerance):
     flagged = ds["below_resolvable_level"].sel(compartment="stratum_corneum").values.astype(bool)
     exact_t = integrate(replace(p, tolerance=1e-10))
     fine = p.with_grid(p.grid.refined(2))
-    share_film_schedule(p, fine)
+    share_schedule(p, fine)
     exact_f = integrate(replace(fine, tolerance=1e-10))
     a_c = tissue_amounts(p, exact_t)[:, 0] / p.dose
     a_f = tissue_amounts(fine, exact_f)[:, 0] / p.dose

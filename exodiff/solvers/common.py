@@ -76,6 +76,27 @@ def initial_fstate(problem, h_start: float) -> np.ndarray:
     return f
 
 
+def schedule_cache(problem) -> dict:
+    """The problem's cache of what depends only on its schedule (output times and the application's
+    :data:`SCHEDULE_FIELDS`): the stop list, the film schedule, a regimen's superposition plan and ``z0``'s
+    stops.  A problem is frozen, so these are too; :func:`share_schedule` gives a check run the same cache."""
+    cache = problem.__dict__.get("_schedule")
+    if cache is None:
+        cache = {}
+        object.__setattr__(problem, "_schedule", cache)
+    return cache
+
+
+def cached_arrays(problem, key: str, build):
+    """``build(problem)``'s tuple of arrays (and numbers), built once per schedule and handed out as copies (the
+    callers add events to them)."""
+    cache = schedule_cache(problem)
+    got = cache.get(key)
+    if got is None:
+        got = cache[key] = build(problem)
+    return tuple(a.copy() if isinstance(a, np.ndarray) else a for a in got)
+
+
 def stop_list(problem):
     """Merge output times and events into the kernel's stop list: ``(stops, output index or -1, events)``.
 
@@ -85,8 +106,13 @@ def stop_list(problem):
     first (a regimen).  An event
     within ``1e-9 max(t, 1 s)`` of an output time falls on that stop; the
     kernel washes before it records and samples after, so an output at a
-    sampling time shows the receptor as the sample found it.
+    sampling time shows the receptor as the sample found it.  Built once
+    per schedule (:func:`schedule_cache`); each call gets its own arrays.
     """
+    return cached_arrays(problem, "stops", _stop_list)
+
+
+def _stop_list(problem):
     from exodiff.kernels.column1d import EVENT_ADD, EVENT_APPLY, EVENT_SAMPLE, EVENT_WASH
 
     times = problem.output_times
@@ -157,9 +183,9 @@ def film_schedule(problem) -> FilmSchedule:
     """
     from exodiff.kernels import column1d as K
 
-    cached = problem.__dict__.get("_film_schedule")
-    if cached is not None:
-        return cached
+    cache = schedule_cache(problem)
+    if "film" in cache:
+        return cache["film"]
     times = problem.output_times
     f = initial_fstate(problem, 0.0)
     tau = problem.evaporation_time
@@ -202,23 +228,25 @@ def film_schedule(problem) -> FilmSchedule:
     napp[j] = count_after[row]
     out = FilmSchedule(thick, on, napp)
     # the ledger and the results ask several times per run; a problem is frozen, so its schedule is too
-    object.__setattr__(problem, "_film_schedule", out)
+    cache["film"] = out
     return out
 
 
-#: the :class:`~exodiff.problem.base.Application` fields the film schedule depends on (not the grid or tolerance)
-SCHEDULE_FIELDS = ("vehicle_thickness", "evaporation_fraction", "evaporation_time", "wash_off_time",
+#: the :class:`~exodiff.problem.base.Application` fields the schedule (:func:`schedule_cache`) depends on (not the
+#: grid or tolerance)
+SCHEDULE_FIELDS = ("vehicle", "vehicle_thickness", "evaporation_fraction", "evaporation_time", "wash_off_time",
                    "application_times", "join_film", "sampling_times", "sample_fraction")
 
 
-def share_film_schedule(problem, other) -> None:
-    """Give ``other`` (the same application on another grid or tolerance: a check run, a finer grid) the film
-    schedule of ``problem`` instead of replaying the events again (~1 ms of Python per problem for a regimen of
-    672 outputs).  Nothing is shared when the schedule could differ."""
+def share_schedule(problem, other) -> None:
+    """Give ``other`` (the same application on another grid or tolerance: a check run, a finer grid) the
+    schedule cache of ``problem`` (:func:`schedule_cache`: stop lists, film schedule, superposition plan)
+    instead of building it again (~1 ms of Python per problem for a regimen of 672 outputs).  Nothing is
+    shared when the schedule could differ."""
     if problem is other or not np.array_equal(problem.output_times, other.output_times) or \
             any(getattr(problem, f) != getattr(other, f) for f in SCHEDULE_FIELDS):
         return
-    object.__setattr__(other, "_film_schedule", film_schedule(problem))
+    object.__setattr__(other, "_schedule", schedule_cache(problem))
 
 
 def run_in_chunks(advance, n_stops: int, progress: bool, desc: str) -> float:

@@ -13,7 +13,7 @@ import numpy as np
 
 from exodiff.errors import SolverError
 from exodiff.problem.layered import Problem1D
-from exodiff.solvers.common import (MAX_STEPS, METHODS, RawSolution, initial_fstate, share_film_schedule,
+from exodiff.solvers.common import (MAX_STEPS, METHODS, RawSolution, initial_fstate, share_schedule,
                                     solver_failure, stop_list)
 from exodiff.solvers.ledger import balance_limit, check_mass_balance, mass_balance_error
 
@@ -309,7 +309,7 @@ def integrate_estimated(problem: Problem1D, progress: bool = False, desc: str = 
     raw = integrate(problem, progress=progress, desc=desc)
     if problem.richardson:
         fine = problem.with_grid(problem.grid.refined(2))
-        share_film_schedule(problem, fine)
+        share_schedule(problem, fine)
         raw_f = integrate(fine, desc=desc + " (fine grid)")
         out = extrapolate(problem, raw, fine, raw_f)
         # |E - a| = 4/3 |a_fine - a|
@@ -324,7 +324,7 @@ def integrate_estimated(problem: Problem1D, progress: bool = False, desc: str = 
     for check, divisor, what in checks:
         if check.tolerance == problem.tolerance and check.grid.n == problem.grid.n:
             continue  # nothing changed (a tolerance already at the cap): no estimate from it
-        share_film_schedule(problem, check)
+        share_schedule(problem, check)
         try:
             companion.append((check, integrate(check, desc=desc + what), divisor, 0.0))
         except SolverError as exc:  # the result stands; it just has no stated levels

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from exodiff.solvers.common import film_schedule, stop_list
+from exodiff.solvers.common import cached_arrays, film_schedule, schedule_cache, stop_list
 
 #: relative tolerance on times (s) for "the same time": the stop list's own (1e-9 max(t, 1 s))
 TIME_RTOL = 1e-9
@@ -66,7 +66,16 @@ def plan(problem):
     wash-off time strictly inside an interval, or none within the run; no
     receptor samples (anchored to absolute time).
     """
-    if not ENABLED or not problem.application_times or problem.join_film or problem.vehicle != "finite":
+    if not ENABLED:
+        return None
+    cache = schedule_cache(problem)
+    if "plan" not in cache:
+        cache["plan"] = _plan(problem)
+    return cache["plan"]
+
+
+def _plan(problem):
+    if not problem.application_times or problem.join_film or problem.vehicle != "finite":
         return None
     starts = np.asarray(problem.all_application_times, dtype=float)
     N = starts.size
@@ -110,6 +119,10 @@ def z0_stops(problem):
     stops, out_idx, events, n_records
         As :func:`exodiff.solvers.common.stop_list`; ``n_records`` the rows the kernel's output arrays need.
     """
+    return cached_arrays(problem, "z0_stops", _z0_stops)
+
+
+def _z0_stops(problem):
     from exodiff.kernels.column1d import EVENT_APPLY
 
     stops, idx, ev = stop_list(problem)
