@@ -92,7 +92,11 @@ def _column_parts(problem: Problem1D, raw: RawSolution, arr: dict, s: int, profi
 
 
 def _sum_parts(parts: list[dict]) -> dict:
-    out = {k: parts[0][k].copy() for k in parts[0]}
+    """The parts of several columns added up; one column's are returned as they are (not copied: a regimen's
+    profiles are ~1 MB, whose copy cost ~0.8 ms in fresh pages)."""
+    if len(parts) == 1:
+        return parts[0]
+    out = dict(parts[0])
     for p in parts[1:]:
         for k in out:
             out[k] = out[k] + p[k]
@@ -244,8 +248,15 @@ def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None, pk=None) -> 
     )
     amount_units = f"{unit} cm-2"
     if not released:
+        conc = vparts["conc"]
+        if len(ves) == 1:
+            # one column: its profiles are this call's own (_column_parts made them, nothing else reads them):
+            # scaled in place, not into another ~1 MB array for a regimen
+            conc *= PER_CM3
+        else:
+            conc = conc * PER_CM3
         data_vars = dict(
-            concentration=(("time", "depth"), vparts["conc"] * PER_CM3,
+            concentration=(("time", "depth"), conc,
                            {"units": f"{unit} cm-3", "long_name": "free concentration of the active"}),
             amount=(("time", "compartment"), amount_v,
                     {"units": amount_units, "long_name": "amount per skin area by compartment"}),
