@@ -402,6 +402,27 @@ def test_superpose_settled_is_the_tail_written_out_then_summed():
     assert done > 200
 
 
+def test_layer_amounts_are_the_node_amounts_summed_by_group():
+    """The one-product layer sums against the amounts node by node (random states, size classes with their own
+    capacities, a film thickness per row): film ``h u_0``, each layer ``sum K dz u`` over its cells, a receptor
+    with the deepest layer."""
+    sc = copy.deepcopy(VESICLES)
+    p = problem_from_scenario(exodiff.load_scenario(sc).resolved)
+    arr = p.columns_arrays()
+    S, n = arr["cap"].shape
+    assert S > 1
+    rng = np.random.default_rng(5)
+    u = rng.random((4, S, n))
+    h = rng.random(4)[:, None] * 1e-5
+    ref = np.zeros((4, S, len(p.layers) + 1))
+    for r in range(4):
+        for s in range(S):
+            ref[r, s, 0] = h[r, 0] * u[r, s, 0]
+            for node in range(1, n):
+                ref[r, s, arr["node_layer"][node] + 1] += arr["cap"][s, node] * u[r, s, node]
+    assert np.allclose(superposition.layer_amounts(p, u, h), ref, rtol=1e-13, atol=0)
+
+
 def test_tail_ratios_accepts_only_a_settled_state():
     """An exact multiple is settled (its ratio returned); a deviation past the share in any layer of any
     column, a growing or a negative amount is not."""
