@@ -244,8 +244,7 @@ def closure_factor(t, tau):
     return math.exp(-t / tau)
 
 
-@jit
-def update_coefficients(phi, i_end, j_end, chan_cols, d_open, k_open,
+def _update_coefficients(phi, i_end, j_end, chan_cols, d_open, k_open,
                         d_t, k_t, kdeg, kup, kcl, krel, vol, dz, dr, rf, az, sink,
                         dk, cap, cdeg, cup, ccl, crel, loss, gz, gr):
     """Cell and face coefficients in the box ``i < i_end, j < j_end`` at open fraction ``phi``.
@@ -287,7 +286,7 @@ def update_coefficients(phi, i_end, j_end, chan_cols, d_open, k_open,
     """
     nz, nr = d_t.shape
     rel = krel.shape[0] > 0
-    for i in range(i_end):
+    for i in prange(i_end):
         nch = chan_cols[i]
         for j in range(j_end):
             if j < nch:
@@ -313,8 +312,11 @@ def update_coefficients(phi, i_end, j_end, chan_cols, d_open, k_open,
                 loss[i, j] = a1 + a2 + a3 + a4
             else:
                 loss[i, j] = a1 + a2 + a3
-    # vertical faces: g = A 2 DKa DKb / (dz_a DKb + dz_b DKa)
-    for i in range(i_end + 1):
+    # the faces of a row read the cells above and below it: one pass over rows for both directions, after
+    # the cells (two parallel regions per call, not three)
+    jf = min(j_end, nr - 1)
+    for i in prange(i_end + 1):
+        # vertical faces: g = A 2 DKa DKb / (dz_a DKb + dz_b DKa)
         for j in range(j_end):
             if i == 0:
                 gz[0, j] = 2.0 * az[j] * dk[0, j] / dz[0]
@@ -325,16 +327,15 @@ def update_coefficients(phi, i_end, j_end, chan_cols, d_open, k_open,
                 q = dk[i, j]
                 den = dz[i - 1] * q + dz[i] * p
                 gz[i, j] = 2.0 * az[j] * p * q / den if (p > 0.0 and q > 0.0) else 0.0
-    # radial faces: g = 2 pi r_f dz 2 DKa DKb / (dr_a DKb + dr_b DKa)
-    jf = min(j_end, nr - 1)
-    for i in range(i_end):
-        gr[i, 0] = 0.0
-        gr[i, nr] = 0.0
-        for j in range(1, jf + 1):
-            p = dk[i, j - 1]
-            q = dk[i, j]
-            den = dr[j - 1] * q + dr[j] * p
-            gr[i, j] = 2.0 * TWO_PI * rf[j] * dz[i] * p * q / den if (p > 0.0 and q > 0.0) else 0.0
+        if i < i_end:
+            # radial faces: g = 2 pi r_f dz 2 DKa DKb / (dr_a DKb + dr_b DKa)
+            gr[i, 0] = 0.0
+            gr[i, nr] = 0.0
+            for j in range(1, jf + 1):
+                p = dk[i, j - 1]
+                q = dk[i, j]
+                den = dr[j - 1] * q + dr[j] * p
+                gr[i, j] = 2.0 * TWO_PI * rf[j] * dz[i] * p * q / den if (p > 0.0 and q > 0.0) else 0.0
 
 
 # -- operator, rates, line solves (each compiled serial and parallel) --------------------
@@ -740,6 +741,10 @@ def _add_source(out, c, src):
 
 
 # every kernel with a parallel loop, compiled twice under its own name (own cache entry)
+update_coefficients_serial = _variant(_update_coefficients, "update_coefficients_serial", False)
+update_coefficients_parallel = _variant(_update_coefficients, "update_coefficients_parallel", True)
+#: the coefficients outside the time loop (:meth:`~exodiff.problem.unit_cell.ProblemRZ.coefficients_at`)
+update_coefficients = update_coefficients_serial
 bdf_derivative_serial = _variant(_bdf_derivative, "bdf_derivative_serial", False)
 bdf_derivative_parallel = _variant(_bdf_derivative, "bdf_derivative_parallel", True)
 stage_rhs_serial = _variant(_stage_rhs, "stage_rhs_serial", False)
@@ -1493,7 +1498,8 @@ def _integrate_rz(
     return OK
 
 
-_KERNEL_NAMES = ('apply_operator',
+_KERNEL_NAMES = ('update_coefficients',
+                 'apply_operator',
                  'bdf_derivative',
                  'stage_rhs',
                  'compartment_rates',
