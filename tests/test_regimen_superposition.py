@@ -223,6 +223,64 @@ def test_check_run_takes_the_fast_path():
         assert raw.stats["regimen_solution"] == check.stats["regimen_solution"] == "superposition"
 
 
+@pytest.mark.parametrize("case", ["serum", "size classes", "cargo", "receptor", "not settled"])
+def test_a_check_run_keeping_amounts_has_the_ledgers_of_the_whole_states(case, monkeypatch):
+    """``integrate(..., amounts_only=True)`` sums the copies of the film's u, each layer's amount and the last
+    node's u instead of whole profiles: every amount the ledgers and the error estimate read (film, layers,
+    receptor, compartments, dose balance) as from the whole states, to round-off (1e-13 of the total dose:
+    the same sums in another order), with layer sums taken node by node here."""
+    from exodiff.results.dataset import _fractions_and_losses, _ledgers
+    from exodiff.solvers.ledger import column_tissue_amounts, receptor_amount, vehicle_amount
+
+    if case == "receptor":
+        p = problem(bottom="receptor", receptor_depth=5e-3)
+    elif case == "not settled":
+        monkeypatch.setattr(superposition, "GEOMETRIC_TAIL", False)
+        p = problem()
+    else:
+        user = {"serum": SERUM, "size classes": VESICLES, "cargo": CARGO}[case]
+        p = problem_from_scenario(exodiff.load_scenario(user).resolved)
+    whole = layered.integrate(p)
+    kept = layered.integrate(p, amounts_only=True)
+    assert kept.stats["regimen_solution"] == "superposition" and kept.layer_cols is not None
+    assert whole.layer_cols is None
+    assert kept.u_cols.shape[2] == 2 and kept.layer_cols.shape[2] == len(p.layers)
+    total = p.total_dose
+    # layer sums node by node from the whole states
+    ref = np.zeros(kept.layer_cols.shape)
+    for s, col in enumerate(p.all_columns):
+        cap = p.column_values(col, "partition") * p.grid.widths
+        for i, node in enumerate(np.arange(p.n_nodes)[p.cell_nodes]):
+            ref[:, s, p.grid.layer_of_cell[i]] += cap[i] * whole.u_cols[:, s, node]
+    assert np.abs(kept.layer_cols - ref).max() <= 1e-13 * total
+    assert np.abs(column_tissue_amounts(p, kept) - column_tissue_amounts(p, whole)).max() <= 1e-13 * total
+    assert np.abs(vehicle_amount(p, kept) - vehicle_amount(p, whole)).max() <= 1e-13 * total
+    assert np.abs(receptor_amount(p, kept) - receptor_amount(p, whole)).max() <= 1e-13 * total
+    if case == "receptor":
+        assert receptor_amount(p, whole).max() > 1e-6 * total
+    assert np.abs(kept.comp_cols - whole.comp_cols).max() <= 1e-13 * total
+    assert np.abs(mass_balance_error(p, kept)).max() <= 1e-12
+    fk, lk = _fractions_and_losses(p, _ledgers(p, kept, balance=False, profiles=False))
+    fw, lw = _fractions_and_losses(p, _ledgers(p, whole, balance=False, profiles=False))
+    assert np.abs(fk - fw).max() <= 1e-13 and np.abs(lk - lw).max() <= 1e-13 * np.abs(lw).max()
+    with pytest.raises(ValueError, match="kept only amounts"):
+        _ledgers(p, kept)  # profiles need the states
+
+
+def test_only_a_superposed_check_run_keeps_amounts_only(monkeypatch):
+    """The direct path ignores ``amounts_only`` (its states are whole), and so does an accuracy target's fine
+    run (Richardson extrapolation needs its profiles)."""
+    p = problem()
+    monkeypatch.setattr(superposition, "ENABLED", False)
+    raw = layered.integrate(p, amounts_only=True)
+    assert raw.layer_cols is None and raw.u_cols.shape[2] == p.n_nodes
+    monkeypatch.setattr(superposition, "ENABLED", True)
+    est = layered.integrate_estimated(replace(p, accuracy=1e-4))
+    assert est.layer_cols is None
+    for _, check, _, _ in est.companion:
+        assert check.layer_cols is None
+
+
 @pytest.mark.parametrize("integrator", ["esdirk4", "tr-bdf2"])
 def test_progress_bar_gives_the_same_numbers(integrator):
     """With a bar the kernel is called per chunk; a chunk never ends between the record before a wash and the

@@ -62,7 +62,12 @@ def _column_parts(problem: Problem1D, raw: RawSolution, arr: dict, s: int, profi
     comp = raw.comp_cols[:, s] if raw.comp_cols is not None else raw.comp
     K = problem.column_values(col, "partition")
     cells = problem.cell_nodes
-    layers_amt = u[:, cells] @ layer_weights(problem, K * problem.grid.widths)
+    if raw.layer_cols is not None:  # a run that kept amounts, not states (a check run): no profiles
+        if profiles:
+            raise ValueError("profiles of a run that kept only amounts (RawSolution.layer_cols)")
+        layers_amt = raw.layer_cols[:, s]
+    else:
+        layers_amt = u[:, cells] @ layer_weights(problem, K * problem.grid.widths)
     if problem.vehicle == "infinite":
         vehicle = np.full(raw.times.size, problem.concentration * col.weight * problem.vehicle_thickness)
     else:

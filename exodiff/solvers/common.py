@@ -43,6 +43,12 @@ class RawSolution:
         Every column (1D runs): size classes, then a cargo.
     comp_cols : float64[k, S, P L + 3] or None
         Every column's compartments (``P`` loss processes per layer).
+    layer_cols : float64[k, S, L] or None
+        Amount in each layer of each column (dose unit/m^2) when the run
+        kept amounts, not states (an error estimate's check run of a
+        superposed regimen: ``integrate(..., amounts_only=True)``); ``u``
+        and ``u_cols`` then hold two nodes, the film's and the last one's
+        (``(k, 2)``, ``(k, S, 2)``).  None: the states are whole.
     companion : tuple or None
         Tuples ``(problem, raw, divisor, floor)``: the same problem solved on
         another grid or at another tolerance, for the error estimate of every
@@ -58,6 +64,7 @@ class RawSolution:
     u_cols: np.ndarray | None = None
     comp_cols: np.ndarray | None = None
     companion: tuple | None = None
+    layer_cols: np.ndarray | None = None
 
 
 def initial_fstate(problem, h_start: float) -> np.ndarray:

@@ -23,7 +23,8 @@ def method_code(problem) -> int:
     return METHODS[problem.integrator]
 
 
-def integrate(problem: Problem1D, progress: bool = False, desc: str = "solving") -> RawSolution:
+def integrate(problem: Problem1D, progress: bool = False, desc: str = "solving", *,
+              amounts_only: bool = False) -> RawSolution:
     """Solve a 1D problem.
 
     A regimen washed before each reapplication, at a constant interval, is
@@ -37,6 +38,11 @@ def integrate(problem: Problem1D, progress: bool = False, desc: str = "solving")
     problem : Problem1D
     progress : bool
         Show a tqdm bar advancing per output time.
+    amounts_only : bool
+        The caller reads amounts only (an error estimate's check run): a
+        superposed regimen then sums the copies of each layer's amount, not
+        of whole profiles (``RawSolution.layer_cols``).  Other runs keep
+        their states whole either way.
 
     Returns
     -------
@@ -54,7 +60,7 @@ def integrate(problem: Problem1D, progress: bool = False, desc: str = "solving")
     failed = None
     if how is not None:
         try:
-            return _integrate_superposed(problem, *how, progress=progress, desc=desc)
+            return _integrate_superposed(problem, *how, progress=progress, desc=desc, amounts_only=amounts_only)
         except SolverError as exc:  # the direct path decides (and says) what is wrong, or falls back to TR-BDF2
             failed = str(exc)
     raw = _integrate_direct(problem, progress, desc)
@@ -92,7 +98,7 @@ def _integrate_direct(problem: Problem1D, progress: bool, desc: str) -> RawSolut
 
 
 def _integrate_superposed(problem: Problem1D, shift: int, tail_event: bool, progress: bool,
-                          desc: str) -> RawSolution:
+                          desc: str, amounts_only: bool = False) -> RawSolution:
     """:func:`integrate` of a washed regimen as ``sum_j z0(t - j T)`` (:mod:`exodiff.solvers.superposition`).
 
     ``z0`` is the first application's response with every later film
@@ -158,23 +164,33 @@ def _integrate_superposed(problem: Problem1D, shift: int, tail_event: bool, prog
         if bar is not None:
             bar.close()
     wall = _time.perf_counter() - t0
+    if amounts_only:
+        # the layers' amounts superpose as the states do: a check run sums (r, S, L + 2) records, not ~1 MB of
+        # profiles in fresh pages
+        u_z = superposition.reduce_records(problem, u_z, stats_tail if lam is not None else None, shift, k)
     if lam is not None:
         u_out, comp_out = superposition.superpose_settled(u_z, comp_z, stats_tail, lam, shift, N, k, tail_event)
     else:
         u_out = superposition.superpose(u_z, shift, N, k, tail_event, inplace=True)
         comp_out = superposition.superpose(comp_z, shift, N, k, tail_event, inplace=True)
-    raw = _raw(problem, u_out, comp_out, stats, wall)
+    raw = _raw(problem, u_out, comp_out, stats, wall, amounts_only)
     raw.stats["regimen_solution"] = "superposition"
     raw.stats["regimen_applications_integrated"] = stats_tail
     check_mass_balance(mass_balance_error(problem, raw), problem.output_times, balance_limit(problem))
     return raw
 
 
-def _raw(problem: Problem1D, u_out, comp_out, stats, wall) -> RawSolution:
+def _raw(problem: Problem1D, u_out, comp_out, stats, wall, reduced: bool = False) -> RawSolution:
+    """The RawSolution of the kernel's records; ``reduced``: ``u_out`` holds :func:`superposition.reduce_records`'
+    (film, layers' amounts, last node), split into ``layer_cols`` and two-node states."""
+    layers = None
+    if reduced:
+        layers = u_out[:, :, 1:-1]
+        u_out = u_out[:, :, [0, -1]]
     raw = RawSolution(times=problem.output_times.copy(), u=u_out[:, 0], comp=comp_out[:, 0],
                       stats={"steps": int(stats[0]), "rejected": int(stats[1]), "solves": int(stats[2]),
                              "wall_time_s": wall, "columns": int(u_out.shape[1])},
-                      u_cols=u_out, comp_cols=comp_out)
+                      u_cols=u_out, comp_cols=comp_out, layer_cols=layers)
     raw.stats["integrator"] = problem.integrator
     return raw
 
@@ -326,7 +342,7 @@ def integrate_estimated(problem: Problem1D, progress: bool = False, desc: str = 
             continue  # nothing changed (a tolerance already at the cap): no estimate from it
         share_schedule(problem, check)
         try:
-            companion.append((check, integrate(check, desc=desc + what), divisor, 0.0))
+            companion.append((check, integrate(check, desc=desc + what, amounts_only=True), divisor, 0.0))
         except SolverError as exc:  # the result stands; it just has no stated levels
             raw.stats["check_run"] = f"failed: {exc}"
             return raw

@@ -129,6 +129,8 @@ def layer_weights(problem: Problem1D, cap: np.ndarray) -> np.ndarray:
 
 def column_tissue_amounts(problem: Problem1D, raw: RawSolution) -> np.ndarray:
     """Amount in each layer of each column, dose unit/m^2, shape (k, S, L)."""
+    if raw.layer_cols is not None:  # a run that kept amounts, not states
+        return raw.layer_cols
     uc = _columns_u(problem, raw)
     out = np.empty((uc.shape[0], uc.shape[1], len(problem.layers)))
     cells = problem.cell_nodes
@@ -144,7 +146,9 @@ def tissue_amounts(problem: Problem1D, raw: RawSolution) -> np.ndarray:
     With size classes the sum over the classes; a tracked cargo is not
     included (see :func:`column_tissue_amounts`).
     """
-    if raw.u_cols is None or raw.u_cols.shape[1] == 1:
+    if raw.layer_cols is not None and raw.layer_cols.shape[1] == 1:
+        return raw.layer_cols[:, 0]
+    if raw.layer_cols is None and (raw.u_cols is None or raw.u_cols.shape[1] == 1):
         # the tissue capacities K dz, as kernel_arrays()["cap"][1:] computes them,
         # without building every other kernel array (this runs after each solve)
         cap = problem.cell_values("partition") * problem.grid.widths

@@ -260,6 +260,44 @@ def _grouped(problem, u: np.ndarray, h_film) -> np.ndarray:
     return out
 
 
+def _reduce_weights(problem) -> np.ndarray:
+    """``(S, n, L + 2)``: the film's node (weight 1), each cell's ``K dz`` in its layer's column, the last node
+    (weight 1).  Built once per problem."""
+    cached = problem.__dict__.get("_reduce_weights")
+    if cached is None:
+        S, n = problem.columns_arrays()["cap"].shape
+        L = len(problem.layers)
+        cells = np.arange(n)[problem.cell_nodes]
+        cached = np.zeros((S, n, L + 2))
+        cached[:, 0, 0] = 1.0
+        for s, col in enumerate(problem.all_columns):
+            # the capacities the ledgers weigh the cells by (results.dataset._column_parts)
+            cached[s, cells, 1 + problem.grid.layer_of_cell] = problem.column_values(col, "partition") * \
+                problem.grid.widths
+        cached[:, n - 1, L + 1] = 1.0
+        object.__setattr__(problem, "_reduce_weights", cached)
+    return cached
+
+
+def reduce_records(problem, u: np.ndarray, a: int | None, shift: int, k: int) -> np.ndarray:
+    """``z0``'s records ``u`` (r, S, n) as the amounts an error estimate reads, ``(r, S, L + 2)``: the film's
+    ``u``, each layer's amount (dose unit/m^2) and the last node's ``u`` (a receptor's).
+
+    All three are linear in the states, so their copies superpose as the states do: a check run sums these
+    instead of whole profiles.  ``a``: the application after which the tail takes over (only the rows
+    :func:`superpose_settled` reads are reduced, the integrated ones and the states before applications up
+    to ``a``); None: every row.
+    """
+    w = _reduce_weights(problem)
+    if a is None:
+        return np.matmul(u[:, :, None, :], w)[:, :, 0, :]
+    out = np.empty(u.shape[:2] + (w.shape[2],))
+    lo = _tail_rows(a, shift, k, False)[0]
+    out[:lo] = np.matmul(u[:lo, :, None, :], w)[:, :, 0, :]
+    out[k:k + a] = np.matmul(u[k:k + a, :, None, :], w)[:, :, 0, :]
+    return out
+
+
 def layer_amounts(problem, u: np.ndarray, h_film: float) -> np.ndarray:
     """Amount in the film, each layer and the receptor (with the deepest layer) per column: ``(..., S, 1 + L)``.
 
