@@ -533,6 +533,9 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if argv is None:
             _forgo_dask(args)
+            from exodiff.units import hide_pint
+
+            hide_pint()
         with _limits(args):
             status = args.func(args)
         sys.stdout.flush()  # a closed pipe shows here, not at exit

@@ -4,9 +4,12 @@ Every physical quantity a user writes is a string with units (``"15 um"``,
 ``"2 h"``, ``"1e10 particles/cm^2"``, ``"32 degC"``).  This module parses
 those strings with pint, checks their dimension and converts them to plain SI
 floats; inner code (physics, grid, kernels) never sees a pint object.  As in
-MetPy, there is exactly one :data:`ureg`, built once at import: quantities
-from different registries cannot be combined, and building one takes a
-noticeable fraction of a second.
+MetPy, there is exactly one :data:`ureg`: quantities from different
+registries cannot be combined, and building one takes a noticeable fraction
+of a second.  It is built on first use, and what :func:`to_si`,
+:func:`parse_amount` and :func:`amount_factor` answered is kept on disk
+(:data:`CACHE_ENV`): a run whose unit texts were all read before does not
+import pint at all (0.2 s of a 1.2 s warm ``exodiff run``).
 
 Amount units (what a dose is counted in)
 ----------------------------------------
@@ -28,18 +31,25 @@ to 305.15 K.  The registry converts offset units to kelvin inside products
 
 from __future__ import annotations
 
+import atexit
+import hashlib
+import importlib.machinery
+import json
 import math
 import os
 import re
 import shutil
+import sys
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pint
+if TYPE_CHECKING:
+    import pint
 
 __all__ = [
-    "ureg",
-    "Quantity",
+    "ureg",  # noqa: F822 (built on first access: the module's __getattr__)
+    "Quantity",  # noqa: F822
     "UnitParseError",
     "DimensionError",
     "AMOUNT_DIMENSIONS",
@@ -50,29 +60,64 @@ __all__ = [
     "describe_dimension",
     "to_si",
     "parse_amount",
+    "amount_factor",
     "format_unit",
     "format_quantity",
     "quantity_text",
+    "is_quantity",
     "udunits",
 ]
 
-#: The shared registry.  ``autoconvert_offset_to_baseunit`` lets ``degC``
-#: appear inside products and quotients (it then means kelvin); a plain
-#: ``"32 degC"`` is an absolute temperature either way.
-#: Where pint's parsed definitions are kept between processes: ``$EXODIFF_CACHE_DIR`` (empty: none),
-#: else ``$XDG_CACHE_HOME/exodiff``, else ``~/.cache/exodiff``.
+#: Where pint's parsed definitions and the answers of :func:`to_si` and :func:`parse_amount` are kept
+#: between processes: ``$EXODIFF_CACHE_DIR`` (empty: none), else ``$XDG_CACHE_HOME/exodiff``, else
+#: ``~/.cache/exodiff``.
 CACHE_ENV = "EXODIFF_CACHE_DIR"
 
 
-def _cache_folder() -> Path | None:
-    """The folder of pint's definition cache for this pint version, or None when caching is off."""
+def _import_pint():
+    """pint, imported now (also after :func:`hide_pint` hid it from other packages' probes)."""
+    if "pint" in sys.modules and sys.modules["pint"] is None:
+        del sys.modules["pint"]
+    import pint
+
+    return pint
+
+
+def is_quantity(value) -> bool:
+    """Whether ``value`` is a pint Quantity (of any registry), without importing pint: none exists before it
+    is imported."""
+    pint = sys.modules.get("pint")
+    return pint is not None and isinstance(value, pint.Quantity)
+
+
+def hide_pint() -> None:
+    """Mark pint absent to other packages' probes in this process until exodiff needs it.
+
+    xarray imports every duck-array library it finds installed, pint among
+    them, to ask whether an array is one of theirs (0.2 s; exodiff never
+    gives it pint arrays).  A ``None`` entry in ``sys.modules`` makes that
+    import fail, so xarray takes pint for absent for the rest of the
+    process; exodiff's own first use of pint (a unit text not in the memo)
+    removes the entry and imports it.  For a process the command line owns
+    only (as :func:`exodiff.cli._forgo_dask`).
+    """
+    sys.modules.setdefault("pint", None)
+
+
+def _cache_root() -> Path | None:
+    """exodiff's cache folder, or None when caching is off."""
     base = os.environ.get(CACHE_ENV)
     if base is None:
         xdg = os.environ.get("XDG_CACHE_HOME")
         base = os.path.join(xdg, "exodiff") if xdg else os.path.join(os.path.expanduser("~"), ".cache", "exodiff")
-    if not base:
-        return None
-    return Path(base) / f"pint-{pint.__version__}"
+    return Path(base) if base else None
+
+
+def _cache_folder() -> Path | None:
+    """The folder of pint's definition cache for this pint version, or None when caching is off."""
+    pint = _import_pint()
+    root = _cache_root()
+    return None if root is None else root / f"pint-{pint.__version__}"
 
 
 def _registry(**options) -> pint.UnitRegistry:
@@ -87,6 +132,7 @@ def _registry(**options) -> pint.UnitRegistry:
     read afterwards.  Any failure (a read-only home, a damaged cache) falls
     back to parsing, which is what pint does without a cache.
     """
+    pint = _import_pint()
     folder = _cache_folder()
     if folder is not None:
         try:
@@ -105,15 +151,114 @@ def _registry(**options) -> pint.UnitRegistry:
     return pint.UnitRegistry(**options)
 
 
-ureg = _registry(autoconvert_offset_to_baseunit=True)
+@lru_cache(maxsize=1)
+def _ureg() -> pint.UnitRegistry:
+    """The shared registry (:data:`ureg`), built at its first use.
 
-# A count of vesicles has its own dimension so that a particle dose can never
-# be silently compared with (or converted to) a mass or a molar dose.
-ureg.define("particle = [particle] = _ = particles")
-# Tag units: dimensionless labels of value 1 (see the module docstring).
-ureg.define("protein = []")
+    ``autoconvert_offset_to_baseunit`` lets ``degC`` appear inside products
+    and quotients (it then means kelvin); a plain ``"32 degC"`` is an
+    absolute temperature either way.
+    """
+    reg = _registry(autoconvert_offset_to_baseunit=True)
+    # A count of vesicles has its own dimension so that a particle dose can never
+    # be silently compared with (or converted to) a mass or a molar dose.
+    reg.define("particle = [particle] = _ = particles")
+    # Tag units: dimensionless labels of value 1 (see the module docstring).
+    reg.define("protein = []")
+    return reg
 
-Quantity = ureg.Quantity
+
+def __getattr__(name: str):
+    # ``ureg`` and ``Quantity`` as module attributes, built on first access (PEP 562)
+    if name == "ureg":
+        return _ureg()
+    if name == "Quantity":
+        return _ureg().Quantity
+    if name == "pint":  # the module, as before it was imported lazily
+        return _import_pint()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# -- answers kept between processes ------------------------------------------------------
+
+#: most answers kept on disk, the latest (a sweep over many values must not grow the file without bound)
+MEMO_MAX = 2048
+_memo: dict | None = None
+_memo_new: dict = {}
+
+
+def _memo_path() -> Path | None:
+    """The memo file: named by what its answers depend on (this module's text, pint's installed code)."""
+    root = _cache_root()
+    if root is None:
+        return None
+    # found on the path, not through sys.modules (where hide_pint may have put None)
+    spec = importlib.machinery.PathFinder.find_spec("pint")
+    if spec is None or not spec.origin:
+        return None
+    st = os.stat(spec.origin)
+    h = hashlib.sha256(Path(__file__).read_bytes())
+    h.update(f"{spec.origin}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return root / f"units-{h.hexdigest()[:16]}.json"
+
+
+def _memo_get(key: str):
+    global _memo
+    if _memo is None:
+        _memo = {}
+        try:
+            path = _memo_path()
+            if path is not None and path.is_file():
+                got = json.loads(path.read_text())
+                if isinstance(got, dict):
+                    _memo = got
+        except (OSError, ValueError, AttributeError, TypeError):  # unreadable: answer with pint
+            _memo = {}
+    return _memo.get(key)
+
+
+def _memo_put(key: str, value) -> None:
+    if _memo is None or len(_memo_new) >= MEMO_MAX:
+        return
+    if not _memo_new:
+        atexit.register(_memo_save)
+    _memo[key] = value
+    _memo_new[key] = value
+
+
+def _memo_save() -> None:
+    """Add this process's new answers to the memo file, keeping the latest :data:`MEMO_MAX`: written beside it,
+    then renamed over it (a reader never sees half a file; of two writers at once the last wins, and the
+    other's answers are found again)."""
+    try:
+        path = _memo_path()
+        if path is None or not _memo_new:
+            return
+        old = {}
+        if path.is_file():
+            try:
+                old = json.loads(path.read_text())
+            except ValueError:
+                old = {}
+        old = old if isinstance(old, dict) else {}
+        for key in _memo_new:
+            old.pop(key, None)
+        old.update(_memo_new)  # the newest last
+        kept = dict(list(old.items())[-MEMO_MAX:])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.write_text(json.dumps(kept))
+        os.replace(tmp, path)
+        _memo_new.clear()
+    except Exception:  # noqa: BLE001, S110 (a cache: any trouble leaves it as it was)
+        pass
+
+
+def _memo_key(kind: str, *args) -> str | None:
+    """The memo's key of a call, or None when an argument is not text (the call then raises as it does)."""
+    if not all(isinstance(a, str) for a in args):
+        return None
+    return "\x1f".join((kind, *args))
 
 #: Units that are labels, allowed only in amount-bearing keys.
 TAGS = frozenset({"protein"})
@@ -249,6 +394,8 @@ def parse(text: str) -> pint.Quantity:
     if not _LEADING_NUMBER.match(text):
         raise UnitParseError("a number must come first")
     _check_syntax(text)
+    pint = _import_pint()
+    ureg = _ureg()
     try:
         q = ureg.Quantity(text)
     except pint.UndefinedUnitError as exc:
@@ -269,7 +416,7 @@ def parse(text: str) -> pint.Quantity:
 @lru_cache(maxsize=256)
 def dimensionality(unit: str) -> pint.util.UnitsContainer:
     """Dimensionality of a unit string, e.g. ``"m^2/s"`` -> ``[length]**2/[time]``."""
-    return ureg.parse_units(unit).dimensionality
+    return _ureg().parse_units(unit).dimensionality
 
 
 def has_dimension(q: pint.Quantity, unit: str) -> bool:
@@ -279,7 +426,7 @@ def has_dimension(q: pint.Quantity, unit: str) -> bool:
 
 def describe_dimension(dims: pint.util.UnitsContainer | pint.Quantity) -> str:
     """Human name of a dimensionality (``"a length"``), or pint's text for it."""
-    if isinstance(dims, pint.Quantity):
+    if hasattr(dims, "dimensionality"):  # a Quantity
         dims = dims.dimensionality
     text = str(dims) if dims else "dimensionless"
     return _DIMENSION_NAMES.get(text, text)
@@ -316,11 +463,31 @@ def to_si(text: str, unit: str) -> float:
     DimensionError
         The dimension differs from ``unit``'s (message: what it is instead).
     """
+    key = _memo_key("to_si", text, unit)
+    got = None if key is None else _memo_get(key)
+    if got is not None:
+        return float(got)
     q = parse(text)
     _check_tags(q, allow_tags=False)
     if not has_dimension(q, unit):
         raise DimensionError(_dimension_phrase(q))
-    return _convert(q, unit)
+    value = _convert(q, unit)
+    if key is not None:
+        _memo_put(key, value)
+    return value
+
+
+@lru_cache(maxsize=256)
+def amount_factor(src: str, dst: str) -> float:
+    """Factor from amount unit ``src`` to ``dst`` of the same dimension (tags count 1): ``("mg", "ug")`` -> 1000."""
+    key = _memo_key("amount_factor", src, dst)
+    got = None if key is None else _memo_get(key)
+    if got is not None:
+        return float(got)
+    value = float(_ureg().Quantity(1.0, src).to(dst).magnitude)
+    if key is not None:
+        _memo_put(key, value)
+    return value
 
 
 @lru_cache(maxsize=1024)
@@ -335,6 +502,7 @@ def _conversion(src: str, dst: str) -> tuple[str, float]:
     snapped to it exactly), ``("pint", 0)`` for
     offset units (degC), which pint converts itself.
     """
+    ureg = _ureg()
     if ureg.Quantity(0.0, src).to(dst).magnitude != 0.0:
         return "pint", 0.0
     f = float(ureg.Quantity(1.0, src).to(dst).magnitude)
@@ -397,11 +565,16 @@ def parse_amount(text: str, per: str) -> tuple[float, str, str]:
         after removing ``per`` is not a number of particles, a mass or an
         amount of substance.
     """
+    key = _memo_key("parse_amount", text, per)
+    got = None if key is None else _memo_get(key)
+    if got is not None:
+        return float(got[0]), str(got[1]), str(got[2])
+    ureg = _ureg()
     q = parse(text)
     per_dims = dimensionality(per)
     amount_dims = q.dimensionality / per_dims
-    key = str(amount_dims) if amount_dims else "dimensionless"
-    if key not in AMOUNT_DIMENSIONS:
+    dim_key = str(amount_dims) if amount_dims else "dimensionless"
+    if dim_key not in AMOUNT_DIMENSIONS:
         raise DimensionError(_dimension_phrase(q))
     # Split the user's units into amount factors (particles, mass, moles and
     # tags) and geometric factors (lengths, volumes), so that "ug protein/mL"
@@ -414,9 +587,12 @@ def parse_amount(text: str, per: str) -> tuple[float, str, str]:
     if amount.dimensionality != amount_dims or not amount.dimensionality:
         # e.g. "mM": the amount is folded into one unit; count in the
         # canonical unit of that dimension instead.
-        amount = ureg.Unit(AMOUNT_DIMENSIONS[key])
+        amount = ureg.Unit(AMOUNT_DIMENSIONS[dim_key])
     value = _convert(q, str(amount * ureg.parse_units(per)))
-    return value, format_unit(amount), key
+    out = (value, format_unit(amount), dim_key)
+    if key is not None:
+        _memo_put(key, list(out))
+    return out
 
 
 _ASCII_SYMBOLS = {"degree_Celsius": "degC", "degree_Fahrenheit": "degF"}
@@ -464,6 +640,7 @@ def format_unit(unit: pint.Unit | str) -> str:
     Symbols where pint has them, ``u`` for micro, factors separated by a
     space, a single ``/`` before the denominator.  The result parses back.
     """
+    ureg = _ureg()
     if isinstance(unit, str):
         unit = ureg.parse_units(unit)
     num, den = [], []
@@ -508,6 +685,7 @@ def quantity_text(q: pint.Quantity) -> str:
     m = q.magnitude
     if hasattr(m, "item"):  # numpy scalar
         m = m.item()
+    ureg = _ureg()
     if not isinstance(q, ureg.Quantity):
         q = ureg.Quantity(m, str(q.units))
     return f"{m!r} {format_unit(q.units)}"

@@ -12,6 +12,7 @@ kernels do not need (docs/performance.md, "Start-up").
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = str(ROOT / "scenarios" / "topical_caffeine.toml")
-WATCHED = ("dask", "distributed", "matplotlib", "scipy.linalg", "numba", "xarray")
+WATCHED = ("dask", "distributed", "matplotlib", "scipy.linalg", "numba", "xarray", "pint")
 
 # the console script's own call: main() reads sys.argv; then report which watched modules are loaded
 PROBE = """
@@ -33,10 +34,14 @@ print("LOADED " + json.dumps({{"status": status,
 """
 
 
-def loaded_after(*args: str) -> tuple[int, set[str]]:
-    """Exit status of ``exodiff ARGS`` in a fresh interpreter and the watched modules it left loaded."""
+def loaded_after(*args: str, cache: Path | None = None) -> tuple[int, set[str]]:
+    """Exit status of ``exodiff ARGS`` in a fresh interpreter and the watched modules it left loaded
+    (``cache``: exodiff's cache folder, ``$EXODIFF_CACHE_DIR``)."""
+    env = dict(os.environ)
+    if cache is not None:
+        env["EXODIFF_CACHE_DIR"] = str(cache)
     proc = subprocess.run([sys.executable, "-c", PROBE.format(watched=WATCHED), json.dumps(list(args))],
-                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+                          capture_output=True, text=True, timeout=600, cwd=ROOT, env=env)
     line = next((x for x in proc.stdout.splitlines() if x.startswith("LOADED ")), None)
     assert line is not None, proc.stdout + proc.stderr
     report = json.loads(line[len("LOADED "):])
@@ -50,6 +55,23 @@ def test_plain_run_without_plots_loads_no_dask_distributed_matplotlib_or_scipy_l
     # the run did solve and write its Dataset: the probe sees what it imported
     assert {"numba", "xarray"} <= loaded
     assert not loaded & {"dask", "distributed", "matplotlib", "scipy.linalg"}
+
+
+def test_a_second_run_answers_its_units_from_the_memo_without_pint(tmp_path):
+    """The first run reads its unit texts with pint and keeps the answers; the next one (same texts) does not
+    import pint at all, although xarray looks for it on every Dataset (``units.hide_pint``); the results are
+    the same numbers."""
+    cache = tmp_path / "cache"
+    runs = []
+    for k in range(2):
+        status, loaded = loaded_after("run", SCENARIO, "--no-plots", "--quiet", "-o", str(tmp_path / f"out{k}"),
+                                      cache=cache)
+        assert status == 0
+        runs.append(loaded)
+    assert "pint" in runs[0] and "pint" not in runs[1]
+    assert list(cache.glob("units-*.json"))
+    a, b = (json.loads((tmp_path / f"out{k}" / "summary.json").read_text()) for k in range(2))
+    assert a["applied_dose_per_cm2"] == b["applied_dose_per_cm2"] and a["metrics"] == b["metrics"]
 
 
 def test_run_with_plots_loads_matplotlib_but_not_dask(tmp_path):

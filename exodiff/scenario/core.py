@@ -578,7 +578,7 @@ def _resolve_formulation(ck: _Checker, raw: dict) -> dict[str, Any]:
                f"or formulation.concentration, e.g. {spec['concentration'].example}")
         return form
     d = dose[0] if dose else None
-    c = conc[0] * _amount_factor(conc[1], unit) if conc else None
+    c = conc[0] * units.amount_factor(conc[1], unit) if conc else None
     h = form["vehicle_thickness"]
     if d is not None and c is not None:
         if "vehicle_thickness" in raw:
@@ -607,12 +607,6 @@ def _resolve_formulation(ck: _Checker, raw: dict) -> dict[str, Any]:
     form["dose"] = d
     form["concentration"] = c
     return form
-
-
-@lru_cache(maxsize=256)
-def _amount_factor(src: str, dst: str) -> float:
-    """Factor from amount unit ``src`` to ``dst`` of the same dimension (tags count 1)."""
-    return float(units.ureg.Quantity(1.0, src).to(dst).magnitude)
 
 
 def _resolve_delivery(ck: _Checker, raw: dict) -> dict[str, Any]:
@@ -1287,7 +1281,7 @@ def _set_dotted(user: dict[str, Any], dotted: str, value: Any, file: str) -> Iss
 
 def _plain(value: Any) -> Any:
     """Make an override TOML-serialisable: Quantities to text, numpy scalars to Python."""
-    if isinstance(value, units.pint.Quantity):
+    if units.is_quantity(value):
         return units.quantity_text(value)
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}

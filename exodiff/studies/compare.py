@@ -143,7 +143,7 @@ def _is_leaf(dotted: str) -> bool:
 
 def _parse_time(raw: Any) -> float | str:
     """A time in hours, or the reason it is not one."""
-    if isinstance(raw, units.pint.Quantity):
+    if units.is_quantity(raw):
         raw = units.quantity_text(raw)
     if not isinstance(raw, str) or isinstance(raw, bool):
         return f"{_show(raw)} (a bare number)" if isinstance(raw, (int, float)) else _show(raw)
@@ -159,7 +159,7 @@ def _parse_time(raw: Any) -> float | str:
 def _times(raw: Any, file: str, key: str, issues: list[Issue]) -> list[tuple[float, int, str]] | None:
     """Check a list of times: ``(hours, index, text as given)`` sorted by time, one per time; None after an issue."""
     expected = 'a list of times with units, e.g. ["6 h", "24 h"]'
-    if isinstance(raw, (str, units.pint.Quantity)):
+    if isinstance(raw, str) or units.is_quantity(raw):
         raw = [raw]
     if not isinstance(raw, (list, tuple)) or not raw:
         issues.append(Issue(file, key, _show(raw) if raw != [] else "an empty list", expected))
