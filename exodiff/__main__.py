@@ -1,5 +1,5 @@
 """``python -m exodiff``: the same as the ``exodiff`` command."""
 
-from exodiff.cli import main
+from exodiff.cli import console
 
-raise SystemExit(main())
+console()

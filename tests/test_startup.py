@@ -120,3 +120,29 @@ def test_scheduler_run_is_not_denied_dask():
     before = {n: sys.modules.get(n, "absent") for n in cli.PROBED_ONLY}
     cli._forgo_dask(args)
     assert {n: sys.modules.get(n, "absent") for n in cli.PROBED_ONLY} == before
+
+
+def test_the_console_script_ends_at_once_with_mains_status_and_its_exit_handlers_run(tmp_path):
+    """``python -m exodiff`` (the console script's ``console()``) leaves by ``os._exit`` once ``main`` returns:
+    the outputs are whole, stdout is all there, the exit handlers ran (the units memo is written at exit) and
+    the status is main's, 0 or 2."""
+    env = dict(os.environ, EXODIFF_CACHE_DIR=str(tmp_path / "cache"))
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "exodiff", "run", SCENARIO, "--no-plots", "-o", str(out)],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "mass balance error" in proc.stdout.splitlines()[-1]  # the summary table's last line, flushed
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["metrics"]
+    import xarray as xr
+
+    with xr.open_dataset(out / "result.nc") as ds:
+        assert abs(float(ds["fraction"].isel(time=-1).sum()) - 1.0) < 1e-12
+    assert list((tmp_path / "cache").glob("units-*.json"))  # written by an exit handler
+    bad = tmp_path / "bad.toml"
+    bad.write_text(Path(SCENARIO).read_text().replace('[formulation]', '[formulation]\nthickness = "3 zork"', 1))
+    proc = subprocess.run([sys.executable, "-m", "exodiff", "run", str(bad), "-o", str(tmp_path / "no")],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT, env=env)
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and "formulation.thickness" in proc.stderr
+    assert not (tmp_path / "no").exists()
