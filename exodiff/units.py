@@ -203,6 +203,8 @@ def _memo_path() -> Path | None:
 
 
 def _memo_get(key: str):
+    """The memo's answer for ``key`` (what the JSON file holds; the callers check its type: a file edited or
+    damaged by hand gives a miss, never a wrong kind of answer), or None."""
     global _memo
     if _memo is None:
         _memo = {}
@@ -465,8 +467,8 @@ def to_si(text: str, unit: str) -> float:
     """
     key = _memo_key("to_si", text, unit)
     got = None if key is None else _memo_get(key)
-    if got is not None:
-        return float(got)
+    if isinstance(got, float):
+        return got
     q = parse(text)
     _check_tags(q, allow_tags=False)
     if not has_dimension(q, unit):
@@ -482,8 +484,8 @@ def amount_factor(src: str, dst: str) -> float:
     """Factor from amount unit ``src`` to ``dst`` of the same dimension (tags count 1): ``("mg", "ug")`` -> 1000."""
     key = _memo_key("amount_factor", src, dst)
     got = None if key is None else _memo_get(key)
-    if got is not None:
-        return float(got)
+    if isinstance(got, float):
+        return got
     value = float(_ureg().Quantity(1.0, src).to(dst).magnitude)
     if key is not None:
         _memo_put(key, value)
@@ -567,8 +569,9 @@ def parse_amount(text: str, per: str) -> tuple[float, str, str]:
     """
     key = _memo_key("parse_amount", text, per)
     got = None if key is None else _memo_get(key)
-    if got is not None:
-        return float(got[0]), str(got[1]), str(got[2])
+    if (isinstance(got, list) and len(got) == 3 and isinstance(got[0], float) and isinstance(got[1], str)
+            and got[2] in AMOUNT_DIMENSIONS):
+        return got[0], got[1], got[2]
     ureg = _ureg()
     q = parse(text)
     per_dims = dimensionality(per)

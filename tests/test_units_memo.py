@@ -94,6 +94,19 @@ def test_a_damaged_memo_is_read_as_none(tmp_path):
     assert json.loads(path.read_text())  # written whole again
 
 
+def test_a_memo_of_the_wrong_kinds_of_answers_is_not_believed(tmp_path):
+    """Valid JSON with answers of the wrong kind (a hand-edited file): each is a miss, answered by pint."""
+    answers(CALLS, tmp_path)
+    path = next(tmp_path.glob("units-*.json"))
+    memo = json.loads(path.read_text())
+    wrong = ["abc", None, 3, [1.0, "ug"], [1.0, "ug", "[length]"], {"a": 1}, True]
+    memo = {key: wrong[i % len(wrong)] for i, key in enumerate(memo)}
+    path.write_text(json.dumps(memo))
+    ref, _ = answers(CALLS, "")
+    got, used = answers(CALLS, tmp_path, hide=True)
+    assert got == ref and used
+
+
 def test_memo_is_bounded_and_keeps_the_latest(tmp_path, monkeypatch):
     """At most MEMO_MAX new answers per process and on disk, the latest kept (a sweep over many values reads
     many texts; the texts of the next run are those of the last)."""
