@@ -220,6 +220,7 @@ def _memo_get(key: str):
 
 
 def _memo_put(key: str, value) -> None:
+    """Keep a new answer (written at exit by :func:`_memo_save`), at most :data:`MEMO_MAX` per process."""
     if _memo is None or len(_memo_new) >= MEMO_MAX:
         return
     if not _memo_new:
@@ -249,8 +250,11 @@ def _memo_save() -> None:
         kept = dict(list(old.items())[-MEMO_MAX:])
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        tmp.write_text(json.dumps(kept))
-        os.replace(tmp, path)
+        try:
+            tmp.write_text(json.dumps(kept))
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)  # gone after the rename; a half-written one after a failure
         _memo_new.clear()
     except Exception:  # noqa: BLE001, S110 (a cache: any trouble leaves it as it was)
         pass
@@ -261,6 +265,7 @@ def _memo_key(kind: str, *args) -> str | None:
     if not all(isinstance(a, str) for a in args):
         return None
     return "\x1f".join((kind, *args))
+
 
 #: Units that are labels, allowed only in amount-bearing keys.
 TAGS = frozenset({"protein"})
