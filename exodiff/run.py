@@ -342,6 +342,10 @@ def warm(scenario) -> None:
     if prz is None:
         # the first second of the first application: a regimen's later ones run the same compiled loop
         integrate(replace(problem, output_times=first, application_times=()))
+        if problem.application_times:  # and the sums of a superposed regimen's copies
+            from exodiff.kernels import shifted_sums
+
+            shifted_sums.warm()
     else:
         integrate_rz(replace(prz, output_times=first), check=False)
 
@@ -389,6 +393,7 @@ def warm_all(parallel: bool = True, say=None) -> list[tuple[str, float, bool]]:
     """
     import time
 
+    from exodiff.kernels import shifted_sums
     from exodiff.solvers import batch, layered
     from exodiff.solvers import unit_cell as rz
 
@@ -403,7 +408,7 @@ def warm_all(parallel: bool = True, say=None) -> list[tuple[str, float, bool]]:
     enhanced = dict(leaking, skin={"preset": "none", "layers": {"stratum_corneum": layer}},
                     formulation={**leaking["formulation"], "enhancement_factor": 2.0, "wash_off_time": "20 s"})
     steps = [
-        ("1D column", layered.kernels_cached, lambda: run(WARM_SCENARIO)),
+        ("1D column", layered.kernels_cached, lambda: (run(WARM_SCENARIO), shifted_sums.warm())),
         ("1D columns (size classes, cargo)", lambda: layered.kernels_cached("integrate_columns", 0),
          lambda: run(classes)),
         # a cargo leaking from the film passes two more arrays: another compiled variant of the same loop

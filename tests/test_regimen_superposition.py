@@ -357,10 +357,11 @@ def test_superpose_is_the_sum_of_the_shifted_copies():
         assert np.allclose(superposition.superpose(z, s, N, k, tail), ref, rtol=0, atol=1e-13)
         # summed into z's own rows (the driver's way), where no copy has to be taken off
         if k <= N * s or (tail and k == N * s + 1):
-            zz = z.copy()
-            got = superposition.superpose(zz, s, N, k, tail, inplace=True)
-            assert np.allclose(got, ref, rtol=0, atol=1e-13) and np.shares_memory(got, zz)
-            assert np.array_equal(zz[k:], z[k:])  # the records before each application are left as they were
+            # compiled for contiguous records, numpy otherwise (a Fortran-ordered copy): the same sums
+            for zz in (z.copy(), np.asfortranarray(z)):
+                got = superposition.superpose(zz, s, N, k, tail, inplace=True)
+                assert np.allclose(got, ref, rtol=0, atol=1e-13) and np.shares_memory(got, zz)
+                assert np.array_equal(zz[k:], z[k:])  # the records before each application are left as they were
 
 
 def test_sweep_batch_leaves_a_superposed_regimen_to_the_driver():
@@ -453,9 +454,12 @@ def test_superpose_settled_is_the_tail_written_out_then_summed():
         superposition.extend_tail(u1, c1, a, lam, shift, N, k, tail)
         ref_u = superposition.superpose(u1, shift, N, k, tail)
         ref_c = superposition.superpose(c1, shift, N, k, tail)
-        got_u, got_c = superposition.superpose_settled(u, comp, a, lam, shift, N, k, tail)
-        assert got_u.shape == ref_u.shape and got_c.shape == ref_c.shape and np.shares_memory(got_u, u)
-        assert np.allclose(got_u, ref_u, rtol=1e-14, atol=1e-13) and np.allclose(got_c, ref_c, rtol=1e-14, atol=1e-13)
+        # compiled for contiguous records, numpy otherwise (Fortran-ordered copies): the same sums
+        for uu, cc in ((u.copy(), comp.copy()), (np.asfortranarray(u), np.asfortranarray(comp))):
+            got_u, got_c = superposition.superpose_settled(uu, cc, a, lam, shift, N, k, tail)
+            assert got_u.shape == ref_u.shape and got_c.shape == ref_c.shape and np.shares_memory(got_u, uu)
+            assert np.allclose(got_u, ref_u, rtol=1e-14, atol=1e-13)
+            assert np.allclose(got_c, ref_c, rtol=1e-14, atol=1e-13)
         done += 1
     assert done > 200
 
