@@ -51,6 +51,21 @@ def timed(scenarios, repeat: int) -> list[tuple[float, int, str, int]]:
     return [tuple(r) for r in out]
 
 
+def scenarios(integrator: str | None = None):
+    """The two runs compared: ``(one application over 48 h, 28 applications over 14 d)``, validated scenarios
+    (``integrator``: ``simulation.integrator``, default the scenario's)."""
+    import exodiff
+
+    base = exodiff.load_scenario(SCENARIO)
+    if integrator:
+        base = exodiff.load_scenario(base.user | {"simulation": {**base.user["simulation"], "integrator": integrator}})
+    single = exodiff.load_scenario({k: v for k, v in base.user.items() if k not in ("regimen", "systemic")}
+                                   | {"simulation": {**base.user["simulation"], "duration": "48 h"}})
+    regimen = exodiff.load_scenario(base.user | {"simulation": {**base.user["simulation"], "duration": "14 d"},
+                                                 "regimen": {**base.user["regimen"], "applications": 28}})
+    return single, regimen
+
+
 def main() -> None:
     import exodiff
 
@@ -58,14 +73,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=20)
     ap.add_argument("--integrator", help="simulation.integrator (default: the scenario's, i.e. exodiff's default)")
     args = ap.parse_args()
-    base = exodiff.load_scenario(SCENARIO)
-    if args.integrator:
-        base = exodiff.load_scenario(base.user | {"simulation": {**base.user["simulation"],
-                                                                 "integrator": args.integrator}})
-    single = exodiff.load_scenario({k: v for k, v in base.user.items() if k not in ("regimen", "systemic")}
-                                   | {"simulation": {**base.user["simulation"], "duration": "48 h"}})
-    regimen = exodiff.load_scenario(base.user | {"simulation": {**base.user["simulation"], "duration": "14 d"},
-                                                 "regimen": {**base.user["regimen"], "applications": 28}})
+    single, regimen = scenarios(args.integrator)
     exodiff.run(single)  # warm: compile or load the kernels
     exodiff.run(regimen)
     (t1, s1, _, _), (tr, sr, path, a) = timed([single, regimen], args.repeat)
