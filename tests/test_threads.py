@@ -32,7 +32,18 @@ def loadavg(tmp_path, running: int, total: int = 200) -> str:
     return str(path)
 
 
+def tasks(tmp_path, states: str) -> str:
+    """A fake ``/proc/self/task``: one thread per letter of ``states`` (R running, S sleeping, ...)."""
+    root = tmp_path / "task"
+    for k, st in enumerate(states):
+        (root / str(100 + k)).mkdir(parents=True)
+        # a command name with spaces and a parenthesis, as /proc may show
+        (root / str(100 + k) / "stat").write_text(f"{100 + k} (numba (omp) w) {st} 1 2 3 4 5\n")
+    return str(root)
+
+
 def test_others_running_reads_the_run_queue_without_this_process(tmp_path, monkeypatch):
+    monkeypatch.setattr(threads, "OWN_TASKS", tasks(tmp_path, "RS"))  # the caller running, a thread asleep
     monkeypatch.setattr(threads, "LOADAVG", loadavg(tmp_path, running=3))
     assert threads.others_running() == 2.0
     monkeypatch.setattr(threads, "cores", lambda: 2)
@@ -41,6 +52,27 @@ def test_others_running_reads_the_run_queue_without_this_process(tmp_path, monke
     assert threads.others_running() == 0.0 and threads.free_cores() == 2
     monkeypatch.setattr(threads, "LOADAVG", loadavg(tmp_path, running=9))
     assert threads.free_cores() == 1           # never below one
+
+
+def test_others_running_leaves_out_this_process_s_own_spinning_threads(tmp_path, monkeypatch):
+    """OpenMP threads spinning after a parallel loop are this process's: three runnable on the machine, two of
+    them ours (the caller and a spinning worker), is one other; ours sleeping, two others."""
+    monkeypatch.setattr(threads, "LOADAVG", loadavg(tmp_path, running=3))
+    monkeypatch.setattr(threads, "OWN_TASKS", tasks(tmp_path / "a", "RSR"))
+    assert threads.own_running() == 2 and threads.others_running() == 1.0
+    monkeypatch.setattr(threads, "OWN_TASKS", tasks(tmp_path / "b", "RSS"))
+    assert threads.others_running() == 2.0
+    monkeypatch.setattr(threads, "OWN_TASKS", str(tmp_path / "none"))  # no /proc/self/task: the caller alone
+    assert threads.own_running() == 1 and threads.others_running() == 2.0
+    monkeypatch.setattr(threads, "OWN_TASKS", tasks(tmp_path / "c", "SSS"))  # the caller always counts
+    assert threads.own_running() == 1
+
+
+def test_own_running_sees_this_process_s_threads():
+    """On Linux the real ``/proc/self/task``: the caller is running while it reads."""
+    if not os.path.isdir("/proc/self/task"):
+        pytest.skip("no /proc")
+    assert threads.own_running() >= 1
 
 
 def test_free_cores_falls_back_to_the_load_average(tmp_path, monkeypatch):
@@ -55,6 +87,7 @@ def test_parallel_threads_is_capped_by_numba_and_by_free_cores(tmp_path, monkeyp
     import numba
 
     monkeypatch.setattr(threads, "cores", lambda: 8)
+    monkeypatch.setattr(threads, "OWN_TASKS", tasks(tmp_path, "R"))
     monkeypatch.setattr(threads, "LOADAVG", loadavg(tmp_path, running=1))
     assert threads.parallel_threads() == min(8, numba.get_num_threads())
     assert threads.parallel_threads(limit=1) == 1

@@ -49,6 +49,9 @@ LOADAVG = "/proc/loadavg"
 #: process that is merely waking up is not a busy core)
 RUN_QUEUE_READS = 3
 
+#: this process's threads (one directory each, whose ``stat`` gives its state)
+OWN_TASKS = "/proc/self/task"
+
 
 def layer() -> str:
     """The threading layer Numba uses in this process (starts Numba's threads if they are not running)."""
@@ -66,19 +69,44 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
+def own_running() -> int:
+    """Threads of this process running or runnable now (at least 1: the caller), from ``/proc/self/task``.
+
+    Numba's OpenMP threads spin for a while after a parallel loop (the
+    ``GOMP_SPINCOUNT`` the r-z driver sets): runnable, though they are this
+    process's and wait for its next launch.
+    """
+    n = 0
+    try:
+        tasks = os.listdir(OWN_TASKS)
+    except OSError:
+        return 1
+    for tid in tasks:
+        try:
+            with open(os.path.join(OWN_TASKS, tid, "stat"), "rb") as f:
+                state = f.read().rsplit(b")", 1)[1].split()[0]  # after the command name, which may hold spaces
+        except (OSError, IndexError):
+            continue
+        n += state == b"R"
+    return max(n, 1)
+
+
 def others_running() -> float | None:
     """Threads of other processes running or runnable now (None where the system does not say).
 
-    ``/proc/loadavg``'s fourth field counts the runnable threads, this one
-    included (the caller is running while it reads).  Without it, the
-    1-minute load average stands in (it lags, and includes this process).
+    ``/proc/loadavg``'s fourth field counts the runnable threads of the
+    machine, this process's among them: the caller (running while it
+    reads) and any of its threads still spinning after a parallel loop, which
+    a count of the caller alone took for another process's (a 200 x 400 unit
+    cell's first call, a third of its steps, then ran serial).  Without it,
+    the 1-minute load average stands in (it lags, and includes this process).
     """
     try:
         counts = []
         for _ in range(RUN_QUEUE_READS):
             with open(LOADAVG, "rb") as f:
                 counts.append(int(f.read().split()[3].split(b"/")[0]))
-        return float(max(0, min(counts) - 1))
+        return float(max(0, min(counts) - own_running()))
     except (OSError, ValueError, IndexError):
         pass
     try:
