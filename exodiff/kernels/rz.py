@@ -392,23 +392,61 @@ def _apply_operator(u, uv, veh, gz, gr, loss, out):
     return vehicle_rate(u, uv, veh, gz)
 
 
+@jit(inline="always")
+def _rhs_cell(q, i, j, c, f, cap, loss, x1, c1, x2, c2, a, out):
+    out[i, j] = c1 * x1[i, j] + c2 * x2[i, j] - cap[i, j] * c + a * (f - loss[i, j] * c)
+
+
 def _stage_rhs(q, qv, veh, gz, gr, loss, cap, x1, c1, x2, c2, a, out):
     """Right-hand side of a factorised stage from its predictor ``q``, in one pass.
 
     ``out = c1 x1 + c2 x2 - C q + a A q`` (stage 1: ``m_n + a F_n - C_g q + a A_g q``;
     stage 2: ``BDF_A m_g - BDF_B m_n - C_1 q + d A_1 q``).  Returns the
     vehicle's ``A q``.
+
+    The vehicle above the first row and the bottom below the last are rows
+    of their own here (``veh gz[0]`` against the vehicle's ``qv``; the
+    bottom's conductance against 0), and the first and last columns are
+    peeled, so every row's inner loop is the same arithmetic without a test:
+    the serial loop with the boundary tests in it ran at half the speed of
+    the rest (4x the parallel loop's time on 2 threads).  The sums are those
+    of :func:`z_flux` in the same order (to round-off: the kernels' fastmath
+    lets the compiler reassociate and fuse them; a 48 h 200 x 400 run moved by
+    1e-12 to 1e-11 of its largest concentration, as much as the serial and
+    parallel loops differ from each other).
     """
     nz, nr = q.shape
+    g_veh = np.empty(nr)
+    q_veh = np.empty(nr)
+    q_none = np.zeros(nr)
+    for j in range(nr):
+        g_veh[j] = veh * gz[0, j]
+        q_veh[j] = qv
     for i in prange(nz):
-        for j in range(nr):
+        gt = g_veh if i == 0 else gz[i]
+        qt = q_veh if i == 0 else q[i - 1]
+        gb = gz[i + 1]
+        qb = q[i + 1] if i + 1 < nz else q_none
+        c = q[i, 0]
+        f = gt[0] * (qt[0] - c)
+        f += gb[0] * (qb[0] - c)
+        if nr > 1:
+            f += gr[i, 1] * (q[i, 1] - c)
+        _rhs_cell(q, i, 0, c, f, cap, loss, x1, c1, x2, c2, a, out)
+        for j in range(1, nr - 1):
             c = q[i, j]
-            f = z_flux(q, qv, veh, gz, i, j)
-            if j > 0:
-                f += gr[i, j] * (q[i, j - 1] - c)
-            if j + 1 < nr:
-                f += gr[i, j + 1] * (q[i, j + 1] - c)
-            out[i, j] = c1 * x1[i, j] + c2 * x2[i, j] - cap[i, j] * c + a * (f - loss[i, j] * c)
+            f = gt[j] * (qt[j] - c)
+            f += gb[j] * (qb[j] - c)
+            f += gr[i, j] * (q[i, j - 1] - c)
+            f += gr[i, j + 1] * (q[i, j + 1] - c)
+            _rhs_cell(q, i, j, c, f, cap, loss, x1, c1, x2, c2, a, out)
+        if nr > 1:
+            j = nr - 1
+            c = q[i, j]
+            f = gt[j] * (qt[j] - c)
+            f += gb[j] * (qb[j] - c)
+            f += gr[i, j] * (q[i, j - 1] - c)
+            _rhs_cell(q, i, j, c, f, cap, loss, x1, c1, x2, c2, a, out)
     return vehicle_rate(q, qv, veh, gz)
 
 
