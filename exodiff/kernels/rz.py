@@ -393,7 +393,8 @@ def _apply_operator(u, uv, veh, gz, gr, loss, out):
 
 
 @jit(inline="always")
-def _rhs_cell(q, i, j, c, f, cap, loss, x1, c1, x2, c2, a, out):
+def _rhs_cell(i, j, c, f, cap, loss, x1, c1, x2, c2, a, out):
+    """``out[i, j]`` of :func:`_stage_rhs` from the cell's ``c = q[i, j]`` and its net flux ``f``."""
     out[i, j] = c1 * x1[i, j] + c2 * x2[i, j] - cap[i, j] * c + a * (f - loss[i, j] * c)
 
 
@@ -432,21 +433,21 @@ def _stage_rhs(q, qv, veh, gz, gr, loss, cap, x1, c1, x2, c2, a, out):
         f += gb[0] * (qb[0] - c)
         if nr > 1:
             f += gr[i, 1] * (q[i, 1] - c)
-        _rhs_cell(q, i, 0, c, f, cap, loss, x1, c1, x2, c2, a, out)
+        _rhs_cell(i, 0, c, f, cap, loss, x1, c1, x2, c2, a, out)
         for j in range(1, nr - 1):
             c = q[i, j]
             f = gt[j] * (qt[j] - c)
             f += gb[j] * (qb[j] - c)
             f += gr[i, j] * (q[i, j - 1] - c)
             f += gr[i, j + 1] * (q[i, j + 1] - c)
-            _rhs_cell(q, i, j, c, f, cap, loss, x1, c1, x2, c2, a, out)
+            _rhs_cell(i, j, c, f, cap, loss, x1, c1, x2, c2, a, out)
         if nr > 1:
             j = nr - 1
             c = q[i, j]
             f = gt[j] * (qt[j] - c)
             f += gb[j] * (qb[j] - c)
             f += gr[i, j] * (q[i, j - 1] - c)
-            _rhs_cell(q, i, j, c, f, cap, loss, x1, c1, x2, c2, a, out)
+            _rhs_cell(i, j, c, f, cap, loss, x1, c1, x2, c2, a, out)
     return vehicle_rate(q, qv, veh, gz)
 
 
