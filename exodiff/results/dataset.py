@@ -16,7 +16,7 @@ import xarray as xr
 from exodiff._version import __version__
 from exodiff.problem.layered import Problem1D
 from exodiff.solvers.common import RawSolution, film_schedule
-from exodiff.solvers.ledger import (applied_dose, column_balance_errors, film_thickness, layer_weights,
+from exodiff.solvers.ledger import (applied_dose, column_balance_errors, column_layer_weights, film_thickness,
                                     mass_balance_error)
 from exodiff.units import udunits
 
@@ -67,7 +67,7 @@ def _column_parts(problem: Problem1D, raw: RawSolution, arr: dict, s: int, profi
             raise ValueError("profiles of a run that kept only amounts (RawSolution.layer_cols)")
         layers_amt = raw.layer_cols[:, s]
     else:
-        layers_amt = u[:, cells] @ layer_weights(problem, K * problem.grid.widths)
+        layers_amt = u[:, cells] @ column_layer_weights(problem, s)
     if problem.vehicle == "infinite":
         vehicle = np.full(raw.times.size, problem.concentration * col.weight * problem.vehicle_thickness)
     else:
