@@ -274,19 +274,19 @@ def _grouped(problem, u: np.ndarray, h_film) -> np.ndarray:
 
 
 def _reduce_weights(problem) -> np.ndarray:
-    """``(S, n, L + 2)``: the film's node (weight 1), each cell's ``K dz`` in its layer's column, the last node
-    (weight 1).  Built once per problem."""
+    """``(S, n, L + 2)``: the film's node (weight 1), each cell's ``K dz`` in its layer's column (the ledgers'
+    own weights, :func:`~exodiff.solvers.ledger.column_layer_weights`), the last node (weight 1).  Built once
+    per problem."""
+    from exodiff.solvers.ledger import column_layer_weights
+
     cached = problem.__dict__.get("_reduce_weights")
     if cached is None:
         S, n = problem.columns_arrays()["cap"].shape
         L = len(problem.layers)
-        cells = np.arange(n)[problem.cell_nodes]
         cached = np.zeros((S, n, L + 2))
         cached[:, 0, 0] = 1.0
-        for s, col in enumerate(problem.all_columns):
-            # the capacities the ledgers weigh the cells by (results.dataset._column_parts)
-            cached[s, cells, 1 + problem.grid.layer_of_cell] = problem.column_values(col, "partition") * \
-                problem.grid.widths
+        for s in range(S):
+            cached[s, problem.cell_nodes, 1:L + 1] = column_layer_weights(problem, s)
         cached[:, n - 1, L + 1] = 1.0
         object.__setattr__(problem, "_reduce_weights", cached)
     return cached
@@ -465,19 +465,9 @@ def superpose_settled(u: np.ndarray, comp: np.ndarray, a: int, lam: np.ndarray, 
     if R > 0:
         Q = -(-R // shift)
         geo = np.cumsum(lam[None, :] ** np.arange(1, Q + 1)[:, None], axis=0)  # (Q, S): lam + ... + lam^(q+1)
-        if u.flags.c_contiguous:
-            from exodiff.kernels.shifted_sums import settled_tail
+        from exodiff.kernels.shifted_sums import settled_tail
 
-            settled_tail(u, zb, geo, lo, hi, shift)
-        else:
-            full = R // shift
-            xb = u[base]
-            view = u[lo:lo + full * shift].reshape((full, shift) + u.shape[1:])
-            np.multiply(geo[:full, None, :, None], zb[None], out=view)
-            view += xb[None]
-            if full < Q:
-                n = R - full * shift
-                u[lo + full * shift:hi] = xb[:n] + geo[full][None, :, None] * zb[:n]
+        settled_tail(u, zb, geo, lo, hi, shift)  # any memory layout (Numba compiles one per layout)
     if tail_event:
         u[k - 1] = last
     return u[:k], comp_out
