@@ -40,7 +40,7 @@ import os
 import re
 import shutil
 import sys
-from functools import lru_cache
+from functools import lru_cache, wraps
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -267,6 +267,40 @@ def _memo_key(kind: str, *args) -> str | None:
     return "\x1f".join((kind, *args))
 
 
+def _kept(valid):
+    """Keep a function's answers in the memo between processes (keyed by its name and text arguments).
+
+    ``valid(stored)`` tells a stored answer of the right kind (from JSON: a
+    tuple comes back as a list) from one of a file edited or damaged by
+    hand, which is a miss.  Errors are raised, never kept.
+    """
+    def decorate(f):
+        @wraps(f)
+        def kept(*args, **kwargs):
+            if kwargs:  # keyword calls are answered, not kept (keys are positional texts)
+                return f(*args, **kwargs)
+            key = _memo_key(f.__name__, *args)
+            got = None if key is None else _memo_get(key)
+            if valid(got):
+                return tuple(got) if isinstance(got, list) else got
+            value = f(*args)
+            if key is not None:
+                _memo_put(key, list(value) if isinstance(value, tuple) else value)
+            return value
+        return kept
+    return decorate
+
+
+def _is_float(stored) -> bool:
+    return isinstance(stored, float)
+
+
+def _is_amount(stored) -> bool:
+    """A stored :func:`parse_amount` answer: ``[value, amount unit, amount dimension]``."""
+    return (isinstance(stored, list) and len(stored) == 3 and isinstance(stored[0], float)
+            and isinstance(stored[1], str) and stored[2] in AMOUNT_DIMENSIONS)
+
+
 #: Units that are labels, allowed only in amount-bearing keys.
 TAGS = frozenset({"protein"})
 
@@ -447,6 +481,7 @@ def _check_tags(q: pint.Quantity, allow_tags: bool) -> None:
 
 
 @lru_cache(maxsize=4096)
+@_kept(_is_float)
 def to_si(text: str, unit: str) -> float:
     """Parse ``text`` and convert it to ``unit``; return the magnitude.
 
@@ -470,31 +505,18 @@ def to_si(text: str, unit: str) -> float:
     DimensionError
         The dimension differs from ``unit``'s (message: what it is instead).
     """
-    key = _memo_key("to_si", text, unit)
-    got = None if key is None else _memo_get(key)
-    if isinstance(got, float):
-        return got
     q = parse(text)
     _check_tags(q, allow_tags=False)
     if not has_dimension(q, unit):
         raise DimensionError(_dimension_phrase(q))
-    value = _convert(q, unit)
-    if key is not None:
-        _memo_put(key, value)
-    return value
+    return _convert(q, unit)
 
 
 @lru_cache(maxsize=256)
+@_kept(_is_float)
 def amount_factor(src: str, dst: str) -> float:
     """Factor from amount unit ``src`` to ``dst`` of the same dimension (tags count 1): ``("mg", "ug")`` -> 1000."""
-    key = _memo_key("amount_factor", src, dst)
-    got = None if key is None else _memo_get(key)
-    if isinstance(got, float):
-        return got
-    value = float(_ureg().Quantity(1.0, src).to(dst).magnitude)
-    if key is not None:
-        _memo_put(key, value)
-    return value
+    return float(_ureg().Quantity(1.0, src).to(dst).magnitude)
 
 
 @lru_cache(maxsize=1024)
@@ -541,6 +563,7 @@ def _dimension_phrase(q: pint.Quantity) -> str:
 
 
 @lru_cache(maxsize=1024)
+@_kept(_is_amount)
 def parse_amount(text: str, per: str) -> tuple[float, str, str]:
     """Parse an amount-bearing quantity, keeping the user's amount unit.
 
@@ -572,17 +595,12 @@ def parse_amount(text: str, per: str) -> tuple[float, str, str]:
         after removing ``per`` is not a number of particles, a mass or an
         amount of substance.
     """
-    key = _memo_key("parse_amount", text, per)
-    got = None if key is None else _memo_get(key)
-    if (isinstance(got, list) and len(got) == 3 and isinstance(got[0], float) and isinstance(got[1], str)
-            and got[2] in AMOUNT_DIMENSIONS):
-        return got[0], got[1], got[2]
     ureg = _ureg()
     q = parse(text)
     per_dims = dimensionality(per)
     amount_dims = q.dimensionality / per_dims
-    dim_key = str(amount_dims) if amount_dims else "dimensionless"
-    if dim_key not in AMOUNT_DIMENSIONS:
+    key = str(amount_dims) if amount_dims else "dimensionless"
+    if key not in AMOUNT_DIMENSIONS:
         raise DimensionError(_dimension_phrase(q))
     # Split the user's units into amount factors (particles, mass, moles and
     # tags) and geometric factors (lengths, volumes), so that "ug protein/mL"
@@ -595,12 +613,9 @@ def parse_amount(text: str, per: str) -> tuple[float, str, str]:
     if amount.dimensionality != amount_dims or not amount.dimensionality:
         # e.g. "mM": the amount is folded into one unit; count in the
         # canonical unit of that dimension instead.
-        amount = ureg.Unit(AMOUNT_DIMENSIONS[dim_key])
+        amount = ureg.Unit(AMOUNT_DIMENSIONS[key])
     value = _convert(q, str(amount * ureg.parse_units(per)))
-    out = (value, format_unit(amount), dim_key)
-    if key is not None:
-        _memo_put(key, list(out))
-    return out
+    return value, format_unit(amount), key
 
 
 _ASCII_SYMBOLS = {"degree_Celsius": "degC", "degree_Fahrenheit": "degF"}
