@@ -102,6 +102,8 @@ def accuracy(resolution: str, degrees) -> None:
 def compiled_cost(n: int, P: int) -> None:
     from numba import njit
 
+    import exodiff.kernels.column1d as K
+
     @njit
     def factor(lower, diag, upper, rp, w):
         m = diag.shape[0]
@@ -112,17 +114,15 @@ def compiled_cost(n: int, P: int) -> None:
 
     @njit
     def intervals(k, rps, ws, lowers, caps, cs, wts, m, y, x, acc):
-        # k output intervals: m <- sum_p wt_p Re(c_p cap y_p), (h A - z_p C) y_p = m, factored (UL)
+        # k output intervals: m <- sum_p wt_p Re(c_p cap x_p), (h A - z_p C) x_p = m, factored (UL) as
+        # factor_stage_matrix factors
         npole, nn = rps.shape
         for _ in range(k):
             acc[:] = 0.0
+            for i in range(nn):
+                y[i] = m[i]
             for p in range(npole):
-                y[nn - 1] = m[nn - 1]
-                for i in range(nn - 2, -1, -1):
-                    y[i] = m[i] - ws[p, i] * y[i + 1]
-                x[0] = y[0] * rps[p, 0]
-                for i in range(1, nn):
-                    x[i] = (y[i] - lowers[p, i] * x[i - 1]) * rps[p, i]
+                K.solve_factored(rps[p], ws[p], lowers[p], y, x)  # the 1D kernel's own solve, on complex data
                 for i in range(nn):
                     acc[i] += wts[p] * (cs[p] * caps[i] * x[i]).real
             m[:] = acc
