@@ -16,8 +16,8 @@ import xarray as xr
 from exodiff._version import __version__
 from exodiff.problem.layered import Problem1D
 from exodiff.solvers.common import RawSolution, film_schedule
-from exodiff.solvers.ledger import (applied_dose, column_balance_errors, column_layer_weights, film_thickness,
-                                    mass_balance_error)
+from exodiff.solvers.ledger import (FLUXES, applied_dose, column_balance_errors, column_fluxes, column_layer_weights,
+                                    film_thickness, mass_balance_error)
 from exodiff.units import udunits
 
 PER_CM2 = 1e-4  # m^-2 -> cm^-2
@@ -72,27 +72,19 @@ def _column_parts(problem: Problem1D, raw: RawSolution, arr: dict, s: int, profi
         vehicle = np.full(raw.times.size, problem.concentration * col.weight * problem.vehicle_thickness)
     else:
         vehicle = film_thickness(problem, raw.times) * u[:, 0]
-    ccl = arr["closs"][s, 2]
-    g = arr["g"][s]
-    last = cells.stop - 1  # the deepest cell's node; the face below it is g[last + 1]
     if problem.has_receptor:
-        u_r = u[:, -1]
-        receptor, sampled = problem.receptor_capacity(col.layers) * u_r, comp[:, P * L]
+        receptor, sampled = problem.receptor_capacity(col.layers) * u[:, -1], comp[:, P * L]
     else:  # a sink's cumulative uptake (nothing for a closed bottom)
-        u_r = 0.0
         receptor, sampled = comp[:, P * L], np.zeros(raw.times.size)
     parts = dict(vehicle=vehicle, layers=layers_amt, per_layer=comp[:, :P * L].reshape(raw.times.size, P, L),
                  receptor=receptor, sampled=sampled, removed=comp[:, P * L + 1])
     if not profiles:
         return parts
-    flux_rec = g[last + 1] * (u[:, last] - u_r)
-    washed = np.zeros(raw.times.size, dtype=bool)
-    if problem.application_times:
-        washed = ~film_schedule(problem).on  # washed off after an application, until the next one
-    elif problem.wash_off_time is not None:
-        washed = raw.times >= problem.wash_off_time
-    parts.update(conc=u[:, cells] * K, flux_sys=u[:, cells] @ ccl[cells] + flux_rec, flux_rec=flux_rec,
-                 flux_in=np.where(washed, 0.0, g[1] * (u[:, 0] - u[:, 1])))
+    if raw.fluxes is not None:  # an extrapolated run: each grid's own fluxes, extrapolated
+        f = raw.fluxes[:, s]
+    else:
+        f = column_fluxes(problem, u, s, raw.times)
+    parts.update(conc=u[:, cells] * K, **{name: f[:, j] for j, name in enumerate(FLUXES)})
     return parts
 
 

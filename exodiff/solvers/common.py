@@ -49,6 +49,11 @@ class RawSolution:
         superposed regimen: ``integrate(..., amounts_only=True)``); ``u``
         and ``u_cols`` then hold two nodes, the film's and the last one's
         (``(k, 2)``, ``(k, S, 2)``).  None: the states are whole.
+    fluxes : float64[k, S, 3] or None
+        The fluxes of every column (:data:`~exodiff.solvers.ledger.FLUXES`),
+        when they cannot be read from ``u``'s node values on the problem's
+        grid (a Richardson extrapolation, whose states are restricted from a
+        finer grid); None: computed from ``u`` when needed.
     companion : tuple or None
         Tuples ``(problem, raw, divisor, floor)``: the same problem solved on
         another grid or at another tolerance, for the error estimate of every
@@ -65,6 +70,7 @@ class RawSolution:
     comp_cols: np.ndarray | None = None
     companion: tuple | None = None
     layer_cols: np.ndarray | None = None
+    fluxes: np.ndarray | None = None
 
 
 def initial_fstate(problem, h_start: float) -> np.ndarray:

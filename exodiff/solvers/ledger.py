@@ -209,6 +209,40 @@ def film_thickness(problem: Problem1D, times: np.ndarray) -> np.ndarray:
                                       problem.evaporation_time) for t in times])
 
 
+#: order of the fluxes in :func:`column_fluxes` and ``RawSolution.fluxes``
+FLUXES = ("flux_in", "flux_rec", "flux_sys")
+
+
+def column_fluxes(problem: Problem1D, u: np.ndarray, s: int, times: np.ndarray) -> np.ndarray:
+    """The three fluxes of column ``s`` from its node states on ``problem``'s own grid, ``(k, 3)`` in the order of
+    :data:`FLUXES`: into the skin from the film, out of the deepest cell into the receptor or sink, and into the
+    blood (that, plus the dermal clearance), dose unit m^-2 s^-1.
+
+    ``u`` (k, n): ``c/K`` at the nodes.  The face fluxes read node values
+    next to a face, so they belong to the grid the states were solved on: a
+    profile restricted from a finer grid holds cell averages, whose
+    difference across a face is not that face's gradient (an extrapolated
+    run's fluxes are the extrapolation of each run's own,
+    :func:`exodiff.solvers.layered.extrapolate`).
+    """
+    arr = problem.columns_arrays()
+    cells = problem.cell_nodes
+    g = arr["g"][s]
+    ccl = arr["closs"][s, 2]
+    last = cells.stop - 1  # the deepest cell's node; the face below it is g[last + 1]
+    u_r = u[:, -1] if problem.has_receptor else 0.0
+    out = np.empty((times.size, len(FLUXES)))
+    out[:, 1] = g[last + 1] * (u[:, last] - u_r)
+    out[:, 2] = u[:, cells] @ ccl[cells] + out[:, 1]
+    washed = np.zeros(times.size, dtype=bool)
+    if problem.application_times:
+        washed = ~film_schedule(problem).on  # washed off after an application, until the next one
+    elif problem.wash_off_time is not None:
+        washed = times >= problem.wash_off_time
+    out[:, 0] = np.where(washed, 0.0, g[1] * (u[:, 0] - u[:, 1]))
+    return out
+
+
 def vehicle_amount(problem: Problem1D, raw: RawSolution) -> np.ndarray:
     """Amount of the active in the vehicle film at each output time, dose unit/m^2 (finite vehicle).
 
