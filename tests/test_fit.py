@@ -320,3 +320,22 @@ def test_a_size_class_franz_cell_recovers_its_porosity(tmp_path):
     p = res.to_json()["parameters"][key]
     assert p["ci95"][0] <= truth <= p["ci95"][1]
     assert abs(p["value"] / truth - 1) < 0.1
+
+
+@pytest.mark.parametrize("path, why", [("/dev/zero", "not a regular file"), ("big.csv", "larger than the limit")])
+def test_a_device_or_huge_data_file_is_refused_unread(tmp_path, capsys, path, why):
+    """``fit.data`` read like a size distribution's CSV: a device or a file over the limit gets one line (it was
+    read whole: /dev/zero exhausted the memory)."""
+    from exodiff.cli import main
+    from exodiff.studies.fit.data import MAX_BYTES
+
+    if path == "big.csv":
+        with open(tmp_path / path, "wb") as f:
+            f.truncate(MAX_BYTES + 1)  # sparse: no disk used
+    scen = tmp_path / "s.toml"
+    scen.write_text(to_toml(base_scenario(fit={"data": path, "parameters": {D_KEY: ["1e-10 cm^2/s", "1e-6 cm^2/s"]}})))
+    out = tmp_path / "out"
+    status = main(["fit", str(scen), "-o", str(out), "-j", "1", "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and not out.exists()
+    assert len(err) == 1 and why in err[0] and "fit" in err[0], err

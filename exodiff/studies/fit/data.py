@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from exodiff import units
+from exodiff._io import FileRefused, format_bytes, read_bounded
 from exodiff.errors import Issue, ScenarioError
 
 __all__ = ["REQUIRED", "OPTIONAL", "DEFAULT_RELATIVE_SD", "Series", "Observations", "read_data",
@@ -46,6 +47,9 @@ OPTIONAL = ("depth", "replicate", "strip")
 DEFAULT_RELATIVE_SD = 0.10
 #: most problems listed from one file (the rest are counted)
 MAX_ISSUES = 20
+#: the largest data file read (bytes): a measurement table is kilobytes; a device (/dev/zero) or a file of
+#: gigabytes is refused before it is read, as a size distribution's CSV is
+MAX_BYTES = 10 << 20
 
 #: compartments of every result (the layers come from the scenario)
 FIXED_COMPARTMENTS = ("vehicle", "degraded", "taken_up", "cleared", "sampled", "removed", "released")
@@ -178,11 +182,13 @@ def _read_table(path: Path, label: str, required, optional, what: str):
 
     header_text = ",".join(required)
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        text = read_bounded(path, MAX_BYTES).decode("utf-8-sig")
     except FileNotFoundError:
         raise fail("", f"no such file; expected {what} (a path relative to the scenario file)") from None
     except IsADirectoryError:
         raise fail("", f"is a directory; expected {what}") from None
+    except FileRefused as exc:
+        raise fail("", f"a file not read: {exc}; expected {what} of at most {format_bytes(MAX_BYTES)}") from None
     except OSError as exc:
         raise fail("", f"cannot read the file ({exc.strerror or exc})") from None
     except UnicodeDecodeError as exc:
@@ -340,7 +346,7 @@ def read_data(path, scenario, label: str | None = None, strip_depths_m=None,
     """
     path = Path(path)
     label = label or str(path)
-    df, rows = _read_table(path, label, REQUIRED, OPTIONAL, "a data file of observations")
+    df, rows = _read_table(path, label, REQUIRED, OPTIONAL, "a data file of observations (fit.data)")
     res = scenario.resolved
     dose_unit = scenario.dose_unit
     duration = float(res["simulation"]["duration"])
@@ -474,7 +480,8 @@ def read_tape_strips(path, label: str | None = None, area: str | None = None,
     """
     path = Path(path)
     label = label or str(path)
-    df, rows = _read_table(path, label, ("strip",), ("depth", "mass"), "a tape-stripping series, one row per strip")
+    df, rows = _read_table(path, label, ("strip",), ("depth", "mass"),
+                           "a tape-stripping series, one row per strip (fit.strips)")
     ck = _Rows(label)
     cols = list(df.columns)
     if ("depth" in cols) == ("mass" in cols):
