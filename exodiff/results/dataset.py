@@ -15,7 +15,7 @@ import xarray as xr
 
 from exodiff._version import __version__
 from exodiff.problem.layered import Problem1D
-from exodiff.solvers.common import RawSolution, film_schedule
+from exodiff.solvers.common import RawSolution
 from exodiff.solvers.ledger import (FLUXES, applied_dose, column_balance_errors, column_fluxes, column_layer_weights,
                                     film_thickness, mass_balance_error)
 from exodiff.units import udunits
