@@ -45,6 +45,10 @@ BAD = {
     "planned_method": (GOOD + '[delivery]\nmethod = "laser"\npulse_energy = "20 mJ"\n', 1),
     "accuracy_with_tolerance": (GOOD + "accuracy = 1e-6\ntolerance = 1e-6\n", 1),
     "accuracy_out_of_range": (GOOD + "accuracy = 0.5\n", 1),
+    # inside the old (0, 0.1]: a ZeroDivisionError traceback in the step control
+    "tolerance_below_round_off": (GOOD + "tolerance = 1e-300\n", 1),
+    # near 1e300 s the first step overflowed ("time step collapsed", naming no key)
+    "duration_absurd": (GOOD.replace('duration = "5 h"', 'duration = "1e300 h"'), 1),
     "many": (GOOD.replace("partition = 0.5", "partiton = 0.5")
              .replace('duration = "5 h"', "duration = 5")
              .replace('"infinite"', '"infinit"')

@@ -179,11 +179,11 @@ BAD_DATA = {
 }
 
 
-def _run_bad(tmp_path, capsys, csv_text, params=None):
+def _run_bad(tmp_path, capsys, csv_text, params=None, extra=None):
     from exodiff.cli import main
 
     (tmp_path / "d.csv").write_text(csv_text)
-    table = {"data": "d.csv", "parameters": params or {D_KEY: ["1e-10 cm^2/s", "1e-6 cm^2/s"]}}
+    table = {"data": "d.csv", "parameters": params or {D_KEY: ["1e-10 cm^2/s", "1e-6 cm^2/s"]}, **(extra or {})}
     scen = tmp_path / "s.toml"
     scen.write_text(to_toml(base_scenario(fit=table)))
     out = tmp_path / "out"
@@ -339,3 +339,13 @@ def test_a_device_or_huge_data_file_is_refused_unread(tmp_path, capsys, path, wh
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and not out.exists()
     assert len(err) == 1 and why in err[0] and "fit" in err[0], err
+
+
+@pytest.mark.parametrize("table, key", [({"starts": 10 ** 9}, "fit.starts"),
+                                        ({"mcmc": {"walkers": 10 ** 6}}, "fit.mcmc.walkers"),
+                                        ({"mcmc": {"steps": 10 ** 9}}, "fit.mcmc.steps")])
+def test_a_fit_too_large_is_refused_before_it_starts(tmp_path, capsys, table, key):
+    """``fit.starts = 1e9`` was accepted and took 17 GB in 20 s: the sizes have upper bounds, one line each."""
+    err = _run_bad(tmp_path, capsys, "observable,time,value,sd,unit\nreceptor,1 h,0.1,0.01,ug/cm^2\n",
+                   extra=table)
+    assert len(err) == 1 and key in err[0], err

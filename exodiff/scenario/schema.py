@@ -355,13 +355,17 @@ DELIVERY_METHODS = {
 }
 
 SIMULATION = {
-    "duration": _q("Simulated time.", "s", "a time", '"48 h"', low=0.0, low_open=True),
+    # at most ten years: longer is no skin question, and near 1e300 s the first step (1e-8 of it) overflowed
+    "duration": _q("Simulated time (at most ten years).", "s", "a time", '"48 h"', low=0.0, low_open=True,
+                   high=10 * 365.25 * 86400.0),
     "output_interval": _q("Spacing of output times (from 0 to duration).", "s", "a time", '"1 h"', low=0.0,
                           low_open=True),
     "output_times": Field("quantity_list", "Explicit output times (strings with units).", si_unit="s",
                           dimension="a time", example='["10 min", "1 h", "24 h"]', low=0.0),
-    "tolerance": _n("Relative local error tolerance of the adaptive time stepping.", "1e-5", low=0.0,
-                    low_open=True, high=0.1, default=1e-5),
+    # at least 1e-10: the 4th-order methods control their local error at ~tol^(4/3), and below ~1e-14 of the
+    # state round-off alone exceeds it (1e-300 divided by zero in the step control)
+    "tolerance": _n("Relative local error tolerance of the adaptive time stepping.", "1e-5", low=1e-10,
+                    high=0.1, default=1e-5),
     "integrator": Field("choice", "Time integrator of the 1D column: \"esdirk4\" (4th order, L-stable; steps over "
                         "output times and interpolates), \"sdirk4\" (4th order, lands on every output) or \"tr-bdf2\" "
                         "(2nd order, the earlier default). The r-z unit cell always uses TR-BDF2.",
@@ -426,8 +430,9 @@ REGIMEN = {
                    low_open=True),
     "times": Field("quantity_list", "Explicit application times, the first 0 (instead of interval).", si_unit="s",
                    dimension="a time", example='["0 h", "8 h", "24 h"]', low=0.0),
+    # at most 100000 (ten years hourly): 1e9 built a schedule of 7.5 GB before any check
     "applications": Field("integer", "Number of applications (with interval; with times, their number).",
-                          example="28", low=1),
+                          example="28", low=1, high=100_000),
     "wash_before_reapplication": Field("bool", "Each application first washes off what is left of the film "
                                        "(booked to `removed`); false: the new film joins the old one (amounts "
                                        "and thicknesses add).", default=True, example="false"),

@@ -43,6 +43,10 @@ __all__ = ["FreeParameter", "DataSet", "FitDefinition", "parse_fit", "OPTION_KEY
 OPTION_KEYS = ("relative_sd", "starts", "seed", "profile", "mcmc", "strips", "strip_area", "sc_density")
 DATASET_KEYS = ("data", "name", "overrides", "strips", "strip_area", "sc_density")
 MCMC_KEYS = ("walkers", "steps", "seed", "draws")
+#: the most local optimisations a fit starts (each holds its own optimiser state)
+MAX_STARTS = 10_000
+#: the largest ensemble, chain and sample a posterior may ask for (the chain is walkers x steps x parameters)
+MAX_MCMC = {"walkers": 1000, "steps": 100_000, "draws": 1_000_000}
 
 
 @dataclass(frozen=True)
@@ -256,11 +260,13 @@ def parse_fit(table: Any, base, file: str | None = None, data=None) -> FitDefini
         ck.append(Issue(file, "fit.relative_sd", _show(rel), "a number in (0, 10), e.g. 0.1 (10 % of |value|)"))
     else:
         opts["relative_sd"] = float(rel)
-    for k, lo in (("starts", 1), ("seed", 0)):
+    # upper bounds: each start is a local optimisation holding its own state; 1e9 starts took 17 GB in 20 s
+    for k, lo, hi in (("starts", 1, MAX_STARTS), ("seed", 0, None)):
         if k in table:
             v = table[k]
-            if not isinstance(v, int) or isinstance(v, bool) or v < lo:
-                ck.append(Issue(file, f"fit.{k}", _show(v), f"a whole number >= {lo}"))
+            if not isinstance(v, int) or isinstance(v, bool) or v < lo or (hi is not None and v > hi):
+                ck.append(Issue(file, f"fit.{k}", _show(v),
+                                f"a whole number >= {lo}" if hi is None else f"a whole number in [{lo}, {hi}]"))
             else:
                 opts[k] = v
     if "profile" in table:
@@ -275,8 +281,11 @@ def parse_fit(table: Any, base, file: str | None = None, data=None) -> FitDefini
     for k, v in mcmc.items():
         if k not in MCMC_KEYS:
             ck.append(Issue(file, f"fit.mcmc.{k}", "", f"unknown key; known keys: {', '.join(MCMC_KEYS)}"))
-        elif not isinstance(v, int) or isinstance(v, bool) or v < (0 if k == "seed" else 2):
-            ck.append(Issue(file, f"fit.mcmc.{k}", _show(v), "a whole number >= 2"))
+        elif k == "seed":
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                ck.append(Issue(file, f"fit.mcmc.{k}", _show(v), "a whole number >= 0"))
+        elif not isinstance(v, int) or isinstance(v, bool) or not 2 <= v <= MAX_MCMC[k]:
+            ck.append(Issue(file, f"fit.mcmc.{k}", _show(v), f"a whole number in [2, {MAX_MCMC[k]}]"))
     opts["mcmc"] = {k: v for k, v in mcmc.items() if k in MCMC_KEYS}
 
     params: list[FreeParameter] = []
