@@ -301,12 +301,22 @@ def _init(args: argparse.Namespace) -> int:
     else:
         text = STARTER
     try:
-        with open(path, "x", encoding="utf-8") as fh:  # "x": never replace a file that appeared meanwhile
-            fh.write(text)
-    except FileNotFoundError:
-        raise UserError(f"{path}: its folder does not exist; expected a file name in an existing folder") from None
+        fh = open(path, "x", encoding="utf-8")  # "x": never replace a file that appeared meanwhile
     except FileExistsError:
         raise UserError(f"{path}: already exists; expected a new file name (exodiff init never overwrites)") from None
+    except FileNotFoundError:
+        if not path.parent.is_dir():
+            raise UserError(f"{path}: its folder does not exist; expected a file name in an existing folder") from None
+        raise UserError(f"{path}: cannot be created there; expected a file name in a writable folder") from None
+    except OSError as exc:  # no permission, a read-only or special file system (/sys, /proc), a directory
+        raise UserError(f"{path}: cannot be created ({exc.strerror or exc}); expected a file name in a writable "
+                        "folder") from None
+    try:
+        with fh:
+            fh.write(text)
+    except OSError as exc:  # a full disk: no half-written starter left behind
+        path.unlink(missing_ok=True)
+        raise UserError(f"{path}: could not be written ({exc.strerror or exc}); nothing was kept") from None
     print(f"wrote {path}; check it with: {PROG} validate {path}; run it with: {PROG} run {path}")
     return 0
 

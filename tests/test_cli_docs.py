@@ -42,6 +42,45 @@ def test_init_never_overwrites(tmp_path, capsys):
     assert cli.main(["init", str(tmp_path / "no" / "such" / "dir.toml")]) == 2
 
 
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_init_where_nothing_can_be_written_is_one_line(capsys):
+    """A folder that exists but takes no new file (/proc; /sys gave a PermissionError traceback)."""
+    assert cli.main(["init", "/proc/exodiff-starter.toml"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot be created" in err[0] and "Traceback" not in err[0], err
+
+
+def test_init_on_a_full_disk_leaves_nothing(tmp_path, capsys, monkeypatch):
+    """A write that fails after the file was made (a full disk) removes it: outputs whole or not at all."""
+    import builtins
+
+    real_open = builtins.open
+
+    class Full:
+        def __init__(self, fh):
+            self.fh = fh
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+        def write(self, _text):
+            raise OSError(28, "No space left on device")
+
+    def fake_open(path, mode="r", *a, **k):
+        fh = real_open(path, mode, *a, **k)
+        return Full(fh) if mode == "x" else fh
+
+    monkeypatch.setattr(builtins, "open", fake_open)
+    target = tmp_path / "new.toml"
+    assert cli.main(["init", str(target)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "No space left" in err[0], err
+    assert not target.exists()
+
+
 def test_init_from_the_gallery(tmp_path, capsys):
     f = tmp_path / "caffeine.toml"
     assert cli.main(["init", str(f), "--example", "topical_caffeine"]) == 0
