@@ -539,6 +539,7 @@ def main(argv: list[str] | None = None) -> int:
     int
         Exit status: 0, 2 (user error) or 130 (interrupted).
     """
+    sys.stdout = _GuardedStdout(sys.stdout)
     try:
         args = build_parser().parse_args(argv)
         if argv is None:
@@ -560,13 +561,56 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         # "exodiff presets | head": the reader has what it wanted; no traceback,
         # and nothing more to write (stdout to devnull, so the exit flush is quiet)
-        import os
-
-        try:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        except (OSError, ValueError):  # no real stdout (tests capture it)
-            pass
+        _quiet_stdout()
         return 0
+    except StdoutFailed as exc:
+        # "exodiff run ... > /dev/full": what the command writes to files is whole by then; the summary is lost
+        _quiet_stdout()
+        _err(f"standard output: cannot be written ({exc.strerror or exc}); expected a writable stream (files "
+             "written before this are whole)")
+        return EXIT_USER_ERROR
+    finally:
+        if isinstance(sys.stdout, _GuardedStdout):
+            sys.stdout = sys.stdout.stream
+
+
+class StdoutFailed(OSError):
+    """Standard output refused a write (a full disk, an I/O error; a closed pipe stays a BrokenPipeError)."""
+
+
+class _GuardedStdout:
+    """``sys.stdout`` whose failed writes are :class:`StdoutFailed`, so :func:`main` can tell them from the
+    command's own ``OSError`` (a file it could not write is a user error it reports itself)."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def _guard(self, fn, *args):
+        try:
+            return fn(*args)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise StdoutFailed(exc.errno, exc.strerror) from exc
+
+    def write(self, text):
+        return self._guard(self.stream.write, text)
+
+    def flush(self):
+        return self._guard(self.stream.flush)
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+def _quiet_stdout() -> None:
+    """Standard output to the null device, so the exit flush cannot fail again."""
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):  # no real stdout (tests capture it)
+        pass
 
 
 def console() -> None:

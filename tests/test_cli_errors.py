@@ -240,3 +240,18 @@ def test_usage_error_is_exit_2(capsys):
     with pytest.raises(SystemExit) as info:
         cli.main(["presets", "planets"])
     assert info.value.code == 2
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_full_standard_output_is_one_line(tmp_path, good_file):
+    """``exodiff run ... > /dev/full``: the files are written whole, then the summary cannot be; one line, exit 2
+    (was an OSError traceback from print, exit 1)."""
+    out = tmp_path / "out"
+    env = dict(os.environ, PYTHONPATH=PACKAGE_ROOT)
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "exodiff", "run", str(good_file), "-o", str(out), "--quiet",
+                               "--no-plots"], cwd=tmp_path, env=env, stdout=full, stderr=subprocess.PIPE,
+                              text=True, timeout=120)
+    lines = check_user_error(proc, 1)
+    assert "standard output" in lines[0] and "No space left" in lines[0]
+    assert (out / "result.nc").exists()  # written whole before the summary
