@@ -187,6 +187,21 @@ def test_bad_sweep_table_is_one_line_exit_2_nothing_written(tmp_path, capsys, ca
     assert not out.exists()
 
 
+@pytest.mark.parametrize("resume", [False, True])
+def test_a_directory_of_someone_elses_files_is_refused(tmp_path, capsys, resume):
+    """A sweep wrote its points beside ``thesis.tex`` (run, compare and fit refuse such a folder): one line, exit
+    2, the folder as it was."""
+    f = _sweep_file(tmp_path, '"skin.layers.membrane.partition" = [0.5, 1.0]\n')
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "thesis.tex").write_text("mine")
+    argv = ["sweep", str(f), "-o", str(out), "--quiet", "--no-plots"] + (["--resume"] if resume else [])
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "thesis.tex" in err[0] and "did not write" in err[0], err
+    assert sorted(p.name for p in out.iterdir()) == ["thesis.tex"]
+
+
 def test_every_problem_is_reported_together(tmp_path, capsys):
     f = _sweep_file(tmp_path, '"formulation.diamter" = ["50 nm"]\n'
                               f'"{THICK}" = ["5 s"]\n"{PART}" = [-1.0]\n')
