@@ -378,9 +378,19 @@ def _where_options(parser: argparse.ArgumentParser) -> None:
                        help="start a dask LocalCluster of N worker processes (needs the [distributed] extra)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors, like every other user error: ``exodiff: error: <what>; see <prog> --help``
+    (argparse prints its usage first: 2-4 lines), exit status 2."""
+
+    def error(self, message: str):  # noqa: D102 (argparse's)
+        command = self.prog[len(PROG):].strip()  # "run" of "exodiff run"; "" for the top level
+        _err(f"{command + ': ' if command else ''}{message}; see {self.prog} --help")
+        raise SystemExit(EXIT_USER_ERROR)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog=PROG,
         description="Transport of vesicles and small molecules through human skin.",
         epilog="New here: exodiff init my.toml writes a commented scenario to start from.  Documentation: "

@@ -236,10 +236,20 @@ def test_presets_command_calls_format_presets(monkeypatch, capsys):
     assert capsys.readouterr().out == "TABLE skin\nTABLE None\n"
 
 
-def test_usage_error_is_exit_2(capsys):
+@pytest.mark.parametrize("argv, words", [(["presets", "planets"], ["presets:", "planets"]),
+                                         (["runn"], ["runn", "exodiff --help"]),
+                                         ([], ["COMMAND"]),
+                                         (["run"], ["run:", "FILE", "exodiff run --help"]),
+                                         (["run", "x.toml", "--max-memory", "lots"], ["--max-memory", "lots"])])
+def test_usage_error_is_one_line_exit_2(capsys, argv, words):
+    """A bad command line is one line like every other user error (argparse printed its usage first: 2-4
+    lines), naming the command and where its help is."""
     with pytest.raises(SystemExit) as info:
-        cli.main(["presets", "planets"])
+        cli.main(argv)
     assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("exodiff: error: "), err
+    assert all(w in err[0] for w in words), err
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
