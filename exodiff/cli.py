@@ -378,6 +378,17 @@ def _where_options(parser: argparse.ArgumentParser) -> None:
                        help="start a dask LocalCluster of N worker processes (needs the [distributed] extra)")
 
 
+def _whole_at_least_1(text: str) -> int:
+    """An option's whole number >= 1 (``--max-points``, ``--top``): 0 and negatives were taken."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"got {text!r}; expected a whole number >= 1")
+    return value
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors, like every other user error: ``exodiff: error: <what>; see <prog> --help``
     (argparse prints its usage first: 2-4 lines), exit status 2."""
@@ -408,7 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
     limits.add_argument("--max-memory", metavar="SIZE", type=_memory,
                         help='most memory a run may need, e.g. "16 GiB" (default: simulation.max_memory, else '
                              'EXODIFF_MAX_MEMORY, else 4 GiB)')
-    limits.add_argument("--max-points", metavar="N", type=int,
+    limits.add_argument("--max-points", metavar="N", type=_whole_at_least_1,
                         help="most points a sweep may have (default: EXODIFF_MAX_POINTS, else 100000)")
 
     r = sub.add_parser("run", parents=[limits], help="run one scenario: result.nc, summary.json, plots",
@@ -458,7 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--save-profiles", action="store_true",
                    help="keep amount and fraction over time for every point in sweep.nc")
     s.add_argument("--best", metavar="METRIC", help="print the best points for this metric")
-    s.add_argument("--top", metavar="K", type=int, default=10, help="rows of the --best table (default 10)")
+    s.add_argument("--top", metavar="K", type=_whole_at_least_1, default=10, help="rows of the --best table (default 10)")
     s.add_argument("--minimize", action="store_true", help="with --best: smallest values first")
     s.add_argument("--plot", metavar="METRIC", action="append",
                    help="plot this metric (repeatable; default: delivered to the target layer and its AUC)")

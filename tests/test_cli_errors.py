@@ -240,7 +240,10 @@ def test_presets_command_calls_format_presets(monkeypatch, capsys):
                                          (["runn"], ["runn", "exodiff --help"]),
                                          ([], ["COMMAND"]),
                                          (["run"], ["run:", "FILE", "exodiff run --help"]),
-                                         (["run", "x.toml", "--max-memory", "lots"], ["--max-memory", "lots"])])
+                                         (["run", "x.toml", "--max-memory", "lots"], ["--max-memory", "lots"]),
+                                         # taken before: 0 and negatives
+                                         (["run", "x.toml", "--max-points", "0"], ["--max-points", ">= 1"]),
+                                         (["sweep", "x.toml", "--top", "-5"], ["--top", ">= 1"])])
 def test_usage_error_is_one_line_exit_2(capsys, argv, words):
     """A bad command line is one line like every other user error (argparse printed its usage first: 2-4
     lines), naming the command and where its help is."""
