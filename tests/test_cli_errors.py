@@ -45,6 +45,9 @@ BAD = {
     "planned_method": (GOOD + '[delivery]\nmethod = "laser"\npulse_energy = "20 mJ"\n', 1),
     "accuracy_with_tolerance": (GOOD + "accuracy = 1e-6\ntolerance = 1e-6\n", 1),
     "accuracy_out_of_range": (GOOD + "accuracy = 0.5\n", 1),
+    # empty lists were taken (profile_times = [] then printed two matplotlib warnings)
+    "output_times_empty": (GOOD + "output_times = []\n", 1),
+    "profile_times_empty": (GOOD + "[output]\nprofile_times = []\n", 1),
     # inside the old (0, 0.1]: a ZeroDivisionError traceback in the step control
     "tolerance_below_round_off": (GOOD + "tolerance = 1e-300\n", 1),
     # near 1e300 s the first step overflowed ("time step collapsed", naming no key)

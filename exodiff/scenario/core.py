@@ -181,8 +181,9 @@ class _Checker:
                 return self.add(key, _show(raw), f"a list of true or false (no quotes), e.g. {field.example}")
             return list(raw)
         if kind == "quantity_list":
-            if not isinstance(raw, list):
-                return self.add(key, _show(raw), f"a list of {_plural(field.dimension)} with units, e.g. {field.example}")
+            if not isinstance(raw, list) or not raw:  # empty: no times is never what such a key asks for
+                return self.add(key, _show(raw), f"a list of {_plural(field.dimension)} with units (at least one), "
+                                                 f"e.g. {field.example}")
             out = [self.quantity(f"{key}[{i}]", field, item) for i, item in enumerate(raw)]
             return _BAD if any(v is _BAD for v in out) else out
         if kind == "resolution":
