@@ -169,6 +169,9 @@ def test_csv_with_latin1_micro_sign(tmp_path):
 @pytest.mark.parametrize("text,line,what", [
     ("Size (nm),Conc\n50,10\n100,abc\n", 3, "two numbers"),
     ("Size (nm),Conc\n50,10\nTotal,40\n", 3, "two numbers"),
+    # a bad first data row was dropped as a second header line
+    ("Size (nm),Concentration\n70,abc\n90,2\n", 2, "two numbers"),
+    ("70\n90,2\n", 1, "two numbers"),
     ("Size (nm),Conc\n0,10\n100,30\n", 2, "diameter > 0"),
     ("Size (nm),Conc\n50,-1\n100,30\n", 2, "concentration >= 0"),
     ("Size (nm),Conc\n50,nan\n", 2, "concentration >= 0"),

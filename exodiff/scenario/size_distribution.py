@@ -196,7 +196,9 @@ def read_size_distribution(path: str | Path, label: str | None = None) -> SizeDi
         d = _number(fields[0]) if fields else None
         c = _number(fields[1]) if len(fields) > 1 else None
         if d is None or c is None:
-            if not started:
+            # a header line does not start with a number ("Dilution factor,1000" of an NTA export is one);
+            # "70,abc" before the data is a bad row, not a header (it was dropped as one)
+            if not started and d is None:
                 header.append((lineno, s))
                 continue
             raise CSVProblem(name, lineno, f"{_show(s)}", EXPECTED_ROW)
