@@ -174,6 +174,12 @@ BAD_DATA = {
     "time without units": ("observable,time,value,sd,unit\nreceptor,1,1,0.1,ug/cm^2\n", "column time", "a time"),
     "empty file": ("", "", "empty file"),
     "header only": ("observable,time,value,sd,unit\n", "line 1", "no rows"),
+    # a row left short was used (sd and unit missing); one value too many shifted every column (3 lines blaming
+    # the wrong ones); a ;-separated file gave 2 lines about unknown and missing columns
+    "row with values left out": ("observable,time,value,sd,unit\nreceptor,30 min,0.3\n", "line 2", "leave a value"),
+    "row with a value too many": ("observable,time,value,sd,unit\nreceptor,1 h,1,0.1,ug/cm^2,extra\n", "line 2",
+                                  "one per column"),
+    "semicolons": ("observable;time;value;sd;unit\nreceptor;1 h;1;0.1;ug/cm^2\n", "line 1", "comma-separated"),
     "receptor fluid without a receptor": ("observable,time,value,sd,unit\nreceptor_concentration,1 h,1,0.1,ug/mL\n",
                                           "column observable", 'bottom = "receptor"'),
 }

@@ -173,6 +173,35 @@ def _data_lines(text: str) -> list[int]:
     return [i + 1 for i, line in enumerate(text.splitlines()) if line.strip() and not line.lstrip().startswith("#")]
 
 
+def _check_fields(text: str, lines: list[int], label: str, header_text: str) -> None:
+    """One issue per row whose number of values is not the header's, and one for a file separated by ``;`` or
+    tabs (its header is one column); ScenarioError.  Rows with a quoted line break are left to pandas."""
+    import csv
+
+    all_lines = text.splitlines()
+    counts = []
+    for i in lines:
+        try:
+            fields = next(csv.reader([all_lines[i - 1]]))
+        except (csv.Error, StopIteration):
+            return
+        while len(fields) > 1 and not fields[-1].strip():  # a trailing comma is no value
+            fields.pop()
+        counts.append((i, fields))
+    if not counts:
+        return
+    head_line, head = counts[0]
+    if len(head) == 1 and (";" in head[0] or "\t" in head[0]):
+        sep = "a semicolon" if ";" in head[0] else "a tab"
+        raise ScenarioError([Issue(label, f"line {head_line}", f"values separated by {sep}",
+                                   f"a comma-separated file with the header {header_text}")])
+    issues = [Issue(label, f"line {i}", f"{len(f)} value{'s' if len(f) != 1 else ''}",
+                    f"{len(head)}, one per column of the header (leave a value empty, do not leave it out)")
+              for i, f in counts[1:] if len(f) != len(head)]
+    if issues:
+        raise ScenarioError(issues[:MAX_ISSUES])
+
+
 def _read_table(path: Path, label: str, required, optional, what: str):
     """The CSV as a DataFrame of strings, with the file line of every row; ScenarioError on a bad file."""
     import pandas as pd
@@ -196,11 +225,14 @@ def _read_table(path: Path, label: str, required, optional, what: str):
     lines = _data_lines(text)
     if not lines:
         raise fail("", f"empty file; expected the header {header_text} and one row per observation")
+    _check_fields(text, lines, label, header_text)
     try:
         import io
 
+        # index_col=False: a row with one value too many is not taken as an index column (which shifted every
+        # column of the file and blamed the wrong ones)
         df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False, comment="#",
-                         skip_blank_lines=True, skipinitialspace=True)
+                         skip_blank_lines=True, skipinitialspace=True, index_col=False)
     except pd.errors.EmptyDataError:
         raise fail("", f"empty file; expected the header {header_text} and one row per observation") from None
     except pd.errors.ParserError as exc:
