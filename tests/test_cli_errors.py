@@ -45,6 +45,9 @@ BAD = {
     "planned_method": (GOOD + '[delivery]\nmethod = "laser"\npulse_energy = "20 mJ"\n', 1),
     "accuracy_with_tolerance": (GOOD + "accuracy = 1e-6\ntolerance = 1e-6\n", 1),
     "accuracy_out_of_range": (GOOD + "accuracy = 0.5\n", 1),
+    # 2 lines (dose and duration missing) that never said the file was empty
+    "empty_file": ("", 1),
+    "comments_only": ("# nothing here yet\n\n", 1),
     # empty lists were taken (profile_times = [] then printed two matplotlib warnings)
     "output_times_empty": (GOOD + "output_times = []\n", 1),
     "profile_times_empty": (GOOD + "[output]\nprofile_times = []\n", 1),

@@ -1456,6 +1456,10 @@ def _read(path: Path, label: str) -> tuple[dict[str, Any], str]:
     except RecursionError:
         raise fail("TOML nested too deeply (arrays or tables inside one another); expected a scenario file "
                    "of tables and values") from None
+    if not user:
+        # two lines about a missing dose and duration never said what was wrong
+        raise fail("empty file (no tables or keys); expected a TOML scenario file (exodiff init FILE writes a "
+                   "commented one)")
     if _depth(user) > MAX_NESTING:
         raise fail(f"TOML nested more than {MAX_NESTING} deep (arrays or tables inside one another); expected a "
                    "scenario file of tables and values")
