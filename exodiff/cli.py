@@ -689,12 +689,23 @@ def _memory(text: str) -> float:
     from exodiff import units
 
     try:
+        float(text)
+    except ValueError:
+        pass
+    else:  # "4" was read as 4 bytes (and refused every run as needing more than "0 bytes")
+        raise argparse.ArgumentTypeError(f'got {text!r} without a unit; expected an amount of memory, e.g. "16 GiB"')
+    try:
         value = units.to_si(text, "B")
     except (units.UnitParseError, units.DimensionError) as exc:
         raise argparse.ArgumentTypeError(f'got {text!r} ({exc}); expected an amount of memory, e.g. "16 GiB"')
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f'got {text!r}; expected an amount of memory > 0, e.g. "16 GiB"')
+    if not value >= MIN_MEMORY:
+        raise argparse.ArgumentTypeError(f'got {text!r}; expected an amount of memory of at least 1 MiB, e.g. '
+                                         '"16 GiB"')
     return value
+
+
+#: the least ``--max-memory`` (bytes): below it no run fits, so a smaller value is a slip of the unit
+MIN_MEMORY = 1 << 20
 
 
 def _limits(args: argparse.Namespace):

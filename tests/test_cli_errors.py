@@ -247,6 +247,9 @@ def test_presets_command_calls_format_presets(monkeypatch, capsys):
                                          ([], ["COMMAND"]),
                                          (["run"], ["run:", "FILE", "exodiff run --help"]),
                                          (["run", "x.toml", "--max-memory", "lots"], ["--max-memory", "lots"]),
+                                         # read as 4 bytes, then every run refused as needing more than "0 bytes"
+                                         (["run", "x.toml", "--max-memory", "4"], ["--max-memory", "without a unit"]),
+                                         (["run", "x.toml", "--max-memory", "4 kB"], ["--max-memory", "1 MiB"]),
                                          # taken before: 0 and negatives
                                          (["run", "x.toml", "--max-points", "0"], ["--max-points", ">= 1"]),
                                          (["sweep", "x.toml", "--top", "-5"], ["--top", ">= 1"])])
