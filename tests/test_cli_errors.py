@@ -45,6 +45,8 @@ BAD = {
     "planned_method": (GOOD + '[delivery]\nmethod = "laser"\npulse_energy = "20 mJ"\n', 1),
     "accuracy_with_tolerance": (GOOD + "accuracy = 1e-6\ntolerance = 1e-6\n", 1),
     "accuracy_out_of_range": (GOOD + "accuracy = 0.5\n", 1),
+    # named neither the key nor the slip (".: output directory holds files exodiff did not write")
+    "empty_directory": (GOOD + '[output]\ndirectory = ""\n', 1),
     # 2 lines (dose and duration missing) that never said the file was empty
     "empty_file": ("", 1),
     "comments_only": ("# nothing here yet\n\n", 1),

@@ -355,3 +355,18 @@ def test_a_fit_too_large_is_refused_before_it_starts(tmp_path, capsys, table, ke
     err = _run_bad(tmp_path, capsys, "observable,time,value,sd,unit\nreceptor,1 h,0.1,0.01,ug/cm^2\n",
                    extra=table)
     assert len(err) == 1 and key in err[0], err
+
+
+@pytest.mark.parametrize("table, key", [({"data": ""}, "fit.data"), ({"strips": ""}, "fit.strips")])
+def test_an_empty_path_names_its_key(tmp_path, capsys, table, key):
+    """``data = ""`` read the scenario's folder ('.: is a directory'), naming neither the key nor the slip."""
+    from exodiff.cli import main
+
+    (tmp_path / "d.csv").write_text("observable,time,value,sd,unit\nreceptor,1 h,0.1,0.01,ug/cm^2\n")
+    fit = {"data": "d.csv", "parameters": {D_KEY: ["1e-10 cm^2/s", "1e-6 cm^2/s"]}} | table
+    scen = tmp_path / "s.toml"
+    scen.write_text(to_toml(base_scenario(fit=fit)))
+    out = tmp_path / "out"
+    assert main(["fit", str(scen), "-o", str(out), "-j", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and key in err[0] and not out.exists(), err

@@ -1020,6 +1020,9 @@ def _scenario_path(ck: _Checker, key: str, name: str, base_dir: Path | None, ver
     Scenarios given as dicts (no file) keep paths as given, relative to the
     current directory: the program that builds them chooses.
     """
+    if not name.strip():  # Path("") is "." (the folder itself): named neither the key nor what was wrong
+        ck.add(key, _show(name), "a path (a file or folder name), not an empty string")
+        return None
     path = Path(name).expanduser() if name.startswith("~") else Path(name)
     if base_dir is None:
         return path

@@ -208,7 +208,7 @@ def _strips(table: dict, base, key: str, ck: list[Issue], file: str):
     if "strips" not in table:
         return None
     name = table["strips"]
-    if not isinstance(name, str):
+    if not isinstance(name, str) or not name.strip():
         ck.append(Issue(file, f"{key}.strips", _show(name), 'a file name, e.g. "tape.csv"'))
         return None
     for k in ("strip_area", "sc_density"):
@@ -317,7 +317,7 @@ def parse_fit(table: Any, base, file: str | None = None, data=None) -> FitDefini
             for k in d:
                 if k not in DATASET_KEYS:
                     ck.append(Issue(file, f"{key}.{k}", "", f"unknown key; known keys: {', '.join(DATASET_KEYS)}"))
-            if not isinstance(d.get("data"), str):
+            if not isinstance(d.get("data"), str) or not d["data"].strip():
                 ck.append(Issue(file, f"{key}.data", _show(d.get("data")) if "data" in d else "nothing",
                                 'a data file, e.g. "franz.csv" (relative to the scenario file)'))
                 continue
@@ -332,7 +332,7 @@ def parse_fit(table: Any, base, file: str | None = None, data=None) -> FitDefini
                                     "(the fit sets it)"))
             name = str(d.get("name", Path(d["data"]).stem))
             sets.append((name, _path(base, d["data"]), dict(over), {**table, **d}, key))
-    elif isinstance(table.get("data"), str):
+    elif isinstance(table.get("data"), str) and table["data"].strip():  # "" was the folder: "is a directory"
         sets.append((Path(table["data"]).stem, _path(base, table["data"]), {}, table, "fit"))
     else:
         ck.append(Issue(file, "fit.data", _show(table.get("data")) if "data" in table else "nothing",
