@@ -365,6 +365,8 @@ def test_bad_regimen_or_systemic_is_one_line(case, tmp_path):
     assert len(issues) == 1, [str(i) for i in issues]
     assert issues[0].key == key
     assert "\n" not in str(issues[0])
+    if "past duration" in case:  # the duration in hours, as the file has it (was bare seconds: "(172800.0)")
+        assert "simulation.duration (48 h)" in issues[0].expected, issues[0].expected
 
 
 def test_systemic_refused_with_an_in_vitro_receptor(tmp_path):

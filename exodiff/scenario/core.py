@@ -820,7 +820,7 @@ def _resolve_regimen(ck: _Checker, raw: dict, resolved: dict) -> dict[str, Any] 
     if duration is not None and times[-1] >= duration * (1 - 1e-12) and len(times) > 1:
         key = "regimen.applications" if "interval" in raw else f"regimen.times[{len(times) - 1}]"
         ck.add(key, given if "interval" in raw else _show(raw["times"][-1]),
-               f"applications before simulation.duration ({_show(resolved['simulation'].get('duration'))})")
+               f"applications before simulation.duration ({duration / 3600:g} h)")  # was bare seconds
         return None
     out = {"times": [float(t) for t in times], "wash_before_reapplication": bool(wash)}
     if sessions:
