@@ -560,3 +560,14 @@ def test_uncertain_rates_sample_small_n():
     assert sens["prcc"].sel(metric="target_uptake", parameter="formulation.uptake_rate") > 0.8
     assert sens["prcc"].sel(metric="systemic_fraction",
                             parameter="skin.layers.dermis.lymphatic_clearance_rate") > 0.5
+
+
+def test_an_unreachable_scheduler_writes_nothing(tmp_path, capsys):
+    """A bad --scheduler was refused only after points/ and sweep.json were made: now before anything is."""
+    pytest.importorskip("distributed")
+    f = _sweep_file(tmp_path, '"skin.layers.membrane.partition" = [0.5, 1.0]\n')
+    out = tmp_path / "out"
+    assert cli.main(["sweep", str(f), "-o", str(out), "--quiet", "--no-plots", "--scheduler", "not an address"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--scheduler" in err[0], err
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == [f.name]

@@ -154,11 +154,13 @@ def execute(plan: SweepPlan, executor, store=None, done: dict | None = None, sav
         for line in _run.compile_notices(unit_cell, batched=executor.name == "batched"):
             print(line, file=sys.stderr, flush=True)
     _run.warm_solver(unit_cell)
+    # the executor first: a scheduler that cannot be reached is refused before anything is written (points/ and
+    # sweep.json were made, then exit 2)
+    executor.start()
     if store is not None:
         store.begin()
     tasks = [PointTask(i, plan.scenarios[i], plan.points[i].overrides, plan.hash, save_profiles,
                        encode=store is not None) for i in todo]
-    executor.start()
     executor.warm(functools.partial(_run.warm_solver, unit_cell))
     failed = sum(1 for o in outcomes.values() if not o.ok)
     bar = None
