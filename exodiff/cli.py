@@ -634,6 +634,10 @@ def _quiet_stdout() -> None:
         pass
 
 
+def _terminated(signum, frame):
+    raise KeyboardInterrupt
+
+
 def console() -> None:
     """The ``exodiff`` console script and ``python -m exodiff``: :func:`main`, then end the process at once.
 
@@ -648,7 +652,11 @@ def console() -> None:
     """
     import atexit
     import os
+    import signal
 
+    # a job scheduler or `kill` ends a run with SIGTERM: stop as Ctrl-C does (temporaries removed, locks
+    # released, a sweep resumable, exit 130) instead of dying mid-write (a fit left .out.lock and .out.tmp-*)
+    signal.signal(signal.SIGTERM, _terminated)
     status = main()
     try:
         atexit._run_exitfuncs()

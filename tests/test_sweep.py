@@ -355,7 +355,7 @@ def uninterrupted(tmp_path_factory):
 
 
 @pytest.mark.parametrize("path", ["--batch", "--no-batch"])  # batched in this process; a process pool
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["SIGINT", "SIGTERM", "SIGKILL"])
 def test_stopped_sweep_resumes_to_the_uninterrupted_result(tmp_path, uninterrupted, sig, path, capsys):
     f = _slow_file(tmp_path)
     out = tmp_path / "out"
@@ -379,7 +379,7 @@ def test_stopped_sweep_resumes_to_the_uninterrupted_result(tmp_path, uninterrupt
     done = len(list(points.glob("p*.nc")))
     assert 3 <= done < KILL_POINTS
     assert not (out / "sweep.nc").exists()
-    if sig == signal.SIGINT:
+    if sig in (signal.SIGINT, signal.SIGTERM):  # SIGTERM (a job scheduler, kill) stops as Ctrl-C does
         assert proc.returncode == 130
         assert "interrupted" in err and "--resume" in err and "points finished" in err
     else:
