@@ -47,6 +47,9 @@ BAD = {
     "accuracy_out_of_range": (GOOD + "accuracy = 0.5\n", 1),
     # named neither the key nor the slip (".: output directory holds files exodiff did not write")
     "empty_directory": (GOOD + '[output]\ndirectory = ""\n', 1),
+    # 2 lines, the second ("got nothing") a consequence of the first
+    "layers_not_tables": (GOOD.replace('[skin.layers.membrane]\nthickness = "100 um"\ndiffusivity = "1e-8 cm^2/s"\n'
+                                       'partition = 0.5\n', 'layers = 5\n'), 1),
     # 2 lines (dose and duration missing) that never said the file was empty
     "empty_file": ("", 1),
     "comments_only": ("# nothing here yet\n\n", 1),

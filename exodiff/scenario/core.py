@@ -486,7 +486,8 @@ def _resolve_skin(ck: _Checker, raw: dict) -> dict[str, Any]:
             skin[k] = f.default
 
     raw_layers = raw.get("layers", {})
-    if not isinstance(raw_layers, dict):
+    layers_bad = not isinstance(raw_layers, dict)
+    if layers_bad:
         ck.add("skin.layers", _show(raw_layers), "tables [skin.layers.<name>] of layer properties")
         raw_layers = {}
     explicit = preset == "none"
@@ -516,7 +517,7 @@ def _resolve_skin(ck: _Checker, raw: dict) -> dict[str, Any]:
         if "thickness" in table and "thickness" not in fields:
             layers[name]["thickness"] = _BAD  # reported already; not "missing"
 
-    if explicit and not raw_layers:
+    if explicit and not raw_layers and not layers_bad:  # a bad value is reported already, not as "nothing"
         ck.add("skin.layers", "nothing", 'at least one table [skin.layers.<name>] with a thickness when '
                                          'skin.preset = "none"')
     for name, layer in layers.items():
