@@ -562,12 +562,31 @@ def test_uncertain_rates_sample_small_n():
                             parameter="skin.layers.dermis.lymphatic_clearance_rate") > 0.5
 
 
-def test_an_unreachable_scheduler_writes_nothing(tmp_path, capsys):
+def test_an_unreachable_scheduler_writes_nothing(tmp_path):
     """A bad --scheduler was refused only after points/ and sweep.json were made: now before anything is."""
     pytest.importorskip("distributed")
     f = _sweep_file(tmp_path, '"skin.layers.membrane.partition" = [0.5, 1.0]\n')
     out = tmp_path / "out"
-    assert cli.main(["sweep", str(f), "-o", str(out), "--quiet", "--no-plots", "--scheduler", "not an address"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "--scheduler" in err[0], err
+    # in a process of its own: distributed's client leaves an event-loop thread behind in this one
+    proc = subprocess.run([sys.executable, "-m", "exodiff", "sweep", str(f), "-o", str(out), "--quiet", "--no-plots",
+                           "--scheduler", "not an address"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    err = proc.stderr.strip().splitlines()
+    assert len(err) == 1 and "--scheduler" in err[0] and "Traceback" not in proc.stderr, err
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == [f.name]
+
+
+def test_an_unreachable_scheduler_leaves_dask_as_it_was(tmp_path):
+    """From Python: a Client that failed to connect had made itself dask's scheduler, and every later dask or
+    xarray computation in the process failed ("no Client active"): the setting is put back."""
+    dask = pytest.importorskip("dask")
+    pytest.importorskip("distributed")
+    from exodiff.errors import UserError
+
+    f = _sweep_file(tmp_path, '"skin.layers.membrane.partition" = [0.5, 1.0]\n')
+    before = dask.config.get("scheduler", None)
+    with pytest.raises(UserError, match="--scheduler"):
+        exodiff.sweep(f, scheduler="not an address")
+    assert dask.config.get("scheduler", None) == before
+    ds = exodiff.sweep(f, jobs=1)  # the process still computes
+    assert 2 in ds.sizes.values() and np.isfinite(ds["fraction_receptor"].values).all()

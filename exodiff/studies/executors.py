@@ -337,9 +337,15 @@ class DaskExecutor(Executor):
                                                      processes=True, dashboard_address=":0")
             self.client = distributed.Client(self._cluster)
         else:
+            import dask
+
+            before = dask.config.get("scheduler", None)
             try:
                 self.client = distributed.Client(self.address, timeout="20s")
             except (OSError, TimeoutError, ValueError) as exc:
+                # a Client that failed to connect has already made itself dask's scheduler: every later dask
+                # (and xarray) computation in this process then failed with "no Client active"
+                dask.config.set(scheduler=before)
                 raise UserError(f"--scheduler {self.address}: cannot reach a dask scheduler there "
                                 f"({type(exc).__name__}: {exc})") from None
         self.workers = max(1, len(self.client.scheduler_info().get("workers", {})))
