@@ -56,6 +56,12 @@ BAD = {
     # empty lists were taken (profile_times = [] then printed two matplotlib warnings)
     "output_times_empty": (GOOD + "output_times = []\n", 1),
     "profile_times_empty": (GOOD + "[output]\nprofile_times = []\n", 1),
+    # an integer beyond 64 bits: an OverflowError traceback from float() (in a sweep, fit, compare, population too)
+    "integer_of_400_digits": (GOOD.replace("partition = 0.5", "partition = " + "9" * 400), 1),
+    # beyond the floating-point range of the solver: 1e-320 divided by zero, 1e308 ug/um^3 became inf
+    "subnormal_concentration": (GOOD.replace('"1 mg/cm^3"', '"1e-320 mg/cm^3"'), 1),
+    "overflowing_concentration": (GOOD.replace('"1 mg/cm^3"', '"1e308 ug/um^3"'), 1),
+    "partition_1e300": (GOOD.replace("partition = 0.5", "partition = 1e300"), 1),
     # inside the old (0, 0.1]: a ZeroDivisionError traceback in the step control
     "tolerance_below_round_off": (GOOD + "tolerance = 1e-300\n", 1),
     # near 1e300 s the first step overflowed ("time step collapsed", naming no key)
@@ -282,3 +288,13 @@ def test_a_full_standard_output_is_one_line(tmp_path, good_file):
     lines = check_user_error(proc, 1)
     assert "standard output" in lines[0] and "No space left" in lines[0]
     assert (out / "result.nc").exists()  # written whole before the summary
+
+
+def test_python_api_misuse_is_a_clear_error():
+    """A list of overrides and a key that is not a string gave AttributeError / TypeError from deep inside."""
+    d = exodiff.load_scenario(__import__("tomllib").loads(GOOD)).user
+    with pytest.raises(TypeError, match="overrides: expected a mapping"):
+        load_scenario(d, overrides=[("simulation.duration", "2 h")])
+    with pytest.raises(ScenarioError) as info:
+        load_scenario({**d, 1: 2})
+    assert "keys that are strings" in str(info.value)

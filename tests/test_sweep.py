@@ -590,3 +590,15 @@ def test_an_unreachable_scheduler_leaves_dask_as_it_was(tmp_path):
     assert dask.config.get("scheduler", None) == before
     ds = exodiff.sweep(f, jobs=1)  # the process still computes
     assert 2 in ds.sizes.values() and np.isfinite(ds["fraction_receptor"].values).all()
+
+
+def test_a_seed_beyond_64_bits_is_refused_before_any_point(tmp_path, capsys):
+    """A seed of 2^64 ran every point, then failed writing sweep.nc (a netCDF attribute holds 64 bits), leaving
+    points/ behind."""
+    f = _sweep_file(tmp_path, 'mode = "sample"\nn = 3\nseed = 18446744073709551616\n'
+                              f'"{PART}" = {{ min = 0.1, max = 0.5 }}\n')
+    out = tmp_path / "out"
+    assert cli.main(["sweep", str(f), "-o", str(out), "--quiet", "--no-plots"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "sweep.seed" in err[0] and "64 bits" in err[0], err
+    assert not out.exists()

@@ -118,6 +118,17 @@ def _did_you_mean(word: str, candidates) -> str:
     return f'did you mean "{close[0]}"?' if close else ""
 
 
+#: the sizes of a value a scenario may give, in SI units (0 aside): beyond them the solver's products and
+#: quotients leave the floating-point range (1e-320 mg/cm^3 divided by zero in the step control; 1e300 made
+#: the film's concentration infinite), so such a value is refused where it is read, naming its key
+MAGNITUDE = (1e-200, 1e200)
+
+
+def representable(value: float) -> bool:
+    """A finite value that is 0 or has a size within :data:`MAGNITUDE`."""
+    return math.isfinite(value) and (value == 0.0 or MAGNITUDE[0] <= abs(value) <= MAGNITUDE[1])
+
+
 def _is_number(x: Any) -> bool:
     return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
@@ -158,7 +169,11 @@ class _Checker:
         if kind == "number":
             if not _is_number(raw):
                 return self.add(key, _show(raw), f"a bare number (no quotes, no units), e.g. {field.example}")
-            return self.in_range(key, field, float(raw), _show(raw))
+            try:
+                value = float(raw)
+            except OverflowError:  # a TOML integer of 400 digits
+                value = math.inf
+            return self.in_range(key, field, value, _show(raw))
         if kind == "integer":
             if not isinstance(raw, int) or isinstance(raw, bool):
                 return self.add(key, _show(raw), f"a whole number, e.g. {field.example}")
@@ -224,6 +239,12 @@ class _Checker:
         return self.in_range(key, field, value, _show(raw), si_unit=field.si_unit)
 
     def in_range(self, key: str, field: Field, value: float, given: str, si_unit: str = "") -> Any:
+        if not representable(value):
+            if si_unit and math.isfinite(value):
+                given = f"{given} (= {units.format_quantity(value, si_unit)})"
+            return self.add(key, given, f"{field.dimension or 'a number'} whose size is 0 or between "
+                                        f"{MAGNITUDE[0]:g} and {MAGNITUDE[1]:g}" + (" in SI units" if si_unit else "")
+                                        + f" ({field.range_text()})")
         if field.in_range(value):
             return value
         if si_unit:
@@ -244,6 +265,9 @@ class _Checker:
             value, unit, dim = units.parse_amount(raw, per)
         except (units.UnitParseError, units.DimensionError) as exc:
             return self.add(key, f"{_show(raw)} ({exc})", expected)
+        if not representable(value):
+            return self.add(key, _show(raw), f"{field.dimension} whose size is 0 or between {MAGNITUDE[0]:g} and "
+                                             f"{MAGNITUDE[1]:g} in SI units")
         if not field.in_range(value):
             # The range in SI would print a "[amount]" placeholder: drop the unit.
             return self.add(key, _show(raw), f"{field.dimension} {dataclasses.replace(field, si_unit='').range_text()}")
@@ -1406,9 +1430,41 @@ class Scenario:
         return _build(copy.deepcopy(self.user), self.path, self.file, dict(self.overrides), overrides, None)
 
 
+#: TOML integers are 64-bit (the TOML spec; tomllib reads any size): a larger one overflowed float() and numpy
+INT64 = (-(2 ** 63), 2 ** 63 - 1)
+
+
+def _shape_issues(user: Mapping, file: str) -> list[Issue]:
+    """What no TOML file could hold, anywhere in ``user``: a key that is not a string (a dict built in Python),
+    an integer beyond 64 bits; one issue each (at most :data:`MAX_SHAPE_ISSUES`), naming the dotted key."""
+    issues: list[Issue] = []
+    stack: list[tuple[str, Any]] = [("", user)]
+    while stack and len(issues) < MAX_SHAPE_ISSUES:
+        where, v = stack.pop()
+        if isinstance(v, Mapping):
+            for k, x in v.items():
+                if not isinstance(k, str):
+                    issues.append(Issue(file, where or "(top level)", f"the key {k!r}", "keys that are strings"))
+                    continue
+                stack.append((f"{where}.{k}" if where else k, x))
+        elif isinstance(v, (list, tuple)):
+            stack.extend((f"{where}[{i}]", x) for i, x in enumerate(v))
+        elif isinstance(v, int) and not isinstance(v, bool) and not INT64[0] <= v <= INT64[1]:
+            shown = str(v) if len(str(v)) <= 30 else f"an integer of {len(str(abs(v)))} digits"
+            issues.append(Issue(file, where, shown, "a whole number within 64 bits (|n| < 9.2e18), or a number "
+                                "with a decimal point or exponent (e.g. 1e30)"))
+    return issues
+
+
+#: the most shape issues listed (a file of a million bad integers is not a million lines)
+MAX_SHAPE_ISSUES = 20
+
+
 def _build(user: dict[str, Any], path: Path | None, file: str, previous: dict[str, Any],
            overrides: Mapping[str, Any] | None, text: str | None) -> Scenario:
     applied = dict(previous)
+    if overrides is not None and not isinstance(overrides, Mapping):
+        raise TypeError(f"overrides: expected a mapping of dotted keys to values, not {type(overrides).__name__}")
     if overrides:
         problems = []
         for k, v in overrides.items():
@@ -1419,6 +1475,9 @@ def _build(user: dict[str, Any], path: Path | None, file: str, previous: dict[st
         if problems:
             raise ScenarioError(problems)
         text = None
+    shape = _shape_issues(user, file)
+    if shape:
+        raise ScenarioError(shape)
     default_name = path.stem if path is not None else "scenario"
     base_dir = path.parent if path is not None else None
     resolved = _resolve(user, file, default_name, base_dir)
