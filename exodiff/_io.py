@@ -27,7 +27,7 @@ import stat
 from pathlib import Path
 
 __all__ = ["FileRefused", "read_bounded", "format_bytes", "DirLock", "LockHeld", "claim_directory", "remove_made",
-           "fsync_file", "fsync_dir", "exchange", "is_within"]
+           "fsync_file", "fsync_dir", "exchange", "is_within", "path_problem"]
 
 
 class FileRefused(OSError):
@@ -75,6 +75,18 @@ def read_bounded(path, limit: int) -> bytes:
         return b"".join(chunks)
     finally:
         os.close(fd)
+
+
+def path_problem(path) -> str | None:
+    """Why the system cannot take ``path`` as a file name, or None: a NUL byte (``ValueError`` from every
+    call), a component longer than the file system's 255 bytes (``OSError`` errno 36 after the work was done)."""
+    text = os.fspath(path)
+    if "\x00" in text:
+        return "holds a NUL byte"
+    for part in Path(text).parts:
+        if len(os.fsencode(part)) > 255:
+            return f"has a name of {len(os.fsencode(part))} bytes (at most 255)"
+    return None
 
 
 def is_within(path, folder) -> bool:

@@ -45,6 +45,8 @@ BAD = {
     "planned_method": (GOOD + '[delivery]\nmethod = "laser"\npulse_energy = "20 mJ"\n', 1),
     "accuracy_with_tolerance": (GOOD + "accuracy = 1e-6\ntolerance = 1e-6\n", 1),
     "accuracy_out_of_range": (GOOD + "accuracy = 0.5\n", 1),
+    # a NUL byte: ValueError "embedded null byte" from deep inside
+    "nul_in_directory": (GOOD + '[output]\ndirectory = "a\\u0000b"\n', 1),
     # named neither the key nor the slip (".: output directory holds files exodiff did not write")
     "empty_directory": (GOOD + '[output]\ndirectory = ""\n', 1),
     # 2 lines, the second ("got nothing") a consequence of the first
@@ -298,3 +300,23 @@ def test_python_api_misuse_is_a_clear_error():
     with pytest.raises(ScenarioError) as info:
         load_scenario({**d, 1: 2})
     assert "keys that are strings" in str(info.value)
+
+
+def test_an_output_directory_the_system_cannot_make_is_one_line(tmp_path, good_file, capsys):
+    """``-o`` with a 300-byte name: OSError errno 36 after the run; now refused first, nothing written."""
+    out = tmp_path / ("a" * 300)
+    assert cli.main(["run", str(good_file), "-o", str(out), "--quiet", "--no-plots"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "255" in err[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [good_file.name]
+
+
+def test_a_variant_name_too_long_for_a_file_is_refused_before_solving(tmp_path, capsys):
+    """A 300-character variant name solved, then failed writing its files (OSError errno 36)."""
+    f = tmp_path / "c.toml"
+    f.write_text(GOOD + "[compare.variants." + "a" * 300 + ']\n"simulation.duration" = "2 h"\n')
+    out = tmp_path / "out"
+    assert cli.main(["compare", str(f), "-o", str(out), "--quiet", "--no-plots"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "at most 100" in err[0], err
+    assert not out.exists()

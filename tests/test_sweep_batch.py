@@ -182,7 +182,7 @@ def test_batch_hands_back_ineligible_and_failing_points_and_records_the_failures
     overrides = [{"formulation.wash_off_time": "6 h"},
                  {"formulation.gsd": 1.4},  # size classes: several columns
                  {"formulation.cargo": MIRNA},  # a tracked cargo: several columns
-                 {"skin.layers.dermis.diffusivity": "1e300 m^2/s"},  # the solver fails (non-finite)
+                 {"skin.layers.dermis.diffusivity": "1e199 m^2/s"},  # the solver fails (non-finite)
                  {"formulation.wash_off_time": "2 h"},
                  {"skin.layers.dermis.thickness": "-1 mm"}]  # the problem cannot be built
     tasks = []

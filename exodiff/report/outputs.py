@@ -29,7 +29,7 @@ import shutil
 import uuid
 from pathlib import Path
 
-from exodiff._io import DirLock, claim_directory, exchange, fsync_dir, fsync_file, remove_made
+from exodiff._io import DirLock, claim_directory, exchange, fsync_dir, fsync_file, path_problem, remove_made
 from exodiff.errors import UserError
 from exodiff.results.metrics import summary
 
@@ -92,6 +92,10 @@ class OutputSet:
 
     def prepare(self) -> "OutputSet":
         d = self.given
+        bad = path_problem(d)
+        if bad:
+            raise self._fail(f"the output directory's path {bad}; expected a directory name the system can "
+                             "make (-o DIR)")
         if d.is_symlink() and not d.exists():
             raise self._fail("output directory is a symlink to nothing (dangling); expected a directory (-o DIR)")
         if d.exists() and not d.is_dir():

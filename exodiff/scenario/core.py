@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from exodiff import data, units
-from exodiff._io import FileRefused, format_bytes, is_within, read_bounded
+from exodiff._io import FileRefused, format_bytes, is_within, path_problem, read_bounded
 from exodiff.errors import Issue, ParameterProblem, ScenarioError
 from exodiff.scenario.schema import (
     AMOUNT,
@@ -1047,6 +1047,11 @@ def _scenario_path(ck: _Checker, key: str, name: str, base_dir: Path | None, ver
     """
     if not name.strip():  # Path("") is "." (the folder itself): named neither the key nor what was wrong
         ck.add(key, _show(name), "a path (a file or folder name), not an empty string")
+        return None
+    bad = path_problem(name)
+    if bad:  # a NUL byte raised ValueError, a 300-byte name OSError after the run
+        ck.add(key, _show(name) if len(name) <= 80 else f"a path of {len(name)} characters",
+               f"a path the system can use (this one {bad})")
         return None
     path = Path(name).expanduser() if name.startswith("~") else Path(name)
     if base_dir is None:

@@ -73,7 +73,8 @@ COMPARE_KEYS = {
 OPTION_SOURCE = "exodiff compare"
 
 # Variant names become directory names and table headers.
-_VARIANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+#: a variant names a folder and files: letters, digits, _ and -, at most 100 (300 ran, then failed to write)
+_VARIANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
 
 #: Files of a comparison besides the per-variant directories.
 TABLE_CSV, TABLE_MD, REPORT_HTML = "metrics.csv", "metrics.md", "report.html"
@@ -207,7 +208,7 @@ def _from_table(base: Scenario, table: Any, file: str,
     for name, over in raw.items():
         key = f"compare.variants.{name}"
         if not _VARIANT_NAME.match(name):
-            issues.append(Issue(file, key, _show(name), "a variant name of letters, digits, _ and - "
+            issues.append(Issue(file, key, _show(name), "a variant name of at most 100 letters, digits, _ and - "
                                                           "(it names the output directory)"))
             continue
         if not isinstance(over, dict):
@@ -336,7 +337,8 @@ def prepare(scenarios, times=None) -> Plan:
                     name, k = f"{base_name}-{k}", k + 1
             elif not isinstance(name, str) or not _VARIANT_NAME.match(name):
                 issues.append(Issue(OPTION_SOURCE, "variant name", _show(name),
-                                    "a variant name of letters, digits, _ and - (it names the output directory)"))
+                                    "a variant name of at most 100 letters, digits, _ and - (it names the output "
+                                    "directory)"))
                 continue
             seen.add(name)
             variants.append(Variant(name, sc))

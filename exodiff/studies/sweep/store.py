@@ -28,7 +28,7 @@ import json
 import os
 from pathlib import Path
 
-from exodiff._io import DirLock, claim_directory, remove_made
+from exodiff._io import DirLock, claim_directory, path_problem, remove_made
 from exodiff.errors import UserError
 from exodiff.report.outputs import atomic_path
 from exodiff.studies.sweep.point import PointOutcome, decode_point
@@ -103,6 +103,10 @@ class PointStore:
             scenario or sweep table.
         """
         d = self.directory
+        bad = path_problem(d)
+        if bad:
+            raise UserError(f"{d!r}: the output directory's path {bad}; expected a directory name the system can "
+                            "make (-o DIR)")
         if d.is_symlink() and not d.exists():
             raise UserError(f"{d}: output directory is a symlink to nothing (dangling); expected a directory "
                             "(-o DIR)")
