@@ -482,3 +482,24 @@ def test_an_absurd_cell_count_is_refused_at_once(tmp_path, capsys):
     line = one_error(capsys, ["validate", str(f)], "expected a whole number in [4, 1e+10]")
     assert "simulation.resolution.nr" in line
     assert time.perf_counter() - t0 < 10
+
+
+SERUM = (ROOT / "scenarios" / "regimen_serum_twice_daily.toml").read_text()
+
+
+@pytest.mark.parametrize("text, key", [
+    # closing within a nanosecond: the unit cell's concentration went 44 % of its peak negative
+    (with_key(MICRONEEDLE, "delivery", 'closure_time = "1e-9 s"'), "delivery.closure_time"),
+    # a 1 nm channel: 18 % of the peak negative; a 1e-200 m tip: ZeroDivisionError
+    (with_key(MICRONEEDLE, "delivery", 'channel_diameter = "1 nm"'), "delivery.channel_diameter"),
+    (with_key(MICRONEEDLE, "delivery", 'tip_diameter = "1e-12 m"'), "delivery.tip_diameter"),
+    # plasma NaN or infinite
+    (SERUM.replace('volume = "42 L"', 'volume = "1e-12 L"'), "systemic.volume"),
+    (SERUM.replace('half_life = "5 h"', 'half_life = "1e-9 s"'), "systemic.half_life"),
+])
+def test_physically_absurd_geometry_and_plasma_are_refused(tmp_path, capsys, text, key):
+    """Values inside the old ranges that broke the solvers or the plasma model: one line naming the key."""
+    f = scenario(tmp_path, text)
+    line = one_error(capsys, ["validate", str(f)], key)
+    assert entries(tmp_path) == ["s.toml"]
+    assert "expected" in line

@@ -300,10 +300,13 @@ DELIVERY = {
                                  low_open=True, high=1.0),
     "channel_depth": _q("Channel depth given directly (bypasses the device model).", "m", "a length", '"500 um"',
                         low=0.0, low_open=True),
-    "channel_diameter": _q("Channel diameter at the skin surface.", "m", "a length", '"70 um"', low=0.0,
-                           low_open=True, high=0.01),
+    # at least 1 um and 0.1 um: a 1 nm channel drove the unit cell's concentration 18 % of its peak negative, a
+    # 1e-200 m tip divided by zero
+    "channel_diameter": _q("Channel diameter at the skin surface.", "m", "a length", '"70 um"', low=1e-6,
+                           high=0.01),
     "tip_diameter": _q("Channel diameter at its bottom (a cone; default a cylinder). Solved as a staircase "
-                       "cone; with a laser's coagulated rim as the cylinder of equal volume.", "m", "a length", '"20 um"', low=0.0, low_open=True),
+                       "cone; with a laser's coagulated rim as the cylinder of equal volume.", "m", "a length",
+                       '"20 um"', low=1e-7),
     "density": _q("Channels per skin area.", "1/m^2", "a number per area", '"200 1/cm^2"', low=0.0,
                   low_open=True),
     "needles": _n("Needles on a roller drum (density from needles x passes / drum area).", "192", low=1.0),
@@ -450,17 +453,19 @@ SYSTEMIC = {
     "model": Field("choice", "Compartment model of the blood, driven by the absorption rate x delivery.area.",
                    choices=("one_compartment", "two_compartment"), default="one_compartment",
                    example='"one_compartment"'),
-    "volume": _q("Volume of distribution (one_compartment).", "m^3", "a volume", '"40 L"', low=0.0, low_open=True),
+    # physical ranges (a mouse's 1 mL to a whale's 1e6 L, clearances to 3600 m^3/h, half-lives from 1 s): 1e-300 L
+    # and 1e300 L/h made plasma NaN or infinite
+    "volume": _q("Volume of distribution (one_compartment).", "m^3", "a volume", '"40 L"', low=1e-6, high=1e3),
     "clearance": _q("Clearance from the (central) compartment.", "m^3/s", "a volume per time (clearance)",
-                    '"5 L/h"', low=0.0, low_open=True),
+                    '"5 L/h"', low=0.0, low_open=True, high=1.0),
     "half_life": _q("Elimination half-life (one_compartment, instead of clearance: CL = ln 2 V / half_life).", "s",
-                    "a time", '"3 h"', low=0.0, low_open=True),
-    "central_volume": _q("Central volume (two_compartment).", "m^3", "a volume", '"10 L"', low=0.0,
-                         low_open=True),
-    "peripheral_volume": _q("Peripheral volume (two_compartment).", "m^3", "a volume", '"30 L"', low=0.0,
-                            low_open=True),
+                    "a time", '"3 h"', low=1.0),
+    "central_volume": _q("Central volume (two_compartment).", "m^3", "a volume", '"10 L"', low=1e-6, high=1e3),
+    "peripheral_volume": _q("Peripheral volume (two_compartment).", "m^3", "a volume", '"30 L"', low=1e-6,
+                            high=1e3),
     "intercompartmental_clearance": _q("Inter-compartmental clearance Q (two_compartment).", "m^3/s",
-                                       "a volume per time (clearance)", '"10 L/h"', low=0.0, low_open=True),
+                                       "a volume per time (clearance)", '"10 L/h"', low=0.0, low_open=True,
+                                       high=1.0),
 }
 
 #: Keys of a ``[population]`` table (``exodiff population``, docs/population.md).  Checked by
