@@ -43,12 +43,14 @@ class Issue:
 
 # Every character str.splitlines() breaks at, shown escaped: one issue is one line,
 # whatever a file's keys and values hold.
+# Every other control character too (C0, DEL, C1): a key holding ESC [2J cleared the user's terminal.
 _LINE_BREAKS = {c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
-                for c in (0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x85, 0x2028, 0x2029)}
+                for c in (*range(0x20), 0x7F, *range(0x80, 0xA0), 0x2028, 0x2029) if c != 0x09}
 
 
 def one_line(text: str) -> str:
-    """``text`` with line breaks (``\\n``, ``\\x85``, ``\\u2028`` ...) escaped: a message is one line."""
+    """``text`` with line breaks (``\\n``, ``\\x85``, ``\\u2028`` ...) and every other control character but the
+    tab escaped: a message is one line and cannot drive the terminal."""
     return text.translate(_LINE_BREAKS)
 
 

@@ -320,3 +320,14 @@ def test_a_variant_name_too_long_for_a_file_is_refused_before_solving(tmp_path, 
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "at most 100" in err[0], err
     assert not out.exists()
+
+
+def test_control_characters_in_a_key_are_shown_escaped(tmp_path):
+    """A key holding ESC [2J reached the terminal raw (values were escaped): every control character but the tab
+    is shown escaped, so a message cannot clear or recolour the user's terminal."""
+    f = tmp_path / "s.toml"
+    f.write_text(GOOD + '"\\u001b[2J\\u001b[31mPWNED\\u0007" = 1\n')
+    proc = exodiff_cmd("validate", str(f), cwd=tmp_path)
+    lines = check_user_error(proc, 1)
+    assert not any(ord(c) < 0x20 and c != "\t" or 0x7F <= ord(c) < 0xA0 for c in lines[0]), repr(lines[0])
+    assert "\\x1b[2J" in lines[0]
