@@ -524,3 +524,18 @@ def test_compare_scenario_runs_alone_and_validates(tmp_path):
     sc = exodiff.load_scenario(SHIPPED)
     assert sc.resolved["formulation"]["preset"] == "msc_exosome"
     assert "compare" in sc.user
+
+
+def test_too_many_times_are_refused_before_any_run(tmp_path, capsys):
+    """1200 tabulated times ran for minutes building a console table: at most 50, one line."""
+    from exodiff import cli
+
+    times = ", ".join(f'"{3 * i} s"' for i in range(1200))
+    f = tmp_path / "c.toml"
+    f.write_text(MEMBRANE + f"[compare]\ntimes = [{times}]\n[compare.variants.a]\n"
+                 '"simulation.duration" = "2 h"\n')
+    out = tmp_path / "out"
+    assert cli.main(["compare", str(f), "-o", str(out), "--quiet", "--no-plots"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "compare.times" in err[0] and "at most 50" in err[0], err
+    assert not out.exists()

@@ -157,6 +157,10 @@ def _parse_time(raw: Any) -> float | str:
     return seconds / 3600.0
 
 
+#: the most times a comparison tabulates
+MAX_TIMES = 50
+
+
 def _times(raw: Any, file: str, key: str, issues: list[Issue]) -> list[tuple[float, int, str]] | None:
     """Check a list of times: ``(hours, index, text as given)`` sorted by time, one per time; None after an issue."""
     expected = 'a list of times with units, e.g. ["6 h", "24 h"]'
@@ -164,6 +168,10 @@ def _times(raw: Any, file: str, key: str, issues: list[Issue]) -> list[tuple[flo
         raw = [raw]
     if not isinstance(raw, (list, tuple)) or not raw:
         issues.append(Issue(file, key, _show(raw) if raw != [] else "an empty list", expected))
+        return None
+    if len(raw) > MAX_TIMES:  # a column per time in a console table: 1200 times ran for minutes
+        issues.append(Issue(file, key, f"{len(raw)} times", f"at most {MAX_TIMES} times (a table's columns; the "
+                            "full time course is in each variant's result.nc)"))
         return None
     out: dict[float, tuple[float, int, str]] = {}
     ok = True
