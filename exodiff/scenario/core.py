@@ -1142,6 +1142,7 @@ def _resolve(user: dict[str, Any], file: str, default_name: str, base_dir: Path 
     """Validate a raw scenario dict; return the resolved dict or raise ScenarioError."""
     ck = _Checker(file)
     sections: dict[str, dict] = {}
+    bad_sections: set[str] = set()
     for name, table in user.items():
         if name in PASS_THROUGH_SECTIONS:
             if not isinstance(table, dict):
@@ -1154,6 +1155,7 @@ def _resolve(user: dict[str, Any], file: str, default_name: str, base_dir: Path 
             continue
         if not isinstance(table, dict):
             ck.add(name, _show(table), f"a table [{name}]")
+            bad_sections.add(name)
             continue
         sections[name] = table
     get = lambda s: sections.get(s, {})  # noqa: E731
@@ -1197,7 +1199,9 @@ def _resolve(user: dict[str, Any], file: str, default_name: str, base_dir: Path 
                    f"a layer of the scenario: {_names(layers)}"
                    + (f"; {hint}" if (hint := _did_you_mean(lname, layers)) else ""))
     if ck.issues:
-        raise ScenarioError(_unique(ck.issues))
+        # a section that is not a table is one issue: "simulation.duration: got nothing" after it is its echo
+        issues = [i for i in ck.issues if not any(i.key.startswith(b + ".") for b in bad_sections)]
+        raise ScenarioError(_unique(issues))
     _check_physics(ck, resolved)
     if ck.issues:
         raise ScenarioError(_unique(ck.issues))
