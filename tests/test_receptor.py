@@ -154,7 +154,9 @@ def test_sink_runs_book_what_crosses_the_bottom_to_the_receptor_not_to_cleared()
     ({"receptor.volume": "5 cm"}, "receptor.volume", "a volume"),
     ({"receptor.preset": "frantz"}, "receptor.preset", "static_franz_cell"),
     ({"receptor.partition": -1.0}, "receptor.partition", "> 0"),
-    ({"receptor.sampling_interval": "1e-308 h"}, "receptor.sampling_interval", "at most 100000 samples"),
+    ({"receptor.sampling_interval": "1e-190 h"}, "receptor.sampling_interval", "at most 100000 samples"),
+    # below the sizes a scenario may give (scenario.core.MAGNITUDE): refused where it is read
+    ({"receptor.sampling_interval": "1e-308 h"}, "receptor.sampling_interval", "between 1e-200 and 1e+200"),
 ])
 def test_bad_receptor_input_is_one_clear_line(over, key, expected):
     user = copy.deepcopy(MEMBRANE)
