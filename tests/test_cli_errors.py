@@ -49,6 +49,8 @@ BAD = {
     "nul_in_directory": (GOOD + '[output]\ndirectory = "a\\u0000b"\n', 1),
     # named neither the key nor the slip (".: output directory holds files exodiff did not write")
     "empty_directory": (GOOD + '[output]\ndirectory = ""\n', 1),
+    # printed raw in the run's summary on stdout (ESC drove the terminal)
+    "name_with_escape": (GOOD.replace('name = "membrane"', 'name = "a\\u001b[2Jb"'), 1),
     # 2 lines each, the second ("simulation.duration: got nothing") the first's echo
     "section_not_a_table": ('simulation = "5 h"\n' + GOOD.replace('[simulation]\nduration = "5 h"\n', ""), 1),
     # 2 lines, the second ("got nothing") a consequence of the first

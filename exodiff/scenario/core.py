@@ -37,7 +37,7 @@ from typing import Any, Mapping
 
 from exodiff import data, units
 from exodiff._io import FileRefused, format_bytes, is_within, path_problem, read_bounded
-from exodiff.errors import Issue, ParameterProblem, ScenarioError
+from exodiff.errors import Issue, ParameterProblem, ScenarioError, one_line
 from exodiff.scenario.schema import (
     AMOUNT,
     DELIVERY_METHODS,
@@ -483,6 +483,11 @@ def _check_preset_name(ck: _Checker, key: str, kind: str, name: Any, extra: tupl
 
 def _resolve_meta(ck: _Checker, raw: dict, default_name: str) -> dict[str, Any]:
     meta = ck.table("meta.", SECTIONS["meta"], raw, elsewhere=_elsewhere("meta"))
+    name = meta.get("name")
+    if isinstance(name, str) and one_line(name) != name:
+        # printed in every summary, plot title and report: a name holding ESC or a line break drove the terminal
+        ck.add("meta.name", _show(name), "a name without control characters or line breaks")
+        meta["name"] = _BAD
     meta.setdefault("name", default_name)
     return meta
 
