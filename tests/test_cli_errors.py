@@ -335,3 +335,18 @@ def test_control_characters_in_a_key_are_shown_escaped(tmp_path):
     lines = check_user_error(proc, 1)
     assert not any(ord(c) < 0x20 and c != "\t" or 0x7F <= ord(c) < 0xA0 for c in lines[0]), repr(lines[0])
     assert "\\x1b[2J" in lines[0]
+
+
+def test_numpy_values_from_python_are_taken_or_named():
+    """From Python: np.int64 in a scenario dict was "cannot write the scenario as TOML" naming no key, and an
+    array Quantity as an override a ValueError from item()."""
+    import numpy as np
+
+    from exodiff import units
+
+    d = __import__("tomllib").loads(GOOD)
+    d["skin"]["layers"]["membrane"]["partition"] = np.int64(2)
+    assert load_scenario(d).resolved["skin"]["layers"]["membrane"]["partition"] == 2.0
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(d, overrides={"skin.layers.membrane.thickness": units.ureg.Quantity(np.array([50., 70.]), "um")})
+    assert "skin.layers.membrane.thickness" in str(info.value)
