@@ -431,3 +431,16 @@ duration = "2 h"
     assert len(err) == 1 and "formulation.diameter" in err[0] and "free_diffusivity" in err[0]
     f.write_text(text.replace('vehicle_thickness = "100 um"', 'vehicle_thickness = "100 um"\nfree_diffusivity = "5e-6 cm^2/s"'))
     assert cli.main(["validate", str(f)]) == 0
+
+
+def test_an_impermeable_coagulated_rim_is_taken_as_given():
+    """coagulation_diffusivity_factor = 0 (allowed: an impermeable rim) was solved with factor 1 ("x or 1.0")."""
+    from exodiff.geometry.channels import channel_geometry
+
+    sc = exodiff.load_scenario(ROOT / "scenarios/laser_plant_exosome.toml",
+                               {"delivery.coagulation_diffusivity_factor": 0.0})
+    assert channel_geometry(sc.resolved).coagulation_diffusivity_factor == 0.0
+    default = exodiff.load_scenario(ROOT / "scenarios/laser_plant_exosome.toml")
+    assert channel_geometry(default.resolved).coagulation_diffusivity_factor > 0.0
+    with pytest.raises(ScenarioError):  # a rim holding nothing has no capacity (divided by zero)
+        sc.replace({"delivery.coagulation_partition_factor": 0.0})

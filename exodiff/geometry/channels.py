@@ -59,6 +59,11 @@ def _pick(delivery: Mapping[str, Any], device: Mapping[str, Any], key: str) -> f
     return device.get(key)
 
 
+def _default(value, default: float) -> float:
+    """``value``, or ``default`` when it is not given (None; 0 is a value)."""
+    return default if value is None else value
+
+
 def _need(value, key: str, what: str):
     if value is None:
         raise ParameterProblem(f"delivery.{key}", "nothing", what)
@@ -160,8 +165,9 @@ def _laser(d, device, closure, delay) -> dl.ChannelGeometry:
     return dl.laser_channel(
         depth, diameter, density=density, coverage=None if density is not None else coverage,
         coagulation_width=_pick(d, device, "coagulation_width") or 0.0,
-        coagulation_diffusivity_factor=_pick(d, device, "coagulation_diffusivity_factor") or 1.0,
-        coagulation_partition_factor=_pick(d, device, "coagulation_partition_factor") or 1.0,
+        # "or 1.0" made an explicit 0 (an impermeable rim, allowed) a factor 1
+        coagulation_diffusivity_factor=_default(_pick(d, device, "coagulation_diffusivity_factor"), 1.0),
+        coagulation_partition_factor=_default(_pick(d, device, "coagulation_partition_factor"), 1.0),
         closure_time=closure, delay=delay, bottom_diameter=_pick(d, device, "tip_diameter"))
 
 

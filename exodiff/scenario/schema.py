@@ -330,7 +330,8 @@ DELIVERY = {
                             low=0.0),
     "coagulation_diffusivity_factor": _n("Factor on the tissue diffusivity in the coagulated rim.", "0.5",
                                          low=0.0),
-    "coagulation_partition_factor": _n("Factor on the tissue partition in the coagulated rim.", "1", low=0.0),
+    # at least 1e-6: a rim that holds nothing (0) has no capacity and divided by zero; 0 was silently 1 before
+    "coagulation_partition_factor": _n("Factor on the tissue partition in the coagulated rim.", "1", low=1e-6),
     "area": _q("Treated skin area: absolute amounts (per layer, delivered, absorbed) are the fractions x dose x "
                "area. Default 1 cm^2 (the receptor's diffusion area in vitro), said in the output; a [systemic] "
                "model needs it given.", "m^2", "an area", '"50 cm^2"', low=0.0, low_open=True),
