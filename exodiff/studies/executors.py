@@ -206,9 +206,11 @@ def exit_with_parent(parent: int) -> None:
 
 
 def _init_worker(parent: int | None = None) -> None:
-    # Ctrl-C goes to the whole process group: the parent decides what stops;
-    # a worker finishes nothing half-way on its own
+    # Ctrl-C (and a job scheduler's SIGTERM) goes to the whole process group: the parent decides what stops;
+    # a worker finishes nothing half-way on its own (a worker dying of SIGTERM under the parent's own
+    # interrupt left the pool's shutdown waiting for ever); the parent ends them with SIGKILL (close)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # one thread per worker process (kernels are serial; no oversubscription)
     for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
@@ -289,7 +291,7 @@ class ProcessPool(Executor):
         pool.shutdown(wait=False, cancel_futures=True)
         for p in procs:
             if p.is_alive():
-                p.terminate()
+                p.kill()  # they ignore SIGTERM (_init_worker)
         for p in procs:
             p.join(timeout=5)
 
