@@ -469,7 +469,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--save-profiles", action="store_true",
                    help="keep amount and fraction over time for every point in sweep.nc")
     s.add_argument("--best", metavar="METRIC", help="print the best points for this metric")
-    s.add_argument("--top", metavar="K", type=_whole_at_least_1, default=10, help="rows of the --best table (default 10)")
+    s.add_argument("--top", metavar="K", type=_whole_at_least_1, default=10,
+                   help="rows of the --best table (default 10)")
     s.add_argument("--minimize", action="store_true", help="with --best: smallest values first")
     s.add_argument("--plot", metavar="METRIC", action="append",
                    help="plot this metric (repeatable; default: delivered to the target layer and its AUC)")

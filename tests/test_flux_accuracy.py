@@ -38,12 +38,13 @@ def film_flux_exact(t: np.ndarray) -> np.ndarray:
     """Flux from a well-mixed film (thickness h) into a membrane over a sink, ug cm^-2 h^-1 (Crank 1975, 3.3.3:
     ``c_v = c0 sum A_n exp(-mu_n^2 D t / L^2)``, ``mu tan mu = K L / h``; the flux is ``-h dc_v/dt``)."""
     beta = K * L / H_FILM
-    mu = np.array([brentq(lambda m: m * np.sin(m) - beta * np.cos(m), n * np.pi + 1e-14, n * np.pi + np.pi / 2 - 1e-14)
-                   for n in range(3000)])
+    mu = np.array([brentq(lambda m: m * np.sin(m) - beta * np.cos(m), n * np.pi + 1e-14,
+                          n * np.pi + np.pi / 2 - 1e-14) for n in range(3000)])
     a = (np.sin(mu) / beta) / (np.sin(mu) ** 2 / beta + 0.5 - np.sin(2 * mu) / (4 * mu))
     c0_si = C0 * 1e6  # ug/m^3
     rate = D / L ** 2
-    j_si = H_FILM * c0_si * rate * np.sum(a * mu ** 2 * np.sin(mu) * np.exp(-np.outer(t * HOUR, mu ** 2) * rate), axis=1)
+    decay = np.exp(-np.outer(t * HOUR, mu ** 2) * rate)
+    j_si = H_FILM * c0_si * rate * np.sum(a * mu ** 2 * np.sin(mu) * decay, axis=1)
     return j_si * 1e-4 * HOUR  # ug m^-2 s^-1 -> ug cm^-2 h^-1
 
 
