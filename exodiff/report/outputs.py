@@ -54,15 +54,21 @@ def atomic_path(path: Path):
             tmp.unlink()
 
 
-def _ours(directory: Path, depth: int = 0) -> list[str]:
-    """Entries of ``directory`` that exodiff did not write (empty when it may be replaced)."""
+def foreign_entries(directory: Path, names=OUTPUT_NAMES, folders: dict | None = None, depth: int = 0) -> list[str]:
+    """Entries of ``directory`` that exodiff did not write (empty when it may be replaced or written into).
+
+    ``names``: patterns of the files it writes there; ``folders``: the
+    sub-folders it writes and the patterns of their files (None: any
+    sub-folder of files matching ``names``, as a run's outputs).  A sub-folder
+    holding anything else is reported as ``NAME/``.
+    """
     foreign = []
     for entry in sorted(directory.iterdir()):
-        if entry.is_dir() and not entry.is_symlink() and depth == 0:
-            if _ours(entry, 1):
+        if entry.is_dir() and not entry.is_symlink() and depth == 0 and (folders is None or entry.name in folders):
+            if foreign_entries(entry, names if folders is None else folders[entry.name], None, 1):
                 foreign.append(entry.name + "/")
         elif entry.is_symlink() or not entry.is_file() or \
-                not any(fnmatch.fnmatchcase(entry.name, pat) for pat in OUTPUT_NAMES):
+                not any(fnmatch.fnmatchcase(entry.name, pat) for pat in names):
             foreign.append(entry.name)
     return foreign
 
@@ -104,7 +110,7 @@ class OutputSet:
             d = Path(os.path.realpath(d))  # replace what it points to, keep the link
         self.final = d
         if d.exists():
-            foreign = _ours(d)
+            foreign = foreign_entries(d)
             if foreign:
                 shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
                 raise self._fail(f"output directory holds files exodiff did not write ({shown}); expected an "

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from exodiff._io import DirLock, claim_directory, path_problem, remove_made
 from exodiff.errors import UserError
-from exodiff.report.outputs import atomic_path
+from exodiff.report.outputs import atomic_path, foreign_entries
 from exodiff.studies.sweep.point import PointOutcome, decode_point
 
 __all__ = ["PointStore", "MANIFEST", "POINTS", "RESULT"]
@@ -38,8 +38,10 @@ __all__ = ["PointStore", "MANIFEST", "POINTS", "RESULT"]
 MANIFEST = "sweep.json"
 #: what a sweep or a population writes into its directory (a directory holding anything else is refused, as
 #: ``exodiff run`` refuses one: its files are someone else's)
-STUDY_NAMES = ("points", MANIFEST, "sweep.nc", "sensitivity.csv", "population.nc", "population.csv", "report.html",
-               "*.png", ".*.tmp-*")
+STUDY_NAMES = (MANIFEST, "sweep.nc", "sensitivity.csv", "population.nc", "population.csv", "report.html", "*.png",
+               ".*.tmp-*")
+#: its one sub-folder and the files in it: point files and their temporaries
+STUDY_FOLDERS = {"points": ("p*.nc", ".p*.nc.tmp-*")}
 POINTS = "points"
 RESULT = "sweep.nc"
 
@@ -123,7 +125,7 @@ class PointStore:
 
     def _check(self, resume: bool) -> dict[int, PointOutcome]:
         d = self.directory
-        foreign = _foreign(d)
+        foreign = foreign_entries(d, STUDY_NAMES, STUDY_FOLDERS) if d.is_dir() else []
         if foreign:
             shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
             raise UserError(f"{d}: output directory holds files exodiff did not write ({shown}); expected an empty "
@@ -194,21 +196,3 @@ class PointStore:
                 fh.write(data)
         return path
 
-
-def _foreign(directory: Path) -> list[str]:
-    """Entries of ``directory`` a sweep or a population did not write (:data:`STUDY_NAMES`; inside ``points/``
-    only point files and their temporaries)."""
-    import fnmatch
-
-    if not directory.is_dir():
-        return []
-    out = []
-    for entry in sorted(directory.iterdir()):
-        if entry.name == "points" and entry.is_dir() and not entry.is_symlink():
-            out += [f"points/{e.name}" for e in sorted(entry.iterdir())
-                    if e.is_symlink() or not e.is_file()
-                    or not (fnmatch.fnmatchcase(e.name, "p*.nc") or fnmatch.fnmatchcase(e.name, ".p*.nc.tmp-*"))]
-        elif entry.is_symlink() or not entry.is_file() or \
-                not any(fnmatch.fnmatchcase(entry.name, pat) for pat in STUDY_NAMES):
-            out.append(entry.name)
-    return out
