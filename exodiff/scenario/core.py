@@ -1334,27 +1334,19 @@ def _set_dotted(user: dict[str, Any], dotted: str, value: Any, file: str) -> Iss
     return None
 
 
-def _plain_values(value: Any) -> Any:
-    """:func:`_plain` of every value in nested dicts and lists, keys kept as they are."""
-    if isinstance(value, dict):
-        return {k: _plain_values(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain_values(v) for v in value]
-    return _plain(value)
-
-
-def _plain(value: Any) -> Any:
-    """Make an override TOML-serialisable: Quantities to text, numpy scalars to Python."""
+def _plain(value: Any, key=str) -> Any:
+    """Make an override TOML-serialisable: Quantities to text, numpy scalars to Python; dict keys through ``key``
+    (a scenario dict keeps its keys as given, for :func:`_shape_issues` to name one that is not a string)."""
     if units.is_quantity(value):
         if getattr(value.magnitude, "ndim", 0) > 0:  # an array of quantities: a list of texts (the key says if
             return [units.quantity_text(q) for q in value]  # it takes one); item() of it raised ValueError
         return units.quantity_text(value)
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {key(k): _plain(v, key) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [_plain(v, key) for v in value]
     if hasattr(value, "tolist") and getattr(value, "ndim", 0) > 0:  # an array: a list (item() raised ValueError)
-        return _plain(value.tolist())
+        return _plain(value.tolist(), key)
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalar
         return value.item()
     return value
@@ -1607,8 +1599,8 @@ def load_scenario(source: str | Path | Mapping[str, Any] | Scenario,
         return source.replace(overrides or {})
     if isinstance(source, Mapping):
         # numpy scalars and arrays as Python values, as overrides are (np.int64 was "cannot write the scenario as
-        # TOML", naming no key); keys stay as given, for the shape check to name one that is not a string
-        user = _plain_values(copy.deepcopy(dict(source)))
+        # TOML", naming no key)
+        user = _plain(dict(source), key=lambda k: k)  # new dicts and lists throughout: the caller's stay as given
         return _build(user, None, IN_MEMORY, {}, overrides, None)
     if not isinstance(source, (str, Path)):
         raise TypeError(f"load_scenario takes a path, a dict or a Scenario, not {type(source).__name__}")
