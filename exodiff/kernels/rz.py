@@ -72,7 +72,8 @@ Hence, measured on channel problems (docs/numerics_rz.md):
 - norm: per depth row the area-weighted RMS over radius of the error
   relative to ``atol (cell area share) + rtol |C u|``, then the max over rows,
   the vehicle and the compartments; for a laterally uniform solution this is
-  the 1D solver's max norm;
+  the 1D solver's max norm; ``atol`` follows what the unit cell holds
+  (the 1D :func:`~exodiff.kernels.column1d.content_atol`);
 - after two consecutive rejections the step is cut by at least 5x: an
   estimate that does not shrink with ``h`` is a residue carried in doubly
   stiff modes, which only a step short enough to resolve them removes;
@@ -153,6 +154,7 @@ from exodiff.kernels.column1d import (
     STEP_UNDERFLOW,
     TOO_MANY_STEPS,
     compartment_slots,
+    content_atol,
     film_capacity,
     new_film,
 )
@@ -818,6 +820,23 @@ add_source_parallel = _variant(_add_source, "add_source_parallel", True)
 
 # -- the time loop -------------------------------------------------------------------------
 
+@jit(inline="always")
+def unit_cell_content(mn, mv, mn_c, mv_c):
+    """Amount in the unit cell now (dose unit): the film's ``|mv|`` and every cell's ``|mn|``, the free cargo's
+    too (``mn_c`` empty without one): what :func:`~exodiff.kernels.column1d.content_atol` scales the
+    absolute tolerance by, as the 1D kernels' column content."""
+    s = abs(mv) + abs(mv_c)
+    nz, nr = mn.shape
+    for i in range(nz):
+        for j in range(nr):
+            s += abs(mn[i, j])
+    nz, nr = mn_c.shape
+    for i in range(nz):
+        for j in range(nr):
+            s += abs(mn_c[i, j])
+    return s
+
+
 def _integrate_rz(
     chan_cols, d_open, k_open, tau, t_open, d_t, k_t, kdeg, kup, kcl, vol,
     dz, dr, rf, az, sink, row_layer, n_layers,
@@ -1054,7 +1073,6 @@ def _integrate_rz(
     h_next = fstate[F_STEP]
     t_end = stops[stops.shape[0] - 1]
     h_min = 1e-14 * max(t_end, 1.0)
-    atol = rtol * 1e-3 * m_ref
     steps_here = 0
     istate[I_STATUS] = OK
     a_fact = -1.0           # step coefficient of the current factors (-1: none)
@@ -1110,6 +1128,10 @@ def _integrate_rz(
         fv_n_c = apply_operator(u_c, uv_c, veh, gz_c, gr_c, loss_c, fn_c)
         add_source(fn_c, 1.0, src)
         compartment_rates(u_c, uv_c, veh, gz_c, cdeg_c, cup_c, ccl_c, row_layer, nl, rowbuf, rn_c)
+    # the absolute tolerance follows what the unit cell holds, as the 1D kernels' (content_atol): a fixed share
+    # of the dose let the late steps of a spent film run free, and the channel cells undershot to -29 % of
+    # what the cell held at 8 h (docs/numerics_rz.md, "Step control")
+    atol = content_atol(rtol, m_ref, unit_cell_content(mn, mv_n, mn_c, mv_n_c), infinite)
     # F_n and r_n are the last accepted step's effective F_1 (first same as
     # last); carried between calls in the tail of v_flat if the driver gives one
     ns = 1 + nz * nr
@@ -1374,6 +1396,7 @@ def _integrate_rz(
                     for c in range(ncc):
                         comp_c[c] = comp1_c[c]
                         rn_c[c] = r1_c[c]
+                atol = content_atol(rtol, m_ref, unit_cell_content(mn, mv_n, mn_c, mv_n_c), infinite)
                 h_new = step_after_accept(h, err, h_next)
                 if h_rej > 0.0:
                     # the error grew faster than h^3 up to the last rejected step:
@@ -1475,6 +1498,7 @@ def _integrate_rz(
                 fv_n_c = apply_operator(u_c, uv_c, veh, gz_c, gr_c, loss_c, fn_c)
                 add_source(fn_c, 1.0, src)
                 compartment_rates(u_c, uv_c, veh, gz_c, cdeg_c, cup_c, ccl_c, row_layer, nl, rowbuf, rn_c)
+            atol = content_atol(rtol, m_ref, unit_cell_content(mn, mv_n, mn_c, mv_n_c), infinite)
         j = out_index[k]
         if j >= 0:
             u_out[j, 0] = uv

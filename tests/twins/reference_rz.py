@@ -223,7 +223,18 @@ def integrate_reference(problem, *, split=True, fixed_step=None, initial_state=N
     t_end = float(times[-1])
     h_start = 1e-8 * max(t_end, 1.0)
     rtol = problem.tolerance
-    atol = rtol * 1e-3 * problem.amount_scale()
+    m_ref = problem.amount_scale()
+    if initial_state is not None:
+        m_ref += float(np.abs(problem.capacity_at(0.0).ravel() * u[1:]).sum())
+
+    def step_atol(content):
+        # 1e-3 rtol of what the unit cell holds now (at most the dose scale, at least 1e-30 of it); a constant
+        # donor's of the dose scale
+        if infinite:
+            return rtol * 1e-3 * m_ref
+        return rtol * 1e-3 * min(max(content, 1e-30 * m_ref), m_ref)
+
+    atol = step_atol(m_ref)
     w = g.annulus_areas / problem.cell_area
     wabs = np.concatenate([[1.0], np.tile(w, nz)])
     closing = g.channel_rows > 0 and 0.0 < problem.channel.closure_time < math.inf
@@ -342,6 +353,7 @@ def integrate_reference(problem, *, split=True, fixed_step=None, initial_state=N
                 else:
                     Fnc, rnc = fsal_c
                 mnc = Cc_n * uc
+            atol = step_atol(np.abs(mn).sum() + (np.abs(mnc).sum() if cargo else 0.0))
             # stage 1, delta form from the predictor u_n + gamma h v
             Az_g, Ar_g, Rm_g, C_g = at(tg, washed)[:4]
             # stage-1 predictor: the last du/dt, extrapolated no further than the last step reached
