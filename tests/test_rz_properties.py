@@ -66,14 +66,17 @@ def test_dose_balance_and_undershoot_for_any_channel(kw):
     """Vehicle + tissue + compartments = dose to round-off; undershoot at most tolerance level.
 
     TR-BDF2 is not positivity preserving (docs/numerics.md), so a small
-    negative value relative to the peak is allowed, at the order of the
-    tolerance; a sign error in a flux or a booking shows far above it.
+    negative value relative to each output's peak is allowed, at the order
+    of the tolerance; a sign error in a flux or a booking shows far above
+    it, and so did late steps held to the dose rather than to what the cell
+    still holds (-29 % of a spent film's 8 h peak, tests/test_rz.py).
     """
     p, raw = _solve(**kw)
     assert np.max(np.abs(mass_balance_error_rz(p, raw))) < 1e-12
     u = raw.u[:, 1:]
     assert np.all(np.isfinite(u))
-    assert u.min() >= -1e-4 * u.max()
+    for k in range(1, u.shape[0]):
+        assert u[k].min() >= -1e-4 * u[k].max(), k
 
 
 def _amounts(p, raw):
