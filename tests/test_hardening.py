@@ -503,3 +503,77 @@ def test_physically_absurd_geometry_and_plasma_are_refused(tmp_path, capsys, tex
     line = one_error(capsys, ["validate", str(f)], key)
     assert entries(tmp_path) == ["s.toml"]
     assert "expected" in line
+
+
+EXTREME = """
+[meta]
+name = "extreme"
+[skin]
+preset = "none"
+bottom = "sink"
+[skin.layers.stratum_corneum]
+thickness = "{thickness}"
+diffusivity = "{diffusivity}"
+partition = {k_sc}
+[skin.layers.dermis]
+thickness = "1000 um"
+diffusivity = "1e-10 m^2/s"
+partition = {k_de}
+[formulation]
+kind = "small_molecule"
+molecular_weight = "194 g/mol"
+log_kow = -0.07
+concentration = "1 mg/mL"
+[delivery]
+method = "topical"
+[simulation]
+duration = "8 h"
+"""
+
+
+@pytest.mark.parametrize("values, named", [
+    # D 1e150 m^2/s overflowed numpy (a warning on stderr) and stopped the kernel on a non-finite vehicle
+    (dict(thickness="0.001 um", diffusivity="1e150 m^2/s", k_sc=1e12, k_de=1e-12),
+     "skin.layers.stratum_corneum.diffusivity = 1e+150 m^2/s"),
+    # physical keys each, extreme together: the step collapsed at t = 0, naming no key
+    (dict(thickness="0.001 um", diffusivity="1e-4 m^2/s", k_sc=1, k_de=1),
+     "skin.layers.stratum_corneum.diffusivity = 0.0001 m^2/s"),
+    (dict(thickness="15 um", diffusivity="1e-4 m^2/s", k_sc=1e12, k_de=1e12),
+     "the film and stratum_corneum runs at"),
+])
+def test_a_solver_stopped_by_extreme_coefficients_names_them(tmp_path, capsys, values, named):
+    """Representable but extreme coefficients stop the kernel: one line naming the scenario keys at fault."""
+    f = scenario(tmp_path, EXTREME.format(**values))
+    line = one_error(capsys, ["run", str(f), "-o", str(tmp_path / "out")], "beyond what the solver resolves")
+    assert named in line and "skin.layers.stratum_corneum.partition" in line
+    assert entries(tmp_path) == ["s.toml"]
+
+
+def test_shipped_scenarios_are_far_from_the_extreme_coefficients():
+    """Every shipped scenario's fastest exchange is 100x below the failure hint's threshold (else a failure there
+    would blame coefficients that are physical), and a partition jump alone is not blamed: vesicles enter the SC
+    at K ~ 1e-9 and run."""
+    from exodiff.problem.layered import problem_from_scenario
+    from exodiff.solvers.common import EXTREME_RATE, extreme_coefficients
+
+    rates = {}
+    for path in sorted((ROOT / "scenarios").glob("*.toml")):
+        sc = exodiff.load_scenario(path)
+        if "sweep" in sc.user or "population" in sc.user or "compare" in sc.user:
+            continue
+        p = problem_from_scenario(sc.resolved)
+        g = p.grid
+        widths = [float(g.widths[g.layer_of_cell == i].min()) for i in range(len(p.layers))]
+        h = 0.0 if p.vehicle == "infinite" else p.vehicle_thickness
+        assert extreme_coefficients(p.layers, widths, h) == "", path.name
+        import exodiff.solvers.common as common
+
+        saved = common.EXTREME_RATE
+        try:
+            common.EXTREME_RATE = EXTREME_RATE / 100
+            assert extreme_coefficients(p.layers, widths, h) == "", path.name
+            common.EXTREME_RATE = 0.0  # every face named: the hint reads the rates it compares
+            rates[path.name] = float(extreme_coefficients(p.layers, widths, h).split(" runs at ")[1].split()[0])
+        finally:
+            common.EXTREME_RATE = saved
+    assert len(rates) >= 5 and 0.0 < max(rates.values()) < EXTREME_RATE / 100

@@ -256,8 +256,11 @@ class Problem1D(Application):
         g = np.zeros(n + 1)
         g[1] = half[0]  # the well-mixed vehicle adds no resistance
         a, b = half[:-1], half[1:]
-        s = a + b
-        g[2:1 + w.size] = np.divide(a * b, s, out=np.zeros_like(s), where=s > 0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            # coefficients beyond float64 (D 1e150 m^2/s) make inf here: the solver then stops naming them
+            # (solvers.common.extreme_coefficients) rather than numpy warning on stderr first
+            s = a + b
+            g[2:1 + w.size] = np.divide(a * b, s, out=np.zeros_like(s), where=s > 0)
         if self.bottom == "sink" or self.has_receptor:
             g[1 + w.size] = half[-1]  # the well-mixed receptor adds no resistance either
         if self.has_receptor:

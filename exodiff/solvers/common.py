@@ -292,16 +292,70 @@ def run_in_chunks(advance, n_stops: int, progress: bool, desc: str) -> float:
     return _time.perf_counter() - t0
 
 
-def solver_failure(status: int, t_h: float, region: str) -> SolverError:
-    """The one-line error of a kernel status (shared status codes of the 1D and r-z kernels)."""
+def solver_failure(status: int, t_h: float, region: str, layers=(), widths=(),
+                   vehicle_thickness: float = 0.0) -> SolverError:
+    """The one-line error of a kernel status (shared status codes of the 1D and r-z kernels).
+
+    ``layers`` (:class:`~exodiff.problem.base.Layer`), ``widths`` (the
+    thinnest cell of each, m) and ``vehicle_thickness`` (m; 0: a constant
+    donor), when given, name the coefficients most likely at fault
+    (:func:`extreme_coefficients`).
+    """
     from exodiff.kernels import column1d as K
 
+    hint = extreme_coefficients(layers, widths, vehicle_thickness)
     if status == K.NONFINITE:
         return SolverError(f"solver: non-finite concentration at t = {t_h:.4g} h in {region}; "
-                           "check for extreme or non-physical coefficients")
+                           + (hint or "check for extreme or non-physical coefficients"))
     if status == K.STEP_UNDERFLOW:
         return SolverError(f"solver: time step collapsed at t = {t_h:.4g} h; "
-                           "the tolerance may be too tight for the coefficients given")
+                           + (hint or "the tolerance may be too tight for the coefficients given"))
     return SolverError(f"solver: more than {MAX_STEPS} steps before t = {t_h:.4g} h; "
-                       "loosen simulation.tolerance or check the coefficients")
+                       + (hint or "loosen simulation.tolerance or check the coefficients"))
+
+
+#: the fastest exchange between neighbouring cells (a face's conductance over the smaller capacity beside
+#: it, 1/s) named when a run fails: physical skin stays below ~1e5 1/s (a small molecule in 1 um dermis cells
+#: 1e2-1e3, a film on a thin, well-partitioning layer 1e4); runs failed from ~1e13
+EXTREME_RATE = 1e10
+
+
+def extreme_coefficients(layers, widths, vehicle_thickness: float) -> str:
+    """The coefficients beyond what a double-precision run resolves, as scenario keys, or ``""``.
+
+    ``layers``: top to bottom; ``widths``: each layer's thinnest cell (m);
+    ``vehicle_thickness`` (m, 0 for a constant donor).  The rate of each
+    kind of face (film / first layer, inside a layer, between layers) is
+    its conductance ``D K / dz`` (the film adds no resistance) over the
+    smaller capacity beside it (``K dz``, the film's ``h``); the largest,
+    if above :data:`EXTREME_RATE`, is named with the keys that set it.
+    """
+    def half(ly, w):
+        return 2.0 * ly.diffusivity * ly.partition / w
+
+    def keys(ly, w):
+        return (f"skin.layers.{ly.name}.diffusivity = {ly.diffusivity:.3g} m^2/s, "
+                f"skin.layers.{ly.name}.partition = {ly.partition:.3g}, cells of {w * 1e6:.3g} um")
+
+    faces = []  # (rate 1/s, where, keys)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        if layers and widths[0] > 0.0:
+            ly, w = layers[0], widths[0]
+            low = min(vehicle_thickness, ly.partition * w) if vehicle_thickness > 0.0 else ly.partition * w
+            faces.append((half(ly, w) / low, f"the film and {ly.name}", keys(ly, w)))
+        for ly, w in zip(layers, widths):
+            if w > 0.0:
+                faces.append((ly.diffusivity / w ** 2, f"the cells of {ly.name}", keys(ly, w)))
+        for (a, wa), (b, wb) in zip(zip(layers, widths), list(zip(layers, widths))[1:]):
+            if wa > 0.0 and wb > 0.0:
+                ga, gb = half(a, wa), half(b, wb)
+                g = ga * gb / (ga + gb) if ga + gb > 0.0 else 0.0
+                faces.append((g / min(a.partition * wa, b.partition * wb), f"{a.name} and {b.name}",
+                              keys(a, wa) + "; " + keys(b, wb)))
+    faces = [f for f in faces if not (f[0] <= EXTREME_RATE)]  # NaN counts as extreme
+    if not faces:
+        return ""
+    rate, where, named = max(faces, key=lambda f: (not np.isfinite(f[0]), f[0] if np.isfinite(f[0]) else 0.0))
+    return (f"the exchange between {where} runs at {rate:.1e} 1/s, beyond what the solver resolves ({named}); "
+            "check those keys")
 
