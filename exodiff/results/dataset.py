@@ -412,6 +412,24 @@ def add_resolvable_levels(ds: xr.Dataset, problem: Problem1D, raw: RawSolution, 
     ds.attrs["resolvable_level_method"] = how
 
 
+def level_variables(frac, err, lerr, dims, loss_dims, loss_units: str) -> dict:
+    """``fraction_error``, ``loss_by_layer_error``, ``resolvable_level`` and ``below_resolvable_level`` as
+    ``(dims, data, attrs)`` tuples, from the fractions ``frac`` and the estimated errors ``err`` (like
+    ``fraction``) and ``lerr`` (like ``loss_by_layer``, in ``loss_units``): both geometries'."""
+    level = err / RESOLVED_RELATIVE_ERROR
+    return {
+        "fraction_error": (dims, err, {"units": "1", "long_name": "estimated error of fraction (from a second "
+                                       "run on another grid, docs/numerics.md)"}),
+        "loss_by_layer_error": (loss_dims, lerr, {"units": loss_units,
+                                                  "long_name": "estimated grid error of loss_by_layer"}),
+        "resolvable_level": (dims, level, {"units": "1", "long_name": "fraction of the dose below which the "
+                             f"amount is not resolved (estimated error > {RESOLVED_RELATIVE_ERROR:g} of it)"}),
+        "below_resolvable_level": (dims, (np.abs(frac) < level).astype(np.int8),
+                                   {"units": "1", "long_name": "1 where the amount is below its resolvable "
+                                    "level (not a precise number)"}),
+    }
+
+
 def _resolvable_level_vars(problem: Problem1D, raw: RawSolution, led: dict, dims, loss_dims,
                            loss_units: str) -> tuple[dict, str]:
     """The variables of :func:`add_resolvable_levels` as ``(dims, data, attrs)`` tuples, and its method text.
@@ -431,18 +449,7 @@ def _resolvable_level_vars(problem: Problem1D, raw: RawSolution, led: dict, dims
         # an amount that is exactly 0 in both runs (no such process, no wash-off) is exact: no floor there
         err += np.abs(frac - frac_o) / divisor + f_frac * ((frac != 0) | (frac_o != 0))
         lerr += np.abs(loss - loss_o) / divisor + f_loss * led["dose_cm2"] * ((loss != 0) | (loss_o != 0))
-    level = err / RESOLVED_RELATIVE_ERROR
-    out = {
-        "fraction_error": (dims, err, {"units": "1", "long_name": "estimated error of fraction (from a second "
-                                       "run on another grid, docs/numerics.md)"}),
-        "loss_by_layer_error": (loss_dims, lerr, {"units": loss_units,
-                                                  "long_name": "estimated grid error of loss_by_layer"}),
-        "resolvable_level": (dims, level, {"units": "1", "long_name": "fraction of the dose below which the "
-                             f"amount is not resolved (estimated error > {RESOLVED_RELATIVE_ERROR:g} of it)"}),
-        "below_resolvable_level": (dims, (np.abs(frac) < level).astype(np.int8),
-                                   {"units": "1", "long_name": "1 where the amount is below its resolvable "
-                                    "level (not a precise number)"}),
-    }
+    out = level_variables(frac, err, lerr, dims, loss_dims, loss_units)
     if problem.richardson:
         how = f"Richardson extrapolation of grids with {problem.grid.n} and {2 * problem.grid.n} cells"
     else:

@@ -264,3 +264,35 @@ def to_dataset_rz(problem: ProblemRZ, raw: RawSolution, scenario=None):
         ds.attrs["cargo_barrier_layers"] = ",".join(barrier)
         ds.attrs["cargo_open_diffusivity_um2_per_s"] = problem.cargo.open_diffusivity * 1e12
     return ds
+
+
+def add_check_levels(ds, checks) -> None:
+    """The error estimate and resolvable level of every amount of a unit-cell result, from its check runs.
+
+    ``checks``: ``(ds_a, ds_b, divisor, text)``, two Datasets of
+    :func:`to_dataset_rz` whose difference is one share of the estimate
+    (:func:`exodiff.run.rz_checks`: the run against a coarser grid, that
+    grid against a looser tolerance); the estimate is
+    ``sum |a - b| / divisor`` of every fraction and loss, as the 1D one
+    (:func:`exodiff.results.dataset.level_variables`; docs/numerics_rz.md,
+    "Error estimate").  Adds ``fraction_error``, ``loss_by_layer_error``,
+    ``resolvable_level``, ``below_resolvable_level`` and the attribute
+    ``resolvable_level_method`` to ``ds`` in place.
+    """
+    from exodiff.results.dataset import level_variables
+
+    frac = ds["fraction"].values
+    loss = ds["loss_by_layer"].values
+    err = np.zeros_like(frac)
+    lerr = np.zeros_like(loss)
+    for a, b, divisor, _ in checks:
+        err += np.abs(a["fraction"].values - b["fraction"].values) / divisor
+        lerr += np.abs(a["loss_by_layer"].values - b["loss_by_layer"].values) / divisor
+    new = level_variables(frac, err, lerr, ds["fraction"].dims, ds["loss_by_layer"].dims,
+                          ds["loss_by_layer"].attrs["units"])
+    for name, (dims, data, attrs) in new.items():
+        ds[name] = (dims, data, attrs)
+    shape = "x".join(str(n) for n in ds.attrs["grid_shape"])
+    ds.attrs["resolvable_level_method"] = (
+        f"the differences from check runs with {' and with '.join(f'{t} (/ {d:.3g})' for _, _, d, t in checks)}, "
+        f"summed (this run: {shape} cells, tolerance {ds.attrs['solver_tolerance']:g})")
