@@ -577,3 +577,29 @@ def test_shipped_scenarios_are_far_from_the_extreme_coefficients():
         finally:
             common.EXTREME_RATE = saved
     assert len(rates) >= 5 and 0.0 < max(rates.values()) < EXTREME_RATE / 100
+
+
+@pytest.mark.parametrize("where", ["source", "override", "list"])
+def test_a_python_scenario_nested_beyond_recursion_names_its_key(where):
+    """A dict or list nested 5000 deep from Python: one issue naming the key (was a RecursionError)."""
+    deep = 1
+    for _ in range(5000):
+        deep = [deep] if where == "list" else {"a": deep}
+    with pytest.raises(exodiff.ScenarioError) as err:
+        if where == "override":
+            exodiff.load_scenario(ROOT / "scenarios" / "topical_caffeine.toml",
+                                  overrides={"skin.layers.dermis.thickness": deep})
+        else:
+            exodiff.load_scenario({"meta": {"name": "deep"},
+                                   "simulation": {"output_times": deep} if where == "list" else {"x": deep}})
+    text = str(err.value)
+    assert "nested more than 16 deep" in text and len(text.splitlines()) == 1
+    assert ("skin.layers.dermis.thickness.a" if where == "override" else "simulation.") in text
+
+
+def test_scenario_get_of_a_non_string_is_a_key_error():
+    sc = exodiff.load_scenario(ROOT / "scenarios" / "topical_caffeine.toml")
+    for bad in (None, 3, ("skin",)):
+        with pytest.raises(KeyError, match="expected a dotted key"):
+            sc.get(bad)
+    assert sc.get("skin.layers.dermis.thickness") > 0

@@ -1334,19 +1334,25 @@ def _set_dotted(user: dict[str, Any], dotted: str, value: Any, file: str) -> Iss
     return None
 
 
-def _plain(value: Any, key=str) -> Any:
+def _plain(value: Any, key=str, depth: int = 0) -> Any:
     """Make an override TOML-serialisable: Quantities to text, numpy scalars to Python; dict keys through ``key``
-    (a scenario dict keeps its keys as given, for :func:`_shape_issues` to name one that is not a string)."""
+    (a scenario dict keeps its keys as given, for :func:`_shape_issues` to name one that is not a string).
+
+    Below :data:`MAX_NESTING` levels the value is left as it is (a dict 2000 deep overflowed Python's
+    recursion): :func:`_shape_issues` then names the key nested too deep.
+    """
+    if depth > MAX_NESTING:
+        return value
     if units.is_quantity(value):
         if getattr(value.magnitude, "ndim", 0) > 0:  # an array of quantities: a list of texts (the key says if
             return [units.quantity_text(q) for q in value]  # it takes one); item() of it raised ValueError
         return units.quantity_text(value)
     if isinstance(value, dict):
-        return {key(k): _plain(v, key) for k, v in value.items()}
+        return {key(k): _plain(v, key, depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v, key) for v in value]
+        return [_plain(v, key, depth + 1) for v in value]
     if hasattr(value, "tolist") and getattr(value, "ndim", 0) > 0:  # an array: a list (item() raised ValueError)
-        return _plain(value.tolist(), key)
+        return _plain(value.tolist(), key, depth)
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalar
         return value.item()
     return value
@@ -1427,7 +1433,15 @@ class Scenario:
         return self.resolved["formulation"]["dose_unit"]
 
     def get(self, dotted: str) -> Any:
-        """Resolved value at a dotted key, e.g. ``"skin.layers.dermis.thickness"`` (SI)."""
+        """Resolved value at a dotted key, e.g. ``"skin.layers.dermis.thickness"`` (SI).
+
+        Raises
+        ------
+        KeyError
+            No such key (``dotted`` not a string: none either).
+        """
+        if not isinstance(dotted, str):
+            raise KeyError(f"{dotted!r}: expected a dotted key (a string such as 'skin.layers.dermis.thickness')")
         node: Any = self.resolved
         for part in dotted.split("."):
             if not isinstance(node, dict) or part not in node:
@@ -1466,20 +1480,27 @@ INT64 = (-(2 ** 63), 2 ** 63 - 1)
 
 
 def _shape_issues(user: Mapping, file: str) -> list[Issue]:
-    """What no TOML file could hold, anywhere in ``user``: a key that is not a string (a dict built in Python),
-    an integer beyond 64 bits; one issue each (at most :data:`MAX_SHAPE_ISSUES`), naming the dotted key."""
+    """What no scenario could hold, anywhere in ``user``: tables or arrays nested more than
+    :data:`MAX_NESTING` deep, a key that is not a string (a dict built in Python), an integer beyond 64 bits;
+    one issue each (at most :data:`MAX_SHAPE_ISSUES`), naming the dotted key.  Iterative: the value may be
+    nested far beyond Python's recursion limit."""
     issues: list[Issue] = []
-    stack: list[tuple[str, Any]] = [("", user)]
+    stack: list[tuple[str, Any, int]] = [("", user, 0)]
     while stack and len(issues) < MAX_SHAPE_ISSUES:
-        where, v = stack.pop()
+        where, v, depth = stack.pop()
+        if isinstance(v, (Mapping, list, tuple)) and depth > MAX_NESTING:
+            issues.append(Issue(file, where, f"tables or arrays nested more than {MAX_NESTING} deep",
+                                "a scenario of tables and values (arrays or tables inside one another at most "
+                                f"{MAX_NESTING} deep)"))
+            continue
         if isinstance(v, Mapping):
             for k, x in v.items():
                 if not isinstance(k, str):
                     issues.append(Issue(file, where or "(top level)", f"the key {k!r}", "keys that are strings"))
                     continue
-                stack.append((f"{where}.{k}" if where else k, x))
+                stack.append((f"{where}.{k}" if where else k, x, depth + 1))
         elif isinstance(v, (list, tuple)):
-            stack.extend((f"{where}[{i}]", x) for i, x in enumerate(v))
+            stack.extend((f"{where}[{i}]", x, depth + 1) for i, x in enumerate(v))
         elif isinstance(v, int) and not isinstance(v, bool) and not INT64[0] <= v <= INT64[1]:
             shown = str(v) if len(str(v)) <= 30 else f"an integer of {len(str(abs(v)))} digits"
             issues.append(Issue(file, where, shown, "a whole number within 64 bits (|n| < 9.2e18), or a number "
@@ -1554,22 +1575,8 @@ def _read(path: Path, label: str) -> tuple[dict[str, Any], str]:
         # two lines about a missing dose and duration never said what was wrong
         raise fail("empty file (no tables or keys); expected a TOML scenario file (exodiff init FILE writes a "
                    "commented one)")
-    if _depth(user) > MAX_NESTING:
-        raise fail(f"TOML nested more than {MAX_NESTING} deep (arrays or tables inside one another); expected a "
-                   "scenario file of tables and values")
+    # too deep a nesting is one of _build's shape issues (naming its key), before anything walks it recursively
     return user, text
-
-
-def _depth(value: Any) -> int:
-    """How deep tables and arrays nest in ``value`` (iteratively: the value may be deep)."""
-    deepest, stack = 0, [(value, 0)]
-    while stack:
-        v, d = stack.pop()
-        deepest = max(deepest, d)
-        if d <= MAX_NESTING:
-            items = v.values() if isinstance(v, dict) else v if isinstance(v, list) else ()
-            stack.extend((x, d + 1) for x in items if isinstance(x, (dict, list)))
-    return deepest
 
 
 def load_scenario(source: str | Path | Mapping[str, Any] | Scenario,
