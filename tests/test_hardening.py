@@ -603,3 +603,18 @@ def test_scenario_get_of_a_non_string_is_a_key_error():
         with pytest.raises(KeyError, match="expected a dotted key"):
             sc.get(bad)
     assert sc.get("skin.layers.dermis.thickness") > 0
+
+
+def test_a_compare_variant_giving_one_key_twice_is_refused(tmp_path, capsys):
+    """A dotted key and the same key inside a table in one variant: one silently won; now one line naming it."""
+    text = GOOD + textwrap.dedent("""
+        [compare.variants.a]
+        "formulation.concentration" = "2 mg/mL"
+        formulation = { concentration = "3 mg/mL" }
+
+        [compare.variants.b]
+        "formulation.vehicle_thickness" = "10 um"
+        """)
+    f = scenario(tmp_path, text)
+    line = one_error(capsys, ["validate", str(f)], "compare.variants.a: formulation.concentration")
+    assert "two values" in line and "one value per key" in line

@@ -223,7 +223,16 @@ def _from_table(base: Scenario, table: Any, file: str,
             issues.append(Issue(file, key, _show(over), 'a table of dotted overrides, e.g. '
                                                         '"formulation.preset" = "plant_exosome"'))
             continue
-        flat = dict(_flatten(over))
+        pairs = list(_flatten(over))
+        flat = dict(pairs)
+        if len(flat) < len(pairs):
+            # "formulation.dose" and formulation = { dose = ... } in one variant: one of them silently won
+            seen: set[str] = set()
+            twice = list(dict.fromkeys(k for k, _ in pairs if k in seen or seen.add(k)))
+            for k in twice:
+                issues.append(Issue(file, f"{key}: {k}", "two values (a dotted key and an entry of a table)",
+                                    "one value per key in a variant"))
+            continue
         bad = [k for k in flat if k.split(".")[0] in PASS_THROUGH_SECTIONS]
         for k in bad:
             issues.append(Issue(file, f"{key}: {k}", "", f"not allowed: a variant overrides scenario keys, "
