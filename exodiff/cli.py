@@ -159,10 +159,16 @@ def _sweep(args: argparse.Namespace) -> int:
         return 0
     res = p.base.resolved
     directory = _study_directory(args, p.base, "sweep")
+    wanted = [*(args.plot or []), *([args.best] if args.best else [])]
+
+    def check(names):  # on the first point, before the others run
+        for m in wanted:
+            report.check_metric(None, m, "--best" if m == args.best else "--plot", names)
+
     try:
         ds = sweeping.sweep(p, jobs=args.jobs, directory=directory, resume=args.resume, scheduler=args.scheduler,
                             dask_local=args.dask_local, save_profiles=args.save_profiles, progress=not args.quiet,
-                            batch=args.batch)
+                            batch=args.batch, check_metrics=check if wanted else None)
     except KeyboardInterrupt:
         done = len(list((directory / "points").glob("p*.nc"))) if (directory / "points").is_dir() else 0
         again = f"{PROG} sweep {args.file} --resume" + (f" -o {args.output}" if args.output is not None else "")

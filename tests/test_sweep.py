@@ -603,3 +603,36 @@ def test_a_seed_beyond_64_bits_is_refused_before_any_point(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "sweep.seed" in err[0] and "64 bits" in err[0], err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("option", ["--best", "--plot"])
+def test_an_unknown_metric_is_refused_after_the_first_point(tmp_path, capsys, monkeypatch, option):
+    """``--best`` / ``--plot`` of a metric the sweep does not have: refused once the first point has run, before
+    the others and before anything is written (it was checked after the whole sweep)."""
+    from exodiff.studies.sweep import point
+
+    ran = []
+    real = point.run_point
+    monkeypatch.setattr(point, "run_point", lambda task: ran.append(task.index) or real(task))
+    f = _sweep_file(tmp_path, f'"{PART}" = [0.1, 0.2, 0.3, 0.4]\n')
+    out = tmp_path / "out"
+    assert cli.main(["sweep", str(f), "-o", str(out), "--quiet", "--jobs", "1", option, "delivered_dermiss"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and option in err[0] and "delivered_dermiss" in err[0], err
+    assert ran == [0] and not out.exists()
+
+
+def test_a_known_metric_checked_on_the_first_point_keeps_the_sweep_whole(tmp_path, capsys):
+    """The first point, run early for the check, is written and combined like every other."""
+    f = _sweep_file(tmp_path, f'"{PART}" = [0.1, 0.2, 0.3]\n')
+    plain, checked = tmp_path / "plain", tmp_path / "checked"
+    assert cli.main(["sweep", str(f), "-o", str(plain), "--quiet", "--no-plots", "--jobs", "1"]) == 0
+    assert cli.main(["sweep", str(f), "-o", str(checked), "--quiet", "--no-plots", "--jobs", "1",
+                     "--best", "fraction_receptor"]) == 0
+    assert sorted(p.name for p in (checked / "points").iterdir()) == sorted(p.name for p in (plain / "points").iterdir())
+    a, b = xr.open_dataset(plain / "sweep.nc"), xr.open_dataset(checked / "sweep.nc")
+    try:
+        for v in ("fraction_receptor", "fraction_membrane"):
+            np.testing.assert_array_equal(a[v].values, b[v].values)
+    finally:
+        a.close(), b.close()

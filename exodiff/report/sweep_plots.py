@@ -67,9 +67,10 @@ def metric_names(ds) -> list[str]:
             and np.issubdtype(ds[v].dtype, np.floating)]
 
 
-def check_metric(ds, metric: str, option: str = "--best") -> str:
-    """``metric`` if the sweep has it, else a one-line UserError with a did-you-mean."""
-    names = metric_names(ds)
+def check_metric(ds, metric: str, option: str = "--best", names: list[str] | None = None) -> str:
+    """``metric`` if the sweep has it, else a one-line UserError with a did-you-mean; ``names``: the metric
+    names to check against instead of ``ds``'s (a first point's, before the sweep's Dataset exists)."""
+    names = metric_names(ds) if names is None else names
     if metric in names:
         return metric
     close = difflib.get_close_matches(metric, names, n=1, cutoff=0.5)

@@ -126,7 +126,7 @@ def plan(scenario, definition: Mapping[str, Any] | None = None, max_points: int 
 
 
 def execute(plan: SweepPlan, executor, store=None, done: dict | None = None, save_profiles: bool = False,
-            progress: bool = False) -> dict:
+            progress: bool = False, check_metrics=None) -> dict:
     """Run the points of ``plan`` not in ``done``; return every outcome by index.
 
     Parameters
@@ -141,9 +141,15 @@ def execute(plan: SweepPlan, executor, store=None, done: dict | None = None, sav
     save_profiles : bool
     progress : bool
         A progress bar (points done, failures, time left) on stderr.
+    check_metrics : callable, optional
+        Called with the metric names of the first point not done, solved
+        here before the executor starts and anything is written (a
+        :class:`~exodiff.errors.UserError` it raises stops the sweep then,
+        not after every point: ``--best`` / ``--plot`` of a metric the sweep
+        does not have).  Not called when that point fails.
     """
     from exodiff import run as _run
-    from exodiff.studies.sweep.point import PointTask
+    from exodiff.studies.sweep.point import PointTask, run_point
 
     outcomes = dict(done or {})
     todo = [i for i in range(plan.size) if i not in outcomes]
@@ -154,15 +160,31 @@ def execute(plan: SweepPlan, executor, store=None, done: dict | None = None, sav
         for line in _run.compile_notices(unit_cell, batched=executor.name == "batched"):
             print(line, file=sys.stderr, flush=True)
     _run.warm_solver(unit_cell)
+    tasks = [PointTask(i, plan.scenarios[i], plan.points[i].overrides, plan.hash, save_profiles,
+                       encode=store is not None) for i in todo]
+    first = None
+    if check_metrics is not None:
+        # the first point here, so a metric the sweep will not have is refused before the rest run (its result
+        # is kept: the executor does not run it again)
+        first = run_point(tasks[0])
+        if first.ok:
+            check_metrics([k for k, v in first.metrics.items()
+                           if isinstance(v, (int, float)) and not isinstance(v, bool)])
+        tasks = tasks[1:]
     # the executor first: a scheduler that cannot be reached is refused before anything is written (points/ and
     # sweep.json were made, then exit 2)
     executor.start()
     if store is not None:
         store.begin()
-    tasks = [PointTask(i, plan.scenarios[i], plan.points[i].overrides, plan.hash, save_profiles,
-                       encode=store is not None) for i in todo]
+    if first is not None:
+        if store is not None:
+            store.write(first)
+        first.data = None
+        outcomes[first.index] = first
     executor.warm(functools.partial(_run.warm_solver, unit_cell))
     failed = sum(1 for o in outcomes.values() if not o.ok)
+    if not tasks:
+        return outcomes
     bar = None
     if progress:
         from tqdm import tqdm
@@ -199,7 +221,7 @@ def _runner():
 
 def sweep(scenario, jobs: int | None = None, directory=None, *, definition: Mapping[str, Any] | None = None,
           resume: bool = False, scheduler: str | None = None, dask_local: int | None = None, executor=None,
-          save_profiles: bool = False, progress: bool = False, batch: bool | None = None):
+          save_profiles: bool = False, progress: bool = False, batch: bool | None = None, check_metrics=None):
     """Run a parameter sweep and return its combined Dataset.
 
     Parameters
@@ -232,6 +254,9 @@ def sweep(scenario, jobs: int | None = None, directory=None, *, definition: Mapp
         Default (None): batched when it is the faster choice, i.e. more than
         one job, no dask, no profiles, and every point a one-column 1D
         point (:func:`use_batch`); False: never.
+    check_metrics : callable, optional
+        Checks the metric names of the first point before the others run
+        (:func:`execute`).
 
     Returns
     -------
@@ -266,7 +291,7 @@ def sweep(scenario, jobs: int | None = None, directory=None, *, definition: Mapp
                 batch = use_batch(p, jobs, scheduler, dask_local, save_profiles)
             executor = make_executor(jobs, scheduler, dask_local, batch)
         try:
-            outcomes = execute(p, executor, store, done, save_profiles, progress)
+            outcomes = execute(p, executor, store, done, save_profiles, progress, check_metrics)
         except BaseException:
             if owned:
                 executor.close(cancel=True)
