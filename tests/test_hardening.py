@@ -549,6 +549,20 @@ def test_a_solver_stopped_by_extreme_coefficients_names_them(tmp_path, capsys, v
     assert entries(tmp_path) == ["s.toml"]
 
 
+def test_the_failure_hint_takes_layers_that_hold_nothing_and_overflow():
+    """A layer of partition 0 (allowed: it takes nothing up) divided by zero in the hint, which would have turned
+    a solver's one-line error into a traceback; rates beyond float64 read as inf."""
+    from exodiff.problem.base import Layer
+    from exodiff.solvers.common import extreme_coefficients
+
+    closed = [Layer("stratum_corneum", 15e-6, 1e-14, 0.0), Layer("dermis", 1e-3, 1e-10, 1.0)]
+    assert extreme_coefficients(closed, [1e-6, 1e-5], 20e-6) == ""
+    assert extreme_coefficients(closed, [1e-6, 0.0], 0.0) == ""
+    huge = [Layer("stratum_corneum", 15e-6, 1e200, 1e200), Layer("dermis", 1e-3, 1e200, 0.0)]
+    hint = extreme_coefficients(huge, [1e-6, 1e-5], 20e-6)
+    assert "runs at inf 1/s" in hint and "skin.layers.stratum_corneum.diffusivity = 1e+200" in hint
+
+
 def test_shipped_scenarios_are_far_from_the_extreme_coefficients():
     """Every shipped scenario's fastest exchange is 100x below the failure hint's threshold (else a failure there
     would blame coefficients that are physical), and a partition jump alone is not blamed: vesicles enter the SC
@@ -562,8 +576,7 @@ def test_shipped_scenarios_are_far_from_the_extreme_coefficients():
         if "sweep" in sc.user or "population" in sc.user or "compare" in sc.user:
             continue
         p = problem_from_scenario(sc.resolved)
-        g = p.grid
-        widths = [float(g.widths[g.layer_of_cell == i].min()) for i in range(len(p.layers))]
+        widths = p.grid.thinnest_cells()
         h = 0.0 if p.vehicle == "infinite" else p.vehicle_thickness
         assert extreme_coefficients(p.layers, widths, h) == "", path.name
         import exodiff.solvers.common as common

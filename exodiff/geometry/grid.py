@@ -83,6 +83,10 @@ class LayeredGrid:
     def thicknesses(self) -> list[float]:
         return [float(self.faces[sl.stop] - self.faces[sl.start]) for sl in self.layer_slices]
 
+    def thinnest_cells(self) -> list[float]:
+        """Each layer's thinnest cell, m (0 for a layer without cells)."""
+        return [float(self.widths[sl].min()) if sl.stop > sl.start else 0.0 for sl in self.layer_slices]
+
     def refined(self, factor: int = 2) -> "LayeredGrid":
         """The same layers with ``factor`` times the cells; every face of this grid is a face of the new one.
 

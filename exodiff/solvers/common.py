@@ -331,27 +331,30 @@ def extreme_coefficients(layers, widths, vehicle_thickness: float) -> str:
     if above :data:`EXTREME_RATE`, is named with the keys that set it.
     """
     def half(ly, w):
-        return 2.0 * ly.diffusivity * ly.partition / w
+        return 2.0 * np.float64(ly.diffusivity) * ly.partition / w
 
     def keys(ly, w):
         return (f"skin.layers.{ly.name}.diffusivity = {ly.diffusivity:.3g} m^2/s, "
                 f"skin.layers.{ly.name}.partition = {ly.partition:.3g}, cells of {w * 1e6:.3g} um")
 
+    def rate(g, cap):
+        # a face into a layer that holds nothing (K = 0) exchanges nothing; float64 so that an overflow is inf
+        return g / cap if cap > 0.0 else np.float64(0.0)
+
+    cells = [(ly, np.float64(w)) for ly, w in zip(layers, widths) if w > 0.0]
     faces = []  # (rate 1/s, where, keys)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        if layers and widths[0] > 0.0:
-            ly, w = layers[0], widths[0]
-            low = min(vehicle_thickness, ly.partition * w) if vehicle_thickness > 0.0 else ly.partition * w
-            faces.append((half(ly, w) / low, f"the film and {ly.name}", keys(ly, w)))
-        for ly, w in zip(layers, widths):
-            if w > 0.0:
-                faces.append((ly.diffusivity / w ** 2, f"the cells of {ly.name}", keys(ly, w)))
-        for (a, wa), (b, wb) in zip(zip(layers, widths), list(zip(layers, widths))[1:]):
-            if wa > 0.0 and wb > 0.0:
-                ga, gb = half(a, wa), half(b, wb)
-                g = ga * gb / (ga + gb) if ga + gb > 0.0 else 0.0
-                faces.append((g / min(a.partition * wa, b.partition * wb), f"{a.name} and {b.name}",
-                              keys(a, wa) + "; " + keys(b, wb)))
+        if cells and cells[0][0] is layers[0]:
+            ly, w = cells[0]
+            cap = min(vehicle_thickness, ly.partition * w) if vehicle_thickness > 0.0 else ly.partition * w
+            faces.append((rate(half(ly, w), cap), f"the film and {ly.name}", keys(ly, w)))
+        for ly, w in cells:
+            faces.append((np.float64(ly.diffusivity) / w ** 2, f"the cells of {ly.name}", keys(ly, w)))
+        for (a, wa), (b, wb) in zip(cells, cells[1:]):
+            ga, gb = half(a, wa), half(b, wb)
+            g = ga * gb / (ga + gb) if ga + gb > 0.0 else np.float64(0.0)
+            faces.append((rate(g, min(a.partition * wa, b.partition * wb)), f"{a.name} and {b.name}",
+                          keys(a, wa) + "; " + keys(b, wb)))
     faces = [f for f in faces if not (f[0] <= EXTREME_RATE)]  # NaN counts as extreme
     if not faces:
         return ""

@@ -445,10 +445,8 @@ def _failure(problem, status, fstate, istate, u) -> SolverError:
         region = problem.layers[int(problem.grid.layer_of_cell[node - 1])].name
     else:
         region = "unknown region"
-    g = problem.grid
-    widths = [float(g.widths[g.layer_of_cell == i].min()) if np.any(g.layer_of_cell == i) else 0.0
-              for i in range(len(problem.layers))]
-    return solver_failure(status, fstate[K.F_FAIL_TIME] / 3600.0, region, problem.layers, widths,
+    return solver_failure(status, fstate[K.F_FAIL_TIME] / 3600.0, region, problem.layers,
+                          problem.grid.thinnest_cells(),
                           0.0 if problem.vehicle == "infinite" else problem.vehicle_thickness)
 
 

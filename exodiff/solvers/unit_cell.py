@@ -369,11 +369,8 @@ def region_name(problem: ProblemRZ, node: int) -> str:
 def _failure(problem, status, fstate, istate) -> SolverError:
     from exodiff.kernels.control import F_FAIL_TIME, I_FAIL_NODE
 
-    g = problem.grid
-    dr = float(np.diff(g.r_faces).min())  # a layer's thinnest cell either way
-    z = g.z
-    widths = [min(float(z.widths[z.layer_of_cell == i].min()), dr) if np.any(z.layer_of_cell == i) else 0.0
-              for i in range(len(problem.layers))]
+    dr = float(np.diff(problem.grid.r_faces).min())  # a layer's thinnest cell either way
+    widths = [min(w, dr) for w in problem.grid.z.thinnest_cells()]
     return solver_failure(status, fstate[F_FAIL_TIME] / 3600.0, region_name(problem, int(istate[I_FAIL_NODE])),
                           problem.layers, widths,
                           0.0 if problem.vehicle == "infinite" else problem.vehicle_thickness)
