@@ -118,27 +118,33 @@ def rz_checks(resolved: dict, prz) -> list:
     against one with about half the cells each way (the resolution as
     ``nr``, ``nz`` counts: the same grading rules place them), same
     tolerance; *time*, that coarse run against itself at a ten times looser
-    tolerance (at most 0.1), divided by ``(10^s - 1) / 2`` with TR-BDF2's
-    time-error slope ``s``.  The time check runs on the coarse grid (a quarter
-    of the cells) because its time error is the fine grid's to within the
-    estimate's accuracy (measured, docs/numerics_rz.md) and the fine grid
-    at a loose tolerance cost half a run.  ``tolerance`` None: the
-    scenario's; ``against``: the index of the check run the difference is
-    taken from (-1: the run itself).
+    tolerance (:func:`~exodiff.problem.layered.time_check`: ten times tighter
+    at the cap 0.1), with TR-BDF2's time-error slope.  The time check runs on
+    the coarse grid (a quarter of the cells) because its time error is the
+    fine grid's to within the estimate's accuracy (measured,
+    docs/numerics_rz.md) and the fine grid at a loose tolerance cost half a
+    run.  A grid too small to halve (4 x 8 cells, or either count at that
+    floor) is checked against twice the cells each way instead
+    (``a - a_2x = e / 2`` at order 1) and its time on its own grid.
+    ``tolerance`` None: the scenario's; ``against``: the index of the check
+    run the difference is taken from (-1: the run itself).
     """
-    from exodiff.problem.layered import TIME_ERROR_SLOPE
+    from exodiff.problem.layered import time_check
 
     g = prz.grid
     half = {"nr": max(4, -(-g.nr // 2)), "nz": max(8, -(-g.nz // 2))}
-    coarse = {**resolved, "simulation": {**resolved["simulation"], "resolution": half}}
-    shape = f"{half['nz']}x{half['nr']} cells"
-    out = [(coarse, None, RZ_SPACE_DIVISOR, shape, "space check", -1)]
-    loose = min(10.0 * prz.tolerance, 0.1)
-    if loose > prz.tolerance:
-        slope = TIME_ERROR_SLOPE["tr-bdf2"]
-        out.append((coarse, loose, ((loose / prz.tolerance) ** slope - 1.0) / 2.0, f"{shape} at tolerance {loose:g}",
-                    "time check", 0))
-    return out
+    tol, t_divisor = time_check(prz.tolerance, "tr-bdf2")
+    tighter = " (tighter)" if tol < prz.tolerance else ""
+    if half["nr"] < g.nr and half["nz"] < g.nz:
+        coarse = {**resolved, "simulation": {**resolved["simulation"], "resolution": half}}
+        shape = f"{half['nz']}x{half['nr']} cells"
+        return [(coarse, None, RZ_SPACE_DIVISOR, shape, "space check", -1),
+                (coarse, tol, t_divisor, f"{shape} at tolerance {tol:g}{tighter}", "time check", 0)]
+    # halving would give this very grid (the space check stated no error: 4 x 8 cells were off by 8x, unflagged)
+    double = {"nr": 2 * g.nr, "nz": 2 * g.nz}
+    fine = {**resolved, "simulation": {**resolved["simulation"], "resolution": double}}
+    return [(fine, None, RZ_SPACE_DIVISOR / 2.0, f"{double['nz']}x{double['nr']} cells", "space check", -1),
+            (resolved, tol, t_divisor, f"tolerance {tol:g}{tighter}", "time check", -1)]
 
 
 def _with_checks(ds, solve, resolved: dict, prz) -> None:

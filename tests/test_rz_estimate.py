@@ -109,3 +109,23 @@ def test_a_failing_check_run_leaves_the_result_without_levels(monkeypatch):
     assert len(calls) == 2
     assert "fraction_error" not in ds and ds.attrs["check_run"].startswith("failed: solver: time step collapsed")
     np.testing.assert_array_equal(ds.fraction.values, plain.fraction.values)
+
+
+@pytest.mark.parametrize("setting", ["smallest grid", "tolerance at the cap"])
+def test_settings_at_their_limits_still_state_an_error(setting):
+    """A grid that cannot be halved (4 x 8 cells) was checked against itself, and tolerance 0.1 against a
+    "looser" run capped at 0.1: no error stated, 13 amounts off by up to 8x unflagged (an independent check).
+    Now checked against twice the cells and a ten times tighter tolerance: right to 10 % or flagged."""
+    if setting == "smallest grid":
+        ds = exodiff.run(scenario({"nr": 4, "nz": 8}))
+        ref = _run(scenario({"nr": 48, "nz": 160}, 1e-8), checks=False)
+        assert "16x8 cells (/ 0.5)" in ds.attrs["resolvable_level_method"]
+    else:
+        ds = exodiff.run(scenario(tolerance=0.1))
+        ref = _run(scenario(tolerance=1e-8), checks=False)  # the same grid: the time error alone
+        assert "tolerance 0.01 (tighter)" in ds.attrs["resolvable_level_method"]
+    a, r = ds.fraction.values, ref.fraction.values
+    assert np.max(np.abs(a - r)) > 1e-4  # these settings do make errors
+    flagged = ds.below_resolvable_level.values.astype(bool)
+    wrong = np.abs(a - r) > 0.1 * np.abs(r)
+    assert not np.any(wrong & ~flagged), np.argwhere(wrong & ~flagged)

@@ -423,6 +423,28 @@ class Problem1D(Application):
 #: (tests/test_grid.py::test_accuracy_target_is_met_against_the_true_pde guards it).
 TIME_ERROR_AT_1E6 = {"esdirk4": 8e-8, "sdirk4": 2.5e-9, "tr-bdf2": 5.1e-6}
 TIME_ERROR_SLOPE = {"esdirk4": 1.0, "sdirk4": 1.0, "tr-bdf2": 0.66}
+def time_check(tolerance: float, integrator: str) -> tuple[float, float]:
+    """The tolerance of an error estimate's *time* check run and the divisor of its difference.
+
+    Ten times looser: ``a_loose - a ~ (10^s - 1) e``, divided by
+    ``(10^s - 1) / 2`` (halved for safety) with the integrator's time-error
+    slope ``s`` (:data:`TIME_ERROR_SLOPE`).  Above 0.01 that would pass the
+    largest tolerance a scenario takes (0.1), so ten times tighter:
+    ``a - a_tight ~ (1 - 10^-s) e``, divided by ``(1 - 10^-s) / 2``.  (The
+    loose run was capped at 0.1 before: at tolerance 0.1 the check was
+    skipped and stated no time error; at 0.05 a run only twice as loose
+    under-stated it 4x.)
+
+    Returns
+    -------
+    (tolerance, divisor)
+    """
+    s = TIME_ERROR_SLOPE.get(integrator, 1.0)
+    if 10.0 * tolerance <= 0.1:
+        return 10.0 * tolerance, (10.0 ** s - 1.0) / 2.0
+    return tolerance / 10.0, (1.0 - 10.0 ** -s) / 2.0
+
+
 #: share of an accuracy target given to time (the rest: space, and a margin for
 #: the extrapolation adding the two runs' time errors, up to 5/3 of one)
 ACCURACY_TIME_SHARE = 0.6
