@@ -579,16 +579,9 @@ def test_shipped_scenarios_are_far_from_the_extreme_coefficients():
         widths = p.grid.thinnest_cells()
         h = 0.0 if p.vehicle == "infinite" else p.vehicle_thickness
         assert extreme_coefficients(p.layers, widths, h) == "", path.name
-        import exodiff.solvers.common as common
-
-        saved = common.EXTREME_RATE
-        try:
-            common.EXTREME_RATE = EXTREME_RATE / 100
-            assert extreme_coefficients(p.layers, widths, h) == "", path.name
-            common.EXTREME_RATE = 0.0  # every face named: the hint reads the rates it compares
-            rates[path.name] = float(extreme_coefficients(p.layers, widths, h).split(" runs at ")[1].split()[0])
-        finally:
-            common.EXTREME_RATE = saved
+        assert extreme_coefficients(p.layers, widths, h, limit=EXTREME_RATE / 100) == "", path.name
+        # every face named: the hint reads the largest rate
+        rates[path.name] = float(extreme_coefficients(p.layers, widths, h, limit=0.0).split(" runs at ")[1].split()[0])
     assert len(rates) >= 5 and 0.0 < max(rates.values()) < EXTREME_RATE / 100
 
 
@@ -631,3 +624,42 @@ def test_a_compare_variant_giving_one_key_twice_is_refused(tmp_path, capsys):
     f = scenario(tmp_path, text)
     line = one_error(capsys, ["validate", str(f)], "compare.variants.a: formulation.concentration")
     assert "two values" in line and "one value per key" in line
+
+
+@pytest.mark.parametrize("diffusivity, named", [
+    # a division by zero inside the unit-cell kernel: a ZeroDivisionError traceback from `exodiff run`
+    ("1e150 m^2/s", "skin.layers.viable_epidermis.diffusivity"),
+    # the step collapsed at t = 0 naming no key
+    ("1e-4 m^2/s", "the film and the open channel"),
+])
+def test_a_unit_cell_stopped_by_extreme_coefficients_names_them(tmp_path, capsys, diffusivity, named):
+    """A free diffusivity far beyond any liquid's through microneedle channels: one line naming what is at fault."""
+    text = (ROOT / "scenarios" / "microneedle_msc_exosome.toml").read_text()
+    text = text.replace('preset = "msc_exosome"', f'preset = "msc_exosome"\nfree_diffusivity = "{diffusivity}"', 1)
+    f = scenario(tmp_path, text)
+    line = one_error(capsys, ["run", str(f), "-o", str(tmp_path / "out")], "beyond what the solver resolves")
+    assert named in line
+    assert entries(tmp_path) == ["s.toml"]
+
+
+def test_shipped_unit_cells_are_far_from_their_extreme_coefficients():
+    """The r-z limit (lower: its factorised stages give way from ~1.7e7 1/s) is 100x above every shipped
+    microneedle, laser and follicle scenario's fastest exchange, open channel included."""
+    import exodiff.solvers.common as common
+    from exodiff.problem.layered import problem_from_scenario
+    from exodiff.run import _unit_cell
+    from exodiff.solvers.unit_cell import _hint_arguments
+
+    rates = {}
+    for path in sorted((ROOT / "scenarios").glob("*.toml")):
+        sc = exodiff.load_scenario(path)
+        if "sweep" in sc.user or "population" in sc.user or "compare" in sc.user:
+            continue
+        prz = _unit_cell(sc.resolved, problem_from_scenario(sc.resolved))
+        if prz is None:
+            continue
+        *args, limit = _hint_arguments(prz)
+        assert limit == common.EXTREME_RATE_RZ and args[3] is not None  # the channel is in the hint
+        hint = common.extreme_coefficients(*args, limit=0.0)  # every face named: the hint reads the largest rate
+        rates[path.name] = float(hint.split(" runs at ")[1].split()[0])
+    assert len(rates) >= 4 and max(rates.values()) < common.EXTREME_RATE_RZ / 100, rates

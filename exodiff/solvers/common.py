@@ -293,17 +293,17 @@ def run_in_chunks(advance, n_stops: int, progress: bool, desc: str) -> float:
 
 
 def solver_failure(status: int, t_h: float, region: str, layers=(), widths=(),
-                   vehicle_thickness: float = 0.0) -> SolverError:
+                   vehicle_thickness: float = 0.0, channel=None, limit: float | None = None) -> SolverError:
     """The one-line error of a kernel status (shared status codes of the 1D and r-z kernels).
 
     ``layers`` (:class:`~exodiff.problem.base.Layer`), ``widths`` (the
     thinnest cell of each, m) and ``vehicle_thickness`` (m; 0: a constant
     donor), when given, name the coefficients most likely at fault
-    (:func:`extreme_coefficients`).
+    (:func:`extreme_coefficients`; ``channel`` and ``limit`` as there).
     """
     from exodiff.kernels import column1d as K
 
-    hint = extreme_coefficients(layers, widths, vehicle_thickness)
+    hint = extreme_coefficients(layers, widths, vehicle_thickness, channel, limit)
     if status == K.NONFINITE:
         return SolverError(f"solver: non-finite concentration at t = {t_h:.4g} h in {region}; "
                            + (hint or "check for extreme or non-physical coefficients"))
@@ -316,20 +316,28 @@ def solver_failure(status: int, t_h: float, region: str, layers=(), widths=(),
 
 #: the fastest exchange between neighbouring cells (a face's conductance over the smaller capacity beside
 #: it, 1/s) named when a run fails: physical skin stays below ~1e5 1/s (a small molecule in 1 um dermis cells
-#: 1e2-1e3, a film on a thin, well-partitioning layer 1e4); runs failed from ~1e13
+#: 1e2-1e3, a film on a thin, well-partitioning layer 1e4; the shipped 1D scenarios 0.2-180); 1D runs failed
+#: from ~1e13
 EXTREME_RATE = 1e10
+#: the same for the r-z unit cell, whose factorised stages give way sooner: runs failed from 1.7e7 (a free
+#: diffusivity of 1e-6 m^2/s in the open channel; 1.7e6 took 4300 steps); the shipped r-z scenarios 0.5-200,
+#: a small molecule in an open channel ~1e4
+EXTREME_RATE_RZ = 1e6
 
 
-def extreme_coefficients(layers, widths, vehicle_thickness: float) -> str:
+def extreme_coefficients(layers, widths, vehicle_thickness: float, channel=None, limit: float | None = None) -> str:
     """The coefficients beyond what a double-precision run resolves, as scenario keys, or ``""``.
 
     ``layers``: top to bottom; ``widths``: each layer's thinnest cell (m);
-    ``vehicle_thickness`` (m, 0 for a constant donor).  The rate of each
-    kind of face (film / first layer, inside a layer, between layers) is
-    its conductance ``D K / dz`` (the film adds no resistance) over the
-    smaller capacity beside it (``K dz``, the film's ``h``); the largest,
-    if above :data:`EXTREME_RATE`, is named with the keys that set it.
+    ``vehicle_thickness`` (m, 0 for a constant donor); ``channel``: a unit
+    cell's open channel as ``(D, K, thinnest cell)`` (m^2/s, -, m), or None.
+    The rate of each kind of face (film / first layer or channel, inside a
+    layer or the channel, between layers) is its conductance ``D K / dz``
+    (the film adds no resistance) over the smaller capacity beside it
+    (``K dz``, the film's ``h``); the largest, if above ``limit`` (default
+    :data:`EXTREME_RATE`), is named with the keys that set it.
     """
+    limit = EXTREME_RATE if limit is None else limit
     def half(ly, w):
         return 2.0 * np.float64(ly.diffusivity) * ly.partition / w
 
@@ -355,10 +363,17 @@ def extreme_coefficients(layers, widths, vehicle_thickness: float) -> str:
             g = ga * gb / (ga + gb) if ga + gb > 0.0 else np.float64(0.0)
             faces.append((rate(g, min(a.partition * wa, b.partition * wb)), f"{a.name} and {b.name}",
                           keys(a, wa) + "; " + keys(b, wb)))
-    faces = [f for f in faces if not (f[0] <= EXTREME_RATE)]  # NaN counts as extreme
+        if channel is not None and channel[2] > 0.0:
+            d, k, w = np.float64(channel[0]), channel[1], np.float64(channel[2])
+            named = (f"the open channel's diffusivity {d:.3g} m^2/s (formulation.free_diffusivity, or the "
+                     f"Stokes-Einstein value of formulation.diameter and skin.viscosity), cells of {w * 1e6:.3g} um")
+            cap = min(vehicle_thickness, k * w) if vehicle_thickness > 0.0 else k * w
+            faces.append((rate(2.0 * d * k / w, cap), "the film and the open channel", named))
+            faces.append((d / w ** 2, "the cells of the open channel", named))
+    faces = [f for f in faces if not (f[0] <= limit)]  # NaN counts as extreme
     if not faces:
         return ""
     rate, where, named = max(faces, key=lambda f: (not np.isfinite(f[0]), f[0] if np.isfinite(f[0]) else 0.0))
     return (f"the exchange between {where} runs at {rate:.1e} 1/s, beyond what the solver resolves ({named}); "
-            "check those keys")
+            "check those keys, given or derived from the formulation")
 

@@ -251,31 +251,38 @@ def _kernel_driver(problem: Problem1D, stops, out_idx, events, n_records: int, f
 
     def advance(k0, ev):
         ch = slice(k0, None)
-        if S == 1 and P == 3:
-            # one column: the one-column loop of this integrator only (each compiles on its own)
-            cl = arr["closs"][0]
-            one = (arr["cap"][0], arr["g"][0], cl[0], cl[1], cl[2], arr["node_layer"], L, infinite, c_donor[0],
-                   problem.vehicle_thickness, problem.evaporation_fraction, problem.evaporation_time,
-                   problem.sample_fraction, stops[ch], out_idx[ch], ev[ch], u[0], comp[0], fstate, istate, rtol,
-                   m_ref[0], h_start, MAX_STEPS, u_out[:, 0], comp_out[:, 0], stats)
-            if method == METHODS["tr-bdf2"]:
-                status = K.integrate_column_trbdf2(*one)
+        try:
+            if S == 1 and P == 3:
+                # one column: the one-column loop of this integrator only (each compiles on its own)
+                cl = arr["closs"][0]
+                one = (arr["cap"][0], arr["g"][0], cl[0], cl[1], cl[2], arr["node_layer"], L, infinite, c_donor[0],
+                       problem.vehicle_thickness, problem.evaporation_fraction, problem.evaporation_time,
+                       problem.sample_fraction, stops[ch], out_idx[ch], ev[ch], u[0], comp[0], fstate, istate, rtol,
+                       m_ref[0], h_start, MAX_STEPS, u_out[:, 0], comp_out[:, 0], stats)
+                if method == METHODS["tr-bdf2"]:
+                    status = K.integrate_column_trbdf2(*one)
+                else:
+                    status = K.integrate_column_rk(*one, method)
             else:
-                status = K.integrate_column_rk(*one, method)
-        else:
-            # optional physics, each its own compiled variant: the film leaks cargo (release_rate_vehicle),
-            # the vesicles enhance the free cargo's way through the SC (enhancement_factor)
-            extra = ()
-            if arr["kveh"] is not None:
-                extra = (arr["kveh"], arr["cveh"])
-            if arr["enh"] is not None:
-                # with zero leakage arrays (the leakage branch at kv = 0 is the plain one, bit for bit): one
-                # variant for an enhancement, with or without a leaking film
-                zero = np.zeros(S)
-                extra = (zero if arr["kveh"] is None else arr["kveh"], zero if arr["cveh"] is None else arr["cveh"],
-                         arr["enh"], arr["rsc"], arr["roth"], arr["tau_enh"])
-            status = K.integrate_columns(*args, stops[ch], out_idx[ch], ev[ch], u, comp, fstate, istate,
-                                         rtol, m_ref, h_start, MAX_STEPS, u_out, comp_out, stats, method, *extra)
+                # optional physics, each its own compiled variant: the film leaks cargo (release_rate_vehicle),
+                # the vesicles enhance the free cargo's way through the SC (enhancement_factor)
+                extra = ()
+                if arr["kveh"] is not None:
+                    extra = (arr["kveh"], arr["cveh"])
+                if arr["enh"] is not None:
+                    # with zero leakage arrays (the leakage branch at kv = 0 is the plain one, bit for bit): one
+                    # variant for an enhancement, with or without a leaking film
+                    zero = np.zeros(S)
+                    extra = (zero if arr["kveh"] is None else arr["kveh"], zero if arr["cveh"] is None else arr["cveh"],
+                             arr["enh"], arr["rsc"], arr["roth"], arr["tau_enh"])
+                status = K.integrate_columns(*args, stops[ch], out_idx[ch], ev[ch], u, comp, fstate, istate,
+                                             rtol, m_ref, h_start, MAX_STEPS, u_out, comp_out, stats, method, *extra)
+        except ZeroDivisionError:
+            # Numba's division checks: coefficients beyond float64 can reach a division by zero before any value
+            # turns non-finite; one line naming them, not a traceback
+            raise solver_failure(K.NONFINITE, float(fstate[K.F_TIME]) / 3600.0, "the column", problem.layers,
+                                 problem.grid.thinnest_cells(),
+                                 0.0 if problem.vehicle == "infinite" else problem.vehicle_thickness) from None
         if status != K.OK:
             raise _failure(problem, status, fstate, istate, u)
         # the stops done: every one up to the time reached (ESDIRK4 may have stepped past a pause)

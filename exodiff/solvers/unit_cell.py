@@ -262,7 +262,19 @@ def integrate_rz(problem: ProblemRZ, progress: bool = False, desc: str = "solvin
     calls = {"serial": 0, "parallel": 0, "threads": 0}
 
     def call(ch):
-        """One kernel call over the stops ``ch``: parallel on the cores free now, else serial."""
+        """One kernel call over the stops ``ch``; a failure as a one-line SolverError."""
+        try:
+            status = kernel_call(ch)
+        except ZeroDivisionError:
+            # Numba's division checks: coefficients beyond float64 (a free diffusivity of 1e150 m^2/s) made a
+            # factor infinite and its inverse 0 before any value turned non-finite; a traceback otherwise
+            raise solver_failure(K.NONFINITE, float(fstate[K.F_TIME]) / 3600.0, "the unit cell",
+                                 *_hint_arguments(problem)) from None
+        if status != K.OK:
+            raise _failure(problem, status, fstate, istate)
+
+    def kernel_call(ch):
+        """One kernel call over the stops ``ch``: parallel on the cores free now, else serial; its status."""
         status = None
         if may:
             import numba
@@ -289,8 +301,7 @@ def integrate_rz(problem: ProblemRZ, progress: bool = False, desc: str = "solvin
                                            rtol, m_ref, h_start, MAX_STEPS, h_fixed, filter_mode, predict1, 1,
                                            u_out, comp_out, stats, *cargo_args)
             calls["serial"] += 1
-        if status != K.OK:
-            raise _failure(problem, status, fstate, istate)
+        return status
 
     def advance(ch):
         if not may or forced:
@@ -369,11 +380,26 @@ def region_name(problem: ProblemRZ, node: int) -> str:
 def _failure(problem, status, fstate, istate) -> SolverError:
     from exodiff.kernels.control import F_FAIL_TIME, I_FAIL_NODE
 
-    dr = float(np.diff(problem.grid.r_faces).min())  # a layer's thinnest cell either way
-    widths = [min(w, dr) for w in problem.grid.z.thinnest_cells()]
     return solver_failure(status, fstate[F_FAIL_TIME] / 3600.0, region_name(problem, int(istate[I_FAIL_NODE])),
-                          problem.layers, widths,
-                          0.0 if problem.vehicle == "infinite" else problem.vehicle_thickness)
+                          *_hint_arguments(problem))
+
+
+def _hint_arguments(problem: ProblemRZ) -> tuple:
+    """``(layers, widths, vehicle_thickness, channel, limit)`` of :func:`~exodiff.solvers.common.solver_failure`
+    for a unit cell: each layer's thinnest cell either way, the open channel's ``(D, K, thinnest cell)`` (None
+    without one), the unit cell's own limit."""
+    from exodiff.solvers.common import EXTREME_RATE_RZ
+
+    g = problem.grid
+    dr = float(np.diff(g.r_faces).min())
+    widths = [min(w, dr) for w in g.z.thinnest_cells()]
+    ch = problem.channel
+    channel = None
+    if g.channel_rows > 0:
+        dz = float(g.z.widths[:g.channel_rows].min())
+        channel = (ch.open_diffusivity, ch.open_partition, min(dz, dr))
+    return (problem.layers, widths, 0.0 if problem.vehicle == "infinite" else problem.vehicle_thickness, channel,
+            EXTREME_RATE_RZ)
 
 
 # -- bookkeeping (per unit cell) ------------------------------------------------------------
