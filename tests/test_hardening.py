@@ -663,3 +663,14 @@ def test_shipped_unit_cells_are_far_from_their_extreme_coefficients():
         hint = common.extreme_coefficients(*args, limit=0.0)  # every face named: the hint reads the largest rate
         rates[path.name] = float(hint.split(" runs at ")[1].split()[0])
     assert len(rates) >= 4 and max(rates.values()) < common.EXTREME_RATE_RZ / 100, rates
+
+
+def test_a_session_at_every_one_of_100000_applications_validates():
+    """The documented maximum of applications, each with a procedure session: the sessions were matched to the
+    applications by a scan of all of them per session (about 5 minutes to validate); now a bisection."""
+    sc = exodiff.load_scenario(
+        ROOT / "scenarios" / "regimen_microneedle_monthly.toml",
+        overrides={"regimen.interval": "1 min", "regimen.applications": 100000, "regimen.procedure_interval": "1 min",
+                   "simulation.duration": "100000 min", "output.profile_times": None})
+    sessions = sc.resolved["regimen"]["procedure_times"]
+    assert len(sessions) == 100000 and sessions[1] == 60.0 and sessions[-1] == 99999 * 60.0
