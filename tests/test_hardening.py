@@ -674,3 +674,18 @@ def test_a_session_at_every_one_of_100000_applications_validates():
                    "simulation.duration": "100000 min", "output.profile_times": None})
     sessions = sc.resolved["regimen"]["procedure_times"]
     assert len(sessions) == 100000 and sessions[1] == 60.0 and sessions[-1] == 99999 * 60.0
+
+
+def test_a_compare_whose_variant_fails_prints_one_line_off_a_terminal(tmp_path, capsys):
+    """"running 3 variants" and "[1/3] ..." went to stderr before a failing variant's error line; progress lines
+    now go to a terminal only (capsys is not one)."""
+    text = GOOD + textwrap.dedent("""
+        [compare.variants.plain]
+
+        [compare.variants.extreme]
+        "skin.layers.membrane.diffusivity" = "1e150 m^2/s"
+        "skin.layers.membrane.partition" = 1e12
+        """)
+    f = scenario(tmp_path, text)
+    one_error(capsys, ["compare", str(f), "-o", str(tmp_path / "out"), "-j", "1"], "variant extreme")
+    assert entries(tmp_path) == ["s.toml"]

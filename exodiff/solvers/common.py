@@ -275,7 +275,8 @@ def run_in_chunks(advance, n_stops: int, progress: bool, desc: str) -> float:
         from tqdm import tqdm
 
         chunks = np.array_split(np.arange(n_stops), min(n_stops, 100))
-        bar = tqdm(total=n_stops, desc=desc, unit="output", delay=0.5, leave=False)
+        # disable=None: drawn on a terminal only (in a log, a run that fails leaves its one error line alone)
+        bar = tqdm(total=n_stops, desc=desc, unit="output", delay=0.5, leave=False, disable=None)
     else:
         chunks = [np.arange(n_stops)]
         bar = None

@@ -133,7 +133,7 @@ def _integrate_superposed(problem: Problem1D, shift: int, tail_event: bool, prog
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=N, desc=desc, unit="application", delay=0.5, leave=False)
+        bar = tqdm(total=N, desc=desc, unit="application", delay=0.5, leave=False, disable=None)
     t0 = _time.perf_counter()
     k0, done = 0, 0
     peak = lam = None
@@ -431,7 +431,7 @@ def run_paused(advance, stops, events, progress: bool, desc: str) -> float:
     # after the time reached, which would skip the second
     ends = [e + int(np.searchsorted(stops[e:], stops[e], side="right")) - 1 for e in ends]
     ev[ends] |= EVENT_PAUSE
-    bar = tqdm(total=stops.size, desc=desc, unit="output", delay=0.5, leave=False)
+    bar = tqdm(total=stops.size, desc=desc, unit="output", delay=0.5, leave=False, disable=None)
     try:
         k0 = 0
         while k0 < stops.size:

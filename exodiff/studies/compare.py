@@ -432,7 +432,9 @@ def run_variants(variants: list[Variant], jobs: int | None = None, progress: boo
     from exodiff import run as solve
 
     jobs = default_jobs(len(variants)) if jobs is None else max(1, int(jobs))
-    say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if progress else (lambda msg: None)
+    note = (lambda msg: print(msg, file=sys.stderr, flush=True)) if progress else (lambda msg: None)
+    # progress lines on a terminal only: in a log or a pipe a variant that fails is the one line of stderr
+    say = note if progress and sys.stderr.isatty() else (lambda msg: None)
     results: dict[str, xr.Dataset] = {}
     n = len(variants)
 
@@ -460,7 +462,7 @@ def run_variants(variants: list[Variant], jobs: int | None = None, progress: boo
         + (f", up to {min(jobs, len(pending))} at a time" if pending else ""))
     # the first variant of each method compiles what the others then load
     for line in dict.fromkeys(filter(None, (solve.compile_notice(v.scenario) for v in serial))):
-        say(line)
+        note(line)  # a wait of up to minutes is announced wherever stderr goes
     for v in serial:
         finished(v, *one(v))
     if pending:
