@@ -9,6 +9,8 @@ with status 2.  Solver failures (NaN, a step that cannot be completed) are
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 
 
@@ -106,3 +108,20 @@ class ParameterProblem(Exception):
     def __init__(self, key: str, given: str, expected: str):
         self.key, self.given, self.expected = key, given, expected
         super().__init__(f"{key}: got {given}; expected {expected}")
+
+
+def distinct_texts(value: float, bound: float, least: int = 4) -> tuple[str, str]:
+    """``value`` and ``bound`` as text with the fewest significant digits (at least ``least``) that tell them
+    apart, for a message saying one is beyond the other (10.001 mm was "(= 0.01 m)" beside a bound of 0.01 m).
+
+    Equal to round-off (a sum of layer thicknesses), both with 12 digits: the same text, as the user wrote them.
+    """
+    if not (math.isfinite(value) and math.isfinite(bound)):
+        return f"{value:.{least}g}", f"{bound:.{least}g}"
+    if abs(value - bound) <= 1e-12 * max(abs(value), abs(bound)):
+        return f"{value:.12g}", f"{bound:.12g}"
+    for digits in range(least, 18):
+        a, b = f"{value:.{digits}g}", f"{bound:.{digits}g}"
+        if a != b:
+            return a, b
+    return repr(value), repr(bound)

@@ -689,3 +689,27 @@ def test_a_compare_whose_variant_fails_prints_one_line_off_a_terminal(tmp_path, 
     f = scenario(tmp_path, text)
     one_error(capsys, ["compare", str(f), "-o", str(tmp_path / "out"), "-j", "1"], "variant extreme")
     assert entries(tmp_path) == ["s.toml"]
+
+
+@pytest.mark.parametrize("key, value, given, bound", [
+    # rounded to 4 digits the value equalled the bound it passes: "got 70 um; expected ... no larger than (70 um)"
+    ("delivery.tip_diameter", '"70.001 um"', "70.001 um", "(70 um)"),
+    ("delivery.channel_diameter", '"10.001 mm"', "(= 0.010001 m)", "0.01] m"),
+    # equal to the skin (1174.9 um was printed "1175")
+    ("delivery.channel_depth", '"1174.9 um"', "1174.9 um", "(1174.9 um from"),
+])
+def test_a_value_just_past_its_bound_is_told_apart_from_it(tmp_path, capsys, key, value, given, bound):
+    text = (ROOT / "scenarios" / "microneedle_msc_exosome.toml").read_text()  # a 1.0 mm dermaroller: 70 um
+    section, name = key.split(".")  # channels in the forearm's 1174.9 um of skin
+    f = scenario(tmp_path, with_key(text, section, f"{name} = {value}"))
+    line = one_error(capsys, ["validate", str(f)], key)
+    assert given in line and bound in line, line
+
+
+def test_a_follicle_density_covering_the_skin_names_its_own_key(tmp_path, capsys):
+    """Follicles covering the whole surface: the error named delivery.density, a key a follicle scenario does not
+    take."""
+    text = (ROOT / "scenarios" / "topical_follicles_liposome.toml").read_text()
+    f = scenario(tmp_path, with_key(text, "delivery", 'follicle_density = "22700 1/cm^2"'))
+    line = one_error(capsys, ["validate", str(f)], "delivery.follicle_density")
+    assert "follicles covering less than 100 %" in line and "(this gives 100." in line

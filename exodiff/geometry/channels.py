@@ -202,13 +202,7 @@ def check(resolved: Mapping[str, Any]) -> list[ParameterProblem]:
     if geom is None:
         return []
     total = sum(float(ly["thickness"]) for ly in resolved["skin"]["layers"].values())
-    problems = dl.check_geometry(geom, total)
-    if geom.kind == "follicle":
-        problems = [p for p in problems if p.key != "delivery.channel_depth"] + (
-            [ParameterProblem("delivery.follicle_depth", f"{geom.depth * 1e6:.4g} um",
-                              f"a follicle shallower than the skin ({total * 1e6:.4g} um)")]
-            if not geom.depth < total else [])
-    return problems
+    return dl.check_geometry(geom, total)  # naming the follicle keys for follicles
 
 
 def equivalent_radius(geom: dl.ChannelGeometry) -> float:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from exodiff.errors import ParameterProblem
+from exodiff.errors import ParameterProblem, distinct_texts
 
 
 @dataclass(frozen=True)
@@ -250,18 +250,25 @@ def check_geometry(geom: ChannelGeometry, skin_thickness: float) -> list[Paramet
     their coagulation rim) cover less than the whole surface.
     """
     problems = []
+    follicle = geom.kind == "follicle"
     if not geom.depth < skin_thickness:
+        # enough digits that the value and the bound differ in the message (1174.9 um printed as 1175)
+        shown, bound = distinct_texts(geom.depth * 1e6, skin_thickness * 1e6)
         problems.append(ParameterProblem(
-            "delivery.channel_depth", f"{geom.depth * 1e6:.4g} um",
-            f"a channel shallower than the skin ({skin_thickness * 1e6:.4g} um from surface to the bottom "
-            "of the deepest layer)"))
+            "delivery.follicle_depth" if follicle else "delivery.channel_depth", f"{shown} um",
+            f"a {'follicle' if follicle else 'channel'} shallower than the skin ({bound} um from surface to the "
+            "bottom of the deepest layer)"))
     cov = geom.coverage
     if not cov < 1.0:
+        what = "follicles" if follicle else "channels"
         problems.append(ParameterProblem(
-            "delivery.density", f"{geom.density * 1e-4:.4g} channels/cm^2 of {geom.radius * 2e6:.3g} um",
-            f"channels covering less than 100 % of the surface (this gives {cov * 100:.3g} %)"))
+            "delivery.follicle_density" if follicle else "delivery.density",
+            f"{geom.density * 1e-4:.4g} {what}/cm^2 of {geom.radius * 2e6:.3g} um",
+            f"{what} covering less than 100 % of the surface (this gives {distinct_texts(cov * 100, 100.0)[0]} %)"))
     if not (0.0 < geom.bottom_radius <= geom.radius):
+        shown, bound = distinct_texts(geom.bottom_radius * 2e6, geom.radius * 2e6)
         problems.append(ParameterProblem(
-            "delivery.tip_diameter", f"{geom.bottom_radius * 2e6:.4g} um",
-            f"a positive tip diameter no larger than the surface diameter ({geom.radius * 2e6:.4g} um)"))
+            "delivery.tip_diameter", f"{shown} um",
+            f"a positive tip diameter no larger than the surface diameter ({bound} um)"))
     return problems
+

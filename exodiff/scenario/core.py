@@ -38,7 +38,7 @@ from typing import Any, Mapping
 
 from exodiff import data, units
 from exodiff._io import FileRefused, format_bytes, is_within, path_problem, read_bounded
-from exodiff.errors import Issue, ParameterProblem, ScenarioError, one_line
+from exodiff.errors import Issue, ParameterProblem, ScenarioError, distinct_texts, one_line
 from exodiff.scenario.schema import (
     AMOUNT,
     DELIVERY_METHODS,
@@ -249,7 +249,10 @@ class _Checker:
         if field.in_range(value):
             return value
         if si_unit:
-            given = f"{given} (= {units.format_quantity(value, si_unit)})"
+            # as many digits as tell the value from the bound it passes (range_text writes bounds with 6)
+            bound = field.high if value > field.high else field.low
+            shown = distinct_texts(value, float(f"{bound:g}"))[0] if math.isfinite(bound) else f"{value:.4g}"
+            given = f"{given} (= {shown} {si_unit})"
         what = field.dimension or ("a whole number" if field.kind == "integer" else "a number")
         return self.add(key, given, f"{what} {field.range_text()}")
 
