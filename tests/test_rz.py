@@ -589,3 +589,27 @@ def test_dataset_per_skin_area_with_channel_attrs():
         assert key in ds.attrs
     assert ds.attrs["channel_density_per_cm2"] == pytest.approx(200.0)
     assert ds.attrs["geometry"] == "2D axisymmetric unit cell"
+
+
+def test_a_layer_that_takes_nothing_up_beside_an_open_channel():
+    """A layer of partition 0 (a particle too large for it) had no capacity and the unit cell's stage solves
+    divided by it: non-finite at t = 0, naming no key.  Its cells now hold the least partition
+    (PARTITION_FLOOR): the run finishes, balances, and that layer's tissue beside the channel holds nothing
+    (1e-200 of what the channel beside it holds, a factor that stays below 1e-150 here)."""
+    from exodiff.problem.unit_cell import PARTITION_FLOOR
+
+    layers = (Layer("stratum_corneum", 15e-6, 1e-16, 0.5),
+              Layer("viable_epidermis", 60e-6, 1e-12, 0.0),
+              Layer("dermis", 300e-6, 2e-12, 0.0, clearance_rate=1e-4))
+    p = ProblemRZ.from_layers(layers, channel_radius=25e-6, channel_depth=150e-6, density=1.0 / (math.pi * 1e-8),
+                              open_diffusivity=4e-12, output_times=np.array([1.0, 4.0]) * HOUR, resolution=(12, 40))
+    raw = integrate_rz(p)
+    assert np.max(np.abs(mass_balance_error_rz(p, raw))) < 1e-12
+    u = raw.u[:, 1:].reshape(-1, *p.grid.shape)
+    assert np.all(np.isfinite(u)) and u.min() >= -1e-12 * u.max()
+    cap = p.capacity_at(4 * HOUR)
+    tissue = (p.grid.region != CHANNEL) & (p.grid.z.layer_of_cell[:, None] >= 1)
+    held_tissue = (cap * u[-1])[tissue].sum()
+    held_channel = (cap * u[-1])[p.grid.region == CHANNEL].sum()
+    assert held_channel > 0 and held_tissue < 1e-150 * held_channel
+    assert cap[tissue].max() == PARTITION_FLOOR * p.grid.volumes[tissue].max()

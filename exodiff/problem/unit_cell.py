@@ -44,6 +44,12 @@ from exodiff.problem.base import Application, Layer  # noqa: F401  (Layer: the l
 from exodiff.problem.layered import Problem1D, _decay_length
 
 
+#: the least partition a unit-cell cell holds: a layer (or a channel) that takes nothing up (K = 0, e.g. a
+#: 10 um particle's hindered partition, or a follicle's entry factor for it) has no capacity, and the
+#: unit cell's stage solves divided by it (non-finite at t = 0, naming no key).  At 1e-200 what enters is
+#: 1e-200 of what stands beside it: nothing, in double precision, and every capacity stays positive.
+PARTITION_FLOOR = 1e-200
+
 @dataclass(frozen=True)
 class ChannelSpec:
     """Geometry and kinetics of the micro-channel, SI.
@@ -349,6 +355,7 @@ class ProblemRZ(Application):
         coag = g.region == COAGULATION
         out["diffusivity"][coag] *= self.channel.coag_diffusivity_factor
         out["partition"][coag] *= self.channel.coag_partition_factor
+        np.maximum(out["partition"], PARTITION_FLOOR, out=out["partition"])
         return out
 
     def last_procedure(self, t: float) -> float:
@@ -379,8 +386,8 @@ class ProblemRZ(Application):
     def _open(self, species: str) -> tuple[float, float]:
         """``D`` (m^2/s) and ``K`` of the open channel for the vesicles or the free cargo."""
         if species == "cargo":
-            return self.cargo.open_diffusivity, self.cargo.open_partition
-        return self.channel.open_diffusivity, self.channel.open_partition
+            return self.cargo.open_diffusivity, max(self.cargo.open_partition, PARTITION_FLOOR)
+        return self.channel.open_diffusivity, max(self.channel.open_partition, PARTITION_FLOOR)
 
     def fields_at(self, t: float, species: str = "vesicle", opened: float | None = None) -> dict:
         """``D``, ``K`` and loss rates per cell at time ``t`` (the closing channel; ``opened``: :meth:`open_fraction`)."""
@@ -445,7 +452,7 @@ class ProblemRZ(Application):
             fc = self.tissue_fields("cargo")
             cargo = dict(krel=np.ascontiguousarray(f["release_rate"]),
                          f_deg=float(self.cargo.release_on_degradation), enc=float(self.cargo.encapsulation),
-                         d_open_c=float(self.cargo.open_diffusivity), k_open_c=float(self.cargo.open_partition),
+                         d_open_c=float(self.cargo.open_diffusivity), k_open_c=float(self._open("cargo")[1]),
                          d_t_c=np.ascontiguousarray(fc["diffusivity"]), k_t_c=np.ascontiguousarray(fc["partition"]),
                          kdeg_c=np.ascontiguousarray(fc["degradation_rate"]),
                          kup_c=np.ascontiguousarray(fc["uptake_rate"]),
@@ -454,7 +461,7 @@ class ProblemRZ(Application):
             **cargo,
             chan_cols=np.ascontiguousarray(g.channel_cols, dtype=np.int64),
             d_open=float(self.channel.open_diffusivity),
-            k_open=float(self.channel.open_partition),
+            k_open=float(self._open("vesicle")[1]),
             tau=float(self.channel.closure_time) if g.channel_rows > 0 else math.inf,
             t_open=float(self.channel.closure_delay),
             d_t=np.ascontiguousarray(f["diffusivity"]),
