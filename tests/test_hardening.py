@@ -713,3 +713,11 @@ def test_a_follicle_density_covering_the_skin_names_its_own_key(tmp_path, capsys
     f = scenario(tmp_path, with_key(text, "delivery", 'follicle_density = "22700 1/cm^2"'))
     line = one_error(capsys, ["validate", str(f)], "delivery.follicle_density")
     assert "follicles covering less than 100 %" in line and "(this gives 100." in line
+
+
+def test_a_laser_given_both_density_and_coverage_is_refused(tmp_path, capsys):
+    """Both set the zones per area; the density won and the coverage was dropped without a word."""
+    text = (ROOT / "scenarios" / "laser_plant_exosome.toml").read_text()
+    f = scenario(tmp_path, with_key(text, "delivery", 'density = "100 1/cm^2"'))
+    line = one_error(capsys, ["validate", str(f)], "delivery.coverage")
+    assert "delivery.density" in line

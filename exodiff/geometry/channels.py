@@ -158,6 +158,10 @@ def _laser(d, device, closure, delay) -> dl.ChannelGeometry:
             energy, device["pulse_energy_table"], device["diameter_table"], "delivery.pulse_energy", name)
     coverage = d.get("coverage")
     density = d.get("density")
+    if coverage is not None and density is not None:
+        # both set how many zones there are per area; the density won and the coverage was dropped unsaid
+        raise ParameterProblem("delivery.coverage", f"{coverage:g} beside delivery.density",
+                               "one of delivery.density and delivery.coverage (both set the zones per area)")
     if density is None and coverage is None:
         coverage = device.get("coverage")
     if density is None and coverage is None:
