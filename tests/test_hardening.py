@@ -493,6 +493,8 @@ SERUM = (ROOT / "scenarios" / "regimen_serum_twice_daily.toml").read_text()
     # a 1 nm channel: 18 % of the peak negative; a 1e-200 m tip: ZeroDivisionError
     (with_key(MICRONEEDLE, "delivery", 'channel_diameter = "1 nm"'), "delivery.channel_diameter"),
     (with_key(MICRONEEDLE, "delivery", 'tip_diameter = "1e-12 m"'), "delivery.tip_diameter"),
+    # a 1 nm channel (given, or a needle length x a tiny penetration efficiency): the step collapsed at t = 0
+    (with_key(MICRONEEDLE, "delivery", 'channel_depth = "1 nm"'), "delivery.channel_depth"),
     # plasma NaN or infinite
     (SERUM.replace('volume = "42 L"', 'volume = "1e-12 L"'), "systemic.volume"),
     (SERUM.replace('half_life = "5 h"', 'half_life = "1e-9 s"'), "systemic.half_life"),

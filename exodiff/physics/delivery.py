@@ -243,11 +243,17 @@ def follicle_channel(density: float, orifice_diameter: float, depth: float, entr
     return ChannelGeometry("follicle", depth, r, r, density, None, entry_factor=entry_factor)
 
 
+#: the shallowest channel (m), as the narrowest (1 um, ``delivery.channel_diameter``): a 1 nm channel's cells
+#: exchanged at 1e9 1/s and the unit cell stopped at t = 0 blaming the diffusivity
+MIN_CHANNEL_DEPTH = 1e-6
+
+
 def check_geometry(geom: ChannelGeometry, skin_thickness: float) -> list[ParameterProblem]:
     """Problems with a channel geometry in a given skin, as ParameterProblems (not raised).
 
-    Checks: the channel ends above the bottom of the skin; channels (with
-    their coagulation rim) cover less than the whole surface.
+    Checks: the channel is at least :data:`MIN_CHANNEL_DEPTH` deep and ends
+    above the bottom of the skin; channels (with their coagulation rim)
+    cover less than the whole surface.
     """
     problems = []
     follicle = geom.kind == "follicle"
@@ -258,6 +264,12 @@ def check_geometry(geom: ChannelGeometry, skin_thickness: float) -> list[Paramet
             "delivery.follicle_depth" if follicle else "delivery.channel_depth", f"{shown} um",
             f"a {'follicle' if follicle else 'channel'} shallower than the skin ({bound} um from surface to the "
             "bottom of the deepest layer)"))
+    if not geom.depth >= MIN_CHANNEL_DEPTH:
+        shown, bound = distinct_texts(geom.depth * 1e6, MIN_CHANNEL_DEPTH * 1e6)
+        problems.append(ParameterProblem(
+            "delivery.follicle_depth" if follicle else "delivery.channel_depth", f"{shown} um",
+            f"a {'follicle' if follicle else 'channel'} at least {bound} um deep"
+            + ("" if follicle else " (channel_depth, or needle_length x penetration_efficiency)")))
     cov = geom.coverage
     if not cov < 1.0:
         what = "follicles" if follicle else "channels"
