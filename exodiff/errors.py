@@ -10,7 +10,6 @@ with status 2.  Solver failures (NaN, a step that cannot be completed) are
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
 
 

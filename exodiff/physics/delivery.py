@@ -283,4 +283,3 @@ def check_geometry(geom: ChannelGeometry, skin_thickness: float) -> list[Paramet
             "delivery.tip_diameter", f"{shown} um",
             f"a positive tip diameter no larger than the surface diameter ({bound} um)"))
     return problems
-

@@ -423,6 +423,8 @@ class Problem1D(Application):
 #: (tests/test_grid.py::test_accuracy_target_is_met_against_the_true_pde guards it).
 TIME_ERROR_AT_1E6 = {"esdirk4": 8e-8, "sdirk4": 2.5e-9, "tr-bdf2": 5.1e-6}
 TIME_ERROR_SLOPE = {"esdirk4": 1.0, "sdirk4": 1.0, "tr-bdf2": 0.66}
+
+
 def time_check(tolerance: float, integrator: str) -> tuple[float, float]:
     """The tolerance of an error estimate's *time* check run and the divisor of its difference.
 

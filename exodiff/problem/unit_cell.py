@@ -50,6 +50,7 @@ from exodiff.problem.layered import Problem1D, _decay_length
 #: 1e-200 of what stands beside it: nothing, in double precision, and every capacity stays positive.
 PARTITION_FLOOR = 1e-200
 
+
 @dataclass(frozen=True)
 class ChannelSpec:
     """Geometry and kinetics of the micro-channel, SI.
