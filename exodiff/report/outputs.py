@@ -54,6 +54,11 @@ def atomic_path(path: Path):
             tmp.unlink()
 
 
+def entries_text(entries: list[str]) -> str:
+    """The first three of ``entries`` and how many more, for a one-line message."""
+    return ", ".join(entries[:3]) + (f" and {len(entries) - 3} more" if len(entries) > 3 else "")
+
+
 def foreign_entries(directory: Path, names=OUTPUT_NAMES, folders: dict | None = None, depth: int = 0) -> list[str]:
     """Entries of ``directory`` that exodiff did not write (empty when it may be replaced or written into).
 
@@ -112,10 +117,9 @@ class OutputSet:
         if d.exists():
             foreign = foreign_entries(d)
             if foreign:
-                shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
-                raise self._fail(f"output directory holds files exodiff did not write ({shown}); expected an "
-                                 "empty directory or the outputs of an earlier run (they are replaced): give "
-                                 "another -o DIR")
+                raise self._fail(f"output directory holds files exodiff did not write ({entries_text(foreign)}); "
+                                 "expected an empty directory or the outputs of an earlier run (they are "
+                                 "replaced): give another -o DIR")
         parent = d.parent
         self._lock, self._made = claim_directory(d, self.given)
         for stale in [*parent.glob(f".{d.name}.tmp-*"), *parent.glob(f".{d.name}.old-*")]:

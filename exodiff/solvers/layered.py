@@ -280,9 +280,8 @@ def _kernel_driver(problem: Problem1D, stops, out_idx, events, n_records: int, f
         except ZeroDivisionError:
             # Numba's division checks: coefficients beyond float64 can reach a division by zero before any value
             # turns non-finite; one line naming them, not a traceback
-            raise solver_failure(K.NONFINITE, float(fstate[K.F_TIME]) / 3600.0, "the column", problem.layers,
-                                 problem.grid.thinnest_cells(),
-                                 0.0 if problem.vehicle == "infinite" else problem.vehicle_thickness) from None
+            raise solver_failure(K.NONFINITE, float(fstate[K.F_TIME]) / 3600.0, "the column",
+                                 *_hint_arguments(problem)) from None
         if status != K.OK:
             raise _failure(problem, status, fstate, istate, u)
         # the stops done: every one up to the time reached (ESDIRK4 may have stepped past a pause)
@@ -457,9 +456,14 @@ def _failure(problem, status, fstate, istate, u) -> SolverError:
         region = problem.layers[int(problem.grid.layer_of_cell[node - 1])].name
     else:
         region = "unknown region"
-    return solver_failure(status, fstate[K.F_FAIL_TIME] / 3600.0, region, problem.layers,
-                          problem.grid.thinnest_cells(),
-                          0.0 if problem.vehicle == "infinite" else problem.vehicle_thickness)
+    return solver_failure(status, fstate[K.F_FAIL_TIME] / 3600.0, region, *_hint_arguments(problem))
+
+
+def _hint_arguments(problem: Problem1D) -> tuple:
+    """``(layers, widths, vehicle_thickness)`` of :func:`~exodiff.solvers.common.solver_failure` for a column: each
+    layer's thinnest cell, the film's thickness (0 for a constant donor)."""
+    return (problem.layers, problem.grid.thinnest_cells(),
+            0.0 if problem.vehicle == "infinite" else problem.vehicle_thickness)
 
 
 def kernels_cached(kernel: str = "integrate_column_rk", optional_arrays: int | None = None) -> bool:

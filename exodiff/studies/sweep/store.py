@@ -30,7 +30,7 @@ from pathlib import Path
 
 from exodiff._io import DirLock, claim_directory, path_problem, remove_made
 from exodiff.errors import UserError
-from exodiff.report.outputs import atomic_path, foreign_entries
+from exodiff.report.outputs import atomic_path, entries_text, foreign_entries
 from exodiff.studies.sweep.point import PointOutcome, decode_point
 
 __all__ = ["PointStore", "MANIFEST", "POINTS", "RESULT"]
@@ -40,10 +40,10 @@ MANIFEST = "sweep.json"
 #: ``exodiff run`` refuses one: its files are someone else's)
 STUDY_NAMES = (MANIFEST, "sweep.nc", "sensitivity.csv", "population.nc", "population.csv", "report.html", "*.png",
                ".*.tmp-*")
-#: its one sub-folder and the files in it: point files and their temporaries
-STUDY_FOLDERS = {"points": ("p*.nc", ".p*.nc.tmp-*")}
 POINTS = "points"
 RESULT = "sweep.nc"
+#: its one sub-folder and the files in it: point files and their temporaries
+STUDY_FOLDERS = {POINTS: ("p*.nc", ".p*.nc.tmp-*")}
 
 
 def _canonical(values: dict) -> dict:
@@ -127,9 +127,8 @@ class PointStore:
         d = self.directory
         foreign = foreign_entries(d, STUDY_NAMES, STUDY_FOLDERS) if d.is_dir() else []
         if foreign:
-            shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
-            raise UserError(f"{d}: output directory holds files exodiff did not write ({shown}); expected an empty "
-                            "directory or one of an earlier sweep (-o DIR)")
+            raise UserError(f"{d}: output directory holds files exodiff did not write ({entries_text(foreign)}); "
+                            "expected an empty directory or one of an earlier sweep (-o DIR)")
         files = sorted(self.points_dir.glob("p*.nc")) if self.points_dir.is_dir() else []
         manifest = None
         mpath = d / MANIFEST
