@@ -64,9 +64,11 @@ class Application:
         Output times, s, starting at 0.
     tolerance : float
         Relative local error tolerance.
-    integrator : {"esdirk4", "sdirk4", "tr-bdf2"}
+    integrator : {"esdirk4", "sdirk4", "tr-bdf2", "krylov"}
         Time integrator of the 1D column (``simulation.integrator``; the
-        r-z unit cell always uses TR-BDF2).
+        r-z unit cell always uses TR-BDF2).  "krylov" solves only problems
+        whose coefficients never change (:mod:`exodiff.solvers.krylov`), and
+        leaves any other to ESDIRK4.
     evaporation_fraction : float
         Volatile fraction of the film (0 for none).
     evaporation_time : float

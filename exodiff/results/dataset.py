@@ -328,7 +328,8 @@ def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None, pk=None) -> 
     used = raw.stats.get("integrator", problem.integrator)
     ds.attrs = run_attrs(problem, raw, scenario, "1D layered",
                          "finite volumes, u = c/K, harmonic face conductances; "
-                         f"{INTEGRATOR_NAMES.get(used, used)} with adaptive steps",
+                         f"{INTEGRATOR_NAMES.get(used, used)} with adaptive "
+                         f"{'basis size' if used == 'krylov' else 'steps'}",
                          grid.layer_slices, grid_cells=int(grid.n),
                          mass_balance_bound=balance_limit(problem, led["arr"]))  # the promise at this stiffness
     ds.attrs["integrator"] = used
@@ -470,7 +471,7 @@ def regimen_attrs(problem) -> dict:
 
 #: the 1D integrators as the solver record names them (simulation.integrator -> text)
 INTEGRATOR_NAMES = {"esdirk4": "ESDIRK4(3)6L[2]SA (Kennedy & Carpenter)", "sdirk4": "SDIRK4 (Hairer & Wanner)",
-                    "tr-bdf2": "TR-BDF2"}
+                    "tr-bdf2": "TR-BDF2", "krylov": "rational Krylov propagator (one repeated pole, Galerkin)"}
 
 
 def run_attrs(problem, raw, scenario, geometry: str, solver: str, layer_slices, **extra) -> dict:

@@ -37,9 +37,12 @@ class Prepared:
 def prepare(problem) -> Prepared | None:
     """The kernel arguments of a one-column 1D problem; None for one the batch does not solve (several columns,
     or a washed regimen the 1D driver solves by superposition: a batched point must be the point alone, bit for
-    bit, and superposition takes ~3x fewer steps than the batch's direct run)."""
+    bit, and superposition takes ~3x fewer steps than the batch's direct run; nor one for the Krylov propagator,
+    which has no steps to batch)."""
     from exodiff.solvers.superposition import plan
 
+    if problem.integrator == "krylov":
+        return None
     if len(problem.all_columns) != 1 or problem.n_processes != 3 or plan(problem) is not None:
         return None
     arr = problem.columns_arrays()

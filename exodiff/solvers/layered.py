@@ -56,6 +56,8 @@ def integrate(problem: Problem1D, progress: bool = False, desc: str = "solving",
     """
     from exodiff.solvers import superposition
 
+    if problem.integrator == "krylov":
+        return _integrate_krylov(problem, progress, desc, amounts_only)
     how = superposition.plan(problem)
     failed = None
     if how is not None:
@@ -69,6 +71,24 @@ def integrate(problem: Problem1D, progress: bool = False, desc: str = "solving",
         raw.stats["regimen_applications_integrated"] = problem.n_applications
     if failed is not None:
         raw.stats["superposition_failed"] = failed
+    return raw
+
+
+def _integrate_krylov(problem: Problem1D, progress: bool, desc: str, amounts_only: bool) -> RawSolution:
+    """:func:`integrate` with the rational Krylov propagator (:mod:`exodiff.solvers.krylov`), or ESDIRK4 where it
+    does not apply or does not converge (the result says which, and why)."""
+    from exodiff.solvers import krylov
+
+    why = krylov.not_applicable(problem)
+    if why is None:
+        raw = krylov.integrate_krylov(problem)
+        if raw is not None:
+            check_mass_balance(mass_balance_error(problem, raw), problem.output_times,
+                               balance_limit(problem, problem.columns_arrays()))
+            return raw
+        why = f"{krylov.K_MAX} vectors did not reach the tolerance"
+    raw = integrate(krylov.fallback(problem), progress=progress, desc=desc, amounts_only=amounts_only)
+    raw.stats["integrator_fallback"] = f"krylov does not apply ({why}); solved with esdirk4"
     return raw
 
 

@@ -1,0 +1,104 @@
+"""The 1D driver of ``simulation.integrator = "krylov"``: a rational Krylov propagator where it applies.
+
+The propagator (:mod:`exodiff.kernels.krylov1d`) solves ``C du/dt = A u``
+with ``A`` constant, so it applies to a 1D problem whose coefficients never
+change and which has no event between its outputs: a finite film that does
+not evaporate, no wash-off, no later application, no receptor sampling, no
+column feeding another (a tracked cargo), no leaking film, no penetration
+enhancement.  Anything else is solved by ESDIRK4 and the result says why
+(``stats["integrator_fallback"]``).
+
+Error control (docs/numerics.md, "Krylov propagator"): the amounts of the
+film, each layer and each compartment, at every output, change by at most
+``KRYLOV_ERROR_SHARE x tolerance`` of the column's amount scale between
+``k - 2`` and ``k`` vectors; the result is the ``k``-vector one.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import numpy as np
+
+from exodiff.solvers.common import RawSolution, stop_list
+
+#: the accepted difference between ``k`` and ``k - 2`` vectors, as a share of ``tolerance x`` the amount scale:
+#: what ESDIRK4 delivers at the same tolerance (0.01-0.08 tolerance, ``TIME_ERROR_AT_1E6``), so a tolerance means
+#: about the same with either.  The ``k``-vector error was 0.03-0.5 of that difference (docs/numerics.md)
+KRYLOV_ERROR_SHARE = 0.01
+#: the most vectors per window before the propagator gives up (ESDIRK4 then solves the problem)
+K_MAX = 40
+
+
+def not_applicable(problem) -> str | None:
+    """Why the propagator cannot solve ``problem`` (a short phrase), or None when it can."""
+    if problem.vehicle != "finite":
+        return "an infinite donor"
+    if problem.evaporation_fraction > 0.0:
+        return "an evaporating film"
+    if problem.wash_off_time is not None:
+        return "a wash-off"
+    if len(problem.all_application_times) > 1:
+        return "a regimen"
+    if problem.sample_fraction > 0.0:
+        return "receptor sampling"
+    arr = problem.columns_arrays()
+    if np.any(arr["csrc"] != 0.0):
+        return "a column feeding another (a tracked cargo)"
+    if arr["kveh"] is not None:
+        return "a leaking film"
+    if arr["enh"] is not None:
+        return "a penetration enhancement"
+    times = problem.output_times
+    if times[0] != 0.0 or np.any(np.diff(times) <= 0.0):
+        return "output times not increasing from 0"
+    stops, _, events = stop_list(problem)
+    if np.any(events != 0) or stops.size != times.size - 1:
+        return "events between the outputs"
+    return None
+
+
+def integrate_krylov(problem) -> RawSolution | None:
+    """Solve ``problem`` with the rational Krylov propagator; None when it does not apply or does not converge.
+
+    Returns
+    -------
+    RawSolution or None
+        With ``stats["krylov_vectors"]`` (most in a window), ``"krylov_windows"``
+        and ``"solves"``; None leaves the problem to ESDIRK4 (the caller says so).
+    """
+    from exodiff.kernels import krylov1d as K
+
+    arr = problem.columns_arrays()
+    S, n = arr["cap"].shape
+    L = len(problem.layers)
+    P = problem.n_processes
+    nc = P * L + 3
+    times = problem.output_times
+    u_out = np.zeros((times.size, S, n))
+    comp_out = np.zeros((times.size, S, nc))
+    info = np.zeros(3, dtype=np.int64)
+    u0 = np.zeros(n)
+    share = KRYLOV_ERROR_SHARE * problem.tolerance
+    t0 = time.perf_counter()
+    for s in range(S):
+        u0[:] = 0.0
+        u0[0] = problem.concentration * arr["weight"][s]
+        status = K.krylov_column(arr["cap"][s], arr["g"][s], arr["closs"][s], arr["node_layer"], L, u0, times,
+                                 share * arr["m_ref"][s], K_MAX, u_out[:, s], comp_out[:, s], info)
+        if status != K.OK:
+            return None
+    wall = time.perf_counter() - t0
+    raw = RawSolution(times=times.copy(), u=u_out[:, 0], comp=comp_out[:, 0],
+                      stats={"steps": 0, "rejected": 0, "solves": int(info[K.I_SOLVES]), "wall_time_s": wall,
+                             "columns": S, "krylov_vectors": int(info[K.I_VECTORS]),
+                             "krylov_windows": int(info[K.I_WINDOWS])},
+                      u_cols=u_out, comp_cols=comp_out)
+    raw.stats["integrator"] = "krylov"
+    return raw
+
+
+def fallback(problem):
+    """The same problem for ESDIRK4 (where the propagator does not apply)."""
+    return replace(problem, integrator="esdirk4")

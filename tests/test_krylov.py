@@ -1,0 +1,250 @@
+"""The rational Krylov propagator (``simulation.integrator = "krylov"``) against exact solutions.
+
+References are independent of the propagator: each column's semi-discrete
+system solved exactly in time by the generalised symmetric eigenproblem
+``A v = lambda C v`` (scipy, all modes), its compartments as exact time
+integrals of their rates.  The bound asserted is what the propagator's
+control accepts: ``KRYLOV_ERROR_SHARE x tolerance`` of the column's amount
+scale for every amount and compartment at every output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from exodiff.problem.layered import Layer, Problem1D
+from exodiff.solvers.krylov import KRYLOV_ERROR_SHARE, not_applicable
+from exodiff.solvers.layered import integrate
+from exodiff.solvers.ledger import mass_balance_error
+from layered_laplace import HELD_OUT_TIMES, HELD_OUT_VEHICLE, held_out_layers
+
+H = 3600.0
+
+
+def exact_column(problem, s, times):
+    """Column ``s`` of ``problem`` exactly at ``times``: node amounts ``(k, n)`` and compartments ``(k, nc)``."""
+    from scipy.linalg import eigh
+
+    arr = problem.columns_arrays()
+    cap, g, closs = arr["cap"][s], arr["g"][s], arr["closs"][s]
+    lay = arr["node_layer"]
+    n, P, L = cap.size, closs.shape[0], len(problem.layers)
+    loss = closs.sum(axis=0)
+    A = np.zeros((n, n))
+    for i in range(n):
+        gl = g[i] if i > 0 else 0.0
+        A[i, i] = -(gl + g[i + 1] + loss[i])
+        if i > 0:
+            A[i, i - 1] = A[i - 1, i] = g[i]
+    live = cap > 0.0  # a closed node (zero capacity and conductances) stays empty
+    lam, V = eigh(A[np.ix_(live, live)], np.diag(cap[live]))
+    Vf = np.zeros((n, lam.size))
+    Vf[live] = V
+    u0 = np.zeros(n)
+    u0[0] = problem.concentration * arr["weight"][s]
+    c = Vf.T @ (cap * u0)
+    t = np.asarray(times, dtype=float)[:, None]
+    u = (np.exp(t * lam) * c) @ Vf.T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        phi = np.where(np.abs(lam * t) > 1e-12, np.expm1(lam * t) / lam, t)
+    integral = (phi * c) @ Vf.T
+    R = np.zeros((P * L + 3, n))  # the compartments' rates (exodiff.kernels.column1d, slot order)
+    for i in range(1, n):
+        for p in range(P):
+            R[p * L + lay[i], i] = closs[p, i]
+    R[P * L, n - 1] = g[n]
+    R[P * L + 2, 0], R[P * L + 2, 1] = g[1], -g[1]
+    return u * cap, integral @ R.T
+
+
+def errors(problem, raw):
+    """Worst error of every amount (film, layers) and compartment of every column, per amount scale."""
+    arr = problem.columns_arrays()
+    lay = arr["node_layer"]
+    L = len(problem.layers)
+    worst = 0.0
+    for s in range(arr["cap"].shape[0]):
+        m, comp = exact_column(problem, s, raw.times)
+        got = raw.u_cols[:, s] * arr["cap"][s]
+        groups = [0] + [1 + j for j in range(L)]
+        owner = np.concatenate([[0], 1 + lay[1:]])
+        for j in groups:
+            worst = max(worst, np.abs((got - m)[:, owner == j].sum(axis=1)).max() / arr["m_ref"][s])
+        worst = max(worst, np.abs(raw.comp_cols[:, s] - comp).max() / arr["m_ref"][s])
+    return worst
+
+
+def held_out(**kw):
+    times = np.concatenate([[0.0], HELD_OUT_TIMES])
+    return Problem1D.from_layers(held_out_layers(), output_times=times[1:], vehicle_thickness=HELD_OUT_VEHICLE,
+                                 integrator="krylov", **kw)
+
+
+def test_matches_the_exact_solution_within_its_bound_and_tightens_with_the_tolerance():
+    """Held-out three-layer film: every amount and compartment within ``0.01 tol`` at 1e-3, 1e-5, 1e-7; a
+    tighter tolerance never uses fewer vectors nor gives a larger error."""
+    errs, vectors = [], []
+    for tol in (1e-3, 1e-5, 1e-7):
+        p = held_out(tolerance=tol)
+        raw = integrate(p)
+        assert raw.stats["integrator"] == "krylov" and "integrator_fallback" not in raw.stats
+        errs.append(errors(p, raw))
+        vectors.append(raw.stats["krylov_vectors"])
+        assert errs[-1] <= KRYLOV_ERROR_SHARE * tol, (tol, errs[-1])
+    assert vectors == sorted(vectors) and errs == sorted(errs, reverse=True), (vectors, errs)
+
+
+def test_outputs_over_six_decades_of_time_are_split_into_windows():
+    """Outputs from 10 s to 30 days (one space cannot serve them all): several windows, each restarting from
+    the state at its first time, still within the bound."""
+    times = np.geomspace(10.0, 30 * 24 * H, 25)
+    p = Problem1D.from_layers(held_out_layers(), output_times=times, vehicle_thickness=HELD_OUT_VEHICLE,
+                              integrator="krylov", tolerance=1e-5)
+    raw = integrate(p)
+    assert raw.stats["krylov_windows"] >= 3
+    assert errors(p, raw) <= KRYLOV_ERROR_SHARE * 1e-5
+
+
+def test_balance_at_round_off_and_exactly_linear_in_the_dose():
+    """``1`` is in every space, so the projected system conserves the dose up to the round-off of ``H = B A
+    B^T`` (1.2e-13 at 48 h here, growing with time as that round-off is integrated; issue 13 asks 1e-12); a
+    doubled dose doubles every value bit for bit (same spaces, coordinates scaled by a power of two)."""
+    p = held_out(tolerance=1e-4)
+    r1 = integrate(p)
+    assert np.abs(mass_balance_error(p, r1)).max() < 1e-12
+    r2 = integrate(replace(p, concentration=2.0 * p.concentration))
+    np.testing.assert_array_equal(r2.u_cols, 2.0 * r1.u_cols)
+    np.testing.assert_array_equal(r2.comp_cols, 2.0 * r1.comp_cols)
+
+
+def log_uniform(lo, hi):
+    return st.floats(np.log10(lo), np.log10(hi)).map(lambda e: float(10.0 ** e))
+
+
+@st.composite
+def films(draw):
+    """1..4 skin-like layers under a film that does not evaporate, a sink or a closed bottom."""
+    rate = st.one_of(st.just(0.0), log_uniform(1e-6, 1e-4))
+    layers = [Layer(f"layer{i}", draw(log_uniform(10e-6, 1e-3)), draw(log_uniform(1e-14, 1e-10)),
+                    draw(log_uniform(0.1, 10.0)), degradation_rate=draw(rate), uptake_rate=draw(rate),
+                    clearance_rate=draw(rate))
+              for i in range(draw(st.integers(1, 4)))]
+    t_end = draw(log_uniform(2.0 * H, 72.0 * H))
+    return layers, dict(output_times=np.linspace(0.0, t_end, 13)[1:], bottom=draw(st.sampled_from(["sink", "no_flux"])),
+                        vehicle_thickness=draw(log_uniform(5e-6, 50e-6)),
+                        concentration=draw(log_uniform(1e-3, 1e3)), tolerance=draw(log_uniform(1e-6, 1e-2)))
+
+
+@settings(deadline=None, max_examples=40, suppress_health_check=[HealthCheck.too_slow])
+@given(case=films())
+def test_property_random_stacks_within_the_bound_and_balanced(case):
+    """Random stacks at tolerance 1e-6..1e-2 (bound 1e-8..1e-4 of the dose).  Not tighter: the exact
+    reference itself is good to ~1e-9 of the dose on stiff stacks (two eigen-decompositions, scipy's
+    generalised one and a symmetrised tridiagonal one, differed by 1.5e-9 on a 10 um D = 1e-10 m^2/s layer
+    over a 1 mm K = 0.1 one, where the propagator at tolerance 1e-8 and ESDIRK4 at 1e-10 agreed to 4e-11)."""
+    layers, kw = case
+    p = Problem1D.from_layers(layers, integrator="krylov", **kw)
+    raw = integrate(p)
+    assert raw.stats["integrator"] == "krylov"
+    assert errors(p, raw) <= KRYLOV_ERROR_SHARE * p.tolerance
+    assert np.abs(mass_balance_error(p, raw)).max() < 1e-12
+
+
+def test_a_layer_closed_to_the_active_stays_empty():
+    """Zero partition (a particle too large for the layer): its nodes have no capacity; the propagator leaves
+    them out of its inner product and the run balances."""
+    layers = list(held_out_layers())
+    layers[1] = replace(layers[1], partition=0.0)
+    p = Problem1D.from_layers(layers, output_times=HELD_OUT_TIMES, vehicle_thickness=HELD_OUT_VEHICLE,
+                              integrator="krylov", tolerance=1e-5)
+    raw = integrate(p)
+    assert raw.stats["integrator"] == "krylov"
+    assert errors(p, raw) <= KRYLOV_ERROR_SHARE * 1e-5
+    assert np.abs(mass_balance_error(p, raw)).max() < 1e-12
+
+
+@pytest.mark.parametrize("kw,why", [
+    (dict(evaporation_fraction=0.5, evaporation_time=1800.0), "an evaporating film"),
+    (dict(wash_off_time=6 * H), "a wash-off"),
+    (dict(vehicle="infinite"), "an infinite donor"),
+])
+def test_where_it_does_not_apply_esdirk4_solves_and_the_result_says_why(kw, why):
+    p = held_out(tolerance=1e-5, **kw)
+    assert not_applicable(p) == why
+    raw = integrate(p)
+    direct = integrate(replace(p, integrator="esdirk4"))
+    assert raw.stats["integrator"] == "esdirk4"
+    assert why in raw.stats["integrator_fallback"]
+    np.testing.assert_array_equal(raw.u_cols, direct.u_cols)
+
+
+def test_size_classes_each_column_within_the_bound():
+    """A measured size distribution (seven classes, shipped scenario without its wash-off): every column
+    against its exact solution."""
+    import tomllib
+    from pathlib import Path
+
+    import exodiff
+    from exodiff.problem.layered import problem_from_scenario
+
+    root = Path(__file__).resolve().parents[1] / "scenarios"
+    d = tomllib.loads((root / "topical_nta_distribution.toml").read_text())
+    del d["formulation"]["wash_off_time"]
+    d["formulation"]["size_distribution"] = str(root / "msc_exosome_nta.csv")
+    d["simulation"]["integrator"] = "krylov"
+    p = problem_from_scenario(exodiff.load_scenario(d).resolved)
+    assert p.columns_arrays()["cap"].shape[0] == 7
+    raw = integrate(p)
+    assert raw.stats["integrator"] == "krylov"
+    assert errors(p, raw) <= KRYLOV_ERROR_SHARE * p.tolerance
+
+
+def test_a_scenario_run_says_which_integrator_and_states_its_errors():
+    """``exodiff.run`` end to end: the solver record names the propagator; its check runs (half the cells, ten
+    times the tolerance) give every amount a stated error, as ESDIRK4's do."""
+    import exodiff
+
+    sc = {"skin": {"preset": "forearm"}, "formulation": {"preset": "caffeine", "concentration": "10 mg/cm^3",
+                          "vehicle_thickness": "20 um", "evaporation_fraction": 0.0},
+          "delivery": {"method": "topical"},
+          "simulation": {"duration": "24 h", "output_interval": "1 h", "integrator": "krylov"}}
+    ds = exodiff.run(sc)
+    assert ds.attrs["integrator"] == "krylov" and "integrator_fallback" not in ds.attrs
+    assert "Krylov" in ds.attrs["solver"]
+    assert np.all(np.isfinite(ds["fraction_error"].values))
+    ref = exodiff.run({**sc, "simulation": {**sc["simulation"], "integrator": "esdirk4", "tolerance": 1e-9}})
+    diff = np.abs(ds["fraction"].values - ref["fraction"].values)
+    assert np.all(diff <= ds["fraction_error"].values + 1e-12)
+
+
+@settings(deadline=None, max_examples=60)
+@given(m=st.integers(1, 24), seed=st.integers(0, 2**32 - 1), kind=st.sampled_from(["random", "graded", "repeated"]))
+def test_small_symmetric_eigensolver_against_lapack(m, seed, kind):
+    """The kernel's Householder + QL eigensolver: eigenvalues to 1e-14 of the largest, ``Q Q^T = I`` and
+    ``Q diag(lam) Q^T = H`` to 1e-14 (the dose balance rests on both)."""
+    from exodiff.kernels.krylov1d import _symmetric_eigh
+
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((m, m))
+    if kind == "random":
+        Hm = X + X.T
+    elif kind == "graded":  # eigenvalues over 8 decades, as a column's slow and fast modes
+        Qr, _ = np.linalg.qr(X)
+        Hm = -(Qr * np.logspace(-6, 2, m)) @ Qr.T
+    else:  # a repeated eigenvalue (an invariant pair)
+        Qr, _ = np.linalg.qr(X)
+        d = np.ones(m)
+        d[: m // 2] = 3.0
+        Hm = (Qr * d) @ Qr.T
+    Hm = 0.5 * (Hm + Hm.T)
+    lam, Q, e = np.zeros(m), np.zeros((m, m)), np.zeros(m)
+    _symmetric_eigh(Hm.copy(), m, lam, Q, e)
+    scale = max(np.abs(Hm).max(), 1e-300)
+    np.testing.assert_allclose(np.sort(lam), np.linalg.eigvalsh(Hm), rtol=0, atol=1e-14 * scale * m)
+    np.testing.assert_allclose(Q @ Q.T, np.eye(m), rtol=0, atol=1e-14 * m)
+    np.testing.assert_allclose((Q * lam) @ Q.T, Hm, rtol=0, atol=1e-14 * scale * m)
