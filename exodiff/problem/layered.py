@@ -421,10 +421,10 @@ class Problem1D(Application):
 #: the fitted slope, 1.2, would under-state the error at 1e-6 by 1.3x; SDIRK4
 #: at most 0.0022 x tol).  Re-measure when an integrator changes
 #: (tests/test_grid.py::test_accuracy_target_is_met_against_the_true_pde guards it).
-#: Krylov: what its control accepts (``KRYLOV_ERROR_SHARE`` = 0.01 x tol, every
-#: amount against ``k - 2`` vectors), a bound by design, not a fit
+#: Krylov: what its control accepts (``KRYLOV_ERROR_SHARE`` = 0.1 x tol, every
+#: amount against ``k - 2`` vectors, twice in a row), a bound by design, not a fit
 #: (docs/numerics.md, "Krylov propagator").
-TIME_ERROR_AT_1E6 = {"esdirk4": 8e-8, "sdirk4": 2.5e-9, "tr-bdf2": 5.1e-6, "krylov": 1e-8}
+TIME_ERROR_AT_1E6 = {"esdirk4": 8e-8, "sdirk4": 2.5e-9, "tr-bdf2": 5.1e-6, "krylov": 1e-7}
 TIME_ERROR_SLOPE = {"esdirk4": 1.0, "sdirk4": 1.0, "tr-bdf2": 0.66, "krylov": 1.0}
 
 

@@ -23,10 +23,11 @@ import numpy as np
 
 from exodiff.solvers.common import RawSolution
 
-#: the accepted difference between ``k`` and ``k - 2`` vectors, as a share of ``tolerance x`` the amount scale:
-#: what ESDIRK4 delivers at the same tolerance (0.01-0.08 tolerance, ``TIME_ERROR_AT_1E6``), so a tolerance means
-#: about the same with either.  The ``k``-vector error was 0.03-0.5 of that difference (docs/numerics.md)
-KRYLOV_ERROR_SHARE = 0.01
+#: the accepted difference between ``k`` and ``k - 2`` vectors (and between ``k - 2`` and ``k - 4``), as a share of
+#: ``tolerance x`` the amount scale: ESDIRK4's bound at the same tolerance is 0.08 (``TIME_ERROR_AT_1E6``), so a
+#: tolerance bounds about the same error with either; the Krylov result is usually far better than its bound
+#: (docs/numerics.md, "Krylov propagator")
+KRYLOV_ERROR_SHARE = 0.1
 #: the most vectors per window before the propagator gives up (ESDIRK4 then solves the problem)
 K_MAX = 40
 
@@ -77,6 +78,7 @@ def integrate_krylov(problem) -> RawSolution | None:
     times = problem.output_times
     u_out = np.zeros((times.size, S, n))
     comp_out = np.zeros((times.size, S, nc))
+    check = np.zeros((times.size, S, L + 2 + nc))
     info = np.zeros(3, dtype=np.int64)
     u0 = np.zeros(n)
     share = KRYLOV_ERROR_SHARE * problem.tolerance
@@ -85,7 +87,7 @@ def integrate_krylov(problem) -> RawSolution | None:
         u0[:] = 0.0
         u0[0] = problem.concentration * arr["weight"][s]
         status = K.krylov_column(arr["cap"][s], arr["g"][s], arr["closs"][s], arr["node_layer"], L, u0, times,
-                                 share * arr["m_ref"][s], K_MAX, u_out[:, s], comp_out[:, s], info)
+                                 share * arr["m_ref"][s], K_MAX, u_out[:, s], comp_out[:, s], check[:, s], info)
         if status != K.OK:
             return None
     wall = time.perf_counter() - t0
@@ -95,6 +97,12 @@ def integrate_krylov(problem) -> RawSolution | None:
                              "krylov_windows": int(info[K.I_WINDOWS])},
                       u_cols=u_out, comp_cols=comp_out)
     raw.stats["integrator"] = "krylov"
+    # what k - 2 vectors gave, as a check run that kept amounts (film u, each layer's amount, last node u)
+    film_u = check[:, :, 0] / arr["cap"][:, 0][None, :]
+    u2 = np.stack([film_u, check[:, :, L + 1]], axis=2)
+    raw.stats["krylov_check"] = RawSolution(times=times.copy(), u=u2[:, 0], comp=check[:, 0, L + 2:],
+                                            stats={"integrator": "krylov", "columns": S}, u_cols=u2,
+                                            comp_cols=check[:, :, L + 2:], layer_cols=check[:, :, 1:L + 1])
     return raw
 
 
