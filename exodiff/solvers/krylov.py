@@ -100,9 +100,9 @@ def integrate_krylov(problem) -> RawSolution | None:
     # what k - 2 vectors gave, as a check run that kept amounts (film u, each layer's amount, last node u)
     film_u = check[:, :, 0] / arr["cap"][:, 0][None, :]
     u2 = np.stack([film_u, check[:, :, L + 1]], axis=2)
-    raw.stats["krylov_check"] = RawSolution(times=times.copy(), u=u2[:, 0], comp=check[:, 0, L + 2:],
-                                            stats={"integrator": "krylov", "columns": S}, u_cols=u2,
-                                            comp_cols=check[:, :, L + 2:], layer_cols=check[:, :, 1:L + 1])
+    raw.lower_order = RawSolution(times=times.copy(), u=u2[:, 0], comp=check[:, 0, L + 2:],
+                                  stats={"integrator": "krylov", "columns": S}, u_cols=u2,
+                                  comp_cols=check[:, :, L + 2:], layer_cols=check[:, :, 1:L + 1])
     return raw
 
 
