@@ -248,3 +248,37 @@ def test_small_symmetric_eigensolver_against_lapack(m, seed, kind):
     np.testing.assert_allclose(np.sort(lam), np.linalg.eigvalsh(Hm), rtol=0, atol=1e-14 * scale * m)
     np.testing.assert_allclose(Q @ Q.T, np.eye(m), rtol=0, atol=1e-14 * m)
     np.testing.assert_allclose((Q * lam) @ Q.T, Hm, rtol=0, atol=1e-14 * scale * m)
+
+
+def test_the_default_auto_picks_the_propagator_where_it_applies_and_esdirk4_elsewhere():
+    """``simulation.integrator`` unset: a film that does not evaporate runs the propagator, one that evaporates
+    ESDIRK4, and neither carries a fallback note (nothing was asked that did not run)."""
+    import exodiff
+    from exodiff.problem.layered import problem_from_scenario
+
+    base = {"skin": {"preset": "forearm"},
+            "formulation": {"preset": "caffeine", "concentration": "10 mg/cm^3", "vehicle_thickness": "20 um",
+                            "evaporation_fraction": 0.0},
+            "delivery": {"method": "topical"}, "simulation": {"duration": "12 h", "output_interval": "1 h"}}
+    assert problem_from_scenario(exodiff.load_scenario(base).resolved).integrator == "krylov"
+    ds = exodiff.run(base)
+    assert ds.attrs["integrator"] == "krylov" and "integrator_fallback" not in ds.attrs
+    evap = {**base, "formulation": {**base["formulation"], "evaporation_fraction": 0.5}}
+    p = problem_from_scenario(exodiff.load_scenario(evap).resolved)
+    assert p.integrator == "esdirk4" and p.krylov_obstacle() == "an evaporating film"
+    ds = exodiff.run(evap)
+    assert ds.attrs["integrator"] == "esdirk4" and "integrator_fallback" not in ds.attrs
+
+
+def test_a_layer_nothing_reaches_stays_exactly_empty():
+    """A top layer with zero diffusivity: the film keeps the whole dose and every tissue amount and every
+    compartment is exactly zero, as ESDIRK4 gives (1 first in the basis spread its round-off, -2e-13 of the
+    dose, over compartments nothing reached)."""
+    layers = list(held_out_layers())
+    layers[0] = replace(layers[0], diffusivity=0.0)
+    p = Problem1D.from_layers(layers, output_times=HELD_OUT_TIMES, vehicle_thickness=HELD_OUT_VEHICLE,
+                              integrator="krylov", tolerance=1e-5)
+    raw = integrate(p)
+    assert raw.stats["integrator"] == "krylov"
+    assert np.all(raw.u[:, 1:] == 0.0) and np.all(raw.comp == 0.0)
+    np.testing.assert_array_equal(raw.u[:, 0], p.concentration)

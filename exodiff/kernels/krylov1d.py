@@ -10,14 +10,18 @@ u_0`` is approximated in the *rational Krylov* space
 
 one tridiagonal factorisation per time window and one solve per vector,
 plus the vector ``1`` (every node), by a Galerkin projection in the ``C``
-inner product: with ``B`` a ``C``-orthonormal basis of ``V_k + span{1}``,
+inner product: with ``B`` a ``C``-orthonormal basis of ``V_k + span{1}``
+(the Krylov vectors, then ``1`` made orthogonal to them),
 ``u(t) ~ B^T exp(t H) B C u_0`` and ``H = B A B^T`` (``(k+1) x (k+1)``,
 symmetric).  Every output time of the window comes from one small
 eigen-decomposition of ``H``; the compartments (degraded, taken up, cleared,
 the sink, the supply) are the exact time integrals of their rates in the
 projected system (``phi(t lambda) = (exp(t lambda) - 1) / lambda``), and
-because ``1`` lies in the space, the projected system conserves the dose
-exactly: ``sum_i C_i u_i + compartments`` is constant up to round-off.
+because ``1`` lies in the space, the projected system conserves the dose:
+``sum_i C_i u_i + compartments`` is constant.  Its eigen-decomposition
+keeps that only to ``eps ||H||`` per unit time, so each output's state is
+scaled to the balance (a round-off change, zero where a node holds
+nothing).
 
 Why this converges fast whatever the grid: exp on ``(-inf, 0]`` is
 approximated by rational functions with the one repeated pole ``xi``
@@ -392,8 +396,7 @@ def krylov_column(cap, g, closs, node_layer, n_layers, u0, times, target, k_max,
         for i in range(n):
             loss[i] += closs[p, i]
     mx = k_max + 1
-    V = np.zeros((k_max, n))  # the Krylov vectors, C-orthonormal (the recurrence runs on these alone)
-    B = np.zeros((mx, n))  # the basis: 1 (normalised), then the Krylov vectors made C-orthogonal to it
+    B = np.zeros((mx, n))  # the basis: the Krylov vectors (C-orthonormal), then 1 made C-orthogonal to them
     AB = np.zeros((mx, n))
     H = np.zeros((mx, mx))
     Q = np.zeros((mx, mx))
@@ -410,18 +413,9 @@ def krylov_column(cap, g, closs, node_layer, n_layers, u0, times, target, k_max,
     rhs = np.zeros(n)
     state = np.zeros(n)
     comp0 = np.zeros(nc)
-    # B[0]: every node with capacity, normalised; its row of H from 1^T A v = -(v's losses), which is exact,
-    # where the sum of A v over the nodes cancels the face terms and keeps their round-off (eps g / C, stiff)
-    norm_ones = 0.0
+    ones = np.zeros(n)
     for i in range(n):
-        if cap[i] > 0.0:
-            norm_ones += cap[i]
-    norm_ones = math.sqrt(norm_ones)
-    for i in range(n):
-        B[0, i] = 1.0 / norm_ones if cap[i] > 0.0 else 0.0
-    _functionals(B[0], cap, g, closs, node_layer, n_layers, fv, rates)
-    for f in range(nf):
-        G[f, 0] = fv[f]
+        ones[i] = 1.0 if cap[i] > 0.0 else 0.0
     for i in range(n):
         state[i] = u0[i]
         u_out[0, i] = u0[i]
@@ -469,56 +463,62 @@ def krylov_column(cap, g, closs, node_layer, n_layers, u0, times, target, k_max,
             r0 = r1
             continue
         for i in range(n):
-            V[0, i] = state[i] / norm0
-        k = 0  # Krylov vectors so far; the basis holds 1 + (those independent of it)
+            B[0, i] = state[i] / norm0
+        apply_operator(B[0], g, g[1], loss, AB[0])
+        k = 1  # Krylov vectors so far (rows 0..k-1 of B); row k holds 1 made orthogonal to them
         last_worst = math.inf
-        m = 1
+        valid = 0  # the Krylov rows of H and columns of G computed so far
+        m = 0
         exact = False
         done = False
         while not done:
-            if k > 0:
+            if k > 1:
                 # the next Krylov vector: R applied to the newest one
                 for i in range(n):
-                    rhs[i] = cap[i] * V[k - 1, i]
-                _solve(lower, upper, piv, rhs, V[k])
+                    rhs[i] = cap[i] * B[k - 2, i]
+                _solve(lower, upper, piv, rhs, B[k - 1])
                 info[I_SOLVES] += 1
-                if not (_orthonormalise(V, k, cap, V[k]) > 1e-13):
-                    exact = True  # the Krylov space is invariant: the solution lies in it
-            if not exact:
-                k += 1
-                for i in range(n):
-                    B[m, i] = V[k - 1, i]
-                if _orthonormalise(B, m, cap, B[m]) > 1e-13:
-                    apply_operator(B[m], g, g[1], loss, AB[m])
-                    for a in range(1, m + 1):
+                if not (_orthonormalise(B, k - 1, cap, B[k - 1]) > 1e-13):
+                    exact = True  # the space is invariant: the solution lies in it
+                    k -= 1
+                else:
+                    apply_operator(B[k - 1], g, g[1], loss, AB[k - 1])
+            # evaluated at odd k (each estimate compares k with k - 2), and where the space became exact
+            if (k % 2 == 1 and k >= K_MIN - 4) or exact:
+                for j in range(valid, k):
+                    for a in range(j + 1):
                         s = 0.0
                         for i in range(n):
-                            s += B[a, i] * AB[m, i]
-                        H[a, m] = s
-                        H[m, a] = s
-                    _functionals(B[m], cap, g, closs, node_layer, n_layers, fv, rates)
+                            s += B[a, i] * AB[j, i]
+                        H[a, j] = s
+                        H[j, a] = s
+                    _functionals(B[j], cap, g, closs, node_layer, n_layers, fv, rates)
                     for f in range(nf):
-                        G[f, m] = fv[f]
-                    m += 1
-                else:
-                    exact = True  # the new vector lies in the basis already (1 with the earlier ones)
-            # evaluated at odd k (the estimate compares k with k - 2), and where the space became exact
-            if (k % 2 == 1 and k >= K_MIN - 4) or exact:  # from k = 3: estimates at 5, 7, ...
-                for b in range(m):
-                    r = 0.0
-                    for f in range(na + 1, na + 1 + n_loss):
-                        r += G[f, b]
-                    H[0, b] = -r / norm_ones
-                    H[b, 0] = H[0, b]
+                        G[f, j] = fv[f]
+                valid = k
+                # 1 last, so that the projected system conserves the dose; where the active cannot go the
+                # Krylov vectors are exactly zero and so is the coupling to 1 (1 first spread the round-off of
+                # its cancellation over every node: -2e-13 of the dose in a compartment nothing reached).
+                # Left out where 1 is (nearly) in their span already: the balance below then closes the rest
+                m = k
+                for i in range(n):
+                    B[k, i] = ones[i]
+                if _orthonormalise(B, k, cap, B[k]) > 1e-10:
+                    apply_operator(B[k], g, g[1], loss, AB[k])
+                    for a in range(k + 1):
+                        s = 0.0
+                        for i in range(n):
+                            s += B[a, i] * AB[k, i]
+                        H[a, k] = s
+                        H[k, a] = s
+                    _functionals(B[k], cap, g, closs, node_layer, n_layers, fv, rates)
+                    for f in range(nf):
+                        G[f, k] = fv[f]
+                    m = k + 1
+                    # row k is the next Krylov vector's: its H and G entries are computed again then
                 _symmetric_eigh(H, m, lam, Q, work)
-                # the start state's coordinates: on 1 and on the first Krylov vector (the rest are orthogonal)
                 for a in range(m):
-                    c[a] = 0.0
-                for a in range(min(m, 2)):
-                    s = 0.0
-                    for i in range(n):
-                        s += cap[i] * B[a, i] * state[i]
-                    c[a] = s
+                    c[a] = norm0 if a == 0 else 0.0  # the state is norm0 times the first vector
                 _window_values(m, lam, Q, G[:, :m], c[:m], na + 1, dts, uniform, comp0, vals)
                 for r in range(nw):
                     for f in range(nf):
@@ -546,8 +546,10 @@ def krylov_column(cap, g, closs, node_layer, n_layers, u0, times, target, k_max,
                     for r in range(nw):
                         for f in range(nf):
                             prev[r, f] = vals[r, f]
-            if not done and k >= k_max:
-                return NOT_CONVERGED
+            if not done:
+                if k >= k_max:
+                    return NOT_CONVERGED
+                k += 1
         if k > info[I_VECTORS]:
             info[I_VECTORS] = k
         # the states at the window's outputs: B^T Q exp(dt lam) Q^T c
@@ -564,10 +566,10 @@ def krylov_column(cap, g, closs, node_layer, n_layers, u0, times, target, k_max,
         for j in range(m):
             step[j] = math.exp(lam[j] * dts[0])
         # The projected system conserves the dose exactly (H's row of 1), but its eigen-decomposition does so
-        # only to eps ||H|| per unit time: 1e-11 of the dose over 10^4 s where ||H|| ~ 10 1/s.  So the
-        # coordinate on 1 is set from the balance itself, what the window started with minus what the
-        # compartments took since (as a Runge-Kutta method conserves linear invariants by construction); the
-        # change is of that round-off, spread over every node as 1 is
+        # only to eps ||H|| per unit time: 1e-11 of the dose over 10^4 s where ||H|| ~ 10 1/s.  So the state's
+        # amount is set from the balance itself, what the window started with minus what the compartments took
+        # since (as a Runge-Kutta method conserves linear invariants by construction): a change of that
+        # round-off, in proportion to what each node holds
         held = 0.0  # amounts and losses at the window's start
         for i in range(n):
             held += cap[i] * state[i]
@@ -592,11 +594,12 @@ def krylov_column(cap, g, closs, node_layer, n_layers, u0, times, target, k_max,
                     s += Q[a, j] * ew[j]
                 y[a] = s
             gap = held
+            amount = 0.0
             for a in range(m):
-                gap -= mass[a] * y[a]
+                amount += mass[a] * y[a]
+            gap -= amount
             for f in range(n_loss):
                 gap -= vals[r, na + 1 + f]
-            y[0] += gap / norm_ones
             row = r0 + 1 + r
             # basis rows added in turn: contiguous passes over n (a sum over the basis per node was strided)
             for i in range(n):
@@ -605,6 +608,12 @@ def krylov_column(cap, g, closs, node_layer, n_layers, u0, times, target, k_max,
                 ya = y[a]
                 for i in range(n):
                     u_out[row, i] += ya * B[a, i]
+            if amount != 0.0:
+                # the state scaled by (1 + gap / amount): each node's share of the round-off, so a node that
+                # holds nothing (a layer the active cannot reach) keeps nothing
+                scale = 1.0 + gap / amount
+                for i in range(n):
+                    u_out[row, i] *= scale
             for j in range(nc):
                 comp_out[row, j] = vals[r, na + 1 + j]
             for f in range(nf):

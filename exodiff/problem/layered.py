@@ -167,14 +167,22 @@ class Problem1D(Application):
             cells = [int(c) for c in resolution]
         else:
             cells = cells_for_resolution(thick, resolution, s, decay, **mixing)
+        auto = kw.get("integrator") == "auto"
+        if auto:
+            kw["integrator"] = "esdirk4"  # until the problem is built and can say whether the propagator applies
         if accuracy is not None:
             cells = accuracy_cells(cells_for_resolution(thick, "auto", s, decay, **mixing), float(accuracy))
             tolerance = accuracy_tolerance(float(accuracy), kw.get("integrator", "esdirk4"))
             kw["accuracy"] = float(accuracy)
         grid = layered_grid(thick, cells, s)
-        return cls(layers=layers, grid=grid, bottom=bottom, vehicle=vehicle, concentration=float(concentration),
-                   vehicle_thickness=float(vehicle_thickness), output_times=times, tolerance=float(tolerance),
-                   **kw)
+        p = cls(layers=layers, grid=grid, bottom=bottom, vehicle=vehicle, concentration=float(concentration),
+                vehicle_thickness=float(vehicle_thickness), output_times=times, tolerance=float(tolerance), **kw)
+        if auto and p.krylov_obstacle() is None:
+            # "auto": the Krylov propagator where it applies, decided here so that every later reader of
+            # ``integrator`` (check runs, batch, solver record) sees the one that runs; set on the new object
+            # (frozen), which keeps the arrays the decision built
+            object.__setattr__(p, "integrator", "krylov")
+        return p
 
     # -- derived quantities ---------------------------------------------------
     def cell_values(self, attr: str) -> np.ndarray:
@@ -340,6 +348,39 @@ class Problem1D(Application):
         """
         cap, g, closs = self._node_arrays(self.layers)
         return dict(cap=cap, g=g, node_layer=self._node_layer(), cdeg=closs[0], cup=closs[1], ccl=closs[2])
+
+    def krylov_obstacle(self) -> str | None:
+        """Why the Krylov propagator cannot solve this problem (a short phrase), or None when it can.
+
+        It needs coefficients that never change and no event between the
+        outputs (:mod:`exodiff.solvers.krylov`): a finite film that does not
+        evaporate, no wash-off, no later application, no receptor sampling,
+        no column feeding another (a tracked cargo), no leaking film, no
+        penetration enhancement.
+        """
+        if self.vehicle != "finite":
+            return "an infinite donor"
+        if self.evaporation_fraction > 0.0:
+            return "an evaporating film"
+        if self.wash_off_time is not None:
+            return "a wash-off"
+        if len(self.all_application_times) > 1:
+            return "a regimen"
+        if self.sample_fraction > 0.0:
+            return "receptor sampling"
+        arr = self.columns_arrays()
+        if np.any(arr["csrc"] != 0.0):
+            return "a column feeding another (a tracked cargo)"
+        if arr["kveh"] is not None:
+            return "a leaking film"
+        if arr["enh"] is not None:
+            return "a penetration enhancement"
+        times = self.output_times
+        if times[0] != 0.0 or np.any(np.diff(times) <= 0.0):
+            return "output times not increasing from 0"
+        # every event of the stop list (exodiff.solvers.common.stop_list) is one of the above: wash-off, a later
+        # application, a receptor sample
+        return None
 
     def columns_arrays(self) -> dict:
         """Stacked node arrays of every column for :func:`exodiff.kernels.column1d.integrate_columns`.
@@ -514,7 +555,7 @@ def problem_from_scenario(resolved: dict) -> Problem1D:
         tolerance=sim.get("tolerance", 1e-5),
         accuracy=sim.get("accuracy"),
 
-        integrator=sim.get("integrator", "esdirk4"),
+        integrator=sim.get("integrator", "auto"),
         evaporation_fraction=form.get("evaporation_fraction", 0.0),
         evaporation_time=form.get("evaporation_time", 1800.0),
         wash_off_time=form.get("wash_off_time"),

@@ -33,30 +33,9 @@ K_MAX = 40
 
 
 def not_applicable(problem) -> str | None:
-    """Why the propagator cannot solve ``problem`` (a short phrase), or None when it can."""
-    if problem.vehicle != "finite":
-        return "an infinite donor"
-    if problem.evaporation_fraction > 0.0:
-        return "an evaporating film"
-    if problem.wash_off_time is not None:
-        return "a wash-off"
-    if len(problem.all_application_times) > 1:
-        return "a regimen"
-    if problem.sample_fraction > 0.0:
-        return "receptor sampling"
-    arr = problem.columns_arrays()
-    if np.any(arr["csrc"] != 0.0):
-        return "a column feeding another (a tracked cargo)"
-    if arr["kveh"] is not None:
-        return "a leaking film"
-    if arr["enh"] is not None:
-        return "a penetration enhancement"
-    times = problem.output_times
-    if times[0] != 0.0 or np.any(np.diff(times) <= 0.0):
-        return "output times not increasing from 0"
-    # every event of the stop list (exodiff.solvers.common.stop_list) is one of the above: wash-off, a later
-    # application, a receptor sample
-    return None
+    """Why the propagator cannot solve ``problem`` (a short phrase), or None when it can
+    (:meth:`~exodiff.problem.layered.Problem1D.krylov_obstacle`)."""
+    return problem.krylov_obstacle()
 
 
 def integrate_krylov(problem) -> RawSolution | None:
