@@ -392,8 +392,13 @@ def compile_notice(scenario) -> str | None:
     from exodiff.problem.layered import problem_from_scenario
     from exodiff.solvers import layered
 
-    prz = _unit_cell(scenario.resolved, problem_from_scenario(scenario.resolved))
+    problem = problem_from_scenario(scenario.resolved)
+    prz = _unit_cell(scenario.resolved, problem)
     if prz is None:
+        if problem.integrator == "krylov":
+            from exodiff.solvers import krylov
+
+            return None if krylov.kernel_cached() else compile_line("solver", krylov.COMPILE_SECONDS)
         return None if layered.kernels_cached() else compile_line("solver", layered.COMPILE_SECONDS)
     from exodiff.solvers.unit_cell import COMPILE_SECONDS as RZ_SECONDS
     from exodiff.solvers.unit_cell import PARALLEL_THRESHOLD, kernel_cached, parallel_kernel_ready, use_parallel
@@ -412,11 +417,13 @@ def compile_notice(scenario) -> str | None:
 
 def compile_notices(unit_cell: bool, batched: bool) -> list[str]:
     """First-run lines for a study's points: the 1D kernels (and the batch kernel), the serial unit cell."""
-    from exodiff.solvers import batch, layered, unit_cell as rz
+    from exodiff.solvers import batch, krylov, layered, unit_cell as rz
 
     lines = []
     if not layered.kernels_cached() or (batched and not batch.batch_cached()):
         lines.append(compile_line("solver", layered.COMPILE_SECONDS))
+    if not krylov.kernel_cached():  # warm_solver compiles it too: points whose film does not evaporate use it
+        lines.append(compile_line("Krylov propagator", krylov.COMPILE_SECONDS))
     if unit_cell and not rz.kernel_cached(False):
         lines.append(compile_line("unit-cell solver", rz.COMPILE_SECONDS[False]))
     return lines
@@ -455,6 +462,8 @@ WARM_SCENARIO = {
                     "vehicle_thickness": "10 um", "evaporation_fraction": 0.5},
     "simulation": {"duration": "1 min", "output_interval": "30 s", "resolution": {"cells": 4}},
 }
+#: the same with a film that does not evaporate: the Krylov propagator's run ("auto")
+WARM_KRYLOV = dict(WARM_SCENARIO, formulation={**WARM_SCENARIO["formulation"], "evaporation_fraction": 0.0})
 
 
 def warm_solver(unit_cell: bool = False) -> None:
@@ -468,6 +477,7 @@ def warm_solver(unit_cell: bool = False) -> None:
     from exodiff.results.metrics import summary
 
     summary(run(WARM_SCENARIO))
+    summary(run(WARM_KRYLOV))
     if unit_cell:
         from exodiff.solvers.unit_cell import warm_serial
 
@@ -477,7 +487,7 @@ def warm_solver(unit_cell: bool = False) -> None:
 def warm_all(parallel: bool = True, say=None) -> list[tuple[str, float, bool]]:
     """Compile every kernel variant a run, sweep or fit may use, or load it from Numba's cache (``exodiff warm``).
 
-    In order: the one-column 1D loop, the several-column loop (size classes,
+    In order: the one-column 1D loop, the Krylov propagator, the several-column loop (size classes,
     a cargo; and its variants for a cargo released in the film and for a
     penetration enhancement), the batched
     sweep kernel, the serial unit cell and (with ``parallel``) the parallel
@@ -503,8 +513,11 @@ def warm_all(parallel: bool = True, say=None) -> list[tuple[str, float, bool]]:
     # vesicles that enhance their free cargo's way through the SC, washed off: the same loop with five more arrays
     enhanced = dict(leaking, skin={"preset": "none", "layers": {"stratum_corneum": layer}},
                     formulation={**leaking["formulation"], "enhancement_factor": 2.0, "wash_off_time": "20 s"})
+    from exodiff.solvers import krylov
+
     steps = [
         ("1D column", layered.kernels_cached, lambda: (run(WARM_SCENARIO), shifted_sums.warm())),
+        ("1D Krylov propagator", krylov.kernel_cached, lambda: run(WARM_KRYLOV)),
         ("1D columns (size classes, cargo)", lambda: layered.kernels_cached("integrate_columns", 0),
          lambda: run(classes)),
         # a cargo leaking from the film passes two more arrays: another compiled variant of the same loop

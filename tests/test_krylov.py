@@ -282,3 +282,22 @@ def test_a_layer_nothing_reaches_stays_exactly_empty():
     assert raw.stats["integrator"] == "krylov"
     assert np.all(raw.u[:, 1:] == 0.0) and np.all(raw.comp == 0.0)
     np.testing.assert_array_equal(raw.u[:, 0], p.concentration)
+
+
+def test_a_first_run_announces_and_warms_the_propagator(monkeypatch):
+    """A scenario the propagator solves: the first-run notice names its kernel when it is not cached, and the
+    warm-up before the run compiles that kernel (not only the Runge-Kutta loop)."""
+    import exodiff
+    from exodiff import run as orchestrator
+    from exodiff.solvers import krylov
+
+    sc = exodiff.load_scenario(orchestrator.WARM_KRYLOV)
+    monkeypatch.setattr(krylov, "kernel_cached", lambda: False)
+    assert orchestrator.compile_notice(sc) == orchestrator.compile_line("solver", krylov.COMPILE_SECONDS)
+    monkeypatch.setattr(krylov, "kernel_cached", lambda: True)
+    assert orchestrator.compile_notice(sc) is None
+    seen = []
+    real = krylov.integrate_krylov
+    monkeypatch.setattr(krylov, "integrate_krylov", lambda p: seen.append(p) or real(p))
+    orchestrator.warm(sc)
+    assert len(seen) == 1

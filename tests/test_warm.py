@@ -13,7 +13,7 @@ from exodiff import run as orchestrator
 def test_warm_visits_every_kernel_and_a_second_call_finds_them_cached(capsys):
     assert cli.main(["warm", "--no-parallel"]) == 0
     out = capsys.readouterr().out
-    names = ["1D column", "1D columns (size classes, cargo)", "1D columns (cargo released in the film)",
+    names = ["1D column", "1D Krylov propagator", "1D columns (size classes, cargo)", "1D columns (cargo released in the film)",
              "1D columns (penetration enhancement)", "batched 1D sweep kernel", "unit cell, serial"]
     for name in names:
         assert f"  {name}: " in out

@@ -30,6 +30,19 @@ from exodiff.solvers.common import RawSolution
 KRYLOV_ERROR_SHARE = 0.1
 #: the most vectors per window before the propagator gives up (ESDIRK4 then solves the problem)
 K_MAX = 40
+#: compile time of the propagator's kernel in a cold process (s): 10 s on the 2-core machine beside a benchmark
+COMPILE_SECONDS = 10
+
+
+def kernel_cached() -> bool:
+    """True when the propagator's compiled kernel is in Numba's cache and current (as
+    :func:`exodiff.solvers.layered.kernels_cached` reads it: Numba's private index; if it moves, "cached")."""
+    try:
+        from exodiff.kernels import krylov1d
+
+        return bool(krylov1d.krylov_column._cache._cache_file._load_index())
+    except Exception:
+        return True
 
 
 def not_applicable(problem) -> str | None:
