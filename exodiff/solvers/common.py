@@ -60,11 +60,12 @@ class RawSolution:
         amount, ``sum |amount - amount_companion| / divisor + floor``
         (fraction of the dose; :func:`exodiff.solvers.layered.integrate_estimated`);
         None when not run.
-    lower_order : RawSolution or None
+    lower_order : object or None
         What a cheaper solve of the same problem gave, produced on the way
-        at no cost: the Krylov propagator's result with two fewer vectors
-        (amounts only, as a check run keeps them).  The time part of the
-        error estimate then needs no run of its own.
+        at no cost: the Krylov propagator's result with two fewer vectors;
+        ``lower_order.raw(times)`` is it as a RawSolution of amounts (as a
+        check run keeps them).  The time part of the error estimate then
+        needs no run of its own.
     """
 
     times: np.ndarray
@@ -76,7 +77,7 @@ class RawSolution:
     companion: tuple | None = None
     layer_cols: np.ndarray | None = None
     fluxes: np.ndarray | None = None
-    lower_order: "RawSolution | None" = None
+    lower_order: object | None = None
 
 
 def initial_fstate(problem, h_start: float) -> np.ndarray:

@@ -94,13 +94,23 @@ def integrate_krylov(problem) -> RawSolution | None:
                              "krylov_windows": int(info[K.I_WINDOWS])},
                       u_cols=u_out, comp_cols=comp_out)
     raw.stats["integrator"] = "krylov"
-    # what k - 2 vectors gave, as a check run that kept amounts (film u, each layer's amount, last node u)
-    film_u = check[:, :, 0] / arr["cap"][:, 0][None, :]
-    u2 = np.stack([film_u, check[:, :, L + 1]], axis=2)
-    raw.lower_order = RawSolution(times=times.copy(), u=u2[:, 0], comp=check[:, 0, L + 2:],
-                                  stats={"integrator": "krylov", "columns": S}, u_cols=u2,
-                                  comp_cols=check[:, :, L + 2:], layer_cols=check[:, :, 1:L + 1])
+    raw.lower_order = _LowerOrder(check, arr["cap"][:, 0], L)
     return raw
+
+
+class _LowerOrder:
+    """What ``k - 2`` vectors gave, as a check run that kept amounts (film ``u``, each layer's amount, last
+    node's ``u``): :meth:`raw` builds that RawSolution when an error estimate asks (most solves never do)."""
+
+    def __init__(self, check, film_cap, n_layers):
+        self.check, self.film_cap, self.n_layers = check, film_cap, n_layers
+
+    def raw(self, times) -> RawSolution:
+        check, L = self.check, self.n_layers
+        u2 = np.stack([check[:, :, 0] / self.film_cap[None, :], check[:, :, L + 1]], axis=2)
+        return RawSolution(times=times.copy(), u=u2[:, 0], comp=check[:, 0, L + 2:],
+                           stats={"integrator": "krylov", "columns": check.shape[1]}, u_cols=u2,
+                           comp_cols=check[:, :, L + 2:], layer_cols=check[:, :, 1:L + 1])
 
 
 def fallback(problem):

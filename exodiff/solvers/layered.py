@@ -384,7 +384,7 @@ def integrate_estimated(problem: Problem1D, progress: bool = False, desc: str = 
             raw.stats["check_run"] = f"failed: {exc}"
             return raw
     if raw.lower_order is not None:
-        companion.append((problem, raw.lower_order, 1.0, 0.0))
+        companion.append((problem, raw.lower_order.raw(raw.times), 1.0, 0.0))
     raw.companion = tuple(companion) or None
     return raw
 
