@@ -369,14 +369,14 @@ class Problem1D(Application):
         if self.sample_fraction > 0.0:
             return "receptor sampling"
         arr = self.columns_arrays()
-        if np.any(arr["csrc"] != 0.0):
+        if arr["csrc"].any():
             return "a column feeding another (a tracked cargo)"
         if arr["kveh"] is not None:
             return "a leaking film"
         if arr["enh"] is not None:
             return "a penetration enhancement"
         times = self.output_times
-        if times[0] != 0.0 or np.any(np.diff(times) <= 0.0):
+        if times[0] != 0.0 or not (times[1:] > times[:-1]).all():
             return "output times not increasing from 0"
         # every event of the stop list (exodiff.solvers.common.stop_list) is one of the above: wash-off, a later
         # application, a receptor sample
