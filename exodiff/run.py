@@ -23,7 +23,7 @@ import numpy as np
 
 from exodiff._callable import make_callable
 
-__all__ = ["run", "run_metrics", "is_unit_cell", "compile_notice", "compile_notices", "compile_line", "warm", "warm_solver",
+__all__ = ["run", "run_metrics", "is_unit_cell", "uses_krylov", "compile_notice", "compile_notices", "compile_line", "warm", "warm_solver",
            "warm_all", "WARM_SCENARIO", "prepare_batched", "pack_batched", "solve_batched", "batched_metrics", "batch_eligible"]
 
 
@@ -415,15 +415,22 @@ def compile_notice(scenario) -> str | None:
     return line
 
 
-def compile_notices(unit_cell: bool, batched: bool) -> list[str]:
-    """First-run lines for a study's points: the 1D kernels (and the batch kernel), the serial unit cell."""
-    from exodiff.solvers import batch, krylov, layered, unit_cell as rz
+def uses_krylov(scenario) -> bool:
+    """Whether ``scenario`` asks for the Krylov propagator (``simulation.integrator = "krylov"``)."""
+    return scenario.resolved.get("simulation", {}).get("integrator") == "krylov"
+
+
+def compile_notices(unit_cell: bool, batched: bool, krylov: bool = False) -> list[str]:
+    """First-run lines for a study's points: the 1D kernels (and the batch kernel), the Krylov propagator (when
+    ``krylov``: a point asks for it), the serial unit cell."""
+    from exodiff.solvers import batch, layered, unit_cell as rz
+    from exodiff.solvers.krylov import COMPILE_SECONDS as KRYLOV_SECONDS, kernel_cached as krylov_cached
 
     lines = []
     if not layered.kernels_cached() or (batched and not batch.batch_cached()):
         lines.append(compile_line("solver", layered.COMPILE_SECONDS))
-    if not krylov.kernel_cached():  # warm_solver compiles it too: points whose film does not evaporate use it
-        lines.append(compile_line("Krylov propagator", krylov.COMPILE_SECONDS))
+    if krylov and not krylov_cached():  # warm_solver(krylov=True) compiles it
+        lines.append(compile_line("Krylov propagator", KRYLOV_SECONDS))
     if unit_cell and not rz.kernel_cached(False):
         lines.append(compile_line("unit-cell solver", rz.COMPILE_SECONDS[False]))
     return lines
@@ -462,22 +469,25 @@ WARM_SCENARIO = {
                     "vehicle_thickness": "10 um", "evaporation_fraction": 0.5},
     "simulation": {"duration": "1 min", "output_interval": "30 s", "resolution": {"cells": 4}},
 }
-#: the same with a film that does not evaporate: the Krylov propagator's run ("auto")
-WARM_KRYLOV = dict(WARM_SCENARIO, formulation={**WARM_SCENARIO["formulation"], "evaporation_fraction": 0.0})
+#: the same for the Krylov propagator (a film that does not evaporate)
+WARM_KRYLOV = dict(WARM_SCENARIO, formulation={**WARM_SCENARIO["formulation"], "evaporation_fraction": 0.0},
+                   simulation={**WARM_SCENARIO["simulation"], "integrator": "krylov"})
 
 
-def warm_solver(unit_cell: bool = False) -> None:
+def warm_solver(unit_cell: bool = False, krylov: bool = False) -> None:
     """Compile (or load from Numba's cache) the solver and import the run's modules.
 
     Called once in the parent before any worker starts, so workers never
     write the cache concurrently, and forked workers inherit the compiled
     code; dask workers call it once each.  ``unit_cell``: also the serial
-    r-z time loop, for studies with channel points.
+    r-z time loop, for studies with channel points; ``krylov``: also the
+    Krylov propagator, for studies whose points ask for it.
     """
     from exodiff.results.metrics import summary
 
     summary(run(WARM_SCENARIO))
-    summary(run(WARM_KRYLOV))
+    if krylov:
+        summary(run(WARM_KRYLOV))
     if unit_cell:
         from exodiff.solvers.unit_cell import warm_serial
 

@@ -341,8 +341,8 @@ def _window_values(m, lam, Q, G, c, na, dts, uniform, comp0, vals):
 
 
 @jit
-def krylov_column(cap, g, closs, node_layer, n_layers, u0, times, target, k_max, u_out, comp_out, check_out,
-                  info):
+def krylov_column(cap, g, closs, node_layer, n_layers, u0, comp_start, times, target, k_max, u_out, comp_out,
+                  check_out, info):
     """Solve one column at the output ``times`` (s, from 0, increasing) with the rational Krylov propagator.
 
     Parameters
@@ -358,6 +358,9 @@ def krylov_column(cap, g, closs, node_layer, n_layers, u0, times, target, k_max,
     n_layers : int
     u0 : float64[n]
         State at ``t = 0`` (``c / K``).
+    comp_start : float64[P L + 3]
+        The compartments at ``t = 0`` (what earlier segments of the run
+        booked: a wash-off's removed film).
     times : float64[r]
         Output times (s); ``times[0] = 0``.
     target : float
@@ -368,7 +371,7 @@ def krylov_column(cap, g, closs, node_layer, n_layers, u0, times, target, k_max,
     u_out : float64[r, n]
         Output: the state at each time.
     comp_out : float64[r, P L + 3]
-        Output: the compartments at each time (zero at ``t = 0``).
+        Output: the compartments at each time (``comp_start`` at ``t = 0``).
     check_out : float64[r, L + 5 + P L]
         Output: what ``k - 2`` vectors gave at each time (the error estimate's
         other run, for free): the film's amount, each layer's, the last
@@ -413,17 +416,27 @@ def krylov_column(cap, g, closs, node_layer, n_layers, u0, times, target, k_max,
     rhs = np.zeros(n)
     state = np.zeros(n)
     comp0 = np.zeros(nc)
+    # 1 on the nodes the content can reach: the chain splits at faces of zero conductance (a washed film's,
+    # a layer the active cannot enter), and a part that holds nothing stays empty; 1 on it too let the Galerkin
+    # solution put round-off there (1e-10 of the dose in a washed film)
     ones = np.zeros(n)
+    part = np.zeros(n, dtype=np.int64)
+    for i in range(1, n):
+        part[i] = part[i - 1] + (1 if g[i] == 0.0 else 0)
+    reached = np.zeros(part[n - 1] + 1, dtype=np.bool_)
     for i in range(n):
-        ones[i] = 1.0 if cap[i] > 0.0 else 0.0
+        if u0[i] != 0.0 and cap[i] > 0.0:
+            reached[part[i]] = True
+    for i in range(n):
+        ones[i] = 1.0 if cap[i] > 0.0 and reached[part[i]] else 0.0
     for i in range(n):
         state[i] = u0[i]
         u_out[0, i] = u0[i]
     for j in range(nc):
-        comp_out[0, j] = 0.0
+        comp_out[0, j] = comp_start[j]
     _functionals(u0, cap, g, closs, node_layer, n_layers, fv, rates)
     for f in range(nf):
-        check_out[0, f] = fv[f] if f <= na else 0.0
+        check_out[0, f] = fv[f] if f <= na else comp_start[f - na - 1]
     r0 = 0  # the window starts at output r0 (its state is known)
     while r0 < r_all - 1:
         t0 = times[r0]

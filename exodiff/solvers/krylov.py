@@ -2,10 +2,12 @@
 
 The propagator (:mod:`exodiff.kernels.krylov1d`) solves ``C du/dt = A u``
 with ``A`` constant, so it applies to a 1D problem whose coefficients never
-change and which has no event between its outputs: a finite film that does
-not evaporate, no wash-off, no later application, no receptor sampling, no
-column feeding another (a tracked cargo), no leaking film, no penetration
-enhancement.  Anything else is solved by ESDIRK4 and the result says why
+change between events (:meth:`~exodiff.problem.layered.Problem1D.krylov_obstacle`):
+a finite film that does not evaporate, no later application, no receptor
+sampling, no column feeding another (a tracked cargo), no leaking film, no
+penetration enhancement.  A wash-off splits the run in two: the film is
+booked to ``removed`` and its face closed, and the propagator starts again
+from the washed state.  Anything else is solved by ESDIRK4 and the result says why
 (``stats["integrator_fallback"]``).
 
 Error control (docs/numerics.md, "Krylov propagator"): the amounts of the
@@ -74,14 +76,20 @@ def integrate_krylov(problem) -> RawSolution | None:
     comp_cols = np.zeros((S, times.size, nc))
     check_cols = np.zeros((S, times.size, L + 2 + nc))
     info = np.zeros(3, dtype=np.int64)
-    u0 = np.zeros(n)
     share = KRYLOV_ERROR_SHARE * problem.tolerance
+    wash = _wash_rows(problem)
     t0 = time.perf_counter()
     for s in range(S):
-        u0[:] = 0.0
+        u0 = np.zeros(n)
         u0[0] = problem.concentration * arr["weight"][s]
-        status = K.krylov_column(arr["cap"][s], arr["g"][s], arr["closs"][s], arr["node_layer"], L, u0, times,
-                                 share * arr["m_ref"][s], K_MAX, u_cols[s], comp_cols[s], check_cols[s], info)
+        args = (arr["closs"][s], arr["node_layer"], L)
+        target = share * arr["m_ref"][s]
+        if wash is None:
+            status = K.krylov_column(arr["cap"][s], arr["g"][s], *args, u0, np.zeros(nc), times, target, K_MAX,
+                                     u_cols[s], comp_cols[s], check_cols[s], info)
+        else:
+            status = _washed_column(K, arr["cap"][s], arr["g"][s], args, u0, nc, times, wash, target, u_cols[s],
+                                    comp_cols[s], check_cols[s], info, P * L + 1)
         if status != K.OK:
             return None
     wall = time.perf_counter() - t0
@@ -96,6 +104,45 @@ def integrate_krylov(problem) -> RawSolution | None:
     raw.stats["integrator"] = "krylov"
     raw.lower_order = _LowerOrder(check, arr["cap"][:, 0], L)
     return raw
+
+
+def _wash_rows(problem):
+    """Where the wash-off falls among the outputs: ``(j, at_output, t_wash)``, outputs ``:j`` before it and,
+    with ``at_output``, output ``j`` at it (recorded washed, as the kernels do); None without a wash-off in
+    the run.  An output within ``1e-9 max(t, 1 s)`` of the wash is at it (the stop list's rule)."""
+    tw = problem.wash_off_time
+    times = problem.output_times
+    if tw is None or not 0.0 < tw <= times[-1]:
+        return None
+    j = int(np.searchsorted(times, tw - 1e-9 * max(tw, 1.0)))
+    at = j < times.size and abs(times[j] - tw) <= 1e-9 * max(tw, 1.0)
+    return j, at, float(times[j]) if at else float(tw)
+
+
+def _washed_column(K, cap, g, args, u0, nc, times, wash, target, u_rec, comp_rec, check_rec, info, removed):
+    """One column with a wash-off: the propagator up to the wash, the film booked to ``removed`` and its face
+    closed (``g[1] = 0``, as the kernels' ``g1`` after a wash), then the propagator from there."""
+    j, at, tw = wash
+    seg1 = np.append(times[:j], tw)
+    u1, c1, k1 = (np.zeros((seg1.size, w)) for w in (cap.size, nc, check_rec.shape[1]))
+    status = K.krylov_column(cap, g, *args, u0, np.zeros(nc), seg1, target, K_MAX, u1, c1, k1, info)
+    if status != K.OK:
+        return status
+    state, comp = u1[-1].copy(), c1[-1].copy()
+    comp[removed] += cap[0] * state[0]
+    state[0] = 0.0
+    closed = g.copy()
+    closed[1] = 0.0
+    seg2 = np.concatenate([[tw], times[j + 1 if at else j:]])
+    u2, c2, k2 = (np.zeros((seg2.size, w)) for w in (cap.size, nc, check_rec.shape[1]))
+    status = K.krylov_column(cap, closed, *args, state, comp, seg2, target, K_MAX, u2, c2, k2, info)
+    if status != K.OK:
+        return status
+    skip = 0 if at else 1  # the washed state is an output only when one falls at the wash
+    for rec, a, b in ((u_rec, u1, u2), (comp_rec, c1, c2), (check_rec, k1, k2)):
+        rec[:j] = a[:j]
+        rec[j:] = b[skip:]
+    return status
 
 
 class _LowerOrder:

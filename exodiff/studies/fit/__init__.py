@@ -279,10 +279,11 @@ def fit(scenario, data=None, *, jobs: int | None = None, mcmc: bool = False, pro
             print(f"fit: {msg} ({time.perf_counter() - t0:.1f} s)", file=sys.stderr, flush=True)
 
     unit_cell = any(_run.is_unit_cell(ds.scenario) for ds in d.datasets)
+    krylov = any(_run.uses_krylov(ds.scenario) for ds in d.datasets)
     if progress:
-        for line in _run.compile_notices(unit_cell, batched=False):
+        for line in _run.compile_notices(unit_cell, batched=False, krylov=krylov):
             print(line, file=sys.stderr, flush=True)
-    _run.warm_solver(unit_cell)
+    _run.warm_solver(unit_cell, krylov)
     owned = executor is None
     ex = make_executor(jobs) if owned else executor
     ex.start()

@@ -156,10 +156,11 @@ def execute(plan: SweepPlan, executor, store=None, done: dict | None = None, sav
     if not todo:
         return outcomes
     unit_cell = any(_run.is_unit_cell(plan.scenarios[i]) for i in todo)
+    krylov = any(_run.uses_krylov(plan.scenarios[i]) for i in todo)
     if progress:
-        for line in _run.compile_notices(unit_cell, batched=executor.name == "batched"):
+        for line in _run.compile_notices(unit_cell, batched=executor.name == "batched", krylov=krylov):
             print(line, file=sys.stderr, flush=True)
-    _run.warm_solver(unit_cell)
+    _run.warm_solver(unit_cell, krylov)
     tasks = [PointTask(i, plan.scenarios[i], plan.points[i].overrides, plan.hash, save_profiles,
                        encode=store is not None) for i in todo]
     first = None
