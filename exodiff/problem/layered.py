@@ -344,11 +344,11 @@ class Problem1D(Application):
     def krylov_obstacle(self) -> str | None:
         """Why the Krylov propagator cannot solve this problem (a short phrase), or None when it can.
 
-        It needs coefficients that never change between events and no event
-        but a wash-off (:mod:`exodiff.solvers.krylov`): a finite film that
-        does not evaporate, no later application, no receptor sampling, no
-        column feeding another (a tracked cargo), no leaking film, no
-        penetration enhancement.
+        It needs coefficients that never change between events, and events it
+        can restart from, a wash-off and receptor samples
+        (:mod:`exodiff.solvers.krylov`): a finite film that does not
+        evaporate, no later application, no column feeding another (a
+        tracked cargo), no leaking film, no penetration enhancement.
         """
         if self.vehicle != "finite":
             return "an infinite donor"
@@ -356,8 +356,6 @@ class Problem1D(Application):
             return "an evaporating film"
         if len(self.all_application_times) > 1:
             return "a regimen"
-        if self.sample_fraction > 0.0:
-            return "receptor sampling"
         arr = self.columns_arrays()
         if arr["csrc"].any():
             return "a column feeding another (a tracked cargo)"
@@ -368,8 +366,7 @@ class Problem1D(Application):
         times = self.output_times
         if times[0] != 0.0 or not (times[1:] > times[:-1]).all():
             return "output times not increasing from 0"
-        # every other event of the stop list (exodiff.solvers.common.stop_list) is one of the above: a later
-        # application, a receptor sample
+        # the stop list's other event (exodiff.solvers.common.stop_list) is a later application, above
         return None
 
     def columns_arrays(self) -> dict:

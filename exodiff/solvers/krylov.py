@@ -3,11 +3,12 @@
 The propagator (:mod:`exodiff.kernels.krylov1d`) solves ``C du/dt = A u``
 with ``A`` constant, so it applies to a 1D problem whose coefficients never
 change between events (:meth:`~exodiff.problem.layered.Problem1D.krylov_obstacle`):
-a finite film that does not evaporate, no later application, no receptor
-sampling, no column feeding another (a tracked cargo), no leaking film, no
-penetration enhancement.  A wash-off splits the run in two: the film is
-booked to ``removed`` and its face closed, and the propagator starts again
-from the washed state.  Anything else is solved by ESDIRK4 and the result says why
+a finite film that does not evaporate, no later application, no column
+feeding another (a tracked cargo), no leaking film, no penetration
+enhancement.  Its events split the run and the propagator starts again from
+the state after each (:func:`_segments`): a wash-off books the film to
+``removed`` and closes its face, a receptor sample takes its fraction of the
+receptor.  Anything else is solved by ESDIRK4 and the result says why
 (``stats["integrator_fallback"]``).
 
 Error control (docs/numerics.md, "Krylov propagator"): the amounts of the
@@ -77,19 +78,20 @@ def integrate_krylov(problem) -> RawSolution | None:
     check_cols = np.zeros((S, times.size, L + 2 + nc))
     info = np.zeros(3, dtype=np.int64)
     share = KRYLOV_ERROR_SHARE * problem.tolerance
-    wash = _wash_rows(problem)
+    events = _events(problem)
     t0 = time.perf_counter()
     for s in range(S):
         u0 = np.zeros(n)
         u0[0] = problem.concentration * arr["weight"][s]
         args = (arr["closs"][s], arr["node_layer"], L)
         target = share * arr["m_ref"][s]
-        if wash is None:
+        if not events:
             status = K.krylov_column(arr["cap"][s], arr["g"][s], *args, u0, np.zeros(nc), times, target, K_MAX,
                                      u_cols[s], comp_cols[s], check_cols[s], info)
         else:
-            status = _washed_column(K, arr["cap"][s], arr["g"][s], args, u0, nc, times, wash, target, u_cols[s],
-                                    comp_cols[s], check_cols[s], info, P * L + 1)
+            status = _segments(K, arr["cap"][s], arr["g"][s], args, u0, nc, times, events, target,
+                               (u_cols[s], comp_cols[s], check_cols[s]), info, (P * L + 1, P * L, L),
+                               problem.sample_fraction)
         if status != K.OK:
             return None
     wall = time.perf_counter() - t0
@@ -106,42 +108,74 @@ def integrate_krylov(problem) -> RawSolution | None:
     return raw
 
 
-def _wash_rows(problem):
-    """Where the wash-off falls among the outputs: ``(j, at_output, t_wash)``, outputs ``:j`` before it and,
-    with ``at_output``, output ``j`` at it (recorded washed, as the kernels do); None without a wash-off in
-    the run.  An output within ``1e-9 max(t, 1 s)`` of the wash is at it (the stop list's rule)."""
-    tw = problem.wash_off_time
+def _events(problem):
+    """The run's events in time order, as ``(t, wash, sample)`` (s, bool, bool): the wash-off, the receptor
+    samples (both within the run; one within ``1e-9 max(t, 1 s)`` of another is the same stop, as in the stop
+    list)."""
     times = problem.output_times
-    if tw is None or not 0.0 < tw <= times[-1]:
-        return None
-    j = int(np.searchsorted(times, tw - 1e-9 * max(tw, 1.0)))
-    at = j < times.size and abs(times[j] - tw) <= 1e-9 * max(tw, 1.0)
-    return j, at, float(times[j]) if at else float(tw)
+    found = []
+    tw = problem.wash_off_time
+    if tw is not None and 0.0 < tw <= times[-1]:
+        found.append((float(tw), True, False))
+    if problem.sample_fraction > 0.0:
+        found += [(float(t), False, True) for t in problem.sampling_times if 0.0 < t <= times[-1]]
+    found.sort()
+    merged = []
+    for t, wash, sample in found:
+        if merged and abs(merged[-1][0] - t) <= 1e-9 * max(t, 1.0):
+            merged[-1] = (merged[-1][0], merged[-1][1] or wash, merged[-1][2] or sample)
+        else:
+            merged.append((t, wash, sample))
+    return merged
 
 
-def _washed_column(K, cap, g, args, u0, nc, times, wash, target, u_rec, comp_rec, check_rec, info, removed):
-    """One column with a wash-off: the propagator up to the wash, the film booked to ``removed`` and its face
-    closed (``g[1] = 0``, as the kernels' ``g1`` after a wash), then the propagator from there."""
-    j, at, tw = wash
-    seg1 = np.append(times[:j], tw)
-    u1, c1, k1 = (np.zeros((seg1.size, w)) for w in (cap.size, nc, check_rec.shape[1]))
-    status = K.krylov_column(cap, g, *args, u0, np.zeros(nc), seg1, target, K_MAX, u1, c1, k1, info)
-    if status != K.OK:
-        return status
-    state, comp = u1[-1].copy(), c1[-1].copy()
-    comp[removed] += cap[0] * state[0]
-    state[0] = 0.0
-    closed = g.copy()
-    closed[1] = 0.0
-    seg2 = np.concatenate([[tw], times[j + 1 if at else j:]])
-    u2, c2, k2 = (np.zeros((seg2.size, w)) for w in (cap.size, nc, check_rec.shape[1]))
-    status = K.krylov_column(cap, closed, *args, state, comp, seg2, target, K_MAX, u2, c2, k2, info)
-    if status != K.OK:
-        return status
-    skip = 0 if at else 1  # the washed state is an output only when one falls at the wash
-    for rec, a, b in ((u_rec, u1, u2), (comp_rec, c1, c2), (check_rec, k1, k2)):
-        rec[:j] = a[:j]
-        rec[j:] = b[skip:]
+def _segments(K, cap, g, args, u0, nc, times, events, target, rec, info, slots, sample_fraction):
+    """One column through its events: the propagator between them, each event applied to the state between.
+
+    A wash-off books the film to ``removed`` and closes its face (``g[1] = 0``, the kernels' ``g1`` after a
+    wash); a sample takes ``sample_fraction`` of the receptor (the last node) to the bottom slot.  An output at
+    an event shows the state washed and not yet sampled, as the kernels record it (wash, record, sample).
+    ``rec``: the column's ``(u, comp, check)`` records, filled in place.
+    """
+    removed, bottom, n_layers = slots
+    u_rec, comp_rec, check_rec = rec
+    state, comp = u0, np.zeros(nc)
+    t0, j, status, first = 0.0, 1, K.OK, True
+    for te, wash, sample in events + [(None, False, False)]:
+        if te is None:  # the last segment: to the last output
+            jj, at, seg = times.size, False, np.concatenate([[t0], times[j:]])
+        else:
+            jj = int(np.searchsorted(times, te - 1e-9 * max(te, 1.0)))
+            at = jj < times.size and abs(times[jj] - te) <= 1e-9 * max(te, 1.0)
+            seg = np.concatenate([[t0], times[j:jj], [times[jj] if at else te]])
+        out = tuple(np.zeros((seg.size, a.shape[1])) for a in rec)
+        status = K.krylov_column(cap, g, *args, state, comp, seg, target, K_MAX, *out, info)
+        if status != K.OK:
+            return status
+        if first:  # its start is the output at t = 0
+            for r, o in zip(rec, out):
+                r[0] = o[0]
+            first = False
+        for r, o in zip(rec, out):
+            r[j:jj] = o[1:1 + jj - j]
+        if te is None:
+            break
+        state, comp, check = (o[-1].copy() for o in out)
+        if wash:
+            comp[removed] += cap[0] * state[0]
+            state[0] = 0.0
+            check[2 + n_layers + removed] += check[0]  # what k - 2 vectors left in the film, washed alike
+            check[0] = 0.0
+            g = g.copy()
+            g[1] = 0.0
+        if at:
+            u_rec[jj], comp_rec[jj], check_rec[jj] = state, comp, check
+            jj += 1
+        if sample:
+            taken = sample_fraction * state[-1]
+            state[-1] -= taken
+            comp[bottom] += cap[-1] * taken
+        t0, j = float(seg[-1]), jj
     return status
 
 
