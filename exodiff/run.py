@@ -395,7 +395,7 @@ def compile_notice(scenario) -> str | None:
     problem = problem_from_scenario(scenario.resolved)
     prz = _unit_cell(scenario.resolved, problem)
     if prz is None:
-        if problem.integrator == "krylov":
+        if problem.integrator == "krylov" and problem.krylov_obstacle() is None:
             from exodiff.solvers import krylov
 
             return None if krylov.kernel_cached() else compile_line("solver", krylov.COMPILE_SECONDS)
