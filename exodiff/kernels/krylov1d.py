@@ -354,7 +354,8 @@ def _window_end(times, r0):
 @jit
 def krylov_column(cap, g, closs, node_layer, n_layers, u0, comp_start, times, target, k_max, u_out, comp_out,
                   check_out, info):
-    """Solve one column at the output ``times`` (s, from 0, increasing) with the rational Krylov propagator.
+    """Solve one column at the output ``times`` (s, increasing, from the state ``u0`` at ``times[0]``) with the
+    rational Krylov propagator.
 
     Parameters
     ----------
@@ -373,7 +374,7 @@ def krylov_column(cap, g, closs, node_layer, n_layers, u0, comp_start, times, ta
         The compartments at ``t = 0`` (what earlier segments of the run
         booked: a wash-off's removed film).
     times : float64[r]
-        Output times (s); ``times[0] = 0``.
+        Output times (s); ``times[0]`` is the start (a run's 0, or an event's time).
     target : float
         Accepted estimated error of every amount and compartment (dose
         unit / m^2, absolute).
