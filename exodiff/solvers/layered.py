@@ -82,12 +82,15 @@ def _integrate_krylov(problem: Problem1D, progress: bool, desc: str, amounts_onl
     why = krylov.not_applicable(problem)
     if why is None:
         raw = krylov.integrate_krylov(problem)
+        why = f"{krylov.K_MAX} vectors did not reach the tolerance"
         if raw is not None:
             # the propagator closes the balance itself (to round-off, whatever the stiffness): the plain limit,
             # not the Runge-Kutta stages' stiffness-grown one
-            check_mass_balance(mass_balance_error(problem, raw), problem.output_times)
-            return raw
-        why = f"{krylov.K_MAX} vectors did not reach the tolerance"
+            try:
+                check_mass_balance(mass_balance_error(problem, raw), problem.output_times)
+                return raw
+            except SolverError as exc:
+                why = f"its mass balance: {str(exc).split(' exceeds')[0]}"
     raw = integrate(krylov.fallback(problem), progress=progress, desc=desc, amounts_only=amounts_only)
     raw.stats["integrator_fallback"] = f"krylov does not apply ({why}); solved with esdirk4"
     return raw
