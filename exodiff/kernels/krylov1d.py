@@ -199,10 +199,11 @@ def _symmetric_eigh(H, m, lam, Q, e):
 
 
 @jit
-def _factor(cap, g, loss, coef, lower, diag, upper, piv):
+def _factor(cap, g, loss, coef, lower, diag, upper, piv, pinned):
     """Factor ``C - coef A`` (tridiagonal, an M-matrix): reciprocal Thomas pivots in ``piv``, multipliers in
     ``upper`` (a solve then multiplies: a division on the sweep's dependency chain cost 3.5x, 2.35 against
-    ~0.7 us on 218 nodes)."""
+    ~0.7 us on 218 nodes).  ``pinned``: node 0 is held at 0 (a constant donor's deviation), its row the
+    identity; its face stays on node 1's diagonal."""
     n = cap.shape[0]
     for i in range(n):
         gl = g[i] if i > 0 else 0.0
@@ -213,6 +214,9 @@ def _factor(cap, g, loss, coef, lower, diag, upper, piv):
         if diag[i] == 0.0:
             # a node closed to the active (zero capacity and conductances): decoupled, any pivot serves
             diag[i] = 1.0
+    if pinned:
+        diag[0] = 1.0
+        upper[0] = 0.0
     piv[0] = 1.0 / diag[0]
     for i in range(1, n):
         upper[i - 1] = upper[i - 1] * piv[i - 1]
@@ -370,8 +374,8 @@ def _window_end(times, r0):
 
 
 @jit
-def krylov_column(cap, g, closs, node_layer, n_layers, u0, comp_start, times, target, k_max, u_out, comp_out,
-                  check_out, info):
+def krylov_column(cap, g, closs, node_layer, n_layers, u0, comp_start, pinned, times, target, k_max, u_out,
+                  comp_out, check_out, info):
     """Solve one column at the output ``times`` (s, increasing, from the state ``u0`` at ``times[0]``) with the
     rational Krylov propagator.
 
@@ -391,6 +395,10 @@ def krylov_column(cap, g, closs, node_layer, n_layers, u0, comp_start, times, ta
     comp_start : float64[P L + 3]
         The compartments at ``t = 0`` (what earlier segments of the run
         booked: a wash-off's removed film).
+    pinned : bool
+        Node 0 is held at 0 and ``cap[0]`` is 0: the deviation of a column
+        under a constant donor from its steady state (the driver adds the
+        steady state back); the supply then enters the balance.
     times : float64[r]
         Output times (s); ``times[0]`` is the start (a run's 0, or an event's time).
     target : float
@@ -493,7 +501,7 @@ def krylov_column(cap, g, closs, node_layer, n_layers, u0, comp_start, times, ta
             if abs(dts[r] - (r + 1) * d_first) > 1e-12 * dts[r]:
                 uniform = False
         xi = 1.0 / d_first
-        _factor(cap, g, loss, 1.0 / xi, lower, diag, upper, piv)
+        _factor(cap, g, loss, 1.0 / xi, lower, diag, upper, piv, pinned)
         info[I_WINDOWS] += 1
         for j in range(nc):
             comp0[j] = comp_out[r0, j]
@@ -631,11 +639,14 @@ def krylov_column(cap, g, closs, node_layer, n_layers, u0, comp_start, times, ta
         # amount is set from the balance itself, what the window started with minus what the compartments took
         # since (as a Runge-Kutta method conserves linear invariants by construction): a change of that
         # round-off, in proportion to what each node holds
-        held = 0.0  # amounts and losses at the window's start
+        supply = na + 1 + P * n_layers + 2  # the supply slot among the functionals
+        held = 0.0  # amounts and losses at the window's start (less what a pinned donor supplied)
         for i in range(n):
             held += cap[i] * state[i]
         for f in range(n_loss):
             held += comp0[f]
+        if pinned:
+            held -= comp0[P * n_layers + 2]
         mass = np.zeros(m)  # each basis vector's amount
         for a in range(m):
             s = 0.0
@@ -661,6 +672,8 @@ def krylov_column(cap, g, closs, node_layer, n_layers, u0, comp_start, times, ta
             gap -= amount
             for f in range(n_loss):
                 gap -= vals[r, na + 1 + f]
+            if pinned:
+                gap += vals[r, supply]
             row = r0 + 1 + r
             # basis rows added in turn: contiguous passes over n (a sum over the basis per node was strided)
             for i in range(n):
