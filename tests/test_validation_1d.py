@@ -735,7 +735,8 @@ STIFF_FILLING = [Layer("l0", 18.07e-6, 1.912e-13, 0.2516, clearance_rate=1.889e-
                    "while a stiff layer fills (measured TR-BDF2 1.8-2.2e-11, ESDIRK4 3.8-9e-12, SDIRK4 6-10e-12 "
                    "here): alpha g / C reaches 1e9 for every implicit method; one step of iterative refinement of "
                    "the last stage in working precision was tried and does not lower it (its residual carries the "
-                   "same rounding)")
+                   "same rounding); the Krylov propagator, which takes no stages, balances this case to 1e-12 "
+                   "(tests/test_krylov.py)")
 def test_mass_balance_at_round_off_when_a_stiff_layer_fills(integrator):
     # the grid of the case as filed (54 and 49 graded cells): the kernel's residual shows
     p, raw = run(STIFF_FILLING, output_times=np.linspace(0.0, 60.0 * H, 13)[1:], vehicle="infinite",
