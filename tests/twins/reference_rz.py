@@ -228,11 +228,11 @@ def integrate_reference(problem, *, split=True, fixed_step=None, initial_state=N
         m_ref += float(np.abs(problem.capacity_at(0.0).ravel() * u[1:]).sum())
 
     def step_atol(content):
-        # 1e-3 rtol of what the unit cell holds now (at most the dose scale, at least 1e-30 of it); a constant
-        # donor's of the dose scale
+        # 1e-3 rtol of what the unit cell holds now (at most the dose scale, at least 1e-13 of it, the kernel's
+        # RZ_CONTENT_FLOOR: below, its stages' round-off); a constant donor's of the dose scale
         if infinite:
             return rtol * 1e-3 * m_ref
-        return rtol * 1e-3 * min(max(content, 1e-30 * m_ref), m_ref)
+        return rtol * 1e-3 * min(max(content, 1e-13 * m_ref), m_ref)
 
     atol = step_atol(m_ref)
     w = g.annulus_areas / problem.cell_area
