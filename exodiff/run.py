@@ -23,8 +23,9 @@ import numpy as np
 
 from exodiff._callable import make_callable
 
-__all__ = ["run", "run_metrics", "is_unit_cell", "uses_krylov", "compile_notice", "compile_notices", "compile_line", "warm", "warm_solver",
-           "warm_all", "WARM_SCENARIO", "prepare_batched", "pack_batched", "solve_batched", "batched_metrics", "batch_eligible"]
+__all__ = ["run", "run_metrics", "is_unit_cell", "uses_krylov", "compile_notice", "compile_notices", "compile_line",
+           "warm", "warm_solver", "warm_all", "WARM_SCENARIO", "prepare_batched", "pack_batched", "solve_batched",
+           "batched_metrics", "batch_eligible"]
 
 
 def _sc(scenario):
