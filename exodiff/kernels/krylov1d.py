@@ -281,6 +281,33 @@ def _functionals(u, cap, g, closs, node_layer, n_layers, out, rates):
 
 
 @jit
+def _modal(m, Q, c, w):
+    """The start state's coordinates on the eigenvectors: ``w = Q^T c`` (``w[:m]``)."""
+    for j in range(m):
+        s = 0.0
+        for i in range(m):
+            s += Q[i, j] * c[i]
+        w[j] = s
+
+
+@jit
+def _to_nodes(m, Q, ew, B, y, out):
+    """The state of modal amplitudes ``ew``: ``y = Q ew``, then ``out = B^T y`` (the basis rows added in turn:
+    contiguous passes over the nodes; a sum over the basis per node was strided)."""
+    for a in range(m):
+        s = 0.0
+        for j in range(m):
+            s += Q[a, j] * ew[j]
+        y[a] = s
+    for i in range(out.shape[0]):
+        out[i] = y[0] * B[0, i]
+    for a in range(1, m):
+        ya = y[a]
+        for i in range(out.shape[0]):
+            out[i] += ya * B[a, i]
+
+
+@jit
 def _window_values(m, lam, Q, G, c, na, dts, uniform, comp0, vals):
     """Amounts and compartments at the window's durations ``dts`` from the projected solution.
 
@@ -302,11 +329,7 @@ def _window_values(m, lam, Q, G, c, na, dts, uniform, comp0, vals):
                 s += G[f, i] * Q[i, j]
             GQ[f, j] = s
     w = np.zeros(m)
-    for j in range(m):
-        s = 0.0
-        for i in range(m):
-            s += Q[i, j] * c[i]
-        w[j] = s
+    _modal(m, Q, c, w)
     e = np.zeros(m)
     p = np.zeros(m)
     ex = np.ones(m)
@@ -345,21 +368,12 @@ def _window_values(m, lam, Q, G, c, na, dts, uniform, comp0, vals):
 
 
 @jit
-def _state_at(m, lam, Q, c, B, dt, ew, out):
-    """The projected state ``B^T Q exp(dt lam) Q^T c`` (``out``, n), ``ew`` scratch (>= m)."""
+def _state_at(m, lam, Q, c, B, dt, ew, y, out):
+    """The projected state ``B^T Q exp(dt lam) Q^T c`` (``out``, n); ``ew``, ``y`` scratch (>= m)."""
+    _modal(m, Q, c, ew)
     for j in range(m):
-        s = 0.0
-        for i in range(m):
-            s += Q[i, j] * c[i]
-        ew[j] = math.exp(lam[j] * dt) * s
-    for i in range(out.shape[0]):
-        out[i] = 0.0
-    for a in range(m):
-        s = 0.0
-        for j in range(m):
-            s += Q[a, j] * ew[j]
-        for i in range(out.shape[0]):
-            out[i] += s * B[a, i]
+        ew[j] *= math.exp(lam[j] * dt)
+    _to_nodes(m, Q, ew, B, y, out)
 
 
 @jit
@@ -457,6 +471,7 @@ def krylov_column(cap, g, closs, node_layer, n_layers, u0, comp_start, pinned, t
     end = np.zeros(n)  # the state at the window's last output, this basis and two vectors fewer
     prev_end = np.zeros(n)
     scratch_m = np.zeros(mx)
+    scratch_y = np.zeros(mx)
     # 1 on the nodes the content can reach: the chain splits at faces of zero conductance (a washed film's,
     # a layer the active cannot enter), and a part that holds nothing stays empty; 1 on it too let the Galerkin
     # solution put round-off there (1e-10 of the dose in a washed film)
@@ -588,7 +603,7 @@ def krylov_column(cap, g, closs, node_layer, n_layers, u0, comp_start, pinned, t
                 # the state handed to the next window, node by node: the totals can agree while the profile
                 # does not (a front's shape), and the next window starts from that profile (a slow layer with
                 # 2000 outputs a minute apart, 40 windows: 26x the bound with the totals checked alone)
-                _state_at(m, lam, Q, c, B, dts[nw - 1], scratch_m, end)
+                _state_at(m, lam, Q, c, B, dts[nw - 1], scratch_m, scratch_y, end)
                 if k >= K_MIN - 2 or exact:
                     worst = 0.0  # the misplaced amount, summed over the nodes
                     for i in range(n):
@@ -623,11 +638,7 @@ def krylov_column(cap, g, closs, node_layer, n_layers, u0, comp_start, pinned, t
             info[I_VECTORS] = k
         # the states at the window's outputs: B^T Q exp(dt lam) Q^T c
         w = np.zeros(m)
-        for j in range(m):
-            s = 0.0
-            for i in range(m):
-                s += Q[i, j] * c[i]
-            w[j] = s
+        _modal(m, Q, c, w)
         y = np.zeros(m)
         ew = np.zeros(m)
         ex = np.ones(m)
@@ -660,11 +671,8 @@ def krylov_column(cap, g, closs, node_layer, n_layers, u0, comp_start, pinned, t
                 else:
                     ex[j] = math.exp(lam[j] * dts[r])
                 ew[j] = ex[j] * w[j]
-            for a in range(m):
-                s = 0.0
-                for j in range(m):
-                    s += Q[a, j] * ew[j]
-                y[a] = s
+            row = r0 + 1 + r
+            _to_nodes(m, Q, ew, B, y, u_out[row])
             gap = held
             amount = 0.0
             for a in range(m):
@@ -674,14 +682,6 @@ def krylov_column(cap, g, closs, node_layer, n_layers, u0, comp_start, pinned, t
                 gap -= vals[r, na + 1 + f]
             if pinned:
                 gap += vals[r, supply]
-            row = r0 + 1 + r
-            # basis rows added in turn: contiguous passes over n (a sum over the basis per node was strided)
-            for i in range(n):
-                u_out[row, i] = y[0] * B[0, i]
-            for a in range(1, m):
-                ya = y[a]
-                for i in range(n):
-                    u_out[row, i] += ya * B[a, i]
             if amount != 0.0 and abs(gap) <= 1e-8 * abs(held):
                 # the state scaled by (1 + gap / amount): each node's share of the round-off, so a node that
                 # holds nothing (a layer the active cannot reach) keeps nothing; a gap beyond round-off is left
