@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from exodiff.problem.layered import Layer, Problem1D
-from exodiff.solvers.krylov import KRYLOV_ERROR_SHARE, not_applicable
+from exodiff.solvers.krylov import KRYLOV_ERROR_SHARE
 from exodiff.solvers.layered import integrate
 from exodiff.solvers.ledger import mass_balance_error
 from layered_laplace import HELD_OUT_TIMES, HELD_OUT_VEHICLE, held_out_layers
@@ -110,6 +110,14 @@ def held_out(**kw):
                                  integrator="krylov", **kw)
 
 
+def held_out_altered(index, **change):
+    """The held-out case at tolerance 1e-5 with layer ``index`` changed (``dataclasses.replace`` fields)."""
+    layers = list(held_out_layers())
+    layers[index] = replace(layers[index], **change)
+    return Problem1D.from_layers(layers, output_times=HELD_OUT_TIMES, vehicle_thickness=HELD_OUT_VEHICLE,
+                                 integrator="krylov", tolerance=1e-5)
+
+
 def test_matches_the_exact_solution_within_its_bound_and_tightens_with_the_tolerance():
     """Held-out three-layer film: every amount and compartment within ``0.01 tol`` at 1e-3, 1e-5, 1e-7; a
     tighter tolerance never uses fewer vectors nor gives a larger error."""
@@ -183,10 +191,7 @@ def test_property_random_stacks_within_the_bound_and_balanced(case):
 def test_a_layer_closed_to_the_active_stays_empty():
     """Zero partition (a particle too large for the layer): its nodes have no capacity; the propagator leaves
     them out of its inner product and the run balances."""
-    layers = list(held_out_layers())
-    layers[1] = replace(layers[1], partition=0.0)
-    p = Problem1D.from_layers(layers, output_times=HELD_OUT_TIMES, vehicle_thickness=HELD_OUT_VEHICLE,
-                              integrator="krylov", tolerance=1e-5)
+    p = held_out_altered(1, partition=0.0)
     raw = integrate(p)
     assert raw.stats["integrator"] == "krylov"
     assert errors(p, raw) <= KRYLOV_ERROR_SHARE * 1e-5
@@ -199,7 +204,7 @@ def test_a_layer_closed_to_the_active_stays_empty():
 ])
 def test_where_it_does_not_apply_esdirk4_solves_and_the_result_says_why(kw, why):
     p = held_out(tolerance=1e-5, **kw)
-    assert not_applicable(p) == why
+    assert p.krylov_obstacle() == why
     raw = integrate(p)
     direct = integrate(replace(p, integrator="esdirk4"))
     assert raw.stats["integrator"] == "esdirk4"
@@ -296,10 +301,7 @@ def test_a_layer_nothing_reaches_stays_exactly_empty():
     """A top layer with zero diffusivity: the film keeps the whole dose and every tissue amount and every
     compartment is exactly zero, as ESDIRK4 gives (1 first in the basis spread its round-off, -2e-13 of the
     dose, over compartments nothing reached)."""
-    layers = list(held_out_layers())
-    layers[0] = replace(layers[0], diffusivity=0.0)
-    p = Problem1D.from_layers(layers, output_times=HELD_OUT_TIMES, vehicle_thickness=HELD_OUT_VEHICLE,
-                              integrator="krylov", tolerance=1e-5)
+    p = held_out_altered(0, diffusivity=0.0)
     raw = integrate(p)
     assert raw.stats["integrator"] == "krylov"
     assert np.all(raw.u[:, 1:] == 0.0) and np.all(raw.comp == 0.0)

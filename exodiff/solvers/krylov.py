@@ -21,11 +21,9 @@ film, each layer and each compartment, at every output, change by at most
 from __future__ import annotations
 
 import time
-from dataclasses import replace
-
 import numpy as np
 
-from exodiff.solvers.common import RawSolution
+from exodiff.solvers.common import RawSolution, stop_list
 
 #: the accepted difference between ``k`` and ``k - 2`` vectors (and between ``k - 2`` and ``k - 4``), as a share of
 #: ``tolerance x`` the amount scale: ESDIRK4's bound at the same tolerance is 0.08 (``TIME_ERROR_AT_1E6``), so a
@@ -47,12 +45,6 @@ def kernel_cached() -> bool:
         return bool(krylov1d.krylov_column._cache._cache_file._load_index())
     except Exception:
         return True
-
-
-def not_applicable(problem) -> str | None:
-    """Why the propagator cannot solve ``problem`` (a short phrase), or None when it can
-    (:meth:`~exodiff.problem.layered.Problem1D.krylov_obstacle`)."""
-    return problem.krylov_obstacle()
 
 
 def integrate_krylov(problem) -> RawSolution | None:
@@ -79,7 +71,7 @@ def integrate_krylov(problem) -> RawSolution | None:
     check_cols = np.zeros((S, times.size, L + 2 + nc))
     info = np.zeros(3, dtype=np.int64)
     share = KRYLOV_ERROR_SHARE * problem.tolerance
-    events = _events(problem)
+    schedule = stop_list(problem)
     t0 = time.perf_counter()
     for s in range(S):
         u0 = np.zeros(n)
@@ -89,11 +81,11 @@ def integrate_krylov(problem) -> RawSolution | None:
         if problem.vehicle == "infinite":
             status = _donor_column(K, arr["cap"][s], arr["g"][s], args, u0[0], nc, times, target,
                                    (u_cols[s], comp_cols[s], check_cols[s]), info)
-        elif not events:
+        elif not schedule[2].any():
             status = K.krylov_column(arr["cap"][s], arr["g"][s], *args, u0, np.zeros(nc), False, times, target,
                                      K_MAX, u_cols[s], comp_cols[s], check_cols[s], info)
         else:
-            status = _segments(K, arr["cap"][s], arr["g"][s], args, u0, nc, times, events, target,
+            status = _segments(K, arr["cap"][s], arr["g"][s], args, u0, nc, schedule, target,
                                (u_cols[s], comp_cols[s], check_cols[s]), info, (P * L + 1, P * L, L),
                                problem.sample_fraction)
         if status != K.OK:
@@ -112,74 +104,59 @@ def integrate_krylov(problem) -> RawSolution | None:
     return raw
 
 
-def _events(problem):
-    """The run's events in time order, as ``(t, wash, sample)`` (s, bool, bool): the wash-off, the receptor
-    samples (both within the run; one within ``1e-9 max(t, 1 s)`` of another is the same stop, as in the stop
-    list)."""
-    times = problem.output_times
-    found = []
-    tw = problem.wash_off_time
-    if tw is not None and 0.0 < tw <= times[-1]:
-        found.append((float(tw), True, False))
-    if problem.sample_fraction > 0.0:
-        found += [(float(t), False, True) for t in problem.sampling_times if 0.0 < t <= times[-1]]
-    found.sort()
-    merged = []
-    for t, wash, sample in found:
-        if merged and abs(merged[-1][0] - t) <= 1e-9 * max(t, 1.0):
-            merged[-1] = (merged[-1][0], merged[-1][1] or wash, merged[-1][2] or sample)
-        else:
-            merged.append((t, wash, sample))
-    return merged
-
-
-def _segments(K, cap, g, args, u0, nc, times, events, target, rec, info, slots, sample_fraction):
+def _segments(K, cap, g, args, u0, nc, schedule, target, rec, info, slots, sample_fraction):
     """One column through its events: the propagator between them, each event applied to the state between.
 
-    A wash-off books the film to ``removed`` and closes its face (``g[1] = 0``, the kernels' ``g1`` after a
-    wash); a sample takes ``sample_fraction`` of the receptor (the last node) to the bottom slot.  An output at
-    an event shows the state washed and not yet sampled, as the kernels record it (wash, record, sample).
-    ``rec``: the column's ``(u, comp, check)`` records, filled in place.
+    ``schedule``: the problem's stop list (:func:`~exodiff.solvers.common.stop_list`: its stops, output index
+    and event flags), so events fall on outputs by its rule.  A wash-off books the film to ``removed`` and
+    closes its face (``g[1] = 0``, the kernels' ``g1`` after a wash); a sample takes ``sample_fraction`` of the
+    receptor (the last node) to the bottom slot.  An output at an event shows the state washed and not yet
+    sampled, as the kernels record it (wash, record, sample).  ``rec``: the column's ``(u, comp, check)``
+    records, filled in place.
     """
+    from exodiff.kernels.column1d import EVENT_SAMPLE, EVENT_WASH
+
+    stops, out_idx, ev = schedule
     removed, bottom, n_layers = slots
     u_rec, comp_rec, check_rec = rec
     state, comp = u0, np.zeros(nc)
-    t0, j, status, first = 0.0, 1, K.OK, True
-    for te, wash, sample in events + [(None, False, False)]:
-        if te is None:  # the last segment: to the last output
-            jj, at, seg = times.size, False, np.concatenate([[t0], times[j:]])
-        else:
-            jj = int(np.searchsorted(times, te - 1e-9 * max(te, 1.0)))
-            at = jj < times.size and abs(times[jj] - te) <= 1e-9 * max(te, 1.0)
-            seg = np.concatenate([[t0], times[j:jj], [times[jj] if at else te]])
-        out = tuple(np.zeros((seg.size, a.shape[1])) for a in rec)
-        status = K.krylov_column(cap, g, *args, state, comp, False, seg, target, K_MAX, *out, info)
-        if status != K.OK:
-            return status
-        if first:  # its start is the output at t = 0
+    seg, rows, first, status = [0.0], [], True, K.OK
+    for k in range(stops.size + 1):
+        last = k == stops.size
+        if not last and not ev[k] & (EVENT_WASH | EVENT_SAMPLE):
+            seg.append(stops[k])  # an output (a stop with no event is one)
+            rows.append(out_idx[k])
+            continue
+        if not last:
+            seg.append(stops[k])
+        if len(seg) > 1:
+            out = tuple(np.zeros((len(seg), a.shape[1])) for a in rec)
+            status = K.krylov_column(cap, g, *args, state, comp, False, np.array(seg), target, K_MAX, *out, info)
+            if status != K.OK:
+                return status
+            if first:  # its start is the output at t = 0
+                for r, o in zip(rec, out):
+                    r[0] = o[0]
+                first = False
             for r, o in zip(rec, out):
-                r[0] = o[0]
-            first = False
-        for r, o in zip(rec, out):
-            r[j:jj] = o[1:1 + jj - j]
-        if te is None:
+                r[rows] = o[1:1 + len(rows)]
+        if last:
             break
         state, comp, check = (o[-1].copy() for o in out)
-        if wash:
+        if ev[k] & EVENT_WASH:
             comp[removed] += cap[0] * state[0]
             state[0] = 0.0
             check[2 + n_layers + removed] += check[0]  # what k - 2 vectors left in the film, washed alike
             check[0] = 0.0
             g = g.copy()
             g[1] = 0.0
-        if at:
-            u_rec[jj], comp_rec[jj], check_rec[jj] = state, comp, check
-            jj += 1
-        if sample:
+        if out_idx[k] >= 0:
+            u_rec[out_idx[k]], comp_rec[out_idx[k]], check_rec[out_idx[k]] = state, comp, check
+        if ev[k] & EVENT_SAMPLE:
             taken = sample_fraction * state[-1]
             state[-1] -= taken
             comp[bottom] += cap[-1] * taken
-        t0, j = float(seg[-1]), jj
+        seg, rows = [float(stops[k])], []
     return status
 
 
@@ -247,8 +224,3 @@ class _LowerOrder:
         return RawSolution(times=times.copy(), u=u2[:, 0], comp=check[:, 0, L + 2:],
                            stats={"integrator": "krylov", "columns": check.shape[1]}, u_cols=u2,
                            comp_cols=check[:, :, L + 2:], layer_cols=check[:, :, 1:L + 1])
-
-
-def fallback(problem):
-    """The same problem for ESDIRK4 (where the propagator does not apply)."""
-    return replace(problem, integrator="esdirk4")

@@ -77,9 +77,11 @@ def integrate(problem: Problem1D, progress: bool = False, desc: str = "solving",
 def _integrate_krylov(problem: Problem1D, progress: bool, desc: str, amounts_only: bool) -> RawSolution:
     """:func:`integrate` with the rational Krylov propagator (:mod:`exodiff.solvers.krylov`), or ESDIRK4 where it
     does not apply or does not converge (the result says which, and why)."""
+    from dataclasses import replace
+
     from exodiff.solvers import krylov
 
-    why = krylov.not_applicable(problem)
+    why = problem.krylov_obstacle()
     if why is None:
         raw = krylov.integrate_krylov(problem)
         why = f"{krylov.K_MAX} vectors did not reach the tolerance"
@@ -91,7 +93,8 @@ def _integrate_krylov(problem: Problem1D, progress: bool, desc: str, amounts_onl
                 return raw
             except SolverError as exc:
                 why = f"its mass balance: {str(exc).split(' exceeds')[0]}"
-    raw = integrate(krylov.fallback(problem), progress=progress, desc=desc, amounts_only=amounts_only)
+    raw = integrate(replace(problem, integrator="esdirk4"), progress=progress, desc=desc,
+                    amounts_only=amounts_only)
     raw.stats["integrator_fallback"] = f"krylov does not apply ({why}); solved with esdirk4"
     return raw
 
