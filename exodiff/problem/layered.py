@@ -347,12 +347,10 @@ class Problem1D(Application):
         It needs coefficients that never change between events, and events it
         can restart from, a wash-off and receptor samples
         (:mod:`exodiff.solvers.krylov`): a finite film that does not
-        evaporate or a constant donor (without those events), no later
-        application, no column feeding another (a tracked cargo), no leaking
-        film, no penetration enhancement.
+        evaporate or a constant donor, no later application, no column
+        feeding another (a tracked cargo), no leaking film, no penetration
+        enhancement.
         """
-        if self.vehicle != "finite" and (self.wash_off_time is not None or self.sample_fraction > 0.0):
-            return "an infinite donor with a wash-off or receptor samples"
         if self.evaporation_fraction > 0.0:
             return "an evaporating film"
         if len(self.all_application_times) > 1:

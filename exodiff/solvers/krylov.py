@@ -4,12 +4,12 @@ The propagator (:mod:`exodiff.kernels.krylov1d`) solves ``C du/dt = A u``
 with ``A`` constant, so it applies to a 1D problem whose coefficients never
 change between events (:meth:`~exodiff.problem.layered.Problem1D.krylov_obstacle`):
 a finite film that does not evaporate or a constant donor (its steady
-state exact, the deviation propagated: :func:`_donor_column`), no later
+state exact, the deviation propagated: :func:`_run`), no later
 application, no column feeding another (a tracked cargo), no leaking film,
 no penetration enhancement.  Its events split the run and the propagator starts again from
 the state after each (:func:`_segments`): a wash-off books the film to
-``removed`` and closes its face, a receptor sample takes its fraction of the
-receptor.  Anything else is solved by ESDIRK4 and the result says why
+``removed`` (a constant donor is taken away, nothing booked) and closes its
+face, a receptor sample takes its fraction of the receptor.  Anything else is solved by ESDIRK4 and the result says why
 (``stats["integrator_fallback"]``).
 
 Error control (docs/numerics.md, "Krylov propagator"): the amounts of the
@@ -71,7 +71,7 @@ def integrate_krylov(problem) -> RawSolution | None:
     check_cols = np.zeros((S, times.size, L + 2 + nc))
     info = np.zeros(3, dtype=np.int64)
     share = KRYLOV_ERROR_SHARE * problem.tolerance
-    # the stop list only where there are events (a wash-off, receptor samples; ~25 us a fresh problem)
+    # the stop list only where there can be events (a wash-off, receptor samples; ~25 us a fresh problem)
     schedule = stop_list(problem) if problem.wash_off_time is not None or problem.sampling_times else None
     t0 = time.perf_counter()
     for s in range(S):
@@ -79,16 +79,17 @@ def integrate_krylov(problem) -> RawSolution | None:
         u0[0] = problem.concentration * arr["weight"][s]
         args = (arr["closs"][s], arr["node_layer"], L)
         target = share * arr["m_ref"][s]
+        rec = (u_cols[s], comp_cols[s], check_cols[s])
+        donor = None
         if problem.vehicle == "infinite":
-            status = _donor_column(K, arr["cap"][s], arr["g"][s], args, u0[0], nc, times, target,
-                                   (u_cols[s], comp_cols[s], check_cols[s]), info)
-        elif schedule is None or not schedule[2].any():
-            status = K.krylov_column(arr["cap"][s], arr["g"][s], *args, u0, np.zeros(nc), False, times, target,
-                                     K_MAX, u_cols[s], comp_cols[s], check_cols[s], info)
+            donor = _steady_state(arr["cap"][s], arr["g"][s], args, u0[0], nc)
+            if donor is None:
+                return None  # a part of the column cut off from the donor: no unique steady state here
+        if schedule is None or not schedule[2].any():
+            status = _run(K, arr["cap"][s], arr["g"][s], args, u0, np.zeros(nc), times, target, rec, info, donor)
         else:
-            status = _segments(K, arr["cap"][s], arr["g"][s], args, u0, nc, schedule, target,
-                               (u_cols[s], comp_cols[s], check_cols[s]), info, (P * L + 1, P * L, L),
-                               problem.sample_fraction)
+            status = _segments(K, arr["cap"][s], arr["g"][s], args, u0, nc, schedule, target, rec, info,
+                               (P * L + 1, P * L, L), problem.sample_fraction, donor)
         if status != K.OK:
             return None
     wall = time.perf_counter() - t0
@@ -105,15 +106,44 @@ def integrate_krylov(problem) -> RawSolution | None:
     return raw
 
 
-def _segments(K, cap, g, args, u0, nc, schedule, target, rec, info, slots, sample_fraction):
+def _run(K, cap, g, args, state, comp, times, target, rec, info, donor):
+    """The propagator from ``state`` and ``comp`` at ``times[0]`` over ``times``, into ``rec`` (``(u, comp,
+    check)`` rows, filled in place): directly, or under a constant donor (``donor``, :func:`_steady_state`) the
+    deviation from its steady state with the film's node pinned, the steady part added exactly."""
+    if donor is None:
+        return K.krylov_column(cap, g, *args, state, comp, False, times, target, K_MAX, *rec, info)
+    u_ss, steady, amounts = donor
+    # the deviation has no capacity at the pinned film: the donor's supply enters the balance through its face
+    cap_w = cap.copy()
+    cap_w[0] = 0.0
+    w0 = state - u_ss
+    w0[0] = 0.0
+    status = K.krylov_column(cap_w, g, *args, w0, comp, True, times, target, K_MAX, *rec, info)
+    if status != K.OK:
+        return status
+    u_rec, comp_rec, check_rec = rec
+    L = args[2]
+    dt = (times - times[0])[:, None]
+    u_rec += u_ss[None, :]
+    u_rec[:, 0] = u_ss[0]
+    comp_rec += steady[None, :] * dt
+    check_rec[:, 0] = cap[0] * u_ss[0]
+    check_rec[:, 1:L + 1] += amounts[None, :]
+    check_rec[:, L + 1] += u_ss[-1]
+    check_rec[:, L + 2:] += steady[None, :] * dt
+    return status
+
+
+def _segments(K, cap, g, args, u0, nc, schedule, target, rec, info, slots, sample_fraction, donor):
     """One column through its events: the propagator between them, each event applied to the state between.
 
     ``schedule``: the problem's stop list (:func:`~exodiff.solvers.common.stop_list`: its stops, output index
     and event flags), so events fall on outputs by its rule.  A wash-off books the film to ``removed`` and
-    closes its face (``g[1] = 0``, the kernels' ``g1`` after a wash); a sample takes ``sample_fraction`` of the
-    receptor (the last node) to the bottom slot.  An output at an event shows the state washed and not yet
-    sampled, as the kernels record it (wash, record, sample).  ``rec``: the column's ``(u, comp, check)``
-    records, filled in place.
+    closes its face (``g[1] = 0``, the kernels' ``g1`` after a wash); a constant donor (``donor``, its
+    steady state) is taken away instead, nothing booked, and the column runs on from its state without a
+    supply.  A sample takes ``sample_fraction`` of the receptor (the last node) to the bottom slot.  An
+    output at an event shows the state washed and not yet sampled, as the kernels record it (wash, record,
+    sample).  ``rec``: the column's ``(u, comp, check)`` records, filled in place.
     """
     from exodiff.kernels.column1d import EVENT_SAMPLE, EVENT_WASH
 
@@ -132,7 +162,7 @@ def _segments(K, cap, g, args, u0, nc, schedule, target, rec, info, slots, sampl
             seg.append(stops[k])
         if len(seg) > 1:
             out = tuple(np.zeros((len(seg), a.shape[1])) for a in rec)
-            status = K.krylov_column(cap, g, *args, state, comp, False, np.array(seg), target, K_MAX, *out, info)
+            status = _run(K, cap, g, args, state, comp, np.array(seg), target, out, info, donor)
             if status != K.OK:
                 return status
             if first:  # its start is the output at t = 0
@@ -145,9 +175,11 @@ def _segments(K, cap, g, args, u0, nc, schedule, target, rec, info, slots, sampl
             break
         state, comp, check = (o[-1].copy() for o in out)
         if ev[k] & EVENT_WASH:
-            comp[removed] += cap[0] * state[0]
+            if donor is None:
+                comp[removed] += cap[0] * state[0]
+                check[2 + n_layers + removed] += check[0]  # what k - 2 vectors left in the film, washed alike
+            donor = None
             state[0] = 0.0
-            check[2 + n_layers + removed] += check[0]  # what k - 2 vectors left in the film, washed alike
             check[0] = 0.0
             g = g.copy()
             g[1] = 0.0
@@ -161,10 +193,11 @@ def _segments(K, cap, g, args, u0, nc, schedule, target, rec, info, slots, sampl
     return status
 
 
-def _donor_column(K, cap, g, args, c_donor, nc, times, target, rec, info):
-    """One column under a constant donor (node 0 held at ``c_donor``): its steady state ``u_ss`` exactly (one
-    tridiagonal solve), the deviation ``w = u - u_ss`` by the propagator with node 0 pinned at 0 (no
-    capacity), and every compartment the deviation's integral plus the steady rates times the time."""
+def _steady_state(cap, g, args, c_donor, nc):
+    """A constant donor's steady state: ``(u_ss, compartment rates, layer amounts)``, or None where a part of
+    the column is cut off from the donor (no unique steady state).  ``u_ss`` by one tridiagonal solve; the
+    supply is what the losses take, their sum, exact, instead of ``g1 (c - u_ss[1])``, which carries the
+    solve's residual (eps g c: 6.7e-9 of the supply over 60 h on a layer with g / C ~ 1e9)."""
     from exodiff.kernels.column1d import column_compartment_rates
     from exodiff.kernels.tridiag import thomas
 
@@ -176,40 +209,21 @@ def _donor_column(K, cap, g, args, c_donor, nc, times, target, rec, info):
     upper = np.concatenate([g[2:n], [0.0]])
     diag = -(g[1:n] + g[2:n + 1] + loss[1:])
     if np.any(diag == 0.0) or np.any(g[2:n] == 0.0):
-        return K.NOT_CONVERGED  # a part of the column cut off from the donor: no unique steady state here
+        return None
     rhs = np.zeros(n - 1)
     rhs[0] = -g[1] * c_donor
     u_ss = np.empty(n)
     u_ss[0] = c_donor
     thomas(lower, diag, upper, rhs, u_ss[1:], np.zeros(n - 1))
     if not np.all(np.isfinite(u_ss)):
-        return K.NONFINITE
-    cap_w = cap.copy()
-    cap_w[0] = 0.0
-    w0 = -u_ss
-    w0[0] = 0.0
-    u_rec, comp_rec, check_rec = rec
-    status = K.krylov_column(cap_w, g, *args, w0, np.zeros(nc), True, times, target, K_MAX, *rec, info)
-    if status != K.OK:
-        return status
+        return None
     steady = np.zeros(nc)
     column_compartment_rates(u_ss, g, g[1], closs, node_layer, n_layers, steady)
-    # at steady state the supply is what the losses take: their sum, exact, instead of g1 (c - u_ss[1]), which
-    # carries the solve's residual (eps g c: 6.7e-9 of the supply over 60 h on a layer with g / C ~ 1e9)
     P = closs.shape[0]
     steady[P * n_layers + 2] = steady[:P * n_layers + 1].sum()
-    dt = (times - times[0])[:, None]
-    u_rec += u_ss[None, :]
-    u_rec[:, 0] = c_donor
-    comp_rec += steady[None, :] * dt
-    L = n_layers
-    amounts = np.zeros(L)
+    amounts = np.zeros(n_layers)
     np.add.at(amounts, node_layer[1:], cap[1:] * u_ss[1:])
-    check_rec[:, 0] = cap[0] * c_donor
-    check_rec[:, 1:L + 1] += amounts[None, :]
-    check_rec[:, L + 1] += u_ss[-1]
-    check_rec[:, L + 2:] += steady[None, :] * dt
-    return status
+    return u_ss, steady, amounts
 
 
 class _LowerOrder:
