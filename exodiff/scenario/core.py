@@ -949,7 +949,6 @@ def _resolve_systemic(ck: _Checker, raw: dict, raw_delivery: dict, resolved: dic
     if "area" not in raw_delivery:
         ck.add("delivery.area", "nothing", 'the treated area, e.g. "50 cm^2": a [systemic] model takes the absolute '
                "amount absorbed, and the default 1 cm^2 would be a guess")
-    one = ("volume", "clearance", "half_life")
     two = ("central_volume", "peripheral_volume", "intercompartmental_clearance")
     if model == "one_compartment":
         for k in two:
@@ -989,7 +988,7 @@ def _resolve_output(ck: _Checker, raw: dict, duration: float | None, base_dir: P
         for i, t in enumerate(pt):
             if t > duration * (1 + 1e-12):
                 ck.add(f"output.profile_times[{i}]", _show(raw["profile_times"][i]),
-                       f"a time <= simulation.duration")
+                       "a time <= simulation.duration")
     return out
 
 

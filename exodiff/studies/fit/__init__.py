@@ -294,7 +294,7 @@ def fit(scenario, data=None, *, jobs: int | None = None, mcmc: bool = False, pro
         say(f"best cost {best['cost']:.4g}")
         x = np.asarray(best["x"], float)
         v, sd = data_vectors(d)
-        n, p = v.size, x.size
+        n = v.size
         given = np.concatenate([ds.observations.sd_given for ds in d.datasets])
         scale_known = bool(np.all(given))
         J_model, curves, dcurves = estimate.jacobian(d, ex, x)
