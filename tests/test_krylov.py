@@ -200,7 +200,7 @@ def test_a_layer_closed_to_the_active_stays_empty():
 
 @pytest.mark.parametrize("kw,why", [
     (dict(evaporation_fraction=0.5, evaporation_time=1800.0), "an evaporating film"),
-    (dict(application_times=(0.0, 12 * H)), "a regimen"),
+    (dict(vehicle="infinite", application_times=(12 * H,)), "a regimen under a constant donor"),
 ])
 def test_where_it_does_not_apply_esdirk4_solves_and_the_result_says_why(kw, why):
     p = held_out(tolerance=1e-5, **kw)
@@ -492,6 +492,67 @@ def test_a_constant_donor_over_a_sampled_receptor_against_esdirk4():
     # the output at the first sampling time is recorded before its sample is booked
     at = np.flatnonzero(np.isclose(raw.times, 2 * H))[0]
     assert raw.comp[at, bottom] == 0.0 and raw.comp[at + 1, bottom] > 0.0
+
+
+def _exact_regimen(problem, times):
+    """Node amounts and compartments of a washed regimen without evaporation, exactly: one exact phase per
+    application (:func:`_exact_phase`), what is left of the film booked to ``removed`` and a fresh film put
+    on at each (an output at an application shows the fresh film, as the kernels record it)."""
+    arr = problem.columns_arrays()
+    cap, g = arr["cap"][0], arr["g"][0]
+    removed = problem.n_processes * len(problem.layers) + 1
+    starts = list(problem.all_application_times) + [np.inf]
+    state = np.zeros(cap.size)
+    state[0] = problem.concentration
+    comp = np.zeros(problem.n_processes * len(problem.layers) + 3)
+    m_out, c_out = np.zeros((times.size, cap.size)), np.zeros((times.size, comp.size))
+    for a in range(len(starts) - 1):
+        t0, t1 = starts[a], starts[a + 1]
+        on = (times >= t0) & (times < t1)
+        m, c = _exact_phase(problem, 0, np.append(times[on], min(t1, times[-1])) - t0, state, g)
+        m_out[on], c_out[on] = m[:-1], c[:-1] + comp
+        if t1 > times[-1]:
+            break
+        state = m[-1] / cap
+        comp = c[-1] + comp
+        comp[removed] += m[-1, 0]
+        state[0] = problem.concentration
+    return m_out, c_out
+
+
+@pytest.mark.parametrize("join", [False, True])
+def test_a_regimen_without_evaporation_restarts_at_each_application(join):
+    """Four applications (one between outputs, one on an output) of a film that does not evaporate on the
+    held-out layers: each restarts the propagator from the state after it.  Washed before each: every
+    layer's amount and compartment against the exact phase-by-phase solution within the bound.  Joined
+    (``wash_before_reapplication = false``: the films add, thicker each time): against ESDIRK4 at
+    tolerance 1e-10, whose kernels apply the films by their own code.  Balanced against all applied, to
+    round-off."""
+    times = np.linspace(0.0, 30 * H, 61)
+    p = Problem1D.from_layers(held_out_layers(), output_times=times[1:], vehicle_thickness=HELD_OUT_VEHICLE,
+                              integrator="krylov", tolerance=1e-5, application_times=(8 * H, 16.25 * H, 24 * H),
+                              join_film=join)
+    assert p.krylov_obstacle() is None
+    raw = integrate(p)
+    assert raw.stats["integrator"] == "krylov" and raw.stats["regimen_applications_integrated"] == 4
+    arr = p.columns_arrays()
+    cap, lay, L = arr["cap"][0], arr["node_layer"], len(p.layers)
+    bound = KRYLOV_ERROR_SHARE * 1e-5 * arr["m_ref"][0]
+    if join:
+        ref = integrate(replace(p, integrator="esdirk4", tolerance=1e-10))
+        exact, comp = ref.u * cap, ref.comp
+        np.testing.assert_allclose(raw.u[:, 0], ref.u[:, 0], rtol=0, atol=bound / cap[0])
+    else:
+        exact, comp = _exact_regimen(p, raw.times)
+        assert np.abs(raw.u[:, 0] * cap[0] - exact[:, 0]).max() <= bound
+    got = raw.u * cap
+    for j in range(L):
+        on = np.flatnonzero(lay == j)
+        assert np.abs((got - exact)[:, on].sum(axis=1)).max() <= bound
+    assert np.abs(raw.comp - comp).max() <= bound
+    assert np.abs(mass_balance_error(p, raw)).max() < 1e-12
+    removed = p.n_processes * L + 1
+    assert (raw.comp[-1, removed] > 0.0) != join  # joined films are never washed
 
 
 def test_a_stiff_layer_filling_under_a_constant_donor_balances_to_round_off():

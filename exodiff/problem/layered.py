@@ -345,16 +345,16 @@ class Problem1D(Application):
         """Why the Krylov propagator cannot solve this problem (a short phrase), or None when it can.
 
         It needs coefficients that never change between events, and events it
-        can restart from, a wash-off and receptor samples
-        (:mod:`exodiff.solvers.krylov`): a finite film that does not
-        evaporate or a constant donor, no later application, no column
-        feeding another (a tracked cargo), no leaking film, no penetration
+        can restart from, a wash-off, receptor samples and later
+        applications (:mod:`exodiff.solvers.krylov`): a finite film that does
+        not evaporate or a constant donor (applied once), no column feeding
+        another (a tracked cargo), no leaking film, no penetration
         enhancement.
         """
         if self.evaporation_fraction > 0.0:
             return "an evaporating film"
-        if len(self.all_application_times) > 1:
-            return "a regimen"
+        if self.vehicle != "finite" and len(self.all_application_times) > 1:
+            return "a regimen under a constant donor"
         arr = self.columns_arrays()
         if arr["csrc"].any():
             return "a column feeding another (a tracked cargo)"
@@ -365,7 +365,6 @@ class Problem1D(Application):
         times = self.output_times
         if times[0] != 0.0 or not (times[1:] > times[:-1]).all():
             return "output times not increasing from 0"
-        # the stop list's other event (exodiff.solvers.common.stop_list) is a later application, above
         return None
 
     def columns_arrays(self) -> dict:

@@ -376,8 +376,8 @@ SIMULATION = {
                         "over output times and interpolates), \"sdirk4\" (4th order, lands on every output), "
                         "\"tr-bdf2\" (2nd order, the earlier default) or \"krylov\" (a rational Krylov propagator, "
                         "no time steps, 10-100x faster than ESDIRK4 at equal accuracy, for runs whose coefficients "
-                        "never change between a wash-off and receptor samples: a film that does not evaporate or a "
-                        "constant donor, no regimen or tracked cargo, otherwise ESDIRK4 solves the run and the result says so; its error is a share of the "
+                        "never change between a wash-off, receptor samples and applications: a film that does not "
+                        "evaporate or a constant donor, no tracked cargo, otherwise ESDIRK4 solves the run and the result says so; its error is a share of the "
                         "dose everywhere, so amounts below ~1e-10 of the dose are noise it flags, where ESDIRK4 "
                         "resolves them). The r-z unit cell always uses TR-BDF2.",
                         choices=("esdirk4", "sdirk4", "tr-bdf2", "krylov"), default="esdirk4", example='"esdirk4"'),

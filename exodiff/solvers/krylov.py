@@ -4,13 +4,14 @@ The propagator (:mod:`exodiff.kernels.krylov1d`) solves ``C du/dt = A u``
 with ``A`` constant, so it applies to a 1D problem whose coefficients never
 change between events (:meth:`~exodiff.problem.layered.Problem1D.krylov_obstacle`):
 a finite film that does not evaporate or a constant donor (its steady
-state exact, the deviation propagated: :func:`_run`), no later
-application, no column feeding another (a tracked cargo), no leaking film,
-no penetration enhancement.  Its events split the run and the propagator starts again from
+state exact, the deviation propagated: :func:`_run`; applied once), no
+column feeding another (a tracked cargo), no leaking film, no penetration
+enhancement.  Its events split the run and the propagator starts again from
 the state after each (:func:`_segments`): a wash-off books the film to
 ``removed`` (a constant donor is taken away, nothing booked) and closes its
-face, a receptor sample takes its fraction of the receptor.  Anything else is solved by ESDIRK4 and the result says why
-(``stats["integrator_fallback"]``).
+face, a receptor sample takes its fraction of the receptor, a later
+application puts on a fresh film (or joins the old one).  Anything else is
+solved by ESDIRK4 and the result says why (``stats["integrator_fallback"]``).
 
 Error control (docs/numerics.md, "Krylov propagator"): the amounts of the
 film, each layer and each compartment, at every output, change by at most
@@ -72,7 +73,8 @@ def integrate_krylov(problem) -> RawSolution | None:
     info = np.zeros(3, dtype=np.int64)
     share = KRYLOV_ERROR_SHARE * problem.tolerance
     # the stop list only where there can be events (a wash-off, receptor samples; ~25 us a fresh problem)
-    schedule = stop_list(problem) if problem.wash_off_time is not None or problem.sampling_times else None
+    events = problem.wash_off_time is not None or bool(problem.sampling_times) or bool(problem.application_times)
+    schedule = stop_list(problem) if events else None
     t0 = time.perf_counter()
     for s in range(S):
         u0 = np.zeros(n)
@@ -89,7 +91,7 @@ def integrate_krylov(problem) -> RawSolution | None:
             status = _run(K, arr["cap"][s], arr["g"][s], args, u0, np.zeros(nc), times, target, rec, info, donor)
         else:
             status = _segments(K, arr["cap"][s], arr["g"][s], args, u0, nc, schedule, target, rec, info,
-                               (P * L + 1, P * L, L), problem.sample_fraction, donor)
+                               (P * L + 1, P * L, L), problem.sample_fraction, donor, problem.vehicle_thickness)
         if status != K.OK:
             return None
     wall = time.perf_counter() - t0
@@ -134,27 +136,32 @@ def _run(K, cap, g, args, state, comp, times, target, rec, info, donor):
     return status
 
 
-def _segments(K, cap, g, args, u0, nc, schedule, target, rec, info, slots, sample_fraction, donor):
+def _segments(K, cap, g, args, u0, nc, schedule, target, rec, info, slots, sample_fraction, donor, h0):
     """One column through its events: the propagator between them, each event applied to the state between.
 
     ``schedule``: the problem's stop list (:func:`~exodiff.solvers.common.stop_list`: its stops, output index
     and event flags), so events fall on outputs by its rule.  A wash-off books the film to ``removed`` and
     closes its face (``g[1] = 0``, the kernels' ``g1`` after a wash); a constant donor (``donor``, its
     steady state) is taken away instead, nothing booked, and the column runs on from its state without a
-    supply.  A sample takes ``sample_fraction`` of the receptor (the last node) to the bottom slot.  An
-    output at an event shows the state washed and not yet sampled, as the kernels record it (wash, record,
+    supply.  A later application (a regimen) washes what is left of the film to ``removed`` and puts on a
+    fresh one, ``h0`` (m) of the first film's concentration, its face open again; joined
+    (``EVENT_ADD``, docs/model.md 1.2) the fresh film adds to an unwashed one, thicknesses and amounts
+    (the kernels' ``new_film`` without evaporation, which the propagator does not take).  A sample takes
+    ``sample_fraction`` of the receptor (the last node) to the bottom slot.  An output at an event shows the
+    state washed and re-applied but not yet sampled, as the kernels record it (wash, apply, record,
     sample).  ``rec``: the column's ``(u, comp, check)`` records, filled in place.
     """
-    from exodiff.kernels.column1d import EVENT_SAMPLE, EVENT_WASH
+    from exodiff.kernels.column1d import EVENT_ADD, EVENT_APPLY, EVENT_SAMPLE, EVENT_WASH
 
     stops, out_idx, ev = schedule
     removed, bottom, n_layers = slots
     u_rec, comp_rec, check_rec = rec
     state, comp = u0, np.zeros(nc)
+    c_film, g_film, washed = u0[0], g[1], False
     seg, rows, first, status = [0.0], [], True, K.OK
     for k in range(stops.size + 1):
         last = k == stops.size
-        if not last and not ev[k] & (EVENT_WASH | EVENT_SAMPLE):
+        if not last and not ev[k] & (EVENT_WASH | EVENT_SAMPLE | EVENT_APPLY | EVENT_ADD):
             seg.append(stops[k])  # an output (a stop with no event is one)
             rows.append(out_idx[k])
             continue
@@ -174,7 +181,7 @@ def _segments(K, cap, g, args, u0, nc, schedule, target, rec, info, slots, sampl
         if last:
             break
         state, comp, check = (o[-1].copy() for o in out)
-        if ev[k] & EVENT_WASH:
+        if ev[k] & EVENT_WASH and not washed:
             if donor is None:
                 comp[removed] += cap[0] * state[0]
                 check[2 + n_layers + removed] += check[0]  # what k - 2 vectors left in the film, washed alike
@@ -183,6 +190,24 @@ def _segments(K, cap, g, args, u0, nc, schedule, target, rec, info, slots, sampl
             check[0] = 0.0
             g = g.copy()
             g[1] = 0.0
+            washed = True
+        if ev[k] & (EVENT_APPLY | EVENT_ADD):
+            h_old = cap[0]
+            cap = cap.copy()
+            if ev[k] & EVENT_ADD and not washed:  # amounts add in the joined film
+                cap[0] = h_old + h0
+                state[0] = (h_old * state[0] + h0 * c_film) / cap[0]
+                check[0] += h0 * c_film
+            else:  # what is left of the old film is washed off first
+                if not washed:
+                    comp[removed] += h_old * state[0]
+                    check[2 + n_layers + removed] += check[0]
+                cap[0] = h0
+                state[0] = c_film
+                check[0] = h0 * c_film
+            g = g.copy()
+            g[1] = g_film
+            washed = False
         if out_idx[k] >= 0:
             u_rec[out_idx[k]], comp_rec[out_idx[k]], check_rec[out_idx[k]] = state, comp, check
         if ev[k] & EVENT_SAMPLE:

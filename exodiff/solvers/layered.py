@@ -90,6 +90,9 @@ def _integrate_krylov(problem: Problem1D, progress: bool, desc: str, amounts_onl
             # not the Runge-Kutta stages' stiffness-grown one
             try:
                 check_mass_balance(mass_balance_error(problem, raw), problem.output_times)
+                if problem.application_times:  # every application a restart of the propagator
+                    raw.stats["regimen_solution"] = "direct"
+                    raw.stats["regimen_applications_integrated"] = problem.n_applications
                 return raw
             except SolverError as exc:
                 why = f"its mass balance: {str(exc).split(' exceeds')[0]}"
