@@ -154,6 +154,12 @@ class Application:
         return self.dose * self.n_applications
 
     @property
+    def n_compartments(self) -> int:
+        """Compartment slots of a result: each loss process (``n_processes``) per layer, then the bottom sink,
+        the washed-off film and the supply (:func:`exodiff.kernels.column1d.compartment_slots`)."""
+        return self.n_processes * len(self.layers) + 3
+
+    @property
     def layer_names(self) -> list[str]:
         return [ly.name for ly in self.layers]
 

@@ -63,7 +63,7 @@ def integrate_krylov(problem) -> RawSolution | None:
     S, n = arr["cap"].shape
     L = len(problem.layers)
     P = problem.n_processes
-    nc = P * L + 3
+    nc = problem.n_compartments
     times = problem.output_times
     # each column's records contiguous (the kernel's passes over the nodes vectorise only on contiguous rows: a
     # strided column of a (k, S, n) array cost ~25 % of the kernel), seen as (k, S, n) afterwards

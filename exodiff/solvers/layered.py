@@ -256,7 +256,7 @@ def _kernel_driver(problem: Problem1D, stops, out_idx, events, n_records: int, f
     S, n = arr["cap"].shape
     L = len(problem.layers)
     P = problem.n_processes
-    nc = P * L + 3
+    nc = problem.n_compartments
     times = problem.output_times
     u = np.zeros((S, n))
     u[:, 0] = problem.concentration * arr["weight"]

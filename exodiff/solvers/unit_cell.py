@@ -182,7 +182,7 @@ def integrate_rz(problem: ProblemRZ, progress: bool = False, desc: str = "solvin
     arr = problem.kernel_arrays()
     nz, nr = problem.grid.shape
     L = len(problem.layers)
-    nc = problem.n_processes * L + 3
+    nc = problem.n_compartments
     times = problem.output_times
     u = np.zeros(1 + nz * nr)
     u[0] = problem.concentration
