@@ -168,6 +168,20 @@ def test_batched_points_equal_points_solved_one_by_one(monkeypatch):
             assert o.data is not None and decode_point_bytes(o.data).metrics.keys() == one[i].metrics.keys()
 
 
+def test_a_batch_gives_the_calling_thread_its_thread_count_back():
+    """Numba's thread count is per calling thread: a batch asked for one thread set it and left it there, and
+    a forced-parallel unit cell run later in the same thread ran on one thread (its reductions split
+    otherwise, so its steps differed from the same run elsewhere in the test suite)."""
+    import numba
+
+    p = exodiff.sweep.plan(SC / "membrane_validation.toml", MEMBRANE_GRID)
+    before = numba.get_num_threads()
+    assert before >= 2  # the machines this runs on have two cores; with one, nothing here could change
+    got = list(run_batched(_tasks(p)[:3], threads=1, chunk=None, overlap=False))
+    assert len(got) == 3
+    assert numba.get_num_threads() == before
+
+
 def decode_point_bytes(data: bytes):
     import tempfile
 

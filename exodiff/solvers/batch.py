@@ -119,15 +119,20 @@ def solve(packed: dict, threads: int | None = None) -> float:
     from exodiff.kernels.batch1d import integrate_batch
     from exodiff.kernels.threads import PARALLEL_LAUNCH
 
+    before = numba.get_num_threads()
     if threads is not None:
-        # Numba's thread count is per calling thread: set it in the one that calls
+        # Numba's thread count is per calling thread: set it in the one that calls, and give it back after
+        # (left at 1 it made a later forced-parallel unit cell in the same thread run on one thread)
         numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
-    # one parallel launch at a time in the process (kernels.threads: the r-z driver goes serial meanwhile)
-    with PARALLEL_LAUNCH:
-        t0 = _time.perf_counter()
-        with np.errstate(all="ignore"):
-            integrate_batch(*[MAX_STEPS if k == "max_steps" else packed[k] for k in _ORDER])
-        return _time.perf_counter() - t0
+    try:
+        # one parallel launch at a time in the process (kernels.threads: the r-z driver goes serial meanwhile)
+        with PARALLEL_LAUNCH:
+            t0 = _time.perf_counter()
+            with np.errstate(all="ignore"):
+                integrate_batch(*[MAX_STEPS if k == "max_steps" else packed[k] for k in _ORDER])
+            return _time.perf_counter() - t0
+    finally:
+        numba.set_num_threads(before)
 
 
 def raw_solution(prepared: Prepared, packed: dict, p: int, wall_time_s: float = 0.0) -> RawSolution | None:
