@@ -275,16 +275,17 @@ def _orthonormalise(B, k, cap, v):
 
 
 @jit
-def _functionals(u, cap, g, closs, node_layer, n_layers, out, rates):
-    """The functionals of one state ``u``: amounts (film, each layer) ``out[:1 + L]``, the last node's ``u``
-    (a receptor's) ``out[1 + L]``, compartment rates ``out[2 + L:]``."""
+def _functionals(u, cap, g, closs, node_layer, n_layers, receptor, out, rates):
+    """The functionals of one state ``u``: amounts (film, each layer) ``out[:1 + L]``, the last node's amount
+    ``out[1 + L]`` (a receptor's, not counted in its layer; else the deepest cell's, in its layer too), the
+    compartment rates ``out[2 + L:]``."""
     n = u.shape[0]
     for j in range(1 + n_layers):
         out[j] = 0.0
     out[0] = cap[0] * u[0]
-    for i in range(1, n):
+    for i in range(1, n - 1 if receptor else n):
         out[1 + node_layer[i]] += cap[i] * u[i]
-    out[1 + n_layers] = u[n - 1]
+    out[1 + n_layers] = cap[n - 1] * u[n - 1]
     column_compartment_rates(u, g, g[1], closs, node_layer, n_layers, rates)
     for j in range(rates.shape[0]):
         out[2 + n_layers + j] = rates[j]
@@ -398,7 +399,7 @@ def _window_end(times, r0):
 
 
 @jit
-def krylov_column(cap, g, closs, node_layer, n_layers, u0, comp_start, pinned, times, target, k_max, u_out,
+def krylov_column(cap, g, closs, node_layer, n_layers, u0, comp_start, pinned, receptor, times, target, k_max, u_out,
                   comp_out, check_out, info):
     """Solve one column at the output ``times`` (s, increasing, from the state ``u0`` at ``times[0]``) with the
     rational Krylov propagator.
@@ -423,6 +424,10 @@ def krylov_column(cap, g, closs, node_layer, n_layers, u0, comp_start, pinned, t
         Node 0 is held at 0 and ``cap[0]`` is 0: the deviation of a column
         under a constant donor from its steady state (the driver adds the
         steady state back); the supply then enters the balance.
+    receptor : bool
+        The last node is a receptor's well-mixed fluid: its amount is
+        controlled on its own, not as part of the deepest layer's (where a
+        layer's and the receptor's errors cancelled, each 7x the target).
     times : float64[r]
         Output times (s); ``times[0]`` is the start (a run's 0, or an event's time).
     target : float
@@ -437,7 +442,7 @@ def krylov_column(cap, g, closs, node_layer, n_layers, u0, comp_start, pinned, t
     check_out : float64[r, L + 5 + P L]
         Output: what ``k - 2`` vectors gave at each time (the error estimate's
         other run, for free): the film's amount, each layer's, the last
-        node's ``u``, the compartments.
+        node's amount (as :func:`_functionals`), the compartments.
     info : int64[3]
         Most vectors in a window, windows, solves (added to).
 
@@ -450,7 +455,7 @@ def krylov_column(cap, g, closs, node_layer, n_layers, u0, comp_start, pinned, t
     n = cap.shape[0]
     r_all = times.shape[0]
     nc = comp_out.shape[1]
-    na = 1 + n_layers  # amounts; then the last node's u; then the compartments
+    na = 1 + n_layers  # film and layers; then the last node's amount; then the compartments
     nf = na + 1 + nc
     P = closs.shape[0]
     # the compartments that take from the column (every loss process per layer, the sink): the washed-off slot
@@ -500,7 +505,7 @@ def krylov_column(cap, g, closs, node_layer, n_layers, u0, comp_start, pinned, t
         u_out[0, i] = u0[i]
     for j in range(nc):
         comp_out[0, j] = comp_start[j]
-    _functionals(u0, cap, g, closs, node_layer, n_layers, fv, rates)
+    _functionals(u0, cap, g, closs, node_layer, n_layers, receptor, fv, rates)
     for f in range(nf):
         check_out[0, f] = fv[f] if f <= na else comp_start[f - na - 1]
     # each window adds its error to what the earlier ones passed on: the target per window is the run's over
@@ -578,7 +583,7 @@ def krylov_column(cap, g, closs, node_layer, n_layers, u0, comp_start, pinned, t
                             s += B[a, i] * AB[j, i]
                         H[a, j] = s
                         H[j, a] = s
-                    _functionals(B[j], cap, g, closs, node_layer, n_layers, fv, rates)
+                    _functionals(B[j], cap, g, closs, node_layer, n_layers, receptor, fv, rates)
                     for f in range(nf):
                         G[f, j] = fv[f]
                 valid = k
@@ -597,7 +602,7 @@ def krylov_column(cap, g, closs, node_layer, n_layers, u0, comp_start, pinned, t
                             s += B[a, i] * AB[k, i]
                         H[a, k] = s
                         H[k, a] = s
-                    _functionals(B[k], cap, g, closs, node_layer, n_layers, fv, rates)
+                    _functionals(B[k], cap, g, closs, node_layer, n_layers, receptor, fv, rates)
                     for f in range(nf):
                         G[f, k] = fv[f]
                     m = k + 1
@@ -620,8 +625,6 @@ def krylov_column(cap, g, closs, node_layer, n_layers, u0, comp_start, pinned, t
                         worst += cap[i] * abs(end[i] - prev_end[i])
                     for r in range(nw):
                         for f in range(nf):
-                            if f == na:
-                                continue  # a concentration, not an amount (the receptor's is in its layer's)
                             d = abs(vals[r, f] - prev[r, f])
                             if d > worst:
                                 worst = d
@@ -673,6 +676,8 @@ def krylov_column(cap, g, closs, node_layer, n_layers, u0, comp_start, pinned, t
             s = 0.0
             for f in range(na):
                 s += G[f, a]
+            if receptor:
+                s += G[na, a]
             mass[a] = s
         for r in range(nw):
             for j in range(m):

@@ -377,9 +377,10 @@ SIMULATION = {
                         "\"tr-bdf2\" (2nd order, the earlier default) or \"krylov\" (a rational Krylov propagator, "
                         "no time steps, 10-100x faster than ESDIRK4 at equal accuracy, for runs whose coefficients "
                         "never change between a wash-off, receptor samples and applications: a film that does not "
-                        "evaporate or a constant donor, no tracked cargo, otherwise ESDIRK4 solves the run and the result says so; its error is a share of the "
-                        "dose everywhere, so amounts below ~1e-10 of the dose are noise it flags, where ESDIRK4 "
-                        "resolves them). The r-z unit cell always uses TR-BDF2.",
+                        "evaporate or a constant donor, no tracked cargo, otherwise ESDIRK4 solves the run and "
+                        "the result says so; its error is a share of the dose everywhere, so amounts below its "
+                        "bound, 0.1 x tolerance of the dose, are flagged below their resolvable level, where "
+                        "ESDIRK4 resolves them). The r-z unit cell always uses TR-BDF2.",
                         choices=("esdirk4", "sdirk4", "tr-bdf2", "krylov"), default="esdirk4", example='"esdirk4"'),
     "resolution": Field("resolution", '"auto", or a table { dz = "1 um" } (largest cell) or '
                         "{ cells = 80 } (cells per layer).", default="auto", example='"auto"'),

@@ -25,6 +25,7 @@ import time
 import numpy as np
 
 from exodiff.solvers.common import RawSolution, stop_list
+from exodiff.solvers.ledger import film_thickness
 
 #: the accepted difference between ``k`` and ``k - 2`` vectors (and between ``k - 2`` and ``k - 4``), as a share of
 #: ``tolerance x`` the amount scale: ESDIRK4's bound at the same tolerance is 0.08 (``TIME_ERROR_AT_1E6``), so a
@@ -35,6 +36,13 @@ KRYLOV_ERROR_SHARE = 0.1
 K_MAX = 40
 #: compile time of the propagator's kernel in a cold process (s): 10 s on the 2-core machine beside a benchmark
 COMPILE_SECONDS = 10
+#: the round-off of a propagated state, relative to its amount (summed over the nodes): a constant donor's
+#: deviation from its steady state carried 1.7e-12 of it (a receptor 560 times the dose scale: 9e-10 of the
+#: dose in the receptor and the supply at every tolerance, an independent check); where this share of the
+#: deviation exceeds the target, ESDIRK4 solves the run
+ROUNDOFF_SHARE = 1e4 * np.finfo(float).eps
+#: :func:`_run`'s status where that round-off would pass the target
+ROUNDOFF = -1
 
 
 def kernel_cached() -> bool:
@@ -48,14 +56,14 @@ def kernel_cached() -> bool:
         return True
 
 
-def integrate_krylov(problem) -> RawSolution | None:
-    """Solve ``problem`` with the rational Krylov propagator; None when it does not apply or does not converge.
+def integrate_krylov(problem) -> RawSolution | str:
+    """Solve ``problem`` with the rational Krylov propagator; why not (a short phrase) when it does not converge.
 
     Returns
     -------
-    RawSolution or None
+    RawSolution or str
         With ``stats["krylov_vectors"]`` (most in a window), ``"krylov_windows"``
-        and ``"solves"``; None leaves the problem to ESDIRK4 (the caller says so).
+        and ``"solves"``; a str (why not) leaves the problem to ESDIRK4 (the caller says so).
     """
     from exodiff.kernels import krylov1d as K
 
@@ -75,6 +83,7 @@ def integrate_krylov(problem) -> RawSolution | None:
     # the stop list only where there can be events (a wash-off, receptor samples; ~25 us a fresh problem)
     events = problem.wash_off_time is not None or bool(problem.sampling_times) or bool(problem.application_times)
     schedule = stop_list(problem) if events else None
+    receptor = problem.has_receptor
     t0 = time.perf_counter()
     for s in range(S):
         u0 = np.zeros(n)
@@ -84,16 +93,22 @@ def integrate_krylov(problem) -> RawSolution | None:
         rec = (u_cols[s], comp_cols[s], check_cols[s])
         donor = None
         if problem.vehicle == "infinite":
-            donor = _steady_state(arr["cap"][s], arr["g"][s], args, u0[0], nc)
+            donor = _steady_state(arr["cap"][s], arr["g"][s], args, u0[0], nc, receptor)
             if donor is None:
-                return None  # a part of the column cut off from the donor: no unique steady state here
+                return "the constant donor's steady state is not finite"
         if schedule is None or not schedule[2].any():
-            status = _run(K, arr["cap"][s], arr["g"][s], args, u0, np.zeros(nc), times, target, rec, info, donor)
+            status = _run(K, arr["cap"][s], arr["g"][s], args, u0, np.zeros(nc), times, target, rec, info, donor,
+                          receptor)
         else:
             status = _segments(K, arr["cap"][s], arr["g"][s], args, u0, nc, schedule, target, rec, info,
-                               (P * L + 1, P * L, L), problem.sample_fraction, donor, problem.vehicle_thickness)
+                               (P * L + 1, P * L, L), problem.sample_fraction, donor, problem.vehicle_thickness,
+                               receptor)
+        if status == K.NONFINITE:
+            return "a value that is not finite"
+        if status == ROUNDOFF:
+            return "the deviation from the constant donor's steady state carries round-off above the tolerance"
         if status != K.OK:
-            return None
+            return f"{K_MAX} vectors did not reach the tolerance"
     wall = time.perf_counter() - t0
     u_out, comp_out, check = (a.transpose(1, 0, 2) for a in (u_cols, comp_cols, check_cols))
     if S > 1:
@@ -104,23 +119,25 @@ def integrate_krylov(problem) -> RawSolution | None:
                              "krylov_windows": int(info[K.I_WINDOWS])},
                       u_cols=u_out, comp_cols=comp_out)
     raw.stats["integrator"] = "krylov"
-    raw.lower_order = _LowerOrder(check, arr["cap"][:, 0], L)
+    raw.lower_order = _LowerOrder(check, film_thickness(problem, times), arr["cap"][:, -1], L)
     return raw
 
 
-def _run(K, cap, g, args, state, comp, times, target, rec, info, donor):
+def _run(K, cap, g, args, state, comp, times, target, rec, info, donor, receptor):
     """The propagator from ``state`` and ``comp`` at ``times[0]`` over ``times``, into ``rec`` (``(u, comp,
     check)`` rows, filled in place): directly, or under a constant donor (``donor``, :func:`_steady_state`) the
     deviation from its steady state with the film's node pinned, the steady part added exactly."""
     if donor is None:
-        return K.krylov_column(cap, g, *args, state, comp, False, times, target, K_MAX, *rec, info)
+        return K.krylov_column(cap, g, *args, state, comp, False, receptor, times, target, K_MAX, *rec, info)
     u_ss, steady, amounts = donor
     # the deviation has no capacity at the pinned film: the donor's supply enters the balance through its face
     cap_w = cap.copy()
     cap_w[0] = 0.0
     w0 = state - u_ss
     w0[0] = 0.0
-    status = K.krylov_column(cap_w, g, *args, w0, comp, True, times, target, K_MAX, *rec, info)
+    if ROUNDOFF_SHARE * np.sum(cap_w * np.abs(w0)) > target:
+        return ROUNDOFF
+    status = K.krylov_column(cap_w, g, *args, w0, comp, True, receptor, times, target, K_MAX, *rec, info)
     if status != K.OK:
         return status
     u_rec, comp_rec, check_rec = rec
@@ -131,12 +148,12 @@ def _run(K, cap, g, args, state, comp, times, target, rec, info, donor):
     comp_rec += steady[None, :] * dt
     check_rec[:, 0] = cap[0] * u_ss[0]
     check_rec[:, 1:L + 1] += amounts[None, :]
-    check_rec[:, L + 1] += u_ss[-1]
+    check_rec[:, L + 1] += cap[-1] * u_ss[-1]
     check_rec[:, L + 2:] += steady[None, :] * dt
     return status
 
 
-def _segments(K, cap, g, args, u0, nc, schedule, target, rec, info, slots, sample_fraction, donor, h0):
+def _segments(K, cap, g, args, u0, nc, schedule, target, rec, info, slots, sample_fraction, donor, h0, receptor):
     """One column through its events: the propagator between them, each event applied to the state between.
 
     ``schedule``: the problem's stop list (:func:`~exodiff.solvers.common.stop_list`: its stops, output index
@@ -169,7 +186,7 @@ def _segments(K, cap, g, args, u0, nc, schedule, target, rec, info, slots, sampl
             seg.append(stops[k])
         if len(seg) > 1:
             out = tuple(np.zeros((len(seg), a.shape[1])) for a in rec)
-            status = _run(K, cap, g, args, state, comp, np.array(seg), target, out, info, donor)
+            status = _run(K, cap, g, args, state, comp, np.array(seg), target, out, info, donor, receptor)
             if status != K.OK:
                 return status
             if first:  # its start is the output at t = 0
@@ -214,32 +231,42 @@ def _segments(K, cap, g, args, u0, nc, schedule, target, rec, info, slots, sampl
             taken = sample_fraction * state[-1]
             state[-1] -= taken
             comp[bottom] += cap[-1] * taken
+            taken = sample_fraction * check[1 + n_layers]  # k - 2 vectors' receptor, sampled alike
+            check[1 + n_layers] -= taken
+            check[2 + n_layers + bottom] += taken
         seg, rows = [float(stops[k])], []
     return status
 
 
-def _steady_state(cap, g, args, c_donor, nc):
-    """A constant donor's steady state: ``(u_ss, compartment rates, layer amounts)``, or None where a part of
-    the column is cut off from the donor (no unique steady state).  ``u_ss`` by one tridiagonal solve; the
-    supply is what the losses take, their sum, exact, instead of ``g1 (c - u_ss[1])``, which carries the
-    solve's residual (eps g c: 6.7e-9 of the supply over 60 h on a layer with g / C ~ 1e9)."""
+def _steady_state(cap, g, args, c_donor, nc, receptor):
+    """A constant donor's steady state: ``(u_ss, compartment rates, layer amounts)``, or None where it is not
+    finite.
+
+    ``u_ss`` by one tridiagonal solve over the nodes the donor reaches (from node 1 down to the first closed
+    face: a layer the active cannot enter, a closed bottom); the nodes beyond hold nothing now and never will,
+    so their steady state is 0.  The supply is what the losses take, their sum, exact, instead of ``g1 (c - u_ss[1])``, which
+    carries the solve's residual (eps g c: 6.7e-9 of the supply over 60 h on a layer with g / C ~ 1e9).
+    """
     from exodiff.kernels.column1d import column_compartment_rates
     from exodiff.kernels.tridiag import thomas
 
     closs, node_layer, n_layers = args
     n = cap.size
     loss = closs.sum(axis=0)
-    # A_t u_ss = -b on the tissue nodes: the donor's face on node 1's diagonal, its supply g1 c_donor the source
-    lower = np.concatenate([[0.0], g[2:n]])
-    upper = np.concatenate([g[2:n], [0.0]])
-    diag = -(g[1:n] + g[2:n + 1] + loss[1:])
-    if np.any(diag == 0.0) or np.any(g[2:n] == 0.0):
-        return None
-    rhs = np.zeros(n - 1)
-    rhs[0] = -g[1] * c_donor
-    u_ss = np.empty(n)
+    u_ss = np.zeros(n)
     u_ss[0] = c_donor
-    thomas(lower, diag, upper, rhs, u_ss[1:], np.zeros(n - 1))
+    # the donor reaches nodes 1 .. end - 1: up to the first closed face below node 1
+    closed = np.flatnonzero(g[1:n] == 0.0)
+    end = 1 + int(closed[0]) if closed.size else n
+    if end > 1:
+        m = end - 1
+        # A_t u_ss = -b on those nodes: the donor's face on node 1's diagonal, its supply g1 c_donor the source
+        lower = np.concatenate([[0.0], g[2:end]])
+        upper = np.concatenate([g[2:end], [0.0]])
+        diag = -(g[1:end] + g[2:end + 1] + loss[1:end])
+        rhs = np.zeros(m)
+        rhs[0] = -g[1] * c_donor
+        thomas(lower, diag, upper, rhs, u_ss[1:end], np.zeros(m))
     if not np.all(np.isfinite(u_ss)):
         return None
     steady = np.zeros(nc)
@@ -247,20 +274,23 @@ def _steady_state(cap, g, args, c_donor, nc):
     P = closs.shape[0]
     steady[P * n_layers + 2] = steady[:P * n_layers + 1].sum()
     amounts = np.zeros(n_layers)
-    np.add.at(amounts, node_layer[1:], cap[1:] * u_ss[1:])
+    cells = slice(1, n - 1 if receptor else n)
+    np.add.at(amounts, node_layer[cells], cap[cells] * u_ss[cells])
     return u_ss, steady, amounts
 
 
 class _LowerOrder:
     """What ``k - 2`` vectors gave, as a check run that kept amounts (film ``u``, each layer's amount, last
-    node's ``u``): :meth:`raw` builds that RawSolution when an error estimate asks (most solves never do)."""
+    node's ``u``): :meth:`raw` builds that RawSolution when an error estimate asks (most solves never do).
+    ``film``: the film's thickness at each output (m; a joined regimen's grows), ``last_cap``: each column's
+    last node's capacity (m)."""
 
-    def __init__(self, check, film_cap, n_layers):
-        self.check, self.film_cap, self.n_layers = check, film_cap, n_layers
+    def __init__(self, check, film, last_cap, n_layers):
+        self.check, self.film, self.last_cap, self.n_layers = check, film, last_cap, n_layers
 
     def raw(self, times) -> RawSolution:
         check, L = self.check, self.n_layers
-        u2 = np.stack([check[:, :, 0] / self.film_cap[None, :], check[:, :, L + 1]], axis=2)
+        u2 = np.stack([check[:, :, 0] / self.film[:, None], check[:, :, L + 1] / self.last_cap[None, :]], axis=2)
         return RawSolution(times=times.copy(), u=u2[:, 0], comp=check[:, 0, L + 2:],
                            stats={"integrator": "krylov", "columns": check.shape[1]}, u_cols=u2,
                            comp_cols=check[:, :, L + 2:], layer_cols=check[:, :, 1:L + 1])
