@@ -420,8 +420,8 @@ def build_parser() -> argparse.ArgumentParser:
     # options of every command that reads scenario files
     limits = argparse.ArgumentParser(add_help=False)
     limits.add_argument("--allow-outside", action="store_true",
-                        help="let scenario files name an output.directory or size_distribution outside their own "
-                             "folder (refused by default: exodiff docs scenario, 'Paths')")
+                        help="let scenario files name an output.directory, size_distribution or fit data file "
+                             "outside their own folder (refused by default: exodiff docs scenario, 'Paths')")
     limits.add_argument("--max-memory", metavar="SIZE", type=_memory,
                         help='most memory a run may need, e.g. "16 GiB" (default: simulation.max_memory, else '
                              'EXODIFF_MAX_MEMORY, else 4 GiB)')
@@ -526,7 +526,7 @@ def build_parser() -> argparse.ArgumentParser:
     po.set_defaults(func=_population)
 
     f = sub.add_parser(
-        "fit", help="fit scenario parameters to measured data ([fit] table)",
+        "fit", parents=[limits], help="fit scenario parameters to measured data ([fit] table)",
         description="Fit the free parameters of the scenario's [fit] table to measured data by weighted least "
                     "squares in log-parameters (multi-start, in parallel), with 95 %% intervals from the Jacobian "
                     "and likelihood profiles, and with --mcmc a Bayesian posterior (emcee). Writes fit.json, "

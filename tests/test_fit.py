@@ -341,10 +341,55 @@ def test_a_device_or_huge_data_file_is_refused_unread(tmp_path, capsys, path, wh
     scen = tmp_path / "s.toml"
     scen.write_text(to_toml(base_scenario(fit={"data": path, "parameters": {D_KEY: ["1e-10 cm^2/s", "1e-6 cm^2/s"]}})))
     out = tmp_path / "out"
-    status = main(["fit", str(scen), "-o", str(out), "-j", "1", "--quiet"])
+    # /dev/zero is outside the scenario's folder: allowed here, so that the device itself is what is refused
+    status = main(["fit", str(scen), "-o", str(out), "-j", "1", "--quiet", "--allow-outside"])
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and not out.exists()
     assert len(err) == 1 and why in err[0] and "fit" in err[0], err
+
+
+@pytest.mark.parametrize("table, key", [
+    ({"data": "../d.csv"}, "fit.data"),
+    ({"data": "/etc/hostname"}, "fit.data"),
+    ({"data": "d.csv", "strips": "../d.csv"}, "fit.strips"),
+    ({"data": None, "datasets": [{"data": "../d.csv"}]}, "fit.datasets[0].data"),
+])
+def test_a_scenario_file_reads_data_only_beside_it(tmp_path, capsys, table, key):
+    """A [fit] table's data files follow the scenario's "Paths" rule (an independent check read /etc/passwd
+    through ``fit.data`` and echoed its lines in the error); ``--allow-outside`` lifts it, as for
+    ``size_distribution``: then the file is read (its bad row is what is reported)."""
+    from exodiff.cli import main
+
+    folder = tmp_path / "sub"
+    folder.mkdir()
+    (tmp_path / "d.csv").write_text("observable,time,value,sd,unit\nreceptor,1 h,x,0.01,ug/cm^2\n")  # outside: bad
+    (folder / "d.csv").write_text("observable,time,value,sd,unit\nreceptor,1 h,0.1,0.01,ug/cm^2\n")
+    fit = {"data": "d.csv", "parameters": {D_KEY: ["1e-10 cm^2/s", "1e-6 cm^2/s"]}} | table
+    fit = {k: v for k, v in fit.items() if v is not None}
+    scen = folder / "s.toml"
+    scen.write_text(to_toml(base_scenario(fit=fit)))
+    out = tmp_path / "out"
+    assert main(["fit", str(scen), "-o", str(out), "-j", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and key in err[0] and "--allow-outside" in err[0] and not out.exists(), err
+    if "../d.csv" in table.values() and key != "fit.strips":
+        assert main(["fit", str(scen), "-o", str(out), "-j", "1", "--quiet", "--allow-outside"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "d.csv" in err[0] and "line 2" in err[0] and not out.exists(), err
+
+
+def test_a_data_file_that_is_not_utf8_says_so(tmp_path, capsys):
+    """A Latin-1 "µg" in a data file: "not UTF-8 text", not "a path holding a NUL byte" (UnicodeDecodeError is a
+    ValueError, and that handler came first)."""
+    from exodiff.cli import main
+
+    (tmp_path / "d.csv").write_bytes(b"observable,time,value,sd,unit\nreceptor,1 h,1.8,0.1,\xb5g/cm^2\n")
+    scen = tmp_path / "s.toml"
+    scen.write_text(to_toml(base_scenario(fit={"data": "d.csv", "parameters": {D_KEY: ["1e-10 cm^2/s",
+                                                                                       "1e-6 cm^2/s"]}})))
+    assert main(["fit", str(scen), "-o", str(tmp_path / "out"), "-j", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not UTF-8 text" in err[0] and "d.csv" in err[0], err
 
 
 @pytest.mark.parametrize("table, key", [({"starts": 10 ** 9}, "fit.starts"),

@@ -220,10 +220,10 @@ def _read_table(path: Path, label: str, required, optional, what: str):
         raise fail("", f"a file not read: {exc}; expected {what} of at most {format_bytes(MAX_BYTES)}") from None
     except OSError as exc:
         raise fail("", f"cannot read the file ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:  # before ValueError, of which it is one
+        raise fail("", f"not UTF-8 text (byte {exc.start}); expected {what}") from None
     except ValueError:  # a NUL byte in the path
         raise fail("", f"a path holding a NUL byte; expected {what}") from None
-    except UnicodeDecodeError as exc:
-        raise fail("", f"not UTF-8 text (byte {exc.start}); expected {what}") from None
     lines = _data_lines(text)
     if not lines:
         raise fail("", f"empty file; expected the header {header_text} and one row per observation")

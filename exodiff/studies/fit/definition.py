@@ -197,10 +197,25 @@ def _output_times(scenario, times_s: np.ndarray):
                              "simulation.output_times": [f"{float(t)!r} s" for t in allt]})
 
 
-def _path(base, name: str) -> Path:
-    p = Path(name)
-    if not p.is_absolute() and base.path is not None:
-        p = Path(base.path).parent / p
+def _path(base, name: str, key: str, ck: list[Issue], file: str) -> Path | None:
+    """A data file the [fit] table names, relative to the scenario file's folder; None (after an issue) where it
+    leaves that folder: a scenario file may read only files beside it, as its ``size_distribution`` (exodiff
+    docs scenario, "Paths"; ``--allow-outside`` lifts it).  A scenario given as a dict keeps the path as given."""
+    import os
+
+    from exodiff._io import is_within
+    from exodiff.scenario.core import _ALLOW_OUTSIDE
+
+    p = Path(name).expanduser() if name.startswith("~") else Path(name)
+    if base.path is None:
+        return p
+    folder = Path(base.path).parent
+    if not p.is_absolute():
+        p = Path(os.path.normpath(folder / p))
+    if not _ALLOW_OUTSIDE.get() and not is_within(p, folder):
+        ck.append(Issue(file, key, _show(name), f"a path inside the scenario file's folder {_show(str(folder))} (a "
+                        "scenario file may read only files beside it; to allow this path run with --allow-outside)"))
+        return None
     return p
 
 
@@ -215,9 +230,11 @@ def _strips(table: dict, base, key: str, ck: list[Issue], file: str):
         if k in table and not isinstance(table[k], str):
             ck.append(Issue(file, f"{key}.{k}", _show(table[k]), 'a quantity, e.g. "3.8 cm^2" or "1 g/cm^3"'))
             return None
+    path = _path(base, name, f"{key}.strips", ck, file)
+    if path is None:
+        return None
     try:
-        return read_tape_strips(_path(base, name), None, table.get("strip_area"),
-                                table.get("sc_density", DEFAULT_SC_DENSITY))
+        return read_tape_strips(path, None, table.get("strip_area"), table.get("sc_density", DEFAULT_SC_DENSITY))
     except ScenarioError as exc:
         ck.extend(exc.issues)
         return None
@@ -331,9 +348,13 @@ def parse_fit(table: Any, base, file: str | None = None, data=None) -> FitDefini
                     ck.append(Issue(file, f'{key}.overrides."{k}"', "", "a key that is not a free parameter "
                                     "(the fit sets it)"))
             name = str(d.get("name", Path(d["data"]).stem))
-            sets.append((name, _path(base, d["data"]), dict(over), {**table, **d}, key))
+            path = _path(base, d["data"], f"{key}.data", ck, file)
+            if path is not None:
+                sets.append((name, path, dict(over), {**table, **d}, key))
     elif isinstance(table.get("data"), str) and table["data"].strip():  # "" was the folder: "is a directory"
-        sets.append((Path(table["data"]).stem, _path(base, table["data"]), {}, table, "fit"))
+        path = _path(base, table["data"], "fit.data", ck, file)
+        if path is not None:
+            sets.append((Path(table["data"]).stem, path, {}, table, "fit"))
     else:
         ck.append(Issue(file, "fit.data", _show(table.get("data")) if "data" in table else "nothing",
                         'a data file, e.g. data = "franz.csv" (relative to the scenario file), or [[fit.datasets]]'))
