@@ -20,7 +20,7 @@ from exodiff.errors import SolverError
 from exodiff.geometry.grid_rz import CHANNEL, COAGULATION
 from exodiff.problem.unit_cell import ProblemRZ
 from exodiff.solvers.common import MAX_STEPS, RawSolution, run_in_chunks, solver_failure, stop_list
-from exodiff.solvers.ledger import check_mass_balance, mass_balance_error_rz
+from exodiff.solvers.ledger import balance_limit_rz, check_mass_balance, mass_balance_error_rz
 
 #: cells from which the parallel (prange) kernels pay off on 2 cores (measured
 #: break-even about 9000 cells on an idle machine)
@@ -335,7 +335,7 @@ def integrate_rz(problem: ProblemRZ, progress: bool = False, desc: str = "solvin
         raw.stats["initial_tissue"] = float(m0.sum())
         raw.stats["initial_tissue_abs"] = float(np.abs(m0).sum())
     if check:
-        check_mass_balance(mass_balance_error_rz(problem, raw), times)
+        check_mass_balance(mass_balance_error_rz(problem, raw), times, balance_limit_rz(problem))
     return raw
 
 
