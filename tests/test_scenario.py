@@ -560,6 +560,17 @@ class TestErrors:
         (issue,) = issues_of(bad)
         assert "not UTF-8" in issue.expected
 
+    def test_a_byte_order_mark_is_read_past(self, tmp_path):
+        """A file saved with a UTF-8 byte-order mark (Windows Notepad) reads as without it: tomllib called the
+        mark "Invalid statement (at line 1, column 1)"."""
+        from exodiff.scenario.core import load_scenario
+
+        src = (Path(__file__).resolve().parents[1] / "scenarios" / "topical_caffeine.toml").read_bytes()
+        plain, marked = tmp_path / "plain.toml", tmp_path / "marked.toml"
+        plain.write_bytes(src)
+        marked.write_bytes(b"\xef\xbb\xbf" + src)
+        assert load_scenario(marked).resolved == load_scenario(plain).resolved
+
     def test_output_interval_and_times_together(self, fake_presets):
         (issue,) = issues_of(minimal(simulation={"output_interval": "1 h", "output_times": ["1 h"]}))
         assert issue.key == "simulation.output_times"

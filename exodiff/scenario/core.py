@@ -1567,7 +1567,9 @@ def _read(path: Path, label: str) -> tuple[dict[str, Any], str]:
     except OSError as exc:
         raise fail(f"cannot read the file ({exc.strerror or exc})") from None
     try:
-        text = raw.decode("utf-8")
+        # utf-8-sig: a byte-order mark (Windows Notepad writes one) is dropped; tomllib called it "Invalid
+        # statement (at line 1, column 1)", which did not say what was there
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise fail(f"not UTF-8 text (byte {exc.start}); expected a TOML scenario file") from None
     try:
