@@ -153,6 +153,11 @@ def _sweep(args: argparse.Namespace) -> int:
     from exodiff.studies import sweep as sweeping
     from exodiff.report import sweep_plots as report
 
+    for flag, given in (("--top", args.top is not None), ("--minimize", args.minimize)):
+        if given and not args.best:
+            # they only shape the --best table: without it they were accepted and did nothing
+            raise UserError(f"sweep: {flag} given without --best; expected --best METRIC with it (the table of the "
+                            "best points it shapes)")
     p = sweeping.plan(args.file, max_points=args.max_points)
     if args.dry_run:
         print(report.points_table(p), flush=True)  # "| head": main() ends a broken pipe quietly
@@ -205,7 +210,7 @@ def _sweep(args: argparse.Namespace) -> int:
         written += [q.name for q in paths]
     print("written: " + ", ".join(written))
     if args.best:
-        print(report.best_table(ds, args.best, args.top, args.minimize))
+        print(report.best_table(ds, args.best, args.top or 10, args.minimize))
     return 0
 
 
@@ -475,7 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--save-profiles", action="store_true",
                    help="keep amount and fraction over time for every point in sweep.nc")
     s.add_argument("--best", metavar="METRIC", help="print the best points for this metric")
-    s.add_argument("--top", metavar="K", type=_whole_at_least_1, default=10,
+    s.add_argument("--top", metavar="K", type=_whole_at_least_1, default=None,
                    help="rows of the --best table (default 10)")
     s.add_argument("--minimize", action="store_true", help="with --best: smallest values first")
     s.add_argument("--plot", metavar="METRIC", action="append",

@@ -726,3 +726,27 @@ def test_a_laser_given_both_density_and_coverage_is_refused(tmp_path, capsys):
     f = scenario(tmp_path, with_key(text, "delivery", 'density = "100 1/cm^2"'))
     line = one_error(capsys, ["validate", str(f)], "delivery.coverage")
     assert "delivery.density" in line
+
+
+@pytest.mark.parametrize("text, key", [
+    (with_key(GOOD, "simulation", "resolution = { nr = 10 }"), "simulation.resolution.nr"),
+    (GOOD + '[delivery]\nmethod = "topical"\nfollicle_density = "18 1/cm^2"\n', "delivery.follicle_density"),
+])
+def test_keys_that_would_change_nothing_are_refused(tmp_path, capsys, text, key):
+    """An independent check found inputs accepted and silently ignored: a unit cell's grid (nr) on a 1D run,
+    and follicle_density without follicles = true.  Each is now one line naming its key."""
+    f = scenario(tmp_path, text)
+    out = tmp_path / "out"
+    err = one_error(capsys, ["run", str(f), "-o", str(out), "--quiet", "--no-plots"], key)
+    assert "s.toml" in err and not out.exists()
+
+
+@pytest.mark.parametrize("flag", [["--top", "3"], ["--minimize"]])
+def test_sweep_table_options_without_best_are_refused(tmp_path, capsys, flag):
+    """``--top`` and ``--minimize`` only shape the ``--best`` table: without it they did nothing."""
+    f = ROOT / "scenarios" / "sweep_membrane.toml"
+    if not f.exists():
+        f = next((ROOT / "scenarios").glob("sweep_*.toml"))
+    out = tmp_path / "out"
+    one_error(capsys, ["sweep", str(f), "-o", str(out), *flag], f"{flag[0]} given without --best")
+    assert not out.exists()

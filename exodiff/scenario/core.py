@@ -674,6 +674,12 @@ def _resolve_delivery(ck: _Checker, raw: dict) -> dict[str, Any]:
                 ck.add(f"delivery.{key}", f"{_show(raw[key])} with method = {_show(out['method'])}",
                        f"this key only with method = {' or '.join(_show(m) for m in methods)}: set "
                        "delivery.method (in a [compare] or [sweep], give the key where that method is set)")
+    if out.get("follicles") is not True:
+        # without follicles these keys change nothing: accepted silently, a run looked like it modelled them
+        for key in ("follicle_density", "follicle_diameter", "follicle_depth"):
+            if key in raw and not (isinstance(out.get("method"), str) and out["method"] != "topical"):
+                ck.add(f"delivery.{key}", f"{_show(raw[key])} without follicles = true",
+                       "this key only with delivery.follicles = true (follicular transport on)")
     return out
 
 
@@ -1236,6 +1242,14 @@ def _check_physics(ck: _Checker, resolved: dict[str, Any]) -> None:
     if resolved["simulation"].get("accuracy") is not None and channels.channel_geometry(resolved) is not None:
         ck.add("simulation.accuracy", f"{_show(resolved['simulation']['accuracy'])} with channel delivery",
                "a 1D run (the r-z unit cell takes simulation.resolution and tolerance)")
+    res = resolved["simulation"].get("resolution")
+    if isinstance(res, dict) and channels.channel_geometry(resolved) is None:
+        # a 1D run has no radial grid and sizes its depth grid by dz or cells: nr, nz, dr were ignored
+        for k in ("nr", "nz", "dr"):
+            if k in res:
+                ck.add(f"simulation.resolution.{k}", f"{_show(res[k])} in a 1D run",
+                       'a key of a unit cell\'s grid (microneedle, laser, follicles); a 1D run takes { dz = "1 um" } '
+                       "or { cells = 80 }")
     cargo_t = form.get("cargo")
     e_pen = form.get("enhancement_factor", 1.0)
     if isinstance(e_pen, float) and e_pen != 1.0:
