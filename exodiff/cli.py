@@ -91,10 +91,12 @@ def _run(args: argparse.Namespace) -> int:
     from exodiff.scenario.core import load_scenario
 
     sc = load_scenario(args.file)
+    origin = None
     if args.output is not None:
         directory = Path(args.output)
     elif sc.resolved["output"].get("directory"):
         directory = Path(sc.resolved["output"]["directory"])
+        origin = f"{args.file}: output.directory"
     else:
         directory = Path("results") / (sc.path.stem if sc.path else "run")
     plots = bool(sc.resolved["output"].get("plots", True)) and not args.no_plots
@@ -104,7 +106,7 @@ def _run(args: argparse.Namespace) -> int:
 
     # claim the directory before the solve: a directory that cannot be
     # written (or that another run is writing) fails now, not after it
-    with outputs.output_set(directory):
+    with outputs.output_set(directory, origin):
         notice = None if args.quiet else solve.compile_notice(sc)
         if notice:
             print(notice, file=sys.stderr, flush=True)
@@ -277,15 +279,17 @@ def _fit(args: argparse.Namespace) -> int:
         raise UserError(f"-j: got {args.jobs}; expected a number of processes >= 1")
     d = fitting.plan(args.file)
     res_out = d.base.resolved["output"]
+    origin = None
     if args.output is not None:
         directory = Path(args.output)
     elif res_out.get("directory"):
         directory = Path(res_out["directory"])
+        origin = f"{args.file}: output.directory"
     else:
         directory = Path("results") / ((d.base.path.stem if d.base.path else "fit") + "_fit")
     from exodiff.report import outputs
 
-    with outputs.output_set(directory):  # claimed before the fit (see _run)
+    with outputs.output_set(directory, origin):  # claimed before the fit (see _run)
         res = fitting.fit(d, jobs=args.jobs, mcmc=args.mcmc, progress=not args.quiet)
         paths = res.write(directory, plots=not args.no_plots)
     print(res.text())

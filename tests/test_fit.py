@@ -162,6 +162,10 @@ GOOD = "observable,time,value,sd,unit\nreceptor,1 h,1.0,0.1,ug/cm^2\n"
 
 BAD_DATA = {
     "missing column": ("observable,time,value,unit\nreceptor,1 h,1.0,ug/cm^2\n", "line 1", "sd"),
+    "an sd finer than the model computes": ("observable,time,value,sd,unit\nreceptor,1 h,1.8,1e-300,ug/cm^2\n",
+                                            "line 2", "at least 1e-09 x |value|"),
+    "an sd beyond the float range": ("observable,time,value,sd,unit\nreceptor,1 h,0,1e-300,ug/cm^2\n", "line 2",
+                                     "between 1e-200 and 1e200"),
     "unknown column": ("observable,time,value,sd,unit,colour\nreceptor,1 h,1,0.1,ug/cm^2,red\n", "column 6",
                        "colour"),
     "unknown observable": ("observable,time,value,sd,unit\ncleard,1 h,1,0.1,ug/cm^2\n", "column observable",

@@ -750,3 +750,20 @@ def test_sweep_table_options_without_best_are_refused(tmp_path, capsys, flag):
     out = tmp_path / "out"
     one_error(capsys, ["sweep", str(f), "-o", str(out), *flag], f"{flag[0]} given without --best")
     assert not out.exists()
+
+
+def test_messages_name_what_was_meant(tmp_path, capsys):
+    """Three messages an independent check found unclear: a table's key written above every table pointed at a
+    look-alike table name ("simulation") instead of where it goes; an output directory a scenario chose that is
+    a file named neither the scenario nor its key and pointed at a -o nobody gave; and a count beyond 64 bits
+    suggested an exponent, which a count then refused."""
+    f = scenario(tmp_path, 'duration = "1 h"\n' + GOOD)
+    one_error(capsys, ["validate", str(f)], 'did you mean "simulation.duration" (under [simulation])?')
+    (tmp_path / "afile").write_text("")
+    f = scenario(tmp_path, GOOD + '[output]\ndirectory = "afile"\n')
+    err = one_error(capsys, ["run", str(f), "--quiet", "--no-plots"], "s.toml: output.directory: got")
+    assert "(output.directory, or -o DIR on the command line)" in err
+    f = scenario(tmp_path, GOOD + "[population]\nsize = 100000000000000000000000000\n")
+    status = cli.main(["validate", str(f)])
+    err = capsys.readouterr().err
+    assert status == 2 and "population.size" in err and "a count" in err and "cannot be larger" in err

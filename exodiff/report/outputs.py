@@ -90,8 +90,9 @@ class OutputSet:
     :meth:`commit` swaps them in, :meth:`abort` drops them.
     """
 
-    def __init__(self, directory):
+    def __init__(self, directory, origin: str | None = None):
         self.given = Path(directory)
+        self.origin = origin
         self.final = self.given
         self.staging: Path | None = None
         self.run_id = uuid.uuid4().hex[:12]
@@ -99,6 +100,10 @@ class OutputSet:
         self._made: list[Path] = []
 
     def _fail(self, why: str) -> UserError:
+        if self.origin:
+            # the directory a scenario file chose: named by its file and key, not by a -o nobody gave
+            why = why.replace("(-o DIR)", "(output.directory, or -o DIR on the command line)")
+            return UserError(f'{self.origin}: got "{self.given}": {why}')
         return UserError(f"{self.given}: {why}")
 
     def prepare(self) -> "OutputSet":
@@ -184,12 +189,14 @@ def _key(directory) -> str:
 
 
 @contextlib.contextmanager
-def output_set(directory):
+def output_set(directory, origin: str | None = None):
     """Claim ``directory`` for one set of outputs; write them with :func:`write_outputs` inside the block.
 
     On leaving the block normally the set is swapped in; on an exception
     (a solver stop, Ctrl-C) nothing is written.  Nested use for the same
-    directory joins the outer set.
+    directory joins the outer set.  ``origin``: where the directory was
+    chosen when a scenario file chose it (``"FILE: output.directory"``), so
+    an error names that file and key.
 
     Raises
     ------
@@ -202,7 +209,7 @@ def output_set(directory):
     if key in active:
         yield active[key]
         return
-    out = OutputSet(directory).prepare()
+    out = OutputSet(directory, origin).prepare()
     token = _ACTIVE.set({**active, key: out, _key(out.final): out})
     try:
         yield out

@@ -157,7 +157,8 @@ class _Checker:
     def unknown(self, key: str, word: str, candidates, elsewhere: str = "") -> None:
         hint = _did_you_mean(word, candidates) or elsewhere
         if not hint:
-            hint = f"known keys here: {', '.join(candidates)}" if candidates else "no keys allowed here"
+            # each name once (a table's own keys and those it shares with its preset listed "preset" twice)
+            hint = f"known keys here: {', '.join(dict.fromkeys(candidates))}" if candidates else "no keys allowed here"
         self.add(key, "", f"unknown key; {hint}")
 
     # -- single values -----------------------------------------------------
@@ -1168,8 +1169,11 @@ def _resolve(user: dict[str, Any], file: str, default_name: str, base_dir: Path 
             continue
         if name not in SECTIONS:
             home = _KEY_HOME.get(name, "")
-            ck.unknown(name, name, [*SECTIONS, *PASS_THROUGH_SECTIONS],
-                       f'did you mean "{home}"?' if home else "")
+            if home:  # a table's key written above every table: where it goes, before any look-alike table name
+                ck.add(name, "", f'unknown key at the top level; did you mean "{home}" (under '
+                                 f'[{home.rsplit(".", 1)[0]}])?')
+            else:
+                ck.unknown(name, name, [*SECTIONS, *PASS_THROUGH_SECTIONS])
             continue
         if not isinstance(table, dict):
             ck.add(name, _show(table), f"a table [{name}]")
@@ -1524,7 +1528,8 @@ def _shape_issues(user: Mapping, file: str) -> list[Issue]:
             stack.extend((f"{where}[{i}]", x, depth + 1) for i, x in enumerate(v))
         elif isinstance(v, int) and not isinstance(v, bool) and not INT64[0] <= v <= INT64[1]:
             shown = str(v) if len(str(v)) <= 30 else f"an integer of {len(str(abs(v)))} digits"
-            issues.append(Issue(file, where, shown, "a whole number within 64 bits (|n| < 9.2e18), or a number "
+            issues.append(Issue(file, where, shown, "a whole number within 64 bits (|n| < 9.2e18); a count "
+                                "(seed, size, applications, cells) cannot be larger, other values can be written "
                                 "with a decimal point or exponent (e.g. 1e30)"))
     return issues
 

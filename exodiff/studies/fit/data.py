@@ -42,6 +42,9 @@ __all__ = ["REQUIRED", "OPTIONAL", "DEFAULT_RELATIVE_SD", "Series", "Observation
            "read_tape_strips", "observable_names"]
 
 REQUIRED = ("observable", "time", "value", "sd", "unit")
+#: the smallest sd a row may give, relative to its value: the model's amounts are computed to ~1e-10 of the dose
+#: at the tightest tolerance, so a finer sd weights round-off
+MIN_RELATIVE_SD = 1e-9
 OPTIONAL = ("depth", "replicate", "strip")
 #: sd of a row with an empty sd: this fraction of |value| (and the scale of the errors is estimated)
 DEFAULT_RELATIVE_SD = 0.10
@@ -426,6 +429,15 @@ def read_data(path, scenario, label: str | None = None, strip_depths_m=None,
             if sd is not None and sd <= 0:
                 ck.add(line, "sd", _quote(row["sd"]), "an sd > 0 in the row's unit, or empty for relative "
                        f"weighting ({relative_sd:g} x |value|)")
+                sd = None
+            elif sd is not None and value is not None and sd < MIN_RELATIVE_SD * abs(value):
+                # weights of 1/sd beyond what the model can compute: sd = 1e-300 overflowed the least squares
+                # (eight lines of numpy warnings, no start converged)
+                ck.add(line, "sd", _quote(row["sd"]), f"an sd of at least {MIN_RELATIVE_SD:g} x |value| (the "
+                       "model is not computed more precisely than that), or empty for relative weighting")
+                sd = None
+            elif sd is not None and not 1e-200 <= sd <= 1e200:
+                ck.add(line, "sd", _quote(row["sd"]), "an sd between 1e-200 and 1e200 in the row's unit")
                 sd = None
         elif value == 0.0:
             ck.add(line, "sd", "nothing with a value of 0", "an sd (relative weighting needs a value other than 0)")
