@@ -729,12 +729,13 @@ def test_a_laser_given_both_density_and_coverage_is_refused(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("text, key", [
-    (with_key(GOOD, "simulation", "resolution = { nr = 10 }"), "simulation.resolution.nr"),
     (GOOD + '[delivery]\nmethod = "topical"\nfollicle_density = "18 1/cm^2"\n', "delivery.follicle_density"),
+    (GOOD + '[delivery]\nmethod = "topical"\nfollicle_depth = "500 um"\n', "delivery.follicle_depth"),
 ])
 def test_keys_that_would_change_nothing_are_refused(tmp_path, capsys, text, key):
-    """An independent check found inputs accepted and silently ignored: a unit cell's grid (nr) on a 1D run,
-    and follicle_density without follicles = true.  Each is now one line naming its key."""
+    """An independent check found follicle keys accepted and silently ignored without follicles = true: now
+    one line naming the key.  (A unit cell's grid keys, nr and nz, in a 1D run stay allowed: a [compare] or
+    [sweep] base sets the grid for its channel variants, and its topical ones run in 1D.)"""
     f = scenario(tmp_path, text)
     out = tmp_path / "out"
     err = one_error(capsys, ["run", str(f), "-o", str(out), "--quiet", "--no-plots"], key)
@@ -767,3 +768,16 @@ def test_messages_name_what_was_meant(tmp_path, capsys):
     status = cli.main(["validate", str(f)])
     err = capsys.readouterr().err
     assert status == 2 and "population.size" in err and "a count" in err and "cannot be larger" in err
+
+
+def test_a_study_base_may_set_follicle_keys_for_its_variants():
+    """A [compare] base with follicles and a variant that switches them off: the base's follicle_density is
+    meant for the other variant, so it is not refused there (a plain scenario file would be)."""
+    from exodiff.studies import compare
+
+    base = {"skin": {"preset": "forearm"}, "formulation": {"preset": "msc_exosome"},
+            "simulation": {"duration": "2 h"},
+            "delivery": {"method": "topical", "follicles": True, "follicle_density": "20 1/cm^2"},
+            "compare": {"variants": {"without": {"delivery.follicles": False}, "with": {}}}}
+    plan = compare.prepare(base)
+    assert [v.name for v in plan.variants] == ["without", "with"]

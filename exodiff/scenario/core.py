@@ -649,7 +649,7 @@ def _resolve_formulation(ck: _Checker, raw: dict) -> dict[str, Any]:
 MIN_CLOSURE_TIME = 1.0
 
 
-def _resolve_delivery(ck: _Checker, raw: dict) -> dict[str, Any]:
+def _resolve_delivery(ck: _Checker, raw: dict, study: bool = False) -> dict[str, Any]:
     spec = SECTIONS["delivery"]
     method = raw.get("method", spec["method"].default)
     if method in PLANNED_METHODS:
@@ -675,8 +675,9 @@ def _resolve_delivery(ck: _Checker, raw: dict) -> dict[str, Any]:
                 ck.add(f"delivery.{key}", f"{_show(raw[key])} with method = {_show(out['method'])}",
                        f"this key only with method = {' or '.join(_show(m) for m in methods)}: set "
                        "delivery.method (in a [compare] or [sweep], give the key where that method is set)")
-    if out.get("follicles") is not True:
-        # without follicles these keys change nothing: accepted silently, a run looked like it modelled them
+    if out.get("follicles") is not True and not study:
+        # without follicles these keys change nothing: accepted silently, a run looked like it modelled them (a
+        # study's base, [compare] or [sweep], may set them for the variants that switch follicles on)
         for key in ("follicle_density", "follicle_diameter", "follicle_depth"):
             if key in raw and not (isinstance(out.get("method"), str) and out["method"] != "topical"):
                 ck.add(f"delivery.{key}", f"{_show(raw[key])} without follicles = true",
@@ -1157,7 +1158,8 @@ def _resolve_cargo(ck: _Checker, form: dict[str, Any], raw: dict) -> None:
     cargo["loading_unit"] = cargo_unit
 
 
-def _resolve(user: dict[str, Any], file: str, default_name: str, base_dir: Path | None = None) -> dict[str, Any]:
+def _resolve(user: dict[str, Any], file: str, default_name: str, base_dir: Path | None = None,
+             study: bool = False) -> dict[str, Any]:
     """Validate a raw scenario dict; return the resolved dict or raise ScenarioError."""
     ck = _Checker(file)
     sections: dict[str, dict] = {}
@@ -1185,7 +1187,7 @@ def _resolve(user: dict[str, Any], file: str, default_name: str, base_dir: Path 
         "meta": _resolve_meta(ck, get("meta"), default_name),
         "skin": _resolve_skin(ck, get("skin")),
         "formulation": _resolve_formulation(ck, get("formulation")),
-        "delivery": _resolve_delivery(ck, get("delivery")),
+        "delivery": _resolve_delivery(ck, get("delivery"), study or any(k in user for k in PASS_THROUGH_SECTIONS)),
         "simulation": _resolve_simulation(ck, get("simulation")),
     }
     receptor = _resolve_receptor(ck, get("receptor"), resolved["skin"].get("bottom"),
@@ -1246,14 +1248,7 @@ def _check_physics(ck: _Checker, resolved: dict[str, Any]) -> None:
     if resolved["simulation"].get("accuracy") is not None and channels.channel_geometry(resolved) is not None:
         ck.add("simulation.accuracy", f"{_show(resolved['simulation']['accuracy'])} with channel delivery",
                "a 1D run (the r-z unit cell takes simulation.resolution and tolerance)")
-    res = resolved["simulation"].get("resolution")
-    if isinstance(res, dict) and channels.channel_geometry(resolved) is None:
-        # a 1D run has no radial grid and sizes its depth grid by dz or cells: nr, nz, dr were ignored
-        for k in ("nr", "nz", "dr"):
-            if k in res:
-                ck.add(f"simulation.resolution.{k}", f"{_show(res[k])} in a 1D run",
-                       'a key of a unit cell\'s grid (microneedle, laser, follicles); a 1D run takes { dz = "1 um" } '
-                       "or { cells = 80 }")
+
     cargo_t = form.get("cargo")
     e_pen = form.get("enhancement_factor", 1.0)
     if isinstance(e_pen, float) and e_pen != 1.0:
@@ -1558,7 +1553,10 @@ def _build(user: dict[str, Any], path: Path | None, file: str, previous: dict[st
         raise ScenarioError(shape)
     default_name = path.stem if path is not None else "scenario"
     base_dir = path.parent if path is not None else None
-    resolved = _resolve(user, file, default_name, base_dir)
+    # a study's base or one of its variants (compare, sweep, population, fit): its base may set keys for the
+    # variants that use them
+    study = any(str(k).split(".")[0] in PASS_THROUGH_SECTIONS for k in applied)
+    resolved = _resolve(user, file, default_name, base_dir, study)
     if text is None:
         try:
             text = to_toml(user)

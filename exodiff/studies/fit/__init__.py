@@ -309,8 +309,9 @@ def fit(scenario, data=None, *, jobs: int | None = None, mcmc: bool = False, pro
             from exodiff.studies.fit.mcmc import sample
 
             mc = d.mcmc
+            say(f"sampling the posterior ({mc.get('steps', 2000)} steps)")
             post = sample(d, ex, best, est, mc.get("walkers"), mc.get("steps", 2000), mc.get("seed", d.seed),
-                          mc.get("draws", 60))
+                          mc.get("draws", 60), progress=progress)
             say("posterior sampled")
     except BaseException:
         if owned:

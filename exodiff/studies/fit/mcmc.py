@@ -48,8 +48,11 @@ def _call(task):
 
 
 def sample(definition, executor, best: dict, est: dict, walkers: int | None = None, steps: int = 2000,
-           seed: int = 0, draws: int = 60) -> dict:
-    """Run the ensemble sampler; return samples, convergence record and a posterior predictive band."""
+           seed: int = 0, draws: int = 60, progress: bool = False) -> dict:
+    """Run the ensemble sampler; return samples, convergence record and a posterior predictive band.
+
+    ``progress``: a bar per step on a terminal (tqdm; a run of minutes printed nothing after the profiles).
+    """
     try:
         import emcee
     except ImportError:
@@ -67,7 +70,9 @@ def sample(definition, executor, best: dict, est: dict, walkers: int | None = No
     s2 = est["s2"] if np.isfinite(est["s2"]) else 1.0
     sampler = emcee.EnsembleSampler(nw, p, LogPosterior(definition, s2), pool=_OrderedPool(executor))
     sampler.random_state = np.random.RandomState(seed).get_state()
-    sampler.run_mcmc(start, steps, progress=False)
+    # disable=None: drawn on a terminal only, as the other bars (not into a log)
+    sampler.run_mcmc(start, steps, progress=progress,
+                     progress_kwargs={"desc": "mcmc", "unit": "step", "leave": False, "disable": None})
     chain = sampler.get_chain()
     tau = emcee.autocorr.integrated_time(chain, quiet=True)
     tau_max = float(np.max(tau))
