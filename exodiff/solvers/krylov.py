@@ -119,7 +119,7 @@ def integrate_krylov(problem) -> RawSolution | str:
                              "krylov_windows": int(info[K.I_WINDOWS])},
                       u_cols=u_out, comp_cols=comp_out)
     raw.stats["integrator"] = "krylov"
-    raw.lower_order = _LowerOrder(check, film_thickness(problem, times), arr["cap"][:, -1], L)
+    raw.lower_order = _LowerOrder(check, problem, arr["cap"][:, -1], L)
     return raw
 
 
@@ -282,15 +282,16 @@ def _steady_state(cap, g, args, c_donor, nc, receptor):
 class _LowerOrder:
     """What ``k - 2`` vectors gave, as a check run that kept amounts (film ``u``, each layer's amount, last
     node's ``u``): :meth:`raw` builds that RawSolution when an error estimate asks (most solves never do).
-    ``film``: the film's thickness at each output (m; a joined regimen's grows), ``last_cap``: each column's
-    last node's capacity (m)."""
+    The film's ``u`` is its amount over its thickness at each output (a joined regimen's grows); the last
+    node's, over ``last_cap``, each column's last node's capacity (m)."""
 
-    def __init__(self, check, film, last_cap, n_layers):
-        self.check, self.film, self.last_cap, self.n_layers = check, film, last_cap, n_layers
+    def __init__(self, check, problem, last_cap, n_layers):
+        self.check, self.problem, self.last_cap, self.n_layers = check, problem, last_cap, n_layers
 
     def raw(self, times) -> RawSolution:
         check, L = self.check, self.n_layers
-        u2 = np.stack([check[:, :, 0] / self.film[:, None], check[:, :, L + 1] / self.last_cap[None, :]], axis=2)
+        film = film_thickness(self.problem, times)
+        u2 = np.stack([check[:, :, 0] / film[:, None], check[:, :, L + 1] / self.last_cap[None, :]], axis=2)
         return RawSolution(times=times.copy(), u=u2[:, 0], comp=check[:, 0, L + 2:],
                            stats={"integrator": "krylov", "columns": check.shape[1]}, u_cols=u2,
                            comp_cols=check[:, :, L + 2:], layer_cols=check[:, :, 1:L + 1])
