@@ -646,6 +646,50 @@ def test_the_stated_errors_of_a_run_cover_the_truth_down_to_tiny_amounts():
     assert np.all(ds["below_resolvable_level"].values[small])
 
 
+def test_a_regimen_at_a_constant_interval_is_shifted_copies_of_one_propagated_response():
+    """Ten washed applications every 12 h with 30-min outputs: the superposition's fast path (docs/model.md
+    1.2) with the propagator running ``z0`` (a few intervals, then its geometric tail), against the exact
+    phase-by-phase solution of the regimen itself: every layer and compartment within the bound, balanced."""
+    N, T = 10, 12 * H
+    p = Problem1D.from_layers(held_out_layers(), output_times=np.arange(1, N * 24 + 1) * 1800.0,
+                              vehicle_thickness=HELD_OUT_VEHICLE, integrator="krylov", tolerance=1e-5,
+                              application_times=tuple(j * T for j in range(1, N)))
+    raw = integrate(p)
+    assert raw.stats["integrator"] == "krylov" and raw.stats["regimen_solution"] == "superposition"
+    assert raw.stats["regimen_applications_integrated"] < N  # the tail took the rest
+    arr = p.columns_arrays()
+    cap, lay, L = arr["cap"][0], arr["node_layer"], len(p.layers)
+    bound = KRYLOV_ERROR_SHARE * 1e-5 * arr["m_ref"][0]
+    exact, comp = _exact_regimen(p, raw.times)
+    got = raw.u * cap
+    assert np.abs(got[:, 0] - exact[:, 0]).max() <= bound
+    for j in range(L):
+        on = np.flatnonzero(lay == j)
+        assert np.abs((got - exact)[:, on].sum(axis=1)).max() <= bound
+    assert np.abs(raw.comp - comp).max() <= bound
+    assert np.abs(mass_balance_error(p, raw)).max() < 1e-12
+
+
+def test_a_superposition_the_propagator_cannot_finish_runs_application_by_application(monkeypatch):
+    """Where ``z0`` fails (here forced), the regimen is solved application by application, still by the
+    propagator, and says so."""
+    from exodiff.errors import SolverError
+    from exodiff.solvers import krylov
+
+    def fails(*args, **kw):
+        raise SolverError("forced")
+
+    monkeypatch.setattr(krylov, "superposed_driver", fails)
+    p = Problem1D.from_layers(held_out_layers(), output_times=np.arange(1, 3 * 24 + 1) * 1800.0,
+                              vehicle_thickness=HELD_OUT_VEHICLE, integrator="krylov", tolerance=1e-5,
+                              application_times=(12 * H, 24 * H))
+    raw = integrate(p)
+    assert raw.stats["integrator"] == "krylov" and raw.stats["regimen_solution"] == "direct"
+    exact, _ = _exact_regimen(p, raw.times)
+    bound = KRYLOV_ERROR_SHARE * 1e-5 * p.columns_arrays()["m_ref"][0]
+    assert np.abs((raw.u * p.columns_arrays()["cap"][0] - exact)[:, 1:].sum(axis=1)).max() <= bound
+
+
 def test_a_stiff_layer_filling_under_a_constant_donor_balances_to_round_off():
     """The case of tests/test_validation_1d.py's strict xfail (every Runge-Kutta integrator leaks 4e-12 ..
     2e-11 of the supply there: round-off of stage solves with alpha g / C up to 1e9): the propagator closes

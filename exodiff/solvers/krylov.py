@@ -123,6 +123,112 @@ def integrate_krylov(problem) -> RawSolution | str:
     return raw
 
 
+def superposed_driver(problem, stops, out_idx, events, n_records: int):
+    """The propagator as the superposition's ``z0`` runner: ``(advance, u_out, comp_out, stats, fstate)`` as
+    :func:`exodiff.solvers.layered._kernel_driver` returns them, for a washed regimen of a film that does not
+    evaporate (:func:`exodiff.solvers.superposition.plan` and :meth:`Problem1D.krylov_obstacle` both hold).
+
+    ``advance(k0, events)`` propagates from stop ``k0`` to the stop list's end or to a stop flagged
+    ``EVENT_PAUSE``, one propagator call per stretch between events (outputs at the same time share one
+    state), applying each stop's events in the kernels' order (wash, a later application's empty film,
+    record, sample) and recording states and compartments into ``u_out``, ``comp_out`` (``n_records`` rows,
+    each column's); it returns the first stop not done.  A propagator that does not converge raises
+    SolverError (the caller then runs the regimen application by application).  ``stats``: 0 steps,
+    0 rejected, the solves; ``fstate`` only holds what the caller may set (its content floor, which the
+    propagator's absolute target does not need).
+    """
+    from exodiff.errors import SolverError
+    from exodiff.kernels import krylov1d as K
+    from exodiff.kernels.column1d import EVENT_ADD, EVENT_APPLY, EVENT_PAUSE, EVENT_SAMPLE, EVENT_WASH, N_FSTATE
+
+    arr = problem.columns_arrays()
+    S, n = arr["cap"].shape
+    L = len(problem.layers)
+    P = problem.n_processes
+    nc = problem.n_compartments
+    removed, bottom = P * L + 1, P * L
+    receptor = problem.has_receptor
+    u_out = np.zeros((n_records, S, n))
+    comp_out = np.zeros((n_records, S, nc))
+    state = np.zeros((S, n))
+    state[:, 0] = problem.concentration * arr["weight"]
+    comp = np.zeros((S, nc))
+    u_out[0] = state
+    g = arr["g"].copy()
+    g_film = arr["g"][:, 1].copy()
+    targets = KRYLOV_ERROR_SHARE * problem.tolerance * arr["m_ref"]
+    info = np.zeros(3, dtype=np.int64)
+    stats = np.zeros(3, dtype=np.int64)
+    fstate = np.zeros(N_FSTATE)
+    now = {"t": 0.0, "washed": False}
+    every = EVENT_WASH | EVENT_SAMPLE | EVENT_APPLY | EVENT_ADD | EVENT_PAUSE
+
+    def propagate(times, rows):
+        """From the state at ``times[0]`` over ``times`` (increasing); ``rows[i]``: the records of time ``i``."""
+        for s in range(S):
+            rec = tuple(np.zeros((times.size, w)) for w in (n, nc, L + 2 + nc))
+            status = K.krylov_column(arr["cap"][s], g[s], arr["closs"][s], arr["node_layer"], L, state[s], comp[s],
+                                     False, receptor, times, targets[s], K_MAX, *rec, info)
+            if status != K.OK:
+                raise SolverError(f"the Krylov propagator did not reach the tolerance within {K_MAX} vectors "
+                                  f"before t = {times[-1] / 3600:.4g} h")
+            for i, rs in enumerate(rows):
+                for r in rs:
+                    u_out[r, s], comp_out[r, s] = rec[0][i], rec[1][i]
+            state[s], comp[s] = rec[0][-1], rec[1][-1]
+        stats[2] = info[K.I_SOLVES]
+
+    def advance(k0, ev):
+        times, rows = [now["t"]], [[]]
+        k = k0
+        while k < stops.size:
+            t = float(stops[k])
+            if t > times[-1]:
+                times.append(t)
+                rows.append([])
+            if not ev[k] & every:
+                if out_idx[k] >= 0:
+                    rows[-1].append(int(out_idx[k]))
+                k += 1
+                continue
+            if len(times) > 1:
+                propagate(np.array(times), rows)
+            else:
+                for r in rows[0]:
+                    u_out[r], comp_out[r] = state, comp
+            now["t"] = t
+            if ev[k] & EVENT_WASH and not now["washed"]:
+                comp[:, removed] += arr["cap"][:, 0] * state[:, 0]
+                state[:, 0] = 0.0
+                g[:, 1] = 0.0
+                now["washed"] = True
+            if ev[k] & (EVENT_APPLY | EVENT_ADD):  # z0's later films are empty (what is left washed off first)
+                if not now["washed"]:
+                    comp[:, removed] += arr["cap"][:, 0] * state[:, 0]
+                state[:, 0] = 0.0
+                g[:, 1] = g_film
+                now["washed"] = False
+            if out_idx[k] >= 0:
+                u_out[out_idx[k]], comp_out[out_idx[k]] = state, comp
+            if ev[k] & EVENT_SAMPLE:
+                taken = problem.sample_fraction * state[:, -1]
+                state[:, -1] -= taken
+                comp[:, bottom] += arr["cap"][:, -1] * taken
+            k += 1
+            if ev[k - 1] & EVENT_PAUSE:
+                return k
+            times, rows = [t], [[]]
+        if len(times) > 1:
+            propagate(np.array(times), rows)
+            now["t"] = times[-1]
+        else:
+            for r in rows[0]:
+                u_out[r], comp_out[r] = state, comp
+        return k
+
+    return advance, u_out, comp_out, stats, fstate
+
+
 def _run(K, cap, g, args, state, comp, times, target, rec, info, donor, receptor):
     """The propagator from ``state`` and ``comp`` at ``times[0]`` over ``times``, into ``rec`` (``(u, comp,
     check)`` rows, filled in place): directly, or under a constant donor (``donor``, :func:`_steady_state`) the

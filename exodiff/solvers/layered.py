@@ -79,9 +79,18 @@ def _integrate_krylov(problem: Problem1D, progress: bool, desc: str, amounts_onl
     does not apply or does not converge (the result says which, and why)."""
     from dataclasses import replace
 
-    from exodiff.solvers import krylov
+    from exodiff.solvers import krylov, superposition
 
     why = problem.krylov_obstacle()
+    how = superposition.plan(problem) if why is None else None
+    if how is not None:
+        # a washed regimen at a constant interval: shifted copies of one response, as ESDIRK4's fast path, with
+        # the propagator running that response (three intervals, not one restart per application)
+        try:
+            return _integrate_superposed(problem, *how, progress=progress, desc=desc, amounts_only=amounts_only,
+                                         driver=krylov.superposed_driver)
+        except SolverError:
+            pass  # application by application below, which says why if it fails too
     if why is None:
         raw = krylov.integrate_krylov(problem)
         if isinstance(raw, str):
@@ -129,7 +138,7 @@ def _integrate_direct(problem: Problem1D, progress: bool, desc: str) -> RawSolut
 
 
 def _integrate_superposed(problem: Problem1D, shift: int, tail_event: bool, progress: bool,
-                          desc: str, amounts_only: bool = False) -> RawSolution:
+                          desc: str, amounts_only: bool = False, driver=None) -> RawSolution:
     """:func:`integrate` of a washed regimen as ``sum_j z0(t - j T)`` (:mod:`exodiff.solvers.superposition`).
 
     ``z0`` is the first application's response with every later film
@@ -140,7 +149,10 @@ def _integrate_superposed(problem: Problem1D, shift: int, tail_event: bool, prog
     settled into one mode the remaining intervals are scaled, not
     integrated (:func:`~exodiff.solvers.superposition.tail_ratios`).  The
     result is checked against the dose balance like a direct run's; a
-    failure raises (the caller then runs the direct path).
+    failure raises (the caller then runs the direct path).  ``driver``: what
+    runs ``z0`` (default the compiled time loop,
+    :func:`_kernel_driver`; the Krylov propagator's is
+    :func:`exodiff.solvers.krylov.superposed_driver`).
     """
     import time as _time
 
@@ -151,7 +163,11 @@ def _integrate_superposed(problem: Problem1D, shift: int, tail_event: bool, prog
     k = problem.output_times.size
     N = problem.n_applications
     stops, out_idx, events, n_rec = superposition.z0_stops(problem)
-    advance, u_z, comp_z, stats, fstate = _kernel_driver(problem, stops, out_idx, events, n_rec, fresh_films=False)
+    if driver is None:
+        advance, u_z, comp_z, stats, fstate = _kernel_driver(problem, stops, out_idx, events, n_rec,
+                                                             fresh_films=False)
+    else:
+        advance, u_z, comp_z, stats, fstate = driver(problem, stops, out_idx, events, n_rec)
     # one call per interval, pausing at each application's stop (after its wash and its record): once z0 has
     # settled into its slowest mode the rest is the last interval scaled (superposition.tail_ratios)
     apply_at = np.flatnonzero(events & EVENT_APPLY)
