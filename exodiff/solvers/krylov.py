@@ -350,8 +350,9 @@ def _steady_state(cap, g, args, c_donor, nc, receptor):
 
     ``u_ss`` by one tridiagonal solve over the nodes the donor reaches (from node 1 down to the first closed
     face: a layer the active cannot enter, a closed bottom); the nodes beyond hold nothing now and never will,
-    so their steady state is 0.  The supply is what the losses take, their sum, exact, instead of ``g1 (c - u_ss[1])``, which
-    carries the solve's residual (eps g c: 6.7e-9 of the supply over 60 h on a layer with g / C ~ 1e9).
+    so their steady state is 0.  The supply is what the losses take, their sum, exact, instead of
+    ``g1 (c - u_ss[1])``, which carries the solve's residual (eps g c: 6.7e-9 of the supply over 60 h on a
+    layer with g / C ~ 1e9).
     """
     from exodiff.kernels.column1d import column_compartment_rates
     from exodiff.kernels.tridiag import thomas
