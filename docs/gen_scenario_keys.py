@@ -47,7 +47,7 @@ INTRO = {
              "keys not given.",
     "output": "What is written (the command line's `-o DIR` wins over `directory`).",
     "population": "A virtual population, run by `exodiff population` (and compared by `exodiff compare`); "
-                  "ignored by `exodiff run`. Not allowed together with `[sweep]`. See "
+                  "not run by `exodiff run` (which checks it). Not allowed together with `[sweep]`. See "
                   "[population.md](population.md).",
 }
 

@@ -91,6 +91,9 @@ def _run(args: argparse.Namespace) -> int:
     from exodiff.scenario.core import load_scenario
 
     sc = load_scenario(args.file)
+    # a [sweep], [compare] or [population] table is not run here, but a broken one is refused as `validate` refuses
+    # it (run exited 0 and wrote results beside a table that `validate` called wrong)
+    _validate_tables(sc, args)
     origin = None
     if args.output is not None:
         directory = Path(args.output)

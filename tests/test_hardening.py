@@ -781,3 +781,13 @@ def test_a_study_base_may_set_follicle_keys_for_its_variants():
             "compare": {"variants": {"without": {"delivery.follicles": False}, "with": {}}}}
     plan = compare.prepare(base)
     assert [v.name for v in plan.variants] == ["without", "with"]
+
+
+def test_run_refuses_a_broken_study_table_as_validate_does(tmp_path, capsys):
+    """`exodiff run` does not run a [population] table, but it ran and wrote results beside one that
+    `exodiff validate` refused (an independent check): now the same one line, nothing written."""
+    f = scenario(tmp_path, GOOD + '[population]\nsize = "many"\nbody_site = "forearm"\n')
+    out = tmp_path / "out"
+    one_error(capsys, ["run", str(f), "-o", str(out), "--quiet", "--no-plots"], "population.size")
+    assert not out.exists()
+    one_error(capsys, ["validate", str(f)], "population.size")

@@ -345,7 +345,7 @@ def _field_of(key: str, base, swept: set[str], ck: _Issues) -> Field | None:
         ck.add(ik, "", "unknown scenario key" + (f"; {hint}" if hint else "; see exodiff docs scenario for the keys"))
 
     if sec in ("meta", "output"):
-        ck.add(ik, "", f"a key of {', '.join(SWEPT_SECTIONS)}: [{sec}] does not change results")
+        ck.add(ik, f"a key of [{sec}]", f"a key of {', '.join(SWEPT_SECTIONS)} ([{sec}] does not change results)")
         return None
     if sec not in SWEPT_SECTIONS:
         unknown(_valid_keys(base))
@@ -378,7 +378,8 @@ def _field_of(key: str, base, swept: set[str], ck: _Issues) -> Field | None:
         if f.kind == "resolution":
             ck.add(ik, "", 'a single value to sweep: "simulation.resolution.cells" or "simulation.resolution.dz"')
         else:
-            ck.add(ik, "", f"a key with one value per point; {f.kind} keys cannot be swept")
+            ck.add(ik, f"a {f.kind.replace('_', ' ')} key", "a key of one number or quantity per point (a list "
+                   "or a table cannot be swept or drawn)")
         return None
     return f
 
