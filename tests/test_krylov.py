@@ -685,6 +685,7 @@ def test_a_superposition_the_propagator_cannot_finish_runs_application_by_applic
                               application_times=(12 * H, 24 * H))
     raw = integrate(p)
     assert raw.stats["integrator"] == "krylov" and raw.stats["regimen_solution"] == "direct"
+    assert raw.stats["superposition_failed"] == "forced"
     exact, _ = _exact_regimen(p, raw.times)
     bound = KRYLOV_ERROR_SHARE * 1e-5 * p.columns_arrays()["m_ref"][0]
     assert np.abs((raw.u * p.columns_arrays()["cap"][0] - exact)[:, 1:].sum(axis=1)).max() <= bound

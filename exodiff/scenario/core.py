@@ -1248,7 +1248,6 @@ def _check_physics(ck: _Checker, resolved: dict[str, Any]) -> None:
     if resolved["simulation"].get("accuracy") is not None and channels.channel_geometry(resolved) is not None:
         ck.add("simulation.accuracy", f"{_show(resolved['simulation']['accuracy'])} with channel delivery",
                "a 1D run (the r-z unit cell takes simulation.resolution and tolerance)")
-
     cargo_t = form.get("cargo")
     e_pen = form.get("enhancement_factor", 1.0)
     if isinstance(e_pen, float) and e_pen != 1.0:

@@ -83,14 +83,15 @@ def _integrate_krylov(problem: Problem1D, progress: bool, desc: str, amounts_onl
 
     why = problem.krylov_obstacle()
     how = superposition.plan(problem) if why is None else None
+    failed = None
     if how is not None:
         # a washed regimen at a constant interval: shifted copies of one response, as ESDIRK4's fast path, with
         # the propagator running that response (three intervals, not one restart per application)
         try:
             return _integrate_superposed(problem, *how, progress=progress, desc=desc, amounts_only=amounts_only,
                                          driver=krylov.superposed_driver)
-        except SolverError:
-            pass  # application by application below, which says why if it fails too
+        except SolverError as exc:  # application by application below, which says why if it fails too
+            failed = str(exc)
     if why is None:
         raw = krylov.integrate_krylov(problem)
         if isinstance(raw, str):
@@ -103,6 +104,8 @@ def _integrate_krylov(problem: Problem1D, progress: bool, desc: str, amounts_onl
                 if problem.application_times:  # every application a restart of the propagator
                     raw.stats["regimen_solution"] = "direct"
                     raw.stats["regimen_applications_integrated"] = problem.n_applications
+                if failed is not None:
+                    raw.stats["superposition_failed"] = failed
                 return raw
             except SolverError as exc:
                 why = f"its mass balance: {str(exc).split(' exceeds')[0]}"
