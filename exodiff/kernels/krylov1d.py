@@ -292,6 +292,22 @@ def _functionals(u, cap, g, closs, node_layer, n_layers, receptor, out, rates):
 
 
 @jit
+def _project(B, AB, j, H, G, cap, g, closs, node_layer, n_layers, receptor, fv, rates):
+    """Basis vector ``j``'s row and column of ``H = B A B^T`` (against rows ``0 .. j``; ``AB[j]`` holds
+    ``A B[j]``) and its column of functionals ``G`` (:func:`_functionals`); ``fv``, ``rates`` scratch."""
+    n = B.shape[1]
+    for a in range(j + 1):
+        s = 0.0
+        for i in range(n):
+            s += B[a, i] * AB[j, i]
+        H[a, j] = s
+        H[j, a] = s
+    _functionals(B[j], cap, g, closs, node_layer, n_layers, receptor, fv, rates)
+    for f in range(G.shape[0]):
+        G[f, j] = fv[f]
+
+
+@jit
 def _modal(m, Q, c, w):
     """The start state's coordinates on the eigenvectors: ``w = Q^T c`` (``w[:m]``)."""
     for j in range(m):
@@ -577,15 +593,7 @@ def krylov_column(cap, g, closs, node_layer, n_layers, u0, comp_start, pinned, r
             # evaluated at odd k (each estimate compares k with k - 2), and where the space became exact
             if (k % 2 == 1 and k >= K_MIN - 4) or exact:
                 for j in range(valid, k):
-                    for a in range(j + 1):
-                        s = 0.0
-                        for i in range(n):
-                            s += B[a, i] * AB[j, i]
-                        H[a, j] = s
-                        H[j, a] = s
-                    _functionals(B[j], cap, g, closs, node_layer, n_layers, receptor, fv, rates)
-                    for f in range(nf):
-                        G[f, j] = fv[f]
+                    _project(B, AB, j, H, G, cap, g, closs, node_layer, n_layers, receptor, fv, rates)
                 valid = k
                 # 1 last, so that the projected system conserves the dose; where the active cannot go the
                 # Krylov vectors are exactly zero and so is the coupling to 1 (1 first spread the round-off of
@@ -596,15 +604,7 @@ def krylov_column(cap, g, closs, node_layer, n_layers, u0, comp_start, pinned, r
                     B[k, i] = ones[i]
                 if _orthonormalise(B, k, cap, B[k]) > 1e-10:
                     apply_operator(B[k], g, g[1], loss, AB[k])
-                    for a in range(k + 1):
-                        s = 0.0
-                        for i in range(n):
-                            s += B[a, i] * AB[k, i]
-                        H[a, k] = s
-                        H[k, a] = s
-                    _functionals(B[k], cap, g, closs, node_layer, n_layers, receptor, fv, rates)
-                    for f in range(nf):
-                        G[f, k] = fv[f]
+                    _project(B, AB, k, H, G, cap, g, closs, node_layer, n_layers, receptor, fv, rates)
                     m = k + 1
                     # row k is the next Krylov vector's: its H and G entries are computed again then
                 _symmetric_eigh(H, m, lam, Q, work)
