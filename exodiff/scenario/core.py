@@ -1072,33 +1072,42 @@ def outside_paths_allowed(allowed: bool = True):
 
 
 def _scenario_path(ck: _Checker, key: str, name: str, base_dir: Path | None, verb: str) -> Path | None:
-    """A path a scenario names, relative to its file's folder; None (after an issue) when it leaves it.
+    """A path a scenario names, relative to its file's folder; None (after an issue) when it leaves it
+    (:func:`scenario_path`)."""
+    path, issue = scenario_path(ck.file, key, name, base_dir, verb)
+    if issue is not None:
+        ck.issues.append(issue)
+    return path
+
+
+def scenario_path(file: str, key: str, name: str, base_dir: Path | None, verb: str) -> tuple[Path | None, Issue | None]:
+    """A path a scenario file names at ``key``, relative to its folder ``base_dir``: ``(path, None)``, or
+    ``(None, issue)`` when it is empty, unusable or leaves that folder (``verb``: "read" or "written"; the
+    Paths rule, lifted by --allow-outside).  Shared by the scenario's own paths and a [fit] table's data files.
 
     Scenarios given as dicts (no file) keep paths as given, relative to the
     current directory: the program that builds them chooses.
     """
     if not name.strip():  # Path("") is "." (the folder itself): named neither the key nor what was wrong
-        ck.add(key, _show(name), "a path (a file or folder name), not an empty string")
-        return None
+        return None, Issue(file, key, _show(name), "a path (a file or folder name), not an empty string")
     bad = path_problem(name)
     if bad:  # a NUL byte raised ValueError, a 300-byte name OSError after the run
-        ck.add(key, _show(name) if len(name) <= 80 else f"a path of {len(name)} characters",
-               f"a path the system can use (this one {bad})")
-        return None
+        return None, Issue(file, key, _show(name) if len(name) <= 80 else f"a path of {len(name)} characters",
+                           f"a path the system can use (this one {bad})")
     path = Path(name).expanduser() if name.startswith("~") else Path(name)
     if base_dir is None:
-        return path
+        return path, None
     if not path.is_absolute():
         path = Path(os.path.normpath(base_dir / path))
     if not _ALLOW_OUTSIDE.get() and not is_within(path, base_dir):
-        ck.add(key, _show(name), f"a path inside the scenario file's folder {_show(str(base_dir) or '.')} "
-                                 f"(a scenario file chooses what is {verb} only there; to allow this path run "
-                                 f"with --allow-outside, or give -o DIR on the command line)"
-               if verb == "written" else
-               f"a path inside the scenario file's folder {_show(str(base_dir) or '.')} (a scenario file may read "
-               f"only files beside it; to allow this path run with --allow-outside)")
-        return None
-    return path
+        return None, Issue(file, key, _show(name),
+                           f"a path inside the scenario file's folder {_show(str(base_dir) or '.')} "
+                           f"(a scenario file chooses what is {verb} only there; to allow this path run "
+                           f"with --allow-outside, or give -o DIR on the command line)"
+                           if verb == "written" else
+                           f"a path inside the scenario file's folder {_show(str(base_dir) or '.')} (a scenario "
+                           f"file may read only files beside it; to allow this path run with --allow-outside)")
+    return path, None
 
 
 def _amount_per(text: str, dose_unit: str) -> tuple[float, str]:

@@ -198,25 +198,14 @@ def _output_times(scenario, times_s: np.ndarray):
 
 
 def _path(base, name: str, key: str, ck: list[Issue], file: str) -> Path | None:
-    """A data file the [fit] table names, relative to the scenario file's folder; None (after an issue) where it
-    leaves that folder: a scenario file may read only files beside it, as its ``size_distribution`` (exodiff
-    docs scenario, "Paths"; ``--allow-outside`` lifts it).  A scenario given as a dict keeps the path as given."""
-    import os
+    """A data file the [fit] table names, by the scenario's Paths rule (:func:`exodiff.scenario.core.scenario_path`:
+    relative to its file's folder, and only there unless --allow-outside); None after an issue."""
+    from exodiff.scenario.core import scenario_path
 
-    from exodiff._io import is_within
-    from exodiff.scenario.core import _ALLOW_OUTSIDE
-
-    p = Path(name).expanduser() if name.startswith("~") else Path(name)
-    if base.path is None:
-        return p
-    folder = Path(base.path).parent
-    if not p.is_absolute():
-        p = Path(os.path.normpath(folder / p))
-    if not _ALLOW_OUTSIDE.get() and not is_within(p, folder):
-        ck.append(Issue(file, key, _show(name), f"a path inside the scenario file's folder {_show(str(folder))} (a "
-                        "scenario file may read only files beside it; to allow this path run with --allow-outside)"))
-        return None
-    return p
+    path, issue = scenario_path(file, key, name, None if base.path is None else Path(base.path).parent, "read")
+    if issue is not None:
+        ck.append(issue)
+    return path
 
 
 def _strips(table: dict, base, key: str, ck: list[Issue], file: str):
