@@ -419,3 +419,31 @@ def test_shipped_regimen_scenario_from_the_cli_writes_the_pk_export(tmp_path):
         k = int(np.flatnonzero(np.isclose(t, float(r["TIME"])))[0])
         assert float(r["RATE"]) * (t[k + 1] - t[k]) == pytest.approx(float(r["AMT"]), rel=1e-8)
     assert m["accumulation_ratio"] > 1.0 and m["plasma_cmax"] > 0
+
+
+def test_plasma_of_coarse_outputs_follows_the_rate_at_the_outputs():
+    """The shipped serum, one application, a 30-min plasma half-life (elimination fast against the outputs):
+    the blood of hourly outputs against that of 5-min outputs of the same run, at the common times.  The
+    input between outputs is rebuilt from the amount and the rates (``flux_systemic``) at both ends, so the
+    coarse run's plasma is within 0.3 % of Cmax (measured 0.11 % against 1-min outputs); the mean rate alone
+    lagged by half an interval, 4.1 % off (checked here to stay above 1 %: what the rebuilt input fixes)."""
+    from pathlib import Path
+
+    import exodiff
+
+    root = Path(__file__).resolve().parents[1]
+    user = exodiff.load_scenario(root / "scenarios" / "regimen_serum_twice_daily.toml").user
+    user = {k: v for k, v in user.items() if k != "regimen"} | {
+        "systemic": {"model": "one_compartment", "volume": "42 L", "half_life": "30 min"}}
+
+    def run(dt):
+        return exodiff.run(exodiff.load_scenario(user | {"simulation": {"duration": "24 h", "output_interval": dt}}))
+
+    fine, coarse = run("5 min"), run("1 h")
+    ref = fine.plasma_concentration.sel(time=coarse.time.values).values
+    cmax = ref.max()
+    assert np.abs(coarse.plasma_concentration.values - ref).max() < 3e-3 * cmax
+    mean_only = plasma(coarse.time.values * H, coarse.absorbed_amount.values, PKModel.from_attrs(coarse.attrs))
+    assert np.abs(mean_only.concentration * 1e-3 - ref).max() > 1e-2 * cmax
+    # the amounts are the run's either way: the same AUC to the end (the blood takes in what left the skin)
+    assert float(coarse.plasma_auc[-1]) == pytest.approx(float(fine.plasma_auc[-1]), rel=1e-4)

@@ -321,7 +321,8 @@ def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None, pk=None) -> 
         # add_plasma's input: the primary species' fraction (the vesicles, or the only species), the total
         # applied dose per cm^2 and the treated area, as the Dataset below will hold them
         data_vars.update(plasma_variables(raw.times / 3600.0, led["amount_v"] / dose_cm2, comp_names, dose_cm2,
-                                          problem.area / PER_CM2, problem.dose_unit, pk))
+                                          problem.area / PER_CM2, problem.dose_unit, pk,
+                                          vparts["flux_sys"] * (3600.0 * PER_CM2)))
     ds = xr.Dataset(data_vars=data_vars, coords=coords)
     from exodiff.solvers.ledger import balance_limit
 
@@ -601,7 +602,8 @@ def metric_arrays(problem: Problem1D, raw: RawSolution):
     # the same products and quotients as to_dataset's variables (per cm^2, per cm^3)
     species = [("vesicle" if led["released"] else None,
                 SpeciesArrays(fraction=led["amount_v"] / dose, loss_by_layer=vparts["per_layer"] * PER_CM2,
-                              dose=float(dose), concentration_end=vparts["conc"][-1] * PER_CM3))]
+                              dose=float(dose), concentration_end=vparts["conc"][-1] * PER_CM3,
+                              flux_systemic=vparts["flux_sys"] * (3600.0 * PER_CM2)))]
     balance = led["balance"]["vesicle"]
     if led["released"]:
         cparts = led["cparts"]
@@ -682,14 +684,16 @@ def add_plasma(ds, pk):
     frac = np.asarray(view["fraction"].transpose("time", "compartment").values, dtype=float)
     area = float(ds.attrs.get("treated_area_cm2", 1.0))
     t_h = np.asarray(ds["time"].values, dtype=float)
+    flux = np.asarray(view["flux_systemic"].values, dtype=float) if "flux_systemic" in view else None
     # one assign (a copy and one merge), not four item assignments (a merge each)
-    out = ds.assign(plasma_variables(t_h, frac, comps, applied_dose(view), area, ds.attrs.get("dose_unit", "1"), pk))
+    out = ds.assign(plasma_variables(t_h, frac, comps, applied_dose(view), area, ds.attrs.get("dose_unit", "1"), pk,
+                                     flux))
     out.attrs.update(pk.attrs())
     return out
 
 
 def plasma_variables(t_h: np.ndarray, fraction: np.ndarray, compartments: list, dose_cm2: float, area_cm2: float,
-                     unit: str, pk) -> dict:
+                     unit: str, pk, flux_systemic: np.ndarray | None = None) -> dict:
     """The variables :func:`add_plasma` adds, as ``(dims, data, attrs)`` tuples.
 
     Parameters
@@ -707,11 +711,16 @@ def plasma_variables(t_h: np.ndarray, fraction: np.ndarray, compartments: list, 
     unit : str
         The dose unit (as the ``dose_unit`` attribute).
     pk : exodiff.results.systemic.PKModel
+    flux_systemic : float64[k], optional
+        The primary species' ``flux_systemic`` at each output (dose unit
+        cm^-2 h^-1): the input's rate at the outputs, which shapes it between
+        them (:func:`exodiff.results.systemic.plasma`); without it the
+        input is constant over each interval.
     """
     from exodiff.results.systemic import absorbed_per_area, plasma
 
     absorbed = absorbed_per_area(fraction, compartments, dose_cm2) * area_cm2
-    pl = plasma(t_h * 3600.0, absorbed, pk)
+    pl = plasma(t_h * 3600.0, absorbed, pk, None if flux_systemic is None else flux_systemic * (area_cm2 / 3600.0))
     return {
         "plasma_concentration": (("time",), pl.concentration * 1e-3,
                                  {"units": f"{unit} L-1", "long_name": "concentration in the central (plasma) "

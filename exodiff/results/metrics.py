@@ -201,6 +201,10 @@ class SpeciesArrays:
         ``fraction_error`` and ``loss_by_layer_error``); a metric smaller than
         its resolvable level (error / ``RESOLVED_RELATIVE_ERROR``) is reported
         as :func:`below_text` instead of a number.
+    flux_systemic : float64[time] or None
+        Rate into the blood per skin area at each output, dose unit cm^-2
+        h^-1 (the run's ``flux_systemic``): it shapes the plasma model's input
+        between the outputs (:func:`exodiff.results.systemic.plasma`).
     amount_factor : float
         Factor from ``dose``'s unit to the unit of the absolute amounts
         (``applied_amount``, ``amount_<X>``, ...): 1, or for a cargo counted
@@ -214,6 +218,7 @@ class SpeciesArrays:
     fraction_error: np.ndarray | None = None
     loss_by_layer_error: np.ndarray | None = None
     amount_factor: float = 1.0
+    flux_systemic: np.ndarray | None = None
 
 
 @dataclass
@@ -276,7 +281,8 @@ def run_arrays(ds: xr.Dataset) -> RunArrays:
             if "fraction_error" in view else None,
             loss_by_layer_error=_values(view["loss_by_layer_error"], None, ("time", "process", "layer"))
             if "loss_by_layer_error" in view else None,
-            amount_factor=float(ds.attrs.get("cargo_loading", 1.0)) if s == "cargo" else 1.0)))
+            amount_factor=float(ds.attrs.get("cargo_loading", 1.0)) if s == "cargo" else 1.0,
+            flux_systemic=_values(view["flux_systemic"], None, ("time",)) if "flux_systemic" in view else None)))
     return RunArrays(time_h=np.asarray(ds["time"].values, dtype=float),
                      compartments=[str(c) for c in ds["compartment"].values],
                      layers=[str(x) for x in ds["layer"].values],
@@ -575,7 +581,8 @@ def summary_of_arrays(run: RunArrays, target: str | None = None, times=None) -> 
     if run.systemic is not None:
         sp = run.species[0][1]
         absorbed = absorbed_per_area(sp.fraction, run.compartments, sp.dose) * run.area_cm2
-        out.update(plasma_metrics(run.time_h, plasma(run.time_h * 3600.0, absorbed, run.systemic)))
+        rate_at = None if sp.flux_systemic is None else sp.flux_systemic * (run.area_cm2 / 3600.0)
+        out.update(plasma_metrics(run.time_h, plasma(run.time_h * 3600.0, absorbed, run.systemic, rate_at)))
     out["target_layer"] = T
     out["treated_area_cm2"] = float(run.area_cm2)
     out["max_mass_balance_error"] = float(np.max(np.abs(run.mass_balance_error)))
