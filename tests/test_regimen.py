@@ -414,6 +414,16 @@ def test_shipped_regimen_scenario_from_the_cli_writes_the_pk_export(tmp_path):
     amt = np.array([float(r["AMT"]) for r in doses])
     assert amt.sum() == pytest.approx(absorbed[-1], rel=1e-8)
     t = np.array([float(r["time_h"]) for r in table])
+    # every number reads back as the run's own float64 (a tool differencing the cumulative column gets the run's
+    # increments), e.g. against result.nc
+    import xarray as xr
+
+    with xr.open_dataset(out / "result.nc") as ds:
+        assert np.array_equal(absorbed, ds["absorbed_amount"].values)
+        assert np.array_equal(t, ds["time"].values)
+        # (the rate: per hour here, per second x 3600 there, the same to round-off)
+        assert np.allclose(np.array([float(r["rate_mg_per_h"]) for r in table]), ds["absorption_rate"].values,
+                           rtol=1e-13, atol=0)
     # each record's RATE over its output interval gives its AMT
     for r in doses[:20]:
         k = int(np.flatnonzero(np.isclose(t, float(r["TIME"])))[0])

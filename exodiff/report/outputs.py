@@ -374,8 +374,14 @@ def write_absorption(ds, out: Path) -> list[Path]:
 
     tab = absorption_table(ds)
     u = tab["unit"]
+
+    def num(x) -> str:
+        # the shortest text that reads back as the same float64: a tool that differences the cumulative column
+        # gets the run's increments (10 digits left late increments of 1e-6 of the total 1e-4 off)
+        return repr(float(x))
+
     lines = [f"time_h,rate_{u}_per_h,absorbed_{u},fraction_absorbed"]
-    lines += [f"{t:.10g},{r:.10g},{a:.10g},{f:.10g}"
+    lines += [f"{num(t)},{num(r)},{num(a)},{num(f)}"
               for t, r, a, f in zip(tab["time_h"], tab["rate"], tab["absorbed"], tab["fraction"])]
     with atomic_path(out / "absorption.csv") as tmp:
         tmp.write_text("\n".join(lines) + "\n")
@@ -385,7 +391,7 @@ def write_absorption(ds, out: Path) -> list[Path]:
     for k in range(t.size - 1):
         amt = a[k + 1] - a[k]
         if amt > 0.0 and t[k + 1] > t[k]:
-            rec.append(f"1,{t[k]:.10g},{amt:.10g},{amt / (t[k + 1] - t[k]):.10g},1,1,1")
+            rec.append(f"1,{num(t[k])},{num(amt)},{num(amt / (t[k + 1] - t[k]))},1,1,1")
     with atomic_path(out / "absorption_doses.csv") as tmp:
         tmp.write_text("\n".join(rec) + "\n")
     return [out / "absorption.csv", out / "absorption_doses.csv"]
