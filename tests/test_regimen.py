@@ -457,3 +457,27 @@ def test_plasma_of_coarse_outputs_follows_the_rate_at_the_outputs():
     assert np.abs(mean_only.concentration * 1e-3 - ref).max() > 1e-2 * cmax
     # the amounts are the run's either way: the same AUC to the end (the blood takes in what left the skin)
     assert float(coarse.plasma_auc[-1]) == pytest.approx(float(fine.plasma_auc[-1]), rel=1e-4)
+
+
+def test_systemic_flux_is_continuous_across_a_wash_and_a_new_film():
+    """The plasma model takes one rate per output for the intervals on both sides, so the rate into the blood
+    (clearance in the layers plus the bottom face's flux) must not jump at an event: outputs 1 s before, at and
+    1 s after the wash and new film at 12 h (the record at an event is taken after it) differ by what 2 s of
+    change gives, not by a step (the film's own flux into the skin does jump there)."""
+    from pathlib import Path
+
+    import exodiff
+
+    root = Path(__file__).resolve().parents[1]
+    user = exodiff.load_scenario(root / "scenarios" / "regimen_serum_twice_daily.toml").user
+    te = 12 * H
+    user = user | {"regimen": {**user["regimen"], "applications": 2},
+                   "simulation": {"duration": "24 h",
+                                  "output_times": [f"{x} s" for x in (3600, te - 1, te, te + 1, 20 * 3600)]}}
+    ds = exodiff.run(exodiff.load_scenario(user))
+    f = ds.flux_systemic.values[2:5]  # (after the output at 0 and at 1 h) 1 s before, at, 1 s after 12 h
+    d = np.diff(f)
+    # the same change over each second (a step at the event would add to the first): measured equal to 3 digits
+    assert abs(d[1] - d[0]) < 0.05 * abs(d[0]) and abs(d[0]) < 1e-3 * f[1]
+    inflow = ds.flux_into_skin.values[2:5]
+    assert abs(inflow[1] - inflow[0]) > 0.1 * abs(inflow[0])  # the surface flux does jump: the event is there

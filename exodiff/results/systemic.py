@@ -274,8 +274,10 @@ def input_shape(dt: np.ndarray, mean: np.ndarray, rate_at: np.ndarray | None) ->
         Mean rate over each interval (what it took in / ``dt``), dose unit/s.
     rate_at : float64[k] or None
         Instantaneous rate at each output, dose unit/s (negative values,
-        round-off of a rate that is 0, count as 0); None (or any value not
-        finite): the mean alone.
+        round-off of a rate that is 0, count as 0), continuous there (one
+        value serves the intervals on both sides: a rate that jumps at an
+        output is taken as its value on both sides); None: the mean alone,
+        and so for an interval with an end rate that is not finite.
 
     Returns
     -------
@@ -286,10 +288,13 @@ def input_shape(dt: np.ndarray, mean: np.ndarray, rate_at: np.ndarray | None) ->
     """
     a = np.zeros((3, mean.size))
     a[0] = mean
-    if rate_at is None or not np.all(np.isfinite(rate_at)):
+    if rate_at is None:
         return a
-    f0 = np.maximum(np.asarray(rate_at[:-1], dtype=float), 0.0)
-    f1 = np.maximum(np.asarray(rate_at[1:], dtype=float), 0.0)
+    rate_at = np.asarray(rate_at, dtype=float)
+    known = np.isfinite(rate_at)
+    known = known[:-1] & known[1:]  # an interval with an end rate not finite keeps its mean
+    f0 = np.where(known, np.maximum(rate_at[:-1], 0.0), 0.0)
+    f1 = np.where(known, np.maximum(rate_at[1:], 0.0), 0.0)
     c = 6.0 * (mean - 0.5 * (f0 + f1))
     b1, b2 = f1 - f0 + c, -c  # the quadratic f0 + b1 s + b2 s^2
     # its least value on [0, 1]: an end, or the vertex of a convex one inside
@@ -301,7 +306,7 @@ def input_shape(dt: np.ndarray, mean: np.ndarray, rate_at: np.ndarray | None) ->
     # R_theta = m + theta (R - m) >= 0 needs theta <= m / (m - low) where low < 0; a mean <= 0 keeps the mean
     with np.errstate(divide="ignore", invalid="ignore"):
         theta = np.where(low >= 0.0, 1.0, mean / (mean - low))
-    theta = np.where(mean > 0.0, np.clip(theta, 0.0, 1.0), 0.0)
+    theta = np.where((mean > 0.0) & known, np.clip(theta, 0.0, 1.0), 0.0)
     a[0] = mean + theta * (f0 - mean)
     a[1] = theta * b1
     a[2] = theta * b2
@@ -320,8 +325,10 @@ def plasma(times: np.ndarray, absorbed: np.ndarray, pk: PKModel, rate_at: np.nda
     pk : PKModel
     rate_at : float64[k], optional
         Instantaneous input rate at each output, dose unit/s (a run's
-        ``flux_systemic`` times the area).  Without it the rate is constant
-        over each interval (its mean).
+        ``flux_systemic`` times the area: clearance in the layers plus the
+        bottom face's flux, both set by the tissue's state, which no event
+        changes at once, so continuous at every output).  Without it the rate
+        is constant over each interval (its mean).
 
     Returns
     -------
