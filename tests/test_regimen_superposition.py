@@ -574,8 +574,10 @@ def test_z0_tolerance_follows_what_the_regimen_holds(monkeypatch):
     """Plant exosome-like vesicles twice daily for two weeks (they hardly enter the skin, so z0 never settles
     into one mode within the run): the regimen holds at least its newest film, so z0 after its first interval
     is held to 1/N of the least that interval held (superposition.content_floor), not to its own residue
-    (1e-16 of the dose): it then takes the direct path's steps (measured 368 and 368) where held to its own
-    residue it took 477, and it still agrees with the direct path within the bound."""
+    (1e-16 of the dose): measured 425 steps, where held to its own residue it took 481, and it still agrees
+    with the direct path within the bound.  (The direct path took 371: since every tissue is held to the
+    tolerance relative to itself, z0 holds each copy's residue so, which the direct path does for their sum
+    only; before, both took 368.)"""
     sc = {"skin": {"preset": "forearm"},
           "formulation": {"preset": "plant_exosome", "dose": "1e10 particles/cm^2", "vehicle_thickness": "20 um"},
           "regimen": {"interval": "12 h", "applications": 28},
@@ -587,7 +589,7 @@ def test_z0_tolerance_follows_what_the_regimen_holds(monkeypatch):
         m.setattr(superposition, "Z0_CONTENT_FLOOR", False)
         own = layered.integrate(p)
     assert fast.stats["regimen_applications_integrated"] == p.n_applications  # no tail here
-    assert fast.stats["steps"] <= 1.05 * ref.stats["steps"] < own.stats["steps"] / 1.2, (
+    assert fast.stats["steps"] < own.stats["steps"] / 1.1 and fast.stats["steps"] <= 1.2 * ref.stats["steps"], (
         fast.stats["steps"], ref.stats["steps"], own.stats["steps"])
     compare(p, fast, ref, nontrivial=0.0)
     assert balance(p, fast) <= 1e-12

@@ -322,8 +322,9 @@ def rk_stages(method, t, h, u, comp, g, g1, cap_tissue, closs, node_layer, n_lay
     return U, F, R, comp1, cap_at(t + h), vrel
 
 
-def rk_error(method, h, F, R, u, u1, comp1, cap1, atol, rtol, i0, nothing=0.0):
-    """Scaled error of the embedded estimate, max norm over nodes (from ``i0``) and compartments.
+def rk_error(method, h, F, R, u, u1, comp1, cap1, atol, rtol, i0, nothing=0.0, h_tissue=0.0):
+    """Scaled error of the embedded estimate, max norm over nodes (from ``i0``), compartments and the tissue's
+    total (every node but the film, against ``rtol`` times that total plus ``1e-3 rtol nothing``).
 
     While every tissue amount is below ``atol`` and the largest is at least
     ``nothing`` (CONTENT_FLOOR of the dose scale), a step that takes a
@@ -336,6 +337,10 @@ def rk_error(method, h, F, R, u, u1, comp1, cap1, atol, rtol, i0, nothing=0.0):
     q_u = np.abs(e_u[i0:]) / (atol + rtol * np.abs(cap1[i0:] * u1[i0:]))
     q_c = np.abs(e_c) / (atol + rtol * np.abs(comp1))
     err = max(float(q_u.max(initial=0.0)), float(q_c.max(initial=0.0)))
+    # the tissue's amount against rtol times itself (cumsum: the kernel's order of summation)
+    scale = rtol * 1e-3 * nothing + rtol * float(np.cumsum(np.abs(cap1[1:] * u1[1:]))[-1])
+    if scale > 0.0 and h > h_tissue:  # not on steps up to the first one (a film's first instants)
+        err = max(err, abs(float(np.cumsum(e_u[1:])[-1])) / scale)
     m1 = cap1[1:] * u1[1:]
     big = max(float(m1.max()), 0.0)
     if nothing <= big < atol and np.any((u[1:] >= 0) & (m1 < -NEG_TOL * big)):  # only where the norm is blind
@@ -517,7 +522,7 @@ def integrate_column_reference(
                 nonfinite = np.flatnonzero(~np.isfinite(u1))
                 bad = int(nonfinite[0]) if nonfinite.size else -1
                 err = rk_error(method, h, F, R, u, u1, comp1, cap1, atol, rtol, i0,
-                               CONTENT_FLOOR * m_ref) if bad < 0 else math.nan
+                               CONTENT_FLOOR * m_ref, h_start) if bad < 0 else math.nan
             stats[S_SOLVES] += n_solves
             if bad >= 0 or not math.isfinite(err):
                 return fail(fstate, istate, t, NONFINITE, bad)
@@ -863,7 +868,7 @@ def integrate_columns_reference(
                     err = max(err, float(q_u.max(initial=0.0)), float(q_c.max(initial=0.0)))
                 else:
                     err = max(err, rk_error(method, h, F, R, u[s], u1[s], comp1[s], cap_1, atol[s], rtol, i0,
-                                            CONTENT_FLOOR * m_ref[s]))
+                                            CONTENT_FLOOR * m_ref[s], h_start))
             if bad >= 0 or not math.isfinite(err):
                 return fail(fstate, istate, t, NONFINITE, bad)
             steps_here += 1
