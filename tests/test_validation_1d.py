@@ -924,8 +924,9 @@ def _washed_exosome_film(dt_h, tol):
 
 def test_a_tissue_far_below_the_dose_follows_the_tolerance():
     """The exosome film above: each layer holds 5e-13 .. 1.4e-9 of the dose, far below the absolute
-    tolerance of the nodes (1e-8 of the dose at tolerance 1e-5), so only the control of the tissue's own amount (``rk_column_step``: its
-    estimate against ``rtol`` times what it holds) ties its time error to the tolerance.  Reference: the same
+    tolerance of the nodes (1e-8 of the dose at tolerance 1e-5), so only the control of the tissue's own
+    amount (``rk_column_step``: its estimate against ``rtol`` times what it holds) ties its time error to the
+    tolerance.  Reference: the same
     semi-discrete system (operator assembled here) by scipy's Radau, rtol 1e-10, in two pieces (the wash
     closes the film's face).  Each layer's amount at every hour, ESDIRK4:
 

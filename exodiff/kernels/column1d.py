@@ -567,9 +567,11 @@ def rk_column_step(t, h, rka, rke, rkc, u, comp, cap_t, g, g1, loss, closs, node
     ``atol + rtol |amount|`` (max norm, from ``err`` up; nodes below ``i0``
     not measured), and the nodes' estimates summed over the tissue (every
     node but the film) against ``rtol`` times what the tissue holds (plus
-    ``1e-3 rtol nothing``): the tissue's amount is held to the tolerance
+    ``1e-3 rtol nothing`` and :data:`ROUNDOFF_TISSUE` round-offs of what
+    crosses its bounds): the tissue's amount is held to the tolerance
     relative to itself, which the per-node scale, ``atol`` of what the
-    column holds, does not do while a film holds nearly all of it.  The compartment rates are linear in the state, so
+    column holds, does not do while a film holds nearly all of it.  The
+    compartment rates are linear in the state, so
     ``sum_j b_j R_j`` is the rate of ``sum_j b_j U_j``: one evaluation (of
     a per-layer scatter) per step instead of one per stage; only the supply
     slot is summed stage by stage, each from its unrounded increment.
