@@ -37,6 +37,15 @@ def expm_reference(times, absorbed, pk):
     return x[:, 0], x[:, 1], x[:, 2]
 
 
+def assert_same_blood(pl, reference, scale):
+    """``pl``'s ``(A_c, A_p, E)`` within 1e-12 of ``scale`` of ``reference``'s, and its balance to round-off."""
+    ac, ap, e = reference
+    assert np.max(np.abs(pl.central - ac)) < 1e-12 * scale
+    assert np.max(np.abs(pl.peripheral - ap)) < 1e-12 * scale
+    assert np.max(np.abs(pl.eliminated - e)) < 1e-12 * scale
+    assert np.max(np.abs(pl.balance_error())) < 1e-13
+
+
 # rates from comparable to six decades apart, with k10 + k12 - k21 of either sign (both cancellation-free branches)
 MODELS = [
     PKModel("one_compartment", 0.04, 5e-3 / H),
@@ -54,13 +63,7 @@ def test_plasma_matches_matrix_exponential(pk):
     rng = np.random.default_rng(11)
     t = np.cumsum(np.r_[0.0, rng.uniform(1.0, 6 * H, 400)])
     absorbed = np.cumsum(np.r_[0.3, rng.exponential(1.0, 400) * (rng.uniform(size=400) > 0.4)])
-    pl = plasma(t, absorbed, pk)
-    ac, ap, e = expm_reference(t, absorbed, pk)
-    scale = absorbed.max()
-    assert np.max(np.abs(pl.central - ac)) < 1e-12 * scale
-    assert np.max(np.abs(pl.peripheral - ap)) < 1e-12 * scale
-    assert np.max(np.abs(pl.eliminated - e)) < 1e-12 * scale
-    assert np.max(np.abs(pl.balance_error())) < 1e-13
+    assert_same_blood(plasma(t, absorbed, pk), expm_reference(t, absorbed, pk), absorbed.max())
 
 
 @pytest.mark.parametrize("pk", MODELS[1:], ids=lambda p: f"{p.clearance * H * 1e3:g}Lph")
@@ -130,13 +133,7 @@ def test_quadratic_input_is_taken_exactly(pk):
     coef = (2.0 / H, 0.0, -2.0 / H / T**2)  # R = 2/h (1 - (t/T)^2) >= 0
     absorbed = coef[0] * t + coef[1] * t**2 / 2 + coef[2] * t**3 / 3
     rate_at = coef[0] + coef[1] * t + coef[2] * t**2
-    pl = plasma(t, absorbed, pk, rate_at)
-    ac, ap, e = _poly_reference(t, coef, pk)
-    scale = absorbed.max()
-    assert np.max(np.abs(pl.central - ac)) < 1e-12 * scale
-    assert np.max(np.abs(pl.peripheral - ap)) < 1e-12 * scale
-    assert np.max(np.abs(pl.eliminated - e)) < 1e-12 * scale
-    assert np.max(np.abs(pl.balance_error())) < 1e-13
+    assert_same_blood(plasma(t, absorbed, pk, rate_at), _poly_reference(t, coef, pk), absorbed.max())
 
 
 def _gamma_input_exact(t, alpha, k):

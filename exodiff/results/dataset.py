@@ -321,8 +321,7 @@ def to_dataset(problem: Problem1D, raw: RawSolution, scenario=None, pk=None) -> 
         # add_plasma's input: the primary species' fraction (the vesicles, or the only species), the total
         # applied dose per cm^2 and the treated area, as the Dataset below will hold them
         data_vars.update(plasma_variables(raw.times / 3600.0, led["amount_v"] / dose_cm2, comp_names, dose_cm2,
-                                          problem.area / PER_CM2, problem.dose_unit, pk,
-                                          vparts["flux_sys"] * (3600.0 * PER_CM2)))
+                                          problem.area / PER_CM2, problem.dose_unit, pk, vparts["flux_sys"] * to_h))
     ds = xr.Dataset(data_vars=data_vars, coords=coords)
     from exodiff.solvers.ledger import balance_limit
 

@@ -8,6 +8,7 @@ so Python runs per chunk, never per step.
 
 from __future__ import annotations
 
+from functools import partial
 
 import numpy as np
 
@@ -167,10 +168,8 @@ def _integrate_superposed(problem: Problem1D, shift: int, tail_event: bool, prog
     N = problem.n_applications
     stops, out_idx, events, n_rec = superposition.z0_stops(problem)
     if driver is None:
-        advance, u_z, comp_z, stats, fstate = _kernel_driver(problem, stops, out_idx, events, n_rec,
-                                                             fresh_films=False)
-    else:
-        advance, u_z, comp_z, stats, fstate = driver(problem, stops, out_idx, events, n_rec)
+        driver = partial(_kernel_driver, fresh_films=False)
+    advance, u_z, comp_z, stats, fstate = driver(problem, stops, out_idx, events, n_rec)
     # one call per interval, pausing at each application's stop (after its wash and its record): once z0 has
     # settled into its slowest mode the rest is the last interval scaled (superposition.tail_ratios)
     apply_at = np.flatnonzero(events & EVENT_APPLY)

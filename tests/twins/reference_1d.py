@@ -324,7 +324,7 @@ def rk_stages(method, t, h, u, comp, g, g1, cap_tissue, closs, node_layer, n_lay
     return U, F, R, comp1, cap_at(t + h), vrel
 
 
-def rk_error(method, h, F, R, u, u1, comp1, cap1, atol, rtol, i0, nothing=0.0, h_tissue=0.0):
+def rk_error(method, h, F, R, u, u1, comp1, cap1, atol, rtol, i0, nothing=0.0, h_tissue=0.0, through=0.0):
     """Scaled error of the embedded estimate, max norm over nodes (from ``i0``), compartments and the tissue's
     total (every node but the film, against ``rtol`` times that total plus ``1e-3 rtol nothing``).
 
@@ -341,10 +341,7 @@ def rk_error(method, h, F, R, u, u1, comp1, cap1, atol, rtol, i0, nothing=0.0, h
     err = max(float(q_u.max(initial=0.0)), float(q_c.max(initial=0.0)))
     # the tissue's amount against rtol times itself (the kernel writes the same sum by what crosses the tissue's
     # bounds, free of the inner faces' round-off; here the sum over the nodes, which agrees wherever it decides)
-    # no accuracy asked below ROUNDOFF_TISSUE eps of what crosses the tissue's bounds in the step (the last stage's
-    # supply, bottom sink and losses; the film's leakage, a cargo column's, counted too here)
-    nl = comp1.size - 3
-    through = abs(R[-1, nl + 2]) + abs(R[-1, nl]) + float(np.abs(R[-1, :nl]).sum())
+    # no accuracy asked below ROUNDOFF_TISSUE eps of ``through`` (:func:`tissue_through`) in the step
     scale = (rtol * 1e-3 * nothing + rtol * float(np.cumsum(np.abs(cap1[1:] * u1[1:]))[-1])
              + ROUNDOFF_TISSUE * EPS * h * through)
     if scale > 0.0 and h > h_tissue:  # not on steps up to the first one (a film's first instants)
@@ -354,6 +351,15 @@ def rk_error(method, h, F, R, u, u1, comp1, cap1, atol, rtol, i0, nothing=0.0, h
     if nothing <= big < atol and np.any((u[1:] >= 0) & (m1 < -NEG_TOL * big)):  # only where the norm is blind
         err = max(err, POS_ERR)
     return err
+
+
+def tissue_through(u1, g, g1, loss, src_last=None):
+    """What crosses the tissue's bounds per s at ``u1``, each way at the top face (the kernel's ``through``):
+    ``g1 (|u_0| + |u_1|) + g[n] |u_(n-1)| + sum loss |u|`` over the tissue, plus the last stage's sources."""
+    out = g1 * (abs(u1[0]) + abs(u1[1])) + g[-1] * abs(u1[-1]) + float(np.sum(loss[1:] * np.abs(u1[1:])))
+    if src_last is not None:
+        out += float(np.abs(src_last[1:]).sum())
+    return out
 
 
 def rk_dense(theta, h, u, comp, u1, comp1, U, F, R, cap_tissue, c0n, c01, c0o, infinite):
@@ -529,8 +535,8 @@ def integrate_column_reference(
                 u1 = U[-1].copy()
                 nonfinite = np.flatnonzero(~np.isfinite(u1))
                 bad = int(nonfinite[0]) if nonfinite.size else -1
-                err = rk_error(method, h, F, R, u, u1, comp1, cap1, atol, rtol, i0,
-                               CONTENT_FLOOR * m_ref, h_start) if bad < 0 else math.nan
+                err = rk_error(method, h, F, R, u, u1, comp1, cap1, atol, rtol, i0, CONTENT_FLOOR * m_ref, h_start,
+                               tissue_through(u1, g, g1, loss)) if bad < 0 else math.nan
             stats[S_SOLVES] += n_solves
             if bad >= 0 or not math.isfinite(err):
                 return fail(fstate, istate, t, NONFINITE, bad)
@@ -875,8 +881,11 @@ def integrate_columns_reference(
                     q_c = np.abs(e_c) / (atol[s] + rtol * np.abs(comp1[s]))
                     err = max(err, float(q_u.max(initial=0.0)), float(q_c.max(initial=0.0)))
                 else:
+                    g_end = gs[s](t + h) if callable(gs[s]) else gs[s]  # the kernel's last stage's conductances
+                    through = tissue_through(u1[s], g_end, g1s[s], closs[s].sum(axis=0),
+                                             src[s][-1] if fed[s] else None)
                     err = max(err, rk_error(method, h, F, R, u[s], u1[s], comp1[s], cap_1, atol[s], rtol, i0,
-                                            CONTENT_FLOOR * m_ref[s], h_start))
+                                            CONTENT_FLOOR * m_ref[s], h_start, through))
             if bad >= 0 or not math.isfinite(err):
                 return fail(fstate, istate, t, NONFINITE, bad)
             steps_here += 1
