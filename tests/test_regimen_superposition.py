@@ -218,9 +218,11 @@ def test_run_dataset_same_as_direct_and_the_check_run_superposed(monkeypatch):
 def test_check_run_takes_the_fast_path():
     p = problem(tol=1e-6)
     raw = layered.integrate_estimated(p)
-    assert len(raw.companion) == 2  # the space and the time check
-    for _, check, _, _ in raw.companion:
+    # the space and the time check, and the run's own outputs from the Hermite interpolant of their steps
+    assert len(raw.companion) == 3
+    for _, check, _, _ in raw.companion[:2]:
         assert raw.stats["regimen_solution"] == check.stats["regimen_solution"] == "superposition"
+    assert raw.companion[2][0] is p and "Hermite" in raw.companion[2][1].stats["check"]
 
 
 @pytest.mark.parametrize("case", ["serum", "size classes", "cargo", "receptor", "not settled"])
@@ -622,7 +624,7 @@ def test_check_runs_share_the_schedule_and_get_their_own_stop_arrays(monkeypatch
     real = common._stop_list
     monkeypatch.setattr(common, "_stop_list", lambda q: built.append(q) or real(q))
     raw = layered.integrate_estimated(p)
-    checks = [c[0] for c in raw.companion]
+    checks = [c[0] for c in raw.companion if c[0] is not p]  # (the third is the run's own interpolation gap)
     assert len(checks) == 2 and built == [p]  # the main run built it, the space and time checks reused it
     assert all(common.schedule_cache(c) is common.schedule_cache(p) for c in checks)
     for key in ("stops", "z0_stops", "plan", "film"):

@@ -104,11 +104,13 @@ def integrate_batch(
                 u[a:b], comp[ca:cb], fstate[p], istate[p],
                 rtol[p], m_ref[p], h_start[p], max_steps,
                 uo, co, stats[p])
-        # the loops the 1D driver calls (not the integrate_column dispatcher), so a point's bits are a lone run's
+        # the loops the 1D driver calls (not the integrate_column dispatcher), so a point's bits are a lone run's;
+        # with the interpolation gaps the driver passes (a sweep reads none): without them the same loop
+        # compiles to another variant, whose last bits differed
         if method[p] == METHOD_TRBDF2:
             status[p] = integrate_column_trbdf2(*args)
         else:
-            status[p] = integrate_column_rk(*args, method[p])
+            status[p] = integrate_column_rk(*args, method[p], np.zeros((k, n)), np.zeros((k, nc)))
 
 
 def offsets(sizes) -> np.ndarray:

@@ -454,9 +454,8 @@ def _resolvable_level_vars(problem: Problem1D, raw: RawSolution, led: dict, dims
     if problem.richardson:
         how = f"Richardson extrapolation of grids with {problem.grid.n} and {2 * problem.grid.n} cells"
     else:
-        parts = ["two fewer Krylov vectors (/ 1)" if other is problem else
-                 f"{other.grid.n} cells and tolerance {other.tolerance:g} (/ {divisor:.3g})"
-                 for other, _, divisor, _ in raw.companion]
+        parts = [raw_o.stats.get("check") or f"{other.grid.n} cells and tolerance {other.tolerance:g} (/ {divisor:.3g})"
+                 for other, raw_o, divisor, _ in raw.companion]
         how = (f"the differences from check runs with {' and with '.join(parts)}, summed "
                f"(this run: {problem.grid.n} cells, tolerance {problem.tolerance:g})")
     return out, how

@@ -66,6 +66,15 @@ class RawSolution:
         ``lower_order.raw(times)`` is it as a RawSolution of amounts (as a
         check run keeps them).  The time part of the error estimate then
         needs no run of its own.
+    interpolation_gap : tuple or None
+        ``(layer_gap, comp_gap)``, float64[k, S, L + 2] and float64[k, S, P L
+        + 3]: at each output ESDIRK4 interpolated inside a step, the cubic
+        Hermite interpolant of the step's ends minus the continuous extension,
+        in the form of :func:`exodiff.solvers.superposition.reduce_records`
+        (film ``u``, each layer's amount, last node ``u``) and of ``comp_cols``;
+        zero at outputs a step ended on.  The error estimate adds their
+        difference (:func:`exodiff.solvers.layered.with_interpolation_gap`).
+        None: no output was interpolated.
     """
 
     times: np.ndarray
@@ -78,6 +87,7 @@ class RawSolution:
     layer_cols: np.ndarray | None = None
     fluxes: np.ndarray | None = None
     lower_order: object | None = None
+    interpolation_gap: tuple | None = None
 
 
 def initial_fstate(problem, h_start: float) -> np.ndarray:

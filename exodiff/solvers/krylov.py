@@ -124,8 +124,8 @@ def integrate_krylov(problem) -> RawSolution | str:
 
 
 def superposed_driver(problem, stops, out_idx, events, n_records: int):
-    """The propagator as the superposition's ``z0`` runner: ``(advance, u_out, comp_out, stats, fstate)`` as
-    :func:`exodiff.solvers.layered._kernel_driver` returns them, for a washed regimen of a film that does not
+    """The propagator as the superposition's ``z0`` runner: ``(advance, u_out, comp_out, stats, fstate, None)``
+    as :func:`exodiff.solvers.layered._kernel_driver` returns them (no interpolation, so no gap), for a washed regimen of a film that does not
     evaporate (:func:`exodiff.solvers.superposition.plan` and :meth:`Problem1D.krylov_obstacle` both hold).
 
     ``advance(k0, events)`` propagates from stop ``k0`` to the stop list's end or to a stop flagged
@@ -226,7 +226,7 @@ def superposed_driver(problem, stops, out_idx, events, n_records: int):
                 u_out[r], comp_out[r] = state, comp
         return k
 
-    return advance, u_out, comp_out, stats, fstate
+    return advance, u_out, comp_out, stats, fstate, None
 
 
 def _run(K, cap, g, args, state, comp, times, target, rec, info, donor, receptor):

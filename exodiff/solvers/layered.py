@@ -120,9 +120,10 @@ def _integrate_direct(problem: Problem1D, progress: bool, desc: str) -> RawSolut
     """:func:`integrate` with every application a stop event of one kernel run."""
     times = problem.output_times
     stops, out_idx, events = stop_list(problem)
-    u_out, comp_out, stats, wall = _run_kernel(problem, stops, out_idx, events, times.size, fresh_films=True,
-                                               progress=progress, desc=desc)
+    u_out, comp_out, stats, wall, gap = _run_kernel(problem, stops, out_idx, events, times.size, fresh_films=True,
+                                                    progress=progress, desc=desc)
     raw = _raw(problem, u_out, comp_out, stats, wall)
+    raw.interpolation_gap = _reduced_gap(problem, gap)
     arr = problem.columns_arrays()
     try:
         check_mass_balance(mass_balance_error(problem, raw), times, balance_limit(problem, arr))
@@ -169,7 +170,7 @@ def _integrate_superposed(problem: Problem1D, shift: int, tail_event: bool, prog
     stops, out_idx, events, n_rec = superposition.z0_stops(problem)
     if driver is None:
         driver = partial(_kernel_driver, fresh_films=False)
-    advance, u_z, comp_z, stats, fstate = driver(problem, stops, out_idx, events, n_rec)
+    advance, u_z, comp_z, stats, fstate, gap = driver(problem, stops, out_idx, events, n_rec)
     # one call per interval, pausing at each application's stop (after its wash and its record): once z0 has
     # settled into its slowest mode the rest is the last interval scaled (superposition.tail_ratios)
     apply_at = np.flatnonzero(events & EVENT_APPLY)
@@ -217,12 +218,19 @@ def _integrate_superposed(problem: Problem1D, shift: int, tail_event: bool, prog
         # the layers' amounts superpose as the states do: a check run sums (r, S, L + 2) records, not ~1 MB of
         # profiles in fresh pages
         u_z = superposition.reduce_records(problem, u_z, stats_tail if lam is not None else None, shift, k)
+    # the interpolation gaps (amounts) of the copies superpose as their amounts do
+    gap = None if amounts_only else _reduced_gap(problem, gap)
     if lam is not None:
         u_out, comp_out = superposition.superpose_settled(u_z, comp_z, stats_tail, lam, shift, N, k, tail_event)
+        if gap is not None:
+            gap = superposition.superpose_settled(*gap, stats_tail, lam, shift, N, k, tail_event)
     else:
         u_out = superposition.superpose(u_z, shift, N, k, tail_event, inplace=True)
         comp_out = superposition.superpose(comp_z, shift, N, k, tail_event, inplace=True)
+        if gap is not None:
+            gap = tuple(superposition.superpose(z, shift, N, k, tail_event, inplace=True) for z in gap)
     raw = _raw(problem, u_out, comp_out, stats, wall, amounts_only)
+    raw.interpolation_gap = None if gap is None else (gap[0][:k], gap[1][:k])
     raw.stats["regimen_solution"] = "superposition"
     raw.stats["regimen_applications_integrated"] = stats_tail
     check_mass_balance(mass_balance_error(problem, raw), problem.output_times, balance_limit(problem))
@@ -244,30 +252,58 @@ def _raw(problem: Problem1D, u_out, comp_out, stats, wall, reduced: bool = False
     return raw
 
 
+def _reduced_gap(problem: Problem1D, gap) -> tuple | None:
+    """A kernel run's interpolation gaps (``(u_gap, comp_gap)``, :func:`_kernel_driver`) as amounts:
+    ``(layer_gap, comp_gap)``, the first shaped as :func:`superposition.reduce_records`' (r, S, L + 2); None
+    when no output was interpolated (every output a step's end, or not ESDIRK4)."""
+    from exodiff.solvers import superposition
+
+    if gap is None or not (gap[0].any() or gap[1].any()):
+        return None
+    return superposition.reduce_records(problem, gap[0], None, 0, 0), gap[1]
+
+
+def with_interpolation_gap(problem: Problem1D, raw: RawSolution) -> RawSolution:
+    """``raw``'s amounts with every interpolated output taken from the cubic Hermite interpolant of its step
+    instead (``raw.interpolation_gap`` added), as a check run's amounts (``layer_cols``)."""
+    from exodiff.solvers import superposition
+
+    k = raw.times.size
+    amounts = superposition.reduce_records(problem, raw.u_cols[:k], None, 0, 0) + raw.interpolation_gap[0]
+    out = _raw(problem, amounts, raw.comp_cols[:k] + raw.interpolation_gap[1], np.zeros(3), 0.0, reduced=True)
+    out.stats["check"] = "the cubic Hermite interpolant of each step's ends at the outputs inside it (/ 1)"
+    return out
+
+
 def _run_kernel(problem: Problem1D, stops, out_idx, events, n_records: int, fresh_films: bool, progress: bool,
                 desc: str):
-    """Run the compiled loop over a stop list from the first application; return ``(u_out, comp_out, stats, wall)``.
+    """Run the compiled loop over a stop list from the first application; return ``(u_out, comp_out, stats, wall,
+    gap)`` (``gap`` as :func:`_kernel_driver`'s).
 
     ``fresh_films``: later applications put on films of the formulation's
     concentration (the regimen itself); False: empty films of the same
     vehicle (``z0`` of the superposition).  ``n_records`` rows of output
     (the output times first; ``out_idx`` may point past them).
     """
-    advance, u_out, comp_out, stats, _ = _kernel_driver(problem, stops, out_idx, events, n_records, fresh_films)
+    advance, u_out, comp_out, stats, _, gap = _kernel_driver(problem, stops, out_idx, events, n_records, fresh_films)
     wall = run_paused(advance, stops, events, progress, desc)
-    return u_out, comp_out, stats, wall
+    return u_out, comp_out, stats, wall, gap
 
 
 def _kernel_driver(problem: Problem1D, stops, out_idx, events, n_records: int, fresh_films: bool):
-    """The compiled loop of ``problem`` ready to run over a stop list: ``(advance, u_out, comp_out, stats, fstate)``.
+    """The compiled loop of ``problem`` ready to run over a stop list: ``(advance, u_out, comp_out, stats, fstate,
+    gap)``.
 
     ``advance(k0, events)`` runs from stop ``k0`` until the stop list's end
     or a stop flagged :data:`~exodiff.kernels.column1d.EVENT_PAUSE` and
     returns the first stop not yet done; the state, the step and the step
     controller's memory carry over between calls, so pausing changes no
     step.  ``fstate`` is the kernel's state between calls (the driver may
-    set :data:`~exodiff.kernels.column1d.F_CONTENT_FLOOR` in it).  Arguments
-    as :func:`_run_kernel`.
+    set :data:`~exodiff.kernels.column1d.F_CONTENT_FLOOR` in it).  ``gap``:
+    ``(u_gap, comp_gap)``, shaped as ``u_out``, ``comp_out``: the cubic
+    Hermite interpolant minus ESDIRK4's continuous extension at each
+    interpolated output (:func:`~exodiff.kernels.column1d.interpolation_gap`),
+    zero elsewhere.  Arguments as :func:`_run_kernel`.
     """
     from exodiff.kernels import column1d as K
 
@@ -283,6 +319,9 @@ def _kernel_driver(problem: Problem1D, stops, out_idx, events, n_records: int, f
     u_out = np.zeros((n_records, S, n))
     comp_out = np.zeros((n_records, S, nc))
     u_out[0] = u
+    # always passed (one compiled variant of each loop); only ESDIRK4 interpolates, the others leave zeros
+    u_gap = np.zeros_like(u_out)
+    comp_gap = np.zeros_like(comp_out)
     t_end = float(times[-1])
     h_start = 1e-8 * max(t_end, 1.0)
     fstate = initial_fstate(problem, h_start)
@@ -311,7 +350,7 @@ def _kernel_driver(problem: Problem1D, stops, out_idx, events, n_records: int, f
                 if method == METHODS["tr-bdf2"]:
                     status = K.integrate_column_trbdf2(*one)
                 else:
-                    status = K.integrate_column_rk(*one, method)
+                    status = K.integrate_column_rk(*one, method, u_gap[:, 0], comp_gap[:, 0])
             else:
                 # optional physics, each its own compiled variant: the film leaks cargo (release_rate_vehicle),
                 # the vesicles enhance the free cargo's way through the SC (enhancement_factor)
@@ -325,7 +364,8 @@ def _kernel_driver(problem: Problem1D, stops, out_idx, events, n_records: int, f
                     extra = (zero if arr["kveh"] is None else arr["kveh"], zero if arr["cveh"] is None else arr["cveh"],
                              arr["enh"], arr["rsc"], arr["roth"], arr["tau_enh"])
                 status = K.integrate_columns(*args, stops[ch], out_idx[ch], ev[ch], u, comp, fstate, istate,
-                                             rtol, m_ref, h_start, MAX_STEPS, u_out, comp_out, stats, method, *extra)
+                                             rtol, m_ref, h_start, MAX_STEPS, u_out, comp_out, stats, method, *extra,
+                                             u_gap=u_gap, comp_gap=comp_gap)
         except ZeroDivisionError:
             # Numba's division checks: coefficients beyond float64 can reach a division by zero before any value
             # turns non-finite; one line naming them, not a traceback
@@ -336,7 +376,7 @@ def _kernel_driver(problem: Problem1D, stops, out_idx, events, n_records: int, f
         # the stops done: every one up to the time reached (ESDIRK4 may have stepped past a pause)
         return int(np.searchsorted(stops, fstate[K.F_TIME], side="right"))
 
-    return advance, u_out, comp_out, stats, fstate
+    return advance, u_out, comp_out, stats, fstate, (u_gap, comp_gap)
 
 
 def integrate_estimated(problem: Problem1D, progress: bool = False, desc: str = "solving") -> RawSolution:
@@ -420,7 +460,14 @@ def integrate_estimated(problem: Problem1D, progress: bool = False, desc: str = 
         # a global approximation, which the k and k - 2 vectors share (an independent check: a viable epidermis
         # of 5e-11 of the dose off by 1.6e-12 where their difference was 1.4e-13, a dermis of 4e-9 off by 6e-10
         # where it was 1e-10); the bound holds for every amount, so a smaller one is flagged, not resolved
-        companion.append((problem, raw.lower_order.raw(raw.times), 1.0, KRYLOV_ERROR_SHARE * problem.tolerance))
+        lower = raw.lower_order.raw(raw.times)
+        lower.stats["check"] = "two fewer Krylov vectors (/ 1)"
+        companion.append((problem, lower, 1.0, KRYLOV_ERROR_SHARE * problem.tolerance))
+    if raw.interpolation_gap is not None:
+        # an output inside a step, at no run: the check runs' steps may span it too (their tolerance moves
+        # the steps little where the step control does not see an amount), so they cannot tell what the
+        # interpolant missed; another interpolant of the same step can
+        companion.append((problem, with_interpolation_gap(problem, raw), 1.0, 0.0))
     raw.companion = tuple(companion) or None
     return raw
 
@@ -548,8 +595,9 @@ def kernels_cached(kernel: str = "integrate_column_rk", optional_arrays: int | N
         index = getattr(column1d, kernel)._cache._cache_file._load_index()
         if optional_arrays is None:
             return bool(index)
-        # the optional arguments follow the 27 required ones and the method
-        return any(sum(str(t).startswith("array") for t in key[0][28:]) == optional_arrays for key in index)
+        # the optional physics arrays follow the 27 required arguments and the method; then the interpolation
+        # gaps, always given
+        return any(sum(str(t).startswith("array") for t in key[0][28:34]) == optional_arrays for key in index)
     except Exception:
         return True
 

@@ -389,6 +389,28 @@ def rk_dense(theta, h, u, comp, u1, comp1, U, F, R, cap_tissue, c0n, c01, c0o, i
     return uo, cb + h * (bs @ R)
 
 
+def hermite_dense(theta, h, u, comp, u1, comp1, F, R, cap_tissue, c0n, c01, c0o, infinite):
+    """The cubic Hermite interpolant of a step's ends at ``t + theta h``: ``(u, comp)``.
+
+    Written as the textbook ``h00 m0 + h10 h m0' + h01 m1 + h11 h m1'`` in
+    amounts, with the rates at the ends from the first stage (ESDIRK4's is
+    explicit, ``u`` itself) and the last (the step's result), independently
+    of the kernel's weights on the stage rates.
+    """
+    h00, h10 = 1.0 - 3.0 * theta ** 2 + 2.0 * theta ** 3, theta * (1.0 - theta) ** 2
+    h01, h11 = theta ** 2 * (3.0 - 2.0 * theta), theta ** 2 * (theta - 1.0)
+    cap0 = cap_tissue.astype(float).copy()
+    cap1 = cap0.copy()
+    cap_o = cap0.copy()
+    cap0[0], cap1[0], cap_o[0] = c0n, c01, c0o
+    m = h00 * cap0 * u + h01 * cap1 * u1 + h * (h10 * F[0] + h11 * F[-1])
+    base = u1 if theta > 0.5 else u
+    uo = np.where(cap_o > 0, m / np.where(cap_o > 0, cap_o, 1.0), base)
+    if infinite:
+        uo[0] = u[0]
+    return uo, h00 * comp + h01 * comp1 + h * (h10 * R[0] + h11 * R[-1])
+
+
 def fail(fstate, istate, t, status, node):
     """A call's failed end at ``t``: the status, the failing node (or None) and the failure time."""
     istate[I_STATUS] = status
@@ -487,12 +509,14 @@ def integrate_column_reference(
     stops, out_index, stop_event,
     u, comp, fstate, istate,
     rtol, m_ref, h_start, max_steps,
-    u_out, comp_out, stats, method=METHOD_ESDIRK4,
+    u_out, comp_out, stats, method=METHOD_ESDIRK4, u_gap=None, comp_gap=None,
 ):
     """Numpy twin of :func:`exodiff.kernels.column1d.integrate_column`.
 
     Same arguments, same in-place updates of ``u``, ``comp``, ``fstate``,
-    ``istate``, ``u_out``, ``comp_out`` and ``stats``, same return status.
+    ``istate``, ``u_out``, ``comp_out``, ``stats`` (and ``u_gap``,
+    ``comp_gap``: from the textbook Hermite form, :func:`hermite_dense`),
+    same return status.
     """
     loss = cdeg + cup + ccl
     if method != METHOD_TRBDF2:  # the local tolerance of the 4th-order methods
@@ -552,11 +576,17 @@ def integrate_column_reference(
                         uo, co = rk_dense((stops[kp] - t) / h, h, u, comp, u1, comp1, U, F, R, cap_tissue, c0n, c01,
                                           c0o, infinite)
                         u_out[out_index[kp]], comp_out[out_index[kp]] = uo, co
+                        if u_gap is not None:
+                            uh, ch = hermite_dense((stops[kp] - t) / h, h, u, comp, u1, comp1, F, R, cap_tissue,
+                                                   c0n, c01, c0o, infinite)
+                            u_gap[out_index[kp]], comp_gap[out_index[kp]] = uh - uo, ch - co
                         if kp != k_landed and np.any((uo < 0) & (u >= 0) & (u1 >= 0)
                                                      & (cap_tissue * uo < -CONTENT_FLOOR * m_ref)):
                             redo = kp
                             break
             if redo is not None:
+                if u_gap is not None and out_index[redo] >= 0:  # landed on: no interpolation there
+                    u_gap[out_index[redo]], comp_gap[out_index[redo]] = 0.0, 0.0
                 stats[S_REJECTED] += 1
                 k_landed = redo
                 h_next = stops[redo] - t
@@ -623,7 +653,7 @@ def integrate_column_reference(
     return done(fstate, istate, t, h_next, err_prev, h_pos)
 
 
-def run_column(problem, kernel=None, max_steps: int = 1_000_000):
+def run_column(problem, kernel=None, max_steps: int = 1_000_000, gaps: bool = False):
     """Solve a :class:`~exodiff.problem.layered.Problem1D` with a column kernel.
 
     The set-up is :func:`exodiff.solvers.layered.integrate`'s (initial state, first
@@ -638,6 +668,9 @@ def run_column(problem, kernel=None, max_steps: int = 1_000_000):
         :func:`integrate_column_reference` (default) or the compiled
         :func:`exodiff.kernels.column1d.integrate_column`.
     max_steps : int
+    gaps : bool
+        Also pass ``u_gap``, ``comp_gap`` (the interpolation gaps) and return
+        them in ``stats["gaps"]``.
 
     Returns
     -------
@@ -666,17 +699,19 @@ def run_column(problem, kernel=None, max_steps: int = 1_000_000):
     istate = np.zeros(3, dtype=np.int64)
     stats = np.zeros(3, dtype=np.int64)
     stops, out_idx, events = _stops(problem)
+    gap = (np.zeros_like(u_out), np.zeros_like(comp_out)) if gaps else ()
     status = kernel(
         arr["cap"], arr["g"], arr["cdeg"], arr["cup"], arr["ccl"], arr["node_layer"], L,
         problem.vehicle == "infinite", problem.concentration, problem.vehicle_thickness,
         problem.evaporation_fraction, problem.evaporation_time, problem.sample_fraction,
         stops, out_idx, events, u, comp, fstate, istate,
         problem.tolerance, problem.amount_scale(), h_start, max_steps, u_out, comp_out, stats,
-        METHOD_NAMES[problem.integrator])
+        METHOD_NAMES[problem.integrator], *gap)
     if status != OK:
         raise RuntimeError(f"column kernel stopped with status {status} at t = {fstate[F_FAIL_TIME]} s")
     return RawSolution(times=times.copy(), u=u_out, comp=comp_out,
-                       stats={"steps": int(stats[0]), "rejected": int(stats[1]), "solves": int(stats[2])})
+                       stats={"steps": int(stats[0]), "rejected": int(stats[1]), "solves": int(stats[2]),
+                              "gaps": gap or None})
 
 
 def integrate_reference(problem, max_steps: int = 1_000_000):
