@@ -289,7 +289,7 @@ def add_check_levels(ds, checks) -> None:
         err += np.abs(a["fraction"].values - b["fraction"].values) / divisor
         lerr += np.abs(a["loss_by_layer"].values - b["loss_by_layer"].values) / divisor
     new = level_variables(frac, err, lerr, ds["fraction"].dims, ds["loss_by_layer"].dims,
-                          ds["loss_by_layer"].attrs["units"])
+                          ds["loss_by_layer"].attrs["units"], loss)
     for name, (dims, data, attrs) in new.items():
         ds[name] = (dims, data, attrs)
     shape = "x".join(str(n) for n in ds.attrs["grid_shape"])
