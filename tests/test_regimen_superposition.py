@@ -218,11 +218,11 @@ def test_run_dataset_same_as_direct_and_the_check_run_superposed(monkeypatch):
 def test_check_run_takes_the_fast_path():
     p = problem(tol=1e-6)
     raw = layered.integrate_estimated(p)
-    # the space and the time check, and the run's own outputs from the Hermite interpolant of their steps
+    # the space and the time check, and the run's own outputs from the other interpolant of their steps
     assert len(raw.companion) == 3
     for _, check, _, _ in raw.companion[:2]:
         assert raw.stats["regimen_solution"] == check.stats["regimen_solution"] == "superposition"
-    assert raw.companion[2][0] is p and "Hermite" in raw.companion[2][1].stats["check"]
+    assert raw.companion[2][0] is p and "quadratic" in raw.companion[2][1].stats["check"]
 
 
 @pytest.mark.parametrize("case", ["serum", "size classes", "cargo", "receptor", "not settled"])

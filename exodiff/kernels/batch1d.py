@@ -110,7 +110,7 @@ def integrate_batch(
         if method[p] == METHOD_TRBDF2:
             status[p] = integrate_column_trbdf2(*args)
         else:
-            status[p] = integrate_column_rk(*args, method[p], np.zeros((k, n)), np.zeros((k, nc)))
+            status[p] = integrate_column_rk(*args, method[p], np.zeros((2, k, n)), np.zeros((2, k, nc)))
 
 
 def offsets(sizes) -> np.ndarray:

@@ -59,7 +59,10 @@ class RawSolution:
         another grid or at another tolerance, for the error estimate of every
         amount, ``sum |amount - amount_companion| / divisor + floor``
         (fraction of the dose; :func:`exodiff.solvers.layered.integrate_estimated`);
-        None when not run.
+        None when not run.  A companion's ``raw.stats`` may hold ``"coarser"``
+        (a third grid's ``(problem, raw)``: the space term is scaled where the
+        grids show a low order) and ``"or"`` (a second raw: the smaller
+        difference counts).
     lower_order : object or None
         What a cheaper solve of the same problem gave, produced on the way
         at no cost: the Krylov propagator's result with two fewer vectors;
@@ -67,13 +70,15 @@ class RawSolution:
         check run keeps them).  The time part of the error estimate then
         needs no run of its own.
     interpolation_gap : tuple or None
-        ``(layer_gap, comp_gap)``, float64[k, S, L + 2] and float64[k, S, P L
-        + 3]: at each output ESDIRK4 interpolated inside a step, the cubic
-        Hermite interpolant of the step's ends minus the continuous extension,
-        in the form of :func:`exodiff.solvers.superposition.reduce_records`
-        (film ``u``, each layer's amount, last node ``u``) and of ``comp_cols``;
-        zero at outputs a step ended on.  The error estimate adds their
-        difference (:func:`exodiff.solvers.layered.with_interpolation_gap`).
+        ``(layer_gap, comp_gap)``, float64[2, k, S, L + 2] and float64[2, k, S,
+        P L + 3]: at each output ESDIRK4 interpolated inside a step, the cubic
+        Hermite interpolant of the step's ends (``[0]``) and the quadratic
+        through them with the end rate (``[1]``) minus the continuous
+        extension, in the form of
+        :func:`exodiff.solvers.superposition.reduce_records` (film ``u``, each
+        layer's amount, last node ``u``) and of ``comp_cols``; zero at outputs
+        a step ended on.  The error estimate adds the smaller difference of
+        each amount (:func:`exodiff.solvers.layered.with_interpolation_gap`).
         None: no output was interpolated.
     """
 

@@ -223,14 +223,17 @@ def _integrate_superposed(problem: Problem1D, shift: int, tail_event: bool, prog
     if lam is not None:
         u_out, comp_out = superposition.superpose_settled(u_z, comp_z, stats_tail, lam, shift, N, k, tail_event)
         if gap is not None:
-            gap = superposition.superpose_settled(*gap, stats_tail, lam, shift, N, k, tail_event)
+            pairs = [superposition.superpose_settled(gap[0][i], gap[1][i], stats_tail, lam, shift, N, k, tail_event)
+                     for i in (0, 1)]
+            gap = tuple(np.stack([pair[j] for pair in pairs]) for j in (0, 1))
     else:
         u_out = superposition.superpose(u_z, shift, N, k, tail_event, inplace=True)
         comp_out = superposition.superpose(comp_z, shift, N, k, tail_event, inplace=True)
         if gap is not None:
-            gap = tuple(superposition.superpose(z, shift, N, k, tail_event, inplace=True) for z in gap)
+            gap = tuple(np.stack([superposition.superpose(z[i], shift, N, k, tail_event, inplace=True)
+                                  for i in (0, 1)]) for z in gap)
     raw = _raw(problem, u_out, comp_out, stats, wall, amounts_only)
-    raw.interpolation_gap = None if gap is None else (gap[0][:k], gap[1][:k])
+    raw.interpolation_gap = None if gap is None else (gap[0][:, :k], gap[1][:, :k])
     raw.stats["regimen_solution"] = "superposition"
     raw.stats["regimen_applications_integrated"] = stats_tail
     check_mass_balance(mass_balance_error(problem, raw), problem.output_times, balance_limit(problem))
@@ -254,25 +257,31 @@ def _raw(problem: Problem1D, u_out, comp_out, stats, wall, reduced: bool = False
 
 def _reduced_gap(problem: Problem1D, gap) -> tuple | None:
     """A kernel run's interpolation gaps (``(u_gap, comp_gap)``, :func:`_kernel_driver`) as amounts:
-    ``(layer_gap, comp_gap)``, the first shaped as :func:`superposition.reduce_records`' (r, S, L + 2); None
-    when no output was interpolated (every output a step's end, or not ESDIRK4)."""
+    ``(layer_gap, comp_gap)``, the first shaped ``(2,) +`` :func:`superposition.reduce_records`' (r, S, L +
+    2); None when no output was interpolated (every output a step's end, or not ESDIRK4)."""
     from exodiff.solvers import superposition
 
     if gap is None or not (gap[0].any() or gap[1].any()):
         return None
-    return superposition.reduce_records(problem, gap[0], None, 0, 0), gap[1]
+    return np.stack([superposition.reduce_records(problem, g, None, 0, 0) for g in gap[0]]), gap[1]
 
 
 def with_interpolation_gap(problem: Problem1D, raw: RawSolution) -> RawSolution:
-    """``raw``'s amounts with every interpolated output taken from the cubic Hermite interpolant of its step
-    instead (``raw.interpolation_gap`` added), as a check run's amounts (``layer_cols``)."""
+    """``raw``'s amounts with every interpolated output taken from the other interpolants of its step
+    (``raw.interpolation_gap`` added), as check runs' amounts (``layer_cols``): the cubic Hermite one,
+    with the end-rate quadratic one in its ``stats["or"]`` (the estimate takes the smaller difference of
+    each amount)."""
     from exodiff.solvers import superposition
 
     k = raw.times.size
-    amounts = superposition.reduce_records(problem, raw.u_cols[:k], None, 0, 0) + raw.interpolation_gap[0]
-    out = _raw(problem, amounts, raw.comp_cols[:k] + raw.interpolation_gap[1], np.zeros(3), 0.0, reduced=True)
-    out.stats["check"] = "the cubic Hermite interpolant of each step's ends at the outputs inside it (/ 1)"
-    return out
+    amounts = superposition.reduce_records(problem, raw.u_cols[:k], None, 0, 0)
+    (lg, cg) = raw.interpolation_gap
+    cubic, quadratic = (_raw(problem, amounts + lg[i], raw.comp_cols[:k] + cg[i], np.zeros(3), 0.0, reduced=True)
+                        for i in (0, 1))
+    cubic.stats["check"] = ("the smaller difference from the cubic Hermite interpolant of each step's ends and "
+                            "from the quadratic through them with the end rate, at the outputs inside it (/ 1)")
+    cubic.stats["or"] = quadratic
+    return cubic
 
 
 def _run_kernel(problem: Problem1D, stops, out_idx, events, n_records: int, fresh_films: bool, progress: bool,
@@ -300,10 +309,11 @@ def _kernel_driver(problem: Problem1D, stops, out_idx, events, n_records: int, f
     controller's memory carry over between calls, so pausing changes no
     step.  ``fstate`` is the kernel's state between calls (the driver may
     set :data:`~exodiff.kernels.column1d.F_CONTENT_FLOOR` in it).  ``gap``:
-    ``(u_gap, comp_gap)``, shaped as ``u_out``, ``comp_out``: the cubic
-    Hermite interpolant minus ESDIRK4's continuous extension at each
-    interpolated output (:func:`~exodiff.kernels.column1d.interpolation_gap`),
-    zero elsewhere.  Arguments as :func:`_run_kernel`.
+    ``(u_gap, comp_gap)``, shaped ``(2,) +`` those of ``u_out``, ``comp_out``:
+    the cubic Hermite interpolant and the end-rate quadratic minus ESDIRK4's
+    continuous extension at each interpolated output
+    (:func:`~exodiff.kernels.column1d.interpolation_gap`), zero elsewhere.
+    Arguments as :func:`_run_kernel`.
     """
     from exodiff.kernels import column1d as K
 
@@ -320,8 +330,8 @@ def _kernel_driver(problem: Problem1D, stops, out_idx, events, n_records: int, f
     comp_out = np.zeros((n_records, S, nc))
     u_out[0] = u
     # always passed (one compiled variant of each loop); only ESDIRK4 interpolates, the others leave zeros
-    u_gap = np.zeros_like(u_out)
-    comp_gap = np.zeros_like(comp_out)
+    u_gap = np.zeros((2,) + u_out.shape)
+    comp_gap = np.zeros((2,) + comp_out.shape)
     t_end = float(times[-1])
     h_start = 1e-8 * max(t_end, 1.0)
     fstate = initial_fstate(problem, h_start)
@@ -350,7 +360,7 @@ def _kernel_driver(problem: Problem1D, stops, out_idx, events, n_records: int, f
                 if method == METHODS["tr-bdf2"]:
                     status = K.integrate_column_trbdf2(*one)
                 else:
-                    status = K.integrate_column_rk(*one, method, u_gap[:, 0], comp_gap[:, 0])
+                    status = K.integrate_column_rk(*one, method, u_gap[:, :, 0], comp_gap[:, :, 0])
             else:
                 # optional physics, each its own compiled variant: the film leaks cargo (release_rate_vehicle),
                 # the vesicles enhance the free cargo's way through the SC (enhancement_factor)
@@ -397,7 +407,10 @@ def integrate_estimated(problem: Problem1D, progress: bool = False, desc: str = 
     (:func:`~exodiff.problem.layered.time_check`).  The Krylov propagator
     (``integrator = "krylov"``) needs no time check run: its result with two
     fewer vectors (``raw.lower_order``, divisor 1, plus its bound ``0.1 x tolerance`` as a floor) is the time
-    part.  One check run changing both
+    part.  The space check's grid halved again (:func:`_third_grid`) shows
+    where the grids are not yet at their order, and an output ESDIRK4
+    interpolated adds what another interpolant of its step gives
+    (:func:`with_interpolation_gap`); docs/numerics.md.  One check run changing both
     at once (before) let the space and time errors cancel in one difference:
     the msc_exosome preset washed off at 6 h reported its SC at 4.7e-13 of
     the dose with an estimate of 3e-14 where a tight run gives 4.2e-14;
@@ -453,6 +466,8 @@ def integrate_estimated(problem: Problem1D, progress: bool = False, desc: str = 
         except SolverError as exc:  # the result stands; it just has no stated levels
             raw.stats["check_run"] = f"failed: {exc}"
             return raw
+    if space[1] == 2.0:
+        _third_grid(problem, companion[0], desc)
     if raw.lower_order is not None:
         from exodiff.solvers.krylov import KRYLOV_ERROR_SHARE
 
@@ -470,6 +485,24 @@ def integrate_estimated(problem: Problem1D, progress: bool = False, desc: str = 
         companion.append((problem, with_interpolation_gap(problem, raw), 1.0, 0.0))
     raw.companion = tuple(companion) or None
     return raw
+
+
+def _third_grid(problem: Problem1D, space: tuple, desc: str) -> None:
+    """The space check's own check: its grid halved again, run and kept in the space check's
+    ``stats["coarser"]`` as ``(problem, raw)``, so the estimate can see the observed order of the three grids
+    (:func:`exodiff.results.dataset.pre_asymptotic_factor`).  Nothing when a layer of the space check cannot
+    be halved (at its 4 cells) or the run fails (the estimate is then the two-grid one)."""
+    check, raw_check = space[0], space[1]
+    coarser = check.grid.coarsened(2)
+    if not all(c < n for c, n in zip(coarser.cells_per_layer(), check.grid.cells_per_layer())):
+        return
+    third = problem.with_grid(coarser)
+    share_schedule(problem, third)
+    try:
+        raw_check.stats["coarser"] = (third, integrate(third, desc=desc + " (space check, coarser)",
+                                                        amounts_only=True))
+    except SolverError:
+        pass
 
 
 def restrict(problem: Problem1D, fine: Problem1D, u_fine: np.ndarray, cap_c: np.ndarray,

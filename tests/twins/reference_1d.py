@@ -392,23 +392,51 @@ def rk_dense(theta, h, u, comp, u1, comp1, U, F, R, cap_tissue, c0n, c01, c0o, i
 def hermite_dense(theta, h, u, comp, u1, comp1, F, R, cap_tissue, c0n, c01, c0o, infinite):
     """The cubic Hermite interpolant of a step's ends at ``t + theta h``: ``(u, comp)``.
 
-    Written as the textbook ``h00 m0 + h10 h m0' + h01 m1 + h11 h m1'`` in
-    amounts, with the rates at the ends from the first stage (ESDIRK4's is
-    explicit, ``u`` itself) and the last (the step's result), independently
-    of the kernel's weights on the stage rates.
+    Written as the textbook ``h00 m0 + h10 h m0' + h01 m1 + h11 h m1'`` in amounts, with the rates at the
+    ends from the first stage (ESDIRK4's is explicit, ``u`` itself) and the last (the step's result),
+    independently of the kernel's weights on the stage rates; ``m1 - m0`` as in :func:`quadratic_dense`.
     """
-    h00, h10 = 1.0 - 3.0 * theta ** 2 + 2.0 * theta ** 3, theta * (1.0 - theta) ** 2
-    h01, h11 = theta ** 2 * (3.0 - 2.0 * theta), theta ** 2 * (theta - 1.0)
+    h10, h01, h11 = theta * (1.0 - theta) ** 2, theta ** 2 * (3.0 - 2.0 * theta), theta ** 2 * (theta - 1.0)
+    return _from_ends(theta, h, u, comp, u1, comp1, F, R, cap_tissue, c0n, c01, c0o, infinite, h01, h10, h11)
+
+
+def quadratic_dense(theta, h, u, comp, u1, comp1, F, R, cap_tissue, c0n, c01, c0o, infinite):
+    """The quadratic through a step's two ends with the rate at its end, at ``t + theta h``: ``(u, comp)``.
+
+    Written as ``m0 + (2 theta - theta^2) (m1 - m0) + (theta^2 - theta) h m1'`` in amounts, with the end
+    rate from the last stage (the step's result), independently of the kernel's weights on the stage rates.
+    ``m1 - m0`` is the step's ``h sum_j b_j F_j``, as in the kernel and the continuous extension: the
+    difference of the states equals it only to the stage solves' round-off, which grows with the stiffness
+    (1e-11 of a state of scale 1 on 20 cells per layer).
+    Past ``theta = 1/2`` from the end, ``m1 - (step - q(theta))``, as the kernel (so an output near the end
+    is the step's result).
+    """
+    return _from_ends(theta, h, u, comp, u1, comp1, F, R, cap_tissue, c0n, c01, c0o, infinite,
+                      theta * (2.0 - theta), 0.0, theta * (theta - 1.0))
+
+
+def _from_ends(theta, h, u, comp, u1, comp1, F, R, cap_tissue, c0n, c01, c0o, infinite, a, b0, b1):
+    """``m0 + a (m1 - m0) + b0 h m0' + b1 h m1'`` in amounts (from the end past ``theta = 1/2``), and the
+    compartments likewise."""
     cap0 = cap_tissue.astype(float).copy()
     cap1 = cap0.copy()
     cap_o = cap0.copy()
     cap0[0], cap1[0], cap_o[0] = c0n, c01, c0o
-    m = h00 * cap0 * u + h01 * cap1 * u1 + h * (h10 * F[0] + h11 * F[-1])
+    step = h * (ESDIRK4_A[-1] @ F)  # m1 - m0
+    ends = b0 * h * F[0] + b1 * h * F[-1]
+    if theta > 0.5:
+        m = cap1 * u1 - ((1.0 - a) * step - ends)
+    else:
+        m = cap0 * u + a * step + ends
     base = u1 if theta > 0.5 else u
     uo = np.where(cap_o > 0, m / np.where(cap_o > 0, cap_o, 1.0), base)
     if infinite:
         uo[0] = u[0]
-    return uo, h00 * comp + h01 * comp1 + h * (h10 * R[0] + h11 * R[-1])
+    rc = h * (ESDIRK4_A[-1] @ R)
+    rends = b0 * h * R[0] + b1 * h * R[-1]
+    if theta > 0.5:
+        return uo, comp1 - ((1.0 - a) * rc - rends)
+    return uo, comp + a * rc + rends
 
 
 def fail(fstate, istate, t, status, node):
@@ -515,7 +543,8 @@ def integrate_column_reference(
 
     Same arguments, same in-place updates of ``u``, ``comp``, ``fstate``,
     ``istate``, ``u_out``, ``comp_out``, ``stats`` (and ``u_gap``,
-    ``comp_gap``: from the textbook Hermite form, :func:`hermite_dense`),
+    ``comp_gap``: from the interpolants' own forms, :func:`hermite_dense` and
+    :func:`quadratic_dense`),
     same return status.
     """
     loss = cdeg + cup + ccl
@@ -577,16 +606,17 @@ def integrate_column_reference(
                                           c0o, infinite)
                         u_out[out_index[kp]], comp_out[out_index[kp]] = uo, co
                         if u_gap is not None:
-                            uh, ch = hermite_dense((stops[kp] - t) / h, h, u, comp, u1, comp1, F, R, cap_tissue,
-                                                   c0n, c01, c0o, infinite)
-                            u_gap[out_index[kp]], comp_gap[out_index[kp]] = uh - uo, ch - co
+                            for i, other in enumerate((hermite_dense, quadratic_dense)):
+                                uh, ch = other((stops[kp] - t) / h, h, u, comp, u1, comp1, F, R, cap_tissue, c0n,
+                                               c01, c0o, infinite)
+                                u_gap[i, out_index[kp]], comp_gap[i, out_index[kp]] = uh - uo, ch - co
                         if kp != k_landed and np.any((uo < 0) & (u >= 0) & (u1 >= 0)
                                                      & (cap_tissue * uo < -CONTENT_FLOOR * m_ref)):
                             redo = kp
                             break
             if redo is not None:
                 if u_gap is not None and out_index[redo] >= 0:  # landed on: no interpolation there
-                    u_gap[out_index[redo]], comp_gap[out_index[redo]] = 0.0, 0.0
+                    u_gap[:, out_index[redo]], comp_gap[:, out_index[redo]] = 0.0, 0.0
                 stats[S_REJECTED] += 1
                 k_landed = redo
                 h_next = stops[redo] - t
@@ -699,7 +729,7 @@ def run_column(problem, kernel=None, max_steps: int = 1_000_000, gaps: bool = Fa
     istate = np.zeros(3, dtype=np.int64)
     stats = np.zeros(3, dtype=np.int64)
     stops, out_idx, events = _stops(problem)
-    gap = (np.zeros_like(u_out), np.zeros_like(comp_out)) if gaps else ()
+    gap = (np.zeros((2,) + u_out.shape), np.zeros((2,) + comp_out.shape)) if gaps else ()
     status = kernel(
         arr["cap"], arr["g"], arr["cdeg"], arr["cup"], arr["ccl"], arr["node_layer"], L,
         problem.vehicle == "infinite", problem.concentration, problem.vehicle_thickness,
