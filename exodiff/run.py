@@ -265,7 +265,7 @@ def run_metrics(scenario, keep_dataset: bool = False):
         ds = _run(sc, checks=False)
         return summary(ds, target), ds
     problem = problem_from_scenario(sc.resolved)
-    raw = integrate_estimated(problem) if problem.richardson else integrate(problem)
+    raw = integrate_estimated(problem) if problem.richardson else integrate(problem, gaps=False)
     metrics = summary_of_arrays(_with_pk(metric_arrays(problem, raw), sc.resolved.get("systemic")), target)
     if not keep_dataset:
         return metrics, None

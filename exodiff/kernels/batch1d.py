@@ -105,12 +105,13 @@ def integrate_batch(
                 rtol[p], m_ref[p], h_start[p], max_steps,
                 uo, co, stats[p])
         # the loops the 1D driver calls (not the integrate_column dispatcher), so a point's bits are a lone run's;
-        # with the interpolation gaps the driver passes (a sweep reads none): without them the same loop
-        # compiles to another variant, whose last bits differed
+        # with interpolation-gap arrays as the driver passes them, here without rows (a sweep reads no gap):
+        # without them the same loop compiles to another variant, whose last bits differed
         if method[p] == METHOD_TRBDF2:
             status[p] = integrate_column_trbdf2(*args)
         else:
-            status[p] = integrate_column_rk(*args, method[p], np.zeros((2, k, n)), np.zeros((2, k, nc)))
+            status[p] = integrate_column_rk(*args, method[p], np.zeros((2, 0, n_layers[p] + 2)), np.zeros((2, 0, nc)),
+                                            node_layer[a:b])
 
 
 def offsets(sizes) -> np.ndarray:

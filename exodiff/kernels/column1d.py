@@ -822,7 +822,7 @@ def rk_implicit_stages(method):
 
 @jit
 def dense_column(theta, h, u, comp, u1, comp1, U, F, sup, src, has_src, cap_t, c0n, c01, c0o, infinite, g, g1,
-                 closs, node_layer, n_layers, supplied, v, uo, co, kv, vrel, gst, vary, mode=0):
+                 closs, node_layer, n_layers, supplied, v, uo, co, kv, vrel, gst, vary):
     """The state at ``t + theta h`` inside an accepted ESDIRK4 step (its continuous extension).
 
     An output time that is not an event need not end a step: ESDIRK4 steps
@@ -841,35 +841,12 @@ def dense_column(theta, h, u, comp, u1, comp1, U, F, sup, src, has_src, cap_t, c
     its stage rates (:func:`rk_column_step`), summed stage by stage;
     ``gst``, ``vary``: conductances per stage (the bottom sink summed stage
     by stage, as :func:`rk_column_step`).
-
-    ``mode``: 0 the continuous extension; 1 the cubic Hermite interpolant of
-    the step's ends (amounts and rates at ``t`` and ``t + h``: ESDIRK4's
-    first stage is explicit and its last is the step's result, so its
-    weights are ``h01(theta) b + h10(theta) e_1 + h11(theta) e_s``); 2 the
-    quadratic through the two ends with the rate at the end, ``m_0 + (2
-    theta - theta^2) (m_1 - m_0) + (theta^2 - theta) h m_1'`` (weights ``(2
-    theta - theta^2) b + (theta^2 - theta) e_s``): the
-    :func:`interpolation_gap`'s two other interpolants.
     """
     ns = ESDIRK4_DENSE.shape[1]
     nk = ESDIRK4_DENSE.shape[0]
     bs = np.zeros(ns)
     from_end = theta > 0.5
-    if mode == 1:
-        th2 = theta * theta
-        for j in range(ns):
-            bs[j] = (3.0 - 2.0 * theta) * th2 * ESDIRK4_A[ns - 1, j]
-        bs[0] += theta * (1.0 - theta) * (1.0 - theta)
-        bs[ns - 1] += th2 * (theta - 1.0)
-    elif mode == 2:
-        for j in range(ns):
-            bs[j] = (2.0 - theta) * theta * ESDIRK4_A[ns - 1, j]
-        bs[ns - 1] += theta * (theta - 1.0)
-    if mode != 0:
-        if from_end:  # the same polynomial from the end: m_1 - h sum_j (b_j - w_j) F_j
-            for j in range(ns):
-                bs[j] -= ESDIRK4_A[ns - 1, j]
-    elif from_end:
+    if from_end:
         # -(1 - theta) q(theta), q = sum_k B_k (1 + theta + ... + theta^(k-1))
         geo = 0.0
         p = 1.0
@@ -880,17 +857,15 @@ def dense_column(theta, h, u, comp, u1, comp1, U, F, sup, src, has_src, cap_t, c
                 bs[j] -= ESDIRK4_DENSE[k, j] * geo
         for j in range(ns):
             bs[j] *= 1.0 - theta
+        base_u = u1
+        base_c = comp1
+        c0b = c01
     else:
         p = theta
         for k in range(nk):
             for j in range(ns):
                 bs[j] += ESDIRK4_DENSE[k, j] * p
             p *= theta
-    if from_end:
-        base_u = u1
-        base_c = comp1
-        c0b = c01
-    else:
         base_u = u
         base_c = comp
         c0b = c0n
@@ -923,38 +898,121 @@ def dense_column(theta, h, u, comp, u1, comp1, U, F, sup, src, has_src, cap_t, c
 
 
 @jit
-def interpolation_gap(theta, h, u, comp, u1, comp1, U, F, sup, src, has_src, cap_t, c0n, c01, c0o, infinite, g, g1,
-                      closs, node_layer, n_layers, supplied, v, uo, co, kv, vrel, gst, vary, gu, gc):
-    """Two other interpolants of a step minus its continuous extension ``uo``, ``co``: ``gu`` (2, n), ``gc`` (2, nc).
+def gap_stage_sums(U, F, sup, src, has_src, g, g1, closs, node_layer, n_layers, supplied, gap_layer, kv, vrel, gst,
+                   vary, P, C):
+    """What every ESDIRK4 stage ``j`` puts into the amounts an error estimate reads, for :func:`interpolation_gap`.
+
+    ``P[j]``: the stage's amount rate (with a parent column's source) at
+    the film, summed over each layer's cells (``gap_layer``: each node's
+    layer, -1 for the film and a receptor), and at the last node; ``C[j]``:
+    the compartments' rates of ``U_j`` as :func:`dense_column` weighs them.
+    Once per step with outputs inside it, so each output then costs a few
+    dozen products, not a pass over the nodes (two more interpolants node
+    by node cost 2.5x the whole solve of a run with outputs every 2 min).
+    """
+    ns = ESDIRK4_DENSE.shape[1]
+    n = F.shape[1]
+    nl = P.shape[1] - 2
+    e = np.zeros(ns if vary else 0)
+    for j in range(ns):
+        for c in range(P.shape[1]):
+            P[j, c] = 0.0
+        for i in range(n):
+            f = F[j, i]
+            if has_src:
+                f += src[j, i]
+            if i == 0:
+                P[j, 0] = f
+            elif gap_layer[i] >= 0:
+                P[j, 1 + gap_layer[i]] += f
+            if i == n - 1:
+                P[j, nl + 1] = f
+        column_compartment_rates(U[j], g, g1, closs, node_layer, n_layers, C[j])
+        C[j, supplied] = sup[j]
+        if kv > 0.0:
+            C[j, 3 * n_layers] += vrel[j]
+        if vary:
+            e[:] = 0.0
+            e[j] = 1.0
+            C[j, closs.shape[0] * n_layers] = stage_bottom(e, gst, U, n)
+
+
+@jit
+def interpolation_gap(theta, h, P, C, infinite, c0o, cap_last, gu, gc, wk):
+    """Two other interpolants of a step minus its continuous extension, in amounts: ``gu`` (2, L + 2), ``gc`` (2, nc).
 
     Row 0 the cubic Hermite interpolant of the step's ends, row 1 the
     quadratic through them with the end rate (:func:`dense_column`, modes 1
-    and 2).  Where the step resolves the solution each differs from the
-    extension by its own error (the cubic by fourth, the quadratic by third
-    order in the step).  Where an amount changes by orders of magnitude
-    inside the step (a front's tail reaching a layer or the receptor) no
-    polynomial follows it and both differ by about the amount itself.  The
-    check runs cannot see that miss, as their steps span the same outputs:
-    a receptor at 2 h of 3.3e-19 of the dose was interpolated as 5.1e-19
-    with a stated error of 9 %.  The error estimate takes the smaller of
-    the two differences of each amount
+    and 2), each as ``h sum_j (w_j - b*_j(theta)) P_j`` with the stage sums
+    of :func:`gap_stage_sums` (``P``, ``C``): the film's ``u`` (its
+    capacity at the output ``c0o``), each layer's amount, the last node's
+    ``u`` (capacity ``cap_last``), as :func:`exodiff.solvers.superposition.reduce_records`
+    lays them out, then the compartments.  Where the step resolves the
+    solution each differs from the extension by its own error (the cubic by
+    fourth, the quadratic by third order in the step).  Where an amount
+    changes by orders of magnitude inside the step (a front's tail reaching
+    a layer or the receptor) no polynomial follows it and both differ by
+    about the amount itself.  The check runs cannot see that miss, as their
+    steps span the same outputs: a receptor at 2 h of 3.3e-19 of the dose
+    was interpolated as 5.1e-19 with a stated error of 9 %.  The error
+    estimate takes the smaller of the two differences of each amount
     (:func:`exodiff.solvers.layered.integrate_estimated`): the cubic's start
     rate is the state's rate just after an event (a receptor sample, a
     wash-off), a stiff transient the L-stable step damps and the cubic does
     not (alone it stated a dermis 0.04 % off to 23-61 %: an independent
     check, a Franz cell sampled every 2 h with outputs every 2 min), and the
     quadratic alone, being of lower order, stated the shipped caffeine
-    scenario's errors 1.8x larger (median).  Arguments as
-    :func:`dense_column`.
+    scenario's errors 1.8x larger (median).  ``wk``: work array (3, stages).
     """
-    for mode in range(1, 3):
-        dense_column(theta, h, u, comp, u1, comp1, U, F, sup, src, has_src, cap_t, c0n, c01, c0o, infinite, g,
-                     g1, closs, node_layer, n_layers, supplied, v, gu[mode - 1], gc[mode - 1], kv, vrel, gst,
-                     vary, mode)
-        for i in range(gu.shape[1]):
-            gu[mode - 1, i] -= uo[i]
+    ns = ESDIRK4_DENSE.shape[1]
+    nk = ESDIRK4_DENSE.shape[0]
+    nl = P.shape[1] - 2
+    # the extension's weights as dense_column takes them (from the end past theta = 1/2), and the others'
+    # likewise (less b there), so an output at a step's end has no gap, to the bit
+    from_end = theta > 0.5
+    dense = wk[0]
+    dense[:] = 0.0
+    if from_end:
+        geo = 0.0
+        p = 1.0
+        for k in range(nk):
+            geo += p
+            p *= theta
+            for j in range(ns):
+                dense[j] -= ESDIRK4_DENSE[k, j] * geo
+        for j in range(ns):
+            dense[j] *= 1.0 - theta
+    else:
+        p = theta
+        for k in range(nk):
+            for j in range(ns):
+                dense[j] += ESDIRK4_DENSE[k, j] * p
+            p *= theta
+    th2 = theta * theta
+    dw = wk[1:]
+    for j in range(ns):
+        b = ESDIRK4_A[ns - 1, j]
+        dw[0, j] = (3.0 - 2.0 * theta) * th2 * b - dense[j]
+        dw[1, j] = (2.0 - theta) * theta * b - dense[j]
+        if from_end:
+            dw[0, j] -= b
+            dw[1, j] -= b
+    dw[0, 0] += theta * (1.0 - theta) * (1.0 - theta)
+    dw[0, ns - 1] += th2 * (theta - 1.0)
+    dw[1, ns - 1] += theta * (theta - 1.0)
+    for m in range(2):
+        for c in range(nl + 2):
+            acc = 0.0
+            for j in range(ns):
+                acc += dw[m, j] * P[j, c]
+            gu[m, c] = h * acc
+        gu[m, 0] = 0.0 if infinite else gu[m, 0] / c0o
+        gu[m, nl + 1] = 0.0 if cap_last == 0.0 else gu[m, nl + 1] / cap_last
         for c in range(gc.shape[1]):
-            gc[mode - 1, c] -= co[c]
+            acc = 0.0
+            for j in range(ns):
+                acc += dw[m, j] * C[j, c]
+            gc[m, c] = h * acc
 
 
 @jit(inline="always")
@@ -1229,7 +1287,7 @@ def integrate_columns(
     u, comp, fstate, istate,
     rtol, m_ref, h_start, max_steps,
     u_out, comp_out, stats, method=METHOD_ESDIRK4, kveh=None, cveh=None,
-    enh=None, rsc=None, roth=None, tau_enh=0.0, u_gap=None, comp_gap=None,
+    enh=None, rsc=None, roth=None, tau_enh=0.0, u_gap=None, comp_gap=None, gap_layer=None,
 ):
     """Integrate ``S`` columns on one grid with a common step (size classes, a released cargo).
 
@@ -1285,11 +1343,16 @@ def integrate_columns(
         what the column holds, at most of ``m_ref`` (:func:`columns_atol`).
     u_out, comp_out : float64[k, S, n], float64[k, S, P n_layers + 3]
         Recorded states.
-    u_gap, comp_gap : float64[2, k, S, n], float64[2, k, S, P n_layers + 3], or None
+    u_gap, comp_gap : float64[2, k, S, n_layers + 2], float64[2, k, S, P n_layers + 3], or None
         Zeros in, and out the cubic Hermite interpolant (``[0]``) and the
         end-rate quadratic (``[1]``) minus the continuous extension at every
-        output that ESDIRK4 interpolated (:func:`interpolation_gap`); zero
-        where a step ended.  None: not computed.
+        output that ESDIRK4 interpolated (:func:`interpolation_gap`): the
+        film's ``u``, each layer's amount, the last node's ``u``, and the
+        compartments; zero where a step ended.  None, or no rows: not
+        computed.
+    gap_layer : int64[n] or None
+        Each node's layer for the gaps' layer amounts, -1 for the film and a
+        receptor (``node_layer`` books a receptor's losses in the last layer).
 
     Other parameters are those of :func:`integrate_column`; the failure node
     in ``istate`` is ``s * n + i`` (column ``s``, node ``i``).
@@ -1365,6 +1428,13 @@ def integrate_columns(
     w = np.empty(n)
     dense = method == METHOD_ESDIRK4
     fed = np.zeros(S, dtype=np.bool_)
+    # the interpolation gaps' stage sums per column (no rows in u_gap: a check run or a sweep, not computed)
+    n_gap = 0
+    if u_gap is not None:
+        n_gap = S if u_gap.shape[1] > 0 else 0
+    gap_p = np.zeros((n_gap, ESDIRK4_DENSE.shape[1], n_layers + 2))
+    gap_c = np.zeros((n_gap, ESDIRK4_DENSE.shape[1], comp.shape[1]))
+    gap_wk = np.empty((3, ESDIRK4_DENSE.shape[1]))
     for s in range(S):
         if source_to[s] >= 0:
             fed[source_to[s]] = True
@@ -1456,6 +1526,7 @@ def integrate_columns(
                 # outputs passed by this step, interpolated; where the interpolant dips below zero and the
                 # step does not, the step is taken again to land on that output (once per output)
                 redo = False
+                summed = False  # the stage sums of the gaps, once per step with outputs inside it
                 ks = k_soft
                 while ks < k and stops[ks] <= t_new:
                     jo = out_index[ks]
@@ -1473,21 +1544,26 @@ def integrate_columns(
                                          node_layer, n_layers, supplied, scratch, u_out[jo, s], comp_out[jo, s],
                                          kv[s], vrels[s], gst[s], vary[s])
                             if u_gap is not None:
-                                interpolation_gap(theta, h, u[s], comp[s], u1[s], comp1[s], Us[s], Fs[s], sups[s],
-                                                  srcs[s], fed[s], cap_tissue[s], c0n, c01, c0o, infinite, gon[s], g1,
-                                                  closs[s], node_layer, n_layers, supplied, scratch, u_out[jo, s],
-                                                  comp_out[jo, s], kv[s], vrels[s], gst[s], vary[s],
-                                                  u_gap[:, jo, s], comp_gap[:, jo, s])
+                                if n_gap > 0:
+                                    if not summed:
+                                        gap_stage_sums(Us[s], Fs[s], sups[s], srcs[s], fed[s], gon[s], g1, closs[s],
+                                                       node_layer, n_layers, supplied, gap_layer, kv[s], vrels[s],
+                                                       gst[s], vary[s], gap_p[s], gap_c[s])
+                                    interpolation_gap(theta, h, gap_p[s], gap_c[s], infinite, c0o,
+                                                      cap_tissue[s, n - 1], u_gap[:, jo, s], comp_gap[:, jo, s],
+                                                      gap_wk)
                             if ks != k_landed and undershoots(u[s], u1[s], u_out[jo, s], cap_tissue[s],
                                                               CONTENT_FLOOR * m_ref[s]):
                                 redo = True
+                        summed = True
                         if redo:
                             break
                     ks += 1
                 if redo:
                     if u_gap is not None:  # landed on: a step's end, no interpolation
-                        u_gap[:, out_index[ks]] = 0.0
-                        comp_gap[:, out_index[ks]] = 0.0
+                        if n_gap > 0:
+                            u_gap[:, out_index[ks]] = 0.0
+                            comp_gap[:, out_index[ks]] = 0.0
                     stats[S_REJECTED] += 1
                     k_landed = ks
                     h_next = stops[ks] - t
@@ -1614,15 +1690,15 @@ def integrate_column_rk(
     stops, out_index, stop_event,
     u, comp, fstate, istate,
     rtol, m_ref, h_start, max_steps,
-    u_out, comp_out, stats, method=METHOD_ESDIRK4, u_gap=None, comp_gap=None,
+    u_out, comp_out, stats, method=METHOD_ESDIRK4, u_gap=None, comp_gap=None, gap_layer=None,
 ):
     """:func:`integrate_column` with a 4th-order method (``method``: ESDIRK4 or SDIRK4), compiled on its own.
 
     The driver calls the loop of the integrator it runs, so a run compiles
     only that loop (TR-BDF2's and the 4th-order methods' together took twice
     the first-run compile time).  Arguments and results as :func:`integrate_column`;
-    ``u_gap``, ``comp_gap`` (float64[2, k, n], float64[2, k, 3 n_layers + 3])
-    as :func:`integrate_columns`'.
+    ``u_gap``, ``comp_gap`` (float64[2, k, n_layers + 2], float64[2, k, 3
+    n_layers + 3]) and ``gap_layer`` as :func:`integrate_columns`'.
     """
     n = u.shape[0]
     loss = cdeg + cup + ccl
@@ -1651,6 +1727,13 @@ def integrate_column_rk(
     rc = np.empty(nc)
     src = np.zeros((MAX_STAGES, n))
     rp = np.empty(n)
+    # the interpolation gaps' stage sums (no rows in u_gap: a check run or a sweep, not computed)
+    n_gap = 0
+    if u_gap is not None:
+        n_gap = 1 if u_gap.shape[1] > 0 else 0
+    gap_p = np.zeros((n_gap, ESDIRK4_DENSE.shape[1], n_layers + 2))
+    gap_c = np.zeros((n_gap, ESDIRK4_DENSE.shape[1], nc))
+    gap_wk = np.empty((3, ESDIRK4_DENSE.shape[1]))
     dense = method == METHOD_ESDIRK4
     w = np.empty(n)
     n_implicit = rk_implicit_stages(method)
@@ -1696,6 +1779,7 @@ def integrate_column_rk(
                 t_new = t_stop if last else t1
                 # outputs passed by this step, interpolated (an undershoot: land on it, as integrate_columns)
                 redo = False
+                summed = False
                 ks = k_soft
                 while ks < k and stops[ks] <= t_new:
                     jo = out_index[ks]
@@ -1709,18 +1793,22 @@ def integrate_column_rk(
                                      cap_tissue, c0n, c01, c0o, infinite, g, g1, closs, node_layer, n_layers,
                                      supplied, scratch, u_out[jo], comp_out[jo], 0.0, vrel, gst, False)
                         if u_gap is not None:
-                            interpolation_gap((stops[ks] - t) / h, h, u, comp, u1, comp1, U, Fs, sups, src, False,
-                                              cap_tissue, c0n, c01, c0o, infinite, g, g1, closs, node_layer,
-                                              n_layers, supplied, scratch, u_out[jo], comp_out[jo], 0.0, vrel, gst,
-                                              False, u_gap[:, jo], comp_gap[:, jo])
+                            if n_gap > 0:
+                                if not summed:
+                                    gap_stage_sums(U, Fs, sups, src, False, g, g1, closs, node_layer, n_layers,
+                                                   supplied, gap_layer, 0.0, vrel, gst, False, gap_p[0], gap_c[0])
+                                    summed = True
+                                interpolation_gap((stops[ks] - t) / h, h, gap_p[0], gap_c[0], infinite, c0o,
+                                                  cap_tissue[n - 1], u_gap[:, jo], comp_gap[:, jo], gap_wk)
                         if ks != k_landed and undershoots(u, u1, u_out[jo], cap_tissue, CONTENT_FLOOR * m_ref):
                             redo = True
                             break
                     ks += 1
                 if redo:
                     if u_gap is not None:  # landed on: a step's end, no interpolation
-                        u_gap[:, out_index[ks]] = 0.0
-                        comp_gap[:, out_index[ks]] = 0.0
+                        if n_gap > 0:
+                            u_gap[:, out_index[ks]] = 0.0
+                            comp_gap[:, out_index[ks]] = 0.0
                     stats[S_REJECTED] += 1
                     k_landed = ks
                     h_next = stops[ks] - t
@@ -1896,7 +1984,7 @@ def integrate_column(
     stops, out_index, stop_event,
     u, comp, fstate, istate,
     rtol, m_ref, h_start, max_steps,
-    u_out, comp_out, stats, method=METHOD_ESDIRK4, u_gap=None, comp_gap=None,
+    u_out, comp_out, stats, method=METHOD_ESDIRK4, u_gap=None, comp_gap=None, gap_layer=None,
 ):
     """Integrate the column over a list of stops (output times and events).
 
@@ -1959,7 +2047,7 @@ def integrate_column(
         Recorded states.
     stats : int64[3]
         Steps, rejected steps, tridiagonal solves (accumulated).
-    u_gap, comp_gap : float64[2, k, n], float64[2, k, 3 n_layers + 3], or None
+    u_gap, comp_gap, gap_layer : float64[2, k, n_layers + 2], float64[2, k, 3 n_layers + 3], int64[n], or None
         ESDIRK4's interpolation gaps (:func:`integrate_columns`); TR-BDF2
         leaves them as they are.
 
@@ -1976,4 +2064,4 @@ def integrate_column(
     return integrate_column_rk(
         cap_tissue, g, cdeg, cup, ccl, node_layer, n_layers, infinite, c_donor, h0, evap_frac, evap_tau,
         sample_frac, stops, out_index, stop_event, u, comp, fstate, istate, rtol, m_ref, h_start, max_steps,
-        u_out, comp_out, stats, method, u_gap, comp_gap)
+        u_out, comp_out, stats, method, u_gap, comp_gap, gap_layer)

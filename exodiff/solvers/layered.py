@@ -25,7 +25,7 @@ def method_code(problem) -> int:
 
 
 def integrate(problem: Problem1D, progress: bool = False, desc: str = "solving", *,
-              amounts_only: bool = False) -> RawSolution:
+              amounts_only: bool = False, gaps: bool = True) -> RawSolution:
     """Solve a 1D problem.
 
     A regimen washed before each reapplication, at a constant interval, is
@@ -43,7 +43,12 @@ def integrate(problem: Problem1D, progress: bool = False, desc: str = "solving",
         The caller reads amounts only (an error estimate's check run): a
         superposed regimen then sums the copies of each layer's amount, not
         of whole profiles (``RawSolution.layer_cols``).  Other runs keep
-        their states whole either way.
+        their states whole either way.  No interpolation gaps are computed.
+    gaps : bool
+        Compute the interpolation gaps of ESDIRK4's outputs inside steps
+        (``RawSolution.interpolation_gap``, for the error estimate); a sweep
+        point, which states no error, passes False (they cost 25-40 % of a
+        solve with an output every few steps).
 
     Returns
     -------
@@ -63,10 +68,11 @@ def integrate(problem: Problem1D, progress: bool = False, desc: str = "solving",
     failed = None
     if how is not None:
         try:
-            return _integrate_superposed(problem, *how, progress=progress, desc=desc, amounts_only=amounts_only)
+            return _integrate_superposed(problem, *how, progress=progress, desc=desc, amounts_only=amounts_only,
+                                         gaps=gaps)
         except SolverError as exc:  # the direct path decides (and says) what is wrong, or falls back to TR-BDF2
             failed = str(exc)
-    raw = _integrate_direct(problem, progress, desc)
+    raw = _integrate_direct(problem, progress, desc, gaps=gaps and not amounts_only)
     if problem.application_times:
         raw.stats["regimen_solution"] = "direct"
         raw.stats["regimen_applications_integrated"] = problem.n_applications
@@ -116,14 +122,14 @@ def _integrate_krylov(problem: Problem1D, progress: bool, desc: str, amounts_onl
     return raw
 
 
-def _integrate_direct(problem: Problem1D, progress: bool, desc: str) -> RawSolution:
+def _integrate_direct(problem: Problem1D, progress: bool, desc: str, gaps: bool = True) -> RawSolution:
     """:func:`integrate` with every application a stop event of one kernel run."""
     times = problem.output_times
     stops, out_idx, events = stop_list(problem)
     u_out, comp_out, stats, wall, gap = _run_kernel(problem, stops, out_idx, events, times.size, fresh_films=True,
-                                                    progress=progress, desc=desc)
+                                                    progress=progress, desc=desc, gaps=gaps)
     raw = _raw(problem, u_out, comp_out, stats, wall)
-    raw.interpolation_gap = _reduced_gap(problem, gap)
+    raw.interpolation_gap = _reduced_gap(gap)
     arr = problem.columns_arrays()
     try:
         check_mass_balance(mass_balance_error(problem, raw), times, balance_limit(problem, arr))
@@ -143,7 +149,7 @@ def _integrate_direct(problem: Problem1D, progress: bool, desc: str) -> RawSolut
 
 
 def _integrate_superposed(problem: Problem1D, shift: int, tail_event: bool, progress: bool,
-                          desc: str, amounts_only: bool = False, driver=None) -> RawSolution:
+                          desc: str, amounts_only: bool = False, driver=None, gaps: bool = True) -> RawSolution:
     """:func:`integrate` of a washed regimen as ``sum_j z0(t - j T)`` (:mod:`exodiff.solvers.superposition`).
 
     ``z0`` is the first application's response with every later film
@@ -169,7 +175,7 @@ def _integrate_superposed(problem: Problem1D, shift: int, tail_event: bool, prog
     N = problem.n_applications
     stops, out_idx, events, n_rec = superposition.z0_stops(problem)
     if driver is None:
-        driver = partial(_kernel_driver, fresh_films=False)
+        driver = partial(_kernel_driver, fresh_films=False, gaps=gaps and not amounts_only)
     advance, u_z, comp_z, stats, fstate, gap = driver(problem, stops, out_idx, events, n_rec)
     # one call per interval, pausing at each application's stop (after its wash and its record): once z0 has
     # settled into its slowest mode the rest is the last interval scaled (superposition.tail_ratios)
@@ -219,7 +225,7 @@ def _integrate_superposed(problem: Problem1D, shift: int, tail_event: bool, prog
         # profiles in fresh pages
         u_z = superposition.reduce_records(problem, u_z, stats_tail if lam is not None else None, shift, k)
     # the interpolation gaps (amounts) of the copies superpose as their amounts do
-    gap = None if amounts_only else _reduced_gap(problem, gap)
+    gap = _reduced_gap(gap)
     if lam is not None:
         u_out, comp_out = superposition.superpose_settled(u_z, comp_z, stats_tail, lam, shift, N, k, tail_event)
         if gap is not None:
@@ -255,15 +261,12 @@ def _raw(problem: Problem1D, u_out, comp_out, stats, wall, reduced: bool = False
     return raw
 
 
-def _reduced_gap(problem: Problem1D, gap) -> tuple | None:
-    """A kernel run's interpolation gaps (``(u_gap, comp_gap)``, :func:`_kernel_driver`) as amounts:
-    ``(layer_gap, comp_gap)``, the first shaped ``(2,) +`` :func:`superposition.reduce_records`' (r, S, L +
-    2); None when no output was interpolated (every output a step's end, or not ESDIRK4)."""
-    from exodiff.solvers import superposition
-
+def _reduced_gap(gap) -> tuple | None:
+    """A kernel run's interpolation gaps (:func:`_kernel_driver`), or None when no output was interpolated
+    (every output a step's end, or not ESDIRK4)."""
     if gap is None or not (gap[0].any() or gap[1].any()):
         return None
-    return np.stack([superposition.reduce_records(problem, g, None, 0, 0) for g in gap[0]]), gap[1]
+    return gap
 
 
 def with_interpolation_gap(problem: Problem1D, raw: RawSolution) -> RawSolution:
@@ -285,7 +288,7 @@ def with_interpolation_gap(problem: Problem1D, raw: RawSolution) -> RawSolution:
 
 
 def _run_kernel(problem: Problem1D, stops, out_idx, events, n_records: int, fresh_films: bool, progress: bool,
-                desc: str):
+                desc: str, gaps: bool = True):
     """Run the compiled loop over a stop list from the first application; return ``(u_out, comp_out, stats, wall,
     gap)`` (``gap`` as :func:`_kernel_driver`'s).
 
@@ -294,12 +297,14 @@ def _run_kernel(problem: Problem1D, stops, out_idx, events, n_records: int, fres
     vehicle (``z0`` of the superposition).  ``n_records`` rows of output
     (the output times first; ``out_idx`` may point past them).
     """
-    advance, u_out, comp_out, stats, _, gap = _kernel_driver(problem, stops, out_idx, events, n_records, fresh_films)
+    advance, u_out, comp_out, stats, _, gap = _kernel_driver(problem, stops, out_idx, events, n_records, fresh_films,
+                                                             gaps)
     wall = run_paused(advance, stops, events, progress, desc)
     return u_out, comp_out, stats, wall, gap
 
 
-def _kernel_driver(problem: Problem1D, stops, out_idx, events, n_records: int, fresh_films: bool):
+def _kernel_driver(problem: Problem1D, stops, out_idx, events, n_records: int, fresh_films: bool,
+                   gaps: bool = True):
     """The compiled loop of ``problem`` ready to run over a stop list: ``(advance, u_out, comp_out, stats, fstate,
     gap)``.
 
@@ -308,12 +313,13 @@ def _kernel_driver(problem: Problem1D, stops, out_idx, events, n_records: int, f
     returns the first stop not yet done; the state, the step and the step
     controller's memory carry over between calls, so pausing changes no
     step.  ``fstate`` is the kernel's state between calls (the driver may
-    set :data:`~exodiff.kernels.column1d.F_CONTENT_FLOOR` in it).  ``gap``:
-    ``(u_gap, comp_gap)``, shaped ``(2,) +`` those of ``u_out``, ``comp_out``:
-    the cubic Hermite interpolant and the end-rate quadratic minus ESDIRK4's
-    continuous extension at each interpolated output
-    (:func:`~exodiff.kernels.column1d.interpolation_gap`), zero elsewhere.
-    Arguments as :func:`_run_kernel`.
+    set :data:`~exodiff.kernels.column1d.F_CONTENT_FLOOR` in it).  ``gap``
+    (None unless ``gaps``): ``(u_gap, comp_gap)``, (2, r, S, L + 2) and (2,
+    r, S, nc): the cubic Hermite interpolant and the end-rate quadratic
+    minus ESDIRK4's continuous extension at each interpolated output, in the
+    amounts :func:`superposition.reduce_records` lays out and the
+    compartments (:func:`~exodiff.kernels.column1d.interpolation_gap`), zero
+    elsewhere.  Arguments as :func:`_run_kernel`.
     """
     from exodiff.kernels import column1d as K
 
@@ -329,9 +335,14 @@ def _kernel_driver(problem: Problem1D, stops, out_idx, events, n_records: int, f
     u_out = np.zeros((n_records, S, n))
     comp_out = np.zeros((n_records, S, nc))
     u_out[0] = u
-    # always passed (one compiled variant of each loop); only ESDIRK4 interpolates, the others leave zeros
-    u_gap = np.zeros((2,) + u_out.shape)
-    comp_gap = np.zeros((2,) + comp_out.shape)
+    # always passed (one compiled variant of each loop), without rows when not asked for; only ESDIRK4
+    # interpolates, the others leave zeros
+    rows = n_records if gaps else 0
+    u_gap = np.zeros((2, rows, S, L + 2))
+    comp_gap = np.zeros((2, rows, S, nc))
+    gap_layer = arr["node_layer"].copy()
+    if problem.has_receptor:  # node_layer books a receptor's losses in the last layer; it is no layer's amount
+        gap_layer[-1] = -1
     t_end = float(times[-1])
     h_start = 1e-8 * max(t_end, 1.0)
     fstate = initial_fstate(problem, h_start)
@@ -360,7 +371,7 @@ def _kernel_driver(problem: Problem1D, stops, out_idx, events, n_records: int, f
                 if method == METHODS["tr-bdf2"]:
                     status = K.integrate_column_trbdf2(*one)
                 else:
-                    status = K.integrate_column_rk(*one, method, u_gap[:, :, 0], comp_gap[:, :, 0])
+                    status = K.integrate_column_rk(*one, method, u_gap[:, :, 0], comp_gap[:, :, 0], gap_layer)
             else:
                 # optional physics, each its own compiled variant: the film leaks cargo (release_rate_vehicle),
                 # the vesicles enhance the free cargo's way through the SC (enhancement_factor)
@@ -375,7 +386,7 @@ def _kernel_driver(problem: Problem1D, stops, out_idx, events, n_records: int, f
                              arr["enh"], arr["rsc"], arr["roth"], arr["tau_enh"])
                 status = K.integrate_columns(*args, stops[ch], out_idx[ch], ev[ch], u, comp, fstate, istate,
                                              rtol, m_ref, h_start, MAX_STEPS, u_out, comp_out, stats, method, *extra,
-                                             u_gap=u_gap, comp_gap=comp_gap)
+                                             u_gap=u_gap, comp_gap=comp_gap, gap_layer=gap_layer)
         except ZeroDivisionError:
             # Numba's division checks: coefficients beyond float64 can reach a division by zero before any value
             # turns non-finite; one line naming them, not a traceback
@@ -386,7 +397,7 @@ def _kernel_driver(problem: Problem1D, stops, out_idx, events, n_records: int, f
         # the stops done: every one up to the time reached (ESDIRK4 may have stepped past a pause)
         return int(np.searchsorted(stops, fstate[K.F_TIME], side="right"))
 
-    return advance, u_out, comp_out, stats, fstate, (u_gap, comp_gap)
+    return advance, u_out, comp_out, stats, fstate, ((u_gap, comp_gap) if gaps else None)
 
 
 def integrate_estimated(problem: Problem1D, progress: bool = False, desc: str = "solving") -> RawSolution:
@@ -436,11 +447,11 @@ def integrate_estimated(problem: Problem1D, progress: bool = False, desc: str = 
 
     from exodiff.problem.layered import ACCURACY_TIME_SHARE, time_check
 
-    raw = integrate(problem, progress=progress, desc=desc)
+    raw = integrate(problem, progress=progress, desc=desc, gaps=not problem.richardson)
     if problem.richardson:
         fine = problem.with_grid(problem.grid.refined(2))
         share_schedule(problem, fine)
-        raw_f = integrate(fine, desc=desc + " (fine grid)")
+        raw_f = integrate(fine, desc=desc + " (fine grid)", gaps=False)
         out = extrapolate(problem, raw, fine, raw_f)
         # |E - a| = 4/3 |a_fine - a|
         out.companion = ((problem, raw, 4.0 / 3.0, ACCURACY_TIME_SHARE * problem.accuracy),)

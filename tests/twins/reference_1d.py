@@ -700,7 +700,9 @@ def run_column(problem, kernel=None, max_steps: int = 1_000_000, gaps: bool = Fa
     max_steps : int
     gaps : bool
         Also pass ``u_gap``, ``comp_gap`` (the interpolation gaps) and return
-        them in ``stats["gaps"]``.
+        them in ``stats["gaps"]``: the twin's node by node (2, k, n), the
+        compiled kernel's in amounts (2, k, L + 2: film ``u``, each layer's
+        amount, last node ``u``).
 
     Returns
     -------
@@ -729,7 +731,14 @@ def run_column(problem, kernel=None, max_steps: int = 1_000_000, gaps: bool = Fa
     istate = np.zeros(3, dtype=np.int64)
     stats = np.zeros(3, dtype=np.int64)
     stops, out_idx, events = _stops(problem)
-    gap = (np.zeros((2,) + u_out.shape), np.zeros((2,) + comp_out.shape)) if gaps else ()
+    gap = ()
+    if gaps and kernel is integrate_column_reference:  # the twin's gaps node by node
+        gap = (np.zeros((2,) + u_out.shape), np.zeros((2,) + comp_out.shape))
+    elif gaps:  # the kernel's in the amounts an estimate reads, with each node's layer (-1: film, receptor)
+        gap_layer = arr["node_layer"].copy()
+        if problem.has_receptor:
+            gap_layer[-1] = -1
+        gap = (np.zeros((2, times.size, L + 2)), np.zeros((2, times.size, nc)), gap_layer)
     status = kernel(
         arr["cap"], arr["g"], arr["cdeg"], arr["cup"], arr["ccl"], arr["node_layer"], L,
         problem.vehicle == "infinite", problem.concentration, problem.vehicle_thickness,
@@ -741,7 +750,7 @@ def run_column(problem, kernel=None, max_steps: int = 1_000_000, gaps: bool = Fa
         raise RuntimeError(f"column kernel stopped with status {status} at t = {fstate[F_FAIL_TIME]} s")
     return RawSolution(times=times.copy(), u=u_out, comp=comp_out,
                        stats={"steps": int(stats[0]), "rejected": int(stats[1]), "solves": int(stats[2]),
-                              "gaps": gap or None})
+                              "gaps": gap[:2] or None})
 
 
 def integrate_reference(problem, max_steps: int = 1_000_000):
