@@ -543,9 +543,8 @@ def integrate_column_reference(
 
     Same arguments, same in-place updates of ``u``, ``comp``, ``fstate``,
     ``istate``, ``u_out``, ``comp_out``, ``stats`` (and ``u_gap``,
-    ``comp_gap``: from the interpolants' own forms, :func:`hermite_dense` and
-    :func:`quadratic_dense`),
-    same return status.
+    ``comp_gap`` node by node, from the interpolants' own forms,
+    :func:`hermite_dense` and :func:`quadratic_dense`), same return status.
     """
     loss = cdeg + cup + ccl
     if method != METHOD_TRBDF2:  # the local tolerance of the 4th-order methods
