@@ -820,6 +820,34 @@ def rk_implicit_stages(method):
     return 5
 
 
+@jit(inline="always")
+def dense_weights(theta, bs):
+    """ESDIRK4's continuous-extension weights at ``theta`` into ``bs``; True when they are taken from the
+    step's end (past ``theta = 1/2``: ``b*(theta) - b = -(1 - theta) q(theta)``), False for ``b*(theta)``."""
+    ns = ESDIRK4_DENSE.shape[1]
+    nk = ESDIRK4_DENSE.shape[0]
+    bs[:] = 0.0
+    from_end = theta > 0.5
+    if from_end:
+        # -(1 - theta) q(theta), q = sum_k B_k (1 + theta + ... + theta^(k-1))
+        geo = 0.0
+        p = 1.0
+        for k in range(nk):
+            geo += p
+            p *= theta
+            for j in range(ns):
+                bs[j] -= ESDIRK4_DENSE[k, j] * geo
+        for j in range(ns):
+            bs[j] *= 1.0 - theta
+    else:
+        p = theta
+        for k in range(nk):
+            for j in range(ns):
+                bs[j] += ESDIRK4_DENSE[k, j] * p
+            p *= theta
+    return from_end
+
+
 @jit
 def dense_column(theta, h, u, comp, u1, comp1, U, F, sup, src, has_src, cap_t, c0n, c01, c0o, infinite, g, g1,
                  closs, node_layer, n_layers, supplied, v, uo, co, kv, vrel, gst, vary):
@@ -843,29 +871,12 @@ def dense_column(theta, h, u, comp, u1, comp1, U, F, sup, src, has_src, cap_t, c
     by stage, as :func:`rk_column_step`).
     """
     ns = ESDIRK4_DENSE.shape[1]
-    nk = ESDIRK4_DENSE.shape[0]
-    bs = np.zeros(ns)
-    from_end = theta > 0.5
-    if from_end:
-        # -(1 - theta) q(theta), q = sum_k B_k (1 + theta + ... + theta^(k-1))
-        geo = 0.0
-        p = 1.0
-        for k in range(nk):
-            geo += p
-            p *= theta
-            for j in range(ns):
-                bs[j] -= ESDIRK4_DENSE[k, j] * geo
-        for j in range(ns):
-            bs[j] *= 1.0 - theta
+    bs = np.empty(ns)
+    if dense_weights(theta, bs):
         base_u = u1
         base_c = comp1
         c0b = c01
     else:
-        p = theta
-        for k in range(nk):
-            for j in range(ns):
-                bs[j] += ESDIRK4_DENSE[k, j] * p
-            p *= theta
         base_u = u
         base_c = comp
         c0b = c0n
@@ -965,29 +976,11 @@ def interpolation_gap(theta, h, P, C, infinite, c0o, cap_last, gu, gc, wk):
     scenario's errors 1.8x larger (median).  ``wk``: work array (3, stages).
     """
     ns = ESDIRK4_DENSE.shape[1]
-    nk = ESDIRK4_DENSE.shape[0]
     nl = P.shape[1] - 2
     # the extension's weights as dense_column takes them (from the end past theta = 1/2), and the others'
     # likewise (less b there), so an output at a step's end has no gap, to the bit
-    from_end = theta > 0.5
     dense = wk[0]
-    dense[:] = 0.0
-    if from_end:
-        geo = 0.0
-        p = 1.0
-        for k in range(nk):
-            geo += p
-            p *= theta
-            for j in range(ns):
-                dense[j] -= ESDIRK4_DENSE[k, j] * geo
-        for j in range(ns):
-            dense[j] *= 1.0 - theta
-    else:
-        p = theta
-        for k in range(nk):
-            for j in range(ns):
-                dense[j] += ESDIRK4_DENSE[k, j] * p
-            p *= theta
+    from_end = dense_weights(theta, dense)
     th2 = theta * theta
     dw = wk[1:]
     for j in range(ns):

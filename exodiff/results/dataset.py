@@ -485,20 +485,23 @@ def _resolvable_level_vars(problem: Problem1D, raw: RawSolution, led: dict, dims
     err = np.zeros_like(frac)
     lerr = np.zeros_like(loss)
     scale = _supplied_doses(frac)  # (k,)
+
+    def amounts(p, r):  # fractions and losses of a companion's run (no balance, no profiles)
+        return _fractions_and_losses(p, _ledgers(p, r, balance=False, profiles=False))
+
     for other, raw_o, divisor, floor in raw.companion:
         floor = floor * scale  # a time share stated per dose, for what the donor has supplied so far
         f_frac = floor.reshape((-1,) + (1,) * (frac.ndim - 1))
         f_loss = floor.reshape((-1,) + (1,) * (loss.ndim - 1))
-        frac_o, loss_o = _fractions_and_losses(other, _ledgers(other, raw_o, balance=False, profiles=False))
+        frac_o, loss_o = amounts(other, raw_o)
         if "or" in raw_o.stats:  # two interpolants of the same steps: the smaller difference of each amount
-            frac_2, loss_2 = _fractions_and_losses(other, _ledgers(other, raw_o.stats["or"], balance=False,
-                                                                   profiles=False))
+            frac_2, loss_2 = amounts(other, raw_o.stats["or"])
             frac_o = np.where(np.abs(frac_2 - frac) < np.abs(frac_o - frac), frac_2, frac_o)
             loss_o = np.where(np.abs(loss_2 - loss) < np.abs(loss_o - loss), loss_2, loss_o)
         m_frac = m_loss = 1.0
         if "coarser" in raw_o.stats:  # the space check's own check: the observed order of three grids
             third, raw_3 = raw_o.stats["coarser"]
-            frac_3, loss_3 = _fractions_and_losses(third, _ledgers(third, raw_3, balance=False, profiles=False))
+            frac_3, loss_3 = amounts(third, raw_3)
             m_frac = pre_asymptotic_factor(frac_o - frac, frac_3 - frac_o)
             m_loss = pre_asymptotic_factor(loss_o - loss, loss_3 - loss_o)
         # an amount that is exactly 0 in both runs (no such process, no wash-off) is exact: no floor there
